@@ -1,0 +1,130 @@
+"""Judge accuracy under peeking: golive's judge beside static thresholds and a Kayenta-style judge.
+
+    python benchmarks/judge_accuracy.py [--seed 7] [--per-class 1000] [--write]
+
+Every rollout is judged at every look (the first 3 intervals, then 4, … up to 15), as a gate
+that checks each interval does. With --write the table replaces the results section of
+benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from comparators import kayenta_judge, static_judge  # noqa: E402
+from scenarios import INTERVALS, generate  # noqa: E402
+
+from golive.judge import judge  # noqa: E402
+from golive.scenario import parse_scenario  # noqa: E402
+
+FIRST_LOOK = 3
+CLASSES = ("healthy", "breach", "deviation", "nodata")
+README = Path(__file__).with_name("README.md")
+MARKER_START = "<!-- judge-accuracy:start -->"
+MARKER_END = "<!-- judge-accuracy:end -->"
+
+
+def golive_judge(scenario: dict) -> str:
+    return judge(parse_scenario(scenario)).decision
+
+
+JUDGES: dict[str, Callable[[dict], str]] = {
+    "golive": golive_judge,
+    "static thresholds": static_judge,
+    "Kayenta-style MW": kayenta_judge,
+}
+
+
+def decisions(rollout, fn) -> list[str]:
+    return [fn(rollout.scenario(look)) for look in range(FIRST_LOOK, INTERVALS + 1)]
+
+
+def first(seq: list[str], word: str) -> int | None:
+    return next((i + FIRST_LOOK for i, d in enumerate(seq) if d == word), None)
+
+
+def _rate(hits: int, n: int) -> str:
+    return f"{100 * hits / n:.1f} %" if n else "–"
+
+
+def evaluate(rollouts, fn) -> dict[str, str]:
+    by_class: dict[str, list[list[str]]] = {c: [] for c in CLASSES}
+    for r in rollouts:
+        by_class[r.label].append(decisions(r, fn))
+    healthy, breach, deviation, nodata = (by_class[c] for c in CLASSES)
+    looks_rollback = [first(d, "rollback") for d in breach if first(d, "rollback")]
+    looks_proceed = [first(d, "proceed") for d in healthy if first(d, "proceed")]
+    return {
+        "false rollback (healthy, any look)": _rate(sum("rollback" in d for d in healthy), len(healthy)),
+        "false hold (healthy, last look)": _rate(sum(d[-1] != "proceed" for d in healthy), len(healthy)),
+        "breach rolled back (by last look)": _rate(sum("rollback" in d for d in breach), len(breach)),
+        "breach proceeded (any look)": _rate(sum("proceed" in d for d in breach), len(breach)),
+        "deviation not proceeded (any look)": _rate(sum("proceed" not in d for d in deviation), len(deviation)),
+        "deviation not proceeded (last look)": _rate(sum(d[-1] != "proceed" for d in deviation), len(deviation)),
+        "nodata proceeded (any look)": _rate(sum("proceed" in d for d in nodata), len(nodata)),
+        "looks to rollback (breach, mean)": f"{np.mean(looks_rollback):.1f}" if looks_rollback else "–",
+        "looks to proceed (healthy, mean)": f"{np.mean(looks_proceed):.1f}" if looks_proceed else "–",
+    }
+
+
+def jsonl_throughput(rollouts) -> float:
+    """Scenarios per second through `golive judge --jsonl` on one process (one core)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        count = 0
+        for r in rollouts:
+            for look in range(FIRST_LOOK, INTERVALS + 1):
+                f.write(json.dumps(r.scenario(look)) + "\n")
+                count += 1
+        path = f.name
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "golive", "judge", "--jsonl", path], check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    Path(path).unlink()
+    return count / elapsed
+
+
+def render(results: dict[str, dict[str, str]], meta: str, speed: float) -> str:
+    names = list(results)
+    rows = list(next(iter(results.values())))
+    lines = [f"| measure | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
+    for row in rows:
+        lines.append(f"| {row} | " + " | ".join(results[n][row] for n in names) + " |")
+    lines.append(f"| scenarios/s (`golive judge --jsonl`, one process) | {speed:.0f} | – | – |")
+    return f"{meta}\n\n" + "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--write", action="store_true", help="update benchmarks/README.md")
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    rollouts = [generate(label, rng) for label in CLASSES for _ in range(args.per_class)]
+    results = {name: evaluate(rollouts, fn) for name, fn in JUDGES.items()}
+    speed = jsonl_throughput(rollouts[: min(len(rollouts), 400)])
+    meta = (
+        f"seed {args.seed}, {args.per_class} rollouts per class, each judged at looks "
+        f"{FIRST_LOOK}..{INTERVALS} ({INTERVALS - FIRST_LOOK + 1} looks)"
+    )
+    table = render(results, meta, speed)
+    print(table)
+    if args.write:
+        text = README.read_text()
+        start, end = text.index(MARKER_START), text.index(MARKER_END)
+        README.write_text(text[: start + len(MARKER_START)] + "\n" + table + "\n" + text[end:])
+
+
+if __name__ == "__main__":
+    main()

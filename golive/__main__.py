@@ -1,0 +1,5 @@
+import sys
+
+from golive.cli import main
+
+sys.exit(main())

@@ -1,0 +1,146 @@
+"""The judge's input, parsed and validated; every error names the field it is about."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from golive.policy import JudgePolicy
+from golive.signals import CATALOGUE, Signal
+
+__all__ = ["Observation", "Scenario", "ScenarioError", "Series", "parse_scenario"]
+
+_THRESHOLD_RULES = {"max": "max", "below": "below", "max_ratio_to_baseline": "max_ratio_to_baseline"}
+
+
+class ScenarioError(ValueError):
+    """Invalid judge input; the message starts with the path of the offending field."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    value: float | None
+    bad: float | None = None
+    total: float | None = None
+
+
+@dataclass(frozen=True)
+class Series:
+    canary: tuple[Observation, ...]
+    baseline: tuple[Observation, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    stage_percent: float
+    interval_seconds: float
+    signals: dict[str, Series]
+    catalogue: tuple[Signal, ...] = CATALOGUE
+    policy: JudgePolicy = field(default_factory=JudgePolicy)
+
+    @property
+    def intervals(self) -> int:
+        return max((len(s.canary) for s in self.signals.values()), default=0)
+
+
+def _number(raw: Any, path: str, *, nullable: bool = False, minimum: float | None = None) -> float | None:
+    if raw is None and nullable:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ScenarioError(f"{path}: expected a number{' or null' if nullable else ''}")
+    value = float(raw)
+    if math.isnan(value) and nullable:
+        return None  # Prometheus' NaN (an empty ratio) is no data, never zero
+    if not math.isfinite(value):
+        raise ScenarioError(f"{path}: expected a finite number")
+    if minimum is not None and value < minimum:
+        raise ScenarioError(f"{path}: expected a number >= {minimum:g}")
+    return value
+
+
+def _mapping(raw: Any, path: str) -> dict:
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{path}: expected an object")
+    return raw
+
+
+def _observation(raw: Any, path: str, sig: Signal) -> Observation:
+    raw = _mapping(raw, path)
+    if "value" not in raw:
+        raise ScenarioError(f"{path}.value: required (null for no data)")
+    unknown = set(raw) - {"value", "bad", "total"}
+    if unknown:
+        raise ScenarioError(f"{path}.{sorted(unknown)[0]}: unknown field")
+    value = _number(raw["value"], f"{path}.value", nullable=True)
+    bad = _number(raw.get("bad"), f"{path}.bad", nullable=True, minimum=0)
+    total = _number(raw.get("total"), f"{path}.total", nullable=True, minimum=0)
+    if sig.kind == "ratio" and bad is not None and total is not None and bad > total:
+        raise ScenarioError(f"{path}.bad: {bad:g} events among {total:g} requests")
+    return Observation(value, bad, total)
+
+
+def _series(raw: Any, path: str, sig: Signal) -> Series:
+    raw = _mapping(raw, path)
+    arms = {}
+    for arm in ("canary", "baseline"):
+        items = raw.get(arm)
+        if not isinstance(items, list):
+            raise ScenarioError(f"{path}.{arm}: expected a list of observations")
+        arms[arm] = tuple(_observation(o, f"{path}.{arm}[{i}]", sig) for i, o in enumerate(items))
+    unknown = set(raw) - {"canary", "baseline"}
+    if unknown:
+        raise ScenarioError(f"{path}.{sorted(unknown)[0]}: unknown field")
+    if len(arms["canary"]) != len(arms["baseline"]):
+        raise ScenarioError(
+            f"{path}.baseline: expected {len(arms['canary'])} observations like canary, "
+            f"got {len(arms['baseline'])}"
+        )
+    return Series(**arms)
+
+
+def _apply_thresholds(raw: Any, catalogue: tuple[Signal, ...]) -> tuple[Signal, ...]:
+    raw = _mapping(raw, "thresholds")
+    by_name = {s.name: s for s in catalogue}
+    for name, override in raw.items():
+        if name not in by_name:
+            raise ScenarioError(f"thresholds.{name}: unknown signal")
+        override = _mapping(override, f"thresholds.{name}")
+        if len(override) != 1 or next(iter(override)) not in _THRESHOLD_RULES:
+            raise ScenarioError(
+                f"thresholds.{name}: expected one of {', '.join(_THRESHOLD_RULES)} with a number"
+            )
+        (rule, number), = override.items()
+        threshold = _number(number, f"thresholds.{name}.{rule}", minimum=0)
+        by_name[name] = replace(by_name[name], rule=_THRESHOLD_RULES[rule], threshold=threshold)
+    return tuple(by_name[s.name] for s in catalogue)
+
+
+def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scenario:
+    """Validate a decoded JSON scenario (see contracts/judge.md) into a `Scenario`."""
+    raw = _mapping(raw, "scenario")
+    unknown = set(raw) - {"stage_percent", "interval_seconds", "signals", "thresholds", "policy"}
+    if unknown:
+        raise ScenarioError(f"{sorted(unknown)[0]}: unknown field")
+    for required in ("stage_percent", "interval_seconds", "signals"):
+        if required not in raw:
+            raise ScenarioError(f"{required}: required")
+    stage = _number(raw["stage_percent"], "stage_percent")
+    if not 0 < stage <= 100:
+        raise ScenarioError("stage_percent: expected a number in (0, 100]")
+    interval = _number(raw["interval_seconds"], "interval_seconds")
+    if interval <= 0:
+        raise ScenarioError("interval_seconds: expected a number > 0")
+    if "thresholds" in raw:
+        catalogue = _apply_thresholds(raw["thresholds"], catalogue)
+    by_name = {s.name: s for s in catalogue}
+    signals = {}
+    for name, series in _mapping(raw["signals"], "signals").items():
+        if name not in by_name:
+            raise ScenarioError(f"signals.{name}: unknown signal (known: {', '.join(by_name)})")
+        signals[name] = _series(series, f"signals.{name}", by_name[name])
+    try:
+        policy = JudgePolicy.from_mapping(_mapping(raw.get("policy", {}), "policy"))
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    return Scenario(stage, interval, signals, catalogue, policy)

@@ -1,0 +1,199 @@
+"""The eight golden signals: names, rules and the PromQL that measures them.
+
+The catalogue is data. Thresholds are the runbook's field card; the queries are templates over
+``$track`` (``stable`` | ``canary``) and ``$window`` (a Prometheus duration such as ``60s``) and
+point at the sandbox's metric names by default. A user re-points a signal at their own metrics by
+overriding its queries (YAML or the policy block), never by editing the judge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from string import Template
+from typing import Literal
+
+__all__ = [
+    "CATALOGUE",
+    "SIGNAL_NAMES",
+    "Kind",
+    "Rule",
+    "Signal",
+    "render_query",
+    "with_overrides",
+]
+
+Kind = Literal["quantile", "ratio", "gauge", "rate"]
+# max: value <= threshold; below: value < threshold; max_ratio_to_baseline: canary <= baseline * threshold
+Rule = Literal["max", "below", "max_ratio_to_baseline"]
+
+# Classic histograms give no quantile without `sum by (le)`; a ratio whose numerator has no series
+# yet (no 5xx ever served) must read 0, not "no data", hence `or vector(0)` on numerators only.
+_REQUESTS = 'sum(increase(spark_http_requests_total{track="$track"}[$window]))'
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    title: str
+    column: str
+    unit: str
+    kind: Kind
+    rule: Rule
+    threshold: float
+    value_query: str
+    bad_query: str | None = None
+    total_query: str | None = None
+    # Signals computed from requests need a minimum of canary requests before they can be green.
+    request_derived: bool = False
+
+    @property
+    def has_counts(self) -> bool:
+        return self.bad_query is not None and self.total_query is not None
+
+    def rule_text(self) -> str:
+        if self.rule == "max":
+            return f"<= {self.threshold:g} {self.unit}"
+        if self.rule == "below":
+            return f"< {self.threshold:g} {self.unit}"
+        return f"<= baseline x {self.threshold:g}"
+
+
+CATALOGUE: tuple[Signal, ...] = (
+    Signal(
+        name="api_p95_ms",
+        title="API latency p95",
+        column="p95",
+        unit="ms",
+        kind="quantile",
+        rule="max",
+        threshold=200.0,
+        value_query=(
+            "1000 * histogram_quantile(0.95, sum by (le) ("
+            'rate(spark_http_request_duration_seconds_bucket{track="$track",route=~"/api/.*"}[$window])))'
+        ),
+        request_derived=True,
+    ),
+    Signal(
+        name="http_5xx_pct",
+        title="5xx responses",
+        column="5xx%",
+        unit="%",
+        kind="ratio",
+        rule="max",
+        threshold=1.0,
+        value_query=(
+            '100 * (sum(rate(spark_http_requests_total{track="$track",code=~"5.."}[$window])) or vector(0))'
+            ' / sum(rate(spark_http_requests_total{track="$track"}[$window]))'
+        ),
+        bad_query='sum(increase(spark_http_requests_total{track="$track",code=~"5.."}[$window])) or vector(0)',
+        total_query=_REQUESTS,
+        request_derived=True,
+    ),
+    Signal(
+        name="ws_staleness_s",
+        title="Websocket staleness",
+        column="ws_stale",
+        unit="s",
+        kind="gauge",
+        rule="max",
+        threshold=30.0,
+        value_query='max(max_over_time(spark_ws_last_message_age_seconds{track="$track"}[$window]))',
+    ),
+    Signal(
+        name="risk_blocks_per_min",
+        title="Risk blocks",
+        column="risk/min",
+        unit="/min",
+        kind="rate",
+        rule="below",
+        threshold=0.5,
+        value_query='60 * sum(rate(spark_risk_blocks_total{track="$track"}[$window]))',
+        bad_query='sum(increase(spark_risk_blocks_total{track="$track"}[$window]))',
+        total_query=_REQUESTS,
+        request_derived=True,
+    ),
+    Signal(
+        name="idempotency_conflict_pct",
+        title="Idempotency conflicts",
+        column="idem%",
+        unit="%",
+        kind="ratio",
+        rule="max",
+        threshold=1.0,
+        value_query=(
+            '100 * sum(rate(spark_idempotency_conflicts_total{track="$track"}[$window]))'
+            ' / sum(rate(spark_idempotency_keyed_requests_total{track="$track"}[$window]))'
+        ),
+        bad_query='sum(increase(spark_idempotency_conflicts_total{track="$track"}[$window]))',
+        total_query='sum(increase(spark_idempotency_keyed_requests_total{track="$track"}[$window]))',
+        request_derived=True,
+    ),
+    Signal(
+        name="csp_violations_per_min",
+        title="CSP violations",
+        column="cspΔ",
+        unit="/min",
+        kind="rate",
+        rule="max_ratio_to_baseline",
+        threshold=1.10,
+        value_query='60 * sum(rate(spark_csp_violations_total{track="$track"}[$window]))',
+        bad_query='sum(increase(spark_csp_violations_total{track="$track"}[$window]))',
+        total_query=_REQUESTS,
+        request_derived=True,
+    ),
+    Signal(
+        name="event_loop_p95_ms",
+        title="Event-loop lag p95",
+        column="evloop",
+        unit="ms",
+        kind="quantile",
+        rule="max",
+        threshold=50.0,
+        value_query=(
+            "1000 * histogram_quantile(0.95, sum by (le) ("
+            'rate(spark_event_loop_lag_seconds_bucket{track="$track"}[$window])))'
+        ),
+    ),
+    Signal(
+        name="gc_pause_avg_ms",
+        title="GC pause mean",
+        column="gc",
+        unit="ms",
+        kind="gauge",
+        rule="max",
+        threshold=20.0,
+        value_query=(
+            '1000 * sum(rate(spark_gc_pause_seconds_sum{track="$track"}[$window]))'
+            ' / sum(rate(spark_gc_pause_seconds_count{track="$track"}[$window]))'
+        ),
+    ),
+)
+
+SIGNAL_NAMES: tuple[str, ...] = tuple(s.name for s in CATALOGUE)
+
+
+def render_query(template: str, track: str, window_seconds: float) -> str:
+    """Fill a query template for one track and window (rounded to whole seconds, at least 2 s)."""
+    window = f"{max(2, round(window_seconds))}s"
+    return Template(template).substitute(track=track, window=window)
+
+
+def with_overrides(catalogue: tuple[Signal, ...], overrides: dict[str, dict]) -> tuple[Signal, ...]:
+    """Return the catalogue with per-signal field overrides applied (threshold, queries, …).
+
+    `overrides` maps a signal name to the fields to replace; unknown names or fields raise
+    ``KeyError`` naming them.
+    """
+    by_name = {s.name: s for s in catalogue}
+    for name in overrides:
+        if name not in by_name:
+            raise KeyError(f"{name}: unknown signal (known: {', '.join(by_name)})")
+    allowed = set(Signal.__dataclass_fields__)
+    result = []
+    for sig in catalogue:
+        changes = overrides.get(sig.name, {})
+        unknown = set(changes) - allowed
+        if unknown:
+            raise KeyError(f"{sig.name}.{sorted(unknown)[0]}: unknown field")
+        result.append(replace(sig, **changes))
+    return tuple(result)

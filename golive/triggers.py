@@ -1,0 +1,75 @@
+"""The twenty rollback triggers: one catalogue, whoever raises them.
+
+The judge raises those it can see in the numbers of a scenario; the flows raise those that need
+live state (the router, the pods, the clock, a person). Either way a rollback names its trigger
+by the id below, so evidence and alerts speak one language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from golive.signals import CATALOGUE
+
+__all__ = ["TRIGGERS", "Trigger", "breach_trigger_id", "trigger"]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    fires_when: str
+    evaluated_by: Literal["judge", "flow"]
+
+
+def breach_trigger_id(signal_name: str) -> str:
+    return f"breach:{signal_name}"
+
+
+_BREACHES = tuple(
+    Trigger(
+        breach_trigger_id(s.name),
+        f"{s.title} over its threshold ({s.rule_text()}) for consecutive intervals, "
+        "significantly so, not falling, and not breached by stable as well",
+        "judge",
+    )
+    for s in CATALOGUE
+)
+
+TRIGGERS: tuple[Trigger, ...] = _BREACHES + (
+    Trigger(
+        "critical-regression",
+        "a signal confidently more than the critical ratio (default 3x) worse than stable",
+        "judge",
+    ),
+    Trigger(
+        "nodata-beyond-budget",
+        "a signal has had no canary data for longer than the stage's hold budget",
+        "judge",
+    ),
+    Trigger(
+        "weight-not-applied",
+        "the router reads back another weight, or the observed traffic share is off tolerance",
+        "flow",
+    ),
+    Trigger("version-mismatch", "the canary serves a version other than the release", "flow"),
+    Trigger("canary-not-ready", "canary pods or processes not ready / health check failing", "flow"),
+    Trigger("crash-loop", "canary restart count rising during the stage", "flow"),
+    Trigger("manual-abort", "an operator aborted the release or rejected a stage", "flow"),
+    Trigger(
+        "hold-budget-exhausted",
+        "the stage held past its hold budget (its deadline) without turning green",
+        "flow",
+    ),
+    Trigger("metrics-unreachable", "Prometheus did not answer for longer than the hold budget", "flow"),
+    Trigger("error-budget-burn", "SLO burn rate >= 14.4 over 1 h and 5 min", "flow"),
+    Trigger("critical-alert", "a critical alert for the service is firing", "flow"),
+    Trigger("drill-failed", "a pre-flight drill (rollback dry-run, idempotency burst) failed", "flow"),
+)
+
+_BY_ID = {t.id: t for t in TRIGGERS}
+
+
+def trigger(trigger_id: str) -> Trigger:
+    """The catalogue entry for an id; ``KeyError`` for an id not in the catalogue."""
+    return _BY_ID[trigger_id]
