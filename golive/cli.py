@@ -63,10 +63,16 @@ def _check_judge(args: argparse.Namespace) -> None:
         raise UsageError("judge: give exactly one of SCENARIO or --jsonl FILE")
 
 
+def _add_sandbox(sub: argparse._SubParsersAction) -> None:
+    from golive import sandbox_cli
+
+    sandbox_cli.add_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="golive", description="Prefect-native go-live orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
-    adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (_add_judge,)
+    adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (_add_judge, _add_sandbox)
     for add in adders:
         add(sub)
     return parser

@@ -1,0 +1,103 @@
+"""Configuration files for the sandbox's nginx and Prometheus, rendered into its working folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["Ports", "render_nginx", "render_prometheus", "write_atomic"]
+
+
+@dataclass(frozen=True)
+class Ports:
+    router: int = 18080  # nginx: the service's front door
+    stable: int = 18081
+    canary: int = 18082
+    stable_admin: int = 18091
+    canary_admin: int = 18092
+    prometheus: int = 19090
+
+    @classmethod
+    def from_base(cls, base: int) -> Ports:
+        return cls(base, base + 1, base + 2, base + 11, base + 12, base + 1010)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so no reader ever sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def render_nginx(folder: Path, ports: Ports, weight: int) -> str:
+    """nginx in front of both tracks, splitting like ingress-nginx's canary annotations.
+
+    `canary-weight` is the `weighted` upstream (smooth weighted round-robin: exact shares);
+    `canary-by-header` is the `X-Canary: always|never` map. A weight of 0 or 100 leaves the other
+    server out entirely, since nginx has no zero weight. The weight in force is served at
+    /__golive/weight by the workers running this very configuration.
+    """
+    if not 0 <= weight <= 100:
+        raise ValueError(f"weight: expected 0 to 100, got {weight}")
+    servers = []
+    if weight < 100:
+        servers.append(f"server 127.0.0.1:{ports.stable} weight={100 - weight};")
+    if weight > 0:
+        servers.append(f"server 127.0.0.1:{ports.canary} weight={weight};")
+    weighted = "\n        ".join(servers)
+    temp = folder / "temp"
+    return f"""# rendered by golive sandbox: canary weight {weight}
+daemon off;
+worker_processes 1;
+worker_shutdown_timeout 10s;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/client;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+
+    upstream stable {{ server 127.0.0.1:{ports.stable}; keepalive 16; }}
+    upstream canary {{ server 127.0.0.1:{ports.canary}; keepalive 16; }}
+    upstream weighted {{
+        {weighted}
+        keepalive 32;
+    }}
+    map $http_x_canary $spark_pool {{ always canary; never stable; default weighted; }}
+    map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
+
+    server {{
+        listen 127.0.0.1:{ports.router};
+        location = /__golive/weight {{ default_type text/plain; return 200 "{weight}\\n"; }}
+        location / {{
+            proxy_pass http://$spark_pool;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_read_timeout 3600s;
+        }}
+    }}
+}}
+"""
+
+
+def render_prometheus(ports: Ports) -> str:
+    return f"""# rendered by golive sandbox
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: spark
+    static_configs:
+      - targets: ["127.0.0.1:{ports.stable}", "127.0.0.1:{ports.canary}"]
+"""

@@ -1,0 +1,469 @@
+"""spark: the sandbox's demo trading API, run once per track (stable and canary).
+
+Every golden signal is measured for real in this process: request latency and status codes by
+an ASGI middleware, websocket staleness from the tick feed, risk blocks and idempotency
+conflicts where orders are decided, CSP violations from the reports browsers post, event-loop
+lag by a probe coroutine, GC pauses from `gc.callbacks`. Faults (see `faults.py`) are switched
+on an admin port that only loopback reaches.
+
+    python -m sandbox.service --track canary --version 1.4.0 --port 18082 --admin-port 18092 --db spark.sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import math
+import random
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+import uvicorn
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from sandbox.faults import FAULTS, FaultError, Faults
+from sandbox.store import DuplicateKey, OrderStore
+
+SYMBOLS = {"BTCUSD": 64000.0, "ETHUSD": 3100.0, "SOLUSD": 145.0, "AAPL": 190.0, "TSLA": 240.0}
+RISK_NOTIONAL_LIMIT = 2_000_000.0
+MAX_QUANTITY = 1_000_000.0
+CSP = "default-src 'self'; script-src 'self'; report-uri /csp-report"
+# Pages that pick up a third-party script (an extension, an A/B snippet): the CSP baseline.
+THIRD_PARTY_SCRIPT_RATE = 0.02
+TICK_SECONDS = 0.5
+# The matching engine behind the API answers in ~50 ms (lognormal): p95 lands near 135 ms.
+DOWNSTREAM_MEDIAN_S = 0.05
+DOWNSTREAM_SIGMA = 0.6
+LOOP_PROBE_SECONDS = 0.05
+LAG_WINDOW_SECONDS = 60.0
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10)
+LOOP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5)
+GC_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1)
+UNMEASURED_PATHS = {"/metrics", "/healthz"}
+
+disable_created_metrics()  # `*_created` series only double what Prometheus scrapes
+
+
+def route_of(path: str) -> str:
+    if path.startswith("/api/quote/"):
+        return "/api/quote/{symbol}"
+    if path in {"/api/exec/order", "/api/outbox/lag", "/app", "/csp-report", "/version", "/ws"}:
+        return path
+    return "other"
+
+
+class Metrics:
+    def __init__(self, track: str, version: str):
+        self.registry = r = CollectorRegistry()
+        self.labels = {"track": track, "version": version}
+        self.duration = Histogram(
+            "spark_http_request_duration_seconds", "HTTP request latency", ["track", "version", "route"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.requests = Counter(
+            "spark_http_requests", "HTTP requests by status code and source (user or synthetic probe)",
+            ["track", "version", "route", "code", "source"], registry=r,
+        )
+        self.risk_blocks = Counter("spark_risk_blocks", "Orders blocked by the risk engine", ["track", "version"], registry=r)
+        self.keyed = Counter(
+            "spark_idempotency_keyed_requests", "Orders carrying an idempotency key", ["track", "version"], registry=r
+        )
+        self.conflicts = Counter(
+            "spark_idempotency_conflicts", "Orders refused because their key was used", ["track", "version"], registry=r
+        )
+        self.csp = Counter("spark_csp_violations", "CSP violation reports received", ["track", "version"], registry=r)
+        self.ws_age = Gauge("spark_ws_last_message_age_seconds", "Age of the data in the newest websocket tick", ["track", "version"], registry=r)
+        self.loop_lag = Histogram(
+            "spark_event_loop_lag_seconds", "asyncio event-loop lag", ["track", "version"], buckets=LOOP_BUCKETS, registry=r
+        )
+        self.gc_pause = Histogram("spark_gc_pause_seconds", "GC pauses", ["track", "version"], buckets=GC_BUCKETS, registry=r)
+        self.outbox_lag = Histogram(
+            "spark_outbox_lag_seconds", "Order to outbox publication", ["track", "version"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=r,
+        )
+        for counter in (self.risk_blocks, self.keyed, self.conflicts, self.csp):
+            counter.labels(**self.labels)  # the series exists from the start: 0, not "no data"
+
+    def one(self, metric):
+        return metric.labels(**self.labels)
+
+
+class Spark:
+    """One track of the service: its state, handlers and background work."""
+
+    def __init__(self, track: str, version: str, db_path: str, seed: int | None = None):
+        self.track, self.version = track, version
+        self.faults = Faults()
+        self.metrics = Metrics(track, version)
+        self.random = random.Random(seed)
+        self.db_path = db_path
+        self.db_pool = ThreadPoolExecutor(1, thread_name_prefix="db")
+        self.outbox_pool = ThreadPoolExecutor(1, thread_name_prefix="outbox")
+        self.store: OrderStore | None = None
+        self.outbox_store: OrderStore | None = None
+        self.lags: deque[tuple[float, float]] = deque()
+        self.subscribers: set[asyncio.Queue] = set()
+        self.last_tick = time.time()
+        self.prices = dict(SYMBOLS)
+        self._gc_started = 0.0
+        self._gc_default = gc.get_threshold()
+        self._tasks: list[asyncio.Task] = []
+        self.metrics.one(self.metrics.ws_age).set_function(lambda: time.time() - self.last_tick)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app):
+        loop = asyncio.get_running_loop()
+        self.store = await loop.run_in_executor(self.db_pool, OrderStore, self.db_path, self.track)
+        self.outbox_store = await loop.run_in_executor(self.outbox_pool, OrderStore, self.db_path, self.track)
+        gc.callbacks.append(self._on_gc)
+        for work in (self._feed, self._probe_loop, self._block_loop, self._gc_churn, self._drain_outbox):
+            self._tasks.append(asyncio.create_task(work()))
+        try:
+            yield
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            gc.callbacks.remove(self._on_gc)
+            gc.set_threshold(*self._gc_default)
+            self.db_pool.submit(self.store.close).result()
+            self.outbox_pool.submit(self.outbox_store.close).result()
+            self.db_pool.shutdown()
+            self.outbox_pool.shutdown()
+
+    def _on_gc(self, phase: str, _info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.metrics.one(self.metrics.gc_pause).observe(time.perf_counter() - self._gc_started)
+
+    async def _feed(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if self.faults.ws_stall:
+                continue
+            symbol = self.random.choice(list(self.prices))
+            self.prices[symbol] *= 1 + self.random.gauss(0, 0.0005)
+            data_time = time.time() - self.faults.ws_lag_s  # a lagging upstream sends old prices
+            message = json.dumps({"symbol": symbol, "price": round(self.prices[symbol], 4), "ts": data_time})
+            for queue in list(self.subscribers):
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(message)
+            self.last_tick = data_time
+
+    async def _probe_loop(self) -> None:
+        lag = self.metrics.one(self.metrics.loop_lag)
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(LOOP_PROBE_SECONDS)
+            lag.observe(max(0.0, time.perf_counter() - started - LOOP_PROBE_SECONDS))
+
+    async def _block_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            if self.faults.loop_block_ms:
+                time.sleep(self.faults.loop_block_ms / 1000)  # the bug: sync work on the loop
+
+    async def _gc_churn(self) -> None:
+        tuned = False
+        while True:
+            await asyncio.sleep(0.05)
+            if self.faults.gc_pressure:
+                gc.set_threshold(int(self.faults.gc_pressure * 1000), 10, 10)
+                tuned = True
+                garbage = [[] for _ in range(20_000)]
+                for a, b in zip(garbage, garbage[1:]):
+                    a.append(b)
+                    b.append(a)  # cycles: only the collector can free them
+                del garbage
+            elif tuned:
+                gc.set_threshold(*self._gc_default)
+                tuned = False
+
+    async def _drain_outbox(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_prune = time.time()
+        lag_histogram = self.metrics.one(self.metrics.outbox_lag)
+        while True:
+            delay = self.faults.slow_db_ms / 1000
+            batch = 1 if delay else 200  # re-read the fault between slow rows
+            published = await loop.run_in_executor(
+                self.outbox_pool, partial(self.outbox_store.publish_pending, batch, delay)
+            )
+            now = time.time()
+            for lag in published.lags:
+                self.lags.append((now, lag))
+                lag_histogram.observe(lag)
+            while self.lags and self.lags[0][0] < now - LAG_WINDOW_SECONDS:
+                self.lags.popleft()
+            if now - last_prune > 60:
+                await loop.run_in_executor(self.outbox_pool, self.outbox_store.prune, 300)
+                last_prune = now
+            if not published.count:
+                await asyncio.sleep(0.1)
+
+    # -- handlers ---------------------------------------------------------------------------------
+
+    async def _downstream(self) -> Response | None:
+        """The call to the matching engine every API request makes, with the API faults."""
+        await asyncio.sleep(self.random.lognormvariate(math.log(DOWNSTREAM_MEDIAN_S), DOWNSTREAM_SIGMA))
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if self.faults.error_rate and self.random.random() < self.faults.error_rate:
+            return JSONResponse({"error": "internal error"}, status_code=500)
+        return None
+
+    async def order(self, request: Request) -> Response:
+        if failed := await self._downstream():
+            return failed
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _invalid("body", "expected a JSON object")
+        if not isinstance(body, dict):
+            return _invalid("body", "expected a JSON object")
+        symbol, side, quantity = body.get("symbol"), body.get("side"), body.get("quantity")
+        if symbol not in SYMBOLS:
+            return _invalid("symbol", f"expected one of {', '.join(SYMBOLS)}")
+        if side not in ("buy", "sell"):
+            return _invalid("side", "expected 'buy' or 'sell'")
+        if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not 0 < quantity <= MAX_QUANTITY:
+            return _invalid("quantity", f"expected a number in (0, {MAX_QUANTITY:g}]")
+        key = request.headers.get("x-idempotency-key")
+        if key is not None and not 1 <= len(key) <= 128:
+            return _invalid("X-Idempotency-Key", "expected 1 to 128 characters")
+        if key is not None:
+            self.metrics.one(self.metrics.keyed).inc()
+        if quantity * self.prices[symbol] > RISK_NOTIONAL_LIMIT or (
+            self.faults.risk_block_rate and self.random.random() < self.faults.risk_block_rate
+        ):
+            self.metrics.one(self.metrics.risk_blocks).inc()
+            return JSONResponse({"error": "risk_blocked", "symbol": symbol}, status_code=403)
+        stored_key = key[: int(self.faults.idem_key_chars)] if key and self.faults.idem_key_chars else key
+        place = partial(
+            self.store.place, symbol, side, float(quantity), stored_key, enforce_key=not self.faults.idempotency_broken
+        )
+        try:
+            order_id = await asyncio.get_running_loop().run_in_executor(self.db_pool, place)
+        except DuplicateKey:
+            self.metrics.one(self.metrics.conflicts).inc()
+            return JSONResponse({"error": "idempotency_conflict", "idempotency_key": key}, status_code=409)
+        return JSONResponse(
+            {"order_id": order_id, "status": "accepted", "track": self.track, "version": self.version}, status_code=201
+        )
+
+    async def quote(self, request: Request) -> Response:
+        if failed := await self._downstream():
+            return failed
+        symbol = request.path_params["symbol"]
+        if symbol not in self.prices:
+            return JSONResponse({"error": "unknown symbol", "symbol": symbol}, status_code=404)
+        return JSONResponse({"symbol": symbol, "price": round(self.prices[symbol], 4)})
+
+    async def outbox_lag(self, request: Request) -> Response:
+        try:
+            window = float(request.query_params.get("window_s", LAG_WINDOW_SECONDS))
+        except ValueError:
+            window = -1.0
+        if not 0 < window <= LAG_WINDOW_SECONDS:
+            return _invalid("window_s", f"expected seconds in (0, {LAG_WINDOW_SECONDS:g}]")
+        pending = await asyncio.get_running_loop().run_in_executor(self.outbox_pool, self.outbox_store.pending_ages)
+        since = time.time() - window
+        samples = sorted([lag for at, lag in self.lags if at >= since] + pending)
+
+        def pct(p: float) -> float:
+            return round(samples[min(len(samples) - 1, int(p * len(samples)))], 4) if samples else 0.0
+
+        return JSONResponse({
+            "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": round(samples[-1], 4) if samples else 0.0,
+            "pending": len(pending), "samples": len(samples), "window_s": window,
+        })
+
+    async def page(self, _request: Request) -> Response:
+        scripts = ['<script src="/static/app.js"></script>']
+        if self.random.random() < THIRD_PARTY_SCRIPT_RATE:
+            scripts.append('<script src="https://cdn.widgets.example/embed.js"></script>')
+        if self.faults.csp_inline_rate and self.random.random() < self.faults.csp_inline_rate:
+            scripts.append("<script>window.__debugOverlay = true;</script>")
+        body = f"<!doctype html><html><head><title>spark {self.version}</title>{''.join(scripts)}</head><body></body></html>"
+        return HTMLResponse(body, headers={"Content-Security-Policy": CSP})
+
+    async def csp_report(self, request: Request) -> Response:
+        try:
+            report = json.loads(await request.body()).get("csp-report")
+        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+            report = None
+        if not isinstance(report, dict) or "violated-directive" not in report:
+            return JSONResponse({"error": "expected a csp-report with violated-directive"}, status_code=400)
+        self.metrics.one(self.metrics.csp).inc()
+        return Response(status_code=204)
+
+    async def version_info(self, _request: Request) -> Response:
+        return JSONResponse({"service": "spark", "track": self.track, "version": self.version})
+
+    async def healthz(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok", "track": self.track, "version": self.version})
+
+    async def metrics_endpoint(self, _request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def ws(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=64)
+        self.subscribers.add(queue)
+
+        async def pump() -> None:
+            while True:
+                await websocket.send_text(await queue.get())
+
+        pumping = asyncio.create_task(pump())
+        try:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+        finally:
+            pumping.cancel()
+            self.subscribers.discard(queue)
+
+    # -- admin ------------------------------------------------------------------------------------
+
+    async def get_faults(self, _request: Request) -> Response:
+        return JSONResponse({"track": self.track, "active": self.faults.active(),
+                             "known": {name: spec[0] for name, spec in FAULTS.items()}})
+
+    async def set_faults(self, request: Request) -> Response:
+        try:
+            values = await request.json()
+        except json.JSONDecodeError:
+            values = None
+        if not isinstance(values, dict):
+            return JSONResponse({"error": "expected a JSON object of fault: value"}, status_code=422)
+        try:
+            self.faults.update(values)
+        except FaultError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+        return JSONResponse({"track": self.track, "active": self.faults.active()})
+
+    async def clear_faults(self, _request: Request) -> Response:
+        self.faults.clear()
+        return JSONResponse({"track": self.track, "active": {}})
+
+    # -- apps -------------------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/api/exec/order", self.order, methods=["POST"]),
+            Route("/api/quote/{symbol}", self.quote),
+            Route("/api/outbox/lag", self.outbox_lag),
+            Route("/app", self.page),
+            Route("/csp-report", self.csp_report, methods=["POST"]),
+            Route("/version", self.version_info),
+            Route("/healthz", self.healthz),
+            Route("/metrics", self.metrics_endpoint),
+            WebSocketRoute("/ws", self.ws),
+        ]
+        app = Starlette(routes=routes, lifespan=self.lifespan)
+        return _Instrumented(app, self)
+
+    def admin_app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/faults", self.get_faults, methods=["GET"]),
+            Route("/faults", self.set_faults, methods=["POST"]),
+            Route("/faults", self.clear_faults, methods=["DELETE"]),
+            Route("/healthz", self.healthz),
+        ])
+
+
+def _invalid(field: str, error: str) -> Response:
+    return JSONResponse({"detail": [{"field": field, "error": error}]}, status_code=422)
+
+
+class _Instrumented:
+    """ASGI middleware: latency and status per route, and which track answered (a header the
+    load generator uses to send a page's CSP report back to the version that served it)."""
+
+    def __init__(self, app, spark: Spark):
+        self.app, self.spark = app, spark
+        self.identity = [(b"x-spark-track", spark.track.encode()), (b"x-spark-version", spark.version.encode())]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if scope["path"] in UNMEASURED_PATHS:
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_identity(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *self.identity]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_identity)
+        finally:
+            m = self.spark.metrics
+            route = route_of(scope["path"])
+            source = "synthetic" if (b"x-synthetic", b"1") in scope["headers"] else "user"
+            m.duration.labels(**m.labels, route=route).observe(time.perf_counter() - started)
+            m.requests.labels(**m.labels, route=route, code=str(status), source=source).inc()
+
+
+class _AdminServer(uvicorn.Server):
+    """The admin listener leaves signal handling to the main server, which stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def serve(spark: Spark, host: str, port: int, admin_port: int) -> None:
+    quiet = {"log_level": "warning", "access_log": False}
+    main_server = uvicorn.Server(uvicorn.Config(spark.app(), host=host, port=port, lifespan="on", **quiet))
+    admin = _AdminServer(uvicorn.Config(spark.admin_app(), host=host, port=admin_port, lifespan="off", **quiet))
+    admin_task = asyncio.create_task(admin.serve())
+    try:
+        await main_server.serve()
+    finally:
+        admin.should_exit = True
+        await admin_task
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="spark demo service (one track)")
+    parser.add_argument("--track", choices=("stable", "canary"), required=True)
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--admin-port", type=int, required=True)
+    parser.add_argument("--db", required=True, help="SQLite file shared by both tracks")
+    parser.add_argument("--seed", type=int)
+    args = parser.parse_args(argv)
+    spark = Spark(args.track, args.version, args.db, args.seed)
+    asyncio.run(serve(spark, args.host, args.port, args.admin_port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""One real sandbox for the whole test run: free loopback ports, owned by this process (it stops
+itself if the run dies), stopped at the end whatever happened."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sandbox.control import Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory) -> Sandbox:
+    running = Sandbox.up(
+        tmp_path_factory.mktemp("sandbox"), free_ports=True, owner_pid=os.getpid(), seed=7, rate=50, timeout=45
+    )
+    try:
+        yield running
+    finally:
+        running.down()
+
+
+@pytest.fixture
+def canary_weight(sandbox):
+    """Set a weight for one test; back to 0 (and the canary's faults cleared) afterwards."""
+    def set_to(weight: int) -> int:
+        return sandbox.set_weight(weight)
+
+    try:
+        yield set_to
+    finally:
+        sandbox.clear_faults("canary")
+        sandbox.set_weight(0)
