@@ -281,3 +281,10 @@ def test_signal_catalogue_matches_the_field_card():
         "event_loop_p95_ms": ("max", 50),
         "gc_pause_avg_ms": ("max", 20),
     }
+
+
+def test_readme_documents_every_trigger():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert all(f"| `{t.id}` |" in readme for t in TRIGGERS)

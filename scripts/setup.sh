@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what golive needs on a fresh machine: Debian's prometheus and nginx, a project venv,
+# and golive itself with its test extras. Safe to run again: it skips what is already there.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+missing=()
+for bin in prometheus nginx; do
+    command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/usr/bin/$bin" ] || missing+=("$bin")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing ${missing[*]} (Debian packages)" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "setup: ${missing[*]} missing; install with: sudo apt-get install -y --no-install-recommends prometheus nginx" >&2
+        exit 1
+    fi
+fi
+
+venv="$root/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+    echo "setup: creating $venv" >&2
+    python3 -m venv "$venv"
+fi
+stamp="$venv/.golive-installed"
+if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+    echo "setup: installing golive and its dependencies into .venv" >&2
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q -e "$root[test]"
+    touch "$stamp"
+fi
