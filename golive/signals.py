@@ -14,6 +14,9 @@ from typing import Literal
 
 __all__ = [
     "CATALOGUE",
+    "TRACKS",
+    "TRAFFIC_CANARY_QUERY",
+    "TRAFFIC_TOTAL_QUERY",
     "SIGNAL_NAMES",
     "Kind",
     "Rule",
@@ -170,6 +173,11 @@ CATALOGUE: tuple[Signal, ...] = (
 )
 
 SIGNAL_NAMES: tuple[str, ...] = tuple(s.name for s in CATALOGUE)
+TRACKS = ("stable", "canary")
+
+# The traffic split as users see it: user requests only (synthetic probes are routed by header).
+TRAFFIC_CANARY_QUERY = 'sum(increase(spark_http_requests_total{source="user",track="canary"}[$window]))'
+TRAFFIC_TOTAL_QUERY = 'sum(increase(spark_http_requests_total{source="user"}[$window]))'
 
 
 def render_query(template: str, track: str, window_seconds: float) -> str:

@@ -17,10 +17,11 @@ class Ports:
     stable_admin: int = 18091
     canary_admin: int = 18092
     prometheus: int = 19090
+    control: int = 18070  # the router's control API (set / read the canary weight)
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 11, base + 12, base + 1010)
+        return cls(base, base + 1, base + 2, base + 11, base + 12, base + 1010, base - 10)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

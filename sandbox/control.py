@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from sandbox import processes
-from sandbox.configs import Ports, render_nginx, write_atomic
+from sandbox.configs import Ports, write_atomic
 
 __all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "default_workdir"]
 
@@ -121,6 +121,7 @@ class Sandbox:
             "stable admin": self.admin_url("stable"),
             "canary admin": self.admin_url("canary"),
             "prometheus": self.prometheus_url,
+            "router control": self.control_url,
         }
 
     # -- up ---------------------------------------------------------------------------------------
@@ -157,7 +158,7 @@ class Sandbox:
             )
         sandbox._stop_leftovers()
         if free_ports:
-            ports = Ports(*processes.free_ports(6))
+            ports = Ports(*processes.free_ports(len(Ports.__dataclass_fields__)))
         else:
             ports = Ports.from_base(port_base) if port_base else Ports()
             for name, port in ports.as_dict().items():
@@ -281,43 +282,30 @@ class Sandbox:
 
     # -- steering ---------------------------------------------------------------------------------
 
-    def weight(self) -> int:
-        """The canary weight in force, read back from the router itself."""
-        response = httpx.get(f"{self.router_url}/__golive/weight", headers={"Connection": "close"}, timeout=5)
-        response.raise_for_status()
-        return int(response.text.strip())
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.control}"
 
-    def set_weight(self, weight: int, timeout: float = 10.0) -> int:
-        """Rewrite nginx's configuration, reload it, and wait until the new weight is in force."""
+    def weight(self) -> int:
+        """The canary weight in force, read back from the router's workers."""
+        return self._control("GET", "/weight")["weight"]
+
+    def set_weight(self, weight: int) -> int:
+        """Set the canary weight; returns once every accepting router worker serves it."""
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
             raise SandboxError(f"weight: expected a whole number from 0 to 100, got {weight!r}")
+        return self._control("PUT", "/weight", json={"weight": weight})["weight"]
+
+    def _control(self, method: str, path: str, **kwargs) -> dict:
         if not self.running():
             raise SandboxError(f"no sandbox running in {self.workdir}; start one with `golive sandbox up`")
-        nginx_dir = self.workdir / "nginx"
-        write_atomic(nginx_dir / "nginx.conf", render_nginx(nginx_dir, self.ports, weight))
-        master = self._read("state.json")["components"]["router"]["pid"]
-        reloaded_at = processes.clock_ticks_now()
-        result = subprocess.run(
-            [self.config["binaries"]["nginx"], "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"),
-             "-e", str(nginx_dir / "error.log"), "-s", "reload"],
-            capture_output=True, text=True, timeout=10,
-        )
-        if result.returncode != 0:
-            raise SandboxError(f"nginx reload failed: {result.stderr.strip()}")
-        # In force means every accepting worker runs the new configuration: nginx starts new
-        # workers before it tells the old ones to quit, and until then either may take a new
-        # connection. A worker "shutting down" takes none; it only finishes what it has.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            accepting = [w for w in processes.children(master) if "shutting down" not in processes.title(w)]
-            fresh = accepting and all((processes.start_ticks(w) or 0) >= reloaded_at for w in accepting)
-            try:
-                if fresh and self.weight() == weight:
-                    return weight
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise SandboxError(f"weight {weight} not in force after {timeout:g} s")
+        try:
+            response = httpx.request(method, f"{self.control_url}{path}", timeout=20, **kwargs)
+        except httpx.TransportError as exc:
+            raise SandboxError(f"the router's control API does not answer ({exc})") from None
+        if response.status_code != 200:
+            raise SandboxError(response.json().get("error", response.text))
+        return response.json()
 
     def faults(self, track: str) -> dict:
         return self._admin("GET", track)

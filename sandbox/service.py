@@ -125,7 +125,10 @@ class Spark:
         self.last_tick = time.time()
         self.prices = dict(SYMBOLS)
         self._gc_started = 0.0
-        self._gc_default = gc.get_threshold()
+        # A busy service collects many times a second; this small one would not, at low
+        # traffic, and "mean GC pause" would have no data. A small young generation collects
+        # often (each pause microseconds), as a loaded runtime does.
+        self._gc_default = (100, 10, 10)
         self._tasks: list[asyncio.Task] = []
         self.metrics.one(self.metrics.ws_age).set_function(lambda: time.time() - self.last_tick)
 
@@ -136,6 +139,7 @@ class Spark:
         loop = asyncio.get_running_loop()
         self.store = await loop.run_in_executor(self.db_pool, OrderStore, self.db_path, self.track)
         self.outbox_store = await loop.run_in_executor(self.outbox_pool, OrderStore, self.db_path, self.track)
+        gc.set_threshold(*self._gc_default)
         gc.callbacks.append(self._on_gc)
         for work in (self._feed, self._probe_loop, self._block_loop, self._gc_churn, self._drain_outbox):
             self._tasks.append(asyncio.create_task(work()))
@@ -146,7 +150,6 @@ class Spark:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             gc.callbacks.remove(self._on_gc)
-            gc.set_threshold(*self._gc_default)
             self.db_pool.submit(self.store.close).result()
             self.outbox_pool.submit(self.outbox_store.close).result()
             self.db_pool.shutdown()

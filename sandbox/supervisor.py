@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sandbox import processes
 from sandbox.configs import Ports, render_nginx, render_prometheus, write_atomic
+from sandbox.router import NginxRouter, serve_control
 from sandbox.store import create_database
 
 STOP_ORDER = ("loadgen", "router", "canary", "stable", "prometheus")
@@ -33,6 +34,7 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen] = {}
         self.meta: dict[str, dict] = {}
         self.stopping = False
+        self.control = None
 
     def _state(self, status: str) -> None:
         state = {
@@ -94,6 +96,10 @@ class Supervisor:
             "-e", str(nginx_dir / "error.log"),
         ], ports.router)
         self._wait_listening([ports.stable, ports.canary, ports.router], timeout=20)
+        router = NginxRouter(nginx_dir, ports, cfg["binaries"]["nginx"], self.children["router"].pid)
+        self.control = serve_control(router, ports.control)
+        self.meta["control"] = {"pid": os.getpid(), "ticks": processes.start_ticks(os.getpid()),
+                                "port": ports.control, "log": str(self.workdir / "logs" / "supervisor.log")}
         cmd = [py, "-m", "sandbox.loadgen", "--target", f"http://127.0.0.1:{ports.router}",
                "--rate", str(cfg["rate"]), "--probe-rate", str(cfg["probe_rate"]), "--duration", str(cfg["duration"])]
         if cfg.get("seed") is not None:
@@ -113,6 +119,9 @@ class Supervisor:
 
     def stop(self) -> None:
         self._state("stopping")
+        if self.control is not None:
+            self.control.shutdown()
+            self.control.server_close()
         for name in STOP_ORDER:
             child = self.children.get(name)
             if child and child.poll() is None:

@@ -1,0 +1,67 @@
+"""rollback: traffic back to stable, verified, recorded. Its own flow and its own deployment.
+
+Weight 0 first (traffic is safe within a second); then read it back from the router; then the
+record. Safe to run twice: a router already at 0 is read back and recorded, nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow, get_run_logger
+
+from golive.models import RollbackReport
+from golive.rollback_report import render_rollback, rollback_file_name
+from golive.settings import GoLiveSettings, load_settings
+from tasks.evidence import record
+from tasks.router import read_weight, set_weight
+
+
+@flow(name="rollback", flow_run_name="rollback v{release} at {stage}%")
+def rollback(
+    reason: str,
+    stage: int = 0,
+    dry_run: bool = False,
+    release: str = "unknown",
+    config: str | None = None,
+    settings: GoLiveSettings | None = None,
+    triggered_by: str = "operator",
+    signals: dict | None = None,
+    breach_detected_at: float | None = None,
+) -> RollbackReport:
+    """Move all traffic to stable and leave `rollback_<UTC>.txt` in the release's evidence."""
+    logger = get_run_logger()
+    settings = settings or load_settings(config, release=release)
+    started = time.time()
+    steps: list[str] = []
+
+    before = read_weight(settings.router).in_force
+    steps.append(f"read the weight in force: {before}")
+    after = before
+    if dry_run:
+        steps.append(f"would set the canary weight {before} → 0 (dry run: not changed)")
+        steps.append("would read the weight back and expect 0")
+    elif before == 0:
+        steps.append("weight already 0: nothing to change")
+    else:
+        change = set_weight(settings.router, 0)
+        steps.append(f"set the canary weight {before} → {change.in_force} (in force after {change.seconds:.2f} s)")
+    if not dry_run:
+        after = read_weight(settings.router).in_force
+        steps.append(f"read back the weight in force: {after}")
+    weight_zero_at = time.time()
+    for step in steps:
+        logger.info(step)
+
+    origin = breach_detected_at or started
+    report = RollbackReport(
+        reason=reason, stage=stage, triggered_by=triggered_by, dry_run=dry_run, steps=steps,
+        weight_before=before, weight_after=after,
+        seconds_to_weight_zero=None if dry_run else round(weight_zero_at - origin, 3),
+        breach_detected_at=breach_detected_at, evidence_file=rollback_file_name(started, dry_run),
+    )
+    record(str(settings.evidence_dir), report.evidence_file,
+           render_rollback(report, settings.release, started, signals))
+    if not dry_run and after != 0:
+        raise RuntimeError(f"rollback incomplete: the router still serves weight {after}")
+    return report

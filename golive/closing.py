@@ -1,0 +1,78 @@
+"""The closing of a release: the one-liner and the success criteria, from the stage records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from golive.signals import CATALOGUE
+
+__all__ = ["release_oneliner", "success_criteria"]
+
+_SHORT = {
+    "api_p95_ms": ("p95", "~{:.0f}ms"),
+    "http_5xx_pct": ("5xx", "{:.2f}%"),
+    "ws_staleness_s": ("ws", "{:.1f}s"),
+    "risk_blocks_per_min": ("risk", "{:.2f}/min"),
+    "idempotency_conflict_pct": ("idem", "{:.2f}%"),
+    "event_loop_p95_ms": ("evloop", "{:.1f}ms"),
+    "gc_pause_avg_ms": ("gc", "{:.1f}ms"),
+}
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _last_decision(stages: Sequence[Mapping]) -> Mapping | None:
+    for stage in reversed(stages):
+        if stage.get("decisions"):
+            return stage["decisions"][-1]
+    return None
+
+
+def release_oneliner(release: str, stages: Sequence[Mapping], elapsed_seconds: float) -> str:
+    """`v1.4.0 canary: 1%→5%→25%→50%→100% in 6m12s, holds=0, rollback=0; p95=~141ms, …`"""
+    path = "→".join(f"{s['stage']}%" for s in stages)
+    holds = sum(s.get("holds", 0) for s in stages)
+    rolled_back = any(s.get("outcome") == "rollback" for s in stages)
+    head = f"v{release} canary: {path} in {_duration(elapsed_seconds)}, holds={holds}, rollback={int(rolled_back)}"
+    if rolled_back:
+        last = stages[-1]
+        head += f" (at {last['stage']}%: {', '.join(last.get('triggers', [])) or 'rolled back'})"
+    final = _last_decision(stages)
+    if not final:
+        return head
+    parts = []
+    for name, (label, fmt) in _SHORT.items():
+        value = final["signals"].get(name, {}).get("canary")
+        parts.append(f"{label}={fmt.format(value) if value is not None else 'n/a'}")
+    csp = final["signals"].get("csp_violations_per_min", {})
+    if csp.get("canary") is not None and csp.get("baseline"):
+        parts.insert(5, f"csp={(csp['canary'] / csp['baseline'] - 1) * 100:+.0f}%")
+    green = sum(v.get("verdict") == "pass" for v in final["signals"].values())
+    return f"{head}; {', '.join(parts)}; {green}/{len(CATALOGUE)} green"
+
+
+def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], evidence_files: int,
+                     min_evidence_files: int = 50) -> dict[str, dict]:
+    """Each criterion with its result and the facts behind it."""
+    done = [s["stage"] for s in stages if s.get("outcome") == "proceed"]
+    final = _last_decision(stages)
+    breaches = [
+        f"{s['stage']}%:{name}"
+        for s in stages for d in s.get("decisions", []) for name, v in d["signals"].items()
+        if v.get("verdict") == "breach"
+    ]
+    unverified = [s["stage"] for s in stages if not (s.get("weight_verified") and s.get("share_ok"))]
+    green = final is not None and all(v.get("verdict") == "pass" for v in final["signals"].values())
+    return {
+        "all_stages_proceeded": {"ok": done == list(planned), "planned": list(planned), "proceeded": done},
+        "no_rollback": {"ok": not any(s.get("outcome") == "rollback" for s in stages)},
+        "final_signals_green": {"ok": green and len(final["signals"]) == len(CATALOGUE)},
+        "weights_verified": {"ok": not unverified and bool(stages), "unverified_stages": unverified},
+        "no_threshold_breached": {"ok": not breaches, "breaches": breaches},
+        "evidence_complete": {"ok": evidence_files >= min_evidence_files, "files": evidence_files,
+                              "required": min_evidence_files},
+    }

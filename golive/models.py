@@ -1,0 +1,79 @@
+"""What tasks and flows return: small JSON-friendly models, each also an evidence file."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "RollbackReport",
+    "ServiceCheck",
+    "ShareReading",
+    "SignalWindow",
+    "StageResult",
+    "WeightReading",
+]
+
+
+class WeightReading(BaseModel):
+    requested: int | None = None  # None: only read
+    in_force: int
+    at: float
+    seconds: float = 0.0  # how long setting it took
+
+
+class ShareReading(BaseModel):
+    weight: int
+    canary_requests: float
+    total_requests: float
+    observed_pct: float | None
+    tolerance_points: float
+    ok: bool
+    window_seconds: float
+
+
+class ServiceCheck(BaseModel):
+    name: str
+    url: str
+    ok: bool
+    detail: str
+
+
+class SignalWindow(BaseModel):
+    """The signals of both tracks over one window, per interval, as the judge takes them."""
+
+    stage_percent: int
+    start: float
+    end: float
+    interval_seconds: float
+    answered: bool = True  # False when Prometheus gave no response at all
+    queries: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)  # signal → track → kind → PromQL
+    timestamps: list[float] = Field(default_factory=list)
+    scenario: dict[str, Any] = Field(default_factory=dict)  # contracts/judge.md
+
+
+class StageResult(BaseModel):
+    stage: int
+    outcome: Literal["proceed", "rollback"]
+    holds: int = 0
+    triggers: list[str] = Field(default_factory=list)
+    reason: str = ""
+    weight_verified: bool = False
+    share_ok: bool = False
+    started_at: float
+    ended_at: float
+    decisions: list[dict[str, Any]] = Field(default_factory=list)  # verdicts at each window's end
+
+
+class RollbackReport(BaseModel):
+    reason: str
+    stage: int
+    triggered_by: str
+    dry_run: bool
+    steps: list[str]
+    weight_before: int | None
+    weight_after: int | None
+    seconds_to_weight_zero: float | None
+    breach_detected_at: float | None
+    evidence_file: str | None

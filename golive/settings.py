@@ -1,0 +1,114 @@
+"""What a go-live needs to know: stages and timings, where the signals and the traffic are.
+
+One pydantic model, loaded from YAML for the command line (`golive.yaml`) and from Prefect
+blocks for deployments; both end up here, validated, with errors that name the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from golive.policy import JudgePolicy
+from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
+
+__all__ = ["GoLiveSettings", "RouterSettings", "SettingsError", "load_settings"]
+
+RUNBOOK_STAGES = (1, 5, 25, 50, 100)
+
+
+class SettingsError(ValueError):
+    """Invalid settings; one line naming the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RouterSettings(_Strict):
+    kind: Literal["sandbox"] = "sandbox"
+    control_url: str = "http://127.0.0.1:18070"  # the sandbox router's control API
+
+
+class GoLiveSettings(_Strict):
+    release: str = Field(min_length=1)
+    stages: tuple[int, ...] = RUNBOOK_STAGES
+    dwell_seconds: float = Field(900.0, gt=0)  # per stage …
+    final_dwell_seconds: float = Field(1800.0, gt=0)  # … and at 100 %
+    interval_seconds: float = Field(60.0, gt=0)
+    hold_seconds: float = Field(600.0, gt=0)  # one Hold re-measures this long
+    hold_budget_seconds: float = Field(1200.0, ge=0)  # Holds allowed per stage, in total
+    weight_tolerance_points: float = Field(2.0, ge=0)  # observed split vs weight, beyond noise
+    prometheus_url: str = "http://127.0.0.1:19090"
+    traffic_canary_query: str = TRAFFIC_CANARY_QUERY
+    traffic_total_query: str = TRAFFIC_TOTAL_QUERY
+    router: RouterSettings = RouterSettings()
+    canary_url: str = "http://127.0.0.1:18082"
+    stable_url: str = "http://127.0.0.1:18081"
+    evidence_root: str = "evidence"
+    judge: dict[str, float] = Field(default_factory=dict)  # JudgePolicy overrides
+    signals: dict[str, dict] = Field(default_factory=dict)  # per-signal catalogue overrides
+    approve_each_stage: bool = False
+    approval_timeout_seconds: float = Field(3600.0, gt=0)
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_rise_to_full_traffic(cls, stages: tuple[int, ...]) -> tuple[int, ...]:
+        if not stages or any(not 0 < s <= 100 for s in stages) or list(stages) != sorted(set(stages)):
+            raise ValueError("expected rising percentages in (0, 100]")
+        if stages[-1] != 100:
+            raise ValueError("the last stage must be 100")
+        return stages
+
+    def dwell_for(self, percent: int) -> float:
+        return self.final_dwell_seconds if percent == 100 else self.dwell_seconds
+
+    def judge_policy(self) -> JudgePolicy:
+        return JudgePolicy.from_mapping({"hold_budget_seconds": self.hold_budget_seconds, **self.judge}, "judge")
+
+    def catalogue(self) -> tuple[Signal, ...]:
+        try:
+            return with_overrides(CATALOGUE, self.signals)
+        except KeyError as exc:
+            raise SettingsError(f"signals.{exc.args[0]}") from None
+
+    @property
+    def evidence_dir(self) -> Path:
+        return Path(self.evidence_root) / f"v{self.release}"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "settings"
+    return f"{where}: {err['msg']}"
+
+
+def load_settings(source: str | Path | dict | None = None, **overrides) -> GoLiveSettings:
+    """Settings from a YAML file or a mapping, with keyword overrides on top (None ignored)."""
+    data: dict = {}
+    if isinstance(source, dict):
+        data = dict(source)
+    elif source is not None:
+        path = Path(source)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise SettingsError(f"{path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{path}: invalid YAML ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{path}: expected a mapping of settings")
+        data = loaded
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = GoLiveSettings.model_validate(data)
+        settings.judge_policy()
+        settings.catalogue()
+    except ValidationError as exc:
+        raise SettingsError(_first_error(exc)) from None
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return settings

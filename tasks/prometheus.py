@@ -1,0 +1,122 @@
+"""Prometheus: the signals of both tracks per interval, and the traffic split actually observed."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prometheus_api_client import PrometheusConnect
+
+from golive.models import ShareReading, SignalWindow
+from golive.settings import GoLiveSettings
+from golive.signals import TRACKS, render_query
+
+# Prometheus' answer for "no value" (an empty ratio): never a zero.
+_NO_VALUE = {"NaN", "+Inf", "-Inf"}
+
+
+def _client(settings: GoLiveSettings) -> PrometheusConnect:
+    return PrometheusConnect(url=settings.prometheus_url, disable_ssl=True, timeout=10)
+
+
+def _series(prom: PrometheusConnect, promql: str, times: list[float], step: float) -> dict[float, float | None]:
+    """One value per interval end; an interval with no sample or NaN is None."""
+    result = prom.custom_query_range(
+        promql,
+        start_time=datetime.fromtimestamp(times[0], timezone.utc),
+        end_time=datetime.fromtimestamp(times[-1], timezone.utc),
+        step=f"{step:g}s",
+    )
+    values: dict[float, float | None] = {t: None for t in times}
+    for series in result[:1]:
+        for stamp, raw in series["values"]:
+            nearest = min(times, key=lambda t: abs(t - float(stamp)))
+            if abs(nearest - float(stamp)) < step / 2 and raw not in _NO_VALUE and math.isfinite(float(raw)):
+                values[nearest] = float(raw)
+    return values
+
+
+@task(name="query the eight signals", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def query_signals(settings: GoLiveSettings, stage_percent: int, start: float, end: float) -> SignalWindow:
+    """The signals of both tracks for each whole interval in [start, end], as a judge scenario.
+
+    Args:
+        settings: where Prometheus is, the interval, the signal catalogue.
+        stage_percent: the canary's share of traffic in this window.
+        start, end: the window, Unix seconds.
+
+    Returns:
+        The window with the PromQL as resolved and the scenario of contracts/judge.md.
+    """
+    interval = settings.interval_seconds
+    count = int((end - start + 1e-6) // interval)
+    times = [start + interval * (k + 1) for k in range(count)]
+    window = SignalWindow(stage_percent=stage_percent, start=start, end=end, interval_seconds=interval,
+                          timestamps=times)
+    signals: dict[str, dict[str, list]] = {}
+    if not times:
+        window.scenario = {"stage_percent": stage_percent, "interval_seconds": interval, "signals": {}}
+        return window
+    prom = _client(settings)
+    for sig in settings.catalogue():
+        window.queries[sig.name] = {}
+        arms = {}
+        for track in TRACKS:
+            kinds = {"value": sig.value_query}
+            if sig.has_counts:
+                kinds.update(bad=sig.bad_query, total=sig.total_query)
+            resolved = {kind: render_query(q, track, interval) for kind, q in kinds.items()}
+            window.queries[sig.name][track] = resolved
+            columns = {kind: _series(prom, promql, times, interval) for kind, promql in resolved.items()}
+            arms["canary" if track == "canary" else "baseline"] = [
+                {kind: columns[kind][t] for kind in columns} for t in times
+            ]
+        signals[sig.name] = arms
+    window.scenario = {"stage_percent": stage_percent, "interval_seconds": interval, "signals": signals,
+                       "policy": settings.judge_policy().__dict__}
+    return window
+
+
+@task(name="observe the traffic split", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def observe_share(settings: GoLiveSettings, weight: int, start: float, end: float) -> ShareReading:
+    """The canary's share of user requests (synthetic probes left out) over [start, end].
+
+    The tolerance is the larger of the configured points and four binomial standard errors, so
+    that a short window of a small split is not called wrong for being noisy.
+    """
+    window = max(2.0, end - start)
+    prom = _client(settings)
+
+    def total(promql: str) -> float:
+        result = prom.custom_query(render_query(promql, "", window), params={"time": end})
+        return float(result[0]["value"][1]) if result else 0.0
+
+    canary = total(settings.traffic_canary_query)
+    everyone = total(settings.traffic_total_query)
+    observed = 100 * canary / everyone if everyone else None
+    p = weight / 100
+    noise = 4 * 100 * math.sqrt(p * (1 - p) / everyone) if everyone else 0.0
+    tolerance = max(settings.weight_tolerance_points, noise)
+    if weight in (0, 100):
+        ok = observed is not None and observed == weight
+    else:
+        ok = observed is not None and abs(observed - weight) <= tolerance
+    return ShareReading(weight=weight, canary_requests=canary, total_requests=everyone, observed_pct=observed,
+                        tolerance_points=round(tolerance, 3), ok=ok, window_seconds=window)
+
+
+@task(name="check Prometheus answers every signal", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def signals_answered(settings: GoLiveSettings, window_seconds: float = 30.0) -> list[str]:
+    """Signals (per track) Prometheus has no value for over the last window; empty is good."""
+    prom = _client(settings)
+    missing = []
+    for sig in settings.catalogue():
+        for track in TRACKS:
+            result = prom.custom_query(render_query(sig.value_query, track, window_seconds),
+                                       params={"time": time.time()})
+            if not result or result[0]["value"][1] in _NO_VALUE:
+                missing.append(f"{sig.name}[{track}]")
+    return missing
