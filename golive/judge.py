@@ -361,26 +361,30 @@ class _SignalJudge:
                 evidence=f"canary rate {ratio} stable's",
                 point_worse=None,
             )
-        floor = 0.01 * self.sig.threshold
-        worse = [c.level > b.level + max(pol.relative_margin * b.level, floor) for c, b in pairs]
-        critical = [c.level > pol.critical_ratio * b.level + floor for c, b in pairs]
-        log_ratios = [math.log((c.level + floor) / (b.level + floor)) for c, b in pairs]
+        # One indifference margin for both tests: a difference smaller than 5 % of stable's
+        # level and of the threshold is no difference (0.2 s of staleness against 30 s).
+        floor = pol.absolute_floor * self.sig.threshold
 
-        def evidence(flags: list[bool], null_ratio: float) -> float:
-            # Sign test (valid for any noise) averaged with the Gaussian mSPRT (far more power
-            # when the canary is many times worse).
-            gauss = _stats.gaussian_log_evalue([r - math.log(null_ratio) for r in log_ratios], _LOG_RATIO_NOISE_FLOOR)
-            return _stats.mean_log_evalue(_stats.sign_log_evalue(flags), gauss)
+        def evidence(tolerated) -> tuple[float, list[bool]]:
+            limits = [tolerated(b.level) for _, b in pairs]
+            flags = [c.level > limit for (c, _), limit in zip(pairs, limits)]
+            # Sign test (valid for any noise) averaged with the Gaussian mSPRT on log-ratios
+            # (far more power when the canary is many times worse).
+            log_ratios = [math.log((c.level + floor) / (limit + floor)) for (c, _), limit in zip(pairs, limits)]
+            gauss = _stats.gaussian_log_evalue(log_ratios, _LOG_RATIO_NOISE_FLOOR)
+            return _stats.mean_log_evalue(_stats.sign_log_evalue(flags), gauss), flags
 
+        log_e, worse = evidence(lambda b: b + max(pol.relative_margin * b, floor))
+        log_e_critical, _ = evidence(lambda b: pol.critical_ratio * b + floor)
         mean_c = fmean(c.level for c, _ in pairs)
         mean_b = fmean(b.level for _, b in pairs)
         point_worse = None
-        if mean_c - mean_b > max(pol.relative_tolerance * mean_b, pol.absolute_floor * self.sig.threshold):
+        if mean_c - mean_b > max(pol.relative_tolerance * mean_b, floor):
             ratio = f"{mean_c / mean_b:.2f}x" if mean_b > 0 else f"+{mean_c - mean_b:.3g}"
             point_worse = f"canary/stable {ratio}, worse than tolerance (not yet conclusive)"
         return _Comparison(
-            log_e=evidence(worse, 1 + pol.relative_margin),
-            log_e_critical=evidence(critical, pol.critical_ratio),
+            log_e=log_e,
+            log_e_critical=log_e_critical,
             evidence=f"canary worse than stable in {sum(worse)}/{len(worse)} intervals",
             point_worse=point_worse,
         )

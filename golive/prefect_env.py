@@ -15,5 +15,6 @@ __all__ = ["configure_prefect"]
 
 def configure_prefect(home: Path | None = None) -> None:
     os.environ.setdefault("PREFECT_HOME", str(home or Path.cwd() / ".golive" / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes no parents
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

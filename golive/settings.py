@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
@@ -63,6 +63,18 @@ class GoLiveSettings(_Strict):
             raise ValueError("the last stage must be 100")
         return stages
 
+    @model_validator(mode="after")
+    def _windows_long_enough_to_judge(self) -> GoLiveSettings:
+        # A window shorter than the judge's minimum observation can never be green: every
+        # Hold would end in another Hold until the budget rolls the release back.
+        policy = self.judge_policy()
+        minimum = max(policy.min_seconds, policy.min_intervals * self.interval_seconds)
+        for name in ("dwell_seconds", "final_dwell_seconds", "hold_seconds"):
+            if getattr(self, name) < minimum:
+                raise ValueError(f"{name}: {getattr(self, name):g} s is shorter than the judge's minimum "
+                                 f"observation ({minimum:g} s: judge.min_seconds, judge.min_intervals × interval)")
+        return self
+
     def dwell_for(self, percent: int) -> float:
         return self.final_dwell_seconds if percent == 100 else self.dwell_seconds
 
@@ -82,8 +94,9 @@ class GoLiveSettings(_Strict):
 
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "settings"
-    return f"{where}: {err['msg']}"
+    message = err["msg"].removeprefix("Value error, ")
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {message}" if where else message
 
 
 def load_settings(source: str | Path | dict | None = None, **overrides) -> GoLiveSettings:

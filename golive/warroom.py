@@ -9,7 +9,7 @@ import pandas as pd
 
 from golive.signals import CATALOGUE
 
-__all__ = ["COLUMNS", "WarRoomRow", "to_csv", "to_frame", "to_markdown"]
+__all__ = ["COLUMNS", "WarRoomRow", "cell_text", "to_csv", "to_frame", "to_markdown"]
 
 SIGNAL_COLUMNS = {s.name: s.column for s in CATALOGUE}
 COLUMNS = ["Time", "Stage", *SIGNAL_COLUMNS.values(), "Decision"]
@@ -37,7 +37,7 @@ def to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=COLUMNS)
 
 
-def _cell(column: str, value) -> str:
+def cell_text(column: str, value) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
     if column == "cspΔ":
@@ -51,7 +51,7 @@ def to_markdown(rows: Iterable[Mapping]) -> str:
     frame = to_frame(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for record in frame.to_dict("records"):
-        lines.append("| " + " | ".join(_cell(c, record[c]) for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(cell_text(c, record[c]) for c in COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -124,6 +124,15 @@ class Sandbox:
             "router control": self.control_url,
         }
 
+    def golive_settings(self) -> dict:
+        """How golive reaches this sandbox: the part of its settings that names addresses."""
+        return {
+            "prometheus_url": self.prometheus_url,
+            "router": {"kind": "sandbox", "control_url": self.control_url},
+            "canary_url": self.service_url("canary"),
+            "stable_url": self.service_url("stable"),
+        }
+
     # -- up ---------------------------------------------------------------------------------------
 
     @classmethod

@@ -120,11 +120,17 @@ class LoadGenerator:
             report["document-uri"] = f"{self.target}/app"
             await self._send("POST", "/csp-report", sticky, content=json.dumps({"csp-report": report}))
 
-    async def _one_user_request(self) -> None:
+    def _mixed(self, headers: dict):
+        """One request of the traffic mix (45 % orders, 40 % quotes, 15 % pages). Probes use the
+        same mix: per-request rates (CSP reports, risk blocks) are only comparable across tracks
+        when the requests behind them are alike."""
         roll = self.random.random()
         work = self.order if roll < 0.45 else self.quote if roll < 0.85 else self.page
+        return work(headers)
+
+    async def _one_user_request(self) -> None:
         async with self.slots:
-            await work({})
+            await self._mixed({})
 
     async def users(self) -> None:
         period = 1.0 / self.rate
@@ -139,11 +145,8 @@ class LoadGenerator:
 
     async def probe(self, track: str) -> None:
         headers = {"X-Canary": "always" if track == "canary" else "never", "X-Synthetic": "1"}
-        steps = (self.order, self.quote, self.page)
-        i = 0
         while not self.stop.is_set():
-            await steps[i % len(steps)](headers)
-            i += 1
+            await self._mixed(headers)
             await asyncio.sleep(1.0 / self.probe_rate)
 
     async def websocket_client(self, n: int) -> None:

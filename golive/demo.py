@@ -1,0 +1,167 @@
+"""`golive demo`: a whole go-live of the demo release on the sandbox, watched live.
+
+The sandbox comes up, the go-live flow runs in this process with compressed timings, and the
+war room grows on screen from the evidence the flow writes (the screen reads files; the flow
+knows nothing of it). Faults named with --fault are switched on when their stage begins. The
+sandbox goes down at the end, on failure and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from golive.warroom import COLUMNS, cell_text
+
+__all__ = ["DemoFault", "demo_settings", "parse_fault", "run_demo"]
+
+_JUDGE_FILE = re.compile(r"judge_stage_(\d+)_w(\d+)_i(\d+)\.json")
+
+
+@dataclass(frozen=True)
+class DemoFault:
+    track: str
+    values: dict[str, str]
+    at_stage: int | None  # None: from the start
+
+
+def parse_fault(text: str, at_stage: int | None) -> DemoFault:
+    """TRACK:NAME=VALUE[,NAME=VALUE]"""
+    track, sep, assignments = text.partition(":")
+    if not sep or track not in ("stable", "canary"):
+        raise ValueError(f"--fault: expected TRACK:NAME=VALUE with TRACK stable or canary, got {text!r}")
+    values = {}
+    for item in assignments.split(","):
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise ValueError(f"--fault: expected NAME=VALUE, got {item!r}")
+        values[name] = value
+    return DemoFault(track, values, at_stage)
+
+
+def demo_settings(release: str, sandbox_settings: dict, stage_seconds: float, interval: float,
+                  evidence_root: str) -> dict:
+    """Compressed runbook timings: every stage `stage_seconds`, holds of three intervals, a hold
+    budget of two holds, and the judge's minimums scaled down to match. Seconds-long windows
+    hold a few dozen requests a track, so a p95 swings far more than over the runbook's minutes:
+    the judge's point-estimate tolerance is widened from 25 % to 50 % to match."""
+    return {
+        "release": release, **sandbox_settings, "evidence_root": evidence_root,
+        "dwell_seconds": stage_seconds, "final_dwell_seconds": stage_seconds, "interval_seconds": interval,
+        "hold_seconds": 3 * interval, "hold_budget_seconds": 6 * interval,
+        "judge": {"min_seconds": 3 * interval, "min_requests": 20, "min_keyed_requests": 5,
+                  "relative_tolerance": 0.5},
+    }
+
+
+class _Screen:
+    """Renders the war room and the current stage's progress from the evidence folder."""
+
+    def __init__(self, folder: Path, settings: dict, faults: list[DemoFault], apply_fault):
+        self.folder, self.settings, self.faults, self.apply_fault = folder, settings, list(faults), apply_fault
+        self.applied: list[str] = []
+
+    def _rows(self) -> list[dict]:
+        try:
+            return json.loads((self.folder / "war_room.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return []
+
+    def _progress(self) -> Text:
+        judged = [m for m in (_JUDGE_FILE.match(p.name) for p in self.folder.glob("judge_stage_*.json")) if m]
+        started = [int(p.name.split("_")[-1].split(".")[0]) for p in self.folder.glob("weight_set_stage_*.json")]
+        if not started:
+            return Text("preflight …", style="dim")
+        stage = max(started)
+        mine = sorted((int(w), int(i)) for s, w, i in (m.groups() for m in judged) if int(s) == stage)
+        window, done = mine[-1] if mine else (1, 0)
+        span = self.settings["dwell_seconds"] if window == 1 else self.settings["hold_seconds"]
+        total = max(1, round(span / self.settings["interval_seconds"]))
+        filled = min(done, total)
+        label = "dwell" if window == 1 else f"hold {window - 1}"
+        bar = "█" * (filled * 30 // total) + "░" * (30 - filled * 30 // total)
+        return Text(f"stage {stage:>3}%  {label:<7} {bar} {filled}/{total} intervals")
+
+    def _maybe_inject(self) -> None:
+        started = {int(p.name.split("_")[-1].split(".")[0]) for p in self.folder.glob("weight_set_stage_*.json")}
+        for fault in list(self.faults):
+            if fault.at_stage is None or fault.at_stage in started:
+                self.apply_fault(fault)
+                self.applied.append(f"{fault.track}: {fault.values} at {fault.at_stage or 'start'}")
+                self.faults.remove(fault)
+
+    def render(self) -> Group:
+        self._maybe_inject()
+        table = Table(title=f"war room v{self.settings['release']}", expand=False)
+        for column in COLUMNS:
+            table.add_column(column, justify="right" if column not in ("Time", "Decision") else "left")
+        for row in self._rows():
+            style = {"Proceed": "green", "Hold": "yellow", "Rollback": "bold red"}.get(row["Decision"])
+            table.add_row(*(cell_text(c, row.get(c)) for c in COLUMNS), style=style)
+        notes = [Text(f"fault injected: {a}", style="magenta") for a in self.applied]
+        return Group(table, self._progress(), *notes)
+
+
+def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interval: float, rate: float,
+             evidence_root: str, console: Console | None = None) -> int:
+    from golive.prefect_env import configure_prefect
+
+    configure_prefect()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the screen tells the story
+    from sandbox.control import Sandbox, default_workdir
+
+    console = console or Console(width=None if Console().is_terminal else 120)
+    with console.status("starting the sandbox (Prometheus, nginx, stable and canary, load) …"):
+        sandbox = Sandbox.up(default_workdir().with_name(default_workdir().name + "-demo"), release=release,
+                             rate=rate, probe_rate=5, free_ports=True, owner_pid=os.getpid())
+    try:
+        settings = demo_settings(release, sandbox.golive_settings(), stage_seconds, interval, evidence_root)
+        folder = Path(evidence_root) / f"v{release}"
+        console.print(f"sandbox up; go-live of v{release}: stages 1→5→25→50→100 %, {stage_seconds:g} s each, "
+                      f"judged every {interval:g} s")
+
+        def apply(fault: DemoFault) -> None:
+            sandbox.set_faults(fault.track, fault.values)
+
+        screen = _Screen(folder, settings, faults, apply)
+        outcome: dict = {}
+
+        def run_flow() -> None:
+            from flows.go_live import go_live
+
+            try:
+                outcome["state"] = go_live(release, settings=settings, return_state=True)
+            except BaseException as exc:  # noqa: BLE001 - reported on the main thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run_flow, name="go-live", daemon=True)
+        with Live(screen.render(), console=console, refresh_per_second=2) as live:
+            worker.start()
+            while worker.is_alive():
+                live.update(screen.render())
+                time.sleep(0.5)
+            live.update(screen.render())
+        if "error" in outcome:
+            raise outcome["error"]
+        state = outcome["state"]
+        oneliner = (folder / "release_oneliner.txt").read_text().strip() if (folder / "release_oneliner.txt").exists() else ""
+        files = len([p for p in folder.rglob("*") if p.is_file()])
+        color = "green" if state.name == "Live" else "red"
+        console.print(f"[{color}]{state.name}[/{color}]: {state.message}")
+        if oneliner:
+            console.print(oneliner)
+        console.print(f"evidence: {folder} ({files} files)")
+        return 0 if state.name == "Live" else 1
+    finally:
+        with console.status("stopping the sandbox …"):
+            sandbox.down()
