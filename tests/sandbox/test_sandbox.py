@@ -60,18 +60,20 @@ def test_observed_traffic_share_follows_the_weight(sandbox, canary_weight, weigh
 def test_a_fault_breaches_each_signal_on_the_canary_only_and_clears(sandbox, canary_weight, sig):
     canary_weight(25)  # a canary stage: enough canary traffic for the ratios to move fast
 
+    window = 5  # seconds: short, so that a cleared fault leaves the window soon
+
     def over() -> bool:
         if sig.rule == "max_ratio_to_baseline":
-            canary, stable = per_request(sandbox, sig, "canary"), per_request(sandbox, sig, "stable")
+            canary, stable = per_request(sandbox, sig, "canary", window), per_request(sandbox, sig, "stable", window)
             return canary is not None and stable is not None and canary > sig.threshold * stable
-        canary, stable = signal_value(sandbox, sig, "canary"), signal_value(sandbox, sig, "stable")
+        canary, stable = signal_value(sandbox, sig, "canary", window), signal_value(sandbox, sig, "stable", window)
         return canary is not None and canary > sig.threshold and stable is not None and stable <= sig.threshold
 
     def inside() -> bool:
         if sig.rule == "max_ratio_to_baseline":
-            canary, stable = per_request(sandbox, sig, "canary"), per_request(sandbox, sig, "stable")
+            canary, stable = per_request(sandbox, sig, "canary", window), per_request(sandbox, sig, "stable", window)
             return canary is not None and stable is not None and canary <= sig.threshold * stable
-        canary = signal_value(sandbox, sig, "canary")
+        canary = signal_value(sandbox, sig, "canary", window)
         return canary is not None and canary <= sig.threshold
 
     assert wait_until(inside, timeout=20), f"{sig.name} not inside its threshold before the fault"

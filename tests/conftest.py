@@ -1,5 +1,5 @@
-"""One real sandbox for the whole test run: free loopback ports, owned by this process (it stops
-itself if the run dies), stopped at the end whatever happened."""
+"""The one real sandbox of a test run: free loopback ports, owned by this process (it stops
+itself if the run dies), stopped at the end whatever happened. Started only when a test asks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from sandbox.control import Sandbox
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> Sandbox:
     running = Sandbox.up(
-        tmp_path_factory.mktemp("sandbox"), free_ports=True, owner_pid=os.getpid(), seed=7, rate=50, timeout=45
+        tmp_path_factory.mktemp("sandbox"), free_ports=True, owner_pid=os.getpid(), seed=7, rate=50,
+        probe_rate=5, timeout=45,
     )
     try:
         yield running
@@ -23,7 +24,7 @@ def sandbox(tmp_path_factory) -> Sandbox:
 
 @pytest.fixture
 def canary_weight(sandbox):
-    """Set a weight for one test; back to 0 (and the canary's faults cleared) afterwards."""
+    """Set a weight for one test; back to 0, with the canary's faults cleared, afterwards."""
     def set_to(weight: int) -> int:
         return sandbox.set_weight(weight)
 

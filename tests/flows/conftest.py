@@ -1,0 +1,69 @@
+"""Flow tests: one Prefect test harness for all of them (pure tests never pay for it)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from golive.prefect_env import configure_prefect
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness(tmp_path_factory):
+    configure_prefect(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def flow_settings(sandbox, evidence_root: Path, stages: list[int], **overrides) -> dict:
+    """The demo's compressed timings (5 s intervals, 3-interval stages and holds) on the sandbox."""
+    from golive.demo import demo_settings
+
+    settings = demo_settings("1.4.0", sandbox.golive_settings(), 15.0, 5.0, str(evidence_root))
+    return {**settings, "stages": stages, **overrides}
+
+
+class EvidenceWatcher:
+    """Runs `action` once, in a thread, when `ready(folder)` first holds: faults at a stage's start."""
+
+    def __init__(self, folder: Path, ready: Callable[[Path], bool], action: Callable[[], None]):
+        self.folder, self.ready, self.action = folder, ready, action
+        self.fired_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.ready(self.folder):
+                self.action()
+                self.fired_at = time.time()
+                return
+            time.sleep(0.2)
+
+    def __enter__(self) -> EvidenceWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def stage_started(percent: int) -> Callable[[Path], bool]:
+    return lambda folder: (folder / f"weight_set_stage_{percent}.json").exists()
+
+
+def war_room_has(decision: str) -> Callable[[Path], bool]:
+    def ready(folder: Path) -> bool:
+        try:
+            return any(r["Decision"] == decision for r in json.loads((folder / "war_room.json").read_text()))
+        except (OSError, json.JSONDecodeError):
+            return False
+    return ready

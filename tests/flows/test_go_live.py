@@ -1,0 +1,135 @@
+"""The go-live spine end to end on the real sandbox, under one Prefect test harness."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from golive.evidence import EvidenceLedger
+from golive.signals import CATALOGUE
+from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started, war_room_has
+
+pytestmark = pytest.mark.sandbox
+
+
+def run_go_live(settings: dict):
+    from flows.go_live import go_live
+
+    return go_live(settings["release"], settings=settings, return_state=True)
+
+
+def war_room(folder: Path) -> list[dict]:
+    return json.loads((folder / "war_room.json").read_text())
+
+
+def test_five_stage_go_live_ends_live_with_evidence(sandbox, canary_weight, tmp_path):
+    settings = flow_settings(sandbox, tmp_path, [1, 5, 25, 50, 100])
+    state = run_go_live(settings)
+    folder = tmp_path / "v1.4.0"
+
+    assert (state.type.value, state.name) == ("COMPLETED", "Live")
+    rows = war_room(folder)
+    proceeds = [r["Stage"] for r in rows if r["Decision"] == "Proceed"]
+    assert proceeds == ["1%", "5%", "25%", "50%", "100%"]
+    assert {r["Decision"] for r in rows} <= {"Proceed", "Hold"}  # a noisy window may re-measure
+    header = (folder / "war_room.md").read_text().splitlines()[0]
+    assert all(f" {s.column} " in header for s in CATALOGUE)
+    criteria = json.loads((folder / "success_criteria.json").read_text())
+    assert all(c["ok"] for c in criteria.values()), criteria
+    ledger = EvidenceLedger(folder)
+    assert len(ledger.files()) + 1 >= 50  # and the manifest
+    assert ledger.verify_manifest() == []
+    assert (folder / "release_oneliner.txt").read_text().startswith("v1.4.0 canary: 1%→5%→25%→50%→100% in ")
+    assert sandbox.weight() == 100
+
+    from prefect.artifacts import Artifact
+
+    table = Artifact.get("war-room-v1-4-0")
+    data = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert [r["Decision"] for r in data] == [r["Decision"] for r in rows]
+
+
+def test_a_breach_at_25_percent_rolls_back_to_stable(sandbox, canary_weight, tmp_path):
+    settings = flow_settings(sandbox, tmp_path, [25, 100])
+    folder = tmp_path / "v1.4.0"
+    with EvidenceWatcher(folder, stage_started(25), lambda: sandbox.set_faults("canary", {"latency_ms": 400})):
+        state = run_go_live(settings)
+
+    assert (state.type.value, state.name) == ("FAILED", "RolledBack")
+    assert "breach:api_p95_ms" in state.message
+    assert sandbox.weight() == 0
+    served = {httpx.get(f"{sandbox.router_url}/version").json()["version"] for _ in range(100)}
+    assert served == {"1.3.2"}  # stable takes all traffic
+    (record,) = folder.glob("rollback_*.txt")
+    text = record.read_text()
+    assert "breach:api_p95_ms" in text and "stage:          25%" in text
+    seconds = float(re.search(r"seconds from the breaching interval to weight 0: ([\d.]+)", text).group(1))
+    assert seconds <= 10
+    assert [r["Decision"] for r in war_room(folder)][-1] == "Rollback"
+
+
+def test_a_transient_fault_holds_then_proceeds(sandbox, canary_weight, tmp_path):
+    settings = flow_settings(sandbox, tmp_path, [25, 100])
+    folder = tmp_path / "v1.4.0"
+    sandbox.set_faults("canary", {"loop_block_ms": 7})  # event-loop lag ~3x stable's, inside 50 ms
+    with EvidenceWatcher(folder, war_room_has("Hold"), lambda: sandbox.clear_faults("canary")):
+        state = run_go_live(settings)
+
+    at_25 = [r["Decision"] for r in war_room(folder) if r["Stage"] == "25%"]
+    assert at_25[0] == "Hold" and at_25[-1] == "Proceed"
+    assert state.name == "Live"
+
+
+def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, canary_weight, tmp_path):
+    canary_weight(25)
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump({"release": "1.4.0", "evidence_root": str(tmp_path),
+                                      **sandbox.golive_settings()}))
+    dry = subprocess.run(
+        [sys.executable, "-m", "golive", "rollback", "--reason", "drill", "--stage", "25", "--dry-run",
+         "--config", str(config)],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "would set the canary weight 25 → 0 (dry run: not changed)" in dry.stdout
+    assert sandbox.weight() == 25
+
+    from flows.rollback import rollback
+
+    first = rollback(reason="test", stage=25, release="1.4.0", config=str(config))
+    second = rollback(reason="test again", stage=25, release="1.4.0", config=str(config))
+    assert (first.weight_before, first.weight_after) == (25, 0)
+    assert (second.weight_before, second.weight_after) == (0, 0)
+    assert "weight already 0: nothing to change" in second.steps
+    assert sandbox.weight() == 0
+    assert len(list((tmp_path / "v1.4.0").glob("rollback_*.txt"))) >= 2  # the dry run's too
+
+
+def test_prometheus_gone_mid_stage_holds_then_rolls_back_never_proceeds(tmp_path):
+    import os
+
+    from sandbox.control import Sandbox
+
+    own = Sandbox.up(tmp_path / "sandbox", free_ports=True, owner_pid=os.getpid(), rate=20, probe_rate=5)
+    try:
+        prometheus = next(c for c in own.status() if c.name == "prometheus")
+        settings = flow_settings(own, tmp_path / "evidence", [25, 100], hold_budget_seconds=15)
+        folder = tmp_path / "evidence" / "v1.4.0"
+        first_look = lambda f: any(f.glob("judge_stage_25_w1_i01.json"))  # noqa: E731
+        with EvidenceWatcher(folder, first_look, lambda: os.kill(prometheus.pid, signal.SIGKILL)):
+            state = run_go_live(settings)
+        decisions = [r["Decision"] for r in war_room(folder) if r["Stage"] == "25%"]
+        assert decisions[:-1] and set(decisions[:-1]) == {"Hold"}
+        assert decisions[-1] == "Rollback"
+        assert state.name == "RolledBack"
+        assert json.loads((folder / "stage_25.json").read_text())["triggers"] == ["metrics-unreachable"]
+    finally:
+        own.down()

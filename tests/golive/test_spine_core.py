@@ -1,0 +1,165 @@
+"""The pure parts of the spine: settings, evidence ledger, war room, closing, gate."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from golive.closing import release_oneliner, success_criteria
+from golive.evidence import EvidenceLedger
+from golive.gate import gate_action
+from golive.settings import SettingsError, load_settings
+from golive.warroom import COLUMNS, WarRoomRow, to_csv, to_markdown
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+def test_settings_default_to_the_runbook():
+    s = load_settings({"release": "1.4.0"})
+    assert s.stages == (1, 5, 25, 50, 100)
+    assert (s.dwell_for(25), s.dwell_for(100), s.interval_seconds, s.hold_seconds) == (900, 1800, 60, 600)
+    assert str(s.evidence_dir) == "evidence/v1.4.0"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"release": "1", "stages": [1, 50, 25, 100]}, "stages: expected rising percentages"),
+        ({"release": "1", "stages": [1, 50]}, "stages: the last stage must be 100"),
+        ({"release": "1", "dwell": 3}, "dwell: Extra inputs are not permitted"),
+        ({"release": "1", "hold_seconds": 100}, "hold_seconds: 100 s is shorter than the judge's minimum"),
+        ({"release": "1", "judge": {"patience": 1}}, "judge.patience: unknown policy field"),
+        ({"release": "1", "signals": {"latency": {"threshold": 3}}}, "signals.latency: unknown signal"),
+        ({"release": ""}, "release: String should have at least 1 character"),
+    ],
+)
+def test_bad_settings_name_the_field_in_one_line(data, message):
+    with pytest.raises(SettingsError) as exc:
+        load_settings(data)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_settings_from_yaml_with_overrides(tmp_path):
+    path = tmp_path / "golive.yaml"
+    path.write_text("release: '1.4.0'\ninterval_seconds: 30\nsignals:\n  api_p95_ms: {threshold: 250}\n")
+    s = load_settings(path, release="1.5.0", interval_seconds=None)
+    assert (s.release, s.interval_seconds) == ("1.5.0", 30)
+    assert {sig.name: sig.threshold for sig in s.catalogue()}["api_p95_ms"] == 250
+
+
+def test_missing_settings_file_is_one_line(tmp_path):
+    with pytest.raises(SettingsError, match="No such file"):
+        load_settings(tmp_path / "absent.yaml")
+
+
+# -- evidence ---------------------------------------------------------------------------------------
+
+
+def test_manifest_catches_changed_missing_and_extra_files(tmp_path):
+    ledger = EvidenceLedger(tmp_path / "v1")
+    ledger.write_json("a.json", {"x": 1})
+    ledger.write_text("b.txt", "hello\n")
+    ledger.write_manifest()
+    assert ledger.verify_manifest() == []
+    (tmp_path / "v1" / "b.txt").write_text("hellO\n")
+    (tmp_path / "v1" / "a.json").unlink()
+    ledger.write_text("c.txt", "new")
+    assert ledger.verify_manifest() == ["a.json: missing", "b.txt: changed (sha256 differs)",
+                                        "c.txt: not in the manifest"]
+
+
+def test_evidence_names_cannot_escape_the_release_folder(tmp_path):
+    with pytest.raises(ValueError, match="inside the release folder"):
+        EvidenceLedger(tmp_path / "v1").write_text("../elsewhere.txt", "x")
+
+
+def test_a_write_that_dies_midway_leaves_the_previous_file(tmp_path, monkeypatch):
+    ledger = EvidenceLedger(tmp_path)
+    ledger.write_json("a.json", {"v": 1})
+
+    def disk_gone(_fd):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr("golive.evidence.os.fsync", disk_gone)
+    with pytest.raises(OSError, match="no space"):
+        ledger.write_json("a.json", {"v": 2})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temporary file left behind
+
+
+# -- war room -------------------------------------------------------------------------------------
+
+SIGNALS = {
+    "api_p95_ms": {"canary": 141.2, "baseline": 139.0, "verdict": "pass"},
+    "http_5xx_pct": {"canary": 0.3, "baseline": 0.2, "verdict": "pass"},
+    "csp_violations_per_min": {"canary": 11.0, "baseline": 10.0, "verdict": "pass"},
+    "gc_pause_avg_ms": {"canary": None, "baseline": None, "verdict": "nodata"},
+}
+
+
+def test_war_room_has_the_runbook_columns_and_formats_cells():
+    row = WarRoomRow.from_verdict(datetime(2026, 11, 27, 10, 5, 9, tzinfo=timezone.utc), 25, "Proceed", SIGNALS)
+    markdown = to_markdown([row])
+    header, _, line = markdown.splitlines()
+    assert header == "| " + " | ".join(COLUMNS) + " |"
+    assert COLUMNS == ["Time", "Stage", "p95", "5xx%", "ws_stale", "risk/min", "idem%", "cspΔ", "evloop", "gc",
+                       "Decision"]
+    assert line == "| 10:05:09 | 25% | 141 | 0.30 | – | – | – | +10% | – | – | Proceed |"
+    csv = to_csv([row]).splitlines()
+    assert csv[0] == ",".join(COLUMNS)
+    assert csv[1].startswith("10:05:09,25%,141.2,0.3,,,,10,")
+
+
+# -- closing ----------------------------------------------------------------------------------------
+
+
+def _stage(pct, outcome="proceed", verdict="pass", holds=0):
+    signals = {name: {**v, "verdict": verdict} for name, v in SIGNALS.items()}
+    return {"stage": pct, "outcome": outcome, "holds": holds, "triggers": [] if outcome == "proceed" else ["breach:api_p95_ms"],
+            "weight_verified": True, "share_ok": True, "decisions": [{"signals": signals}]}
+
+
+def test_oneliner_in_the_runbook_form():
+    line = release_oneliner("1.4.0", [_stage(p) for p in (1, 5, 25, 50, 100)], 372)
+    assert line.startswith("v1.4.0 canary: 1%→5%→25%→50%→100% in 6m12s, holds=0, rollback=0; p95=~141ms, 5xx=0.30%")
+    assert "csp=+10%" in line
+
+
+def test_oneliner_of_a_rollback_names_the_trigger():
+    line = release_oneliner("1.4.0", [_stage(1), _stage(25, "rollback", "breach")], 90)
+    assert "1%→25% in 1m30s, holds=0, rollback=1 (at 25%: breach:api_p95_ms)" in line
+
+
+def test_success_criteria_from_the_stage_records():
+    stages = [_stage(p) for p in (1, 5, 25, 50, 100)]
+    ok = success_criteria((1, 5, 25, 50, 100), stages, 54)
+    assert {name: c["ok"] for name, c in ok.items()} == {
+        "all_stages_proceeded": True, "no_rollback": True, "final_signals_green": False,  # 4 of 8 signals here
+        "weights_verified": True, "no_threshold_breached": True, "evidence_complete": True,
+    }
+    bad = success_criteria((1, 5, 25, 50, 100), [_stage(1), _stage(25, "rollback", "breach")], 30)
+    assert not bad["all_stages_proceeded"]["ok"] and not bad["no_rollback"]["ok"]
+    assert bad["no_threshold_breached"]["breaches"][0] == "25%:api_p95_ms"
+    assert bad["evidence_complete"] == {"ok": False, "files": 30, "required": 50}
+
+
+# -- gate -----------------------------------------------------------------------------------------
+
+
+def test_gate_rolls_back_at_once_and_proceeds_only_at_the_window_end():
+    assert gate_action("rollback", ["breach:http_5xx_pct"], False, 0, 600, 1200).action == "rollback"
+    assert gate_action("proceed", [], False, 0, 600, 1200).action == "continue"
+    assert gate_action("proceed", [], True, 0, 600, 1200).action == "proceed"
+
+
+def test_gate_holds_within_the_budget_then_rolls_back():
+    assert gate_action("hold", [], True, 0, 600, 1200).action == "hold"
+    assert gate_action("hold", [], True, 600, 600, 1200).action == "hold"
+    spent = gate_action("hold", [], True, 1200, 600, 1200)
+    assert (spent.action, spent.triggers) == ("rollback", ("hold-budget-exhausted",))
+    silent = gate_action("hold", [], True, 1200, 600, 1200, metrics_answered=False)
+    assert silent.triggers == ("metrics-unreachable",)
