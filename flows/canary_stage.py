@@ -12,12 +12,15 @@ import time
 from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
 
 from golive.gate import gate_action
 from golive.models import SignalWindow, StageResult
 from golive.settings import GoLiveSettings
 from golive.warroom import WarRoomRow
 from flows.rollback import rollback
+from tasks.approval import StageApproval
 from tasks.evidence import add_war_room_row, record
 from tasks.gate import judge_window
 from tasks.prometheus import observe_share, query_signals
@@ -46,6 +49,27 @@ def _describe(triggers: list[str], signals: dict) -> str:
     return "; ".join(parts)
 
 
+def _wait_for_approval(settings: GoLiveSettings, percent: int, folder: str) -> StageApproval | None:
+    """Pause before raising the weight until a person answers. Each unanswered wait is a Hold;
+    None once the holds fill the stage's hold budget."""
+    waited = 0.0
+    asks = 0
+    while True:
+        asks += 1
+        try:
+            approval = pause_flow_run(wait_for_input=StageApproval, timeout=int(max(1, settings.approval_timeout_seconds)),
+                                      key=f"approve-stage-{percent}-{asks}")
+        except FlowPauseTimeout:
+            waited += settings.approval_timeout_seconds
+            add_war_room_row(folder, WarRoomRow.from_verdict(datetime.now(timezone.utc), percent, "Hold", {}))
+            if waited >= settings.hold_budget_seconds:
+                return None
+            continue
+        record(folder, f"approval_stage_{percent}.json",
+               {**approval.model_dump(include={"approve", "approver", "reason"}), "at": time.time()})
+        return approval
+
+
 @flow(name="canary-stage", flow_run_name="stage {percent}%")
 def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
     """Run one stage at `percent` % of traffic; returns how it ended (proceed or rollback)."""
@@ -66,6 +90,13 @@ def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
         result.ended_at = time.time()
         record(folder, f"{tag}.json", result)
         return result
+
+    if settings.approve_each_stage:
+        approval = _wait_for_approval(settings, percent, folder)
+        if approval is None:
+            return finish("rollback", "no approval within the hold budget", ["hold-budget-exhausted"])
+        if not approval.approve:
+            return finish("rollback", f"rejected by {approval.approver}: {approval.reason}", ["manual-abort"])
 
     change = set_weight(settings.router, percent)
     record(folder, f"weight_set_{tag}.json", change)

@@ -46,13 +46,21 @@ def go_live(
     interval_seconds: float | None = None,
     hold_seconds: float | None = None,
     approve_each_stage: bool | None = None,
+    blocks: dict[str, str] | None = None,
 ) -> State:
-    """Take `release` live, stage by stage, on the target described by `config` or `settings`."""
+    """Take `release` live, stage by stage, on the target described by `config` (a YAML file),
+    `settings` (a mapping) or `blocks` (names of the policy, prometheus and target blocks)."""
     logger = get_run_logger()
-    cfg = load_settings(settings if settings is not None else config, release=release,
-                        dwell_seconds=dwell_seconds, final_dwell_seconds=dwell_seconds,
-                        interval_seconds=interval_seconds, hold_seconds=hold_seconds,
-                        approve_each_stage=approve_each_stage)
+    overrides = {"release": release, "dwell_seconds": dwell_seconds, "final_dwell_seconds": dwell_seconds,
+                 "interval_seconds": interval_seconds, "hold_seconds": hold_seconds,
+                 "approve_each_stage": approve_each_stage}
+    if blocks:
+        from blocks import settings_from_blocks
+
+        cfg = settings_from_blocks(policy=blocks["policy"], prometheus=blocks["prometheus"],
+                                   target=blocks["target"], **overrides)
+    else:
+        cfg = load_settings(settings if settings is not None else config, **overrides)
     started = time.time()
     aside = _set_aside_previous(cfg.evidence_dir)
     if aside:

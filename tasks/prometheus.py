@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prometheus_api_client import PrometheusConnect
+from urllib3.util.retry import Retry
 
 from golive.models import ShareReading, SignalWindow
 from golive.settings import GoLiveSettings
@@ -19,7 +20,10 @@ _NO_VALUE = {"NaN", "+Inf", "-Inf"}
 
 
 def _client(settings: GoLiveSettings) -> PrometheusConnect:
-    return PrometheusConnect(url=settings.prometheus_url, disable_ssl=True, timeout=10)
+    # One quick retry per request: the task retries too, and the gate must learn quickly that
+    # Prometheus is gone (the client's default backs off for seconds on every request).
+    retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504), allowed_methods=None)
+    return PrometheusConnect(url=settings.prometheus_url, disable_ssl=True, timeout=10, retry=retry)
 
 
 def _series(prom: PrometheusConnect, promql: str, times: list[float], step: float) -> dict[float, float | None]:

@@ -22,11 +22,11 @@ def prefect_harness(tmp_path_factory):
         yield
 
 
-def flow_settings(sandbox, evidence_root: Path, stages: list[int], **overrides) -> dict:
-    """The demo's compressed timings (5 s intervals, 3-interval stages and holds) on the sandbox."""
+def flow_settings(sandbox, evidence_root: Path, stages: list[int], interval: float = 3.0, **overrides) -> dict:
+    """The demo's compressed timings on the sandbox: stages and holds of three intervals."""
     from golive.demo import demo_settings
 
-    settings = demo_settings("1.4.0", sandbox.golive_settings(), 15.0, 5.0, str(evidence_root))
+    settings = demo_settings("1.4.0", sandbox.golive_settings(), 3 * interval, interval, str(evidence_root))
     return {**settings, "stages": stages, **overrides}
 
 

@@ -31,7 +31,7 @@ def war_room(folder: Path) -> list[dict]:
 
 
 def test_five_stage_go_live_ends_live_with_evidence(sandbox, canary_weight, tmp_path):
-    settings = flow_settings(sandbox, tmp_path, [1, 5, 25, 50, 100])
+    settings = flow_settings(sandbox, tmp_path, [1, 5, 25, 50, 100], interval=5.0)  # the demo's timings
     state = run_go_live(settings)
     folder = tmp_path / "v1.4.0"
 
@@ -121,7 +121,7 @@ def test_prometheus_gone_mid_stage_holds_then_rolls_back_never_proceeds(tmp_path
     own = Sandbox.up(tmp_path / "sandbox", free_ports=True, owner_pid=os.getpid(), rate=20, probe_rate=5)
     try:
         prometheus = next(c for c in own.status() if c.name == "prometheus")
-        settings = flow_settings(own, tmp_path / "evidence", [25, 100], hold_budget_seconds=15)
+        settings = flow_settings(own, tmp_path / "evidence", [25, 100], hold_budget_seconds=9)
         folder = tmp_path / "evidence" / "v1.4.0"
         first_look = lambda f: any(f.glob("judge_stage_25_w1_i01.json"))  # noqa: E731
         with EvidenceWatcher(folder, first_look, lambda: os.kill(prometheus.pid, signal.SIGKILL)):
@@ -133,3 +133,39 @@ def test_prometheus_gone_mid_stage_holds_then_rolls_back_never_proceeds(tmp_path
         assert json.loads((folder / "stage_25.json").read_text())["triggers"] == ["metrics-unreachable"]
     finally:
         own.down()
+
+
+def test_a_paused_stage_proceeds_when_approved_and_rolls_back_when_rejected(sandbox, canary_weight, tmp_path):
+    import threading
+    import time
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    settings = flow_settings(sandbox, tmp_path, [25, 100], approve_each_stage=True, approval_timeout_seconds=120)
+    answers = [{"approve": True, "approver": "alice", "reason": "signals fine"},
+               {"approve": False, "approver": "bob", "reason": "not tonight"}]
+    done = threading.Event()
+
+    def approver() -> None:
+        paused = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+        with get_client(sync_client=True) as client:
+            while answers and not done.is_set():
+                for run in client.read_flow_runs(flow_run_filter=paused):
+                    client.resume_flow_run(run.id, run_input=answers.pop(0))
+                time.sleep(0.5)
+
+    thread = threading.Thread(target=approver, daemon=True)
+    thread.start()
+    try:
+        state = run_go_live(settings)
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    folder = tmp_path / "v1.4.0"
+    assert json.loads((folder / "approval_stage_25.json").read_text())["approver"] == "alice"
+    assert json.loads((folder / "approval_stage_100.json").read_text())["approve"] is False
+    assert json.loads((folder / "stage_100.json").read_text())["triggers"] == ["manual-abort"]
+    assert state.name == "RolledBack"
+    assert sandbox.weight() == 0
