@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comparators import kayenta_judge, static_judge  # noqa: E402
+from readme_section import write_section  # noqa: E402
 from scenarios import INTERVALS, generate  # noqa: E402
 
 from golive.judge import judge  # noqa: E402
@@ -30,9 +31,6 @@ from golive.scenario import parse_scenario  # noqa: E402
 
 FIRST_LOOK = 3
 CLASSES = ("healthy", "breach", "deviation", "nodata")
-README = Path(__file__).with_name("README.md")
-MARKER_START = "<!-- judge-accuracy:start -->"
-MARKER_END = "<!-- judge-accuracy:end -->"
 
 
 def golive_judge(scenario: dict) -> str:
@@ -121,9 +119,7 @@ def main() -> None:
     table = render(results, meta, speed)
     print(table)
     if args.write:
-        text = README.read_text()
-        start, end = text.index(MARKER_START), text.index(MARKER_END)
-        README.write_text(text[: start + len(MARKER_START)] + "\n" + table + "\n" + text[end:])
+        write_section("judge-accuracy", table)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from golive.prefect_env import configure_prefect  # noqa: E402
 
-README = Path(__file__).with_name("README.md")
-MARKER_START = "<!-- orchestration:start -->"
-MARKER_END = "<!-- orchestration:end -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from readme_section import write_section  # noqa: E402
+
 
 
 def _go_live(settings: dict):
@@ -116,9 +116,7 @@ def main() -> None:
     table = "\n".join(rows)
     print(table)
     if args.write:
-        text = README.read_text()
-        start, end = text.index(MARKER_START), text.index(MARKER_END)
-        README.write_text(text[: start + len(MARKER_START)] + "\n" + table + "\n" + text[end:])
+        write_section("orchestration", table)
 
 
 if __name__ == "__main__":
