@@ -6,12 +6,17 @@ verdicts and the triggers they raise make the decision.
 
 Per signal, in order of precedence:
 - **nodata**: no canary observation carries a value.
-- **breach**: the canary's latest interval is over the threshold. It raises the signal's breach
-  trigger (a rollback) only when sustained: `breach_intervals` intervals in a row over the
-  threshold (two when `severe_factor` times over), significant when pooled, not falling, and
-  not breached by stable over the same intervals (that is the environment, not the release).
-- **deviation**: a recent breach that has recovered; too few intervals or canary requests to
-  tell; or the canary worse than stable (an e-process, so looking every interval stays honest).
+- **breach**: the canary is over the threshold in its recent intervals (for sparse counts,
+  "recent" stretches until it holds a few expected events). It raises the signal's breach
+  trigger (a rollback) only when sustained: some run of the latest intervals significantly over
+  the threshold when pooled (Bonferroni over the runs scanned; two intervals suffice when
+  `severe_factor` times over), not falling, and not breached by stable as well (that is the
+  environment, not the release); or over the threshold for the stage while worse than stable
+  beyond doubt.
+- **deviation**: a breach that recovered; over the threshold for the stage without
+  significance; too few intervals or canary requests to tell; or the canary worse than stable
+  (an e-process, so looking every interval stays honest). More than `critical_ratio` times
+  worse, confidently, raises `critical-regression`.
 - **pass** otherwise.
 
 The decision: any trigger → rollback; eight passes → proceed; anything else → hold.
@@ -234,13 +239,16 @@ class _SignalJudge:
     def _present(self) -> list[tuple[int, _Point]]:
         return [(i, p) for i, p in enumerate(self.canary) if p is not None]
 
+    def _past_threshold(self, level: float) -> bool:
+        return level >= self.sig.threshold if self.sig.rule == "below" else level > self.sig.threshold
+
     def _level_over(self, idx: list[int]) -> bool:
         """The canary's pooled level over intervals `idx` is past the threshold (point estimate)."""
         level = _pooled_level([self.canary[i] for i in idx])
         if self.sig.rule == "max_ratio_to_baseline":
             base = [self.baseline[i] for i in idx if self.baseline[i] is not None]
             return bool(base) and level > self.sig.threshold * _pooled_level(base)
-        return level >= self.sig.threshold if self.sig.rule == "below" else level > self.sig.threshold
+        return self._past_threshold(level)
 
     def _significantly_over(self, idx: list[int], alpha: float) -> bool:
         """The canary over the threshold pooled over intervals `idx`, at level `alpha`."""
@@ -303,10 +311,7 @@ class _SignalJudge:
         if self.sig.rule == "max_ratio_to_baseline":
             return False
         pts = [self.baseline[i] for i in idx]
-        if any(p is None for p in pts):
-            return False
-        level = _pooled_level(pts)
-        return level >= self.sig.threshold if self.sig.rule == "below" else level > self.sig.threshold
+        return all(p is not None for p in pts) and self._past_threshold(_pooled_level(pts))
 
     def _sustained(self, idx: list[int], trend: str) -> str | None:
         """Why the breach is sustained (a rollback), or None.
