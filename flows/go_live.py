@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
-from golive.closing import release_oneliner, success_criteria
+from golive.closing import final_decision, release_oneliner, success_criteria
 from golive.evidence import EvidenceLedger
 from golive.settings import load_settings
 from golive.warroom import to_markdown
@@ -92,8 +92,7 @@ def go_live(
 
     # -- closing ----------------------------------------------------------------------------------
     stages = read_stage_records(folder, list(cfg.stages))
-    final = next((d for s in reversed(stages) for d in reversed(s["decisions"])), None)
-    record(folder, "final_snapshot.json", {"release": release, "decision": final})
+    record(folder, "final_snapshot.json", {"release": release, "decision": final_decision(stages)})
     oneliner = release_oneliner(release, stages, time.time() - started)
     record(folder, "release_oneliner.txt", oneliner + "\n")
     ledger = EvidenceLedger(folder)

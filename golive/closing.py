@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from golive.signals import CATALOGUE
 
-__all__ = ["release_oneliner", "success_criteria"]
+__all__ = ["final_decision", "release_oneliner", "success_criteria"]
 
 _SHORT = {
     "api_p95_ms": ("p95", "~{:.0f}ms"),
@@ -25,7 +25,7 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _last_decision(stages: Sequence[Mapping]) -> Mapping | None:
+def final_decision(stages: Sequence[Mapping]) -> Mapping | None:
     for stage in reversed(stages):
         if stage.get("decisions"):
             return stage["decisions"][-1]
@@ -41,7 +41,7 @@ def release_oneliner(release: str, stages: Sequence[Mapping], elapsed_seconds: f
     if rolled_back:
         last = stages[-1]
         head += f" (at {last['stage']}%: {', '.join(last.get('triggers', [])) or 'rolled back'})"
-    final = _last_decision(stages)
+    final = final_decision(stages)
     if not final:
         return head
     parts = []
@@ -63,7 +63,7 @@ def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], evidence
     """Each criterion with its result and the facts behind it."""
     min_evidence_files = EVIDENCE_FILES_PER_STAGE * len(planned)
     done = [s["stage"] for s in stages if s.get("outcome") == "proceed"]
-    final = _last_decision(stages)
+    final = final_decision(stages)
     breaches = [
         f"{s['stage']}%:{name}"
         for s in stages for d in s.get("decisions", []) for name, v in d["signals"].items()

@@ -77,9 +77,12 @@ class _Screen:
         except (OSError, json.JSONDecodeError):
             return []
 
+    def _started_stages(self) -> set[int]:
+        return {int(p.stem.rsplit("_", 1)[1]) for p in self.folder.glob("weight_set_stage_*.json")}
+
     def _progress(self) -> Text:
         judged = [m for m in (_JUDGE_FILE.match(p.name) for p in self.folder.glob("judge_stage_*.json")) if m]
-        started = [int(p.name.split("_")[-1].split(".")[0]) for p in self.folder.glob("weight_set_stage_*.json")]
+        started = self._started_stages()
         if not started:
             return Text("preflight …", style="dim")
         stage = max(started)
@@ -93,7 +96,7 @@ class _Screen:
         return Text(f"stage {stage:>3}%  {label:<7} {bar} {filled}/{total} intervals")
 
     def _maybe_inject(self) -> None:
-        started = {int(p.name.split("_")[-1].split(".")[0]) for p in self.folder.glob("weight_set_stage_*.json")}
+        started = self._started_stages()
         for fault in list(self.faults):
             if fault.at_stage is None or fault.at_stage in started:
                 self.apply_fault(fault)

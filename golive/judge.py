@@ -117,11 +117,10 @@ class _Context:
         self.policy: JudgePolicy = scenario.policy
         self.share = scenario.stage_percent / 100.0
         self.minutes = scenario.interval_seconds / 60.0
-        # Requests per interval per arm, from the 5xx counts when given: they size the traffic
-        # behind latency and the rate signals that came without counts.
+        # The canary's requests per interval, from the 5xx counts when given: they size the
+        # traffic behind latency, which comes without counts.
         requests = scenario.signals.get("http_5xx_pct")
         self.requests_canary = _totals(requests.canary) if requests else None
-        self.requests_baseline = _totals(requests.baseline) if requests else None
 
     def canary_requests(self) -> float | None:
         if self.requests_canary is None or all(t is None for t in self.requests_canary):

@@ -63,3 +63,11 @@ def test_fault_update_is_all_or_nothing():
     assert faults.active() == {}
     faults.update({"latency_ms": "25"})
     assert faults.active() == {"latency_ms": 25.0}
+
+
+def test_every_fault_in_the_catalogue_is_a_switch_of_the_service():
+    from dataclasses import fields
+
+    from sandbox.faults import FAULTS
+
+    assert [f.name for f in fields(Faults)] == list(FAULTS)
