@@ -53,11 +53,12 @@ class TrafficTarget(Block):
 
     kind: str = "sandbox"
     control_url: str = "http://127.0.0.1:18070"
+    traffic_url: str = "http://127.0.0.1:18080"
     canary_url: str = "http://127.0.0.1:18082"
     stable_url: str = "http://127.0.0.1:18081"
 
     def settings_part(self) -> dict:
-        return {"router": {"kind": self.kind, "control_url": self.control_url},
+        return {"router": {"kind": self.kind, "control_url": self.control_url}, "traffic_url": self.traffic_url,
                 "canary_url": self.canary_url, "stable_url": self.stable_url}
 
 

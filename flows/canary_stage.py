@@ -21,7 +21,7 @@ from golive.settings import GoLiveSettings
 from golive.warroom import WarRoomRow
 from flows.rollback import rollback
 from tasks.approval import StageApproval
-from tasks.evidence import add_war_room_row, record
+from tasks.evidence import add_war_room_row, record, seal
 from tasks.gate import judge_window
 from tasks.prometheus import observe_share, query_signals
 from tasks.router import read_weight, set_weight
@@ -89,6 +89,7 @@ def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
                      signals=signals, breach_detected_at=detected_at)
         result.ended_at = time.time()
         record(folder, f"{tag}.json", result)
+        seal(folder, f"canary-stage {percent}%", settings.signing)
         return result
 
     if settings.approve_each_stage:

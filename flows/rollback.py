@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from golive.models import RollbackReport
 from golive.rollback_report import render_rollback, rollback_file_name
 from golive.settings import GoLiveSettings, load_settings
-from tasks.evidence import record
+from tasks.evidence import record, seal
 from tasks.router import read_weight, set_weight
 
 
@@ -62,6 +62,7 @@ def rollback(
     )
     record(str(settings.evidence_dir), report.evidence_file,
            render_rollback(report, settings.release, started, signals))
+    seal(str(settings.evidence_dir), f"rollback{' (dry run)' if dry_run else ''}", settings.signing)
     if not dry_run and after != 0:
         raise RuntimeError(f"rollback incomplete: the router still serves weight {after}")
     return report

@@ -90,11 +90,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from golive.prefect_env import configure_prefect
+def _target_settings(args: argparse.Namespace, **overrides):
+    """Settings from --config, else from the running sandbox; a bad field is a UsageError."""
     from golive.settings import SettingsError, load_settings
 
-    configure_prefect()
     try:
         source = args.config
         if source is None:
@@ -102,11 +101,25 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
             sandbox = Sandbox(Path(args.sandbox_workdir) if args.sandbox_workdir else None)
             if not sandbox.running():
-                raise UsageError("rollback: give --config, or start the sandbox (`golive sandbox up`)")
+                raise UsageError(f"{args.command}: give --config, or start the sandbox (`golive sandbox up`)")
             source = {**sandbox.golive_settings(), "evidence_root": args.evidence_root}
-        settings = load_settings(source, release=args.release)
+        return load_settings(source, **overrides)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--release", default="1.4.0")
+    p.add_argument("--config", help="golive settings (YAML); default: the running sandbox")
+    p.add_argument("--sandbox-workdir", help="the sandbox's folder, when not the default")
+    p.add_argument("--evidence-root", default="evidence")
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from golive.prefect_env import configure_prefect
+
+    configure_prefect()
+    settings = _target_settings(args, release=args.release)
     from flows.rollback import rollback
 
     report = rollback(reason=args.reason, stage=args.stage, dry_run=args.dry_run, release=args.release,
@@ -122,11 +135,89 @@ def _add_rollback(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reason", required=True)
     p.add_argument("--stage", type=int, default=0, help="the stage the release was at (for the record)")
     p.add_argument("--dry-run", action="store_true", help="say every step, change nothing")
-    p.add_argument("--release", default="1.4.0")
-    p.add_argument("--config", help="golive settings (YAML); default: the running sandbox")
-    p.add_argument("--sandbox-workdir", help="the sandbox's folder, when not the default")
-    p.add_argument("--evidence-root", default="evidence")
+    _add_target_options(p)
     p.set_defaults(func=cmd_rollback)
+
+
+def cmd_flight_check(args: argparse.Namespace) -> int:
+    from golive.evidence import EvidenceLedger
+    from golive.prefect_env import configure_prefect
+
+    settings = _target_settings(args, release=args.release, blast_radius_seconds=args.blast_radius_seconds)
+    configure_prefect()
+    from flows.flight_check import FLIGHT_CHECK_FILE, flight_check
+
+    state = flight_check(args.release, settings=settings.model_dump(mode="json"), return_state=True)
+    ledger = EvidenceLedger(settings.evidence_dir)
+    if ledger.path("preflight.json").exists():
+        for name, check in ledger.read_json("preflight.json")["checks"].items():
+            print(f"  [{'GO' if check['ok'] else 'NO-GO':>5}] {name:<32} {check['detail']}")
+    if state.name == "Cleared":
+        print(f"CLEARED FOR TAKEOFF: v{args.release}, {len(ledger.files())} evidence files in {settings.evidence_dir}")
+        return 0
+    failed = ledger.read_json(FLIGHT_CHECK_FILE)["failed"] if ledger.path(FLIGHT_CHECK_FILE).exists() else [state.message]
+    print(f"NO-GO: v{args.release}")
+    for reason in failed:
+        print(f"  - {reason}")
+    return 1
+
+
+def _add_flight_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("flight-check", help="preflight, micro blast radius, release ritual, evidence: CLEARED or NO-GO")
+    _add_target_options(p)
+    p.add_argument("--blast-radius-seconds", type=float, help="how long the canary-only drill runs (default 30)")
+    p.set_defaults(func=cmd_flight_check)
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    from golive.settings import SigningSettings
+    from golive.signing import SigningError, load_public_key
+    from golive.verify import describe_key, verify_folder
+
+    key_path = Path(args.key) if args.key else SigningSettings().public_path
+    try:
+        public_key = load_public_key(key_path.read_bytes(), str(key_path))
+    except OSError as exc:
+        raise UsageError(f"{key_path}: {exc.strerror} (give the trusted public key with --key)") from None
+    except SigningError as exc:
+        raise UsageError(str(exc)) from None
+    report = verify_folder(args.folder, public_key, args.sigstore_identity, args.sigstore_issuer)
+    for problem in report.problems:
+        print(f"FAIL {problem}")
+    count = len(report.problems)
+    verdict = "verifies" if report.ok else f"does NOT verify ({count} problem{'s' if count > 1 else ''})"
+    print(f"{args.folder}: {verdict}: {report.files} files, {report.links} chain links, "
+          f"{report.signatures} signatures checked with {describe_key(public_key)}")
+    return 0 if report.ok else 1
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from golive.signing import SigningError, SigningKey, generate_key
+
+    try:
+        private_path, public_path = generate_key(args.dir)
+    except SigningError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"private key: {private_path} (mode 0600; keep it out of git and evidence)")
+    print(f"public key:  {public_path}")
+    print(f"key id:      {SigningKey.from_file(private_path).keyid}")
+    return 0
+
+
+def _add_evidence_and_keys(sub: argparse._SubParsersAction) -> None:
+    from golive.settings import SigningSettings
+
+    evidence = sub.add_parser("evidence", help="check a release's evidence").add_subparsers(dest="action", required=True)
+    p = evidence.add_parser("verify", help="every hash, the manifest chain and every signature, offline")
+    p.add_argument("folder")
+    p.add_argument("--key", help=f"the trusted public key (default {SigningSettings().public_path})")
+    p.add_argument("--sigstore-identity", help="the identity sigstore bundles must be signed by")
+    p.add_argument("--sigstore-issuer", help="the OIDC issuer of that identity")
+    p.set_defaults(func=cmd_evidence_verify)
+    keys = sub.add_parser("keys", help="the local signing key").add_subparsers(dest="action", required=True)
+    p = keys.add_parser("init", help="make a P-256 signing key pair")
+    p.add_argument("--dir", default=str(Path(SigningSettings().key_path).parent))
+    p.set_defaults(func=cmd_keys_init)
 
 
 def _add_sandbox(sub: argparse._SubParsersAction) -> None:
@@ -138,7 +229,8 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="golive", description="Prefect-native go-live orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
-    adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (_add_judge, _add_demo, _add_rollback, _add_sandbox)
+    adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (
+        _add_judge, _add_demo, _add_flight_check, _add_rollback, _add_evidence_and_keys, _add_sandbox)
     for add in adders:
         add(sub)
     return parser

@@ -55,13 +55,9 @@ def release_oneliner(release: str, stages: Sequence[Mapping], elapsed_seconds: f
     return f"{head}; {', '.join(parts)}; {green}/{len(CATALOGUE)} green"
 
 
-# The runbook's "50+ evidence files a release" is for its five stages: ten a stage.
-EVIDENCE_FILES_PER_STAGE = 10
-
-
-def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], evidence_files: int) -> dict[str, dict]:
-    """Each criterion with its result and the facts behind it."""
-    min_evidence_files = EVIDENCE_FILES_PER_STAGE * len(planned)
+def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], completeness: Mapping) -> dict[str, dict]:
+    """Each criterion with its result and the facts behind it; `completeness` is the evidence
+    check at the end (golive.completeness)."""
     done = [s["stage"] for s in stages if s.get("outcome") == "proceed"]
     final = final_decision(stages)
     breaches = [
@@ -77,6 +73,6 @@ def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], evidence
         "final_signals_green": {"ok": green and len(final["signals"]) == len(CATALOGUE)},
         "weights_verified": {"ok": not unverified and bool(stages), "unverified_stages": unverified},
         "no_threshold_breached": {"ok": not breaches, "breaches": breaches},
-        "evidence_complete": {"ok": evidence_files >= min_evidence_files, "files": evidence_files,
-                              "required": min_evidence_files},
+        "evidence_complete": {"ok": completeness["ok"], "files": completeness["files"],
+                              "minimum_files": completeness["minimum_files"], "missing": completeness["missing"]},
     }

@@ -26,6 +26,10 @@ from golive.warroom import COLUMNS, cell_text
 __all__ = ["DemoFault", "demo_settings", "parse_fault", "run_demo"]
 
 _JUDGE_FILE = re.compile(r"judge_stage_(\d+)_w(\d+)_i(\d+)\.json")
+# The file each flight-check phase ends with, and what the screen says while it runs.
+_FLIGHT_CHECK_PHASES = (("preflight.json", "preflight"), ("micro_blast_radius.json", "micro blast radius"),
+                        ("release_ritual.json", "release ritual (SBOM, provenance, signed go/no-go)"),
+                        ("flight_check.json", "evidence completeness"))
 
 
 @dataclass(frozen=True)
@@ -52,13 +56,14 @@ def parse_fault(text: str, at_stage: int | None) -> DemoFault:
 def demo_settings(release: str, sandbox_settings: dict, stage_seconds: float, interval: float,
                   evidence_root: str) -> dict:
     """Compressed runbook timings: every stage `stage_seconds`, holds of three intervals, a hold
-    budget of two holds, and the judge's minimums scaled down to match. Seconds-long windows
+    budget of two holds, a five-second blast-radius drill (runbook: 30), and the judge's minimums
+    scaled down to match. Seconds-long windows
     hold a few dozen requests a track, so a p95 swings far more than over the runbook's minutes:
     the judge's point-estimate tolerance is widened from 25 % to 50 % to match."""
     return {
         "release": release, **sandbox_settings, "evidence_root": evidence_root,
         "dwell_seconds": stage_seconds, "final_dwell_seconds": stage_seconds, "interval_seconds": interval,
-        "hold_seconds": 3 * interval, "hold_budget_seconds": 6 * interval,
+        "hold_seconds": 3 * interval, "hold_budget_seconds": 6 * interval, "blast_radius_seconds": 5,
         "judge": {"min_seconds": 3 * interval, "min_requests": 20, "min_keyed_requests": 5,
                   "relative_tolerance": 0.5},
     }
@@ -84,7 +89,9 @@ class _Screen:
         judged = [m for m in (_JUDGE_FILE.match(p.name) for p in self.folder.glob("judge_stage_*.json")) if m]
         started = self._started_stages()
         if not started:
-            return Text("preflight …", style="dim")
+            phase = next((label for name, label in _FLIGHT_CHECK_PHASES if not (self.folder / name).exists()),
+                         "cleared for takeoff")
+            return Text(f"flight check: {phase} …", style="dim")
         stage = max(started)
         mine = sorted((int(w), int(i)) for s, w, i in (m.groups() for m in judged) if int(s) == stage)
         window, done = mine[-1] if mine else (1, 0)
@@ -115,6 +122,28 @@ class _Screen:
         return Group(table, self._progress(), *notes)
 
 
+def _ensure_signing_key(console: Console) -> None:
+    """The ritual signs with the default local key; the demo makes one on first use."""
+    from golive.settings import SigningSettings
+    from golive.signing import generate_key
+
+    signing = SigningSettings()
+    if not Path(signing.key_path).exists():
+        private_path, _ = generate_key(Path(signing.key_path).parent)
+        console.print(f"made a signing key for the demo: {private_path} (`golive keys init` makes one yourself)")
+
+
+def _verify_line(folder: Path) -> str:
+    from golive.settings import SigningSettings
+    from golive.signing import load_public_key
+    from golive.verify import verify_folder
+
+    report = verify_folder(folder, load_public_key(SigningSettings().public_path.read_bytes()))
+    if report.ok:
+        return f"verifies: {report.links} chain links, {report.signatures} signatures"
+    return f"does NOT verify: {'; '.join(report.problems[:3])}"
+
+
 def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interval: float, rate: float,
              evidence_root: str, console: Console | None = None) -> int:
     from golive.prefect_env import configure_prefect
@@ -124,6 +153,7 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
     from sandbox.control import Sandbox, default_workdir
 
     console = console or Console(width=None if Console().is_terminal else 120)
+    _ensure_signing_key(console)
     with console.status("starting the sandbox (Prometheus, nginx, stable and canary, load) …"):
         sandbox = Sandbox.up(default_workdir().with_name(default_workdir().name + "-demo"), release=release,
                              rate=rate, probe_rate=5, free_ports=True, owner_pid=os.getpid())
@@ -163,7 +193,7 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
         console.print(f"[{color}]{state.name}[/{color}]: {state.message}")
         if oneliner:
             console.print(oneliner)
-        console.print(f"evidence: {folder} ({files} files)")
+        console.print(f"evidence: {folder} ({files} files; {_verify_line(folder)})")
         return 0 if state.name == "Live" else 1
     finally:
         with console.status("stopping the sandbox …"):

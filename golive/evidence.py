@@ -1,17 +1,23 @@
-"""The evidence folder of a release: files written whole or not at all, and their manifest."""
+"""The evidence folder of a release: files written whole or not at all, and a manifest that is a
+hash chain: each flow appends a link, so an edit or a deletion anywhere earlier shows."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST", "EvidenceLedger", "sha256_file"]
+from golive.signing import SigningKey
+
+__all__ = ["LINK_PAYLOAD_TYPE", "MANIFEST", "EvidenceLedger", "latest_hashes", "link_head", "sha256_file"]
 
 MANIFEST = "manifest.json"
+LINK_PAYLOAD_TYPE = "application/vnd.golive.evidence-link+sha256"
 
 
 def sha256_file(path: Path) -> str:
@@ -65,23 +71,44 @@ class EvidenceLedger:
             if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
         )
 
-    def write_manifest(self) -> dict[str, str]:
-        hashes = {name: sha256_file(self.folder / name) for name in self.files()}
-        self.write_json(MANIFEST, {"algorithm": "sha256", "files": hashes})
-        return hashes
+    def seal(self, flow: str, signer: SigningKey | None = None, at: str | None = None) -> dict:
+        """Append a link to the manifest's hash chain: the sha256 of every file new or changed
+        since the last link, the previous link's head, and (with a key) a signature over the head.
+        Serialised by a lock, so flows sealing one folder one after another never lose a link."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".manifest.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            chain = self.chain()
+            known = latest_hashes(chain)
+            current = {name: sha256_file(self.folder / name) for name in self.files()}
+            link = {
+                "seq": len(chain) + 1,
+                "flow": flow,
+                "sealed_at": at or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "files": {name: digest for name, digest in current.items() if known.get(name) != digest},
+                "previous": chain[-1]["head"] if chain else None,
+            }
+            link["head"] = link_head(link)
+            if signer is not None:
+                link["signature"] = signer.envelope(link["head"].encode(), LINK_PAYLOAD_TYPE)["signatures"][0]
+            self.write_json(MANIFEST, {"algorithm": "sha256", "chain": [*chain, link]})
+        return link
 
-    def verify_manifest(self) -> list[str]:
-        """Problems found, one line a file; empty when every hash matches and nothing is extra."""
-        try:
-            recorded = self.read_json(MANIFEST)["files"]
-        except (OSError, KeyError, json.JSONDecodeError):
-            return [f"{MANIFEST}: missing or unreadable"]
-        problems = []
-        present = set(self.files())
-        for name, digest in recorded.items():
-            if name not in present:
-                problems.append(f"{name}: missing")
-            elif sha256_file(self.folder / name) != digest:
-                problems.append(f"{name}: changed (sha256 differs)")
-        problems += [f"{name}: not in the manifest" for name in sorted(present - set(recorded))]
-        return problems
+    def chain(self) -> list[dict]:
+        if not self.path(MANIFEST).exists():
+            return []
+        return self.read_json(MANIFEST)["chain"]
+
+
+def link_head(link: dict) -> str:
+    """sha256 of the link's canonical JSON, its own head and signature left out."""
+    body = {k: v for k, v in link.items() if k not in ("head", "signature")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def latest_hashes(chain: list[dict]) -> dict[str, str]:
+    """Each file's digest as the newest link recorded it."""
+    latest: dict[str, str] = {}
+    for link in chain:
+        latest.update(link["files"])
+    return latest

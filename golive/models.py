@@ -7,7 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "BlastRadiusResult",
+    "Check",
+    "GitState",
     "RollbackReport",
+    "SbomResult",
     "ServiceCheck",
     "ShareReading",
     "SignalWindow",
@@ -38,6 +42,7 @@ class ServiceCheck(BaseModel):
     url: str
     ok: bool
     detail: str
+    version: str | None = None  # what /version said, for version checks
 
 
 class SignalWindow(BaseModel):
@@ -77,3 +82,48 @@ class RollbackReport(BaseModel):
     seconds_to_weight_zero: float | None
     breach_detected_at: float | None
     evidence_file: str | None
+
+
+class Check(BaseModel):
+    """One preflight check: its verdict, what was seen, and the facts behind it."""
+    name: str
+    ok: bool
+    detail: str
+    facts: dict[str, Any] = Field(default_factory=dict)
+    skipped: bool = False
+
+
+class GitState(BaseModel):
+    repo: str
+    commit: str | None
+    branch: str | None
+    remote_url: str | None
+    dirty: list[str]
+    tag: str
+    tag_local: bool
+    tag_remote: bool | None  # None: no remote to ask
+
+
+class SbomResult(BaseModel):
+    name: str
+    sha256: str
+    components: int
+    spec_version: str
+    valid: bool
+    validation: str  # "validated" or "validated earlier (same sha256)" or the error
+
+
+class BlastRadiusResult(BaseModel):
+    url: str
+    release: str
+    seconds: float
+    requests: int
+    as_expected: int
+    success_ratio: float
+    p95_ms: float | None
+    http_5xx_pct: float
+    versions_seen: dict[str, int]
+    stable_requests: float | None  # drill requests stable counted (must be 0)
+    canary_requests: float | None
+    ok: bool
+    failures: list[str]

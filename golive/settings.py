@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
 
-__all__ = ["GoLiveSettings", "RouterSettings", "SettingsError", "load_settings"]
+__all__ = ["GitSettings", "GoLiveSettings", "RouterSettings", "SettingsError", "SigningSettings", "load_settings"]
 
 RUNBOOK_STAGES = (1, 5, 25, 50, 100)
 
@@ -33,6 +33,27 @@ class RouterSettings(_Strict):
     control_url: str = "http://127.0.0.1:18070"  # the sandbox router's control API
 
 
+class SigningSettings(_Strict):
+    key_path: str = ".golive/keys/signing_key.pem"  # made by `golive keys init`
+    public_key_path: str | None = None  # default: beside the key, `<name>.pub.pem`
+    secret_block: str | None = None  # a Prefect Secret block holding the PEM, instead of key_path
+    sigstore: Literal["auto", "off"] = "auto"  # keyless too, when an identity token and the network are there
+    sigstore_identity: str | None = None  # the signer's identity `evidence verify` expects
+    sigstore_issuer: str | None = None
+
+    @property
+    def public_path(self) -> Path:
+        if self.public_key_path:
+            return Path(self.public_key_path)
+        key = Path(self.key_path)
+        return key.with_name(key.name.removesuffix(".pem") + ".pub.pem")
+
+
+class GitSettings(_Strict):
+    repo: str | None = "."  # the release's source work tree; None: no repository to check or tag
+    remote: str = "origin"
+
+
 class GoLiveSettings(_Strict):
     release: str = Field(min_length=1)
     stages: tuple[int, ...] = RUNBOOK_STAGES
@@ -46,11 +67,18 @@ class GoLiveSettings(_Strict):
     traffic_canary_query: str = TRAFFIC_CANARY_QUERY
     traffic_total_query: str = TRAFFIC_TOTAL_QUERY
     router: RouterSettings = RouterSettings()
+    traffic_url: str = "http://127.0.0.1:18080"  # where users' requests enter (the router)
     canary_url: str = "http://127.0.0.1:18082"
     stable_url: str = "http://127.0.0.1:18081"
     evidence_root: str = "evidence"
     judge: dict[str, float] = Field(default_factory=dict)  # JudgePolicy overrides
     signals: dict[str, dict] = Field(default_factory=dict)  # per-signal catalogue overrides
+    preflight_budget_seconds: float = Field(90.0, gt=0)
+    blast_radius_seconds: float = Field(30.0, gt=0)
+    blast_radius_concurrency: int = Field(4, ge=1, le=64)
+    sbom_environment: str | None = None  # python or venv of the release; default: this one's
+    signing: SigningSettings = SigningSettings()
+    git: GitSettings = GitSettings()
     approve_each_stage: bool = False
     approval_timeout_seconds: float = Field(3600.0, gt=0)
 

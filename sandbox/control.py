@@ -24,6 +24,7 @@ import httpx
 
 from sandbox import processes
 from sandbox.configs import Ports, write_atomic
+from sandbox.release_repo import create_release_repo
 
 __all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "default_workdir"]
 
@@ -129,6 +130,8 @@ class Sandbox:
         return {
             "prometheus_url": self.prometheus_url,
             "router": {"kind": "sandbox", "control_url": self.control_url},
+            "traffic_url": self.router_url,
+            "git": {"repo": str(self.workdir / "spark"), "remote": "origin"},
             "canary_url": self.service_url("canary"),
             "stable_url": self.service_url("stable"),
         }
@@ -184,6 +187,7 @@ class Sandbox:
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         write_atomic(sandbox.workdir / "config.json", json.dumps(config, indent=2))
+        create_release_repo(sandbox.workdir, release, stable_version)
         (sandbox.workdir / "logs").mkdir(exist_ok=True)
         say(f"starting the sandbox in {sandbox.workdir}")
         with open(sandbox.workdir / "logs" / "supervisor.log", "ab") as log:

@@ -71,6 +71,10 @@ def route_of(path: str) -> str:
     return "other"
 
 
+# `X-Synthetic: 1` marks the load generator's probes, `X-Synthetic: drill` a golive drill's traffic.
+_SOURCES = {b"1": "synthetic", b"drill": "drill"}
+
+
 class Metrics:
     def __init__(self, track: str, version: str):
         self.registry = r = CollectorRegistry()
@@ -80,7 +84,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.requests = Counter(
-            "spark_http_requests", "HTTP requests by status code and source (user or synthetic probe)",
+            "spark_http_requests", "HTTP requests by status code and source (user, synthetic probe or drill)",
             ["track", "version", "route", "code", "source"], registry=r,
         )
         self.risk_blocks = Counter("spark_risk_blocks", "Orders blocked by the risk engine", ["track", "version"], registry=r)
@@ -429,7 +433,7 @@ class _Instrumented:
         finally:
             m = self.spark.metrics
             route = route_of(scope["path"])
-            source = "synthetic" if (b"x-synthetic", b"1") in scope["headers"] else "user"
+            source = _SOURCES.get(dict(scope["headers"]).get(b"x-synthetic"), "user")
             m.duration.labels(**m.labels, route=route).observe(time.perf_counter() - started)
             m.requests.labels(**m.labels, route=route, code=str(status), source=source).inc()
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from golive.evidence import EvidenceLedger
+from golive.settings import SigningSettings
+from golive.signing import SigningError
+from tasks.signing import load_signing_key
 
 
 @task(name="record evidence", retries=2, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
@@ -22,10 +25,17 @@ def record(folder: str, name: str, content: Any) -> str:
     return str(path)
 
 
-@task(name="seal the evidence (manifest)", cache_policy=NO_CACHE)
-def seal(folder: str) -> dict[str, str]:
-    """Write manifest.json with the sha256 of every evidence file."""
-    return EvidenceLedger(Path(folder)).write_manifest()
+@task(name="seal the evidence", cache_policy=NO_CACHE)
+def seal(folder: str, flow_name: str, signing: SigningSettings | None = None) -> dict:
+    """Append this flow's link to the manifest's hash chain (signed when the key is usable)."""
+    signer = None
+    if signing is not None:
+        try:
+            signer = load_signing_key(signing)
+        except SigningError as exc:
+            get_run_logger().warning("evidence sealed unsigned: %s", exc)
+    link = EvidenceLedger(Path(folder)).seal(flow_name, signer)
+    return {k: v for k, v in link.items() if k != "files"} | {"files": len(link["files"])}
 
 
 @task(name="add a row to the war room", retries=2, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
@@ -47,3 +57,21 @@ def read_stage_records(folder: str, stages: list[int]) -> list[dict]:
     """The stage_<pct>.json files written so far, in stage order (the closing's source of truth)."""
     ledger = EvidenceLedger(folder)
     return [ledger.read_json(f"stage_{p}.json") for p in stages if ledger.path(f"stage_{p}.json").exists()]
+
+
+@task(name="check the evidence folder", cache_policy=NO_CACHE)
+def inspect_folder(folder: str) -> dict:
+    """Whether a file can be written in `folder` (created if absent), and the evidence already there."""
+    ledger = EvidenceLedger(folder)
+    try:
+        probe = ledger.write_text(".write-probe", "ok\n")
+        probe.unlink()
+        error = None
+    except OSError as exc:
+        error = exc.strerror or str(exc)
+    return {"writable_error": error, "files": ledger.files()}
+
+
+@task(name="list the evidence", cache_policy=NO_CACHE)
+def list_evidence(folder: str) -> list[str]:
+    return EvidenceLedger(folder).files()

@@ -8,10 +8,11 @@ from datetime import datetime, timezone
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prometheus_api_client import PrometheusConnect
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from requests import RequestException
 from urllib3.util.retry import Retry
 
-from golive.models import ShareReading, SignalWindow
+from golive.models import Check, ShareReading, SignalWindow
 from golive.settings import GoLiveSettings
 from golive.signals import TRACKS, render_query
 
@@ -112,15 +113,56 @@ def observe_share(settings: GoLiveSettings, weight: int, start: float, end: floa
                         tolerance_points=round(tolerance, 3), ok=ok, window_seconds=window)
 
 
-@task(name="check Prometheus answers every signal", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def signals_answered(settings: GoLiveSettings, window_seconds: float = 30.0) -> list[str]:
-    """Signals (per track) Prometheus has no value for over the last window; empty is good."""
+def _value(prom: PrometheusConnect, promql: str, at: float) -> float | None:
+    result = prom.custom_query(promql, params={"time": at})
+    if not result or result[0]["value"][1] in _NO_VALUE:
+        return None
+    return float(result[0]["value"][1])
+
+
+@task(name="check a signal's PromQL", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def check_promql(settings: GoLiveSettings, signal: str, track: str, window_seconds: float = 30.0) -> Check:
+    """Prometheus accepts the signal's queries for `track` and answers its value with a number."""
+    sig = next(s for s in settings.catalogue() if s.name == signal)
+    queries = {"value": sig.value_query, **({"bad": sig.bad_query, "total": sig.total_query} if sig.has_counts else {})}
+    resolved = {kind: render_query(q, track, window_seconds) for kind, q in queries.items()}
     prom = _client(settings)
-    missing = []
-    for sig in settings.catalogue():
-        for track in TRACKS:
-            result = prom.custom_query(render_query(sig.value_query, track, window_seconds),
-                                       params={"time": time.time()})
-            if not result or result[0]["value"][1] in _NO_VALUE:
-                missing.append(f"{sig.name}[{track}]")
-    return missing
+    now = time.time()
+    try:
+        values = {kind: _value(prom, promql, now) for kind, promql in resolved.items()}
+    except (PrometheusApiClientException, RequestException) as exc:
+        return Check(name=f"promql_{signal}_{track}", ok=False, detail=f"refused or unanswered: {exc}",
+                     facts={"queries": resolved})
+    ok = values["value"] is not None
+    detail = f"{signal}[{track}] = {values['value']:.4g}" if ok else f"{signal}[{track}]: no value over {window_seconds:g} s"
+    return Check(name=f"promql_{signal}_{track}", ok=ok, detail=detail, facts={"queries": resolved, "values": values})
+
+
+@task(name="check Prometheus scrapes every target", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def check_scrape_targets(settings: GoLiveSettings) -> Check:
+    """Every active scrape target is up (a target down is a signal with no data later)."""
+    try:
+        targets = _client(settings).get_targets(state="active")["activeTargets"]
+    except (PrometheusApiClientException, RequestException) as exc:
+        return Check(name="scrape_targets", ok=False, detail=f"Prometheus does not answer: {exc}")
+    down = [f"{t['scrapeUrl']} ({t.get('lastError') or t['health']})" for t in targets if t["health"] != "up"]
+    ok = bool(targets) and not down
+    detail = f"{len(targets)} targets up" if ok else (f"down: {', '.join(down)}" if down else "no active targets")
+    return Check(name="scrape_targets", ok=ok, detail=detail,
+                 facts={"targets": [{"url": t["scrapeUrl"], "health": t["health"]} for t in targets]})
+
+
+@task(name="check users' traffic is measured", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def check_traffic(settings: GoLiveSettings, window_seconds: float = 30.0) -> Check:
+    """The traffic-share queries answer and see users' requests: without them no split can be verified."""
+    prom = _client(settings)
+    queries = {"canary": render_query(settings.traffic_canary_query, "", window_seconds),
+               "total": render_query(settings.traffic_total_query, "", window_seconds)}
+    try:
+        values = {name: _value(prom, promql, time.time()) for name, promql in queries.items()}
+    except (PrometheusApiClientException, RequestException) as exc:
+        return Check(name="traffic", ok=False, detail=f"refused or unanswered: {exc}", facts={"queries": queries})
+    ok = bool(values["total"])
+    detail = (f"{values['total']:.0f} user requests in {window_seconds:g} s" if ok
+              else f"no user requests measured in {window_seconds:g} s")
+    return Check(name="traffic", ok=ok, detail=detail, facts={"queries": queries, "values": values})

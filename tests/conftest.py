@@ -33,3 +33,12 @@ def canary_weight(sandbox):
     finally:
         sandbox.clear_faults("canary")
         sandbox.set_weight(0)
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory) -> dict:
+    """A P-256 key pair of this test run, as the `signing` settings that name it."""
+    from golive.signing import generate_key
+
+    private_path, public_path = generate_key(tmp_path_factory.mktemp("keys"))
+    return {"key_path": str(private_path), "public_key_path": str(public_path)}

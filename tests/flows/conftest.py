@@ -22,12 +22,14 @@ def prefect_harness(tmp_path_factory):
         yield
 
 
-def flow_settings(sandbox, evidence_root: Path, stages: list[int], interval: float = 3.0, **overrides) -> dict:
-    """The demo's compressed timings on the sandbox: stages and holds of three intervals."""
+def flow_settings(sandbox, signing_key: dict, evidence_root: Path, stages: list[int], interval: float = 3.0,
+                  **overrides) -> dict:
+    """The demo's compressed timings on the sandbox: stages and holds of three intervals, a
+    two-second blast-radius drill, the test run's signing key."""
     from golive.demo import demo_settings
 
     settings = demo_settings("1.4.0", sandbox.golive_settings(), 3 * interval, interval, str(evidence_root))
-    return {**settings, "stages": stages, **overrides}
+    return {**settings, "stages": stages, "blast_radius_seconds": 2, "signing": signing_key, **overrides}
 
 
 class EvidenceWatcher:

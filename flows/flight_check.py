@@ -1,0 +1,74 @@
+"""flight-check: preflight → micro blast radius → release ritual → artifact completeness.
+
+The runbook's T-10 and T-2 minutes as one umbrella. It ends `Cleared` (CLEARED FOR TAKEOFF) or
+`NoGo` with every failed check named, and leaves flight_check.json saying which.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.states import Completed, Failed, State
+
+from golive.settings import GoLiveSettings, SettingsError, load_settings
+from flows.artifact_completeness import artifact_completeness
+from flows.micro_blast_radius import micro_blast_radius
+from flows.preflight import preflight
+from flows.release_ritual import release_ritual
+from tasks.evidence import record, seal
+
+FLIGHT_CHECK_FILE = "flight_check.json"
+
+
+def set_aside_previous(folder: Path) -> str | None:
+    """A rerun of a release keeps the earlier attempt's evidence beside it, never mixed in."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return None
+    stamp = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside = folder.with_name(f"{folder.name}~{stamp}")
+    folder.rename(aside)
+    return str(aside)
+
+
+def _verdict(settings: GoLiveSettings, failed: list[str], folder: str, started: float) -> State:
+    record(folder, FLIGHT_CHECK_FILE, {"release": settings.release, "cleared": not failed, "failed": failed,
+                                       "elapsed_seconds": round(time.time() - started, 1)})
+    seal(folder, "flight-check", settings.signing)
+    if failed:
+        return Failed(name="NoGo", message="NO-GO: " + "; ".join(failed))
+    return Completed(name="Cleared", message="CLEARED FOR TAKEOFF")
+
+
+@flow(name="flight-check", flow_run_name="flight check v{release}")
+def flight_check(release: str, config: str | None = None, settings: dict | None = None,
+                 blast_radius_seconds: float | None = None) -> State:
+    """Every check before the first user is moved, on the target in `config` or `settings`."""
+    logger = get_run_logger()
+    started = time.time()
+    try:
+        cfg = load_settings(settings if settings is not None else config, release=release,
+                            blast_radius_seconds=blast_radius_seconds)
+    except SettingsError as exc:
+        return Failed(name="NoGo", message=f"NO-GO: config: {exc}")
+    folder = str(cfg.evidence_dir)
+    aside = set_aside_previous(cfg.evidence_dir)
+    if aside:
+        logger.info("earlier evidence of v%s kept at %s", release, aside)
+    record(folder, "settings.json", cfg.model_dump(mode="json"))
+
+    checks = preflight(cfg, run_started=started)
+    if checks["decision"] != "GO":
+        return _verdict(cfg, checks["reasons"], folder, started)
+    blast = micro_blast_radius(cfg)
+    if not blast.ok:
+        return _verdict(cfg, [f"micro_blast_radius: {f}" for f in blast.failures], folder, started)
+    ritual = release_ritual(cfg)
+    failed = [f"release_ritual: {name}" for name in ritual["failed"]]
+    complete = artifact_completeness(cfg, "takeoff")
+    if not complete["ok"]:
+        failed.append(f"artifact_completeness: {complete['files']} files of {complete['minimum_files']}"
+                      + (f", missing {', '.join(complete['missing'])}" if complete["missing"] else ""))
+    return _verdict(cfg, failed, folder, started)

@@ -1,0 +1,44 @@
+"""micro-blast-radius: the runbook's `… https://canary v1.4.0 30` before any user is moved.
+
+Header-routed traffic (`X-Canary: always`) in the users' mix goes to the canary only, for a few
+seconds; the services' own counters prove stable saw none of it.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from golive.blast_radius import DrillSample, evaluate, samples_csv
+from golive.models import BlastRadiusResult
+from golive.settings import GoLiveSettings
+from tasks.drill_traffic import send_canary_traffic
+from tasks.evidence import record, seal
+from tasks.service import read_drill_requests
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+@flow(name="micro-blast-radius", flow_run_name="micro blast radius v{settings.release} {seconds}s")
+def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, url: str | None = None) -> BlastRadiusResult:
+    """Send canary-only traffic through `url` (default: the traffic entry) for `seconds` and judge it."""
+    logger = get_run_logger()
+    folder = str(settings.evidence_dir)
+    url = url or settings.traffic_url
+    seconds = seconds or settings.blast_radius_seconds
+    before = {"stable": read_drill_requests(settings.stable_url), "canary": read_drill_requests(settings.canary_url)}
+    logger.info("sending canary-only traffic to %s for %g s", url, seconds)
+    samples = send_canary_traffic(url, seconds, settings.blast_radius_concurrency)
+    after = {"stable": read_drill_requests(settings.stable_url), "canary": read_drill_requests(settings.canary_url)}
+    counted = {track: _delta(before[track], after[track]) for track in before}
+    verdict = evaluate([DrillSample(**s) for s in samples], settings.release, counted["stable"], counted["canary"])
+    result = BlastRadiusResult(url=url, release=settings.release, seconds=seconds, **verdict)
+    record(folder, "micro_blast_radius_counters.json", {"before": before, "after": after, "drill_requests": counted})
+    record(folder, "micro_blast_radius_requests.csv", samples_csv(samples))
+    record(folder, "micro_blast_radius.json", result)
+    seal(folder, "micro-blast-radius", settings.signing)
+    logger.info("micro blast radius: %s (%d requests, %.1f%% as expected, p95 %s ms, stable reached %s)",
+                "PASS" if result.ok else "FAIL: " + "; ".join(result.failures), result.requests,
+                100 * result.success_ratio, result.p95_ms, result.stable_requests)
+    return result

@@ -1,0 +1,85 @@
+"""release-ritual: the green button. SBOM, signed build provenance, signed go/no-go checklist.
+
+The provenance is an in-toto statement over the SBOM and the source tree, in a DSSE envelope
+signed with the local key (and with sigstore keyless when an identity and the network are
+there). The go/no-go checklist is filled from the preflight and drill evidence and signed as
+it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from datetime import datetime, timezone
+
+from prefect import flow, get_run_logger
+
+import golive
+from golive.evidence import EvidenceLedger
+from golive.ritual import go_nogo_checks, go_nogo_text, provenance_statement
+from golive.settings import GoLiveSettings
+from tasks.evidence import record, seal
+from tasks.git_repo import read_git_state, source_tree_digest
+from tasks.sbom import make_sbom
+from tasks.signing import publish_public_key, sign_into_evidence
+from tasks.sigstore_signing import sign_keyless
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@flow(name="release-ritual", flow_run_name="release ritual v{settings.release}")
+def release_ritual(settings: GoLiveSettings) -> dict:
+    """Write the SBOM, the signed provenance and the signed go/no-go; returns release_ritual.json."""
+    logger = get_run_logger()
+    folder = str(settings.evidence_dir)
+    release = settings.release
+    ledger = EvidenceLedger(folder)
+    started = _now()
+
+    sbom = make_sbom(folder, release, settings.sbom_environment)
+    subjects = {sbom.name: sbom.sha256}
+    git = None
+    if settings.git.repo is not None:
+        state = read_git_state(settings.git.repo, release, settings.git.remote)
+        git = {"url": state.remote_url, "branch": state.branch, "commit": state.commit}
+        if state.commit:
+            subjects[f"source@{state.commit}.tar"] = source_tree_digest(settings.git.repo, state.commit)
+    statement = provenance_statement(
+        release, subjects, builder_id=f"urn:golive:builder:{platform.node() or 'local'}",
+        parameters={"stages": list(settings.stages), "canary_url": settings.canary_url,
+                    "golive_version": golive.__version__},
+        git=git, started_on=started, finished_on=_now(), invocation_id=str(uuid.uuid4()),
+    )
+    statement_json = json.dumps(statement, indent=2, sort_keys=True)
+    provenance_name = f"build_provenance_{release}.json"
+    keyid = sign_into_evidence(folder, provenance_name, statement_json, settings.signing)
+    keyless = ({"signed": False, "reason": "off (signing.sigstore)"} if settings.signing.sigstore == "off"
+               else sign_keyless(folder, provenance_name, statement_json))
+    publish_public_key(folder, settings.signing)
+
+    preflight = ledger.read_json("preflight.json")
+    blast = ledger.read_json("micro_blast_radius.json") if ledger.path("micro_blast_radius.json").exists() else None
+    checks = go_nogo_checks(preflight, blast, sbom.model_dump(), keyid)
+    checklist = go_nogo_text(release, _now(), checks)
+    go = all(ok for _, ok, _ in checks)
+    checklist_name = f"go_nogo_signed_{release}.txt"
+    record(folder, checklist_name, checklist)
+    sign_into_evidence(folder, f"{checklist_name}.dsse.json", checklist, settings.signing, payload_type="text/plain")
+
+    result = {
+        "decision": "GO" if go else "NO-GO",
+        "failed": [name for name, ok, _ in checks if not ok],
+        "sbom": sbom.model_dump(),
+        "provenance": {"name": provenance_name, "keyid": keyid, "subjects": subjects},
+        "sigstore": keyless,
+        "go_nogo": checklist_name,
+    }
+    record(folder, "release_ritual.json", result)
+    seal(folder, "release-ritual", settings.signing)
+    if not keyless["signed"]:
+        logger.info("sigstore keyless: %s; the local-key signature stands", keyless["reason"])
+    logger.info("release ritual v%s: %s", release, result["decision"])
+    return result

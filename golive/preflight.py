@@ -1,0 +1,90 @@
+"""The preflight's rules: from what each check saw to GO or NO-GO, one function a check.
+
+The tasks gather facts (a weight, a version, a git state); these functions say what those facts
+mean for a release, so every rule of the runbook's T-10 minutes is in this one file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from golive.models import Check, GitState, ServiceCheck, WeightReading
+from golive.settings import GoLiveSettings
+
+__all__ = ["config_check", "evidence_folder_check", "git_checks", "router_check", "service_check",
+           "stable_version_check", "summary"]
+
+
+def config_check(settings: GoLiveSettings) -> Check:
+    return Check(name="config", ok=True, detail=f"valid: stages {'/'.join(map(str, settings.stages))} %, "
+                 f"dwell {settings.dwell_seconds:g}/{settings.final_dwell_seconds:g} s, interval {settings.interval_seconds:g} s",
+                 facts={"thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in settings.catalogue()},
+                        "judge_policy": settings.judge_policy().__dict__})
+
+
+def router_check(reading: WeightReading | None, error: str | None = None) -> Check:
+    """Reachable, and at weight 0: a go-live starts with every user on stable."""
+    if reading is None:
+        return Check(name="router", ok=False, detail=f"unreachable: {error}")
+    ok = reading.in_force == 0
+    return Check(name="router", ok=ok, detail=f"weight {reading.in_force} in force" + ("" if ok else ", expected 0"),
+                 facts={"weight_in_force": reading.in_force})
+
+
+def service_check(name: str, result: ServiceCheck) -> Check:
+    return Check(name=name, ok=result.ok, detail=result.detail, facts={"url": result.url, "version": result.version})
+
+
+def stable_version_check(result: ServiceCheck, release: str) -> Check:
+    """Stable answers with a version other than the release: the version a rollback returns to."""
+    ok = result.ok and result.version != release
+    detail = result.detail if not result.ok else (
+        f"serves {result.version} (the rollback target)" if ok else f"already serves {release}: nothing to roll back to")
+    return Check(name="stable_version", ok=ok, detail=detail, facts={"url": result.url, "version": result.version})
+
+
+def git_checks(state: GitState | None, error: str | None = None, configured: bool = True) -> list[Check]:
+    """The work tree is clean (what is tagged is what was tested) and `v<release>` is nowhere yet."""
+    if not configured:
+        skipped = {"ok": True, "skipped": True, "detail": "no repository configured (git.repo)"}
+        return [Check(name="git_clean", **skipped), Check(name="release_tag_absent", **skipped)]
+    if state is None:
+        return [Check(name="git_clean", ok=False, detail=str(error)),
+                Check(name="release_tag_absent", ok=False, detail=str(error))]
+    facts = state.model_dump()
+    clean = Check(name="git_clean", ok=not state.dirty, facts=facts,
+                  detail=f"clean at {(state.commit or '?')[:12]} on {state.branch}" if not state.dirty else
+                  f"{len(state.dirty)} uncommitted: {', '.join(state.dirty[:5])}{' …' if len(state.dirty) > 5 else ''}")
+    where = [w for w, present in (("locally", state.tag_local), ("on the remote", state.tag_remote)) if present]
+    absent = Check(name="release_tag_absent", ok=not where, facts=facts,
+                   detail=f"{state.tag} already exists {' and '.join(where)}" if where else
+                   f"{state.tag} not yet tagged" + ("" if state.tag_remote is not None else " (no remote to ask)"))
+    return [clean, absent]
+
+
+def evidence_folder_check(folder: Path, writable_error: str | None, files: Sequence[str],
+                          run_started: float) -> Check:
+    """Writable, and holding nothing but what this run wrote (a fresh release's folder)."""
+    if writable_error:
+        return Check(name="evidence_folder", ok=False, detail=f"{folder} is not writable: {writable_error}")
+    older = [name for name in files if (folder / name).stat().st_mtime < run_started - 1]
+    ok = not older
+    detail = f"{folder} writable and fresh" if ok else f"{folder} holds {len(older)} files of an earlier attempt"
+    return Check(name="evidence_folder", ok=ok, detail=detail, facts={"earlier_files": older[:20]})
+
+
+def summary(checks: Sequence[Check], elapsed_seconds: float, budget_seconds: float) -> dict:
+    failed = [c.name for c in checks if not c.ok]
+    over = elapsed_seconds > budget_seconds
+    reasons = [f"{c.name}: {c.detail}" for c in checks if not c.ok]
+    if over:
+        reasons.append(f"budget: took {elapsed_seconds:.0f} s of {budget_seconds:g} s")
+    return {
+        "decision": "GO" if not reasons else "NO-GO",
+        "elapsed_seconds": round(elapsed_seconds, 2),
+        "budget_seconds": budget_seconds,
+        "failed": failed + (["budget"] if over else []),
+        "reasons": reasons,
+        "checks": {c.name: {"ok": c.ok, "detail": c.detail, "skipped": c.skipped} for c in checks},
+    }

@@ -1,0 +1,147 @@
+"""Signing evidence with a local P-256 key: DSSE envelopes anyone can check with the public key.
+
+DSSE (github.com/secure-systems-lab/dsse) signs the *pre-authentication encoding* of the payload,
+`"DSSEv1" SP len(type) SP type SP len(body) SP body`, so a signature over one payload type can
+never be replayed as another. The private key stays in its file (or a secret); evidence only
+ever holds envelopes, the public key and its id.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+__all__ = [
+    "IN_TOTO_PAYLOAD_TYPE", "SigningError", "SigningKey", "dsse_pae", "generate_key",
+    "key_id", "load_public_key", "verify_envelope",
+]
+
+IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+PASSPHRASE_ENV = "GOLIVE_SIGNING_KEY_PASSPHRASE"
+
+
+class SigningError(ValueError):
+    """A key that cannot be used, or a signature that does not verify; one line."""
+
+
+def dsse_pae(payload_type: str, payload: bytes) -> bytes:
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
+    """sha256 of the DER SubjectPublicKeyInfo: stable, and printable beside the key."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def _passphrase() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+class SigningKey:
+    """A P-256 private key, loaded from PEM; `repr` never shows it."""
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey):
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or private_key.curve.name != "secp256r1":
+            raise SigningError("signing key: expected an ECDSA P-256 private key")
+        self._key = private_key
+        self.public_key = private_key.public_key()
+        self.keyid = key_id(self.public_key)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(keyid={self.keyid[:16]}…)"
+
+    @classmethod
+    def from_pem(cls, pem: bytes, source: str = "signing key") -> SigningKey:
+        try:
+            key = serialization.load_pem_private_key(pem, password=_passphrase())
+        except (ValueError, TypeError) as exc:
+            reason = "wrong or missing passphrase" if "password" in str(exc).lower() else "not a PEM private key"
+            raise SigningError(f"{source}: {reason} ({PASSPHRASE_ENV} holds the passphrase)") from None
+        return cls(key)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SigningKey:
+        path = Path(path)
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise SigningError(f"{path}: {exc.strerror} (make one with `golive keys init`)") from None
+        return cls.from_pem(pem, str(path))
+
+    def public_pem(self) -> str:
+        return self.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def envelope(self, payload: bytes, payload_type: str = IN_TOTO_PAYLOAD_TYPE) -> dict:
+        """A DSSE envelope (JSON form) over `payload`."""
+        return {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": payload_type,
+            "signatures": [{"keyid": self.keyid,
+                            "sig": base64.b64encode(self.sign(dsse_pae(payload_type, payload))).decode()}],
+        }
+
+
+def generate_key(directory: str | Path, name: str = "signing_key") -> tuple[Path, Path]:
+    """Write `<name>.pem` (private, mode 0600, encrypted when the passphrase variable is set)
+    and `<name>.pub.pem`; refuses to overwrite an existing key."""
+    directory = Path(directory)
+    private_path, public_path = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    if private_path.exists():
+        raise SigningError(f"{private_path}: a key is already there; remove it first to make a new one")
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    passphrase = _passphrase()
+    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
+                  else serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    public_path.write_text(SigningKey(key).public_pem())
+    return private_path, public_path
+
+
+def load_public_key(pem: bytes | str, source: str = "public key") -> ec.EllipticCurvePublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
+    except ValueError:
+        raise SigningError(f"{source}: not a PEM public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise SigningError(f"{source}: expected an ECDSA P-256 public key")
+    return key
+
+
+def verify_envelope(envelope: dict | str | bytes, public_key: ec.EllipticCurvePublicKey) -> tuple[str, bytes]:
+    """The payload type and payload of a DSSE envelope signed by `public_key`; SigningError otherwise."""
+    try:
+        env = json.loads(envelope) if isinstance(envelope, (str, bytes)) else envelope
+        payload_type, payload = env["payloadType"], base64.b64decode(env["payload"], validate=True)
+        signatures = env["signatures"]
+    except (ValueError, KeyError, TypeError):
+        raise SigningError("not a DSSE envelope") from None
+    wanted = key_id(public_key)
+    for signature in signatures:
+        if signature.get("keyid") not in (None, "", wanted):
+            continue
+        try:
+            public_key.verify(base64.b64decode(signature["sig"]), dsse_pae(payload_type, payload),
+                              ec.ECDSA(hashes.SHA256()))
+            return payload_type, payload
+        except (InvalidSignature, KeyError, ValueError):
+            continue
+    ids = ", ".join(s.get("keyid", "?")[:16] for s in signatures) or "none"
+    raise SigningError(f"no signature verifies with key {wanted[:16]}… (signed by {ids})")

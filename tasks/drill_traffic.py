@@ -1,0 +1,60 @@
+"""Drill traffic: real requests to the canary through the router, by header, never to users."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from dataclasses import asdict
+
+import httpx
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from golive.blast_radius import DrillSample, plan_request
+
+# Routes every request to the canary (ingress-nginx `canary-by-header`, the sandbox's nginx map),
+# and marks it so services count it apart from users' requests.
+DRILL_HEADERS = {"X-Canary": "always", "X-Synthetic": "drill"}
+
+
+async def _drive(url: str, seconds: float, concurrency: int, seed: int | None) -> list[DrillSample]:
+    rng = random.Random(seed)
+    run_id = uuid.uuid4().hex[:8]
+    samples: list[DrillSample] = []
+    sequence = 0
+    last_key: str | None = None
+    deadline = time.monotonic() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal sequence, last_key
+        while time.monotonic() < deadline:
+            sequence += 1
+            request = plan_request(rng, sequence, run_id, last_key)
+            headers = dict(DRILL_HEADERS)
+            if request.key:
+                headers["X-Idempotency-Key"] = request.key
+            started = time.perf_counter()
+            try:
+                response = await client.request(request.method, request.path, json=request.json, headers=headers)
+                status, version = response.status_code, response.headers.get("x-spark-version")
+            except httpx.HTTPError:
+                status, version = None, None
+            latency = (time.perf_counter() - started) * 1000
+            if request.kind == "order" and status == 201:
+                last_key = request.key
+            samples.append(DrillSample(request.kind, status, round(latency, 2), version,
+                                       status is not None and request.expected(status)))
+            await asyncio.sleep(0.02)  # a handful of users' pace, not a load test
+
+    async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=10) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return samples
+
+
+@task(name="send canary-only traffic", cache_policy=NO_CACHE)
+def send_canary_traffic(url: str, seconds: float, concurrency: int = 4, seed: int | None = None) -> list[dict]:
+    """Send the users' mix (keyed orders, replays, quotes, pages) with `X-Canary: always` through
+    the router at `url` for `seconds`; one sample (kind, status, latency, version) a request."""
+    return [asdict(s) for s in asyncio.run(_drive(url, seconds, concurrency, seed))]

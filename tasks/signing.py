@@ -1,0 +1,57 @@
+"""The signing key: from its file or a Prefect Secret block, used inside the task that signs.
+
+A key never leaves these functions: tasks return key ids and file names, never the key, so no
+result, log or evidence file can hold it.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from golive.evidence import EvidenceLedger
+from golive.models import Check
+from golive.settings import SigningSettings
+from golive.signing import IN_TOTO_PAYLOAD_TYPE, SigningError, SigningKey, verify_envelope
+
+
+def load_signing_key(signing: SigningSettings) -> SigningKey:
+    """The private key from the Secret block when one is named, else from key_path."""
+    if signing.secret_block:
+        from prefect.blocks.system import Secret
+
+        try:
+            pem = Secret.load(signing.secret_block).get()
+        except ValueError as exc:
+            raise SigningError(f"signing.secret_block: {exc}") from None
+        return SigningKey.from_pem(str(pem).encode(), f"Secret block {signing.secret_block!r}")
+    return SigningKey.from_file(signing.key_path)
+
+
+@task(name="check the signing key", cache_policy=NO_CACHE)
+def check_signing_key(signing: SigningSettings) -> Check:
+    """Load the key and sign and verify a probe with it."""
+    try:
+        key = load_signing_key(signing)
+        verify_envelope(key.envelope(b"golive preflight", "text/plain"), key.public_key)
+    except SigningError as exc:
+        return Check(name="signing_key", ok=False, detail=str(exc))
+    return Check(name="signing_key", ok=True, detail=f"P-256 key {key.keyid[:16]}… signs and verifies",
+                 facts={"keyid": key.keyid, "source": signing.secret_block or signing.key_path})
+
+
+@task(name="sign into the evidence", retries=1, cache_policy=NO_CACHE)
+def sign_into_evidence(folder: str, name: str, payload: str, signing: SigningSettings,
+                       payload_type: str = IN_TOTO_PAYLOAD_TYPE) -> str:
+    """Write `name`: a DSSE envelope over `payload`, signed with the local key; returns the key id."""
+    key = load_signing_key(signing)
+    EvidenceLedger(folder).write_json(name, key.envelope(payload.encode(), payload_type))
+    return key.keyid
+
+
+@task(name="publish the public key", cache_policy=NO_CACHE)
+def publish_public_key(folder: str, signing: SigningSettings) -> str:
+    """Write signing_key.pub.pem (the public half only) so the evidence names who signed it."""
+    key = load_signing_key(signing)
+    EvidenceLedger(folder).write_text("signing_key.pub.pem", key.public_pem())
+    return key.keyid
