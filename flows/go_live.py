@@ -1,8 +1,9 @@
 """go-live: a release from flight check to Live (or RolledBack), as the runbook reads.
 
 flight check (preflight, micro blast radius, release ritual, evidence complete for takeoff) →
-stages 1 → 5 → 25 → 50 → 100 % (`canary-stage`) → closing (final snapshot, release one-liner,
-evidence complete at the end, success criteria, war room, sealed manifest).
+stages 1 → 5 → 25 → 50 → 100 % (`canary-stage`) → final snapshot, release one-liner, evidence
+complete at the end, success criteria, war room, sealed manifest → at Live, `closing` (tag
+pushed, freeze lifted).
 Ends Completed named "Live", or Failed named "RolledBack" (or "NoGo" when the flight check fails).
 """
 
@@ -20,6 +21,7 @@ from golive.settings import load_settings
 from golive.warroom import to_markdown
 from flows.artifact_completeness import artifact_completeness
 from flows.canary_stage import canary_stage
+from flows.closing import closing
 from flows.flight_check import flight_check
 from tasks.artifacts import link_evidence, publish_war_room
 from tasks.evidence import read_stage_records, record, seal
@@ -80,10 +82,14 @@ def go_live(
     link_evidence(release, str(Path(folder).resolve()))
     seal(folder, "go-live", cfg.signing)
     logger.info(oneliner)
+    closed = closing(cfg, return_state=True) if live else None
     if results and results[-1].outcome == "rollback":
         last = results[-1]
         return Failed(name="RolledBack", message=f"rolled back at {last.stage}%: {', '.join(last.triggers)}")
     if not live:
         unmet = [name for name, c in criteria.items() if not c["ok"]]
         return Failed(name="NotLive", message=f"success criteria not met: {', '.join(unmet)}")
+    if closed.name != "Closed":
+        logger.warning("closing: %s", closed.message)
+        return Completed(name="Live", message=f"{oneliner}; closing partial: {closed.message}")
     return Completed(name="Live", message=oneliner)

@@ -169,6 +169,49 @@ def _add_flight_check(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_flight_check)
 
 
+def cmd_close(args: argparse.Namespace) -> int:
+    from golive.prefect_env import configure_prefect
+
+    settings = _target_settings(args, release=args.release)
+    configure_prefect()
+    from flows.closing import closing
+
+    state = closing(settings, dry_run=args.dry_run, return_state=True)
+    suffix = "_dryrun" if args.dry_run else ""
+    for name in (f"git_tag{suffix}.json", f"freeze_lift{suffix}.json"):
+        path = settings.evidence_dir / name
+        if path.exists():
+            print(f"{name}: {path.read_text().strip()}")
+    print(f"{state.name}: {state.message}")
+    return 0 if state.name == "Closed" else 1
+
+
+def cmd_first_night(args: argparse.Namespace) -> int:
+    from golive.prefect_env import configure_prefect
+
+    settings = _target_settings(args, release=args.release)
+    configure_prefect()
+    from flows.first_night import first_night
+
+    state = first_night(args.release, settings=settings.model_dump(mode="json"), hours=args.hours,
+                        hour_seconds=args.hour_seconds, return_state=True)
+    print(f"{state.name}: {state.message}")
+    print(f"report: {settings.evidence_dir / f'first_night_{args.release}.md'}")
+    return 0 if state.name == "Held" else 1
+
+
+def _add_after_live(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("close", help="tag the live release and lift the freeze label from pull requests")
+    _add_target_options(p)
+    p.add_argument("--dry-run", action="store_true", help="say what would be tagged and which PRs touched")
+    p.set_defaults(func=cmd_close)
+    p = sub.add_parser("first-night", help="hourly SLO burn-rate checks after Live (restartable)")
+    _add_target_options(p)
+    p.add_argument("--hours", type=int, help="how many hours to watch (default 24)")
+    p.add_argument("--hour-seconds", type=float, help="the length of an hour, to compress it (default 3600)")
+    p.set_defaults(func=cmd_first_night)
+
+
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from golive.settings import SigningSettings
     from golive.signing import SigningError, load_public_key
@@ -230,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="golive", description="Prefect-native go-live orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
     adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (
-        _add_judge, _add_demo, _add_flight_check, _add_rollback, _add_evidence_and_keys, _add_sandbox)
+        _add_judge, _add_demo, _add_flight_check, _add_rollback, _add_after_live, _add_evidence_and_keys,
+        _add_sandbox)
     for add in adders:
         add(sub)
     return parser

@@ -41,13 +41,13 @@ class EvidenceLedger:
             raise ValueError(f"{name}: evidence names stay inside the release folder")
         return target
 
-    def write_text(self, name: str, text: str) -> Path:
+    def write_bytes(self, name: str, data: bytes) -> Path:
         target = self.path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
@@ -55,6 +55,9 @@ class EvidenceLedger:
             Path(tmp).unlink(missing_ok=True)
             raise
         return target
+
+    def write_text(self, name: str, text: str) -> Path:
+        return self.write_bytes(name, text.encode("utf-8"))
 
     def write_json(self, name: str, data: Any) -> Path:
         return self.write_text(name, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")

@@ -15,7 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
 
-__all__ = ["GitSettings", "GoLiveSettings", "RouterSettings", "SettingsError", "SigningSettings", "load_settings"]
+__all__ = [
+    "FirstNightSettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "RouterSettings", "SettingsError",
+    "SigningSettings", "load_settings",
+]
 
 RUNBOOK_STAGES = (1, 5, 25, 50, 100)
 
@@ -54,6 +57,26 @@ class GitSettings(_Strict):
     remote: str = "origin"
 
 
+class GitHubSettings(_Strict):
+    repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")  # owner/name
+    api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+    credentials_block: str | None = None  # a prefect-github GitHubCredentials block …
+    token_env: str = "GITHUB_TOKEN"  # … or the environment variable holding the token
+    freeze_label: str = "hold-for-canary"
+    max_wait_seconds: float = Field(300.0, ge=0)  # the longest rate-limit wait golive sits out
+
+
+class FirstNightSettings(_Strict):
+    hours: int = Field(24, ge=1)
+    hour_seconds: float = Field(3600.0, gt=0)  # the demo compresses an hour to seconds
+    slo_objective: float = Field(0.999, gt=0, lt=1)  # of requests answered without a 5xx
+    slo_period_hours: float = Field(720.0, gt=0)
+    green_burn: float = Field(1.5, gt=0)
+    freeze_below_budget: float = Field(0.10, ge=0, le=1)
+    on_fast_burn: Literal["rollback", "freeze", "record"] = "rollback"
+    track: str = "canary"  # the track serving the release after 100 %
+
+
 class GoLiveSettings(_Strict):
     release: str = Field(min_length=1)
     stages: tuple[int, ...] = RUNBOOK_STAGES
@@ -79,6 +102,9 @@ class GoLiveSettings(_Strict):
     sbom_environment: str | None = None  # python or venv of the release; default: this one's
     signing: SigningSettings = SigningSettings()
     git: GitSettings = GitSettings()
+    tag_message: str = "Canary successful: {green}/{total} signals pass"
+    github: GitHubSettings | None = None  # None: no pull requests to freeze or release
+    first_night: FirstNightSettings = FirstNightSettings()
     approve_each_stage: bool = False
     approval_timeout_seconds: float = Field(3600.0, gt=0)
 

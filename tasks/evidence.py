@@ -17,10 +17,13 @@ from tasks.signing import load_signing_key
 
 @task(name="record evidence", retries=2, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
 def record(folder: str, name: str, content: Any) -> str:
-    """Write `content` (a model or JSON-able data as indented JSON, a str as text) to folder/name."""
+    """Write `content` (a model or JSON-able data as indented JSON, a str as text, bytes as they
+    are) to folder/name."""
     ledger = EvidenceLedger(folder)
     if isinstance(content, BaseModel):
         content = content.model_dump(mode="json")
+    if isinstance(content, bytes):
+        return str(ledger.write_bytes(name, content))
     path = ledger.write_text(name, content) if isinstance(content, str) else ledger.write_json(name, content)
     return str(path)
 

@@ -55,3 +55,25 @@ def source_tree_digest(repo: str, commit: str) -> str:
     if done.returncode != 0:
         raise GitError(f"git archive {commit} in {repo}: {done.stderr.decode(errors='replace').strip()}")
     return hashlib.sha256(done.stdout).hexdigest()
+
+
+@task(name="tag the release and push the tag", cache_policy=NO_CACHE)
+def tag_release(repo: str, release: str, message: str, remote: str = "origin", dry_run: bool = False) -> dict:
+    """Annotated tag `v<release>` at HEAD, pushed to `remote`. A tag that exists here or there
+    is an error: golive never moves a tag and never force-pushes."""
+    tag = f"v{release}"
+    commit = _git(repo, "rev-parse", "HEAD").stdout.strip()
+    if _git(repo, "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).returncode == 0:
+        raise GitError(f"tag {tag} already exists in {repo}; golive never moves a tag")
+    url = _git(repo, "remote", "get-url", remote, check=False).stdout.strip() or None
+    if url and _git(repo, "ls-remote", "--tags", remote, f"refs/tags/{tag}").stdout.strip():
+        raise GitError(f"tag {tag} already exists on {remote}; golive never force-pushes")
+    result = {"tag": tag, "commit": commit, "message": message, "remote": remote if url else None, "dry_run": dry_run}
+    if dry_run:
+        return result
+    has_identity = bool(_git(repo, "config", "user.email", check=False).stdout.strip())
+    identity = [] if has_identity else ["-c", "user.name=golive", "-c", "user.email=golive@localhost"]
+    _git(repo, *identity, "tag", "-a", tag, "-m", message)
+    if url:
+        _git(repo, "push", remote, f"refs/tags/{tag}")
+    return result

@@ -166,3 +166,30 @@ def check_traffic(settings: GoLiveSettings, window_seconds: float = 30.0) -> Che
     detail = (f"{values['total']:.0f} user requests in {window_seconds:g} s" if ok
               else f"no user requests measured in {window_seconds:g} s")
     return Check(name="traffic", ok=ok, detail=detail, facts={"queries": queries, "values": values})
+
+
+# Prometheus needs a few scrapes inside a window; a compressed night's "5 minutes" may be shorter.
+MIN_WINDOW_SECONDS = 5.0
+
+
+@task(name="measure the error budget burn", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def measure_error_counts(settings: GoLiveSettings, track: str, windows: dict[str, float], at: float) -> dict[str, list]:
+    """5xx and all requests of `track` over each named window (seconds) ending at `at`:
+    {name: [bad, total]}, a window with no answer being [0, 0]."""
+    sig = next(s for s in settings.catalogue() if s.name == "http_5xx_pct")
+    prom = _client(settings)
+    counts = {}
+    for name, seconds in windows.items():
+        seconds = max(MIN_WINDOW_SECONDS, seconds)
+        bad = _value(prom, render_query(sig.bad_query, track, seconds), at) or 0.0
+        total = _value(prom, render_query(sig.total_query, track, seconds), at) or 0.0
+        counts[name] = [bad, total]
+    return counts
+
+
+@task(name="snapshot the eight signals", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def snapshot_signals(settings: GoLiveSettings, track: str, window_seconds: float, at: float) -> dict[str, float | None]:
+    """Each signal's value for `track` over the window ending at `at` (None: no value)."""
+    prom = _client(settings)
+    return {sig.name: _value(prom, render_query(sig.value_query, track, window_seconds), at)
+            for sig in settings.catalogue()}

@@ -42,3 +42,22 @@ def signing_key(tmp_path_factory) -> dict:
 
     private_path, public_path = generate_key(tmp_path_factory.mktemp("keys"))
     return {"key_path": str(private_path), "public_key_path": str(public_path)}
+
+
+@pytest.fixture
+def github():
+    """The GitHub API stand-in on a free loopback port, with three labelled open pull requests,
+    one unlabelled, a labelled issue (not a pull request) and a labelled closed pull request."""
+    from tests.fakes.github_api import FakeGitHub, Item, serve
+
+    fake = FakeGitHub(items={
+        1: Item(1, {"hold-for-canary"}), 2: Item(2, {"hold-for-canary", "backend"}), 3: Item(3, set()),
+        4: Item(4, {"hold-for-canary"}, is_pull_request=False), 5: Item(5, {"hold-for-canary"}, state="closed"),
+        6: Item(6, {"hold-for-canary"}),
+    })
+    server, thread = serve(fake)
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -25,11 +25,15 @@ def prefect_harness(tmp_path_factory):
 def flow_settings(sandbox, signing_key: dict, evidence_root: Path, stages: list[int], interval: float = 3.0,
                   **overrides) -> dict:
     """The demo's compressed timings on the sandbox: stages and holds of three intervals, a
-    two-second blast-radius drill, the test run's signing key."""
+    two-second blast-radius drill, the test run's signing key, and a release repository of the
+    test's own (a Live go-live tags it)."""
     from golive.demo import demo_settings
+    from sandbox.release_repo import create_release_repo
 
     settings = demo_settings("1.4.0", sandbox.golive_settings(), 3 * interval, interval, str(evidence_root))
-    return {**settings, "stages": stages, "blast_radius_seconds": 2, "signing": signing_key, **overrides}
+    repo = create_release_repo(Path(evidence_root).parent / f"{Path(evidence_root).name}-source", "1.4.0", "1.3.2")
+    return {**settings, "stages": stages, "blast_radius_seconds": 2, "signing": signing_key,
+            "git": {"repo": str(repo), "remote": "origin"}, **overrides}
 
 
 class EvidenceWatcher:

@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from golive.evidence import EvidenceLedger
-from golive.signals import CATALOGUE
-from golive.signing import load_public_key
-from golive.verify import verify_folder
+from golive.cli import main
 from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started, war_room_has
 
 pytestmark = pytest.mark.sandbox
@@ -30,32 +25,6 @@ def run_go_live(settings: dict):
 
 def war_room(folder: Path) -> list[dict]:
     return json.loads((folder / "war_room.json").read_text())
-
-
-def test_five_stage_go_live_ends_live_with_evidence(sandbox, canary_weight, signing_key, tmp_path):
-    settings = flow_settings(sandbox, signing_key, tmp_path, [1, 5, 25, 50, 100], interval=5.0)  # the demo's timings
-    state = run_go_live(settings)
-    folder = tmp_path / "v1.4.0"
-
-    assert (state.type.value, state.name) == ("COMPLETED", "Live")
-    rows = war_room(folder)
-    proceeds = [r["Stage"] for r in rows if r["Decision"] == "Proceed"]
-    assert proceeds == ["1%", "5%", "25%", "50%", "100%"]
-    assert {r["Decision"] for r in rows} <= {"Proceed", "Hold"}  # a noisy window may re-measure
-    header = (folder / "war_room.md").read_text().splitlines()[0]
-    assert all(f" {s.column} " in header for s in CATALOGUE)
-    criteria = json.loads((folder / "success_criteria.json").read_text())
-    assert all(c["ok"] for c in criteria.values()), criteria
-    assert len(EvidenceLedger(folder).files()) >= 50
-    assert verify_folder(folder, load_public_key(Path(signing_key["public_key_path"]).read_bytes())).problems == []
-    assert (folder / "release_oneliner.txt").read_text().startswith("v1.4.0 canary: 1%→5%→25%→50%→100% in ")
-    assert sandbox.weight() == 100
-
-    from prefect.artifacts import Artifact
-
-    table = Artifact.get("war-room-v1-4-0")
-    data = json.loads(table.data) if isinstance(table.data, str) else table.data
-    assert [r["Decision"] for r in data] == [r["Decision"] for r in rows]
 
 
 def test_a_breach_at_25_percent_rolls_back_to_stable(sandbox, canary_weight, signing_key, tmp_path):
@@ -89,18 +58,13 @@ def test_a_transient_fault_holds_then_proceeds(sandbox, canary_weight, signing_k
     assert state.name == "Live"
 
 
-def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, canary_weight, tmp_path):
+def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, canary_weight, tmp_path, capsys):
     canary_weight(25)
     config = tmp_path / "golive.yaml"
     config.write_text(yaml.safe_dump({"release": "1.4.0", "evidence_root": str(tmp_path),
                                       **sandbox.golive_settings()}))
-    dry = subprocess.run(
-        [sys.executable, "-m", "golive", "rollback", "--reason", "drill", "--stage", "25", "--dry-run",
-         "--config", str(config)],
-        capture_output=True, text=True, timeout=180, cwd=tmp_path,
-    )
-    assert dry.returncode == 0, dry.stderr[-2000:]
-    assert "would set the canary weight 25 → 0 (dry run: not changed)" in dry.stdout
+    assert main(["rollback", "--reason", "drill", "--stage", "25", "--dry-run", "--config", str(config)]) == 0
+    assert "would set the canary weight 25 → 0 (dry run: not changed)" in capsys.readouterr().out
     assert sandbox.weight() == 25
 
     from flows.rollback import rollback

@@ -1,0 +1,122 @@
+"""The first night's rules and report: an hour's verdict from its burn rates, and the morning's
+markdown (hourly table, the burn-rate plot, a mini-RCA filled with the facts).
+
+The runbook's thresholds: a 1 h burn under 1.5 is green; less than 10 % of the error budget left
+freezes changes; the fast-burn page (1 h and 5 min both at 14.4 or more) raises the
+`error-budget-burn` trigger and, when the policy says so, rolls back.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+from golive.settings import FirstNightSettings
+from golive.signals import Signal
+from golive.slo import BURN_WINDOWS, firing
+
+__all__ = ["degraded_signals", "hour_verdict", "night_report", "plot_burn"]
+
+# A signal has degraded when it is above its stage-100 value by more than this share, and by more
+# than this share of its threshold (so a 0.01 % → 0.02 % 5xx wobble is not a degradation).
+RELATIVE_TOLERANCE = 0.25
+THRESHOLD_SHARE_FLOOR = 0.10
+FAST_BURN = BURN_WINDOWS[0]
+
+
+def degraded_signals(now: Mapping[str, float | None], at_100: Mapping[str, float | None],
+                     catalogue: Sequence[Signal]) -> list[str]:
+    """Signals worse now than at the end of stage 100 (higher is worse for all eight)."""
+    worse = []
+    for signal in catalogue:
+        value, reference = now.get(signal.name), at_100.get(signal.name)
+        if value is None or reference is None:
+            continue
+        allowed = max(reference * (1 + RELATIVE_TOLERANCE), reference + THRESHOLD_SHARE_FLOOR * signal.threshold)
+        if value > allowed:
+            worse.append(signal.name)
+    return worse
+
+
+def hour_verdict(burns: Mapping[float, float | None], budget_remaining: float, degraded: Sequence[str],
+                 policy: FirstNightSettings) -> dict:
+    """`status` (green, watch, freeze, rollback), the alerts that fire, and the actions to take."""
+    fired = firing(burns)
+    actions = []
+    triggers = []
+    if FAST_BURN in fired:
+        triggers.append("error-budget-burn")
+        actions.append(policy.on_fast_burn)
+    if budget_remaining < policy.freeze_below_budget and "freeze" not in actions:
+        actions.append("freeze")
+    hourly = burns.get(1)
+    if "rollback" in actions:
+        status = "rollback"
+    elif "freeze" in actions:
+        status = "freeze"
+    elif (hourly is None or hourly < policy.green_burn) and not degraded:
+        status = "green"
+    else:
+        status = "watch"
+    return {"status": status, "alerts": [w.name for w in fired], "triggers": triggers, "actions": actions}
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def night_report(release: str, hours: Sequence[Mapping], reference_found: bool, plot_name: str | None,
+                 actions_taken: Sequence[str]) -> str:
+    """first_night_<v>.md: the hourly table, the plot, and the RCA skeleton with the facts in it."""
+    lines = [f"# First night of v{release}", ""]
+    if plot_name:
+        lines += [f"![burn rate per hour]({plot_name})", ""]
+    lines += ["| hour | measured at (UTC) | burn 1h | burn 6h | burn 24h | budget left | p95 ms | 5xx % | degraded | status |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for h in hours:
+        burn = h["burn"]
+        lines.append(
+            f"| {h['hour']} | {h['measured_at_utc']} | {_cell(burn.get('1'), '.2f')} | {_cell(burn.get('6'), '.2f')} "
+            f"| {_cell(burn.get('24'), '.2f')} | {100 * h['budget_remaining']:.1f}% "
+            f"| {_cell(h['signals'].get('api_p95_ms'), '.0f')} | {_cell(h['signals'].get('http_5xx_pct'), '.2f')} "
+            f"| {', '.join(h['degraded']) or '–'} | {h['status']} |")
+    not_green = [h for h in hours if h["status"] != "green"]
+    moved = sorted({name for h in hours for name in h["degraded"]})
+    lines += ["", "## Mini-RCA (facts filled in; a person finishes it)", "", "### Timeline"]
+    if not not_green:
+        lines.append(f"- {len(hours)} hours watched, every one green; nothing to explain.")
+    for h in not_green:
+        fired = f"; alerts {', '.join(h['alerts'])}" if h["alerts"] else ""
+        lines.append(f"- hour {h['hour']} ({h['measured_at_utc']}): {h['status']}{fired}"
+                     + (f"; actions: {', '.join(h['actions'])}" if h["actions"] else ""))
+    lines += ["", "### Signals that moved",
+              f"- {', '.join(moved)} (against the stage-100 snapshot)" if moved else
+              ("- none against the stage-100 snapshot" if reference_found else "- not compared: no stage-100 snapshot"),
+              "", "### Actions taken", *(f"- {a}" for a in actions_taken or ["none"]),
+              "", "### Root cause", "_to be written_", "", "### Follow-ups", "- _to be written_", ""]
+    return "\n".join(lines)
+
+
+def plot_burn(hours: Sequence[Mapping], green_burn: float) -> bytes:
+    """A PNG of the 1 h / 6 h / 24 h burn per hour, with the green line and the fast-burn line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
+    xs = [h["hour"] for h in hours]
+    for key, label in (("1", "1 h"), ("6", "6 h"), ("24", "24 h")):
+        ys = [h["burn"].get(key) for h in hours]
+        axes.plot(xs, [float("nan") if y is None else y for y in ys], marker="o", label=f"burn {label}")
+    axes.axhline(green_burn, color="green", linestyle="--", linewidth=1, label=f"green < {green_burn:g}")
+    axes.axhline(FAST_BURN.factor, color="red", linestyle="--", linewidth=1, label=f"fast burn {FAST_BURN.factor:g}")
+    axes.set_yscale("symlog", linthresh=1)
+    axes.set_xlabel("hour after Live")
+    axes.set_ylabel("burn rate")
+    axes.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,76 @@
+"""The freeze label through GitHub's REST API, against a local server with GitHub's shapes."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from golive.settings import GitHubSettings
+from tasks.github import GitHub, GitHubError, relabel_pull_requests
+from tests.fakes.github_api import Item
+
+
+@pytest.fixture
+def settings(github, monkeypatch) -> GitHubSettings:
+    monkeypatch.setenv("GITHUB_TOKEN", github.token)
+    return GitHubSettings(repository=github.repository, api_url=github.url, max_wait_seconds=10)
+
+
+def _labelled(github) -> list[int]:
+    return sorted(n for n, i in github.items.items() if "hold-for-canary" in i.labels)
+
+
+def test_lifting_the_freeze_touches_exactly_the_labelled_open_pull_requests(github, settings):
+    report = relabel_pull_requests(settings, "remove")
+    assert report.pull_requests == [1, 2, 6] and report.done == [1, 2, 6] and not report.partial
+    assert _labelled(github) == [4, 5]  # an issue and a closed pull request keep their label
+    assert github.items[2].labels == {"backend"}
+
+
+def test_pages_are_followed(github, settings):
+    github.items.update({n: Item(n, {"hold-for-canary"}) for n in range(100, 230)})
+    assert len(GitHub(settings, github.token).open_pull_requests("hold-for-canary")) == 133
+    assert [c for c in github.calls if c[1].endswith("/issues")] == [("GET", "/repos/spark/trading/issues")] * 2
+
+
+@pytest.mark.parametrize("style", ["429", "403"])
+def test_a_rate_limit_is_waited_out(github, settings, style):
+    github.rate_limit_next, github.rate_limit_style = 2, style
+    report = relabel_pull_requests(settings, "remove")
+    assert report.done == [1, 2, 6] and report.waited_seconds >= 1
+
+
+def test_a_rate_limit_longer_than_allowed_is_an_error(github, settings):
+    github.rate_limit_next = 5
+    with pytest.raises(GitHubError, match="rate limited"):
+        relabel_pull_requests(settings.model_copy(update={"max_wait_seconds": 1.5}), "remove")
+
+
+def test_a_pull_request_that_cannot_be_updated_is_named_and_the_rest_are_done(github, settings):
+    github.refuse = {2}
+    report = relabel_pull_requests(settings, "remove")
+    assert report.done == [1, 6] and report.partial
+    assert report.failed == {2: "HTTP 403 Resource not accessible by integration"}
+
+
+def test_a_dry_run_lists_and_changes_nothing(github, settings):
+    report = relabel_pull_requests(settings, "remove", dry_run=True)
+    assert report.pull_requests == [1, 2, 6] and report.done == []
+    assert _labelled(github) == [1, 2, 4, 5, 6]
+    assert all(method == "GET" for method, _ in github.calls)
+
+
+def test_a_freeze_labels_every_open_pull_request(github, settings):
+    report = relabel_pull_requests(settings, "add")
+    assert report.done == [1, 2, 3, 6]
+    assert _labelled(github) == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_token_is_sent_but_never_shown(github, settings, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_wrong_token")
+    with pytest.raises(GitHubError) as failure:
+        relabel_pull_requests(settings, "remove")
+    assert "401" in str(failure.value)
+    assert "ghp_" not in str(failure.value) and "ghp_" not in caplog.text
