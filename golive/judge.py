@@ -354,7 +354,10 @@ class _SignalJudge:
         if len(pairs) < self.policy.min_intervals:
             return None
         pol = self.policy
-        if all(c.scale is not None and b.scale is not None for c, b in pairs):
+        by_counts = all(c.scale is not None and b.scale is not None for c, b in pairs)
+        if not by_counts and self.levels_incomparable:
+            return None
+        if by_counts:
             counted = [(c.bad, c.exposure, b.bad, b.exposure) for c, b in pairs]
             rate_c = sum(c[0] for c in counted) / sum(c[1] for c in counted)
             rate_b = sum(c[2] for c in counted) / sum(c[3] for c in counted)
@@ -392,6 +395,10 @@ class _SignalJudge:
             evidence=f"canary worse than stable in {sum(worse)}/{len(worse)} intervals",
             point_worse=point_worse,
         )
+
+    @property
+    def levels_incomparable(self) -> bool:
+        return self.ctx.share * 100 > self.policy.level_comparison_max_percent
 
     def _low_traffic(self) -> str | None:
         if not self.sig.request_derived:
@@ -473,6 +480,9 @@ class _SignalJudge:
         if cmp and cmp.point_worse:
             return make("deviation", cmp.point_worse, canary_level, trend)
         detail = f"inside {threshold_word}, no significant difference from stable"
+        if cmp is None and baseline_level is not None and self.levels_incomparable:
+            detail = (f"inside {threshold_word}; not compared with stable, which serves fewer users "
+                      f"at {self.ctx.scenario.stage_percent:g} %")
         if baseline_level is None:
             detail = f"inside {threshold_word}; no stable traffic to compare with"
         if relative_note:

@@ -34,6 +34,10 @@ class JudgePolicy:
     absolute_floor: float = 0.05  # ... and by at least this share of the threshold
     critical_ratio: float = 3.0  # confidently this many times worse: rollback
     critical_alpha: float = 0.001
+    # Levels (latency, loop lag, GC pauses, staleness) depend on load as much as on the release.
+    # Above this stage the canary carries more users than stable, so a level comparison would
+    # measure the load: only thresholds and trends judge it there (stage 50 % compared at equal load).
+    level_comparison_max_percent: float = 50.0
 
     # Patience.
     hold_budget_seconds: float = 1200.0

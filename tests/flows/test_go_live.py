@@ -1,4 +1,4 @@
-"""The go-live spine end to end on the real sandbox, under one Prefect test harness."""
+"""The go-live spine's gates on the real sandbox: rollback, hold, silent Prometheus, the human gate."""
 
 from __future__ import annotations
 

@@ -146,6 +146,18 @@ def test_point_estimate_past_tolerance_holds_before_it_is_conclusive():
     assert "not yet conclusive" in verdict.signals["event_loop_p95_ms"].detail
 
 
+def test_levels_past_half_traffic_are_judged_by_thresholds_not_against_stable():
+    slower = [175, 178, 172, 180, 176, 174, 179, 177, 173, 175]  # the loaded canary at 100 %
+    at_full = set_values(healthy(stage=100), "api_p95_ms", "canary", slower)
+    set_counts(at_full, "http_5xx_pct", "canary", 6, 1000)  # counts stay per request: still compared
+    verdict = run(at_full)
+    assert verdict.signals["api_p95_ms"].verdict == "pass"
+    assert "not compared with stable, which serves fewer users at 100 %" in verdict.signals["api_p95_ms"].detail
+    assert verdict.signals["http_5xx_pct"].verdict == "deviation"
+    at_half = set_values(healthy(stage=50), "api_p95_ms", "canary", slower)
+    assert run(at_half).signals["api_p95_ms"].verdict == "deviation"
+
+
 def test_critical_regression_inside_threshold_rolls_back():
     scenario = healthy()
     set_counts(scenario, "http_5xx_pct", "canary", 90, 10000)  # 0.9 %, under 1 % ...
