@@ -1,5 +1,15 @@
-"""Prefect Blocks: the configuration a deployment finds by name (`golive blocks …` saves them)."""
+"""Prefect Blocks: the configuration a deployment finds by name (`golive blocks apply` saves them)."""
 
-from blocks.golive_blocks import CanaryPolicy, PrometheusSource, TrafficTarget, settings_from_blocks
+from blocks.golive_blocks import (
+    BLOCK_TYPES,
+    CanaryPolicy,
+    PrometheusSource,
+    ReleaseProcess,
+    TrafficTarget,
+    blocks_from_settings,
+    settings_for_run,
+    settings_from_blocks,
+)
 
-__all__ = ["CanaryPolicy", "PrometheusSource", "TrafficTarget", "settings_from_blocks"]
+__all__ = ["BLOCK_TYPES", "CanaryPolicy", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
+           "blocks_from_settings", "settings_for_run", "settings_from_blocks"]

@@ -1,17 +1,23 @@
 """The go-live's configuration as Prefect Blocks, one per concern (as prefect-kubernetes has one
-per system). Each holds a part of `golive.settings.GoLiveSettings`; together they make one, so a
-YAML file and a set of blocks configure a go-live the same way."""
+per system). Together they hold every field of `golive.settings.GoLiveSettings` but the release,
+so a YAML file and a set of blocks configure a go-live the same way; `golive blocks apply`
+turns the one into the other."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from prefect.blocks.core import Block
 from pydantic import Field
 
 from golive.settings import GoLiveSettings, load_settings
 
+__all__ = ["BLOCK_TYPES", "CanaryPolicy", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
+           "blocks_from_settings", "settings_for_run", "settings_from_blocks"]
+
 
 class CanaryPolicy(Block):
-    """Stages, timings, hold budget and the judge's policy and signal overrides."""
+    """Stages, timings, hold budget, the human gate and the judge's policy and signal overrides."""
 
     _block_type_name = "golive canary policy"
     _description = "Canary stages, dwell, hold budget and gate policy for golive."
@@ -25,28 +31,31 @@ class CanaryPolicy(Block):
     weight_tolerance_points: float = 2.0
     judge: dict[str, float] = Field(default_factory=dict, description="JudgePolicy overrides")
     signals: dict[str, dict] = Field(default_factory=dict, description="per-signal catalogue overrides")
+    approve_each_stage: bool = False
+    approval_timeout_seconds: float = 3600.0
 
     def settings_part(self) -> dict:
-        return self.model_dump(include={
-            "stages", "dwell_seconds", "final_dwell_seconds", "interval_seconds", "hold_seconds",
-            "hold_budget_seconds", "weight_tolerance_points", "judge", "signals",
-        })
+        return self.model_dump(include=set(CanaryPolicy.model_fields) - set(Block.model_fields))
 
 
 class PrometheusSource(Block):
-    """Where the golden signals are read."""
+    """Where the golden signals and the traffic split are read."""
 
     _block_type_name = "golive prometheus source"
     _description = "The Prometheus golive queries for the eight golden signals."
 
     url: str = "http://127.0.0.1:19090"
+    traffic_canary_query: str | None = None  # None: the catalogue's default
+    traffic_total_query: str | None = None
 
     def settings_part(self) -> dict:
-        return {"prometheus_url": self.url}
+        part = {"prometheus_url": self.url}
+        part.update({k: v for k in ("traffic_canary_query", "traffic_total_query") if (v := getattr(self, k))})
+        return part
 
 
 class TrafficTarget(Block):
-    """The router that moves traffic, and the two versions behind it."""
+    """The router that moves traffic, where users' requests enter, and the two versions."""
 
     _block_type_name = "golive traffic target"
     _description = "The traffic router (its kind and control address) and the stable and canary services."
@@ -62,12 +71,68 @@ class TrafficTarget(Block):
                 "canary_url": self.canary_url, "stable_url": self.stable_url}
 
 
-def settings_from_blocks(release: str, policy: str, prometheus: str, target: str, **overrides) -> GoLiveSettings:
-    """Load the three blocks by name and make validated settings of them."""
+class ReleaseProcess(Block):
+    """Everything around the canary: evidence, flight check, signing, git, GitHub, first night."""
+
+    _block_type_name = "golive release process"
+    _description = "Evidence folder, flight check, signing key, release repository, GitHub freeze label, first night."
+
+    evidence_root: str = "evidence"
+    preflight_budget_seconds: float = 90.0
+    blast_radius_seconds: float = 30.0
+    blast_radius_concurrency: int = 4
+    sbom_environment: str | None = None
+    signing: dict[str, Any] = Field(default_factory=dict)
+    git: dict[str, Any] = Field(default_factory=dict)
+    tag_message: str | None = None
+    github: dict[str, Any] | None = None
+    first_night: dict[str, Any] = Field(default_factory=dict)
+
+    def settings_part(self) -> dict:
+        part = self.model_dump(include=set(ReleaseProcess.model_fields) - set(Block.model_fields))
+        return {k: v for k, v in part.items() if v is not None or k == "github"}
+
+
+BLOCK_TYPES = {"policy": CanaryPolicy, "prometheus": PrometheusSource, "target": TrafficTarget,
+               "process": ReleaseProcess}
+
+
+def blocks_from_settings(settings: GoLiveSettings) -> dict[str, Block]:
+    """The four blocks holding `settings` (all but the release)."""
+    data = settings.model_dump(mode="json")
+    return {
+        "policy": CanaryPolicy(**{k: data[k] for k in CanaryPolicy().settings_part()}),
+        "prometheus": PrometheusSource(url=data["prometheus_url"], traffic_canary_query=data["traffic_canary_query"],
+                                       traffic_total_query=data["traffic_total_query"]),
+        "target": TrafficTarget(kind=data["router"]["kind"], control_url=data["router"]["control_url"],
+                                **{k: data[k] for k in ("traffic_url", "canary_url", "stable_url")}),
+        "process": ReleaseProcess(**{k: data[k] for k in set(ReleaseProcess.model_fields) - set(Block.model_fields)}),
+    }
+
+
+def settings_from_blocks(release: str, policy: str, prometheus: str, target: str, process: str | None = None,
+                         **overrides) -> GoLiveSettings:
+    """Load the blocks by name and make validated settings of them."""
     data = {
         **CanaryPolicy.load(policy).settings_part(),
         **PrometheusSource.load(prometheus).settings_part(),
         **TrafficTarget.load(target).settings_part(),
+        **(ReleaseProcess.load(process).settings_part() if process else {}),
         "release": release,
     }
     return load_settings(data, **overrides)
+
+
+def settings_for_run(release: str, config: str | None = None, settings: dict | None = None,
+                     blocks: dict[str, str] | None = None, **overrides) -> GoLiveSettings:
+    """A flow's settings from whichever it was given: block names (a deployment), a mapping, or
+    a YAML file (the command line); keyword overrides on top."""
+    if blocks:
+        unknown = set(blocks) - set(BLOCK_TYPES)
+        if unknown or not {"policy", "prometheus", "target"} <= set(blocks):
+            from golive.settings import SettingsError
+
+            raise SettingsError(f"blocks: expected names for policy, prometheus, target (and process), "
+                                f"got {sorted(blocks)}")
+        return settings_from_blocks(release, **blocks, **overrides)
+    return load_settings(settings if settings is not None else config, release=release, **overrides)

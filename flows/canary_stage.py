@@ -21,6 +21,7 @@ from golive.settings import GoLiveSettings
 from golive.warroom import WarRoomRow
 from flows.rollback import rollback
 from tasks.approval import StageApproval
+from tasks.artifacts import publish_stage
 from tasks.evidence import add_war_room_row, record, seal
 from tasks.gate import judge_window
 from tasks.prometheus import observe_share, query_signals
@@ -148,8 +149,9 @@ def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
             "thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in catalogue},
             "series": window.model_dump(mode="json"),
         })
-        add_war_room_row(folder, WarRoomRow.from_verdict(decided_at, percent, action.action.capitalize(),
-                                                         verdict["signals"]))
+        row = WarRoomRow.from_verdict(decided_at, percent, action.action.capitalize(), verdict["signals"])
+        add_war_room_row(folder, row)
+        publish_stage(settings.release, percent, action.action, verdict["reason"], verdict["signals"], row)
         result.decisions.append({"at": tick, "decision": action.action, "reason": verdict["reason"],
                                  "triggers": list(action.triggers), "signals": verdict["signals"]})
         logger.info("stage %s%%: %s (%s)", percent, action.action.upper(), verdict["reason"])

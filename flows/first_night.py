@@ -17,8 +17,8 @@ from prefect.states import Completed, Failed, State
 
 from golive.evidence import EvidenceLedger
 from golive.first_night import degraded_signals, hour_verdict, night_report, plot_burn
-from golive.settings import load_settings
 from golive.slo import BURN_WINDOWS, budget_remaining, burn_rate
+from blocks import settings_for_run
 from flows.rollback import rollback
 from tasks.evidence import record, seal
 from tasks.github import GitHubError, apply_freeze
@@ -39,10 +39,10 @@ def _utc(at: float) -> str:
 
 @flow(name="first-night", flow_run_name="first night v{release}")
 def first_night(release: str, config: str | None = None, settings: dict | None = None, hours: int | None = None,
-                hour_seconds: float | None = None) -> State:
+                hour_seconds: float | None = None, blocks: dict[str, str] | None = None) -> State:
     """Watch the release for `hours` hours of `hour_seconds` (default 24 of 3600) after Live."""
     logger = get_run_logger()
-    cfg = load_settings(settings if settings is not None else config, release=release)
+    cfg = settings_for_run(release, config, settings, blocks)
     folder = str(cfg.evidence_dir)
     ledger = EvidenceLedger(folder)
     if ledger.path(PLAN).exists():

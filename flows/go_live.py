@@ -17,14 +17,16 @@ from prefect.states import Completed, Failed, State
 
 from golive.closing import final_decision, release_oneliner, success_criteria
 from golive.evidence import EvidenceLedger
-from golive.settings import load_settings
+from golive.settings import GoLiveSettings
 from golive.warroom import to_markdown
+from blocks import settings_for_run
 from flows.artifact_completeness import artifact_completeness
 from flows.canary_stage import canary_stage
 from flows.closing import closing
 from flows.flight_check import flight_check
 from tasks.artifacts import link_evidence, publish_war_room
 from tasks.evidence import read_stage_records, record, seal
+from tasks.prefect_api import ReleaseLocked, release_lock, schedule_first_night
 
 
 @flow(name="go-live", flow_run_name="go-live v{release}")
@@ -41,16 +43,20 @@ def go_live(
     """Take `release` live, stage by stage, on the target described by `config` (a YAML file),
     `settings` (a mapping) or `blocks` (names of the policy, prometheus and target blocks)."""
     logger = get_run_logger()
-    overrides = {"release": release, "dwell_seconds": dwell_seconds, "final_dwell_seconds": dwell_seconds,
-                 "interval_seconds": interval_seconds, "hold_seconds": hold_seconds,
-                 "approve_each_stage": approve_each_stage}
-    if blocks:
-        from blocks import settings_from_blocks
+    cfg = settings_for_run(release, config, settings, blocks, dwell_seconds=dwell_seconds,
+                           final_dwell_seconds=dwell_seconds, interval_seconds=interval_seconds,
+                           hold_seconds=hold_seconds, approve_each_stage=approve_each_stage)
+    try:
+        with release_lock(release):
+            return _take_live(cfg, blocks)
+    except ReleaseLocked as exc:
+        logger.error("%s", exc)
+        return Failed(name="Refused", message=str(exc))
 
-        cfg = settings_from_blocks(policy=blocks["policy"], prometheus=blocks["prometheus"],
-                                   target=blocks["target"], **overrides)
-    else:
-        cfg = load_settings(settings if settings is not None else config, **overrides)
+
+def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None) -> State:
+    logger = get_run_logger()
+    release = cfg.release
     started = time.time()
     folder = str(cfg.evidence_dir)
     cleared = flight_check(release, settings=cfg.model_dump(mode="json"), return_state=True)
@@ -89,6 +95,10 @@ def go_live(
     if not live:
         unmet = [name for name, c in criteria.items() if not c["ok"]]
         return Failed(name="NotLive", message=f"success criteria not met: {', '.join(unmet)}")
+    if blocks:  # a deployment's run: the first night follows on the same blocks
+        record(folder, "first_night_schedule.json", schedule_first_night(release, blocks))
+    else:
+        logger.info("first night: start it with `golive first-night --release %s`", release)
     if closed.name != "Closed":
         logger.warning("closing: %s", closed.message)
         return Completed(name="Live", message=f"{oneliner}; closing partial: {closed.message}")

@@ -20,7 +20,7 @@ def _delta(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
 
-@flow(name="micro-blast-radius", flow_run_name="micro blast radius v{settings.release} {seconds}s")
+@flow(name="micro-blast-radius", flow_run_name="micro blast radius v{settings.release}")
 def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, url: str | None = None) -> BlastRadiusResult:
     """Send canary-only traffic through `url` (default: the traffic entry) for `seconds` and judge it."""
     logger = get_run_logger()

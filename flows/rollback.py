@@ -9,29 +9,47 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from golive.models import RollbackReport
 from golive.rollback_report import render_rollback, rollback_file_name
-from golive.settings import GoLiveSettings, load_settings
+from golive.settings import GoLiveSettings
+from blocks import settings_for_run
 from tasks.evidence import record, seal
+from tasks.prefect_api import rename_flow_run
+from tasks.service import check_version
 from tasks.router import read_weight, set_weight
 
 
-@flow(name="rollback", flow_run_name="rollback v{release} at {stage}%")
+def _run_name() -> str:
+    params = flow_run.parameters
+    release = params.get("release") or (params.get("settings") or {}).get("release")
+    return f"rollback v{release} at {params.get('stage', 0)}%" if release else f"rollback at {params.get('stage', 0)}%"
+
+
+@flow(name="rollback", flow_run_name=_run_name)
 def rollback(
     reason: str,
     stage: int = 0,
     dry_run: bool = False,
-    release: str = "unknown",
+    release: str | None = None,
     config: str | None = None,
     settings: GoLiveSettings | None = None,
+    blocks: dict[str, str] | None = None,
     triggered_by: str = "operator",
     signals: dict | None = None,
     breach_detected_at: float | None = None,
 ) -> RollbackReport:
-    """Move all traffic to stable and leave `rollback_<UTC>.txt` in the release's evidence."""
+    """Move all traffic to stable and leave `rollback_<UTC>.txt` in the release's evidence.
+    Without `release`, the release is the version the canary serves."""
     logger = get_run_logger()
-    settings = settings or load_settings(config, release=release)
+    if settings is None:
+        settings = settings_for_run(release or "unknown", config, None, blocks)
+        if release is None:
+            served = check_version(settings.canary_url)
+            settings = settings.model_copy(update={"release": served.version or "unknown"})
+            if flow_run.id:
+                rename_flow_run(flow_run.id, f"rollback v{settings.release} at {stage}%")
     started = time.time()
     steps: list[str] = []
 

@@ -212,6 +212,98 @@ def _add_after_live(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_first_night)
 
 
+def cmd_server(args: argparse.Namespace) -> int:
+    from golive.stack import Stack, StackError
+
+    stack = Stack(Path(args.folder))
+    try:
+        if args.action == "up":
+            api_url = stack.up(args.port)
+            print(f"export PREFECT_API_URL={api_url}")
+        elif args.action == "down":
+            print(f"stopped: {', '.join(stack.down()) or 'nothing was running'}")
+        else:
+            state = stack.state()
+            for name, alive in stack.running().items():
+                print(f"{name:<8} {'running' if alive else 'stopped'}")
+            if state:
+                print(f"PREFECT_API_URL={state['api_url']}")
+    except StackError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def cmd_blocks_apply(args: argparse.Namespace) -> int:
+    from golive.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(args.config, release=args.release_placeholder)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    from golive.prefect_env import configure_prefect
+
+    configure_prefect()
+    from blocks import blocks_from_settings
+
+    for role, block in blocks_from_settings(settings).items():
+        type(block).register_type_and_schema()
+        block.save(args.name, overwrite=True)
+        print(f"saved {block.get_block_type_name()!r} block {args.name!r} ({role})")
+    names = ", ".join(f'"{role}": "{args.name}"' for role in ("policy", "prometheus", "target", "process"))
+    print(f"deployments find them with the parameter blocks = {{{names}}}")
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from golive.prefect_env import configure_prefect
+
+    configure_prefect()
+    from tasks.approval import resume_stage
+
+    try:
+        run = resume_stage(args.run_id, approve=not args.reject, approver=args.approver, reason=args.reason)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{'rejected' if args.reject else 'approved'} {run} as {args.approver}")
+    return 0
+
+
+def cmd_deployment_add(args: argparse.Namespace) -> int:
+    from golive.deployments import DeploymentError, add_release
+
+    try:
+        add_release(Path(args.file), args.release)
+    except DeploymentError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"added go-live/v{args.release} to {args.file}; create it with `prefect --no-prompt deploy --all`")
+    return 0
+
+
+def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("server", help="a local Prefect server, the golive-local work pool and a worker")
+    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("--port", type=int, default=4200)
+    p.add_argument("--folder", default=".golive/server", help="where pids and logs are kept")
+    p.set_defaults(func=cmd_server)
+    blocks = sub.add_parser("blocks", help="the blocks deployments load").add_subparsers(dest="action", required=True)
+    p = blocks.add_parser("apply", help="save golive.yaml as the four golive blocks")
+    p.add_argument("config")
+    p.add_argument("--name", default="default", help="the name of each block")
+    p.add_argument("--release-placeholder", default="0.0.0", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_blocks_apply)
+    p = sub.add_parser("approve", help="resume a stage paused for approval (or reject it)")
+    p.add_argument("run_id", help="the go-live run, or the paused stage's run")
+    p.add_argument("--approver", required=True)
+    p.add_argument("--reject", action="store_true")
+    p.add_argument("--reason", default="")
+    p.set_defaults(func=cmd_approve)
+    deployment = sub.add_parser("deployment", help="prefect.yaml").add_subparsers(dest="action", required=True)
+    p = deployment.add_parser("add", help="add go-live/v<RELEASE> to prefect.yaml")
+    p.add_argument("release")
+    p.add_argument("--file", default="prefect.yaml")
+    p.set_defaults(func=cmd_deployment_add)
+
+
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from golive.settings import SigningSettings
     from golive.signing import SigningError, load_public_key
@@ -274,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (
         _add_judge, _add_demo, _add_flight_check, _add_rollback, _add_after_live, _add_evidence_and_keys,
-        _add_sandbox)
+        _add_prefect_path, _add_sandbox)
     for add in adders:
         add(sub)
     return parser

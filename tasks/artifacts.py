@@ -6,6 +6,8 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from golive.warroom import COLUMNS, cell_text
+
 
 def _key(text: str) -> str:
     # Artifact keys: lowercase letters, digits and dashes.
@@ -21,3 +23,13 @@ def publish_war_room(release: str, rows: list[dict], summary_markdown: str) -> N
 @task(name="link the evidence folder", cache_policy=NO_CACHE)
 def link_evidence(release: str, folder: str) -> None:
     create_link_artifact(f"file://{folder}", link_text=f"evidence v{release}", key=_key(f"evidence-v{release}"))
+
+
+@task(name="publish the stage's signals", cache_policy=NO_CACHE)
+def publish_stage(release: str, percent: int, decision: str, reason: str, signals: dict, war_room_row: dict) -> None:
+    """The stage's decision as a table: each signal's canary and stable value against its rule."""
+    table = [{"signal": name, "canary": v.get("canary"), "stable": v.get("baseline"), "rule": v.get("rule"),
+              "verdict": v.get("verdict"), "detail": v.get("detail")} for name, v in signals.items()]
+    row = " | ".join(f"{column} {cell_text(column, war_room_row.get(column))}" for column in COLUMNS)
+    create_table_artifact(table, key=_key(f"stage-{percent}-v{release}"),
+                          description=f"v{release} stage {percent}%: {decision.upper()} ({reason}). War room: {row}")

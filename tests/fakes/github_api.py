@@ -33,9 +33,12 @@ class Item:
     state: str = "open"
 
 
+TOKEN = "ghp_test_token_never_logged"
+
+
 @dataclass
 class FakeGitHub:
-    token: str = "ghp_test_token_never_logged"
+    token: str = TOKEN
     repository: str = "spark/trading"
     items: dict[int, Item] = field(default_factory=dict)
     rate_limit_next: int = 0  # this many requests answer 429 + Retry-After

@@ -36,3 +36,36 @@ def test_a_bad_policy_block_fails_naming_the_field():
     TrafficTarget().save("target-default", overwrite=True)
     with pytest.raises(SettingsError, match="stages: the last stage must be 100"):
         settings_from_blocks("1.4.0", policy="policy-bad", prometheus="prometheus-default", target="target-default")
+
+
+def test_blocks_apply_saves_every_setting_and_they_load_back_the_same(tmp_path, capsys):
+    import yaml
+
+    from blocks import blocks_from_settings, settings_from_blocks
+    from golive.cli import main
+    from golive.settings import GoLiveSettings
+
+    covered = [key for block in blocks_from_settings(load_settings({"release": "1"})).values()
+               for key in block.settings_part()]
+    assert sorted(covered) == sorted(set(GoLiveSettings.model_fields) - {"release"})  # each in one block
+
+    data = {"stages": [25, 100], "interval_seconds": 30, "dwell_seconds": 600, "final_dwell_seconds": 900,
+            "hold_seconds": 300, "evidence_root": str(tmp_path / "evidence"), "blast_radius_seconds": 5,
+            "signing": {"key_path": "/keys/k.pem", "sigstore": "off"}, "git": {"repo": None},
+            "github": {"repository": "spark/trading"}, "first_night": {"hours": 6, "hour_seconds": 60}}
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump(data))
+    assert main(["blocks", "apply", str(config), "--name", "round-trip"]) == 0
+    assert capsys.readouterr().out.count("saved") == 4
+    loaded = settings_from_blocks("1.4.0", policy="round-trip", prometheus="round-trip", target="round-trip",
+                                  process="round-trip")
+    assert loaded == load_settings({**data, "release": "1.4.0"})
+
+
+def test_blocks_apply_names_the_bad_field(tmp_path, capsys):
+    from golive.cli import main
+
+    config = tmp_path / "golive.yaml"
+    config.write_text("interval_seconds: -1\n")
+    assert main(["blocks", "apply", str(config)]) == 2
+    assert "interval_seconds" in capsys.readouterr().err

@@ -100,7 +100,7 @@ def test_prometheus_gone_mid_stage_holds_then_rolls_back_never_proceeds(signing_
         own.down()
 
 
-def test_a_paused_stage_proceeds_when_approved_and_rolls_back_when_rejected(sandbox, canary_weight, signing_key, tmp_path):
+def test_a_stage_rejected_with_golive_approve_rolls_back(sandbox, canary_weight, signing_key, tmp_path):
     import threading
     import time
 
@@ -108,29 +108,29 @@ def test_a_paused_stage_proceeds_when_approved_and_rolls_back_when_rejected(sand
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
-    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], approve_each_stage=True, approval_timeout_seconds=120)
-    answers = [{"approve": True, "approver": "alice", "reason": "signals fine"},
-               {"approve": False, "approver": "bob", "reason": "not tonight"}]
-    done = threading.Event()
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100], approve_each_stage=True,
+                             approval_timeout_seconds=120)
+    answered = threading.Event()
 
-    def approver() -> None:
+    def reject() -> None:
         paused = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
         with get_client(sync_client=True) as client:
-            while answers and not done.is_set():
+            while not answered.is_set():
                 for run in client.read_flow_runs(flow_run_filter=paused):
-                    client.resume_flow_run(run.id, run_input=answers.pop(0))
+                    main(["approve", str(run.id), "--approver", "bob", "--reject", "--reason", "not tonight"])
+                    answered.set()
                 time.sleep(0.5)
 
-    thread = threading.Thread(target=approver, daemon=True)
+    thread = threading.Thread(target=reject, daemon=True)
     thread.start()
     try:
         state = run_go_live(settings)
     finally:
-        done.set()
+        answered.set()
         thread.join(timeout=10)
     folder = tmp_path / "v1.4.0"
-    assert json.loads((folder / "approval_stage_25.json").read_text())["approver"] == "alice"
-    assert json.loads((folder / "approval_stage_100.json").read_text())["approve"] is False
+    assert json.loads((folder / "approval_stage_100.json").read_text()) | {"at": 0} == {
+        "approve": False, "approver": "bob", "reason": "not tonight", "at": 0}
     assert json.loads((folder / "stage_100.json").read_text())["triggers"] == ["manual-abort"]
     assert state.name == "RolledBack"
     assert sandbox.weight() == 0

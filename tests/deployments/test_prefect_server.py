@@ -1,0 +1,186 @@
+"""The Prefect path for real: a local Prefect server, a process worker, `prefect deploy` and
+`prefect deployment run`, on the sandbox. One stack for the module, stopped whatever happens."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from golive.demo import demo_settings
+from golive.stack import Stack
+from sandbox.processes import free_ports
+from sandbox.release_repo import create_release_repo
+
+pytestmark = pytest.mark.sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@pytest.fixture(scope="module")
+def prefect(tmp_path_factory):
+    """A real Prefect server and worker; yields the environment that points at them. The
+    worker's flow runs see the GitHub stand-in's token, as a real worker would see a real one."""
+    from tests.fakes.github_api import TOKEN
+
+    folder = tmp_path_factory.mktemp("prefect-stack")
+    saved = {name: os.environ.get(name) for name in ("PREFECT_HOME", "GITHUB_TOKEN")}
+    os.environ.update(PREFECT_HOME=str(folder / "home"), GITHUB_TOKEN=TOKEN)
+    stack = Stack(folder)
+    try:
+        api_url = stack.up(free_ports(1)[0], tie_to_parent=True, say=lambda _m: None)
+        yield {**stack.env(api_url), "PWD": str(ROOT)}
+    finally:
+        stack.down()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run(env: dict, *args: str) -> str:
+    done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{args}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
+    return done.stdout
+
+
+def _client(env: dict):
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    class _Scoped:
+        def __enter__(self):
+            self.settings = temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]})
+            self.settings.__enter__()
+            self.client = get_client(sync_client=True).__enter__()
+            return self.client
+
+        def __exit__(self, *exc):
+            self.client.__exit__(*exc)
+            self.settings.__exit__(*exc)
+
+    return _Scoped()
+
+
+def _approve(env: dict, run_id: str, approver: str) -> int:
+    """`golive approve RUN_ID --approver NAME`, in this process, against the stack's server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from golive.cli import main
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        return main(["approve", run_id, "--approver", approver, "--reason", "green"])
+
+
+def _wait(env: dict, run_id: str, until, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    with _client(env) as client:
+        while time.monotonic() < deadline:
+            run = client.read_flow_run(run_id)
+            if until(run):
+                return run
+            time.sleep(1)
+    raise AssertionError(f"flow run {run_id} still {run.state_name} after {timeout:g} s")
+
+
+def _final(run) -> bool:
+    return run.state is not None and run.state.is_final()
+
+
+def _paused_stage(env: dict, parent_id: str):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    def paused(_run) -> bool:
+        with _client(env) as client:
+            children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+        return any(c.state and c.state.is_paused() for c in children)
+
+    return _wait(env, parent_id, lambda run: paused(run) or _final(run))
+
+
+def _remote_tag(repo: Path, tag: str) -> str:
+    shown = subprocess.run(["git", "-C", str(repo.with_name("spark.git")), "tag", "-l",
+                            "--format=%(objecttype) %(contents:subject)", tag], capture_output=True, text=True)
+    return shown.stdout.strip()
+
+
+def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandbox, signing_key, github, tmp_path):
+    """`prefect deploy`, `prefect deployment run go-live/v1.4.0`, every stage approved with
+    `golive approve`, a second run refused, Live with its artifacts, the tag pushed and the freeze
+    lifted, the first night run by its deployment, and `rollback/default` at the end."""
+    from golive.signing import load_public_key
+    from golive.verify import verify_folder
+
+    settings = demo_settings("1.4.0", sandbox.golive_settings(), 12, 4, str(tmp_path / "evidence"))
+    settings.pop("release")
+    repo = create_release_repo(tmp_path / "release" / "spark", "1.4.0", "1.3.2")
+    settings.update(blast_radius_seconds=2, signing=signing_key, git={"repo": str(repo)},
+                    github={"repository": github.repository, "api_url": github.url},
+                    first_night={"hours": 2, "hour_seconds": 4})
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    golive = [sys.executable, "-m", "golive"]
+    _run(prefect, *golive, "blocks", "apply", str(config))
+    deployed = _run(prefect, sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all")
+    assert all(name in deployed for name in ("go-live/v1.4.0", "rollback/default", "first-night/default"))
+
+    first = UUID.search(_run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "go-live/v1.4.0",
+                             "--param", "approve_each_stage=true")).group()
+    assert not _final(_paused_stage(prefect, first))
+
+    # A second run of the same release refuses, naming the first.
+    second = UUID.search(_run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "go-live/v1.4.0")).group()
+    refused = _wait(prefect, second, _final)
+    assert refused.state.name == "Refused"
+    assert "v1.4.0 is already being released by flow run 'go-live v1.4.0'" in refused.state.message
+    assert first in refused.state.message
+
+    for stage in (1, 5, 25, 50, 100):
+        assert not _final(_paused_stage(prefect, first)), f"ended before stage {stage}"
+        assert _approve(prefect, first, "alice") == 0
+    live = _wait(prefect, first, _final)
+    assert (live.state.type.value, live.state.name) == ("COMPLETED", "Live"), live.state.message
+    folder = tmp_path / "evidence" / "v1.4.0"
+    assert yaml.safe_load((folder / "approval_stage_100.json").read_text())["approver"] == "alice"
+    assert _remote_tag(repo, "v1.4.0") == "tag Canary successful: 8/8 signals pass"
+    assert [n for n, i in sorted(github.items.items()) if "hold-for-canary" in i.labels] == [4, 5]
+
+    keys = [f"stage-{p}-v1-4-0" for p in (1, 5, 25, 50, 100)] + ["war-room-v1-4-0", "release-v1-4-0",
+                                                                  "evidence-v1-4-0"]
+    with _client(prefect) as client:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    assert {a.key for a in artifacts} == set(keys)
+    stage_table = max((a for a in artifacts if a.key == "stage-100-v1-4-0"), key=lambda a: a.created)  # the latest
+    assert "api_p95_ms" in str(stage_table.data) and "PROCEED" in stage_table.description
+
+    night = yaml.safe_load((folder / "first_night_schedule.json").read_text())
+    assert night["scheduled"] is True
+    held = _wait(prefect, night["flow_run_id"], _final, timeout=120)
+    assert held.state.name == "Held", held.state.message
+    assert len(list(folder.glob("first_night_hour_*.json"))) == 2
+    assert (folder / "first_night_burn_1.4.0.png").read_bytes().startswith(b"\x89PNG")
+    assert "### Root cause" in (folder / "first_night_1.4.0.md").read_text()
+
+    back = UUID.search(_run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "rollback/default",
+                            "--param", "reason=drill from the UI", "--param", "stage=100")).group()
+    rolled = _wait(prefect, back, _final)
+    assert rolled.state.is_completed(), rolled.state.message
+    assert rolled.name == "rollback v1.4.0 at 100%"
+    assert sandbox.weight() == 0
+    (record,) = folder.glob("rollback_*.txt")
+    assert "drill from the UI" in record.read_text()
+
+    public_key = load_public_key(Path(signing_key["public_key_path"]).read_bytes())
+    assert len([p for p in folder.iterdir() if p.is_file()]) >= 50
+    assert verify_folder(folder, public_key).problems == []
