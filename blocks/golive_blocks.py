@@ -65,14 +65,15 @@ class TrafficTarget(Block):
     traffic_url: str = "http://127.0.0.1:18080"
     canary_url: str = "http://127.0.0.1:18082"
     stable_url: str = "http://127.0.0.1:18081"
+    canary_admin_url: str | None = None
 
     def settings_part(self) -> dict:
         return {"router": {"kind": self.kind, "control_url": self.control_url}, "traffic_url": self.traffic_url,
-                "canary_url": self.canary_url, "stable_url": self.stable_url}
+                "canary_url": self.canary_url, "stable_url": self.stable_url, "canary_admin_url": self.canary_admin_url}
 
 
 class ReleaseProcess(Block):
-    """Everything around the canary: evidence, flight check, signing, git, GitHub, first night."""
+    """Everything around the canary: evidence, flight check, signing, git, GitHub, first night, game day."""
 
     _block_type_name = "golive release process"
     _description = "Evidence folder, flight check, signing key, release repository, GitHub freeze label, first night."
@@ -87,6 +88,7 @@ class ReleaseProcess(Block):
     tag_message: str | None = None
     github: dict[str, Any] | None = None
     first_night: dict[str, Any] = Field(default_factory=dict)
+    game_day: dict[str, Any] = Field(default_factory=dict)
 
     def settings_part(self) -> dict:
         part = self.model_dump(include=set(ReleaseProcess.model_fields) - set(Block.model_fields))
@@ -105,7 +107,7 @@ def blocks_from_settings(settings: GoLiveSettings) -> dict[str, Block]:
         "prometheus": PrometheusSource(url=data["prometheus_url"], traffic_canary_query=data["traffic_canary_query"],
                                        traffic_total_query=data["traffic_total_query"]),
         "target": TrafficTarget(kind=data["router"]["kind"], control_url=data["router"]["control_url"],
-                                **{k: data[k] for k in ("traffic_url", "canary_url", "stable_url")}),
+                                **{k: data[k] for k in ("traffic_url", "canary_url", "stable_url", "canary_admin_url")}),
         "process": ReleaseProcess(**{k: data[k] for k in set(ReleaseProcess.model_fields) - set(Block.model_fields)}),
     }
 

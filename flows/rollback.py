@@ -23,7 +23,8 @@ from tasks.router import read_weight, set_weight
 
 def _run_name() -> str:
     params = flow_run.parameters
-    release = params.get("release") or (params.get("settings") or {}).get("release")
+    settings = params.get("settings")
+    release = params.get("release") or getattr(settings, "release", None) or (settings or {}).get("release")
     return f"rollback v{release} at {params.get('stage', 0)}%" if release else f"rollback at {params.get('stage', 0)}%"
 
 
@@ -39,9 +40,11 @@ def rollback(
     triggered_by: str = "operator",
     signals: dict | None = None,
     breach_detected_at: float | None = None,
+    evidence_folder: str | None = None,
 ) -> RollbackReport:
     """Move all traffic to stable and leave `rollback_<UTC>.txt` in the release's evidence.
-    Without `release`, the release is the version the canary serves."""
+    Without `release`, the release is the version the canary serves; `evidence_folder` (a drill's)
+    replaces the release's folder."""
     logger = get_run_logger()
     if settings is None:
         settings = settings_for_run(release or "unknown", config, None, blocks)
@@ -78,9 +81,9 @@ def rollback(
         seconds_to_weight_zero=None if dry_run else round(weight_zero_at - origin, 3),
         breach_detected_at=breach_detected_at, evidence_file=rollback_file_name(started, dry_run),
     )
-    record(str(settings.evidence_dir), report.evidence_file,
-           render_rollback(report, settings.release, started, signals))
-    seal(str(settings.evidence_dir), f"rollback{' (dry run)' if dry_run else ''}", settings.signing)
+    folder = evidence_folder or str(settings.evidence_dir)
+    record(folder, report.evidence_file, render_rollback(report, settings.release, started, signals))
+    seal(folder, f"rollback{' (dry run)' if dry_run else ''}", settings.signing)
     if not dry_run and after != 0:
         raise RuntimeError(f"rollback incomplete: the router still serves weight {after}")
     return report

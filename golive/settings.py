@@ -16,7 +16,7 @@ from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
 
 __all__ = [
-    "FirstNightSettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "RouterSettings", "SettingsError",
+    "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "RouterSettings", "SettingsError",
     "SigningSettings", "load_settings",
 ]
 
@@ -77,6 +77,18 @@ class FirstNightSettings(_Strict):
     track: str = "canary"  # the track serving the release after 100 %
 
 
+class GameDaySettings(_Strict):
+    folder: str = "game-day"  # under evidence_root, a folder a day: game-day/<YYYYMMDD>
+    burst_requests: int = Field(100, ge=2)
+    burst_parallel: int = Field(10, ge=1, le=100)
+    outbox_window_seconds: float = Field(60.0, gt=0)
+    outbox_interval_seconds: float = Field(2.0, gt=0)
+    outbox_lag_window_seconds: float = Field(5.0, gt=0, le=60)  # what one reading of the lag covers
+    chaos_window_seconds: float = Field(300.0, gt=0)  # judged every interval_seconds, like a stage
+    chaos_commands: dict[str, str] = Field(default_factory=dict)  # scenario → command, on a real system
+    contract_command: str | None = None  # on a real system: the team's contract test instead
+
+
 class GoLiveSettings(_Strict):
     release: str = Field(min_length=1)
     stages: tuple[int, ...] = RUNBOOK_STAGES
@@ -92,6 +104,7 @@ class GoLiveSettings(_Strict):
     router: RouterSettings = RouterSettings()
     traffic_url: str = "http://127.0.0.1:18080"  # where users' requests enter (the router)
     canary_url: str = "http://127.0.0.1:18082"
+    canary_admin_url: str | None = None  # the sandbox's fault switch, for chaos drills
     stable_url: str = "http://127.0.0.1:18081"
     evidence_root: str = "evidence"
     judge: dict[str, float] = Field(default_factory=dict)  # JudgePolicy overrides
@@ -105,6 +118,7 @@ class GoLiveSettings(_Strict):
     tag_message: str = "Canary successful: {green}/{total} signals pass"
     github: GitHubSettings | None = None  # None: no pull requests to freeze or release
     first_night: FirstNightSettings = FirstNightSettings()
+    game_day: GameDaySettings = GameDaySettings()
     approve_each_stage: bool = False
     approval_timeout_seconds: float = Field(3600.0, gt=0)
 

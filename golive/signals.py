@@ -15,6 +15,7 @@ from typing import Literal
 __all__ = [
     "CATALOGUE",
     "DRILL_REQUESTS_METRIC",
+    "IDEMPOTENCY_CONFLICTS_METRIC",
     "TRACKS",
     "TRAFFIC_CANARY_QUERY",
     "TRAFFIC_TOTAL_QUERY",
@@ -179,6 +180,7 @@ TRACKS = ("stable", "canary")
 # The traffic split as users see it: user requests only (synthetic probes are routed by header).
 # Drill traffic (`X-Synthetic: drill`) is counted apart, so a drill can prove where it landed.
 DRILL_REQUESTS_METRIC = "spark_http_requests_total"
+IDEMPOTENCY_CONFLICTS_METRIC = "spark_idempotency_conflicts_total"
 TRAFFIC_CANARY_QUERY = 'sum(increase(spark_http_requests_total{source="user",track="canary"}[$window]))'
 TRAFFIC_TOTAL_QUERY = 'sum(increase(spark_http_requests_total{source="user"}[$window]))'
 

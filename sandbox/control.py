@@ -134,6 +134,7 @@ class Sandbox:
             "git": {"repo": str(self.workdir / "spark"), "remote": "origin"},
             "canary_url": self.service_url("canary"),
             "stable_url": self.service_url("stable"),
+            "canary_admin_url": self.admin_url("canary"),
         }
 
     # -- up ---------------------------------------------------------------------------------------

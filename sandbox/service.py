@@ -39,6 +39,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from sandbox import openapi
 from sandbox.faults import FAULTS, FaultError, Faults
 from sandbox.store import DuplicateKey, OrderStore
 
@@ -329,6 +330,9 @@ class Spark:
     async def version_info(self, _request: Request) -> Response:
         return JSONResponse({"service": "spark", "track": self.track, "version": self.version})
 
+    async def openapi(self, _request: Request) -> Response:
+        return JSONResponse(openapi.document(self.version, sorted(SYMBOLS), MAX_QUANTITY))
+
     async def healthz(self, _request: Request) -> Response:
         return JSONResponse({"status": "ok", "track": self.track, "version": self.version})
 
@@ -385,6 +389,7 @@ class Spark:
             Route("/app", self.page),
             Route("/csp-report", self.csp_report, methods=["POST"]),
             Route("/version", self.version_info),
+            Route("/openapi.json", self.openapi),
             Route("/healthz", self.healthz),
             Route("/metrics", self.metrics_endpoint),
             WebSocketRoute("/ws", self.ws),

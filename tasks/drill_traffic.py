@@ -1,4 +1,5 @@
-"""Drill traffic: real requests to the canary through the router, by header, never to users."""
+"""Drill traffic: real requests to the canary (through the router, by header, never to users),
+and the outbox lag it reports."""
 
 from __future__ import annotations
 
@@ -58,3 +59,36 @@ def send_canary_traffic(url: str, seconds: float, concurrency: int = 4, seed: in
     """Send the users' mix (keyed orders, replays, quotes, pages) with `X-Canary: always` through
     the router at `url` for `seconds`; one sample (kind, status, latency, version) a request."""
     return [asdict(s) for s in asyncio.run(_drive(url, seconds, concurrency, seed))]
+
+
+async def _burst(url: str, requests: int, parallel: int, key: str) -> list[int | None]:
+    limit = asyncio.Semaphore(parallel)
+    body = {"symbol": "BTCUSD", "side": "buy", "quantity": 0.01}
+    headers = {**DRILL_HEADERS, "X-Idempotency-Key": key}
+
+    async def one(client: httpx.AsyncClient) -> int | None:
+        async with limit:
+            try:
+                return (await client.post("/api/exec/order", json=body, headers=headers)).status_code
+            except httpx.HTTPError:
+                return None
+
+    async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=10,
+                                 limits=httpx.Limits(max_connections=parallel)) as client:
+        return list(await asyncio.gather(*(one(client) for _ in range(requests))))
+
+
+@task(name="send one idempotency key many times", cache_policy=NO_CACHE)
+def send_keyed_burst(url: str, requests: int, parallel: int) -> dict:
+    """`requests` orders with one fresh idempotency key, `parallel` at a time, to the canary
+    through the router at `url`; the key and every status."""
+    key = f"burst-{uuid.uuid4().hex}"
+    return {"key": key, "statuses": asyncio.run(_burst(url, requests, parallel, key))}
+
+
+@task(name="read the outbox lag", retries=1, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
+def read_outbox_lag(url: str, window_seconds: float) -> dict:
+    """GET {url}/api/outbox/lag?window_s=…: p50, p95, p99 and max in seconds, and when read."""
+    response = httpx.get(f"{url.rstrip('/')}/api/outbox/lag", params={"window_s": window_seconds}, timeout=5)
+    response.raise_for_status()
+    return {"at": time.time(), **response.json()}

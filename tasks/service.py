@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from prometheus_client.parser import text_string_to_metric_families
 
 from golive.models import ServiceCheck
-from golive.signals import DRILL_REQUESTS_METRIC
+from golive.signals import DRILL_REQUESTS_METRIC, IDEMPOTENCY_CONFLICTS_METRIC
 
 
 @task(name="check which version is served", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -33,10 +33,7 @@ def check_health(url: str) -> ServiceCheck:
     return ServiceCheck(name="health", url=url, ok=response.status_code == 200, detail=f"HTTP {response.status_code}")
 
 
-@task(name="read the service's drill counter", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def read_drill_requests(url: str) -> float | None:
-    """How many drill requests (`source="drill"`) the service at `url` has counted, from its
-    /metrics; None when it does not answer."""
+def _counter(url: str, name: str, labels: dict[str, str]) -> float | None:
     try:
         response = httpx.get(f"{url.rstrip('/')}/metrics", timeout=5)
         response.raise_for_status()
@@ -46,5 +43,37 @@ def read_drill_requests(url: str) -> float | None:
         sample.value
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
-        if sample.name == DRILL_REQUESTS_METRIC and sample.labels.get("source") == "drill"
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
     )
+
+
+@task(name="read the service's drill counter", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def read_drill_requests(url: str) -> float | None:
+    """How many drill requests (`source="drill"`) the service at `url` has counted, from its
+    /metrics; None when it does not answer."""
+    return _counter(url, DRILL_REQUESTS_METRIC, {"source": "drill"})
+
+
+@task(name="read the service's idempotency conflicts", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def read_idempotency_conflicts(url: str) -> float | None:
+    """The service's idempotency-conflict counter, from its /metrics; None when it does not answer."""
+    return _counter(url, IDEMPOTENCY_CONFLICTS_METRIC, {})
+
+
+@task(name="fetch the API contract", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def fetch_openapi(url: str) -> dict:
+    """The OpenAPI document the service publishes at /openapi.json."""
+    response = httpx.get(f"{url.rstrip('/')}/openapi.json", timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+@task(name="call the API", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def call_api(url: str, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> dict:
+    """One request; its status and JSON body (None when not JSON)."""
+    response = httpx.request(method, f"{url.rstrip('/')}{path}", json=body, headers=headers, timeout=10)
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    return {"method": method, "path": path, "status": response.status_code, "body": payload}

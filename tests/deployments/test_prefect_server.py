@@ -70,6 +70,24 @@ def _client(env: dict):
     return _Scoped()
 
 
+def _assert_mondays_at_ten(env: dict, zone: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    with _client(env) as client:
+        deployment = client.read_deployment_by_name("game-day/monday")
+        assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [("0 10 * * 1", zone)]
+        deadline = time.monotonic() + 60
+        while not (runs := client.read_flow_runs(deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=["monday"])))) and time.monotonic() < deadline:
+            time.sleep(1)
+    starts = sorted(r.expected_start_time.astimezone(ZoneInfo(zone)) for r in runs)
+    assert len(starts) >= 2
+    assert all((s.weekday(), s.hour, s.minute) == (0, 10, 0) for s in starts)
+    assert all((b - a).days == 7 for a, b in zip(starts, starts[1:]))
+
+
 def _approve(env: dict, run_id: str, approver: str) -> int:
     """`golive approve RUN_ID --approver NAME`, in this process, against the stack's server."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -131,7 +149,9 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandb
     golive = [sys.executable, "-m", "golive"]
     _run(prefect, *golive, "blocks", "apply", str(config))
     deployed = _run(prefect, sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all")
-    assert all(name in deployed for name in ("go-live/v1.4.0", "rollback/default", "first-night/default"))
+    assert all(name in deployed for name in ("go-live/v1.4.0", "rollback/default", "first-night/default",
+                                             "game-day/monday"))
+    _assert_mondays_at_ten(prefect, "Europe/Istanbul")
 
     first = UUID.search(_run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "go-live/v1.4.0",
                              "--param", "approve_each_stage=true")).group()

@@ -1,0 +1,49 @@
+"""game-day: the Monday drill. Rollback drill → one chaos scenario → contract spot check →
+idempotency burst → outbox-lag smoke; the weekly record in the runbook's form, and a Prefect
+markdown artifact. `first_flight` runs the runbook's three mini drills only (rollback,
+idempotency burst, outbox smoke) before a team's first release."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed, Failed, State
+
+from blocks import settings_for_run
+from golive.drills import weekly_record
+from flows.chaos_scenario import chaos_scenario, pick_scenario
+from flows.contract_check import contract_check
+from flows.idempotency_burst import idempotency_burst
+from flows.outbox_smoke import outbox_smoke
+from flows.rollback_drill import rollback_drill
+from tasks.evidence import record, seal
+
+
+@flow(name="game-day", flow_run_name="game day")
+def game_day(config: str | None = None, settings: dict | None = None, blocks: dict[str, str] | None = None,
+             scenario: str | None = None, seed: int | None = None, first_flight: bool = False) -> State:
+    """Run the drills against the target; every result and its inputs go into
+    <evidence_root>/<game_day.folder>/<YYYYMMDD>/."""
+    logger = get_run_logger()
+    cfg = settings_for_run("game-day", config, settings, blocks)
+    today = datetime.now(timezone.utc).strftime("%Y%m%d")
+    folder = str(cfg.evidence_dir.parent / cfg.game_day.folder / today)
+    results = {"rollback_drill": rollback_drill(cfg, folder)}
+    if not first_flight:
+        name, seed = pick_scenario(scenario, seed)
+        results["chaos"] = chaos_scenario(cfg, folder, name)
+        results["contract"] = contract_check(cfg, folder)
+    results["idempotency_burst"] = idempotency_burst(cfg, folder)
+    results["outbox_smoke"] = outbox_smoke(cfg, folder)
+    text = weekly_record(today, results, seed if not first_flight else None)
+    name_of_record = f"{'first_flight' if first_flight else 'weekly'}_drill_{today}.txt"
+    record(folder, name_of_record, text)
+    seal(folder, "game-day", cfg.signing)
+    create_markdown_artifact(f"```\n{text}```\n", key=f"game-day-{today}", description=f"Game day {today}")
+    failed = [key for key, r in results.items() if not r["ok"]]
+    logger.info("game day %s: %s", today, "PASS" if not failed else f"FAIL ({', '.join(failed)})")
+    if failed:
+        return Failed(name="DrillFailed", message=f"failed: {', '.join(failed)}; see {folder}/{name_of_record}")
+    return Completed(name="Passed", message=f"all drills passed; {folder}/{name_of_record}")

@@ -1,0 +1,40 @@
+"""rollback-drill: the rollback rehearsed as a dry run; nothing may change, every step is timed."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from prefect import flow
+
+from golive.settings import GoLiveSettings
+from flows.rollback import rollback
+from tasks.evidence import record, seal
+from tasks.router import read_weight
+
+
+@flow(name="rollback-drill", flow_run_name="rollback drill")
+def rollback_drill(settings: GoLiveSettings, folder: str) -> dict:
+    """Read the weight, run `rollback` with dry_run, read the weight again: it must not move."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    timings = {}
+    started = time.monotonic()
+    before = read_weight(settings.router).in_force
+    timings["read the weight"] = time.monotonic() - started
+    started = time.monotonic()
+    report = rollback(reason="rollback drill (dry run)", stage=before, dry_run=True, settings=settings,
+                      triggered_by="rollback drill", evidence_folder=folder)
+    timings["rollback, dry run"] = time.monotonic() - started
+    started = time.monotonic()
+    after = read_weight(settings.router).in_force
+    timings["read the weight back"] = time.monotonic() - started
+    ok = before == after
+    failures = [] if ok else [f"the dry run changed the weight: {before} → {after}"]
+    lines = [f"rollback drill {stamp}", f"weight before: {before}", f"weight after:  {after}",
+             f"result: {'PASS: nothing changed' if ok else 'FAIL: ' + failures[0]}", "", "steps the rollback would take:",
+             *(f"  - {step}" for step in report.steps), "", "timings:",
+             *(f"  - {name}: {seconds:.2f} s" for name, seconds in timings.items())]
+    record(folder, f"rollback_drill_{stamp}.txt", "\n".join(lines) + "\n")
+    seal(folder, "rollback-drill", settings.signing)
+    return {"ok": ok, "failures": failures, "summary": f"dry run, weight {before} unchanged, "
+            f"{sum(timings.values()):.1f} s" if ok else failures[0], "timings": timings}
