@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from golive.plots import png
+
 __all__ = ["CHAOS_SCENARIOS", "OUTBOX_LIMITS", "ChaosScenario", "burst_verdict", "detect_teeth", "outbox_verdict",
            "plot_lag", "weekly_record"]
 
@@ -133,25 +135,13 @@ def weekly_record(date: str, results: Mapping[str, Mapping], seed: int | None) -
 
 def plot_lag(samples: Sequence[Mapping[str, float]]) -> bytes:
     """A PNG of the outbox lag percentiles over the smoke's window, with the runbook's limits."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
     start = samples[0]["at"] if samples else 0
-    xs = [s["at"] - start for s in samples]
-    for name in ("p50", "p95", "p99", "max"):
-        axes.plot(xs, [s.get(name) for s in samples], label=name)
-    for name in ("p50", "p95"):
-        axes.axhline(OUTBOX_LIMITS[name], linestyle="--", linewidth=1, color="grey")
-    axes.set_xlabel("seconds into the smoke")
-    axes.set_ylabel("outbox lag, s")
-    axes.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
+
+    def draw(axes) -> None:
+        xs = [s["at"] - start for s in samples]
+        for name in ("p50", "p95", "p99", "max"):
+            axes.plot(xs, [s.get(name) for s in samples], label=name)
+        for name in ("p50", "p95"):
+            axes.axhline(OUTBOX_LIMITS[name], linestyle="--", linewidth=1, color="grey")
+
+    return png(draw, "seconds into the smoke", "outbox lag, s")

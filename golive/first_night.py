@@ -8,9 +8,9 @@ freezes changes; the fast-burn page (1 h and 5 min both at 14.4 or more) raises 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 
+from golive.plots import png
 from golive.settings import FirstNightSettings
 from golive.signals import Signal
 from golive.slo import BURN_WINDOWS, firing
@@ -99,24 +99,13 @@ def night_report(release: str, hours: Sequence[Mapping], reference_found: bool, 
 
 def plot_burn(hours: Sequence[Mapping], green_burn: float) -> bytes:
     """A PNG of the 1 h / 6 h / 24 h burn per hour, with the green line and the fast-burn line."""
-    import matplotlib
+    def draw(axes) -> None:
+        xs = [h["hour"] for h in hours]
+        for key, label in (("1", "1 h"), ("6", "6 h"), ("24", "24 h")):
+            ys = [h["burn"].get(key) for h in hours]
+            axes.plot(xs, [float("nan") if y is None else y for y in ys], marker="o", label=f"burn {label}")
+        axes.axhline(green_burn, color="green", linestyle="--", linewidth=1, label=f"green < {green_burn:g}")
+        axes.axhline(FAST_BURN.factor, color="red", linestyle="--", linewidth=1, label=f"fast burn {FAST_BURN.factor:g}")
+        axes.set_yscale("symlog", linthresh=1)
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
-    xs = [h["hour"] for h in hours]
-    for key, label in (("1", "1 h"), ("6", "6 h"), ("24", "24 h")):
-        ys = [h["burn"].get(key) for h in hours]
-        axes.plot(xs, [float("nan") if y is None else y for y in ys], marker="o", label=f"burn {label}")
-    axes.axhline(green_burn, color="green", linestyle="--", linewidth=1, label=f"green < {green_burn:g}")
-    axes.axhline(FAST_BURN.factor, color="red", linestyle="--", linewidth=1, label=f"fast burn {FAST_BURN.factor:g}")
-    axes.set_yscale("symlog", linthresh=1)
-    axes.set_xlabel("hour after Live")
-    axes.set_ylabel("burn rate")
-    axes.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
+    return png(draw, "hour after Live", "burn rate")

@@ -193,10 +193,10 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandb
     assert "### Root cause" in (folder / "first_night_1.4.0.md").read_text()
 
     back = UUID.search(_run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "rollback/default",
-                            "--param", "reason=drill from the UI", "--param", "stage=100")).group()
+                            "--param", "reason=drill from the UI", "--param", "stage=25")).group()
     rolled = _wait(prefect, back, _final)
     assert rolled.state.is_completed(), rolled.state.message
-    assert rolled.name == "rollback v1.4.0 at 100%"
+    assert rolled.name == "rollback v1.4.0 at 25%"
     assert sandbox.weight() == 0
     (record,) = folder.glob("rollback_*.txt")
     assert "drill from the UI" in record.read_text()

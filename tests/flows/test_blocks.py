@@ -45,8 +45,9 @@ def test_blocks_apply_saves_every_setting_and_they_load_back_the_same(tmp_path, 
     from golive.cli import main
     from golive.settings import GoLiveSettings
 
-    covered = [key for block in blocks_from_settings(load_settings({"release": "1"})).values()
-               for key in block.settings_part()]
+    every_field_set = load_settings({"release": "1", "sbom_environment": "/usr/bin/python3",
+                                     "canary_admin_url": "http://127.0.0.1:1"})
+    covered = [key for block in blocks_from_settings(every_field_set).values() for key in block.settings_part()]
     assert sorted(covered) == sorted(set(GoLiveSettings.model_fields) - {"release"})  # each in one block
 
     data = {"stages": [25, 100], "interval_seconds": 30, "dwell_seconds": 600, "final_dwell_seconds": 900,
