@@ -7,7 +7,10 @@
   interval that breached to weight 0 (the rollback record's own figure).
 - **zero-dwell go-live**: five stages of one 1-second interval each (the judge's minimums set to
   one interval), so that the wall time is almost all orchestration: Prefect flow and task runs,
-  Prometheus queries, router reloads, evidence.
+  Prometheus queries, router reloads, evidence. Its flight check (with a one-second blast-radius
+  drill and the SBOM) is timed on its own too, from its record.
+
+Every go-live gets a release repository and the signing key of the benchmark's own.
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ from readme_section import write_section  # noqa: E402
 
 
 
-def _go_live(settings: dict):
+def _go_live(settings: dict, work: Path):
     from flows.go_live import go_live
+    from sandbox.release_repo import create_release_repo
 
+    repo = create_release_repo(work / "source", "1.4.0", "1.3.2")  # a Live go-live tags it
+    settings = {**settings, "git": {"repo": str(repo)}, "signing": {"key_path": str(work.parent / "key.pem")},
+                "blast_radius_seconds": 1}
     return go_live(settings["release"], settings=settings, return_state=True)
 
 
@@ -55,7 +62,7 @@ def time_to_rollback(sandbox, evidence_root: Path) -> tuple[float, float]:
     thread = threading.Thread(target=inject, daemon=True)
     thread.start()
     try:
-        state = _go_live(settings)
+        state = _go_live(settings, evidence_root)
     finally:
         thread.join(timeout=30)
         sandbox.clear_faults("canary")
@@ -67,7 +74,7 @@ def time_to_rollback(sandbox, evidence_root: Path) -> tuple[float, float]:
     return weight_zero_at - injected["at"], from_breach
 
 
-def zero_dwell_wall_time(sandbox, evidence_root: Path) -> float:
+def zero_dwell_wall_time(sandbox, evidence_root: Path) -> tuple[float, float]:
     settings = {
         "release": "1.4.0", **sandbox.golive_settings(), "evidence_root": str(evidence_root),
         "dwell_seconds": 1, "final_dwell_seconds": 1, "interval_seconds": 1, "hold_seconds": 1,
@@ -75,8 +82,10 @@ def zero_dwell_wall_time(sandbox, evidence_root: Path) -> float:
                                              "min_keyed_requests": 1, "relative_tolerance": 10},
     }
     started = time.perf_counter()
-    _go_live(settings)
-    return time.perf_counter() - started
+    state = _go_live(settings, evidence_root)
+    assert state.name == "Live", state
+    flight_check = json.loads((evidence_root / "v1.4.0" / "flight_check.json").read_text())["elapsed_seconds"]
+    return time.perf_counter() - started, flight_check
 
 
 def main() -> None:
@@ -89,6 +98,9 @@ def main() -> None:
     from flows.canary_stage import SCRAPE_SETTLE_SECONDS
     from sandbox.control import Sandbox
 
+    from golive.signing import generate_key
+
+    generate_key(work, "key")
     sandbox = Sandbox.up(work / "sandbox", free_ports=True, probe_rate=5, owner_pid=os.getpid())
     try:
         zero_dwell_wall_time(sandbox, work / "warmup")  # Prefect's temporary server starts here, untimed
@@ -109,7 +121,10 @@ def main() -> None:
         "|---|---|---|---|",
         f"| fault switched on → weight 0 (s) | {statistics.median(injected):.1f} | {max(injected):.1f} | {len(injected)} |",
         f"| end of the breaching interval → weight 0 (s) | {statistics.median(breach):.1f} | {max(breach):.1f} | {len(breach)} |",
-        f"| zero-dwell five-stage go-live, wall time (s) | {statistics.median(walls):.1f} | {max(walls):.1f} | {len(walls)} |",
+        f"| zero-dwell five-stage go-live, wall time (s) | {statistics.median(w for w, _ in walls):.1f} | "
+        f"{max(w for w, _ in walls):.1f} | {len(walls)} |",
+        f"| … of which the flight check, 1-s drill and SBOM included (s) | {statistics.median(f for _, f in walls):.1f} | "
+        f"{max(f for _, f in walls):.1f} | {len(walls)} |",
         f"| … of which waiting for the five 1-s intervals and Prometheus' scrape (s) | "
         f"{5 * (1 + SCRAPE_SETTLE_SECONDS):.1f} | – | – |",
     ]

@@ -8,10 +8,11 @@ as the holds fit in the stage's hold budget.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["GateAction", "gate_action"]
+__all__ = ["GateAction", "gate_action", "share_verdict"]
 
 Action = Literal["continue", "proceed", "hold", "rollback"]
 
@@ -48,3 +49,19 @@ def gate_action(
         return GateAction("rollback", (trigger,),
                           f"still not green after {held_seconds:g} s of holds (budget {hold_budget_seconds:g} s)")
     return GateAction("hold", reason=f"re-measure for {hold_seconds:g} s")
+
+
+def share_verdict(weight: int, canary: float, total: float, tolerance_points: float) -> tuple[float | None, float, bool]:
+    """Does the observed split of users' requests match the weight? (observed %, tolerance, ok).
+
+    At 0 and 100 it is exact, in requests: not one on the side that should have none. Between,
+    the tolerance is the larger of the configured points and four binomial standard errors, so a
+    short window of a small split is not called wrong for being noisy."""
+    observed = 100 * canary / total if total else None
+    p = weight / 100
+    tolerance = max(tolerance_points, 4 * 100 * math.sqrt(p * (1 - p) / total) if total else 0.0)
+    if observed is None:
+        return None, tolerance, False
+    if weight in (0, 100):
+        return observed, tolerance, (canary if weight == 0 else total - canary) <= 1e-9 * total
+    return observed, tolerance, abs(observed - weight) <= tolerance

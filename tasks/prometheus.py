@@ -12,6 +12,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from requests import RequestException
 from urllib3.util.retry import Retry
 
+from golive.gate import share_verdict
 from golive.models import Check, ShareReading, SignalWindow
 from golive.settings import GoLiveSettings
 from golive.signals import TRACKS, render_query
@@ -87,11 +88,8 @@ def query_signals(settings: GoLiveSettings, stage_percent: int, start: float, en
 
 @task(name="observe the traffic split", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def observe_share(settings: GoLiveSettings, weight: int, start: float, end: float) -> ShareReading:
-    """The canary's share of user requests (synthetic probes left out) over [start, end].
-
-    The tolerance is the larger of the configured points and four binomial standard errors, so
-    that a short window of a small split is not called wrong for being noisy.
-    """
+    """The canary's share of user requests (synthetic probes left out) over [start, end], and
+    whether it matches the weight (golive.gate.share_verdict)."""
     window = max(2.0, end - start)
     prom = _client(settings)
 
@@ -101,14 +99,7 @@ def observe_share(settings: GoLiveSettings, weight: int, start: float, end: floa
 
     canary = total(settings.traffic_canary_query)
     everyone = total(settings.traffic_total_query)
-    observed = 100 * canary / everyone if everyone else None
-    p = weight / 100
-    noise = 4 * 100 * math.sqrt(p * (1 - p) / everyone) if everyone else 0.0
-    tolerance = max(settings.weight_tolerance_points, noise)
-    if weight in (0, 100):
-        ok = observed is not None and observed == weight
-    else:
-        ok = observed is not None and abs(observed - weight) <= tolerance
+    observed, tolerance, ok = share_verdict(weight, canary, everyone, settings.weight_tolerance_points)
     return ShareReading(weight=weight, canary_requests=canary, total_requests=everyone, observed_pct=observed,
                         tolerance_points=round(tolerance, 3), ok=ok, window_seconds=window)
 
