@@ -4,7 +4,8 @@ flight check (preflight, micro blast radius, release ritual, evidence complete f
 stages 1 → 5 → 25 → 50 → 100 % (`canary-stage`) → final snapshot, release one-liner, evidence
 complete at the end, success criteria, war room, sealed manifest → at Live, `closing` (tag
 pushed, freeze lifted).
-Ends Completed named "Live", or Failed named "RolledBack" (or "NoGo" when the flight check fails).
+Ends Completed named "Live", or Failed named "RolledBack" (or "NoGo" when the flight check
+fails, "Refused" when another run holds the release).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def go_live(
     blocks: dict[str, str] | None = None,
 ) -> State:
     """Take `release` live, stage by stage, on the target described by `config` (a YAML file),
-    `settings` (a mapping) or `blocks` (names of the policy, prometheus and target blocks)."""
+    `settings` (a mapping) or `blocks` (names of the policy, prometheus, target and process
+    blocks); one run of a release at a time."""
     logger = get_run_logger()
     cfg = settings_for_run(release, config, settings, blocks, dwell_seconds=dwell_seconds,
                            final_dwell_seconds=dwell_seconds, interval_seconds=interval_seconds,
