@@ -126,7 +126,8 @@ def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
         if not window.answered:
             logger.warning("stage %s%%: Prometheus did not answer for interval %d", percent, k)
         if window.answered and not result.share_ok:
-            share = observe_share(settings, percent, readback.at, tick)
+            # From one scrape after the change: requests served just before it are counted at the next scrape.
+            share = observe_share(settings, percent, readback.at + SCRAPE_SETTLE_SECONDS, tick)
             record(folder, f"traffic_share_{tag}.json", share)
             result.share_ok = share.ok
             if not share.ok:
