@@ -3,6 +3,7 @@
 from blocks.golive_blocks import (
     BLOCK_TYPES,
     CanaryPolicy,
+    KubernetesCluster,
     PrometheusSource,
     ReleaseProcess,
     TrafficTarget,
@@ -11,5 +12,5 @@ from blocks.golive_blocks import (
     settings_from_blocks,
 )
 
-__all__ = ["BLOCK_TYPES", "CanaryPolicy", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
+__all__ = ["BLOCK_TYPES", "CanaryPolicy", "KubernetesCluster", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
            "blocks_from_settings", "settings_for_run", "settings_from_blocks"]

@@ -5,14 +5,19 @@ turns the one into the other."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
+from kubernetes import client, config
+from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
 from prefect.blocks.core import Block
+from prefect.types import SecretDict
 from pydantic import Field
 
 from golive.settings import GoLiveSettings, load_settings
 
-__all__ = ["BLOCK_TYPES", "CanaryPolicy", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
+__all__ = ["BLOCK_TYPES", "CanaryPolicy", "KubernetesCluster", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
            "blocks_from_settings", "settings_for_run", "settings_from_blocks"]
 
 
@@ -66,9 +71,11 @@ class TrafficTarget(Block):
     canary_url: str = "http://127.0.0.1:18082"
     stable_url: str = "http://127.0.0.1:18081"
     canary_admin_url: str | None = None
+    kubernetes: dict[str, Any] | None = Field(None, description="namespace, object names, credentials_block")
 
     def settings_part(self) -> dict:
-        return {"router": {"kind": self.kind, "control_url": self.control_url}, "traffic_url": self.traffic_url,
+        router = {"kind": self.kind, "control_url": self.control_url, "kubernetes": self.kubernetes}
+        return {"router": router, "traffic_url": self.traffic_url,
                 "canary_url": self.canary_url, "stable_url": self.stable_url, "canary_admin_url": self.canary_admin_url}
 
 
@@ -95,6 +102,31 @@ class ReleaseProcess(Block):
         return {k: v for k, v in part.items() if v is not None or k == "github"}
 
 
+class KubernetesCluster(Block):
+    """How golive reaches a cluster: a kubeconfig's content (kept secret) or the pod's own
+    service account. (prefect-kubernetes' credentials hand out kubernetes_asyncio clients;
+    golive's routers use the official synchronous client, so this block builds one of those.)"""
+
+    _block_type_name = "golive kubernetes cluster"
+    _description = "Credentials for the cluster whose Ingress or HTTPRoute golive moves traffic on."
+
+    kubeconfig: SecretDict | None = Field(None, description="the kubeconfig, as a mapping; None: in-cluster")
+    context: str | None = Field(None, description="the kubeconfig context; None: its current-context")
+
+    @classmethod
+    def from_file(cls, path: str | None = None, context: str | None = None) -> KubernetesCluster:
+        return cls(kubeconfig=yaml.safe_load(Path(path or KUBE_CONFIG_DEFAULT_LOCATION).expanduser().read_text()),
+                   context=context)
+
+    def api_client(self) -> client.ApiClient:
+        if self.kubeconfig is None:
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            return client.ApiClient(configuration)
+        return config.new_client_from_config_dict(self.kubeconfig.get_secret_value(), context=self.context,
+                                                  persist_config=False)
+
+
 BLOCK_TYPES = {"policy": CanaryPolicy, "prometheus": PrometheusSource, "target": TrafficTarget,
                "process": ReleaseProcess}
 
@@ -107,6 +139,7 @@ def blocks_from_settings(settings: GoLiveSettings) -> dict[str, Block]:
         "prometheus": PrometheusSource(url=data["prometheus_url"], traffic_canary_query=data["traffic_canary_query"],
                                        traffic_total_query=data["traffic_total_query"]),
         "target": TrafficTarget(kind=data["router"]["kind"], control_url=data["router"]["control_url"],
+                                kubernetes=data["router"]["kubernetes"],
                                 **{k: data[k] for k in ("traffic_url", "canary_url", "stable_url", "canary_admin_url")}),
         "process": ReleaseProcess(**{k: data[k] for k in set(ReleaseProcess.model_fields) - set(Block.model_fields)}),
     }

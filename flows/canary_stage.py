@@ -1,8 +1,8 @@
 """canary-stage: one step of the canary, as the runbook does it.
 
-Set the weight → read it back → check the traffic really split that way → watch the signals
-each interval for the dwell → judge → Proceed, Hold (re-measure, within the hold budget) or
-Rollback (the `rollback` flow, at once).
+Check the canary's rollout is fit → set the weight → read it back → check the traffic really
+split that way → each interval, watch the signals and the rollout for the dwell → judge →
+Proceed, Hold (re-measure, within the hold budget) or Rollback (the `rollback` flow, at once).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 
 from golive.gate import gate_action
-from golive.models import SignalWindow, StageResult
+from golive.models import RolloutObservation, SignalWindow, StageResult
+from golive.rollout import rollout_triggers
 from golive.settings import GoLiveSettings
 from golive.warroom import WarRoomRow
 from flows.rollback import rollback
@@ -25,7 +26,9 @@ from tasks.artifacts import publish_stage
 from tasks.evidence import add_war_room_row, record, seal
 from tasks.gate import judge_window
 from tasks.prometheus import observe_share, query_signals
+from tasks.kubernetes import read_kubernetes_rollout
 from tasks.router import read_weight, set_weight
+from tasks.service import read_service_rollout
 
 # Prometheus scrapes every second; give an interval's last samples time to land before reading it.
 SCRAPE_SETTLE_SECONDS = 1.5
@@ -48,6 +51,15 @@ def _describe(triggers: list[str], signals: dict) -> str:
         else:
             parts.append(trigger)
     return "; ".join(parts)
+
+
+def _observe_rollout(settings: GoLiveSettings) -> RolloutObservation | None:
+    """The canary's Deployment (on Kubernetes) or process (the sandbox); None when it cannot be read."""
+    if settings.router.on_kubernetes:
+        state = read_kubernetes_rollout(settings.router.kubernetes, return_state=True)
+    else:
+        state = read_service_rollout(settings.canary_url, return_state=True)
+    return state.result() if state.is_completed() else None
 
 
 def _wait_for_approval(settings: GoLiveSettings, percent: int, folder: str) -> StageApproval | None:
@@ -100,6 +112,12 @@ def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
         if not approval.approve:
             return finish("rollback", f"rejected by {approval.approver}: {approval.reason}", ["manual-abort"])
 
+    rollout = _observe_rollout(settings)
+    record(folder, f"rollout_{tag}.json", rollout or {"observed": False})
+    restarts_at_start = rollout.restarts if rollout else None
+    if rollout and (fired := rollout_triggers(rollout, settings.release)):
+        return finish("rollback", "; ".join(why for _, why in fired), [t for t, _ in fired], detected_at=rollout.at)
+
     change = set_weight(settings.router, percent)
     record(folder, f"weight_set_{tag}.json", change)
     readback = read_weight(settings.router)
@@ -134,9 +152,17 @@ def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
                 return finish("rollback", f"observed {share.observed_pct}% of user traffic on the canary "
                               f"(tolerance ±{share.tolerance_points} points)", ["weight-not-applied"],
                               detected_at=tick)
+        rollout = _observe_rollout(settings)
+        fired = rollout_triggers(rollout, settings.release, restarts_at_start) if rollout else []
         verdict = judge_window(window.scenario, catalogue)
         record(folder, f"judge_{tag}_w{window_no}_i{k:02d}.json",
-               {"window": [window_start, tick], "answered": window.answered, "verdict": verdict})
+               {"window": [window_start, tick], "answered": window.answered, "verdict": verdict,
+                "rollout": rollout.model_dump(mode="json") if rollout else None,
+                "rollout_triggers": [t for t, _ in fired]})
+        if fired:
+            logger.warning("stage %s%%: the canary's rollout is not fit: %s", percent, "; ".join(w for _, w in fired))
+            return finish("rollback", "; ".join(why for _, why in fired), [t for t, _ in fired], verdict["signals"],
+                          detected_at=rollout.at)
         action = gate_action(verdict["decision"], verdict["triggers"], k >= intervals, held,
                              settings.hold_seconds, settings.hold_budget_seconds, window.answered)
         if action.action == "continue":

@@ -1,7 +1,8 @@
 """rollback: traffic back to stable, verified, recorded. Its own flow and its own deployment.
 
-Weight 0 first (traffic is safe within a second); then read it back from the router; then the
-record. Safe to run twice: a router already at 0 is read back and recorded, nothing else.
+Weight 0 first (traffic is safe within a second); then read it back from the router; on
+Kubernetes, when asked, scale the canary Deployment to 0; then the record. Safe to run twice:
+a router already at 0 is read back and recorded, nothing else.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from blocks import settings_for_run
 from tasks.evidence import record, seal
 from tasks.prefect_api import rename_flow_run
 from tasks.service import check_version
+from tasks.kubernetes import scale_canary
 from tasks.router import read_weight, set_weight
 
 
@@ -71,6 +73,15 @@ def rollback(
         after = read_weight(settings.router).in_force
         steps.append(f"read back the weight in force: {after}")
     weight_zero_at = time.time()
+    cluster = settings.router.kubernetes if settings.router.on_kubernetes else None
+    if cluster and cluster.scale_canary_to_zero:
+        deployment = f"deployment {cluster.namespace}/{cluster.canary_deployment}"
+        if dry_run:
+            steps.append(f"would scale {deployment} to 0 replicas once the weight is 0")
+        elif after == 0:
+            scaled = scale_canary(cluster, 0, return_state=True)
+            steps.append(f"scaled {deployment} to {scaled.result()} replicas" if scaled.is_completed()
+                         else f"could not scale {deployment} to 0 (traffic is safe at weight 0): {scaled.message}")
     for step in steps:
         logger.info(step)
 

@@ -254,6 +254,27 @@ def cmd_blocks_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_blocks_cluster(args: argparse.Namespace) -> int:
+    from golive.prefect_env import configure_prefect
+
+    configure_prefect()
+    from blocks import KubernetesCluster
+
+    if args.in_cluster:
+        cluster = KubernetesCluster(context=args.context)
+    else:
+        try:
+            cluster = KubernetesCluster.from_file(args.kubeconfig, args.context)
+        except OSError as exc:
+            raise UsageError(f"--kubeconfig: {exc.strerror}: {exc.filename}") from None
+    KubernetesCluster.register_type_and_schema()
+    cluster.save(args.name, overwrite=True)
+    source = "the pod's service account" if args.in_cluster else "the kubeconfig (stored as a secret)"
+    print(f"saved {cluster.get_block_type_name()!r} block {args.name!r} from {source}; "
+          f"name it in kubernetes.credentials_block")
+    return 0
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     from golive.prefect_env import configure_prefect
 
@@ -291,6 +312,13 @@ def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="default", help="the name of each block")
     p.add_argument("--release-placeholder", default="0.0.0", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_blocks_apply)
+    p = blocks.add_parser("cluster", help="save a cluster's credentials for the Kubernetes routers")
+    p.add_argument("name")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+    where.add_argument("--in-cluster", action="store_true", help="use the worker pod's service account")
+    p.add_argument("--context", help="default: the kubeconfig's current-context")
+    p.set_defaults(func=cmd_blocks_cluster)
     p = sub.add_parser("approve", help="resume a stage paused for approval (or reject it)")
     p.add_argument("run_id", help="the go-live run, or the paused stage's run")
     p.add_argument("--approver", required=True)

@@ -11,6 +11,7 @@ __all__ = [
     "Check",
     "GitState",
     "RollbackReport",
+    "RolloutObservation",
     "SbomResult",
     "ServiceCheck",
     "ShareReading",
@@ -25,6 +26,20 @@ class WeightReading(BaseModel):
     in_force: int
     at: float
     seconds: float = 0.0  # how long setting it took
+
+
+class RolloutObservation(BaseModel):
+    """What the canary's runtime says about itself, wherever it runs: a Deployment and its pods,
+    or the sandbox's process answering /healthz and /version."""
+
+    source: str  # "deployment shop/spark-canary", "http://127.0.0.1:18082"
+    desired: int  # replicas asked for
+    ready: int  # replicas ready to serve
+    versions: list[str]  # image tags of the canary container, or the version it serves
+    restarts: int | None = None  # container restarts summed over the canary pods; None: not known
+    waiting: list[str] = Field(default_factory=list)  # containers' waiting reasons, e.g. CrashLoopBackOff
+    detail: str = ""
+    at: float = 0.0
 
 
 class ShareReading(BaseModel):

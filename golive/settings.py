@@ -16,7 +16,7 @@ from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
 
 __all__ = [
-    "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "RouterSettings", "SettingsError",
+    "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "KubernetesSettings", "RouterSettings", "SettingsError",
     "SigningSettings", "load_settings",
 ]
 
@@ -31,9 +31,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class KubernetesSettings(_Strict):
+    """Where the release runs in a cluster and which objects carry its traffic split."""
+
+    namespace: str = Field("default", min_length=1)
+    credentials_block: str | None = None  # a `golive kubernetes cluster` block …
+    kubeconfig: str | None = None  # … or this kubeconfig file (default: $KUBECONFIG, ~/.kube/config) …
+    context: str | None = None
+    in_cluster: bool = False  # … or the pod's service account
+    ingress: str = "spark"  # ingress-nginx: the primary Ingress, routing to the stable Service
+    canary_ingress: str | None = None  # default: "<ingress>-canary", created from the primary when absent
+    canary_weight_total: int = Field(100, ge=1)  # ingress-nginx `canary-weight-total`
+    canary_header: str = "X-Canary"  # `canary-by-header`: drills send `always`
+    http_route: str = "spark"  # Gateway API: the HTTPRoute whose backendRefs carry the weights
+    stable_service: str = "spark-stable"
+    canary_service: str = "spark-canary"
+    canary_deployment: str = "spark-canary"
+    container: str | None = None  # the canary container whose image tag is the release; default: the first
+    scale_canary_to_zero: bool = False  # on rollback, after the weight is 0
+    request_timeout_seconds: float = Field(10.0, gt=0)
+
+    @property
+    def canary_ingress_name(self) -> str:
+        return self.canary_ingress or f"{self.ingress}-canary"
+
+
 class RouterSettings(_Strict):
-    kind: Literal["sandbox"] = "sandbox"
+    kind: Literal["sandbox", "ingress-nginx", "gateway-api"] = "sandbox"
     control_url: str = "http://127.0.0.1:18070"  # the sandbox router's control API
+    kubernetes: KubernetesSettings | None = None  # for the ingress-nginx and gateway-api routers
+
+    @model_validator(mode="after")
+    def _cluster_routers_name_their_cluster(self) -> RouterSettings:
+        if self.kind != "sandbox" and self.kubernetes is None:
+            raise ValueError(f"the {self.kind} router needs `kubernetes` settings (namespace, objects, credentials)")
+        return self
+
+    @property
+    def on_kubernetes(self) -> bool:
+        return self.kind != "sandbox"
 
 
 class SigningSettings(_Strict):

@@ -1,7 +1,7 @@
 """The traffic router: set the canary weight and read back the weight in force.
 
-One small interface (`TrafficRouter`), one implementation per router. The sandbox's nginx is
-reached through its control API; Kubernetes routers implement the same two methods.
+One small interface (`TrafficRouter`), one implementation per router: the sandbox's nginx
+through its control API here, ingress-nginx and Gateway API in `tasks.kubernetes`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,21 @@ from golive.settings import RouterSettings
 
 class RouterError(RuntimeError):
     """The router refused or did not answer; the message says which and why."""
+
+
+class RouterForbidden(RouterError):
+    """The router's API denies golive a permission: asking again will not help."""
+
+
+def retry_unless_forbidden(task, task_run, state) -> bool:
+    """Prefect's retry condition: retry failures, but not a missing permission."""
+    try:
+        state.result()
+    except RouterForbidden:
+        return False
+    except Exception:
+        return True
+    return True
 
 
 class TrafficRouter(Protocol):
@@ -51,10 +66,15 @@ class SandboxRouter:
 
 
 def router_for(settings: RouterSettings) -> TrafficRouter:
-    return SandboxRouter(settings.control_url)
+    if settings.kind == "sandbox":
+        return SandboxRouter(settings.control_url)
+    from tasks.kubernetes import GatewayApiRouter, IngressNginxRouter
+
+    return {"ingress-nginx": IngressNginxRouter, "gateway-api": GatewayApiRouter}[settings.kind](settings.kubernetes)
 
 
-@task(name="set the canary weight", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="set the canary weight", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
+      retry_condition_fn=retry_unless_forbidden)
 def set_weight(router: RouterSettings, weight: int) -> WeightReading:
     """Set the canary's share of traffic.
 
@@ -70,7 +90,8 @@ def set_weight(router: RouterSettings, weight: int) -> WeightReading:
     return WeightReading(requested=weight, in_force=in_force, at=time.time(), seconds=round(time.monotonic() - started, 3))
 
 
-@task(name="read back the weight in force", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="read back the weight in force", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
+      retry_condition_fn=retry_unless_forbidden)
 def read_weight(router: RouterSettings) -> WeightReading:
     """The weight the router serves now (from the router, never from golive's memory)."""
     return WeightReading(in_force=router_for(router).read_weight(), at=time.time())

@@ -36,6 +36,30 @@ def canary_weight(sandbox):
 
 
 @pytest.fixture(scope="session")
+def kube_emulator():
+    """The Kubernetes API emulator of this test run (kmock, real HTTP on a free loopback port)."""
+    from tests.emulators.kubernetes import RunningEmulator
+
+    emulator = RunningEmulator()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def cluster(kube_emulator, tmp_path, request):
+    """The example release's objects in a namespace of this test's own, and the `kubernetes`
+    settings (a kubeconfig file) that reach them."""
+    from tests.emulators.kubernetes import seed_release
+
+    namespace = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50].strip("-")
+    seed_release(kube_emulator, namespace)
+    kubeconfig = kube_emulator.write_kubeconfig(tmp_path / "kubeconfig", namespace)
+    return {"namespace": namespace, "kubeconfig": str(kubeconfig), "container": "spark"}
+
+
+@pytest.fixture(scope="session")
 def signing_key(tmp_path_factory) -> dict:
     """A P-256 key pair of this test run, as the `signing` settings that name it."""
     from golive.signing import generate_key

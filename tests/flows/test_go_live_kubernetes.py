@@ -1,0 +1,77 @@
+"""The go-live flow with the ingress-nginx router: the Ingress lives in the Kubernetes API
+emulator, users' traffic and the signals in the sandbox (nginx, Prometheus). A stand-in for
+ingress-nginx's controller carries the canary Ingress's weight into the sandbox's nginx."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.emulators.kubernetes import DEPLOYMENTS, INGRESSES, PODS, IngressControllerStandIn, canary_pod
+from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture
+def on_kubernetes(sandbox, canary_weight, kube_emulator, cluster, signing_key, tmp_path):
+    """Settings for the ingress-nginx router in this test's namespace, with the controller running."""
+    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], router={
+        "kind": "ingress-nginx", "kubernetes": {**cluster, "scale_canary_to_zero": True}})
+    with IngressControllerStandIn(kube_emulator, cluster["namespace"], sandbox.set_weight) as controller:
+        yield settings, controller
+
+
+def run_go_live(settings: dict):
+    from flows.go_live import go_live
+
+    return go_live(settings["release"], settings=settings, return_state=True)
+
+
+def canary_ingress_weight(kube_emulator, namespace: str) -> int:
+    canary = kube_emulator.stored(INGRESSES, namespace, "spark-canary")
+    return int(canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"])
+
+
+def test_a_release_goes_live_through_the_canary_ingress(on_kubernetes, kube_emulator, cluster, tmp_path):
+    settings, controller = on_kubernetes
+    state = run_go_live(settings)
+
+    assert state.name == "Live", state.message
+    assert canary_ingress_weight(kube_emulator, cluster["namespace"]) == 100
+    assert controller.applied == [0, 25, 100]
+    folder = tmp_path / "v1.4.0"
+    rollout = json.loads((folder / "rollout_stage_25.json").read_text())
+    assert rollout["source"] == f"deployment {cluster['namespace']}/spark-canary"
+    assert rollout["versions"] == ["1.4.0", "1.4.0"]  # the template's tag and the running pod's
+    readback = json.loads((folder / "weight_readback_stage_100.json").read_text())
+    assert readback["in_force"] == 100
+
+
+def test_a_canary_fault_rolls_back_and_the_ingress_ends_at_zero(on_kubernetes, sandbox, kube_emulator, cluster,
+                                                                  tmp_path):
+    settings, _ = on_kubernetes
+    folder = tmp_path / "v1.4.0"
+    with EvidenceWatcher(folder, stage_started(25), lambda: sandbox.set_faults("canary", {"latency_ms": 400})):
+        state = run_go_live(settings)
+
+    assert (state.type.value, state.name) == ("FAILED", "RolledBack")
+    assert "breach:api_p95_ms" in state.message
+    assert canary_ingress_weight(kube_emulator, cluster["namespace"]) == 0
+    assert kube_emulator.stored(DEPLOYMENTS, cluster["namespace"], "spark-canary")["spec"]["replicas"] == 0
+    (record,) = folder.glob("rollback_*.txt")
+    assert f"scaled deployment {cluster['namespace']}/spark-canary to 0 replicas" in record.read_text()
+
+
+def test_canary_pods_restarting_mid_stage_roll_back_as_crash_loop(on_kubernetes, kube_emulator, cluster, tmp_path):
+    settings, _ = on_kubernetes
+    folder = tmp_path / "v1.4.0"
+    restart = lambda: kube_emulator.put(  # noqa: E731
+        PODS, cluster["namespace"], canary_pod(0, "registry.example.com/shop/spark:1.4.0", restarts=2))
+    with EvidenceWatcher(folder, stage_started(25), restart):
+        state = run_go_live(settings)
+
+    assert state.name == "RolledBack"
+    assert "crash-loop" in state.message
+    assert canary_ingress_weight(kube_emulator, cluster["namespace"]) == 0
