@@ -25,6 +25,9 @@ from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 
 
+ACQUIRE_WAIT_SECONDS = 30
+
+
 class ReleaseLocked(RuntimeError):
     """Another run holds the release; the message names it."""
 
@@ -46,9 +49,14 @@ def release_lock(release: str) -> Iterator[None]:
     name = f"go-live-v{release.replace('.', '-')}"
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        held = client.read_global_concurrency_limit_by_name(name).active_slots >= 1
+    if held:
+        raise ReleaseLocked(f"v{release} is already being released by {_holder(release)}")
     acquired = False
     try:
-        with concurrency(name, occupy=1, timeout_seconds=1, strict=True):
+        # Free a moment ago: wait for the slot rather than mistake a slow API for a holder;
+        # only a run that took it in between keeps it past the wait.
+        with concurrency(name, occupy=1, timeout_seconds=ACQUIRE_WAIT_SECONDS, strict=True):
             acquired = True
             yield
     except TimeoutError:
