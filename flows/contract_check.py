@@ -9,12 +9,10 @@ from prefect import flow
 
 from golive.contract import SPOT_CHECKS, response_problems
 from golive.settings import GoLiveSettings
+from golive.signals import DRILL_MARK
 from tasks.evidence import record, seal
 from tasks.faults import run_command
 from tasks.service import call_api, fetch_openapi
-
-DRILL_HEADERS = {"X-Synthetic": "drill"}
-
 
 @flow(name="contract-spot-check", flow_run_name="contract spot check")
 def contract_check(settings: GoLiveSettings, folder: str) -> dict:
@@ -26,7 +24,7 @@ def contract_check(settings: GoLiveSettings, folder: str) -> dict:
         document = fetch_openapi(settings.canary_url)
         calls, failures = [], []
         for what, method, path, body, key, expected in SPOT_CHECKS:
-            headers = dict(DRILL_HEADERS, **({"X-Idempotency-Key": f"contract-{uuid.uuid4().hex}"} if key else {}))
+            headers = dict(DRILL_MARK, **({"X-Idempotency-Key": f"contract-{uuid.uuid4().hex}"} if key else {}))
             answer = call_api(settings.canary_url, method, path, body, headers)
             problems = response_problems(document, method, path, answer["status"], answer["body"], expected)
             calls.append({"what": what, **answer, "expected": expected, "problems": problems})

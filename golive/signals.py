@@ -14,9 +14,11 @@ from typing import Literal
 
 __all__ = [
     "CATALOGUE",
+    "DRILL_MARK",
     "DRILL_REQUESTS_METRIC",
     "IDEMPOTENCY_CONFLICTS_METRIC",
     "TRACKS",
+    "PROBE_MARK",
     "TRAFFIC_CANARY_QUERY",
     "TRAFFIC_TOTAL_QUERY",
     "SIGNAL_NAMES",
@@ -177,8 +179,11 @@ CATALOGUE: tuple[Signal, ...] = (
 SIGNAL_NAMES: tuple[str, ...] = tuple(s.name for s in CATALOGUE)
 TRACKS = ("stable", "canary")
 
-# The traffic split as users see it: user requests only (synthetic probes are routed by header).
-# Drill traffic (`X-Synthetic: drill`) is counted apart, so a drill can prove where it landed.
+# golive's own requests carry a mark, so services count them apart from users' (the traffic
+# split is users' requests only): checks are probes, drills are counted as `source="drill"`, so a
+# drill can prove where it landed.
+PROBE_MARK = {"X-Synthetic": "1"}
+DRILL_MARK = {"X-Synthetic": "drill"}
 DRILL_REQUESTS_METRIC = "spark_http_requests_total"
 IDEMPOTENCY_CONFLICTS_METRIC = "spark_idempotency_conflicts_total"
 TRAFFIC_CANARY_QUERY = 'sum(increase(spark_http_requests_total{source="user",track="canary"}[$window]))'

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from golive.evidence import LINK_PAYLOAD_TYPE, MANIFEST, EvidenceLedger, latest_hashes, link_head, sha256_file
 from golive.signing import SigningError, key_id, verify_envelope
 
-__all__ = ["SIGSTORE_BUNDLE_SUFFIX", "VerifyReport", "verify_folder"]
+__all__ = ["SIGSTORE_BUNDLE_SUFFIX", "VerifyReport", "describe_key", "verify_folder"]
 
 SIGSTORE_BUNDLE_SUFFIX = ".sigstore.json"
 

@@ -14,10 +14,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive.blast_radius import DrillSample, plan_request
+from golive.signals import DRILL_MARK
 
 # Routes every request to the canary (ingress-nginx `canary-by-header`, the sandbox's nginx map),
-# and marks it so services count it apart from users' requests.
-DRILL_HEADERS = {"X-Canary": "always", "X-Synthetic": "drill"}
+# marked as a drill's.
+DRILL_HEADERS = {"X-Canary": "always", **DRILL_MARK}
 
 
 async def _drive(url: str, seconds: float, concurrency: int, seed: int | None) -> list[DrillSample]:

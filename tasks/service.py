@@ -10,17 +10,14 @@ from prefect.cache_policies import NO_CACHE
 from prometheus_client.parser import text_string_to_metric_families
 
 from golive.models import RolloutObservation, ServiceCheck
-from golive.signals import DRILL_REQUESTS_METRIC, IDEMPOTENCY_CONFLICTS_METRIC
-
-# golive's own checks are probes, not users: they must not count in the traffic split.
-PROBE_HEADERS = {"X-Synthetic": "1"}
+from golive.signals import DRILL_REQUESTS_METRIC, IDEMPOTENCY_CONFLICTS_METRIC, PROBE_MARK
 
 
 @task(name="check which version is served", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def check_version(url: str, expected: str | None = None) -> ServiceCheck:
     """GET {url}/version; ok when it answers with `expected` (any version when None)."""
     try:
-        served = httpx.get(f"{url.rstrip('/')}/version", headers=PROBE_HEADERS, timeout=5).json().get("version")
+        served = httpx.get(f"{url.rstrip('/')}/version", headers=PROBE_MARK, timeout=5).json().get("version")
     except (httpx.HTTPError, ValueError) as exc:
         return ServiceCheck(name="version", url=url, ok=False, detail=f"no answer: {exc}")
     ok = served is not None and expected in (None, served)
@@ -32,7 +29,7 @@ def check_version(url: str, expected: str | None = None) -> ServiceCheck:
 def check_health(url: str) -> ServiceCheck:
     """GET {url}/healthz: 200 is healthy."""
     try:
-        response = httpx.get(f"{url.rstrip('/')}/healthz", headers=PROBE_HEADERS, timeout=5)
+        response = httpx.get(f"{url.rstrip('/')}/healthz", headers=PROBE_MARK, timeout=5)
     except httpx.HTTPError as exc:
         return ServiceCheck(name="health", url=url, ok=False, detail=f"no answer: {exc}")
     return ServiceCheck(name="health", url=url, ok=response.status_code == 200, detail=f"HTTP {response.status_code}")
@@ -44,8 +41,8 @@ def read_service_rollout(url: str) -> RolloutObservation:
     (Restarts are not visible from outside a process.)"""
     base = url.rstrip("/")
     try:
-        healthy = httpx.get(f"{base}/healthz", headers=PROBE_HEADERS, timeout=5).status_code == 200
-        served = httpx.get(f"{base}/version", headers=PROBE_HEADERS, timeout=5).json().get("version")
+        healthy = httpx.get(f"{base}/healthz", headers=PROBE_MARK, timeout=5).status_code == 200
+        served = httpx.get(f"{base}/version", headers=PROBE_MARK, timeout=5).json().get("version")
     except (httpx.HTTPError, ValueError) as exc:
         return RolloutObservation(source=url, desired=1, ready=0, versions=[], detail=f"no answer: {exc}", at=time.time())
     return RolloutObservation(source=url, desired=1, ready=int(healthy), versions=[served] if served else [],

@@ -70,3 +70,35 @@ def test_blocks_apply_names_the_bad_field(tmp_path, capsys):
     config.write_text("interval_seconds: -1\n")
     assert main(["blocks", "apply", str(config)]) == 2
     assert "interval_seconds" in capsys.readouterr().err
+
+
+def test_the_kubernetes_example_settings_round_trip_through_blocks(capsys):
+    from blocks import settings_from_blocks
+    from golive.cli import main
+
+    assert main(["blocks", "apply", "deploy/golive.kubernetes.yaml", "--name", "cluster-example"]) == 0
+    loaded = settings_from_blocks("1.4.0", policy="cluster-example", prometheus="cluster-example",
+                                  target="cluster-example", process="cluster-example")
+    assert loaded == load_settings("deploy/golive.kubernetes.yaml", release="1.4.0")
+    assert (loaded.router.kind, loaded.router.kubernetes.credentials_block) == ("ingress-nginx", "prod")
+
+
+def test_a_cluster_block_from_a_kubeconfig_reaches_the_cluster(cluster, kube_emulator, capsys):
+    from blocks import KubernetesCluster
+    from golive.cli import main
+    from golive.settings import KubernetesSettings
+    from tasks.kubernetes import IngressNginxRouter
+
+    assert main(["blocks", "cluster", "emulator", "--kubeconfig", cluster["kubeconfig"]]) == 0
+    assert "stored as a secret" in capsys.readouterr().out
+    saved = KubernetesCluster.load("emulator")
+    assert "emulator-token" not in repr(saved) and "emulator-token" not in saved.model_dump_json()
+    router = IngressNginxRouter(KubernetesSettings(namespace=cluster["namespace"], credentials_block="emulator"))
+    assert router.set_weight(5) == 5
+
+
+def test_a_cluster_block_from_a_missing_kubeconfig_names_it(tmp_path, capsys):
+    from golive.cli import main
+
+    assert main(["blocks", "cluster", "nowhere", "--kubeconfig", str(tmp_path / "absent")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"--kubeconfig: No such file or directory: {tmp_path / 'absent'}")
