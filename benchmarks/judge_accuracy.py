@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comparators import kayenta_judge, static_judge  # noqa: E402
 from readme_section import write_section  # noqa: E402
-from scenarios import INTERVALS, generate  # noqa: E402
+from scenarios import INTERVAL_SECONDS, INTERVALS, generate  # noqa: E402
 
 from golive.judge import judge  # noqa: E402
+from golive.signals import CATALOGUE  # noqa: E402
 from golive.scenario import parse_scenario  # noqa: E402
 
 FIRST_LOOK = 3
@@ -56,17 +57,46 @@ def _rate(hits: int, n: int) -> str:
     return f"{100 * hits / n:.1f} %" if n else "–"
 
 
+# A stage whose canary traffic would show fewer events than this at the threshold cannot tell a
+# breach from health: even zero events observed is likely (e^-3 = 5 %) for a canary at the limit.
+TESTABLE_EVENTS = 3.0
+_SIGNALS = {s.name: s for s in CATALOGUE}
+
+
+def events_at_threshold(rollout) -> float | None:
+    """Events the breached signal's canary would show over the whole stage at its threshold
+    (None: a level signal, always testable)."""
+    sig = _SIGNALS[rollout.signal]
+    arms = [(i[rollout.signal]["canary"], i[rollout.signal]["baseline"]) for i in rollout.intervals]
+    arms = [(c, b) for c, b in arms if c.get("value") is not None and c.get("total")]
+    if sig.kind == "ratio":
+        return sum(c["total"] for c, _ in arms) * sig.threshold / 100
+    if sig.rule == "max_ratio_to_baseline":
+        base_bad = sum(b.get("bad") or 0 for _, b in arms)
+        base_total = sum(b.get("total") or 0 for _, b in arms)
+        return sig.threshold * base_bad / base_total * sum(c["total"] for c, _ in arms) if base_total else 0.0
+    if sig.kind == "rate":
+        minutes = INTERVAL_SECONDS / 60
+        return sum(sig.threshold * minutes * c["total"] / (c["total"] + (b.get("total") or 0)) for c, b in arms)
+    return None
+
+
 def evaluate(rollouts, fn) -> dict[str, str]:
     by_class: dict[str, list[list[str]]] = {c: [] for c in CLASSES}
     for r in rollouts:
         by_class[r.label].append(decisions(r, fn))
     healthy, breach, deviation, nodata = (by_class[c] for c in CLASSES)
+    breach_rollouts = [r for r in rollouts if r.label == "breach"]
+    testable = [d for r, d in zip(breach_rollouts, breach)
+                if (events_at_threshold(r) or TESTABLE_EVENTS) >= TESTABLE_EVENTS]
     looks_rollback = [first(d, "rollback") for d in breach if first(d, "rollback")]
     looks_proceed = [first(d, "proceed") for d in healthy if first(d, "proceed")]
     return {
         "false rollback (healthy, any look)": _rate(sum("rollback" in d for d in healthy), len(healthy)),
         "false hold (healthy, last look)": _rate(sum(d[-1] != "proceed" for d in healthy), len(healthy)),
         "breach rolled back (by last look)": _rate(sum("rollback" in d for d in breach), len(breach)),
+        f"… where the stage can show it (≥ {TESTABLE_EVENTS:g} events expected at the threshold; "
+        f"{len(testable)}/{len(breach)})": _rate(sum("rollback" in d for d in testable), len(testable)),
         "breach proceeded (any look)": _rate(sum("proceed" in d for d in breach), len(breach)),
         "deviation not proceeded (any look)": _rate(sum("proceed" not in d for d in deviation), len(deviation)),
         "deviation not proceeded (last look)": _rate(sum(d[-1] != "proceed" for d in deviation), len(deviation)),

@@ -298,6 +298,13 @@ class _SignalJudge:
         """Over the threshold over `idx`, beyond the noise of one look."""
         return self._level_over(idx) and self._significantly_over(idx, self.policy.interval_alpha)
 
+    def _breached_alone(self, i: int) -> bool:
+        """Interval `i` alone is over the threshold beyond its noise, and holds enough events to
+        say so: one conflict among three keyed requests of a 1 % canary is significant against a
+        1 % threshold at one look, and comes by chance at one look in a few."""
+        expected = self._expected_events([i])
+        return (expected is None or expected >= _RECENT_EXPECTED_EVENTS) and self._breached([i])
+
     def _leans_over(self, idx: list[int]) -> bool:
         """Over the threshold by the point estimate; where counts are sparse, a point estimate is
         noise (one risk block in a 1 % canary reads 7/min), so they must also lean over it."""
@@ -453,13 +460,13 @@ class _SignalJudge:
         if sustained:
             self.triggers.append(breach_trigger_id(sig.name))
             return make("breach", f"over {threshold_word} over {sustained}, trend {trend}", canary_level, trend)
-        if self._breached(recent) or self._breached(idx[-1:]):
+        if self._breached(recent) or self._breached_alone(idx[-1]):
             if self._baseline_breaching(recent):
                 detail = "over threshold, but stable breaches too: not the release"
             else:
                 detail = "over threshold in recent intervals, not yet sustained"
             return make("breach", f"{detail} (trend {trend})", canary_level, trend)
-        if any(self._breached([i]) for i in idx[-self.policy.breach_intervals:]):
+        if any(self._breached_alone(i) for i in idx[-self.policy.breach_intervals:]):
             return make("deviation", "recovering from a breach in a recent interval", canary_level, trend)
         if self._leans_over(idx):
             return make("deviation", "over threshold over the stage so far, not significantly", canary_level, trend)

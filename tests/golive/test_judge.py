@@ -93,6 +93,20 @@ def test_single_spike_in_latest_interval_holds_without_trigger():
     assert "not yet sustained" in verdict.signals["api_p95_ms"].detail
 
 
+def test_one_event_in_a_sparse_interval_is_not_a_breach():
+    """One conflict among 3 keyed requests is 33 % and significant against 1 % at one look; with
+    0.03 conflicts expected at the threshold, the interval cannot say so, at any look."""
+    scenario = set_counts(healthy(), "idempotency_conflict_pct", "canary", 1, 3, start=9)
+    assert run(scenario).signals["idempotency_conflict_pct"].verdict != "breach"
+
+
+def test_events_in_an_informative_interval_are_a_breach():
+    scenario = set_counts(healthy(), "idempotency_conflict_pct", "canary", 10, 400, start=9)
+    verdict = run(scenario)
+    assert verdict.signals["idempotency_conflict_pct"].verdict == "breach"
+    assert verdict.decision == "hold"
+
+
 def test_spike_that_recovered_is_a_deviation_and_holds():
     scenario = set_values(healthy(), "api_p95_ms", "canary", [280, 131], start=8)
     verdict = run(scenario)
