@@ -25,8 +25,8 @@ from tasks.approval import StageApproval
 from tasks.artifacts import publish_stage
 from tasks.evidence import add_war_room_row, record, seal
 from tasks.gate import judge_window
-from tasks.prometheus import observe_share, query_signals
 from tasks.kubernetes import read_kubernetes_rollout
+from tasks.prometheus import observe_share, query_signals
 from tasks.router import read_weight, set_weight
 from tasks.service import read_service_rollout
 
