@@ -40,15 +40,13 @@ CONFLICT_ATTEMPTS = 5
 
 def api_client(settings: KubernetesSettings) -> client.ApiClient:
     """A client from the credentials block, the pod's service account, or a kubeconfig file."""
+    from blocks.golive_blocks import KubernetesCluster
+
     try:
         if settings.credentials_block:
-            from blocks.golive_blocks import KubernetesCluster
-
             return KubernetesCluster.load(settings.credentials_block).api_client()
         if settings.in_cluster:
-            configuration = client.Configuration()
-            config.load_incluster_config(client_configuration=configuration)
-            return client.ApiClient(configuration)
+            return KubernetesCluster().api_client()
         return config.new_client_from_config(config_file=settings.kubeconfig, context=settings.context,
                                              persist_config=False)
     except (ConfigException, OSError) as exc:
@@ -101,6 +99,14 @@ class _KubernetesObjects:
 
     def where(self, name: str) -> str:
         return f"{self.namespace}/{name}"
+
+    def read_deployment(self, name: str) -> dict:
+        apps = client.AppsV1Api(self.api)
+        try:
+            return self.as_dict(_call("get", "deployments", self.where(name), apps.read_namespaced_deployment,
+                                      name, self.namespace, _request_timeout=self.timeout))
+        except ApiException as exc:
+            raise RouterError(f"kubernetes: get deployment {self.where(name)}: HTTP {exc.status} {exc.reason}") from None
 
 
 class IngressNginxRouter(_KubernetesObjects):
@@ -254,13 +260,9 @@ def read_kubernetes_rollout(settings: KubernetesSettings) -> RolloutObservation:
     """The canary Deployment's replicas asked and ready, its container's image tags (template and
     pods), and its pods' restarts and waiting reasons."""
     objects = _KubernetesObjects(settings)
-    apps, core = client.AppsV1Api(objects.api), client.CoreV1Api(objects.api)
+    core = client.CoreV1Api(objects.api)
     name = settings.canary_deployment
-    try:
-        deployment = objects.as_dict(_call("get", "deployments", objects.where(name), apps.read_namespaced_deployment,
-                                           name, objects.namespace, _request_timeout=objects.timeout))
-    except ApiException as exc:
-        raise RouterError(f"kubernetes: get deployment {objects.where(name)}: HTTP {exc.status} {exc.reason}") from None
+    deployment = objects.read_deployment(name)
     spec, status = deployment.get("spec", {}), deployment.get("status") or {}
     containers = spec.get("template", {}).get("spec", {}).get("containers", [])
     container = settings.container or (containers[0]["name"] if containers else "")
@@ -299,8 +301,6 @@ def scale_canary(settings: KubernetesSettings, replicas: int) -> int:
     try:
         _call("patch", "deployments", objects.where(name), apps.patch_namespaced_deployment, name, objects.namespace,
               patch, _content_type=MERGE_PATCH, _request_timeout=objects.timeout)
-        deployment = objects.as_dict(_call("get", "deployments", objects.where(name), apps.read_namespaced_deployment,
-                                           name, objects.namespace, _request_timeout=objects.timeout))
     except ApiException as exc:
         raise RouterError(f"kubernetes: scale deployment {objects.where(name)}: HTTP {exc.status} {exc.reason}") from None
-    return int(deployment.get("spec", {}).get("replicas", 0))
+    return int(objects.read_deployment(name).get("spec", {}).get("replicas", 0))
