@@ -39,14 +39,10 @@ def check_health(url: str) -> ServiceCheck:
 def read_service_rollout(url: str) -> RolloutObservation:
     """A canary that is one process: ready when /healthz answers 200, its version from /version.
     (Restarts are not visible from outside a process.)"""
-    base = url.rstrip("/")
-    try:
-        healthy = httpx.get(f"{base}/healthz", headers=PROBE_MARK, timeout=5).status_code == 200
-        served = httpx.get(f"{base}/version", headers=PROBE_MARK, timeout=5).json().get("version")
-    except (httpx.HTTPError, ValueError) as exc:
-        return RolloutObservation(source=url, desired=1, ready=0, versions=[], detail=f"no answer: {exc}", at=time.time())
-    return RolloutObservation(source=url, desired=1, ready=int(healthy), versions=[served] if served else [],
-                              at=time.time())
+    health, version = check_health.fn(url), check_version.fn(url)
+    return RolloutObservation(source=url, desired=1, ready=int(health.ok),
+                              versions=[version.version] if version.version else [],
+                              detail=f"{health.detail}; {version.detail}", at=time.time())
 
 
 def _counter(url: str, name: str, labels: dict[str, str]) -> float | None:
