@@ -4,7 +4,7 @@ scaling the canary down, through the official client.
 Every call goes through `_call`, which does what an API server asks of its clients: a 409 on a
 stale resourceVersion is answered by re-reading and trying again (`_update`); 429, 5xx and
 timeouts are retried with backoff; a 403 stops at once with one line naming the verb and the
-resource the role lacks.
+resource the role lacks; any other refusal is one line naming the call and its status.
 """
 
 from __future__ import annotations
@@ -53,20 +53,23 @@ def api_client(settings: KubernetesSettings) -> client.ApiClient:
         raise RouterError(f"kubernetes: cannot load credentials: {exc}") from None
 
 
-def _call(verb: str, resource: str, where: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
-    """One API call; transient failures retried with backoff. 404 and 409 are the caller's to
-    handle and come back as `ApiException`."""
+def _call(verb: str, resource: str, where: str, fn: Callable[..., Any], *args,
+          passes: tuple[int, ...] = (), **kwargs) -> Any:
+    """One API call; transient failures retried with backoff. The statuses in `passes` (404, 409)
+    are the caller's to handle and come back as `ApiException`; any other refusal is a RouterError."""
     for delay in (*BACKOFF_SECONDS, None):
         try:
             return fn(*args, **kwargs)
         except ApiException as exc:
+            if exc.status in passes:
+                raise
             if exc.status == 403:
                 raise RouterForbidden(f"kubernetes forbids {verb} on {resource} {where}: the role needs "
                                       f"verb '{verb}' on '{resource}'") from None
             if exc.status == 401:
                 raise RouterError(f"kubernetes: not authenticated for {verb} on {resource} {where}") from None
             if exc.status not in TRANSIENT_STATUSES:
-                raise
+                raise RouterError(f"kubernetes: {verb} on {resource} {where}: HTTP {exc.status} {exc.reason}") from None
             failure = f"HTTP {exc.status} {exc.reason}"
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             failure = f"no answer ({type(exc).__name__})"
@@ -77,13 +80,12 @@ def _call(verb: str, resource: str, where: str, fn: Callable[..., Any], *args, *
 
 
 def _update(describe: str, attempt: Callable[[], Any]) -> Any:
-    """Run a read-modify-write `attempt` until it is not refused as stale (409)."""
+    """Run a read-modify-write `attempt` until it is not refused as stale (its writes pass 409)."""
     for _ in range(CONFLICT_ATTEMPTS):
         try:
             return attempt()
-        except ApiException as exc:
-            if exc.status != 409:
-                raise RouterError(f"kubernetes: {describe}: HTTP {exc.status} {exc.reason}") from None
+        except ApiException:
+            continue
     raise RouterError(f"kubernetes: {describe}: still conflicting after {CONFLICT_ATTEMPTS} re-reads")
 
 
@@ -102,11 +104,8 @@ class _KubernetesObjects:
 
     def read_deployment(self, name: str) -> dict:
         apps = client.AppsV1Api(self.api)
-        try:
-            return self.as_dict(_call("get", "deployments", self.where(name), apps.read_namespaced_deployment,
-                                      name, self.namespace, _request_timeout=self.timeout))
-        except ApiException as exc:
-            raise RouterError(f"kubernetes: get deployment {self.where(name)}: HTTP {exc.status} {exc.reason}") from None
+        return self.as_dict(_call("get", "deployments", self.where(name), apps.read_namespaced_deployment,
+                                  name, self.namespace, _request_timeout=self.timeout))
 
 
 class IngressNginxRouter(_KubernetesObjects):
@@ -117,9 +116,9 @@ class IngressNginxRouter(_KubernetesObjects):
         self.networking = client.NetworkingV1Api(self.api)
         self.canary_name = settings.canary_ingress_name
 
-    def _read(self, name: str) -> dict:
+    def _read(self, name: str, passes: tuple[int, ...] = ()) -> dict:
         return self.as_dict(_call("get", "ingresses", self.where(name), self.networking.read_namespaced_ingress,
-                                  name, self.namespace, _request_timeout=self.timeout))
+                                  name, self.namespace, passes=passes, _request_timeout=self.timeout))
 
     def _annotation_weight(self, percent: int) -> str:
         total = self.settings.canary_weight_total
@@ -158,32 +157,30 @@ class IngressNginxRouter(_KubernetesObjects):
                          "annotations": {**kept, **self._canary_annotations(percent)}},
             "spec": spec,
         }
+        # 409 here: another writer created it since we looked; `_update` reads it again.
         _call("create", "ingresses", self.where(self.canary_name), self.networking.create_namespaced_ingress,
-              self.namespace, body, _request_timeout=self.timeout)
+              self.namespace, body, passes=(409,), _request_timeout=self.timeout)
 
     def set_weight(self, weight: int) -> int:
         def attempt() -> None:
             try:
-                current = self._read(self.canary_name)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+                current = self._read(self.canary_name, passes=(404,))
+            except ApiException:
                 return self._create_canary(weight)
             patch = {"metadata": {"resourceVersion": current["metadata"].get("resourceVersion"),
                                   "annotations": self._canary_annotations(weight)}}
             _call("patch", "ingresses", self.where(self.canary_name), self.networking.patch_namespaced_ingress,
-                  self.canary_name, self.namespace, patch, _content_type=MERGE_PATCH, _request_timeout=self.timeout)
+                  self.canary_name, self.namespace, patch, passes=(409,), _content_type=MERGE_PATCH,
+                  _request_timeout=self.timeout)
 
         _update(f"set the weight of ingress {self.where(self.canary_name)}", attempt)
         return self.read_weight()
 
     def read_weight(self) -> int:
         try:
-            canary = self._read(self.canary_name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return 0  # no canary Ingress: every request goes to the primary
-            raise RouterError(f"kubernetes: get ingress {self.where(self.canary_name)}: HTTP {exc.status}") from None
+            canary = self._read(self.canary_name, passes=(404,))
+        except ApiException:
+            return 0  # no canary Ingress: every request goes to the primary
         annotations = canary.get("metadata", {}).get("annotations") or {}
         if annotations.get(CANARY) != "true":
             raise RouterError(f"ingress {self.where(self.canary_name)} is not marked {CANARY}=\"true\"")
@@ -204,12 +201,9 @@ class GatewayApiRouter(_KubernetesObjects):
         self.name = settings.http_route
 
     def _read(self) -> dict:
-        try:
-            return _call("get", "httproutes", self.where(self.name), self.custom.get_namespaced_custom_object,
-                         GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, HTTP_ROUTES, self.name,
-                         _request_timeout=self.timeout)
-        except ApiException as exc:
-            raise RouterError(f"kubernetes: get httproute {self.where(self.name)}: HTTP {exc.status} {exc.reason}") from None
+        return _call("get", "httproutes", self.where(self.name), self.custom.get_namespaced_custom_object,
+                     GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, HTTP_ROUTES, self.name,
+                     _request_timeout=self.timeout)
 
     def _split(self, route: dict) -> list[tuple[dict, dict]]:
         """(stable, canary) backendRefs of every rule that sends to both."""
@@ -232,7 +226,7 @@ class GatewayApiRouter(_KubernetesObjects):
                      "spec": {"rules": route["spec"]["rules"]}}
             _call("patch", "httproutes", self.where(self.name), self.custom.patch_namespaced_custom_object,
                   GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, HTTP_ROUTES, self.name, patch,
-                  _content_type=MERGE_PATCH, _request_timeout=self.timeout)
+                  passes=(409,), _content_type=MERGE_PATCH, _request_timeout=self.timeout)
 
         _update(f"set the weights of httproute {self.where(self.name)}", attempt)
         return self.read_weight()
@@ -298,9 +292,6 @@ def scale_canary(settings: KubernetesSettings, replicas: int) -> int:
     apps = client.AppsV1Api(objects.api)
     name = settings.canary_deployment
     patch = {"spec": {"replicas": replicas}}
-    try:
-        _call("patch", "deployments", objects.where(name), apps.patch_namespaced_deployment, name, objects.namespace,
-              patch, _content_type=MERGE_PATCH, _request_timeout=objects.timeout)
-    except ApiException as exc:
-        raise RouterError(f"kubernetes: scale deployment {objects.where(name)}: HTTP {exc.status} {exc.reason}") from None
+    _call("patch", "deployments", objects.where(name), apps.patch_namespaced_deployment, name, objects.namespace,
+          patch, _content_type=MERGE_PATCH, _request_timeout=objects.timeout)
     return int(objects.read_deployment(name).get("spec", {}).get("replicas", 0))
