@@ -116,7 +116,7 @@ def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
     record(folder, f"rollout_{tag}.json", rollout or {"observed": False})
     restarts_at_start = rollout.restarts if rollout else None
     if rollout and (fired := rollout_triggers(rollout, settings.release)):
-        return finish("rollback", "; ".join(why for _, why in fired), [t for t, _ in fired], detected_at=rollout.at)
+        return finish("rollback", "; ".join(fired.values()), list(fired), detected_at=rollout.at)
 
     change = set_weight(settings.router, percent)
     record(folder, f"weight_set_{tag}.json", change)
@@ -153,15 +153,15 @@ def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
                               f"(tolerance ±{share.tolerance_points} points)", ["weight-not-applied"],
                               detected_at=tick)
         rollout = _observe_rollout(settings)
-        fired = rollout_triggers(rollout, settings.release, restarts_at_start) if rollout else []
+        fired = rollout_triggers(rollout, settings.release, restarts_at_start) if rollout else {}
         verdict = judge_window(window.scenario, catalogue)
         record(folder, f"judge_{tag}_w{window_no}_i{k:02d}.json",
                {"window": [window_start, tick], "answered": window.answered, "verdict": verdict,
                 "rollout": rollout.model_dump(mode="json") if rollout else None,
-                "rollout_triggers": [t for t, _ in fired]})
+                "rollout_triggers": list(fired)})
         if fired:
-            logger.warning("stage %s%%: the canary's rollout is not fit: %s", percent, "; ".join(w for _, w in fired))
-            return finish("rollback", "; ".join(why for _, why in fired), [t for t, _ in fired], verdict["signals"],
+            logger.warning("stage %s%%: the canary's rollout is not fit: %s", percent, "; ".join(fired.values()))
+            return finish("rollback", "; ".join(fired.values()), list(fired), verdict["signals"],
                           detected_at=rollout.at)
         action = gate_action(verdict["decision"], verdict["triggers"], k >= intervals, held,
                              settings.hold_seconds, settings.hold_budget_seconds, window.answered)

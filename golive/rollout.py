@@ -25,23 +25,23 @@ def same_version(served: str, release: str) -> bool:
 
 
 def rollout_triggers(observation: RolloutObservation, release: str,
-                     restarts_at_start: int | None = None) -> list[tuple[str, str]]:
-    """The triggers the observation raises, each with the reason in words; [] when the canary is fit.
+                     restarts_at_start: int | None = None) -> dict[str, str]:
+    """The triggers the observation raises, each with the reason in words; {} when the canary is fit.
 
     canary-not-ready: fewer replicas ready than asked for (or none asked for);
     version-mismatch: any canary container or answer names another version than the release;
     crash-loop: restarts rose since the stage began, or a container waits in a crash reason.
     """
-    fired = []
+    fired = {}
     if observation.desired < 1 or observation.ready < observation.desired:
-        fired.append(("canary-not-ready", f"{observation.ready}/{observation.desired} ready ({observation.source})"))
+        fired["canary-not-ready"] = f"{observation.ready}/{observation.desired} ready ({observation.source})"
     wrong = sorted({v for v in observation.versions if not same_version(v, release)})
     if not observation.versions or wrong:
-        fired.append(("version-mismatch", f"serves {', '.join(wrong) or 'no version'}, expected {release}"))
+        fired["version-mismatch"] = f"serves {', '.join(wrong) or 'no version'}, expected {release}"
     crashing = sorted(set(observation.waiting) & CRASH_REASONS)
     rose = (observation.restarts is not None and restarts_at_start is not None
             and observation.restarts > restarts_at_start)
     if crashing or rose:
         what = [f"restarts {restarts_at_start} → {observation.restarts}"] if rose else []
-        fired.append(("crash-loop", ", ".join(what + crashing)))
+        fired["crash-loop"] = ", ".join(what + crashing)
     return fired

@@ -43,6 +43,10 @@ class VersionedEmulator(KubernetesEmulator):
     interleaved_writes: dict[tuple[str, str], dict] = attrs.field(factory=dict)  # (plural, name) → patch
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1000))
 
+    def stamped(self, body: dict) -> dict:
+        """`body` with a new resourceVersion, as every write gets one."""
+        return {**body, "metadata": {**body.get("metadata", {}), "resourceVersion": str(next(self._versions))}}
+
     def _take_fault(self, request) -> Fault | None:
         for fault in self.faults:
             if fault.times > 0 and fault.plural == request.resource.plural and fault.action == request.action.value.lower():
@@ -70,9 +74,7 @@ class VersionedEmulator(KubernetesEmulator):
             metadata["resourceVersion"] = str(next(self._versions))
         response = await super()._handle(request)
         if request.action == Action.FETCH and (patch := self.interleaved_writes.pop((request.resource.plural, request.name), None)):
-            key = (request.resource, request.namespace, request.name)
-            self.objects[key].patch({**patch, "metadata": {**patch.get("metadata", {}),
-                                                           "resourceVersion": str(next(self._versions))}})
+            self.objects[request.resource, request.namespace, request.name].patch(self.stamped(patch))
         return response
 
 
@@ -115,17 +117,13 @@ class RunningEmulator:
     def put(self, kind: resource, namespace: str, body: dict) -> None:
         """Store an object as it is (status included), as if the cluster held it already."""
         def store():
-            self.emulator.objects[kind, namespace, body["metadata"]["name"]] = {
-                **body, "metadata": {**body["metadata"], "namespace": namespace,
-                                     "resourceVersion": str(next(self.emulator._versions))}}
+            self.emulator.objects[kind, namespace, body["metadata"]["name"]] = self.emulator.stamped(
+                {**body, "metadata": {**body["metadata"], "namespace": namespace}})
         self._on_loop(store)
 
     def patch(self, kind: resource, namespace: str, name: str, patch: dict) -> None:
         """Change a stored object the way a controller would (a new resourceVersion)."""
-        def change():
-            self.emulator.objects[kind, namespace, name].patch(
-                {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": str(next(self.emulator._versions))}})
-        self._on_loop(change)
+        self._on_loop(lambda: self.emulator.objects[kind, namespace, name].patch(self.emulator.stamped(patch)))
 
     def stored(self, kind: resource, namespace: str, name: str) -> dict | None:
         """The object as the emulator holds it now; None when absent."""
@@ -135,6 +133,13 @@ class RunningEmulator:
                 return None
             return copy.deepcopy(self.emulator.objects[key].raw)
         return self._on_loop(read)
+
+    def canary_weight(self, namespace: str, name: str = "spark-canary") -> int | None:
+        """The `canary-weight` the stored canary Ingress carries; None when there is none."""
+        canary = self.stored(INGRESSES, namespace, name)
+        annotations = (canary or {}).get("metadata", {}).get("annotations", {})
+        weight = annotations.get("nginx.ingress.kubernetes.io/canary-weight")
+        return None if weight is None else int(weight)
 
     def fail_next(self, action: str, plural: str, status: int, times: int = 1) -> None:
         self._on_loop(lambda: self.emulator.faults.append(Fault(action, plural, status, times)))
@@ -197,9 +202,7 @@ class IngressControllerStandIn:
 
     def _reconcile(self) -> None:
         while not self._stop.wait(0.1):
-            canary = self.emulator.stored(INGRESSES, self.namespace, self.name)
-            annotations = (canary or {}).get("metadata", {}).get("annotations", {})
-            weight = int(annotations.get("nginx.ingress.kubernetes.io/canary-weight", 0))
+            weight = self.emulator.canary_weight(self.namespace, self.name) or 0
             if not self.applied or self.applied[-1] != weight:
                 self.apply_weight(weight)
                 self.applied.append(weight)

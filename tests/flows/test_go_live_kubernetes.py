@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.emulators.kubernetes import DEPLOYMENTS, INGRESSES, PODS, IngressControllerStandIn, canary_pod
+from tests.emulators.kubernetes import DEPLOYMENTS, PODS, IngressControllerStandIn, canary_pod
 from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started
 
 pytestmark = pytest.mark.sandbox
@@ -29,17 +29,12 @@ def run_go_live(settings: dict):
     return go_live(settings["release"], settings=settings, return_state=True)
 
 
-def canary_ingress_weight(kube_emulator, namespace: str) -> int:
-    canary = kube_emulator.stored(INGRESSES, namespace, "spark-canary")
-    return int(canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"])
-
-
 def test_a_release_goes_live_through_the_canary_ingress(on_kubernetes, kube_emulator, cluster, tmp_path):
     settings, controller = on_kubernetes
     state = run_go_live(settings)
 
     assert state.name == "Live", state.message
-    assert canary_ingress_weight(kube_emulator, cluster["namespace"]) == 100
+    assert kube_emulator.canary_weight(cluster["namespace"]) == 100
     assert controller.applied == [0, 25, 100]
     folder = tmp_path / "v1.4.0"
     rollout = json.loads((folder / "rollout_stage_25.json").read_text())
@@ -58,7 +53,7 @@ def test_a_canary_fault_rolls_back_and_the_ingress_ends_at_zero(on_kubernetes, s
 
     assert (state.type.value, state.name) == ("FAILED", "RolledBack")
     assert "breach:api_p95_ms" in state.message
-    assert canary_ingress_weight(kube_emulator, cluster["namespace"]) == 0
+    assert kube_emulator.canary_weight(cluster["namespace"]) == 0
     assert kube_emulator.stored(DEPLOYMENTS, cluster["namespace"], "spark-canary")["spec"]["replicas"] == 0
     (record,) = folder.glob("rollback_*.txt")
     assert f"scaled deployment {cluster['namespace']}/spark-canary to 0 replicas" in record.read_text()
@@ -74,4 +69,4 @@ def test_canary_pods_restarting_mid_stage_roll_back_as_crash_loop(on_kubernetes,
 
     assert state.name == "RolledBack"
     assert "crash-loop" in state.message
-    assert canary_ingress_weight(kube_emulator, cluster["namespace"]) == 0
+    assert kube_emulator.canary_weight(cluster["namespace"]) == 0

@@ -29,31 +29,31 @@ def test_a_leading_v_names_the_same_release():
 
 
 def test_a_fit_canary_raises_nothing():
-    assert rollout_triggers(observed(), "v1.4.0", restarts_at_start=1) == []
+    assert rollout_triggers(observed(), "v1.4.0", restarts_at_start=1) == {}
 
 
 @pytest.mark.parametrize("changes", [{"ready": 1}, {"desired": 0, "ready": 0}])
 def test_canary_not_ready(changes):
-    assert [t for t, _ in rollout_triggers(observed(**changes), "1.4.0", 1)] == ["canary-not-ready"]
+    assert list(rollout_triggers(observed(**changes), "1.4.0", 1)) == ["canary-not-ready"]
 
 
 @pytest.mark.parametrize("versions", [["1.4.0", "1.3.2"], []])
 def test_version_mismatch(versions):
     fired = rollout_triggers(observed(versions=versions), "1.4.0", 1)
-    assert [t for t, _ in fired] == ["version-mismatch"]
+    assert list(fired) == ["version-mismatch"]
 
 
 def test_crash_loop_from_rising_restarts_or_a_crash_reason():
-    assert [t for t, _ in rollout_triggers(observed(restarts=4), "1.4.0", 1)] == ["crash-loop"]
-    assert [t for t, _ in rollout_triggers(observed(waiting=["CrashLoopBackOff"]), "1.4.0", 1)] == ["crash-loop"]
-    assert rollout_triggers(observed(waiting=["ContainerCreating"]), "1.4.0", 1) == []
+    assert list(rollout_triggers(observed(restarts=4), "1.4.0", 1)) == ["crash-loop"]
+    assert list(rollout_triggers(observed(waiting=["CrashLoopBackOff"]), "1.4.0", 1)) == ["crash-loop"]
+    assert rollout_triggers(observed(waiting=["ContainerCreating"]), "1.4.0", 1) == {}
 
 
 def test_unknown_restarts_never_fire():
-    assert rollout_triggers(observed(restarts=None), "1.4.0", None) == []
-    assert rollout_triggers(observed(restarts=9), "1.4.0", None) == []
+    assert rollout_triggers(observed(restarts=None), "1.4.0", None) == {}
+    assert rollout_triggers(observed(restarts=9), "1.4.0", None) == {}
 
 
 def test_every_trigger_it_raises_is_in_the_catalogue():
     fired = rollout_triggers(observed(ready=0, versions=["2"], restarts=5), "1.4.0", 1)
-    assert [trigger(t).evaluated_by for t, _ in fired] == ["flow", "flow", "flow"]
+    assert [trigger(t).evaluated_by for t in fired] == ["flow", "flow", "flow"]
