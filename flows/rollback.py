@@ -17,10 +17,10 @@ from golive.rollback_report import render_rollback, rollback_file_name
 from golive.settings import GoLiveSettings
 from blocks import settings_for_run
 from tasks.evidence import record, seal
-from tasks.prefect_api import rename_flow_run
-from tasks.service import check_version
 from tasks.kubernetes import scale_canary
+from tasks.prefect_api import rename_flow_run
 from tasks.router import read_weight, set_weight
+from tasks.service import check_version
 
 
 def _run_name() -> str:
