@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from golive.prefect_env import configure_prefect  # noqa: E402
+from cli.prefect_env import configure_prefect  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from readme_section import write_section  # noqa: E402
@@ -47,7 +47,7 @@ def _go_live(settings: dict, work: Path):
 
 
 def time_to_rollback(sandbox, evidence_root: Path) -> tuple[float, float]:
-    from golive.demo import demo_settings
+    from cli.demo import demo_settings
 
     settings = {**demo_settings("1.4.0", sandbox.golive_settings(), 15, 5, str(evidence_root)), "stages": [25, 100]}
     folder = evidence_root / "v1.4.0"
@@ -98,10 +98,12 @@ def main() -> None:
     from flows.canary_stage import SCRAPE_SETTLE_SECONDS
     from sandbox.control import Sandbox
 
+    from golive.signals import readiness_queries
     from golive.signing import generate_key
 
     generate_key(work, "key")
-    sandbox = Sandbox.up(work / "sandbox", free_ports=True, probe_rate=5, owner_pid=os.getpid())
+    sandbox = Sandbox.up(work / "sandbox", free_ports=True, probe_rate=5, owner_pid=os.getpid(),
+                         ready_queries=readiness_queries())
     try:
         zero_dwell_wall_time(sandbox, work / "warmup")  # Prefect's temporary server starts here, untimed
         walls = []

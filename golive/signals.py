@@ -25,6 +25,7 @@ __all__ = [
     "Kind",
     "Rule",
     "Signal",
+    "readiness_queries",
     "render_query",
     "with_overrides",
 ]
@@ -194,6 +195,13 @@ def render_query(template: str, track: str, window_seconds: float) -> str:
     """Fill a query template for one track and window (rounded to whole seconds, at least 2 s)."""
     window = f"{max(2, round(window_seconds))}s"
     return Template(template).substitute(track=track, window=window)
+
+
+def readiness_queries(catalogue: tuple[Signal, ...] = CATALOGUE, window_seconds: float = 10.0) -> dict[str, str]:
+    """Every signal's value query for both tracks (`api_p95_ms[canary]` → PromQL): what a target
+    must answer before a go-live can judge it."""
+    return {f"{sig.name}[{track}]": render_query(sig.value_query, track, window_seconds)
+            for sig in catalogue for track in TRACKS}
 
 
 def with_overrides(catalogue: tuple[Signal, ...], overrides: dict[str, dict]) -> tuple[Signal, ...]:

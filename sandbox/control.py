@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -155,8 +155,10 @@ class Sandbox:
         duration: float = 4 * 3600,
         timeout: float = 45.0,
         progress: Progress | None = None,
+        ready_queries: Mapping[str, str] | None = None,
     ) -> Sandbox:
-        """Start everything and wait until Prometheus answers every signal for both tracks.
+        """Start everything and wait until every part listens and Prometheus answers each of
+        `ready_queries` (name → PromQL: what the caller will read) with a number.
 
         On failure everything started is stopped again and SandboxError says what was missing.
         """
@@ -198,14 +200,15 @@ class Sandbox:
                 cwd=sandbox.workdir, env={**os.environ, "PYTHONPATH": _import_root()},
             )
         try:
-            sandbox.wait_ready(timeout=timeout, progress=say)
+            sandbox.wait_ready(timeout=timeout, progress=say, ready_queries=ready_queries)
         except BaseException:
             sandbox.down()
             raise
         return sandbox
 
-    def wait_ready(self, timeout: float = 45.0, progress: Progress | None = None) -> None:
-        """Until every component listens and Prometheus has every signal for both tracks."""
+    def wait_ready(self, timeout: float = 45.0, progress: Progress | None = None,
+                   ready_queries: Mapping[str, str] | None = None) -> None:
+        """Until every component listens and Prometheus answers every one of `ready_queries`."""
         say = progress or (lambda _msg: None)
         deadline = time.monotonic() + timeout
         missing: list[str] = ["supervisor state"]
@@ -214,7 +217,7 @@ class Sandbox:
             state = self._read("state.json")
             if state and state["status"] == "running":
                 dead = [c.name for c in self.status() if not c.healthy]
-                missing = [f"{name} not up" for name in dead] or self.signals_missing()
+                missing = [f"{name} not up" for name in dead] or self.queries_missing(ready_queries or {})
                 if not missing:
                     return
             elif state and state["status"] in ("stopping", "stopped"):
@@ -226,23 +229,20 @@ class Sandbox:
         raise SandboxError(f"not ready after {timeout:g} s; still waiting for: {', '.join(missing)} "
                            f"(logs in {self.workdir / 'logs'})")
 
-    def signals_missing(self, window_seconds: float = 10.0) -> list[str]:
-        """Signals (per track) that Prometheus does not answer with a number yet."""
+    def queries_missing(self, queries: Mapping[str, str]) -> list[str]:
+        """The names of `queries` (name → PromQL) that Prometheus does not answer with a number yet."""
         from prometheus_api_client import PrometheusConnect
-
-        from golive.signals import CATALOGUE, render_query
 
         prom = PrometheusConnect(url=self.prometheus_url, disable_ssl=True)
         missing = []
-        for sig in CATALOGUE:
-            for track in TRACKS:
-                try:
-                    result = prom.custom_query(render_query(sig.value_query, track, window_seconds))
-                except Exception:  # noqa: BLE001 - not answering yet is what we wait for
-                    result = []
-                values = [r["value"][1] for r in result]
-                if not values or values[0] in ("NaN", "+Inf", "-Inf"):
-                    missing.append(f"{sig.name}[{track}]")
+        for name, query in queries.items():
+            try:
+                result = prom.custom_query(query)
+            except Exception:  # noqa: BLE001 - not answering yet is what we wait for
+                result = []
+            values = [r["value"][1] for r in result]
+            if not values or values[0] in ("NaN", "+Inf", "-Inf"):
+                missing.append(name)
         return missing
 
     # -- status / down ----------------------------------------------------------------------------

@@ -21,10 +21,11 @@ from kubernetes.config.config_exception import ConfigException
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from blocks.golive_blocks import KubernetesCluster
 from golive.models import RolloutObservation
 from golive.rollout import image_tag
 from golive.settings import KubernetesSettings
-from tasks.router import RouterError, RouterForbidden, retry_unless_forbidden
+from tasks.router_base import RouterError, RouterForbidden, retry_unless_forbidden
 
 __all__ = ["GatewayApiRouter", "IngressNginxRouter", "api_client", "read_kubernetes_rollout", "scale_canary"]
 
@@ -40,8 +41,6 @@ CONFLICT_ATTEMPTS = 5
 
 def api_client(settings: KubernetesSettings) -> client.ApiClient:
     """A client from the credentials block, the pod's service account, or a kubeconfig file."""
-    from blocks.golive_blocks import KubernetesCluster
-
     try:
         if settings.credentials_block:
             return KubernetesCluster.load(settings.credentials_block).api_client()

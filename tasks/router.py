@@ -1,75 +1,29 @@
 """The traffic router: set the canary weight and read back the weight in force.
 
-One small interface (`TrafficRouter`), one implementation per router: the sandbox's nginx
-through its control API here, ingress-nginx and Gateway API in `tasks.kubernetes`.
+One small interface (`tasks.router_base.TrafficRouter`), one implementation per router: the
+sandbox's nginx through its control API (`tasks.sandbox_router`), ingress-nginx and Gateway API
+(`tasks.kubernetes`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
-import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive.models import WeightReading
 from golive.settings import RouterSettings
+from tasks.kubernetes import GatewayApiRouter, IngressNginxRouter
+from tasks.router_base import RouterError, RouterForbidden, TrafficRouter, retry_unless_forbidden
+from tasks.sandbox_router import SandboxRouter
 
-
-class RouterError(RuntimeError):
-    """The router refused or did not answer; the message says which and why."""
-
-
-class RouterForbidden(RouterError):
-    """The router's API denies golive a permission: asking again will not help."""
-
-
-def retry_unless_forbidden(task, task_run, state) -> bool:
-    """Prefect's retry condition: retry failures, but not a missing permission."""
-    try:
-        state.result()
-    except RouterForbidden:
-        return False
-    except Exception:
-        return True
-    return True
-
-
-class TrafficRouter(Protocol):
-    def set_weight(self, weight: int) -> int: ...
-
-    def read_weight(self) -> int: ...
-
-
-class SandboxRouter:
-    """The sandbox's nginx, through `GET/PUT /weight` on its control port."""
-
-    def __init__(self, control_url: str, timeout: float = 20.0):
-        self.control_url = control_url.rstrip("/")
-        self.timeout = timeout
-
-    def _call(self, method: str, **kwargs) -> int:
-        try:
-            response = httpx.request(method, f"{self.control_url}/weight", timeout=self.timeout, **kwargs)
-        except httpx.TransportError as exc:
-            raise RouterError(f"router at {self.control_url} does not answer: {exc}") from exc
-        if response.status_code != 200:
-            raise RouterError(f"router refused {method} /weight: {response.json().get('error', response.text)}")
-        return int(response.json()["weight"])
-
-    def set_weight(self, weight: int) -> int:
-        return self._call("PUT", json={"weight": weight})
-
-    def read_weight(self) -> int:
-        return self._call("GET")
+__all__ = ["RouterError", "RouterForbidden", "read_weight", "router_for", "set_weight"]
 
 
 def router_for(settings: RouterSettings) -> TrafficRouter:
     if settings.kind == "sandbox":
         return SandboxRouter(settings.control_url)
-    from tasks.kubernetes import GatewayApiRouter, IngressNginxRouter
-
     return {"ingress-nginx": IngressNginxRouter, "gateway-api": GatewayApiRouter}[settings.kind](settings.kubernetes)
 
 

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from golive.signals import readiness_queries
 from sandbox.control import Sandbox
 
 
@@ -14,7 +15,7 @@ from sandbox.control import Sandbox
 def sandbox(tmp_path_factory) -> Sandbox:
     running = Sandbox.up(
         tmp_path_factory.mktemp("sandbox"), free_ports=True, owner_pid=os.getpid(), seed=7, rate=50,
-        probe_rate=5, timeout=45,
+        probe_rate=5, timeout=45, ready_queries=readiness_queries(),
     )
     try:
         yield running

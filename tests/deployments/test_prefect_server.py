@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from golive.demo import demo_settings
-from golive.stack import Stack
+from cli.demo import demo_settings
+from cli.stack import Stack
 from sandbox.processes import free_ports
 from sandbox.release_repo import create_release_repo
 
@@ -92,7 +92,7 @@ def _approve(env: dict, run_id: str, approver: str) -> int:
     """`golive approve RUN_ID --approver NAME`, in this process, against the stack's server."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from golive.cli import main
+    from cli.main import main
 
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
         return main(["approve", run_id, "--approver", approver, "--reason", "green"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from golive.prefect_env import configure_prefect
+from cli.prefect_env import configure_prefect
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,7 +27,7 @@ def flow_settings(sandbox, signing_key: dict, evidence_root: Path, stages: list[
     """The demo's compressed timings on the sandbox: stages and holds of three intervals, a
     two-second blast-radius drill, the test run's signing key, and a release repository of the
     test's own (a Live go-live tags it)."""
-    from golive.demo import demo_settings
+    from cli.demo import demo_settings
     from sandbox.release_repo import create_release_repo
 
     settings = demo_settings("1.4.0", sandbox.golive_settings(), 3 * interval, interval, str(evidence_root))

@@ -90,7 +90,7 @@ def test_a_killed_first_night_resumes_at_the_next_hour_without_duplicates(sandbo
 def test_closing_waits_out_a_rate_limit_names_a_failed_pr_and_never_moves_a_tag(
         sandbox, signing_key, github, monkeypatch, tmp_path, capsys):
     from flows.closing import closing
-    from golive.cli import main
+    from cli.main import main
     from golive.settings import load_settings
 
     settings = _with_github(flow_settings(sandbox, signing_key, tmp_path, [100]), github, monkeypatch)

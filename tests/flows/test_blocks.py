@@ -42,7 +42,7 @@ def test_blocks_apply_saves_every_setting_and_they_load_back_the_same(tmp_path, 
     import yaml
 
     from blocks import blocks_from_settings, settings_from_blocks
-    from golive.cli import main
+    from cli.main import main
     from golive.settings import GoLiveSettings
 
     every_field_set = load_settings({"release": "1", "sbom_environment": "/usr/bin/python3",
@@ -64,7 +64,7 @@ def test_blocks_apply_saves_every_setting_and_they_load_back_the_same(tmp_path, 
 
 
 def test_blocks_apply_names_the_bad_field(tmp_path, capsys):
-    from golive.cli import main
+    from cli.main import main
 
     config = tmp_path / "golive.yaml"
     config.write_text("interval_seconds: -1\n")
@@ -74,7 +74,7 @@ def test_blocks_apply_names_the_bad_field(tmp_path, capsys):
 
 def test_the_kubernetes_example_settings_round_trip_through_blocks(capsys):
     from blocks import settings_from_blocks
-    from golive.cli import main
+    from cli.main import main
 
     assert main(["blocks", "apply", "deploy/golive.kubernetes.yaml", "--name", "cluster-example"]) == 0
     loaded = settings_from_blocks("1.4.0", policy="cluster-example", prometheus="cluster-example",
@@ -85,7 +85,7 @@ def test_the_kubernetes_example_settings_round_trip_through_blocks(capsys):
 
 def test_a_cluster_block_from_a_kubeconfig_reaches_the_cluster(cluster, kube_emulator, capsys):
     from blocks import KubernetesCluster
-    from golive.cli import main
+    from cli.main import main
     from golive.settings import KubernetesSettings
     from tasks.kubernetes import IngressNginxRouter
 
@@ -98,7 +98,7 @@ def test_a_cluster_block_from_a_kubeconfig_reaches_the_cluster(cluster, kube_emu
 
 
 def test_a_cluster_block_from_a_missing_kubeconfig_names_it(tmp_path, capsys):
-    from golive.cli import main
+    from cli.main import main
 
     assert main(["blocks", "cluster", "nowhere", "--kubeconfig", str(tmp_path / "absent")]) == 2
     assert capsys.readouterr().err.strip().endswith(f"--kubeconfig: No such file or directory: {tmp_path / 'absent'}")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client.parser import text_string_to_metric_families
 
-from golive.cli import main
+from cli.main import main
 from golive.evidence import MANIFEST
 from golive.signing import SigningKey, generate_key
 

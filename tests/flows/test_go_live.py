@@ -11,7 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from golive.cli import main
+from cli.main import main
+from golive.signals import readiness_queries
 from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started, war_room_has
 
 pytestmark = pytest.mark.sandbox
@@ -83,7 +84,8 @@ def test_prometheus_gone_mid_stage_holds_then_rolls_back_never_proceeds(signing_
 
     from sandbox.control import Sandbox
 
-    own = Sandbox.up(tmp_path / "sandbox", free_ports=True, owner_pid=os.getpid(), rate=20, probe_rate=5)
+    own = Sandbox.up(tmp_path / "sandbox", free_ports=True, owner_pid=os.getpid(), rate=20, probe_rate=5,
+                     ready_queries=readiness_queries())
     try:
         prometheus = next(c for c in own.status() if c.name == "prometheus")
         settings = flow_settings(own, signing_key, tmp_path / "evidence", [25, 100], hold_budget_seconds=9)

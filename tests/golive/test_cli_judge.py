@@ -14,7 +14,7 @@ from tests.golive.builders import healthy, set_values
 
 def golive(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "golive", *args], input=stdin, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "cli", *args], input=stdin, capture_output=True, text=True, timeout=60
     )
 
 
@@ -95,7 +95,7 @@ def test_jsonl_keeps_going_past_a_bad_line_in_order(tmp_path):
 
 def test_judge_imports_neither_prefect_nor_httpx():
     code = (
-        "import sys, golive.judge, golive.cli; "
+        "import sys, golive.judge, cli.main; "
         "bad = [m for m in ('prefect', 'httpx', 'requests') if m in sys.modules]; "
         "print(','.join(bad))"
     )

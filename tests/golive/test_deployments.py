@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from golive.deployments import DeploymentError, add_release
+from cli.deployments import DeploymentError, add_release
 
 PREFECT_YAML = Path(__file__).resolve().parents[2] / "prefect.yaml"
 

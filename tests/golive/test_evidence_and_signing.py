@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from golive.blast_radius import DrillSample, evaluate
-from golive.cli import main
+from cli.main import main
 from golive.completeness import check_completeness
 from golive.evidence import MANIFEST, EvidenceLedger
 from golive.models import Check, GitState, WeightReading

@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from golive.signals import readiness_queries
 from sandbox import processes
 from sandbox.control import Sandbox, SandboxError
 
@@ -14,7 +15,8 @@ pytestmark = pytest.mark.sandbox
 
 
 def test_down_stops_exactly_what_up_started(tmp_path):
-    sandbox = Sandbox.up(tmp_path / "sb", free_ports=True, owner_pid=os.getpid(), rate=5, timeout=45)
+    sandbox = Sandbox.up(tmp_path / "sb", free_ports=True, owner_pid=os.getpid(), rate=5, timeout=45,
+                         ready_queries=readiness_queries())
     try:
         with pytest.raises(SandboxError, match="already running"):
             Sandbox.up(tmp_path / "sb", free_ports=True, owner_pid=os.getpid(), rate=5)

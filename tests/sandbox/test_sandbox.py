@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from golive.signals import CATALOGUE
+from golive.signals import CATALOGUE, readiness_queries
 from tests.sandbox.helpers import counter, per_request, signal_value, wait_until
 
 pytestmark = pytest.mark.sandbox
@@ -27,7 +27,7 @@ FAULT_FOR = {
 
 def test_every_signal_is_answered_for_both_tracks(sandbox):
     # `up` already waited for this (within its 45 s budget); it must still hold.
-    assert sandbox.signals_missing() == []
+    assert sandbox.queries_missing(readiness_queries()) == []
     assert {c.name for c in sandbox.status() if c.healthy} == {"prometheus", "stable", "canary", "router", "control", "loadgen"}
 
 

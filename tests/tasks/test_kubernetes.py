@@ -11,7 +11,7 @@ from golive.settings import KubernetesSettings
 from tasks.kubernetes import (
     CANARY, CANARY_BY_HEADER, GatewayApiRouter, IngressNginxRouter, read_kubernetes_rollout, scale_canary,
 )
-from tasks.router import RouterError, RouterForbidden, retry_unless_forbidden
+from tasks.router_base import RouterError, RouterForbidden, retry_unless_forbidden
 from tests.emulators.kubernetes import DEPLOYMENTS, HTTP_ROUTES, INGRESSES, PODS, canary_pod
 
 WEIGHTS = (0, 1, 5, 25, 50, 100)

@@ -21,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from golive.signals import readiness_queries
 from golive.warroom import COLUMNS, cell_text
 
 __all__ = ["DemoFault", "demo_settings", "parse_fault", "run_demo"]
@@ -146,7 +147,7 @@ def _verify_line(folder: Path) -> str:
 
 def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interval: float, rate: float,
              evidence_root: str, console: Console | None = None) -> int:
-    from golive.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect
 
     configure_prefect()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the screen tells the story
@@ -156,7 +157,8 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
     _ensure_signing_key(console)
     with console.status("starting the sandbox (Prometheus, nginx, stable and canary, load) …"):
         sandbox = Sandbox.up(default_workdir().with_name(default_workdir().name + "-demo"), release=release,
-                             rate=rate, probe_rate=5, free_ports=True, owner_pid=os.getpid())
+                             rate=rate, probe_rate=5, free_ports=True, owner_pid=os.getpid(),
+                             ready_queries=readiness_queries())
     try:
         settings = demo_settings(release, sandbox.golive_settings(), stage_seconds, interval, evidence_root)
         folder = Path(evidence_root) / f"v{release}"

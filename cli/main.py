@@ -66,7 +66,7 @@ def _check_judge(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from golive.demo import parse_fault, run_demo
+    from cli.demo import parse_fault, run_demo
 
     try:
         faults = [parse_fault(f, args.fault_at) for f in args.fault]
@@ -116,7 +116,7 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from golive.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect
 
     configure_prefect()
     settings = _target_settings(args, release=args.release)
@@ -141,7 +141,7 @@ def _add_rollback(sub: argparse._SubParsersAction) -> None:
 
 def cmd_flight_check(args: argparse.Namespace) -> int:
     from golive.evidence import EvidenceLedger
-    from golive.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect
 
     settings = _target_settings(args, release=args.release, blast_radius_seconds=args.blast_radius_seconds)
     configure_prefect()
@@ -170,7 +170,7 @@ def _add_flight_check(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_close(args: argparse.Namespace) -> int:
-    from golive.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect
 
     settings = _target_settings(args, release=args.release)
     configure_prefect()
@@ -187,7 +187,7 @@ def cmd_close(args: argparse.Namespace) -> int:
 
 
 def cmd_first_night(args: argparse.Namespace) -> int:
-    from golive.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect
 
     settings = _target_settings(args, release=args.release)
     configure_prefect()
@@ -213,7 +213,7 @@ def _add_after_live(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    from golive.stack import Stack, StackError
+    from cli.stack import Stack, StackError
 
     stack = Stack(Path(args.folder))
     try:
@@ -240,7 +240,7 @@ def cmd_blocks_apply(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, release=args.release_placeholder)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
-    from golive.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect
 
     configure_prefect()
     from blocks import blocks_from_settings
@@ -255,7 +255,7 @@ def cmd_blocks_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_blocks_cluster(args: argparse.Namespace) -> int:
-    from golive.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect
 
     configure_prefect()
     from blocks import KubernetesCluster
@@ -276,7 +276,7 @@ def cmd_blocks_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from golive.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect
 
     configure_prefect()
     from tasks.approval import resume_stage
@@ -290,7 +290,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_deployment_add(args: argparse.Namespace) -> int:
-    from golive.deployments import DeploymentError, add_release
+    from cli.deployments import DeploymentError, add_release
 
     try:
         add_release(Path(args.file), args.release)
@@ -384,9 +384,9 @@ def _add_evidence_and_keys(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_sandbox(sub: argparse._SubParsersAction) -> None:
-    from golive import sandbox_cli
+    from cli import sandbox_commands
 
-    sandbox_cli.add_parser(sub)
+    sandbox_commands.add_parser(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from golive.signals import readiness_queries
+
 __all__ = ["add_parser"]
 
 
@@ -57,6 +59,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         Path(args.workdir) if args.workdir else None,
         release=args.release, stable_version=args.stable, rate=args.rate, port_base=args.port_base,
         free_ports=args.free_ports, seed=args.seed, timeout=args.timeout, progress=progress,
+        ready_queries=readiness_queries(),
     )
     print(f"sandbox up: stable {args.stable}, canary {args.release}, canary weight 0, "
           f"load {args.rate:g} req/s (folder {sandbox.workdir})")
