@@ -9,7 +9,6 @@ import pytest
 
 from golive.closing import release_oneliner, success_criteria
 from golive.evidence import EvidenceLedger
-from golive.gate import gate_action
 from golive.settings import SettingsError, load_settings
 from golive.warroom import COLUMNS, WarRoomRow, to_csv, to_markdown
 
@@ -136,22 +135,7 @@ def test_success_criteria_from_the_stage_records():
     assert bad["evidence_complete"] == {"ok": False, "files": 30, "minimum_files": 50, "missing": ["war_room.md"]}
 
 
-# -- gate -----------------------------------------------------------------------------------------
-
-
-def test_gate_rolls_back_at_once_and_proceeds_only_at_the_window_end():
-    assert gate_action("rollback", ["breach:http_5xx_pct"], False, 0, 600, 1200).action == "rollback"
-    assert gate_action("proceed", [], False, 0, 600, 1200).action == "continue"
-    assert gate_action("proceed", [], True, 0, 600, 1200).action == "proceed"
-
-
-def test_gate_holds_within_the_budget_then_rolls_back():
-    assert gate_action("hold", [], True, 0, 600, 1200).action == "hold"
-    assert gate_action("hold", [], True, 600, 600, 1200).action == "hold"
-    spent = gate_action("hold", [], True, 1200, 600, 1200)
-    assert (spent.action, spent.triggers) == ("rollback", ("hold-budget-exhausted",))
-    silent = gate_action("hold", [], True, 1200, 600, 1200, metrics_answered=False)
-    assert silent.triggers == ("metrics-unreachable",)
+# -- the observed split -----------------------------------------------------------------------------------------
 
 
 def test_the_observed_split_is_exact_at_0_and_100_and_within_noise_between():

@@ -1,0 +1,131 @@
+"""One canary stage as a state machine: what the gate does with each judgement.
+
+The flow feeds it one observation at a time (the judge's verdict on the window so far) and does
+what the returned step says. The rules, in order:
+
+1. A rollback trigger rolls back at once, whenever it fires.
+2. Until the observation window is complete (the dwell, or a Hold's re-measurement), keep
+   watching: a stage is watched for its whole dwell before it may proceed.
+3. Complete and 8/8 green: **proceed**.
+4. Complete, and the only thing missing is traffic (every signal that is not green is
+   `insufficient`): **extend** the window. The intervals seen are kept, so the evidence
+   accumulates, and every further look may proceed. Once the stage has lasted its maximum dwell
+   it is **inconclusive**: by policy a person is asked (**pause**) or the canary rolls back.
+   Too little traffic never proceeds and never rolls back on its own.
+5. Complete otherwise (a deviation, no data, Prometheus silent): **hold**, a fresh window of
+   `hold_seconds`, as the runbook re-measures; once the holds would overrun the stage's hold
+   budget, roll back (`hold-budget-exhausted`, or `metrics-unreachable` when Prometheus gave no
+   answer at all).
+
+A stage's human gate (approval before the weight is raised) waits in the same hold budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["StageMachine", "StagePlan", "Step"]
+
+Action = Literal["continue", "proceed", "extend", "hold", "pause", "rollback"]
+InsufficientPolicy = Literal["pause", "rollback"]
+
+# Intervals end on the clock; a tick a hair before the window's end still completes it.
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    percent: int
+    interval_seconds: float
+    dwell_seconds: float
+    max_dwell_seconds: float
+    hold_seconds: float
+    hold_budget_seconds: float
+    on_insufficient_traffic: InsufficientPolicy = "pause"
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    reason: str = ""
+    triggers: tuple[str, ...] = ()
+
+
+def only_traffic_missing(decision: str, verdicts: Mapping[str, str]) -> bool:
+    """The judge held for one reason only: some signals saw too little traffic, none is worse."""
+    open_verdicts = [v for v in verdicts.values() if v != "pass"]
+    return decision == "hold" and bool(open_verdicts) and all(v == "insufficient" for v in open_verdicts)
+
+
+class StageMachine:
+    """The gate of one stage, from the moment its weight is in force."""
+
+    def __init__(self, plan: StagePlan, started_at: float):
+        self.plan = plan
+        self.started_at = started_at
+        self.window_start = started_at
+        self.window_no = 1
+        self.looks = 0  # judgements in the current window
+        self.holds = 0
+        self.held_seconds = 0.0
+        self.extended = False  # the current window outlived its length for lack of traffic
+        self._window_seconds = plan.dwell_seconds
+
+    @property
+    def intervals_in_window(self) -> int:
+        return math.ceil(self._window_seconds / self.plan.interval_seconds - _EPSILON)
+
+    @property
+    def next_tick(self) -> float:
+        """When the next interval of the current window ends."""
+        return self.window_start + (self.looks + 1) * self.plan.interval_seconds
+
+    def observe(self, at: float, decision: str, verdicts: Mapping[str, str], triggers: Sequence[str] = (),
+                answered: bool = True) -> Step:
+        """The next step after the judge looked at the window [window_start, at]."""
+        self.looks += 1
+        if decision == "rollback":
+            return Step("rollback", "the judge raised a rollback trigger", tuple(triggers))
+        if self.looks < self.intervals_in_window:
+            return Step("continue")
+        if decision == "proceed":
+            return Step("proceed", "8/8 green over the window")
+        if answered and only_traffic_missing(decision, verdicts):
+            return self._too_little_traffic(at)
+        return self._hold(at, answered)
+
+    def waited_for_approval(self, seconds: float) -> Step:
+        """A person did not answer the stage's gate within `seconds`: a Hold, within the budget."""
+        self.held_seconds += seconds
+        if self.held_seconds >= self.plan.hold_budget_seconds:
+            return Step("rollback", f"no approval within the hold budget ({self.plan.hold_budget_seconds:g} s)",
+                        ("hold-budget-exhausted",))
+        self.holds += 1
+        return Step("hold", f"no answer yet; asked again (waited {self.held_seconds:g} s)")
+
+    def _too_little_traffic(self, at: float) -> Step:
+        lasted = at - self.started_at
+        if lasted + _EPSILON < self.plan.max_dwell_seconds:
+            self.extended = True
+            return Step("extend", f"too little traffic to tell yet; the window grows "
+                                  f"(stage {lasted:g} s of at most {self.plan.max_dwell_seconds:g} s)")
+        reason = (f"inconclusive: too little traffic to tell after the stage's maximum dwell "
+                  f"({self.plan.max_dwell_seconds:g} s)")
+        if self.plan.on_insufficient_traffic == "rollback":
+            return Step("rollback", reason, ("hold-budget-exhausted",))
+        return Step("pause", reason)
+
+    def _hold(self, at: float, answered: bool) -> Step:
+        if self.held_seconds + self.plan.hold_seconds > self.plan.hold_budget_seconds:
+            trigger = "hold-budget-exhausted" if answered else "metrics-unreachable"
+            return Step("rollback", f"still not green after {self.held_seconds:g} s of holds "
+                                    f"(budget {self.plan.hold_budget_seconds:g} s)", (trigger,))
+        self.holds += 1
+        self.held_seconds += self.plan.hold_seconds
+        self.window_start, self.window_no, self.looks = at, self.window_no + 1, 0
+        self.extended = False
+        self._window_seconds = self.plan.hold_seconds
+        return Step("hold", f"re-measure for {self.plan.hold_seconds:g} s")
