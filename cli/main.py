@@ -344,13 +344,16 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         raise UsageError(f"{key_path}: {exc.strerror} (give the trusted public key with --key)") from None
     except SigningError as exc:
         raise UsageError(str(exc)) from None
-    report = verify_folder(args.folder, public_key, args.sigstore_identity, args.sigstore_issuer)
+    report = verify_folder(args.folder, public_key, args.sigstore_identity, args.sigstore_issuer, args.expect_head)
     for problem in report.problems:
         print(f"FAIL {problem}")
     count = len(report.problems)
     verdict = "verifies" if report.ok else f"does NOT verify ({count} problem{'s' if count > 1 else ''})"
     print(f"{args.folder}: {verdict}: {report.files} files, {report.links} chain links, "
           f"{report.signatures} signatures checked with {describe_key(public_key)}")
+    if report.head:
+        checked = "as published" if args.expect_head else "not compared: give --expect-head to prove no link was cut"
+        print(f"chain head: {report.head} ({checked})")
     return 0 if report.ok else 1
 
 
@@ -376,6 +379,8 @@ def _add_evidence_and_keys(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key", help=f"the trusted public key (default {SigningSettings().public_path})")
     p.add_argument("--sigstore-identity", help="the identity sigstore bundles must be signed by")
     p.add_argument("--sigstore-issuer", help="the OIDC issuer of that identity")
+    p.add_argument("--expect-head", metavar="HEAD",
+                   help="the chain head published at the last seal; the chain must end there (nothing cut)")
     p.set_defaults(func=cmd_evidence_verify)
     keys = sub.add_parser("keys", help="the local signing key").add_subparsers(dest="action", required=True)
     p = keys.add_parser("init", help="make a P-256 signing key pair")

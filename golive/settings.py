@@ -79,6 +79,7 @@ class SigningSettings(_Strict):
     sigstore: Literal["auto", "off"] = "auto"  # keyless too, when an identity token and the network are there
     sigstore_identity: str | None = None  # the signer's identity `evidence verify` expects
     sigstore_issuer: str | None = None
+    required: bool = True  # a key that fails stops the seal; false: the link is written unsigned
 
     @property
     def public_path(self) -> Path:

@@ -5,12 +5,19 @@ file against the newest hash the chain holds for it, every DSSE envelope against
 public key (and, for `X.dsse.json`, that its payload is exactly the file `X`), the subjects of
 in-toto statements against the files they name, and sigstore bundles against the public-good
 trust root shipped with `sigstore` (no network).
+
+Nothing in the folder goes unaccounted for: every regular file at any depth (dotfiles and a
+sub-folder's `manifest.json` included) must be in the chain, a symbolic link is refused, and a
+subject of a signed statement that is not in the folder is a failure. The chain itself can only
+show what it holds: links cut from its end are found by comparing its last head with the head
+published outside the folder at the last seal (`expect_head`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +29,14 @@ from golive.signing import SigningError, key_id, verify_envelope
 __all__ = ["SIGSTORE_BUNDLE_SUFFIX", "VerifyReport", "describe_key", "verify_folder"]
 
 SIGSTORE_BUNDLE_SUFFIX = ".sigstore.json"
+# The provenance names the release's source tree by its `git archive` digest; that archive is
+# rebuilt from the repository, never stored in the folder.
+_SOURCE_ARCHIVE_SUBJECT = re.compile(r"^source@[0-9a-f]{7,64}\.tar$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class MalformedManifest(ValueError):
+    """The manifest is not a chain of links; the message says where."""
 
 
 @dataclass
@@ -29,6 +44,7 @@ class VerifyReport:
     files: int = 0
     links: int = 0
     signatures: int = 0
+    head: str | None = None  # the hash of the chain's last link
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -40,12 +56,41 @@ def _is_envelope(data: object) -> bool:
     return isinstance(data, dict) and {"payload", "payloadType", "signatures"} <= data.keys()
 
 
-def _check_chain(ledger: EvidenceLedger, public_key: ec.EllipticCurvePublicKey, report: VerifyReport) -> dict:
+def _read_chain(folder: Path) -> list[dict]:
+    """The manifest's links, each checked for shape, so later checks never meet a surprise type."""
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("chain"), list):
+        raise MalformedManifest("expected an object with a `chain` list")
+    for index, link in enumerate(manifest["chain"], 1):
+        if not isinstance(link, dict):
+            raise MalformedManifest(f"link {index} is not an object")
+        files = link.get("files")
+        if not isinstance(files, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and _SHA256.match(v) for k, v in files.items()):
+            raise MalformedManifest(f"link {index}: `files` must map names to sha256 digests")
+        if not isinstance(link.get("head"), str) or not isinstance(link.get("previous"), (str, type(None))):
+            raise MalformedManifest(f"link {index}: `head` and `previous` must be digests")
+        if "signature" in link and not isinstance(link["signature"], dict):
+            raise MalformedManifest(f"link {index}: `signature` must be an object")
+    return manifest["chain"]
+
+
+def _check_chain(folder: Path, public_key: ec.EllipticCurvePublicKey, report: VerifyReport) -> dict | None:
+    """The newest digest of each file as the chain records it; None when there is no chain to read."""
+    if not (folder / MANIFEST).is_file() or (folder / MANIFEST).is_symlink():
+        report.problems.append(f"{MANIFEST}: missing")
+        return None
     try:
-        chain = ledger.chain()
-    except (OSError, KeyError, ValueError):
-        report.problems.append(f"{MANIFEST}: missing or unreadable")
-        return {}
+        chain = _read_chain(folder)
+    except OSError as exc:
+        report.problems.append(f"{MANIFEST}: unreadable ({exc.strerror})")
+        return None
+    except MalformedManifest as exc:
+        report.problems.append(f"{MANIFEST}: malformed ({exc})")
+        return None
+    except ValueError:  # not JSON, not UTF-8
+        report.problems.append(f"{MANIFEST}: malformed (not JSON)")
+        return None
     if not chain:
         report.problems.append(f"{MANIFEST}: no links")
     previous = None
@@ -68,7 +113,20 @@ def _check_chain(ledger: EvidenceLedger, public_key: ec.EllipticCurvePublicKey, 
                 report.problems.append(f"{where}: {exc}")
         previous = link.get("head")
     report.links = len(chain)
+    report.head = previous
     return latest_hashes(chain)
+
+
+def _check_head(chain_heads: list[str], expected: str, report: VerifyReport) -> None:
+    """The published head must be the chain's last: fewer links means some were cut."""
+    last = chain_heads[-1] if chain_heads else None
+    if last == expected:
+        return
+    if expected in chain_heads:
+        where = f"it is link {chain_heads.index(expected) + 1} of {len(chain_heads)}: links were added after it"
+    else:
+        where = "it is not in the chain: links were cut or rewritten"
+    report.problems.append(f"{MANIFEST}: the chain ends at {last} but {expected} was published ({where})")
 
 
 def _check_statement(folder: Path, name: str, payload: bytes, report: VerifyReport) -> None:
@@ -78,10 +136,23 @@ def _check_statement(folder: Path, name: str, payload: bytes, report: VerifyRepo
     except (ValueError, KeyError, TypeError):
         report.problems.append(f"{name}: payload is not an in-toto statement")
         return
+    if not isinstance(subjects, list):
+        report.problems.append(f"{name}: payload is not an in-toto statement")
+        return
     for subject in subjects:
-        target = folder / subject.get("name", "")
-        if subject.get("name") and target.is_file() and sha256_file(target) != subject.get("digest", {}).get("sha256"):
-            report.problems.append(f"{name}: subject {subject['name']} does not match its sha256")
+        subject_name = subject.get("name") if isinstance(subject, dict) else None
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        if not isinstance(subject_name, str) or not subject_name or not isinstance(digest, dict):
+            report.problems.append(f"{name}: a subject without a name or a digest")
+            continue
+        if _SOURCE_ARCHIVE_SUBJECT.match(subject_name):
+            continue
+        target = folder / subject_name
+        inside = folder.resolve() in target.resolve().parents
+        if not inside or target.is_symlink() or not target.is_file():
+            report.problems.append(f"{name}: subject {subject_name} is missing from the folder")
+        elif sha256_file(target) != digest.get("sha256"):
+            report.problems.append(f"{name}: subject {subject_name} does not match its sha256")
 
 
 def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report: VerifyReport) -> None:
@@ -116,18 +187,29 @@ def _check_sigstore_bundle(folder: Path, name: str, identity: str | None, issuer
 
 
 def verify_folder(folder: str | Path, public_key: ec.EllipticCurvePublicKey,
-                  sigstore_identity: str | None = None, sigstore_issuer: str | None = None) -> VerifyReport:
-    """Every problem in `folder`, one line each naming the file; an empty list means it verifies."""
+                  sigstore_identity: str | None = None, sigstore_issuer: str | None = None,
+                  expect_head: str | None = None) -> VerifyReport:
+    """Every problem in `folder`, one line each naming the file; an empty list means it verifies.
+
+    `expect_head` is the chain head published at the last seal; without it, links cut from the
+    end of the chain (with their files) cannot be told from a shorter go-live.
+    """
     folder = Path(folder)
     report = VerifyReport()
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():
         report.problems.append(f"{folder}: not a folder")
         return report
-    ledger = EvidenceLedger(folder)
-    recorded = _check_chain(ledger, public_key, report)
-    present = ledger.files()
+    present, refused = EvidenceLedger(folder).survey()
     report.files = len(present)
+    report.problems += [f"{name}: a symbolic link or special file, refused as evidence" for name in refused]
+    recorded = _check_chain(folder, public_key, report)
+    if recorded is None:
+        return report
+    if expect_head is not None:
+        _check_head([link["head"] for link in _read_chain(folder)], expect_head.strip().lower(), report)
     for name in sorted(recorded):
+        if name in refused:
+            continue
         if name not in present:
             report.problems.append(f"{name}: missing")
         elif sha256_file(folder / name) != recorded[name]:

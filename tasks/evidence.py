@@ -28,15 +28,25 @@ def record(folder: str, name: str, content: Any) -> str:
     return str(path)
 
 
+class UnsignedSealError(SigningError):
+    """The signing key failed and `signing.required` is true: no unsigned seal is written."""
+
+
 @task(name="seal the evidence", cache_policy=NO_CACHE)
 def seal(folder: str, flow_name: str, signing: SigningSettings | None = None) -> dict:
-    """Append this flow's link to the manifest's hash chain (signed when the key is usable)."""
+    """Append this flow's link to the manifest's hash chain, signed with the key.
+
+    A key that fails raises UnsignedSealError, unless `signing.required` is false: then the link
+    is written unsigned with a warning (and `evidence verify` names it).
+    """
     signer = None
     if signing is not None:
         try:
             signer = load_signing_key(signing)
         except SigningError as exc:
-            get_run_logger().warning("evidence sealed unsigned: %s", exc)
+            if signing.required:
+                raise UnsignedSealError(f"{flow_name}: evidence not sealed, the signing key fails: {exc}") from None
+            get_run_logger().warning("evidence sealed unsigned (signing.required is false): %s", exc)
     link = EvidenceLedger(Path(folder)).seal(flow_name, signer)
     return {k: v for k, v in link.items() if k != "files"} | {"files": len(link["files"])}
 
