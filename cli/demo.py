@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,16 +20,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from golive import layout
 from golive.signals import readiness_queries
 from golive.warroom import COLUMNS, cell_text
 
 __all__ = ["DemoFault", "demo_settings", "parse_fault", "run_demo"]
 
-_JUDGE_FILE = re.compile(r"judge_stage_(\d+)_w(\d+)_i(\d+)\.json")
 # The file each flight-check phase ends with, and what the screen says while it runs.
-_FLIGHT_CHECK_PHASES = (("preflight.json", "preflight"), ("micro_blast_radius.json", "micro blast radius"),
-                        ("release_ritual.json", "release ritual (SBOM, provenance, signed go/no-go)"),
-                        ("flight_check.json", "evidence completeness"))
+_FLIGHT_CHECK_PHASES = ((layout.PREFLIGHT, "preflight"), (layout.MICRO_BLAST_RADIUS, "micro blast radius"),
+                        (layout.RELEASE_RITUAL, "release ritual (SBOM, provenance, signed go/no-go)"),
+                        (layout.FLIGHT_CHECK, "evidence completeness"))
 
 
 @dataclass(frozen=True)
@@ -79,22 +78,23 @@ class _Screen:
 
     def _rows(self) -> list[dict]:
         try:
-            return json.loads((self.folder / "war_room.json").read_text())
+            return json.loads((self.folder / layout.WAR_ROOM_JSON).read_text())
         except (OSError, json.JSONDecodeError):
             return []
 
     def _started_stages(self) -> set[int]:
-        return {int(p.stem.rsplit("_", 1)[1]) for p in self.folder.glob("weight_set_stage_*.json")}
+        return {layout.parse_weight_set(p.name) for p in self.folder.glob(layout.ALL_WEIGHT_SETS)} - {None}
 
     def _progress(self) -> Text:
-        judged = [m for m in (_JUDGE_FILE.match(p.name) for p in self.folder.glob("judge_stage_*.json")) if m]
+        looks = (layout.parse_judge_look(p.name) for p in self.folder.glob(layout.ALL_JUDGE_LOOKS))
+        judged = [look for look in looks if look]
         started = self._started_stages()
         if not started:
             phase = next((label for name, label in _FLIGHT_CHECK_PHASES if not (self.folder / name).exists()),
                          "cleared for takeoff")
             return Text(f"flight check: {phase} …", style="dim")
         stage = max(started)
-        mine = sorted((int(w), int(i)) for s, w, i in (m.groups() for m in judged) if int(s) == stage)
+        mine = sorted((window, interval) for percent, window, interval in judged if percent == stage)
         window, done = mine[-1] if mine else (1, 0)
         span = self.settings["dwell_seconds"] if window == 1 else self.settings["hold_seconds"]
         total = max(1, round(span / self.settings["interval_seconds"]))
@@ -189,7 +189,8 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
         if "error" in outcome:
             raise outcome["error"]
         state = outcome["state"]
-        oneliner = (folder / "release_oneliner.txt").read_text().strip() if (folder / "release_oneliner.txt").exists() else ""
+        oneliner_file = folder / layout.RELEASE_ONELINER
+        oneliner = oneliner_file.read_text().strip() if oneliner_file.exists() else ""
         files = len([p for p in folder.rglob("*") if p.is_file()])
         color = "green" if state.name == "Live" else "red"
         console.print(f"[{color}]{state.name}[/{color}]: {state.message}")

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from golive import layout
+
 __all__ = ["main"]
 
 
@@ -145,17 +147,18 @@ def cmd_flight_check(args: argparse.Namespace) -> int:
 
     settings = _target_settings(args, release=args.release, blast_radius_seconds=args.blast_radius_seconds)
     configure_prefect()
-    from flows.flight_check import FLIGHT_CHECK_FILE, flight_check
+    from flows.flight_check import flight_check
 
     state = flight_check(args.release, settings=settings.model_dump(mode="json"), return_state=True)
     ledger = EvidenceLedger(settings.evidence_dir)
-    if ledger.path("preflight.json").exists():
-        for name, check in ledger.read_json("preflight.json")["checks"].items():
+    if ledger.path(layout.PREFLIGHT).exists():
+        for name, check in ledger.read_json(layout.PREFLIGHT)["checks"].items():
             print(f"  [{'GO' if check['ok'] else 'NO-GO':>5}] {name:<32} {check['detail']}")
     if state.name == "Cleared":
         print(f"CLEARED FOR TAKEOFF: v{args.release}, {len(ledger.files())} evidence files in {settings.evidence_dir}")
         return 0
-    failed = ledger.read_json(FLIGHT_CHECK_FILE)["failed"] if ledger.path(FLIGHT_CHECK_FILE).exists() else [state.message]
+    verdict = ledger.path(layout.FLIGHT_CHECK)
+    failed = ledger.read_json(layout.FLIGHT_CHECK)["failed"] if verdict.exists() else [state.message]
     print(f"NO-GO: v{args.release}")
     for reason in failed:
         print(f"  - {reason}")
@@ -177,8 +180,7 @@ def cmd_close(args: argparse.Namespace) -> int:
     from flows.closing import closing
 
     state = closing(settings, dry_run=args.dry_run, return_state=True)
-    suffix = "_dryrun" if args.dry_run else ""
-    for name in (f"git_tag{suffix}.json", f"freeze_lift{suffix}.json"):
+    for name in (layout.git_tag(args.dry_run), layout.freeze_lift(args.dry_run)):
         path = settings.evidence_dir / name
         if path.exists():
             print(f"{name}: {path.read_text().strip()}")
@@ -196,7 +198,7 @@ def cmd_first_night(args: argparse.Namespace) -> int:
     state = first_night(args.release, settings=settings.model_dump(mode="json"), hours=args.hours,
                         hour_seconds=args.hour_seconds, return_state=True)
     print(f"{state.name}: {state.message}")
-    print(f"report: {settings.evidence_dir / f'first_night_{args.release}.md'}")
+    print(f"report: {settings.evidence_dir / layout.first_night_report(args.release)}")
     return 0 if state.name == "Held" else 1
 
 

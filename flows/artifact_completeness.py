@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from golive import layout
 from golive.completeness import check_completeness
 from golive.settings import GoLiveSettings
-from tasks.evidence import list_evidence, record
+from tasks.evidence import ReleaseFolder, list_evidence
 
 
 @flow(name="artifact-completeness", flow_run_name="artifact completeness v{settings.release} at {point}")
 def artifact_completeness(settings: GoLiveSettings, point: str, stages: list[int] | None = None) -> dict:
     """`point` is "takeoff" (after the flight check) or "end" (after the closing), `stages` the
     stages run so far; writes artifact_completeness_<point>.json, which counts itself."""
-    folder = str(settings.evidence_dir)
-    name = f"artifact_completeness_{point}.json"
-    files = sorted({*list_evidence(folder), name})
+    evidence = ReleaseFolder.of(settings)
+    name = layout.artifact_completeness(point)
+    files = sorted({*list_evidence(evidence.path), name})
     result = check_completeness(point, settings.release, stages if stages is not None else list(settings.stages),
                                 len(settings.catalogue()), files)
-    record(folder, name, result)
+    evidence.record(name, result)
     get_run_logger().info("evidence at %s: %d files (minimum %d)%s", point, result["files"], result["minimum_files"],
                           f"; missing {', '.join(result['missing'])}" if result["missing"] else "")
     return result

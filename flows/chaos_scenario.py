@@ -13,9 +13,10 @@ import time
 
 from prefect import flow, get_run_logger
 
+from golive import layout
 from golive.drills import CHAOS_SCENARIOS
 from golive.settings import GoLiveSettings
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 from tasks.faults import run_command, switch_fault_on, switch_faults_off
 from tasks.gate import judge_window
 from tasks.prometheus import query_signals
@@ -78,8 +79,9 @@ def chaos_scenario(settings: GoLiveSettings, folder: str, name: str) -> dict:
                   "after": {"decision": after["decision"], "signal": mended}}
     result["inputs"] = {"scenario": name, "what": scenario.what, "faults": scenario.faults,
                         "expect": f"{scenario.signal}: the gate does not proceed; mended after"}
-    record(folder, f"chaos_{name}.json", result)
-    seal(folder, "chaos-scenario", settings.signing)
+    evidence = ReleaseFolder(path=folder, signing=settings.signing)
+    evidence.record(layout.chaos(name), result)
+    evidence.seal("chaos-scenario")
     if not result["ok"]:
         get_run_logger().error("chaos %s: %s", name, "; ".join(result["failures"]))
     return result

@@ -10,10 +10,11 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
+from golive import layout
 from golive.closing import final_decision
 from golive.settings import GoLiveSettings
 from golive.signals import CATALOGUE
-from tasks.evidence import read_stage_records, record, seal
+from tasks.evidence import ReleaseFolder, read_stage_records
 from tasks.git_repo import GitError, tag_release
 from tasks.github import GitHubError, lift_freeze
 
@@ -22,9 +23,8 @@ from tasks.github import GitHubError, lift_freeze
 def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
     """Tag and push, lift the freeze; ends `Closed`, or `ClosedPartially` naming what failed."""
     logger = get_run_logger()
-    folder = str(settings.evidence_dir)
-    suffix = "_dryrun" if dry_run else ""
-    final = final_decision(read_stage_records(folder, list(settings.stages))) or {"signals": {}}
+    evidence = ReleaseFolder.of(settings)
+    final = final_decision(read_stage_records(evidence.path, list(settings.stages))) or {"signals": {}}
     green = sum(v.get("verdict") == "pass" for v in final["signals"].values())
     message = settings.tag_message.format(green=green, total=len(CATALOGUE), release=settings.release)
     problems: list[str] = []
@@ -38,7 +38,7 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
                         f", pushed to {done['tag']['remote']}" if done["tag"]["remote"] and not dry_run else "")
         except GitError as exc:
             problems.append(f"tag: {exc}")
-        record(folder, f"git_tag{suffix}.json", done.get("tag") or {"error": problems[-1]})
+        evidence.record(layout.git_tag(dry_run), done.get("tag") or {"error": problems[-1]})
 
     if settings.github is not None:
         try:
@@ -49,12 +49,12 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
                         ", ".join(f"#{n}" for n in report.pull_requests) or "no pull request")
         except GitHubError as exc:
             problems.append(f"freeze lift: {exc}")
-        record(folder, f"freeze_lift{suffix}.json", done.get("freeze_lift") or {"error": problems[-1]})
+        evidence.record(layout.freeze_lift(dry_run), done.get("freeze_lift") or {"error": problems[-1]})
 
     done["problems"] = problems
-    record(folder, f"closing{suffix}.json", done)
+    evidence.record(layout.closing(dry_run), done)
     if not dry_run:
-        seal(folder, "closing", settings.signing)
+        evidence.seal("closing")
     if problems:
         return Completed(name="ClosedPartially", message="; ".join(problems))
     return Completed(name="Closed", message=f"v{settings.release} closed" + (" (dry run)" if dry_run else ""))

@@ -7,10 +7,11 @@ import uuid
 
 from prefect import flow
 
+from golive import layout
 from golive.contract import SPOT_CHECKS, response_problems
 from golive.settings import GoLiveSettings
 from golive.signals import DRILL_MARK
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 from tasks.faults import run_command
 from tasks.service import call_api, fetch_openapi
 
@@ -33,6 +34,7 @@ def contract_check(settings: GoLiveSettings, folder: str) -> dict:
                   "summary": f"{len(calls)} calls against the contract of {document['info']['version']}, "
                              f"{len(failures)} problems"}
     result["inputs"] = {"url": settings.canary_url, "checks": [c[0] for c in SPOT_CHECKS]}
-    record(folder, "contract_check.json", result)
-    seal(folder, "contract-spot-check", settings.signing)
+    evidence = ReleaseFolder(path=folder, signing=settings.signing)
+    evidence.record(layout.CONTRACT_CHECK, result)
+    evidence.seal("contract-spot-check")
     return result

@@ -15,22 +15,16 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
-from golive.evidence import EvidenceLedger
+from golive import layout
 from golive.first_night import degraded_signals, hour_verdict, night_report, plot_burn
 from golive.slo import BURN_WINDOWS, budget_remaining, burn_rate
 from blocks import settings_for_run
 from flows.rollback import rollback
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 from tasks.github import GitHubError, apply_freeze
 from tasks.prometheus import measure_error_counts, snapshot_signals
 
-PLAN = "first_night.json"
-FREEZE = "first_night_freeze.json"
 SETTLE_SECONDS = 1.5  # the hour's last scrapes land before it is read
-
-
-def _hour_file(hour: int) -> str:
-    return f"first_night_hour_{hour:02d}.json"
 
 
 def _utc(at: float) -> str:
@@ -43,25 +37,24 @@ def first_night(release: str, config: str | None = None, settings: dict | None =
     """Watch the release for `hours` hours of `hour_seconds` (default 24 of 3600) after Live."""
     logger = get_run_logger()
     cfg = settings_for_run(release, config, settings, blocks)
-    folder = str(cfg.evidence_dir)
-    ledger = EvidenceLedger(folder)
-    if ledger.path(PLAN).exists():
-        plan = ledger.read_json(PLAN)  # a restart keeps the night it belongs to
+    evidence = ReleaseFolder.of(cfg)
+    if evidence.has(layout.FIRST_NIGHT_PLAN):
+        plan = evidence.read_json(layout.FIRST_NIGHT_PLAN)  # a restart keeps the night it belongs to
     else:
         plan = {"started_at": time.time(), "hours": hours or cfg.first_night.hours,
                 "hour_seconds": hour_seconds or cfg.first_night.hour_seconds}
-        record(folder, PLAN, plan)
+        evidence.record(layout.FIRST_NIGHT_PLAN, plan)
     night = cfg.first_night.model_copy(update={"hours": plan["hours"], "hour_seconds": plan["hour_seconds"]})
     reference = {}
-    if ledger.path("final_snapshot.json").exists():
-        decision = ledger.read_json("final_snapshot.json").get("decision") or {"signals": {}}
+    if evidence.has(layout.FINAL_SNAPSHOT):
+        decision = evidence.read_json(layout.FINAL_SNAPSHOT).get("decision") or {"signals": {}}
         reference = {name: v.get("canary") for name, v in decision["signals"].items()}
     spans = sorted({w.long_hours for w in BURN_WINDOWS} | {w.short_hours for w in BURN_WINDOWS})
     windows = {f"{h:g}": h * night.hour_seconds for h in spans} | {"period": night.slo_period_hours * night.hour_seconds}
 
     rolled_back = False
     for hour in range(1, night.hours + 1):
-        if ledger.path(_hour_file(hour)).exists():
+        if evidence.has(layout.first_night_hour(hour)):
             continue
         due = plan["started_at"] + hour * night.hour_seconds
         if due + SETTLE_SECONDS > time.time():
@@ -74,32 +67,32 @@ def first_night(release: str, config: str | None = None, settings: dict | None =
         degraded = degraded_signals(signals, reference, cfg.catalogue())
         verdict = hour_verdict(burns, remaining, degraded, night)
         taken = []
-        if "freeze" in verdict["actions"] and not ledger.path(FREEZE).exists():
-            taken.append(_freeze(cfg, folder, hour))
+        if "freeze" in verdict["actions"] and not evidence.has(layout.FIRST_NIGHT_FREEZE):
+            taken.append(_freeze(cfg, evidence, hour))
         if "rollback" in verdict["actions"]:
             report = rollback(reason=f"error-budget-burn: 1h burn {burns[1]:.1f}, 5m burn {burns[5 / 60]:.1f} "
                               f"(≥ {BURN_WINDOWS[0].factor:g}) in first-night hour {hour}",
                               stage=100, release=release, settings=cfg, triggered_by=f"first-night hour {hour}")
             taken.append(f"hour {hour}: rolled back ({report.evidence_file})")
             rolled_back = True
-        record(folder, _hour_file(hour), {
+        evidence.record(layout.first_night_hour(hour), {
             "hour": hour, "due": due, "measured_at_utc": _utc(due),
             "burn": {f"{h:g}": b for h, b in burns.items()}, "counts": counts, "budget_remaining": remaining,
             "signals": signals, "degraded": degraded, **verdict, "taken": taken,
         })
-        _report(cfg, folder, ledger, night, bool(reference))
+        _report(cfg, evidence, night, bool(reference))
         logger.info("hour %d: %s (1h burn %s, budget left %.1f%%)", hour, verdict["status"],
                     "–" if burns[1] is None else f"{burns[1]:.2f}", 100 * remaining)
         if rolled_back:
             break
-    seal(folder, "first-night", cfg.signing)
+    evidence.seal("first-night")
     if rolled_back:
         return Failed(name="RolledBack", message=f"v{release} rolled back during the first night (error-budget-burn)")
-    frozen = ledger.path(FREEZE).exists()
+    frozen = evidence.has(layout.FIRST_NIGHT_FREEZE)
     return Completed(name="Held", message=f"v{release} held {night.hours} hours" + (", changes frozen" if frozen else ""))
 
 
-def _freeze(cfg, folder: str, hour: int) -> str:
+def _freeze(cfg, evidence: ReleaseFolder, hour: int) -> str:
     if cfg.github is None:
         outcome = {"hour": hour, "labelled": [], "note": "no GitHub repository configured: freeze recorded only"}
     else:
@@ -108,13 +101,15 @@ def _freeze(cfg, folder: str, hour: int) -> str:
             outcome = {"hour": hour, "labelled": report.done, "failed": report.failed}
         except GitHubError as exc:
             outcome = {"hour": hour, "labelled": [], "failed": {"all": str(exc)}}
-    record(folder, FREEZE, outcome)
+    evidence.record(layout.FIRST_NIGHT_FREEZE, outcome)
     return f"hour {hour}: froze changes ({len(outcome['labelled'])} pull requests labelled)"
 
 
-def _report(cfg, folder: str, ledger: EvidenceLedger, night, reference_found: bool) -> None:
-    hours = [ledger.read_json(_hour_file(h)) for h in range(1, night.hours + 1) if ledger.path(_hour_file(h)).exists()]
-    plot_name = f"first_night_burn_{cfg.release}.png"
-    record(folder, plot_name, plot_burn(hours, night.green_burn))
+def _report(cfg, evidence: ReleaseFolder, night, reference_found: bool) -> None:
+    hours = [evidence.read_json(layout.first_night_hour(h)) for h in range(1, night.hours + 1)
+             if evidence.has(layout.first_night_hour(h))]
+    plot_name = layout.first_night_plot(cfg.release)
+    evidence.record(plot_name, plot_burn(hours, night.green_burn))
     taken = [action for h in hours for action in h["taken"]]
-    record(folder, f"first_night_{cfg.release}.md", night_report(cfg.release, hours, reference_found, plot_name, taken))
+    evidence.record(layout.first_night_report(cfg.release),
+                    night_report(cfg.release, hours, reference_found, plot_name, taken))

@@ -13,14 +13,13 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
+from golive import layout
 from golive.settings import GoLiveSettings, SettingsError, load_settings
 from flows.artifact_completeness import artifact_completeness
 from flows.micro_blast_radius import micro_blast_radius
 from flows.preflight import preflight
 from flows.release_ritual import release_ritual
-from tasks.evidence import record, seal
-
-FLIGHT_CHECK_FILE = "flight_check.json"
+from tasks.evidence import ReleaseFolder
 
 
 def set_aside_previous(folder: Path) -> str | None:
@@ -33,10 +32,10 @@ def set_aside_previous(folder: Path) -> str | None:
     return str(aside)
 
 
-def _verdict(settings: GoLiveSettings, failed: list[str], folder: str, started: float) -> State:
-    record(folder, FLIGHT_CHECK_FILE, {"release": settings.release, "cleared": not failed, "failed": failed,
+def _verdict(settings: GoLiveSettings, failed: list[str], evidence: ReleaseFolder, started: float) -> State:
+    evidence.record(layout.FLIGHT_CHECK, {"release": settings.release, "cleared": not failed, "failed": failed,
                                        "elapsed_seconds": round(time.time() - started, 1)})
-    seal(folder, "flight-check", settings.signing)
+    evidence.seal("flight-check")
     if failed:
         return Failed(name="NoGo", message="NO-GO: " + "; ".join(failed))
     return Completed(name="Cleared", message="CLEARED FOR TAKEOFF")
@@ -53,22 +52,22 @@ def flight_check(release: str, config: str | None = None, settings: dict | None 
                             blast_radius_seconds=blast_radius_seconds)
     except SettingsError as exc:
         return Failed(name="NoGo", message=f"NO-GO: config: {exc}")
-    folder = str(cfg.evidence_dir)
+    evidence = ReleaseFolder.of(cfg)
     aside = set_aside_previous(cfg.evidence_dir)
     if aside:
         logger.info("earlier evidence of v%s kept at %s", release, aside)
-    record(folder, "settings.json", cfg.model_dump(mode="json"))
+    evidence.record(layout.SETTINGS, cfg.model_dump(mode="json"))
 
     checks = preflight(cfg, run_started=started)
     if checks["decision"] != "GO":
-        return _verdict(cfg, checks["reasons"], folder, started)
+        return _verdict(cfg, checks["reasons"], evidence, started)
     blast = micro_blast_radius(cfg)
     if not blast.ok:
-        return _verdict(cfg, [f"micro_blast_radius: {f}" for f in blast.failures], folder, started)
+        return _verdict(cfg, [f"micro_blast_radius: {f}" for f in blast.failures], evidence, started)
     ritual = release_ritual(cfg)
     failed = [f"release_ritual: {name}" for name in ritual["failed"]]
     complete = artifact_completeness(cfg, "takeoff")
     if not complete["ok"]:
         failed.append(f"artifact_completeness: {complete['files']} files of {complete['minimum_files']}"
                       + (f", missing {', '.join(complete['missing'])}" if complete["missing"] else ""))
-    return _verdict(cfg, failed, folder, started)
+    return _verdict(cfg, failed, evidence, started)

@@ -12,13 +12,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed, State
 
 from blocks import settings_for_run
+from golive import layout
 from golive.drills import weekly_record
 from flows.chaos_scenario import chaos_scenario, pick_scenario
 from flows.contract_check import contract_check
 from flows.idempotency_burst import idempotency_burst
 from flows.outbox_smoke import outbox_smoke
 from flows.rollback_drill import rollback_drill
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 
 
 @flow(name="game-day", flow_run_name="game day")
@@ -38,9 +39,10 @@ def game_day(config: str | None = None, settings: dict | None = None, blocks: di
     results["idempotency_burst"] = idempotency_burst(cfg, folder)
     results["outbox_smoke"] = outbox_smoke(cfg, folder)
     text = weekly_record(today, results, seed if not first_flight else None)
-    name_of_record = f"{'first_flight' if first_flight else 'weekly'}_drill_{today}.txt"
-    record(folder, name_of_record, text)
-    seal(folder, "game-day", cfg.signing)
+    name_of_record = layout.drill_record(today, first_flight)
+    evidence = ReleaseFolder(path=folder, signing=cfg.signing)
+    evidence.record(name_of_record, text)
+    evidence.seal("game-day")
     create_markdown_artifact(f"```\n{text}```\n", key=f"game-day-{today}", description=f"Game day {today}")
     failed = [key for key, r in results.items() if not r["ok"]]
     logger.info("game day %s: %s", today, "PASS" if not failed else f"FAIL ({', '.join(failed)})")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from golive import layout
 from golive.drills import burst_verdict
 from golive.settings import GoLiveSettings
 from tasks.drill_traffic import send_keyed_burst
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 from tasks.service import read_idempotency_conflicts
 
 
@@ -26,8 +27,9 @@ def idempotency_burst(settings: GoLiveSettings, folder: str, requests: int | Non
     result = {**verdict, "summary": summary, "inputs": {"requests": requests, "parallel": parallel, "key": sent["key"],
                                                          "url": settings.traffic_url},
               "conflicts_counter": {"before": before, "after": after}}
-    record(folder, "idempotency_burst.json", result)
-    seal(folder, "idempotency-burst", settings.signing)
+    evidence = ReleaseFolder(path=folder, signing=settings.signing)
+    evidence.record(layout.IDEMPOTENCY_BURST, result)
+    evidence.seal("idempotency-burst")
     if not result["ok"]:
         get_run_logger().error("idempotency burst: %s", "; ".join(result["failures"]))
     return result

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from golive import layout
 from golive.blast_radius import DrillSample, evaluate, samples_csv
 from golive.models import BlastRadiusResult
 from golive.settings import GoLiveSettings
 from tasks.drill_traffic import send_canary_traffic
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 from tasks.service import read_drill_requests
 
 
@@ -24,7 +25,7 @@ def _delta(before: float | None, after: float | None) -> float | None:
 def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, url: str | None = None) -> BlastRadiusResult:
     """Send canary-only traffic through `url` (default: the traffic entry) for `seconds` and judge it."""
     logger = get_run_logger()
-    folder = str(settings.evidence_dir)
+    evidence = ReleaseFolder.of(settings)
     url = url or settings.traffic_url
     seconds = seconds or settings.blast_radius_seconds
     before = {"stable": read_drill_requests(settings.stable_url), "canary": read_drill_requests(settings.canary_url)}
@@ -34,10 +35,10 @@ def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, u
     counted = {track: _delta(before[track], after[track]) for track in before}
     verdict = evaluate([DrillSample(**s) for s in samples], settings.release, counted["stable"], counted["canary"])
     result = BlastRadiusResult(url=url, release=settings.release, seconds=seconds, **verdict)
-    record(folder, "micro_blast_radius_counters.json", {"before": before, "after": after, "drill_requests": counted})
-    record(folder, "micro_blast_radius_requests.csv", samples_csv(samples))
-    record(folder, "micro_blast_radius.json", result)
-    seal(folder, "micro-blast-radius", settings.signing)
+    evidence.record(layout.MICRO_BLAST_RADIUS_COUNTERS, {"before": before, "after": after, "drill_requests": counted})
+    evidence.record(layout.MICRO_BLAST_RADIUS_REQUESTS, samples_csv(samples))
+    evidence.record(layout.MICRO_BLAST_RADIUS, result)
+    evidence.seal("micro-blast-radius")
     logger.info("micro blast radius: %s (%d requests, %.1f%% as expected, p95 %s ms, stable reached %s)",
                 "PASS" if result.ok else "FAIL: " + "; ".join(result.failures), result.requests,
                 100 * result.success_ratio, result.p95_ms, result.stable_requests)

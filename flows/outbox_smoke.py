@@ -7,10 +7,11 @@ import time
 
 from prefect import flow
 
+from golive import layout
 from golive.drills import outbox_verdict, plot_lag
 from golive.settings import GoLiveSettings
 from tasks.drill_traffic import read_outbox_lag
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 
 
 @flow(name="outbox-lag-smoke", flow_run_name="outbox lag smoke")
@@ -33,7 +34,8 @@ def outbox_smoke(settings: GoLiveSettings, folder: str, window_seconds: float | 
               "inputs": {"url": settings.canary_url, "window_seconds": window, "interval_seconds": interval,
                          "lag_window_seconds": game_day.outbox_lag_window_seconds},
               "series": samples}
-    record(folder, "outbox_smoke.json", result)
-    record(folder, "outbox_smoke_lag.png", plot_lag(samples))
-    seal(folder, "outbox-lag-smoke", settings.signing)
+    evidence = ReleaseFolder(path=folder, signing=settings.signing)
+    evidence.record(layout.OUTBOX_SMOKE, result)
+    evidence.record(layout.OUTBOX_SMOKE_PLOT, plot_lag(samples))
+    evidence.seal("outbox-lag-smoke")
     return result

@@ -11,10 +11,11 @@ import time
 
 from prefect import flow, get_run_logger
 
+from golive import layout
 from golive import preflight as rules
 from golive.settings import GoLiveSettings
 from golive.signals import TRACKS
-from tasks.evidence import inspect_folder, record, seal
+from tasks.evidence import ReleaseFolder, inspect_folder
 from tasks.git_repo import GitError, read_git_state
 from tasks.prometheus import check_promql, check_scrape_targets, check_traffic
 from tasks.router import RouterError, read_weight
@@ -27,8 +28,8 @@ def preflight(settings: GoLiveSettings, run_started: float | None = None) -> dic
     """Run every check; returns the summary written to preflight.json (`decision` GO or NO-GO)."""
     logger = get_run_logger()
     started = time.monotonic()
-    folder = str(settings.evidence_dir)
-    folder_state = inspect_folder(folder)
+    evidence = ReleaseFolder.of(settings)
+    folder_state = inspect_folder(evidence.path)
     checks = [
         rules.evidence_folder_check(settings.evidence_dir, folder_state["writable_error"], folder_state["files"],
                                     run_started or time.time()),
@@ -57,10 +58,10 @@ def preflight(settings: GoLiveSettings, run_started: float | None = None) -> dic
     checks.append(check_signing_key(settings.signing))
 
     for check in checks:
-        record(folder, f"preflight_{check.name}.json", check)
+        evidence.record(layout.preflight_check(check.name), check)
     result = rules.summary(checks, time.monotonic() - started, settings.preflight_budget_seconds)
-    record(folder, "preflight.json", result)
-    seal(folder, "preflight", settings.signing)
+    evidence.record(layout.PREFLIGHT, result)
+    evidence.seal("preflight")
     for reason in result["reasons"]:
         logger.warning("NO-GO %s", reason)
     logger.info("preflight v%s: %s (%d checks in %.1f s)", settings.release, result["decision"], len(checks),

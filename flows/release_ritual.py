@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 
 import golive
-from golive.evidence import EvidenceLedger
+from golive import layout
 from golive.ritual import go_nogo_checks, go_nogo_text, provenance_statement
 from golive.settings import GoLiveSettings
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 from tasks.git_repo import read_git_state, source_tree_digest
 from tasks.sbom import make_sbom
 from tasks.signing import publish_public_key, sign_into_evidence
@@ -34,9 +34,9 @@ def _now() -> str:
 def release_ritual(settings: GoLiveSettings) -> dict:
     """Write the SBOM, the signed provenance and the signed go/no-go; returns release_ritual.json."""
     logger = get_run_logger()
-    folder = str(settings.evidence_dir)
+    evidence = ReleaseFolder.of(settings)
+    folder = evidence.path
     release = settings.release
-    ledger = EvidenceLedger(folder)
     started = _now()
 
     sbom = make_sbom(folder, release, settings.sbom_environment)
@@ -54,20 +54,21 @@ def release_ritual(settings: GoLiveSettings) -> dict:
         git=git, started_on=started, finished_on=_now(), invocation_id=str(uuid.uuid4()),
     )
     statement_json = json.dumps(statement, indent=2, sort_keys=True)
-    provenance_name = f"build_provenance_{release}.json"
+    provenance_name = layout.build_provenance(release)
     keyid = sign_into_evidence(folder, provenance_name, statement_json, settings.signing)
     keyless = ({"signed": False, "reason": "off (signing.sigstore)"} if settings.signing.sigstore == "off"
                else sign_keyless(folder, provenance_name, statement_json))
     publish_public_key(folder, settings.signing)
 
-    preflight = ledger.read_json("preflight.json")
-    blast = ledger.read_json("micro_blast_radius.json") if ledger.path("micro_blast_radius.json").exists() else None
+    preflight = evidence.read_json(layout.PREFLIGHT)
+    blast = evidence.read_json(layout.MICRO_BLAST_RADIUS) if evidence.has(layout.MICRO_BLAST_RADIUS) else None
     checks = go_nogo_checks(preflight, blast, sbom.model_dump(), keyid)
     checklist = go_nogo_text(release, _now(), checks)
     go = all(ok for _, ok, _ in checks)
-    checklist_name = f"go_nogo_signed_{release}.txt"
-    record(folder, checklist_name, checklist)
-    sign_into_evidence(folder, f"{checklist_name}.dsse.json", checklist, settings.signing, payload_type="text/plain")
+    checklist_name = layout.go_nogo(release)
+    evidence.record(checklist_name, checklist)
+    sign_into_evidence(folder, layout.dsse_envelope(checklist_name), checklist, settings.signing,
+                       payload_type="text/plain")
 
     result = {
         "decision": "GO" if go else "NO-GO",
@@ -77,8 +78,8 @@ def release_ritual(settings: GoLiveSettings) -> dict:
         "sigstore": keyless,
         "go_nogo": checklist_name,
     }
-    record(folder, "release_ritual.json", result)
-    seal(folder, "release-ritual", settings.signing)
+    evidence.record(layout.RELEASE_RITUAL, result)
+    evidence.seal("release-ritual")
     if not keyless["signed"]:
         logger.info("sigstore keyless: %s; the local-key signature stands", keyless["reason"])
     logger.info("release ritual v%s: %s", release, result["decision"])

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 from prefect import flow
 
+from golive import layout
 from golive.settings import GoLiveSettings
 from flows.rollback import rollback
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 from tasks.router import read_weight
 
 
 @flow(name="rollback-drill", flow_run_name="rollback drill")
 def rollback_drill(settings: GoLiveSettings, folder: str) -> dict:
     """Read the weight, run `rollback` with dry_run, read the weight again: it must not move."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    at = time.time()
+    stamp = layout.utc_stamp(at)
     timings = {}
     started = time.monotonic()
     before = read_weight(settings.router).in_force
@@ -34,7 +35,8 @@ def rollback_drill(settings: GoLiveSettings, folder: str) -> dict:
              f"result: {'PASS: nothing changed' if ok else 'FAIL: ' + failures[0]}", "", "steps the rollback would take:",
              *(f"  - {step}" for step in report.steps), "", "timings:",
              *(f"  - {name}: {seconds:.2f} s" for name, seconds in timings.items())]
-    record(folder, f"rollback_drill_{stamp}.txt", "\n".join(lines) + "\n")
-    seal(folder, "rollback-drill", settings.signing)
+    evidence = ReleaseFolder(path=folder, signing=settings.signing)
+    evidence.record(layout.rollback_drill(at), "\n".join(lines) + "\n")
+    evidence.seal("rollback-drill")
     return {"ok": ok, "failures": failures, "summary": f"dry run, weight {before} unchanged, "
             f"{sum(timings.values()):.1f} s" if ok else failures[0], "timings": timings}

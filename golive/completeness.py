@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
 
+from golive import layout
+
 __all__ = ["MINIMUM_FILES", "POINTS", "check_completeness", "requirements"]
 
 POINTS = ("takeoff", "end")
@@ -23,37 +25,36 @@ PREFLIGHT_CHECKS = (
 
 def _takeoff(release: str, signals: int) -> list[tuple[str, int]]:
     return [
-        ("settings.json", 1),
-        ("preflight.json", 1),
-        *((f"preflight_{name}.json", 1) for name in PREFLIGHT_CHECKS),
-        ("preflight_promql_*_stable.json", signals),
-        ("preflight_promql_*_canary.json", signals),
-        ("micro_blast_radius.json", 1),
-        ("micro_blast_radius_counters.json", 1),
-        ("micro_blast_radius_requests.csv", 1),
-        (f"sbom_{release}.json", 1),
-        (f"build_provenance_{release}.json", 1),
-        (f"go_nogo_signed_{release}.txt", 1),
-        (f"go_nogo_signed_{release}.txt.dsse.json", 1),
-        ("signing_key.pub.pem", 1),
-        ("release_ritual.json", 1),
+        (layout.SETTINGS, 1),
+        (layout.PREFLIGHT, 1),
+        *((layout.preflight_check(name), 1) for name in PREFLIGHT_CHECKS),
+        (layout.preflight_promql_files("stable"), signals),
+        (layout.preflight_promql_files("canary"), signals),
+        (layout.MICRO_BLAST_RADIUS, 1),
+        (layout.MICRO_BLAST_RADIUS_COUNTERS, 1),
+        (layout.MICRO_BLAST_RADIUS_REQUESTS, 1),
+        (layout.sbom(release), 1),
+        (layout.build_provenance(release), 1),
+        (layout.go_nogo(release), 1),
+        (layout.dsse_envelope(layout.go_nogo(release)), 1),
+        (layout.PUBLIC_KEY, 1),
+        (layout.RELEASE_RITUAL, 1),
     ]
 
 
 def _stage(percent: int) -> list[tuple[str, int]]:
-    tag = f"stage_{percent}"
     return [
-        (f"weight_set_{tag}.json", 1),
-        (f"weight_readback_{tag}.json", 1),
-        (f"traffic_share_{tag}.json", 1),
-        (f"judge_{tag}_w*_i*.json", 1),
-        (f"snapshot_{tag}*.json", 1),
-        (f"{tag}.json", 1),
+        (layout.weight_set(percent), 1),
+        (layout.weight_readback(percent), 1),
+        (layout.traffic_share(percent), 1),
+        (layout.judge_look_files(percent), 1),
+        (layout.snapshot_files(percent), 1),
+        (layout.stage_record(percent), 1),
     ]
 
 
-CLOSING = [("final_snapshot.json", 1), ("release_oneliner.txt", 1),
-           ("war_room.json", 1), ("war_room.md", 1), ("war_room.csv", 1)]
+CLOSING = [(layout.FINAL_SNAPSHOT, 1), (layout.RELEASE_ONELINER, 1),
+           (layout.WAR_ROOM_JSON, 1), (layout.WAR_ROOM_MD, 1), (layout.WAR_ROOM_CSV, 1)]
 
 
 def requirements(point: str, release: str, stages: Sequence[int], signals: int) -> list[tuple[str, int]]:

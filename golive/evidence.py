@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from golive import layout
 from golive.signing import SigningKey
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "link_head", "sha256_file",
 ]
 
-MANIFEST = "manifest.json"
+MANIFEST = layout.MANIFEST
 MANIFEST_LOCK = ".manifest.lock"
 LINK_PAYLOAD_TYPE = "application/vnd.golive.evidence-link+sha256"
 # A write in progress: `.<name>.<random>.partial` beside its target, renamed over it when whole.

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from golive import layout
 from golive.models import RollbackReport
 
 __all__ = ["render_rollback", "rollback_file_name"]
 
 
 def rollback_file_name(at: float, dry_run: bool) -> str:
-    stamp = datetime.fromtimestamp(at, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"rollback_{'dryrun_' if dry_run else ''}{stamp}.txt"
+    return layout.rollback_file(at, dry_run)
 
 
 def render_rollback(report: RollbackReport, release: str, at: float, signals: dict | None) -> str:

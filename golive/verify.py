@@ -23,12 +23,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from golive import layout
 from golive.evidence import LINK_PAYLOAD_TYPE, MANIFEST, EvidenceLedger, latest_hashes, link_head, sha256_file
 from golive.signing import SigningError, key_id, verify_envelope
 
 __all__ = ["SIGSTORE_BUNDLE_SUFFIX", "VerifyReport", "describe_key", "verify_folder"]
 
-SIGSTORE_BUNDLE_SUFFIX = ".sigstore.json"
+SIGSTORE_BUNDLE_SUFFIX = layout.SIGSTORE_BUNDLE_SUFFIX
 # The provenance names the release's source tree by its `git archive` digest; that archive is
 # rebuilt from the repository, never stored in the folder.
 _SOURCE_ARCHIVE_SUBJECT = re.compile(r"^source@[0-9a-f]{7,64}\.tar$")
@@ -162,8 +163,8 @@ def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report:
         report.problems.append(f"{name}: {exc}")
         return
     report.signatures += 1
-    if name.endswith(".dsse.json"):
-        signed_file = folder / name.removesuffix(".dsse.json")
+    if name.endswith(layout.DSSE_SUFFIX):
+        signed_file = folder / name.removesuffix(layout.DSSE_SUFFIX)
         if not signed_file.is_file():
             report.problems.append(f"{name}: signs {signed_file.name}, which is missing")
         elif signed_file.read_bytes() != payload:

@@ -9,10 +9,53 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from golive import layout
 from golive.evidence import EvidenceLedger
-from golive.settings import SigningSettings
+from golive.settings import GoLiveSettings, SigningSettings
 from golive.signing import SigningError
 from tasks.signing import load_signing_key
+
+__all__ = [
+    "ReleaseFolder", "UnsignedSealError", "add_war_room_row", "inspect_folder", "list_evidence", "read_stage_records",
+    "record", "seal",
+]
+
+
+class ReleaseFolder(BaseModel):
+    """A folder of evidence and the key that seals it, so a flow names neither at each write.
+
+    `record` and `seal` run the Prefect tasks of the same names; the folder itself is plain data
+    and may be passed to a subflow.
+    """
+
+    path: str
+    signing: SigningSettings | None = None
+
+    @classmethod
+    def of(cls, settings: GoLiveSettings) -> ReleaseFolder:
+        """The release's own folder, sealed with the release's key."""
+        return cls(path=str(settings.evidence_dir), signing=settings.signing)
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def ledger(self) -> EvidenceLedger:
+        return EvidenceLedger(self.path)
+
+    def has(self, name: str) -> bool:
+        return self.ledger.path(name).exists()
+
+    def read_json(self, name: str) -> Any:
+        return self.ledger.read_json(name)
+
+    def record(self, name: str, content: Any) -> str:
+        """Write `content` as `name` (see the `record` task); returns the file's path."""
+        return record(self.path, name, content)
+
+    def seal(self, flow_name: str) -> dict:
+        """Append `flow_name`'s link to the manifest, signed with this folder's key when usable."""
+        return seal(self.path, flow_name, self.signing)
 
 
 @task(name="record evidence", retries=2, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
@@ -53,23 +96,23 @@ def seal(folder: str, flow_name: str, signing: SigningSettings | None = None) ->
 
 @task(name="add a row to the war room", retries=2, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
 def add_war_room_row(folder: str, row: dict) -> list[dict]:
-    """Append one decision to war_room.json and rewrite war_room.md and war_room.csv from it."""
-    from golive import warroom
+    """Append one decision to the war room's rows and rewrite its table and CSV from them."""
+    from golive import warroom  # pandas, loaded by the flows that decide only
 
     ledger = EvidenceLedger(folder)
-    rows = ledger.read_json("war_room.json") if ledger.path("war_room.json").exists() else []
+    rows = ledger.read_json(layout.WAR_ROOM_JSON) if ledger.path(layout.WAR_ROOM_JSON).exists() else []
     rows.append(row)
-    ledger.write_json("war_room.json", rows)
-    ledger.write_text("war_room.md", warroom.to_markdown(rows))
-    ledger.write_text("war_room.csv", warroom.to_csv(rows))
+    ledger.write_json(layout.WAR_ROOM_JSON, rows)
+    ledger.write_text(layout.WAR_ROOM_MD, warroom.to_markdown(rows))
+    ledger.write_text(layout.WAR_ROOM_CSV, warroom.to_csv(rows))
     return rows
 
 
 @task(name="read the stage records", cache_policy=NO_CACHE)
 def read_stage_records(folder: str, stages: list[int]) -> list[dict]:
-    """The stage_<pct>.json files written so far, in stage order (the closing's source of truth)."""
+    """The stage records written so far, in stage order (the closing's source of truth)."""
     ledger = EvidenceLedger(folder)
-    return [ledger.read_json(f"stage_{p}.json") for p in stages if ledger.path(f"stage_{p}.json").exists()]
+    return [ledger.read_json(layout.stage_record(p)) for p in stages if ledger.path(layout.stage_record(p)).exists()]
 
 
 @task(name="check the evidence folder", cache_policy=NO_CACHE)

@@ -16,6 +16,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from golive import layout
 from golive.evidence import EvidenceLedger, sha256_file
 from golive.models import SbomResult
 
@@ -40,7 +41,7 @@ def make_sbom(folder: str, release: str, environment: str | None = None) -> Sbom
     """Write sbom_<release>.json for the Python environment `environment` (an interpreter or a
     venv; default: the one running golive) and validate it."""
     ledger = EvidenceLedger(folder)
-    name = f"sbom_{release}.json"
+    name = layout.sbom(release)
     target = ledger.path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{name}.partial")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from golive import layout
 from golive.evidence import EvidenceLedger
 from golive.models import Check
 from golive.settings import SigningSettings
@@ -51,7 +52,7 @@ def sign_into_evidence(folder: str, name: str, payload: str, signing: SigningSet
 
 @task(name="publish the public key", cache_policy=NO_CACHE)
 def publish_public_key(folder: str, signing: SigningSettings) -> str:
-    """Write signing_key.pub.pem (the public half only) so the evidence names who signed it."""
+    """Write the public half of the key (only that) so the evidence names who signed it."""
     key = load_signing_key(signing)
-    EvidenceLedger(folder).write_text("signing_key.pub.pem", key.public_pem())
+    EvidenceLedger(folder).write_text(layout.PUBLIC_KEY, key.public_pem())
     return key.keyid

@@ -7,8 +7,8 @@ import os
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from golive import layout
 from golive.evidence import EvidenceLedger
-from golive.verify import SIGSTORE_BUNDLE_SUFFIX
 
 
 @task(name="sign keyless with sigstore", cache_policy=NO_CACHE)
@@ -36,6 +36,6 @@ def sign_keyless(folder: str, subject_name: str, statement: str) -> dict:
             bundle = signer.sign_dsse(dsse.Statement(statement.encode()))
     except Exception as exc:  # offline, refused token, Fulcio/Rekor errors: all mean "not signed"
         return {"signed": False, "reason": f"sigstore unavailable ({type(exc).__name__}: {exc})"}
-    name = subject_name.removesuffix(".json") + SIGSTORE_BUNDLE_SUFFIX
+    name = layout.sigstore_bundle(subject_name)
     EvidenceLedger(folder).write_text(name, bundle.to_json())
     return {"signed": True, "bundle": name}
