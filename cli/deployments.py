@@ -6,14 +6,13 @@ Appended as text after the last one, so the file's comments and anchors stay as 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import yaml
 
-__all__ = ["DeploymentError", "add_release"]
+from golive.validation import parse_release
 
-_VERSION = re.compile(r"^\d+(\.\d+)*([-+][0-9A-Za-z.-]+)?$")
+__all__ = ["DeploymentError", "add_release"]
 
 
 class DeploymentError(ValueError):
@@ -33,8 +32,10 @@ def _entry(release: str) -> str:
 
 
 def add_release(path: Path, release: str) -> None:
-    if not _VERSION.match(release):
-        raise DeploymentError(f"release: {release!r} is not a version like 1.5.0")
+    try:
+        parse_release(release)
+    except ValueError as exc:
+        raise DeploymentError(f"release: {exc}") from None
     try:
         text = path.read_text()
     except OSError as exc:

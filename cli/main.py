@@ -81,7 +81,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="a whole go-live of the demo release on the sandbox, watched live")
-    p.add_argument("--release", default="1.4.0")
+    p.add_argument("--release", type=_release, default="1.4.0")
     p.add_argument("--fault", action="append", default=[], metavar="TRACK:NAME=VALUE",
                    help="break a track, e.g. canary:latency_ms=400 (repeatable)")
     p.add_argument("--fault-at", type=int, metavar="STAGE", help="switch the faults on when this stage begins")
@@ -110,8 +110,22 @@ def _target_settings(args: argparse.Namespace, **overrides):
         raise UsageError(str(exc)) from None
 
 
-def _add_target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--release", default="1.4.0")
+def _release(text: str) -> str:
+    """`--release`: a SemVer 2.0 version, or argparse's one-line error and exit 2."""
+    from golive.validation import parse_release
+
+    try:
+        return parse_release(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_target_options(p: argparse.ArgumentParser, release_required: bool = False) -> None:
+    # Where the command changes something, the release it changes is never a default.
+    if release_required:
+        p.add_argument("--release", type=_release, required=True, help="the release being changed")
+    else:
+        p.add_argument("--release", type=_release, default="1.4.0")
     p.add_argument("--config", help="golive settings (YAML); default: the running sandbox")
     p.add_argument("--sandbox-workdir", help="the sandbox's folder, when not the default")
     p.add_argument("--evidence-root", default="evidence")
@@ -137,7 +151,7 @@ def _add_rollback(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reason", required=True)
     p.add_argument("--stage", type=int, default=0, help="the stage the release was at (for the record)")
     p.add_argument("--dry-run", action="store_true", help="say every step, change nothing")
-    _add_target_options(p)
+    _add_target_options(p, release_required=True)
     p.set_defaults(func=cmd_rollback)
 
 
@@ -204,7 +218,7 @@ def cmd_first_night(args: argparse.Namespace) -> int:
 
 def _add_after_live(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("close", help="tag the live release and lift the freeze label from pull requests")
-    _add_target_options(p)
+    _add_target_options(p, release_required=True)
     p.add_argument("--dry-run", action="store_true", help="say what would be tagged and which PRs touched")
     p.set_defaults(func=cmd_close)
     p = sub.add_parser("first-night", help="hourly SLO burn-rate checks after Live (restartable)")
@@ -329,7 +343,7 @@ def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_approve)
     deployment = sub.add_parser("deployment", help="prefect.yaml").add_subparsers(dest="action", required=True)
     p = deployment.add_parser("add", help="add go-live/v<RELEASE> to prefect.yaml")
-    p.add_argument("release")
+    p.add_argument("release", type=_release)
     p.add_argument("--file", default="prefect.yaml")
     p.set_defaults(func=cmd_deployment_add)
 

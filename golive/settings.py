@@ -6,6 +6,7 @@ blocks for deployments; both end up here, validated, with errors that name the f
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
+from golive.validation import check_tag_message, parse_release
 
 __all__ = [
     "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "KubernetesSettings", "RouterSettings", "SettingsError",
@@ -28,7 +30,21 @@ class SettingsError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every number finite: an infinite dwell or budget waits forever, a NaN compares false everywhere.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _judge_rule(key: str) -> tuple[str, object]:
+    """The range a judge policy override must be in, as (words, test)."""
+    if key.endswith("_alpha"):
+        return "a level in (0, 1)", lambda v: 0 < v < 1
+    if key in ("min_intervals", "breach_intervals"):
+        return "a whole number >= 1", lambda v: v >= 1 and float(v).is_integer()
+    if key in ("severe_factor", "count_null_ratio", "critical_ratio"):
+        return "a ratio >= 1", lambda v: v >= 1
+    if key == "level_comparison_max_percent":
+        return "a percentage in [0, 100]", lambda v: 0 <= v <= 100
+    return "a number >= 0", lambda v: v >= 0
 
 
 class KubernetesSettings(_Strict):
@@ -127,7 +143,7 @@ class GameDaySettings(_Strict):
 
 
 class GoLiveSettings(_Strict):
-    release: str = Field(min_length=1)
+    release: str  # a SemVer 2.0 version: it names the evidence folder, the git tag, the deployment
     stages: tuple[int, ...] = RUNBOOK_STAGES
     dwell_seconds: float = Field(900.0, gt=0)  # per stage …
     final_dwell_seconds: float = Field(1800.0, gt=0)  # … and at 100 %
@@ -159,6 +175,28 @@ class GoLiveSettings(_Strict):
     approve_each_stage: bool = False
     approval_timeout_seconds: float = Field(3600.0, gt=0)
 
+    @field_validator("release")
+    @classmethod
+    def _release_is_a_version(cls, release: str) -> str:
+        return parse_release(release)
+
+    @field_validator("tag_message")
+    @classmethod
+    def _tag_message_formats(cls, template: str) -> str:
+        return check_tag_message(template)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _judge_numbers_in_range(cls, data: object) -> object:
+        # Before field parsing: a bool would be read as 1.0 and the field's error would hide the rule.
+        judge = data.get("judge") if isinstance(data, dict) else None
+        for key, value in (judge.items() if isinstance(judge, dict) else ()):
+            words, ok = _judge_rule(str(key))
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not ok(value):
+                raise ValueError(f"judge.{key}: expected {words}, got {value!r}")
+        return data
+
     @field_validator("stages")
     @classmethod
     def _stages_rise_to_full_traffic(cls, stages: tuple[int, ...]) -> tuple[int, ...]:
@@ -167,6 +205,12 @@ class GoLiveSettings(_Strict):
         if stages[-1] != 100:
             raise ValueError("the last stage must be 100")
         return stages
+
+    @model_validator(mode="after")
+    def _signals_and_folder_sound(self) -> GoLiveSettings:
+        self.catalogue()
+        self.evidence_dir  # noqa: B018 (proves the release folder stays under evidence_root)
+        return self
 
     @model_validator(mode="after")
     def _windows_long_enough_to_judge(self) -> GoLiveSettings:
@@ -189,12 +233,18 @@ class GoLiveSettings(_Strict):
     def catalogue(self) -> tuple[Signal, ...]:
         try:
             return with_overrides(CATALOGUE, self.signals)
-        except KeyError as exc:
+        except (KeyError, ValueError) as exc:
             raise SettingsError(f"signals.{exc.args[0]}") from None
 
     @property
     def evidence_dir(self) -> Path:
-        return Path(self.evidence_root) / f"v{self.release}"
+        """`<evidence_root>/v<release>`, proven to resolve inside the evidence root (a release
+        folder that is a link elsewhere is refused) before anything is written there."""
+        root = Path(self.evidence_root)
+        folder = root / f"v{self.release}"
+        if folder.resolve().parent != root.resolve():
+            raise SettingsError(f"release: the folder {folder} leaves evidence_root {root}")
+        return folder
 
 
 def _first_error(exc: ValidationError) -> str:

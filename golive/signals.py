@@ -8,9 +8,11 @@ overriding its queries (YAML or the policy block), never by editing the judge.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, replace
 from string import Template
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = [
     "CATALOGUE",
@@ -192,9 +194,13 @@ TRAFFIC_TOTAL_QUERY = 'sum(increase(spark_http_requests_total{source="user"}[$wi
 
 
 def render_query(template: str, track: str, window_seconds: float) -> str:
-    """Fill a query template for one track and window (rounded to whole seconds, at least 2 s)."""
+    """Fill a query template for one track and window (rounded to whole seconds, at least 2 s).
+
+    Only `$track` and `$window` are replaced: any other `$` (a regex anchor such as
+    `path=~"/api$"`) is PromQL's own and stays as written.
+    """
     window = f"{max(2, round(window_seconds))}s"
-    return Template(template).substitute(track=track, window=window)
+    return Template(template).safe_substitute(track=track, window=window)
 
 
 def readiness_queries(catalogue: tuple[Signal, ...] = CATALOGUE, window_seconds: float = 10.0) -> dict[str, str]:
@@ -204,16 +210,45 @@ def readiness_queries(catalogue: tuple[Signal, ...] = CATALOGUE, window_seconds:
             for sig in catalogue for track in TRACKS}
 
 
+# A signal's name becomes part of evidence file names.
+_SIGNAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def _field_problem(field: str, value: object) -> str | None:
+    """Why `value` cannot be the signal field `field`; None when it can."""
+    if field == "threshold":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            return f"expected a finite number >= 0, got {value!r}"
+    elif field == "kind" and value not in get_args(Kind):
+        return f"expected one of {', '.join(get_args(Kind))}, got {value!r}"
+    elif field == "rule" and value not in get_args(Rule):
+        return f"expected one of {', '.join(get_args(Rule))}, got {value!r}"
+    elif field == "request_derived" and not isinstance(value, bool):
+        return f"expected true or false, got {value!r}"
+    elif field == "name" and not (isinstance(value, str) and _SIGNAL_NAME.fullmatch(value)):
+        return f"expected a name of letters, digits and _, got {value!r}"
+    elif field in ("bad_query", "total_query") and not (value is None or (isinstance(value, str) and value.strip())):
+        return f"expected a PromQL query or null, got {value!r}"
+    elif field in ("title", "column", "unit", "value_query") and not isinstance(value, str):
+        return f"expected text, got {value!r}"
+    elif field == "value_query" and not value.strip():
+        return "expected a PromQL query, got an empty one"
+    return None
+
+
 def with_overrides(catalogue: tuple[Signal, ...], overrides: dict[str, dict]) -> tuple[Signal, ...]:
     """Return the catalogue with per-signal field overrides applied (threshold, queries, …).
 
-    `overrides` maps a signal name to the fields to replace; unknown names or fields raise
-    ``KeyError`` naming them.
+    `overrides` maps a signal name to the fields to replace. An unknown name or field raises
+    ``KeyError``, a value of the wrong type or range (or a name another signal has) raises
+    ``ValueError``; each message is one line starting with `<signal>.<field>`.
     """
     by_name = {s.name: s for s in catalogue}
-    for name in overrides:
+    for name, changes in overrides.items():
         if name not in by_name:
             raise KeyError(f"{name}: unknown signal (known: {', '.join(by_name)})")
+        if not isinstance(changes, dict):
+            raise ValueError(f"{name}: expected a mapping of fields to override")
     allowed = set(Signal.__dataclass_fields__)
     result = []
     for sig in catalogue:
@@ -221,5 +256,17 @@ def with_overrides(catalogue: tuple[Signal, ...], overrides: dict[str, dict]) ->
         unknown = set(changes) - allowed
         if unknown:
             raise KeyError(f"{sig.name}.{sorted(unknown)[0]}: unknown field")
-        result.append(replace(sig, **changes))
+        for field, value in changes.items():
+            problem = _field_problem(field, value)
+            if problem:
+                raise ValueError(f"{sig.name}.{field}: {problem}")
+        changed = replace(sig, **changes)
+        if (changed.bad_query is None) != (changed.total_query is None):
+            raise ValueError(f"{sig.name}.bad_query: bad_query and total_query are given together or not at all")
+        result.append(changed)
+    names = [s.name for s in result]
+    for sig in result:
+        if names.count(sig.name) > 1:
+            renamed = next(s.name for s in catalogue if s.name != sig.name and overrides.get(s.name, {}).get("name") == sig.name)
+            raise ValueError(f"{renamed}.name: {sig.name!r} is already another signal's name")
     return tuple(result)

@@ -45,7 +45,7 @@ def test_blocks_apply_saves_every_setting_and_they_load_back_the_same(tmp_path, 
     from cli.main import main
     from golive.settings import GoLiveSettings
 
-    every_field_set = load_settings({"release": "1", "sbom_environment": "/usr/bin/python3",
+    every_field_set = load_settings({"release": "1.0.0", "sbom_environment": "/usr/bin/python3",
                                      "canary_admin_url": "http://127.0.0.1:1"})
     covered = [key for block in blocks_from_settings(every_field_set).values() for key in block.settings_part()]
     assert sorted(covered) == sorted(set(GoLiveSettings.model_fields) - {"release"})  # each in one block

@@ -30,6 +30,6 @@ def test_a_duplicate_or_a_bad_version_is_refused_and_the_file_untouched(tmp_path
     shutil.copy(PREFECT_YAML, target)
     with pytest.raises(DeploymentError, match="go-live/v1.4.0 is already there"):
         add_release(target, "1.4.0")
-    with pytest.raises(DeploymentError, match="release: '1.5; rm' is not a version"):
+    with pytest.raises(DeploymentError, match="release: '1.5; rm' is not a SemVer 2.0 version"):
         add_release(target, "1.5; rm")
     assert target.read_text() == PREFECT_YAML.read_text()

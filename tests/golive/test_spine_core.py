@@ -26,13 +26,13 @@ def test_settings_default_to_the_runbook():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"release": "1", "stages": [1, 50, 25, 100]}, "stages: expected rising percentages"),
-        ({"release": "1", "stages": [1, 50]}, "stages: the last stage must be 100"),
-        ({"release": "1", "dwell": 3}, "dwell: Extra inputs are not permitted"),
-        ({"release": "1", "hold_seconds": 100}, "hold_seconds: 100 s is shorter than the judge's minimum"),
-        ({"release": "1", "judge": {"patience": 1}}, "judge.patience: unknown policy field"),
-        ({"release": "1", "signals": {"latency": {"threshold": 3}}}, "signals.latency: unknown signal"),
-        ({"release": ""}, "release: String should have at least 1 character"),
+        ({"release": "1.0.0", "stages": [1, 50, 25, 100]}, "stages: expected rising percentages"),
+        ({"release": "1.0.0", "stages": [1, 50]}, "stages: the last stage must be 100"),
+        ({"release": "1.0.0", "dwell": 3}, "dwell: Extra inputs are not permitted"),
+        ({"release": "1.0.0", "hold_seconds": 100}, "hold_seconds: 100 s is shorter than the judge's minimum"),
+        ({"release": "1.0.0", "judge": {"patience": 1}}, "judge.patience: unknown policy field"),
+        ({"release": "1.0.0", "signals": {"latency": {"threshold": 3}}}, "signals.latency: unknown signal"),
+        ({"release": ""}, "release: '' is not a SemVer 2.0 version"),
     ],
 )
 def test_bad_settings_name_the_field_in_one_line(data, message):

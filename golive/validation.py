@@ -1,0 +1,63 @@
+"""Input that names things on disk or in a cluster: checked once, refused in one line.
+
+A release string becomes a folder name (`evidence/v<release>`), a git tag and a deployment
+name, so it is a SemVer 2.0 version and nothing else (https://semver.org/#semantic-versioning-200).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+__all__ = ["MAX_RELEASE_LENGTH", "TAG_MESSAGE_FIELDS", "check_tag_message", "one_line", "parse_release"]
+
+# The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+_PRE_PART = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_SEMVER = re.compile(
+    rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
+    rf"(?:-{_PRE_PART}(?:\.{_PRE_PART})*)?"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+# SemVer sets no limit; a folder name and a git tag do.
+MAX_RELEASE_LENGTH = 128
+TAG_MESSAGE_FIELDS = ("green", "total", "release")
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """`text` quoted with its control characters as escapes (never a line break), cut to `limit`."""
+    shown = repr(str(text))
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def parse_release(text: str) -> str:
+    """The release version in `text` (surrounding white space dropped); ValueError in one line
+    when it is not a SemVer 2.0 version such as 1.4.0, 2.0.0-rc.1 or 1.4.0+build.7."""
+    if not isinstance(text, str):
+        raise ValueError(f"{one_line(text)} is not a SemVer 2.0 version (MAJOR.MINOR.PATCH[-pre][+build])")
+    version = text.strip()
+    if len(version) > MAX_RELEASE_LENGTH:
+        raise ValueError(f"{one_line(version, 40)} is longer than {MAX_RELEASE_LENGTH} characters")
+    if not _SEMVER.fullmatch(version):
+        raise ValueError(f"{one_line(version)} is not a SemVer 2.0 version (MAJOR.MINOR.PATCH[-pre][+build])")
+    return version
+
+
+def check_tag_message(template: str) -> str:
+    """`template` when it formats with the closing's fields only ({green}, {total}, {release})."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{one_line(template)}: {exc}") from None
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in TAG_MESSAGE_FIELDS:
+            raise ValueError(f"{{{field}}} is not a field of the message (use {{green}}, {{total}}, {{release}})")
+        if spec or conversion:
+            sample = {"green": 8, "total": 8, "release": "1.4.0"}
+            try:
+                template.format(**sample)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{{{field}}}: {exc}") from None
+    return template
