@@ -19,6 +19,7 @@ __all__ = [
     "negative_binomial_shape",
     "poisson_sf",
     "quasi_poisson_dispersion",
+    "requests_to_tell",
     "sign_log_evalue",
     "trend_slope",
 ]
@@ -85,6 +86,26 @@ def poisson_sf(observed: float, expected: float, dispersion: float = 1.0) -> flo
     if mu <= 0:
         return 0.0
     return _regularized_lower_gamma(k, mu)
+
+
+def requests_to_tell(rate_at_threshold: float, alpha: float) -> float:
+    """Requests a canary must serve before a healthy one can be told from one at the threshold.
+
+    A canary whose per-request event rate sits at the threshold p shows X ~ Poisson(n p) events
+    in n requests (the binomial's limit: p is small). The healthiest observation, no event at
+    all, has probability e^(-n p) under "at the threshold"; the exact one-sided test rejects
+    that hypothesis at level alpha once e^(-n p) <= alpha, that is
+
+        n p >= k = ln(1 / alpha),    n >= ln(1 / alpha) / p
+
+    (k = 3.0 events expected at the threshold for alpha = 0.05: the same three events that make
+    a sparse run informative to the judge). With fewer requests a canary at the threshold shows
+    nothing often enough that no count, not even zero, tells it from a healthy one. A rate of
+    zero at the threshold (a threshold of 0: any event is over it) needs no requests.
+    """
+    if rate_at_threshold <= 0:
+        return 0.0
+    return math.log(1 / alpha) / rate_at_threshold
 
 
 def quasi_poisson_dispersion(pairs: Iterable[tuple[float, float]]) -> float:

@@ -1,8 +1,8 @@
 """The gate: Proceed / Hold / Rollback from the eight golden signals.
 
 Pure: numbers in, a verdict out; no Prefect, no network, no clock. Modelled on argo-rollouts'
-evaluator: each signal is judged on its own (pass / deviation / breach / nodata), then the
-verdicts and the triggers they raise make the decision.
+evaluator: each signal is judged on its own (pass / deviation / breach / insufficient / nodata),
+then the verdicts and the triggers they raise make the decision.
 
 Per signal, in order of precedence:
 - **nodata**: no canary observation carries a value.
@@ -13,13 +13,20 @@ Per signal, in order of precedence:
   `severe_factor` times over), not falling, and not breached by stable as well (that is the
   environment, not the release); or over the threshold for the stage while worse than stable
   beyond doubt.
-- **deviation**: a breach that recovered; over the threshold for the stage without
-  significance; too few intervals or canary requests to tell; or the canary worse than stable
-  (an e-process, so looking every interval stays honest). More than `critical_ratio` times
-  worse, confidently, raises `critical-regression`.
+- **deviation** (evidence against the canary): a breach that recovered; over the threshold for
+  the stage without significance; the relative rule without stable data below 100 %.
+- **insufficient** (data, too little to tell): fewer intervals with data than `min_intervals`
+  and `min_seconds` ask; or, for a count signal, too few canary requests: a canary at the
+  threshold would not yet have shown an event with probability 1 - `min_traffic_alpha`
+  (n p >= ln(1/alpha), p the per-request rate at the threshold: `_stats.requests_to_tell`), or
+  values without request counts at a partial stage. Gauges and quantiles need intervals, not
+  events. The detail says how much was seen and how much the rule needs.
+- **deviation**: the canary worse than stable (an e-process, so looking every interval stays
+  honest). More than `critical_ratio` times worse, confidently, raises `critical-regression`.
 - **pass** otherwise.
 
-The decision: any trigger → rollback; eight passes → proceed; anything else → hold.
+The decision: any trigger -> rollback; eight passes -> proceed; anything else -> hold.
+`insufficient` alone never proceeds and never rolls back: the gate extends the window.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from golive.triggers import breach_trigger_id
 __all__ = ["Decision", "SignalVerdict", "Verdict", "judge"]
 
 Decision = Literal["proceed", "hold", "rollback"]
-VerdictWord = Literal["pass", "deviation", "breach", "nodata"]
+VerdictWord = Literal["pass", "deviation", "breach", "insufficient", "nodata"]
 
 
 @dataclass(frozen=True)
@@ -110,26 +117,13 @@ class _Comparison:
 
 
 class _Context:
-    """What the signals share: traffic split, interval, policy, canary request volume."""
+    """What the signals share: traffic split, interval, policy."""
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
         self.policy: JudgePolicy = scenario.policy
         self.share = scenario.stage_percent / 100.0
         self.minutes = scenario.interval_seconds / 60.0
-        # The canary's requests per interval, from the 5xx counts when given: they size the
-        # traffic behind latency, which comes without counts.
-        requests = scenario.signals.get("http_5xx_pct")
-        self.requests_canary = _totals(requests.canary) if requests else None
-
-    def canary_requests(self) -> float | None:
-        if self.requests_canary is None or all(t is None for t in self.requests_canary):
-            return None
-        return sum(t for t in self.requests_canary if t is not None)
-
-
-def _totals(observations: tuple[Observation, ...]) -> list[float | None]:
-    return [o.total if o.value is not None else None for o in observations]
 
 
 def _points(sig: Signal, series: Series, ctx: _Context, arm: str) -> list[_Point | None]:
@@ -407,17 +401,53 @@ class _SignalJudge:
     def levels_incomparable(self) -> bool:
         return self.ctx.share * 100 > self.policy.level_comparison_max_percent
 
-    def _low_traffic(self) -> str | None:
-        if not self.sig.request_derived:
+    def _too_little_traffic(self) -> str | None:
+        """Why the canary's requests cannot tell yet (the `insufficient` detail), or None.
+
+        Count signals only: their counts carry the sample size. At a partial stage, values
+        without counts say nothing of the requests behind them: insufficient, never a pass. With
+        counts the canary needs n >= ln(1/alpha) / p requests (`_stats.requests_to_tell`), where
+        p is the per-request rate at the threshold: threshold / 100 for a ratio (300 requests for
+        a 1 % threshold at alpha = 0.05), threshold x stable's pooled rate for the relative rule.
+
+        A rate per minute of the whole system (risk blocks) has p = threshold / system requests a
+        minute, so n p = threshold x share x minutes whatever the traffic: 0.075 events at the
+        threshold over 15 minutes at 1 %, 3.75 at 50 %. No traffic makes a small stage testable
+        at such a threshold and waiting for it would stall every small stage; it is judged as
+        gauges are, on intervals with data, its breach rules catching what a stage can show.
+        """
+        sig, pol = self.sig, self.policy
+        if sig.kind not in ("ratio", "rate") or not sig.request_derived:
             return None
-        pol = self.policy
-        needed = pol.min_keyed_requests if self.sig.name == "idempotency_conflict_pct" else pol.min_requests
-        own = [p.exposure for p in self.canary if p is not None and p.exposure is not None]
-        seen = sum(own) if own else self.ctx.canary_requests()
-        if seen is None or seen >= needed:
+        keyed = sig.name == "idempotency_conflict_pct"
+        noun = "keyed requests" if keyed else "requests"
+        pairs = [(c, b) for c, b in zip(self.canary, self.baseline) if c is not None]
+        counted = [(c, b) for c, b in pairs if c.scale is not None]
+        if not counted:
+            if self.ctx.share >= 1.0:
+                return None
+            return (f"too little to tell: values without request counts at {self.ctx.scenario.stage_percent:g} % "
+                    f"(need bad and total: how many {noun} stand behind them)")
+        seen = sum(c.exposure for c, _ in counted)
+        flat = pol.min_keyed_requests if keyed else pol.min_requests
+        if flat is not None:
+            needed, why = flat, "the policy's minimum"
+        else:
+            if sig.rule == "max_ratio_to_baseline":
+                base = [b for _, b in counted if b is not None and b.scale is not None]
+                exposure = sum(b.exposure for b in base)
+                if not exposure or not sum(b.bad for b in base):
+                    return None  # no stable rate to size the rule by (or the rule does not apply)
+                at_threshold = sig.threshold * sum(b.bad for b in base) / exposure
+            elif sig.kind == "ratio":
+                at_threshold = sig.threshold / 100.0
+            else:
+                return None
+            needed = _stats.requests_to_tell(at_threshold, pol.min_traffic_alpha)
+            why = f"{math.log(1 / pol.min_traffic_alpha):.1f} events expected at the threshold"
+        if seen >= needed:
             return None
-        noun = "keyed requests" if self.sig.name == "idempotency_conflict_pct" else "requests"
-        return f"too little traffic to tell: {seen:g} canary {noun} (need {needed:g})"
+        return f"too little traffic to tell: {seen:g} canary {noun} (need {math.ceil(needed):g}: {why})"
 
     def _nodata_beyond_budget(self) -> bool:
         trailing = 0
@@ -472,10 +502,11 @@ class _SignalJudge:
             return make("deviation", "over threshold over the stage so far, not significantly", canary_level, trend)
         needed = max(self.policy.min_intervals, math.ceil(self.policy.min_seconds / self.ctx.scenario.interval_seconds))
         if len(present) < needed:
-            return make("deviation", f"only {len(present)} interval(s) with data (need {needed})", canary_level, trend)
-        low = self._low_traffic()
-        if low:
-            return make("deviation", low, canary_level, trend)
+            return make("insufficient", f"too little to tell: {len(present)} interval(s) with data (need {needed})",
+                        canary_level, trend)
+        thin = self._too_little_traffic()
+        if thin:
+            return make("insufficient", thin, canary_level, trend)
         cmp = self.comparison
         if cmp and cmp.log_e_critical >= math.log(1 / self.policy.critical_alpha):
             self.triggers.append("critical-regression")

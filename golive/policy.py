@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 __all__ = ["JudgePolicy"]
@@ -12,8 +13,14 @@ class JudgePolicy:
     # Enough data to be green at all.
     min_intervals: int = 3
     min_seconds: float = 300.0  # and at least this much observed time before Proceed
-    min_requests: float = 200.0  # canary requests per stage for request-derived signals
-    min_keyed_requests: float = 100.0  # canary keyed requests for idempotency conflicts
+    # Enough traffic to tell, for count signals: the canary must have served the requests at which
+    # a canary at the threshold would have shown an event with probability 1 - min_traffic_alpha
+    # (so that a canary showing none is told from one at the threshold at this level; judge.py).
+    min_traffic_alpha: float = 0.05
+    # A flat minimum of canary requests (keyed requests for idempotency) instead of the statistical
+    # one, for a target whose traffic is known (the sandbox's demo): None keeps the statistics.
+    min_requests: float | None = None
+    min_keyed_requests: float | None = None
 
     # Absolute thresholds: a breach must hold this many intervals in a row, be significant at
     # `breach_alpha` pooled over them, and not be falling, before it triggers a rollback.
@@ -44,13 +51,28 @@ class JudgePolicy:
 
     @classmethod
     def from_mapping(cls, data: dict, path: str = "policy") -> JudgePolicy:
-        """Build from a mapping of overrides; an unknown key or a bad value raises ValueError."""
+        """Build from a mapping of overrides; an unknown key or a value out of its range raises
+        ValueError naming the field (`policy.lean_alpha: expected a level in (0, 1), got 5`)."""
         known = {f.name: f for f in fields(cls)}
         values = {}
         for key, raw in data.items():
             if key not in known:
                 raise ValueError(f"{path}.{key}: unknown policy field")
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw < 0:
-                raise ValueError(f"{path}.{key}: expected a non-negative number")
+            words, ok = _range(key)
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or not ok(raw):
+                raise ValueError(f"{path}.{key}: expected {words}, got {raw!r}")
             values[key] = int(raw) if known[key].type == "int" else float(raw)
         return cls(**values)
+
+
+def _range(key: str) -> tuple[str, object]:
+    """The range an override must be in, as (words, test)."""
+    if key.endswith("_alpha"):
+        return "a level in (0, 1)", lambda v: 0 < v < 1
+    if key in ("min_intervals", "breach_intervals"):
+        return "a whole number >= 1", lambda v: v >= 1 and float(v).is_integer()
+    if key in ("severe_factor", "count_null_ratio", "critical_ratio"):
+        return "a ratio >= 1", lambda v: v >= 1
+    if key == "level_comparison_max_percent":
+        return "a percentage in [0, 100]", lambda v: 0 <= v <= 100
+    return "a finite number >= 0", lambda v: v >= 0

@@ -55,7 +55,7 @@ def _number(raw: Any, path: str, *, nullable: bool = False, minimum: float | Non
     if not math.isfinite(value):
         raise ScenarioError(f"{path}: expected a finite number")
     if minimum is not None and value < minimum:
-        raise ScenarioError(f"{path}: expected a number >= {minimum:g}")
+        raise ScenarioError(f"{path}: expected a number >= {minimum:g}{' or null' if nullable else ''}, got {value:g}")
     return value
 
 
@@ -72,11 +72,15 @@ def _observation(raw: Any, path: str, sig: Signal) -> Observation:
     unknown = set(raw) - {"value", "bad", "total"}
     if unknown:
         raise ScenarioError(f"{path}.{sorted(unknown)[0]}: unknown field")
-    value = _number(raw["value"], f"{path}.value", nullable=True)
+    # Every signal measures something that cannot be negative: a latency, a share, a count.
+    value = _number(raw["value"], f"{path}.value", nullable=True, minimum=0)
+    if sig.kind == "ratio" and value is not None and value > 100:
+        raise ScenarioError(f"{path}.value: expected a percentage in [0, 100] or null")
     bad = _number(raw.get("bad"), f"{path}.bad", nullable=True, minimum=0)
     total = _number(raw.get("total"), f"{path}.total", nullable=True, minimum=0)
-    if sig.kind == "ratio" and bad is not None and total is not None and bad > total:
-        raise ScenarioError(f"{path}.bad: {bad:g} events among {total:g} requests")
+    # Counts are events among requests: each request is blocked, conflicts or is reported once.
+    if sig.kind in ("ratio", "rate") and bad is not None and total is not None and bad > total:
+        raise ScenarioError(f"{path}.bad: {bad:g} events among {total:g} requests (bad > total)")
     return Observation(value, bad, total)
 
 
@@ -117,7 +121,7 @@ def _apply_thresholds(raw: Any, catalogue: tuple[Signal, ...]) -> tuple[Signal, 
 
 
 def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scenario:
-    """Validate a decoded JSON scenario (see contracts/judge.md) into a `Scenario`."""
+    """Validate a decoded JSON scenario (see docs/judge.md) into a `Scenario`."""
     raw = _mapping(raw, "scenario")
     unknown = set(raw) - {"stage_percent", "interval_seconds", "signals", "thresholds", "policy"}
     if unknown:

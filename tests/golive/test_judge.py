@@ -217,20 +217,98 @@ def test_nodata_longer_than_the_hold_budget_rolls_back():
     assert verdict.triggers == ("nodata-beyond-budget",)
 
 
-def test_too_few_intervals_hold():
+def test_too_few_intervals_are_insufficient_and_hold():
     verdict = run(healthy(intervals=2))
     assert verdict.decision == "hold"
-    assert all("interval(s) with data" in v.detail for v in verdict.signals.values())
+    assert {v.verdict for v in verdict.signals.values()} == {"insufficient"}
+    assert all(v.detail == "too little to tell: 2 interval(s) with data (need 5)" for v in verdict.signals.values())
 
 
-def test_too_little_canary_traffic_holds():
+def test_too_little_canary_traffic_is_insufficient_never_a_deviation():
     scenario = healthy(intervals=10)
     for name in ("http_5xx_pct", "risk_blocks_per_min", "csp_violations_per_min"):
         set_counts(scenario, name, "canary", 0, 10)
     verdict = run(scenario)
+    assert (verdict.decision, verdict.triggers) == ("hold", ())
+    five = verdict.signals["http_5xx_pct"]
+    assert five.verdict == "insufficient"
+    assert five.detail == "too little traffic to tell: 100 canary requests (need 300: 3.0 events expected at the threshold)"
+    assert verdict.reason.startswith("hold: 6/8 green; 2 insufficient (http_5xx_pct, csp_violations_per_min)")
+
+
+def test_the_minimum_is_the_traffic_at_which_a_canary_at_the_threshold_shows_an_event():
+    # n >= ln(1/alpha) / p: 300 requests for a 1 % threshold, 150 for 2 %, 600 at alpha = 0.0025.
+    scenario = set_counts(healthy(intervals=10), "http_5xx_pct", "canary", 0, 20)
+    assert "need 300" in run(scenario).signals["http_5xx_pct"].detail
+    scenario["thresholds"] = {"http_5xx_pct": {"max": 2}}
+    assert run(scenario).signals["http_5xx_pct"].verdict == "pass"  # 200 requests >= 150
+    scenario = set_counts(healthy(intervals=10), "idempotency_conflict_pct", "canary", 0, 25)
+    assert run(scenario).signals["idempotency_conflict_pct"].detail.startswith(
+        "too little traffic to tell: 250 canary keyed requests (need 300")
+    scenario["policy"] = {"min_traffic_alpha": 0.0025}
+    assert "need 600" in run(set_counts(scenario, "idempotency_conflict_pct", "canary", 0, 50)).signals[
+        "idempotency_conflict_pct"].detail
+
+
+def test_the_relative_rule_needs_the_events_stable_would_show_at_the_threshold():
+    # Stable reports one CSP violation a request in 100: at 1.10x, 273 canary requests show 3.
+    scenario = healthy(intervals=10)
+    set_counts(scenario, "csp_violations_per_min", "baseline", 30, 3000)
+    set_counts(scenario, "csp_violations_per_min", "canary", 0, 27)
+    assert "270 canary requests (need 273" in run(scenario).signals["csp_violations_per_min"].detail
+
+
+def test_a_flat_minimum_in_the_policy_replaces_the_statistical_one():
+    scenario = set_counts(healthy(intervals=10), "http_5xx_pct", "canary", 0, 10)
+    scenario["policy"] = {"min_requests": 50}
+    assert run(scenario).signals["http_5xx_pct"].verdict == "pass"
+    scenario["policy"] = {"min_requests": 500}
+    assert run(scenario).signals["http_5xx_pct"].detail.endswith("(need 500: the policy's minimum)")
+
+
+def test_values_without_counts_at_a_partial_stage_are_insufficient_never_a_pass():
+    counted = ("http_5xx_pct", "risk_blocks_per_min", "idempotency_conflict_pct", "csp_violations_per_min")
+    scenario = healthy(stage=25)
+    for name in counted:
+        for arm in ("canary", "baseline"):
+            for obs in scenario["signals"][name][arm]:
+                obs.pop("bad"), obs.pop("total")
+    verdict = run(scenario)
     assert verdict.decision == "hold"
-    assert "too little traffic" in verdict.signals["http_5xx_pct"].detail
-    assert "too little traffic" in verdict.signals["api_p95_ms"].detail  # sized by the 5xx counts
+    assert {name for name, v in verdict.signals.items() if v.verdict == "insufficient"} == set(counted)
+    assert verdict.signals["http_5xx_pct"].detail.startswith("too little to tell: values without request counts at 25 %")
+    scenario["stage_percent"] = 100  # the whole traffic: the values are the service's own
+    assert run(scenario).signals["http_5xx_pct"].verdict == "pass"
+
+
+def test_gauges_and_quantiles_need_intervals_not_requests():
+    scenario = set_counts(healthy(intervals=10), "http_5xx_pct", "canary", 0, 10)
+    verdict = run(scenario)
+    assert verdict.signals["api_p95_ms"].verdict == "pass"
+    assert verdict.signals["event_loop_p95_ms"].verdict == "pass"
+
+
+def test_a_rate_per_minute_of_the_system_needs_intervals_not_events():
+    # At 1 % a canary at 0.5 blocks/min of the system shows 0.05 blocks in 10 minutes whatever
+    # the traffic: no count could tell, so the rate is judged on intervals, as gauges are.
+    scenario = set_counts(healthy(intervals=10, stage=1), "risk_blocks_per_min", "canary", 0, 30)
+    assert run(scenario).signals["risk_blocks_per_min"].verdict == "pass"
+
+
+def test_insufficient_traffic_never_rolls_back_on_its_own():
+    scenario = healthy(intervals=25, stage=1)
+    for name in ("http_5xx_pct", "idempotency_conflict_pct"):
+        set_counts(scenario, name, "canary", 0, 1)
+    verdict = run(scenario)
+    assert (verdict.decision, verdict.triggers) == ("hold", ())
+    assert verdict.signals["http_5xx_pct"].verdict == "insufficient"
+
+
+def test_a_breach_outranks_too_little_traffic():
+    scenario = set_counts(healthy(intervals=10), "http_5xx_pct", "canary", 6, 12)
+    verdict = run(scenario)
+    assert verdict.signals["http_5xx_pct"].verdict == "breach"
+    assert verdict.decision == "rollback"
 
 
 def test_zero_requests_in_an_interval_is_no_data_for_ratio_signals():
