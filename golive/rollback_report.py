@@ -6,22 +6,31 @@ from datetime import datetime, timezone
 
 from golive import layout
 from golive.models import RollbackReport
+from golive.validation import escape_line
 
 __all__ = ["render_rollback", "rollback_file_name"]
 
 
-def rollback_file_name(at: float, dry_run: bool) -> str:
-    return layout.rollback_file(at, dry_run)
+def rollback_file_name(at: float, dry_run: bool, run_id: str | None = None) -> str:
+    """The layout's name for the record, made unique: the microseconds of `at` and, when given,
+    the first 8 characters of the run's id (two rollbacks in one second never share a file)."""
+    micro = int(at % 1 * 1_000_000)
+    short_run = "".join(c for c in (run_id or "") if c.isalnum())[:8]
+    unique = f"_{micro:06d}" + (f"_{short_run}" if short_run else "")
+    return layout.rollback_file(at, dry_run).removesuffix(".txt") + unique + ".txt"
 
 
 def render_rollback(report: RollbackReport, release: str, at: float, signals: dict | None) -> str:
+    """The record's text: one fact a line. Every free text (reason, who, triggers, steps, signal
+    details) is escaped to one line, so no text can forge a line such as `weight after: 0`."""
+    e = escape_line
     when = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
     seconds = "n/a" if report.seconds_to_weight_zero is None else f"{report.seconds_to_weight_zero:.2f}"
     lines = [
         f"{'DRY RUN — ' if report.dry_run else ''}ROLLBACK v{release} at {when}",
-        f"reason:         {report.reason}",
+        f"reason:         {e(report.reason)}",
         f"stage:          {report.stage}%",
-        f"triggered by:   {report.triggered_by}",
+        f"triggered by:   {e(report.triggered_by)}",
         f"weight before:  {report.weight_before}",
         f"weight after:   {report.weight_after}",
         f"seconds from the breaching interval to weight 0: {seconds}",
@@ -32,9 +41,9 @@ def render_rollback(report: RollbackReport, release: str, at: float, signals: di
         for name, v in signals.items():
             canary = "–" if v.get("canary") is None else f"{v['canary']:.4g}"
             stable = "–" if v.get("baseline") is None else f"{v['baseline']:.4g}"
-            lines.append(f"  {name:<26} {v.get('verdict', ''):<9} canary {canary:<10} stable {stable:<10} "
-                         f"rule {v.get('rule', '')}  {v.get('detail', '')}")
+            lines.append(f"  {e(name):<26} {e(v.get('verdict', '')):<9} canary {canary:<10} stable {stable:<10} "
+                         f"rule {e(v.get('rule', ''))}  {e(v.get('detail', ''))}")
     else:
         lines.append("  (not given: a rollback started by hand)")
-    lines += ["", "steps:"] + [f"  {i}. {step}" for i, step in enumerate(report.steps, 1)]
+    lines += ["", "steps:"] + [f"  {i}. {e(step)}" for i, step in enumerate(report.steps, 1)]
     return "\n".join(lines) + "\n"

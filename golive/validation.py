@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 
-__all__ = ["MAX_RELEASE_LENGTH", "TAG_MESSAGE_FIELDS", "check_tag_message", "one_line", "parse_release"]
+__all__ = [
+    "MAX_RELEASE_LENGTH", "TAG_MESSAGE_FIELDS", "check_tag_message", "escape_line", "one_line", "parse_release",
+]
 
 # The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
 _NUMBER = r"(?:0|[1-9][0-9]*)"
@@ -22,6 +25,24 @@ _SEMVER = re.compile(
 # SemVer sets no limit; a folder name and a git tag do.
 MAX_RELEASE_LENGTH = 128
 TAG_MESSAGE_FIELDS = ("green", "total", "release")
+
+
+_SHORT_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_line(text: object) -> str:
+    """`text` as one line of a record: line breaks, control and format characters (and the
+    backslash, so an escape cannot be faked) written as Python-style escapes; other text as is."""
+    out = []
+    for char in str(text):
+        if char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def one_line(text: object, limit: int = 200) -> str:
