@@ -19,6 +19,7 @@ class UsageError(Exception):
 
 
 def _judge_one(text: str) -> dict:
+    """One scenario's verdict; any input it cannot judge is one ScenarioError line, never a traceback."""
     from golive.judge import judge
     from golive.scenario import ScenarioError, parse_scenario
 
@@ -26,15 +27,25 @@ def _judge_one(text: str) -> dict:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"scenario: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    return judge(parse_scenario(raw)).to_dict()
+    except RecursionError:
+        raise ScenarioError("scenario: invalid JSON (nested too deeply)") from None
+    scenario = parse_scenario(raw)
+    try:
+        return judge(scenario).to_dict()
+    except (ArithmeticError, ValueError, RecursionError) as exc:  # a bug of the judge's, told as one line
+        raise ScenarioError(f"scenario: cannot be judged ({type(exc).__name__}: {exc})") from None
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
+    import io
+
     from golive.scenario import ScenarioError
 
     source = args.jsonl or args.scenario
     try:
-        stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+        # Undecodable bytes become U+FFFD, so a bad line is an invalid-JSON error, not a crash.
+        stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace") if source == "-"
+                  else open(source, encoding="utf-8", errors="replace"))
     except OSError as exc:
         raise UsageError(f"{source}: {exc.strerror}") from None
     with stream:
@@ -56,7 +67,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def _add_judge(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("judge", help="judge a scenario: proceed / hold / rollback (contracts/judge.md)")
+    p = sub.add_parser("judge", help="judge a scenario: proceed / hold / rollback (docs/judge.md)")
     p.add_argument("scenario", nargs="?", help="scenario JSON file, or - for stdin")
     p.add_argument("--jsonl", metavar="FILE", help="one scenario per line in, one verdict per line out")
     p.set_defaults(func=cmd_judge, check=_check_judge)

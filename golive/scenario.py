@@ -44,6 +44,10 @@ class Scenario:
         return max((len(s.canary) for s in self.signals.values()), default=0)
 
 
+# Larger than any count or measurement of one interval, small enough that no tail or log overflows.
+_LARGEST = 1e12
+
+
 def _number(raw: Any, path: str, *, nullable: bool = False, minimum: float | None = None) -> float | None:
     if raw is None and nullable:
         return None
@@ -56,6 +60,8 @@ def _number(raw: Any, path: str, *, nullable: bool = False, minimum: float | Non
         raise ScenarioError(f"{path}: expected a finite number")
     if minimum is not None and value < minimum:
         raise ScenarioError(f"{path}: expected a number >= {minimum:g}{' or null' if nullable else ''}, got {value:g}")
+    if abs(value) > _LARGEST:
+        raise ScenarioError(f"{path}: expected a number of at most {_LARGEST:g}, got {value:g}")
     return value
 
 
@@ -116,6 +122,8 @@ def _apply_thresholds(raw: Any, catalogue: tuple[Signal, ...]) -> tuple[Signal, 
             )
         (rule, number), = override.items()
         threshold = _number(number, f"thresholds.{name}.{rule}", minimum=0)
+        if rule == "max_ratio_to_baseline" and threshold <= 0:
+            raise ScenarioError(f"thresholds.{name}.{rule}: expected a ratio > 0, got {threshold:g}")
         by_name[name] = replace(by_name[name], rule=_THRESHOLD_RULES[rule], threshold=threshold)
     return tuple(by_name[s.name] for s in catalogue)
 
@@ -133,8 +141,8 @@ def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scena
     if not 0 < stage <= 100:
         raise ScenarioError("stage_percent: expected a number in (0, 100]")
     interval = _number(raw["interval_seconds"], "interval_seconds")
-    if interval <= 0:
-        raise ScenarioError("interval_seconds: expected a number > 0")
+    if not 1 <= interval <= 86400:
+        raise ScenarioError("interval_seconds: expected a number of seconds in [1, 86400]")
     if "thresholds" in raw:
         catalogue = _apply_thresholds(raw["thresholds"], catalogue)
     by_name = {s.name: s for s in catalogue}

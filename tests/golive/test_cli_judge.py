@@ -1,4 +1,4 @@
-"""`golive judge` as a command, to contracts/judge.md: exit codes, errors, --jsonl, stdin."""
+"""`golive judge` as a command, to docs/judge.md: exit codes, errors, --jsonl, stdin."""
 
 from __future__ import annotations
 
@@ -88,9 +88,62 @@ def test_jsonl_keeps_going_past_a_bad_line_in_order(tmp_path):
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(out) == 4
     assert out[0]["decision"] == "proceed"
-    assert out[1] == {"error": "interval_seconds: expected a number > 0"}
+    assert out[1] == {"error": "interval_seconds: expected a number of seconds in [1, 86400]"}
     assert out[2]["error"].startswith("scenario: invalid JSON")
     assert out[3]["decision"] == "rollback"
+
+
+# Inputs that once crashed the command (a traceback) or passed unnoticed: each is one line now.
+HOSTILE = [
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"api_p95_ms": '
+     '{"canary": [{"value": -5}], "baseline": [{"value": 1}]}}}',
+     "signals.api_p95_ms.canary[0].value: expected a number >= 0 or null, got -5"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {}, "policy": {"min_seconds": NaN}}',
+     "policy.min_seconds: expected a finite number >= 0, got nan"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"risk_blocks_per_min": '
+     '{"canary": [{"value": 1, "bad": 9, "total": 2}], "baseline": [{"value": 0}]}}}',
+     "signals.risk_blocks_per_min.canary[0].bad: 9 events among 2 requests (bad > total)"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"http_5xx_pct": '
+     '{"canary": [{"value": 1, "bad": 1e308, "total": 1e308}], "baseline": [{"value": 0}]}}}',
+     "signals.http_5xx_pct.canary[0].bad: expected a number of at most 1e+12, got 1e+308"),
+    ('{"stage_percent": 5, "interval_seconds": 1e-300, "signals": {}}',
+     "interval_seconds: expected a number of seconds in [1, 86400]"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {}, '
+     '"thresholds": {"csp_violations_per_min": {"max_ratio_to_baseline": 0}}}',
+     "thresholds.csp_violations_per_min.max_ratio_to_baseline: expected a ratio > 0, got 0"),
+    ("[" * 100000, "scenario: invalid JSON (nested too deeply)"),
+    ("\udcff{}", "scenario: invalid JSON (Expecting value at line 1 column 1)"),
+    ("5", "scenario: expected an object"),
+]
+
+
+@pytest.mark.parametrize(("text", "error"), HOSTILE, ids=[e.split(":")[0] for _, e in HOSTILE])
+def test_a_bad_file_exits_2_with_one_exact_line(tmp_path, text, error):
+    path = tmp_path / "scenario.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    result = golive("judge", str(path))
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"golive: {error}\n")
+
+
+def test_jsonl_answers_every_bad_line_with_one_error_and_goes_on(tmp_path):
+    path = tmp_path / "batch.jsonl"
+    lines = [text for text, _ in HOSTILE] + [json.dumps(healthy())]
+    path.write_bytes("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
+    result = golive("judge", "--jsonl", str(path))
+    assert (result.returncode, result.stderr) == (0, "")
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert out[:-1] == [{"error": error} for _, error in HOSTILE]
+    assert out[-1]["decision"] == "proceed"
+
+
+def test_a_partial_stage_without_request_counts_never_proceeds():
+    scenario = healthy(stage=1)
+    for entry in scenario["signals"].values():
+        for obs in entry["canary"] + entry["baseline"]:
+            obs.pop("bad", None), obs.pop("total", None)
+    verdict = json.loads(golive("judge", "-", stdin=json.dumps(scenario)).stdout)
+    assert verdict["decision"] != "proceed"
+    assert verdict["signals"]["http_5xx_pct"]["verdict"] == "insufficient"
 
 
 def test_judge_imports_neither_prefect_nor_httpx():
