@@ -34,6 +34,7 @@ from cli.prefect_env import configure_prefect  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from readme_section import write_section  # noqa: E402
 
+from golive import layout  # noqa: E402
 
 
 def _go_live(settings: dict, work: Path):
@@ -54,7 +55,7 @@ def time_to_rollback(sandbox, evidence_root: Path) -> tuple[float, float]:
     injected: dict[str, float] = {}
 
     def inject() -> None:
-        while not (folder / "weight_set_stage_25.json").exists():
+        while not (folder / layout.weight_set(25)).exists():
             time.sleep(0.05)
         sandbox.set_faults("canary", {"latency_ms": 400})
         injected["at"] = time.time()
@@ -67,9 +68,9 @@ def time_to_rollback(sandbox, evidence_root: Path) -> tuple[float, float]:
         thread.join(timeout=30)
         sandbox.clear_faults("canary")
     assert state.name == "RolledBack", state
-    text = next(folder.glob("rollback_*.txt")).read_text()
+    text = next(folder.glob(layout.ROLLBACKS)).read_text()
     from_breach = float(re.search(r"to weight 0: ([\d.]+)", text).group(1))
-    record = json.loads((folder / "stage_25.json").read_text())
+    record = json.loads((folder / layout.stage_record(25)).read_text())
     weight_zero_at = record["decisions"][-1]["at"] + from_breach
     return weight_zero_at - injected["at"], from_breach
 
@@ -83,8 +84,8 @@ def zero_dwell_wall_time(sandbox, evidence_root: Path) -> tuple[float, float]:
     }
     started = time.perf_counter()
     state = _go_live(settings, evidence_root)
-    assert (evidence_root / "v1.4.0" / "stage_100.json").exists(), state  # all five stages ran
-    flight_check = json.loads((evidence_root / "v1.4.0" / "flight_check.json").read_text())["elapsed_seconds"]
+    assert (evidence_root / "v1.4.0" / layout.stage_record(100)).exists(), state  # all five stages ran
+    flight_check = json.loads((evidence_root / "v1.4.0" / layout.FLIGHT_CHECK).read_text())["elapsed_seconds"]
     return time.perf_counter() - started, flight_check
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from cli.demo import demo_settings
 from cli.stack import Stack
+from golive import layout
 from sandbox.processes import free_ports
 from sandbox.release_repo import create_release_repo
 
@@ -170,7 +171,7 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandb
     live = _wait(prefect, first, _final)
     assert (live.state.type.value, live.state.name) == ("COMPLETED", "Live"), live.state.message
     folder = tmp_path / "evidence" / "v1.4.0"
-    assert yaml.safe_load((folder / "approval_stage_100.json").read_text())["approver"] == "alice"
+    assert yaml.safe_load((folder / layout.approval(100)).read_text())["approver"] == "alice"
     assert _remote_tag(repo, "v1.4.0") == "tag Canary successful: 8/8 signals pass"
     assert [n for n, i in sorted(github.items.items()) if "hold-for-canary" in i.labels] == [4, 5]
 
@@ -184,13 +185,13 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandb
     stage_table = max((a for a in artifacts if a.key == "stage-100-v1-4-0"), key=lambda a: a.created)  # the latest
     assert "api_p95_ms" in str(stage_table.data) and "PROCEED" in stage_table.description
 
-    night = yaml.safe_load((folder / "first_night_schedule.json").read_text())
+    night = yaml.safe_load((folder / layout.FIRST_NIGHT_SCHEDULE).read_text())
     assert night["scheduled"] is True
     held = _wait(prefect, night["flow_run_id"], _final, timeout=120)
     assert held.state.name == "Held", held.state.message
-    assert len(list(folder.glob("first_night_hour_*.json"))) == 2
-    assert (folder / "first_night_burn_1.4.0.png").read_bytes().startswith(b"\x89PNG")
-    assert "### Root cause" in (folder / "first_night_1.4.0.md").read_text()
+    assert len(list(folder.glob(layout.FIRST_NIGHT_HOURS))) == 2
+    assert (folder / layout.first_night_plot("1.4.0")).read_bytes().startswith(b"\x89PNG")
+    assert "### Root cause" in (folder / layout.first_night_report("1.4.0")).read_text()
 
     back = UUID.search(_run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "rollback/default",
                             "--param", "reason=drill from the UI", "--param", "stage=25")).group()
@@ -198,7 +199,7 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandb
     assert rolled.state.is_completed(), rolled.state.message
     assert rolled.name == "rollback v1.4.0 at 25%"
     assert sandbox.weight() == 0
-    (record,) = folder.glob("rollback_*.txt")
+    (record,) = folder.glob(layout.ROLLBACKS)
     assert "drill from the UI" in record.read_text()
 
     public_key = load_public_key(Path(signing_key["public_key_path"]).read_bytes())

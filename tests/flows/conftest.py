@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cli.prefect_env import configure_prefect
+from golive import layout
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -63,13 +64,13 @@ class EvidenceWatcher:
 
 
 def stage_started(percent: int) -> Callable[[Path], bool]:
-    return lambda folder: (folder / f"weight_set_stage_{percent}.json").exists()
+    return lambda folder: (folder / layout.weight_set(percent)).exists()
 
 
 def war_room_has(decision: str) -> Callable[[Path], bool]:
     def ready(folder: Path) -> bool:
         try:
-            return any(r["Decision"] == decision for r in json.loads((folder / "war_room.json").read_text()))
+            return any(r["Decision"] == decision for r in json.loads((folder / layout.WAR_ROOM_JSON).read_text()))
         except (OSError, json.JSONDecodeError):
             return False
     return ready

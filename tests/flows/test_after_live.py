@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from golive import layout
 from golive.evidence import EvidenceLedger
 from tests.flows.conftest import EvidenceWatcher, flow_settings
 
@@ -34,7 +35,7 @@ def _with_github(settings: dict, github, monkeypatch) -> dict:
 
 
 def _hours(folder: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("first_night_hour_*.json"))]
+    return [json.loads(p.read_text()) for p in sorted(folder.glob(layout.FIRST_NIGHT_HOURS))]
 
 
 def test_a_fault_during_the_first_night_burns_the_budget_and_rolls_back(sandbox, canary_weight, signing_key, tmp_path):
@@ -43,7 +44,7 @@ def test_a_fault_during_the_first_night_burns_the_budget_and_rolls_back(sandbox,
     canary_weight(100)
     settings = flow_settings(sandbox, signing_key, tmp_path, [100])
     folder = tmp_path / "v1.4.0"
-    hour_one = lambda f: (f / "first_night_hour_01.json").exists()  # noqa: E731
+    hour_one = lambda f: (f / layout.first_night_hour(1)).exists()  # noqa: E731
     with EvidenceWatcher(folder, hour_one, lambda: sandbox.set_faults("canary", {"error_rate": 0.5})):
         state = first_night("1.4.0", settings=settings, hours=4, hour_seconds=6, return_state=True)
 
@@ -51,7 +52,7 @@ def test_a_fault_during_the_first_night_burns_the_budget_and_rolls_back(sandbox,
     last = _hours(folder)[-1]
     assert last["hour"] >= 2 and last["status"] == "rollback" and last["triggers"] == ["error-budget-burn"]
     assert last["burn"]["1"] >= 14.4 and last["burn"]["0.0833333"] >= 14.4
-    (rollback_file,) = folder.glob("rollback_*.txt")
+    (rollback_file,) = folder.glob(layout.ROLLBACKS)
     assert "error-budget-burn" in rollback_file.read_text()
     assert sandbox.weight() == 0
 
@@ -69,21 +70,21 @@ def test_a_killed_first_night_resumes_at_the_next_hour_without_duplicates(sandbo
                              start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while not (folder / "first_night_hour_03.json").exists() and time.monotonic() < deadline:
+        while not (folder / layout.first_night_hour(3)).exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert (folder / "first_night_hour_03.json").exists()
+        assert (folder / layout.first_night_hour(3)).exists()
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-    recorded = {p.name: p.read_bytes() for p in folder.glob("first_night_hour_*.json")}
-    assert sorted(recorded)[:3] == [f"first_night_hour_0{h}.json" for h in (1, 2, 3)]
+    recorded = {p.name: p.read_bytes() for p in folder.glob(layout.FIRST_NIGHT_HOURS)}
+    assert sorted(recorded)[:3] == [layout.first_night_hour(h) for h in (1, 2, 3)]
 
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     hours = _hours(folder)
     assert [h["hour"] for h in hours] == [1, 2, 3, 4, 5]
     assert all((folder / name).read_bytes() == data for name, data in recorded.items())  # not recomputed
-    plan = json.loads((folder / "first_night.json").read_text())
+    plan = json.loads((folder / layout.FIRST_NIGHT_PLAN).read_text())
     assert [h["due"] for h in hours] == [plan["started_at"] + 4 * h for h in range(1, 6)]
 
 
@@ -107,7 +108,7 @@ def test_closing_waits_out_a_rate_limit_names_a_failed_pr_and_never_moves_a_tag(
     state = closing(cfg, return_state=True)
     assert state.name == "ClosedPartially"
     assert state.message == "freeze lift: PR #2: HTTP 403 Resource not accessible by integration"
-    lifted = EvidenceLedger(cfg.evidence_dir).read_json("freeze_lift.json")
+    lifted = EvidenceLedger(cfg.evidence_dir).read_json(layout.freeze_lift())
     assert lifted["done"] == [1, 6] and lifted["failed"] == {"2": "HTTP 403 Resource not accessible by integration"}
     assert lifted["waited_seconds"] >= 1
     assert _remote_tag(settings["git"]["repo"], "v1.4.0").startswith("tag Canary successful")

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli.main import main
+from golive import layout
 from golive.evidence import MANIFEST
 from golive.signing import SigningKey, generate_key
 
@@ -57,14 +58,14 @@ def test_the_sandbox_is_cleared_for_takeoff_with_40_plus_files(cleared):
     assert "CLEARED FOR TAKEOFF" in out
     files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert len(files) >= 40
-    assert json.loads((folder / "flight_check.json").read_text()) | {"elapsed_seconds": 0} == {
+    assert json.loads((folder / layout.FLIGHT_CHECK).read_text()) | {"elapsed_seconds": 0} == {
         "release": "1.4.0", "cleared": True, "failed": [], "elapsed_seconds": 0}
-    assert (folder / "go_nogo_signed_1.4.0.txt").read_text().rstrip().endswith("DECISION: GO")
+    assert (folder / layout.go_nogo("1.4.0")).read_text().rstrip().endswith("DECISION: GO")
 
 
 def test_the_provenance_envelope_verifies_with_plain_cryptography(cleared, signing_key):
     _, _, folder = cleared
-    envelope = json.loads((folder / "build_provenance_1.4.0.json").read_text())
+    envelope = json.loads((folder / layout.build_provenance("1.4.0")).read_text())
     payload = base64.b64decode(envelope["payload"])
     kind = envelope["payloadType"].encode()
     pae = b"DSSEv1 " + str(len(kind)).encode() + b" " + kind + b" " + str(len(payload)).encode() + b" " + payload
@@ -72,8 +73,8 @@ def test_the_provenance_envelope_verifies_with_plain_cryptography(cleared, signi
     public_key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae, ec.ECDSA(hashes.SHA256()))
     statement = json.loads(payload)
     assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
-    sbom = next(s for s in statement["subject"] if s["name"] == "sbom_1.4.0.json")
-    assert sbom["digest"]["sha256"] == hashlib.sha256((folder / "sbom_1.4.0.json").read_bytes()).hexdigest()
+    sbom = next(s for s in statement["subject"] if s["name"] == layout.sbom("1.4.0"))
+    assert sbom["digest"]["sha256"] == hashlib.sha256((folder / layout.sbom("1.4.0")).read_bytes()).hexdigest()
 
 
 def test_the_sbom_is_strictly_valid_cyclonedx_16_and_reproducible(cleared, tmp_path):
@@ -83,16 +84,16 @@ def test_the_sbom_is_strictly_valid_cyclonedx_16_and_reproducible(cleared, tmp_p
     from tasks.sbom import make_sbom
 
     _, _, folder = cleared
-    first = (folder / "sbom_1.4.0.json").read_bytes()
+    first = (folder / layout.sbom("1.4.0")).read_bytes()
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(first.decode()) is None
     assert json.loads(first)["specVersion"] == "1.6"
     make_sbom.fn(str(tmp_path), "1.4.0")
-    assert (tmp_path / "sbom_1.4.0.json").read_bytes() == first
+    assert (tmp_path / layout.sbom("1.4.0")).read_bytes() == first
 
 
 def test_the_blast_radius_drill_never_reached_stable(cleared, sandbox):
     _, _, folder = cleared
-    result = json.loads((folder / "micro_blast_radius.json").read_text())
+    result = json.loads((folder / layout.MICRO_BLAST_RADIUS).read_text())
     assert result["ok"] and result["requests"] > 10 and result["versions_seen"] == {"1.4.0": result["requests"]}
     # The services' own counters, read here and not through golive: stable never saw a drill request.
     assert _drill_requests(sandbox.service_url("stable")) == 0
@@ -136,16 +137,16 @@ def test_a_deleted_file_or_a_signature_by_another_key_fails_verification(cleared
     public_key = signing_key["public_key_path"]
     deleted = tmp_path / "deleted"
     shutil.copytree(folder, deleted)
-    (deleted / "preflight_canary_version.json").unlink()
+    (deleted / layout.preflight_check("canary_version")).unlink()
     code, out = _verify(deleted, public_key, capsys)
     assert code == 1 and "FAIL preflight_canary_version.json: missing" in out
 
     resigned = tmp_path / "resigned"
     shutil.copytree(folder, resigned)
-    envelope = json.loads((resigned / "build_provenance_1.4.0.json").read_text())
+    envelope = json.loads((resigned / layout.build_provenance("1.4.0")).read_text())
     intruder = SigningKey.from_file(generate_key(tmp_path / "intruder")[0])
     forged = intruder.envelope(base64.b64decode(envelope["payload"]), envelope["payloadType"])
-    (resigned / "build_provenance_1.4.0.json").write_text(json.dumps(forged))
+    (resigned / layout.build_provenance("1.4.0")).write_text(json.dumps(forged))
     code, out = _verify(resigned, public_key, capsys)
     assert code == 1
     assert "FAIL build_provenance_1.4.0.json: no signature verifies with key" in out

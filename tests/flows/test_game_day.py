@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from golive import layout
 from golive.settings import load_settings
 from golive.signing import load_public_key
 from golive.verify import verify_folder
@@ -29,15 +30,15 @@ def test_game_day_passes_on_a_healthy_system_and_writes_the_weekly_record(sandbo
     state = game_day(settings=_settings(sandbox, signing_key, tmp_path), scenario="error-burst", return_state=True)
     (folder,) = (tmp_path / "game-day").iterdir()
     assert (state.type.value, state.name) == ("COMPLETED", "Passed"), state.message
-    (weekly,) = folder.glob("weekly_drill_*.txt")
+    (weekly,) = folder.glob(layout.drill_records())
     lines = weekly.read_text().splitlines()
     assert [line.split()[0] for line in lines[1:6]] == ["Rollback:", "Chaos:", "Contract:", "Idempotency:", "Outbox:"]
     assert all(" PASS " in line + " " for line in lines[1:6]) and lines[-1] == "RESULT: PASS"
-    chaos = json.loads((folder / "chaos_error-burst.json").read_text())
+    chaos = json.loads((folder / layout.chaos("error-burst")).read_text())
     assert chaos["during"]["decision"] != "proceed" and chaos["inputs"]["faults"] == {"error_rate": 0.2}
-    assert json.loads((folder / "contract_check.json").read_text())["failures"] == []
-    assert (folder / "outbox_smoke_lag.png").read_bytes().startswith(b"\x89PNG")
-    (drill,) = folder.glob("rollback_drill_*.txt")
+    assert json.loads((folder / layout.CONTRACT_CHECK).read_text())["failures"] == []
+    assert (folder / layout.OUTBOX_SMOKE_PLOT).read_bytes().startswith(b"\x89PNG")
+    (drill,) = folder.glob(layout.ROLLBACK_DRILLS)
     assert "PASS: nothing changed" in drill.read_text() and sandbox.weight() == 0
     public_key = load_public_key(open(signing_key["public_key_path"], "rb").read())
     assert verify_folder(folder, public_key).problems == []

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from cli.main import main
+from golive import layout
 from golive.signals import readiness_queries
 from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started, war_room_has
 
@@ -25,7 +26,7 @@ def run_go_live(settings: dict):
 
 
 def war_room(folder: Path) -> list[dict]:
-    return json.loads((folder / "war_room.json").read_text())
+    return json.loads((folder / layout.WAR_ROOM_JSON).read_text())
 
 
 def test_a_breach_at_25_percent_rolls_back_to_stable(sandbox, canary_weight, signing_key, tmp_path):
@@ -39,7 +40,7 @@ def test_a_breach_at_25_percent_rolls_back_to_stable(sandbox, canary_weight, sig
     assert sandbox.weight() == 0
     served = {httpx.get(f"{sandbox.router_url}/version").json()["version"] for _ in range(100)}
     assert served == {"1.3.2"}  # stable takes all traffic
-    (record,) = folder.glob("rollback_*.txt")
+    (record,) = folder.glob(layout.ROLLBACKS)
     text = record.read_text()
     assert "breach:api_p95_ms" in text and "stage:          25%" in text
     seconds = float(re.search(r"seconds from the breaching interval to weight 0: ([\d.]+)", text).group(1))
@@ -76,7 +77,7 @@ def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, 
     assert (second.weight_before, second.weight_after) == (0, 0)
     assert "weight already 0: nothing to change" in second.steps
     assert sandbox.weight() == 0
-    assert len(list((tmp_path / "v1.4.0").glob("rollback_*.txt"))) >= 2  # the dry run's too
+    assert len(list((tmp_path / "v1.4.0").glob(layout.ROLLBACKS))) >= 2  # the dry run's too
 
 
 def test_prometheus_gone_mid_stage_holds_then_rolls_back_never_proceeds(signing_key, tmp_path):
@@ -90,14 +91,14 @@ def test_prometheus_gone_mid_stage_holds_then_rolls_back_never_proceeds(signing_
         prometheus = next(c for c in own.status() if c.name == "prometheus")
         settings = flow_settings(own, signing_key, tmp_path / "evidence", [25, 100], hold_budget_seconds=9)
         folder = tmp_path / "evidence" / "v1.4.0"
-        first_look = lambda f: any(f.glob("judge_stage_25_w1_i01.json"))  # noqa: E731
+        first_look = lambda f: any(f.glob(layout.judge_look(25, 1, 1)))  # noqa: E731
         with EvidenceWatcher(folder, first_look, lambda: os.kill(prometheus.pid, signal.SIGKILL)):
             state = run_go_live(settings)
         decisions = [r["Decision"] for r in war_room(folder) if r["Stage"] == "25%"]
         assert decisions[:-1] and set(decisions[:-1]) == {"Hold"}
         assert decisions[-1] == "Rollback"
         assert state.name == "RolledBack"
-        assert json.loads((folder / "stage_25.json").read_text())["triggers"] == ["metrics-unreachable"]
+        assert json.loads((folder / layout.stage_record(25)).read_text())["triggers"] == ["metrics-unreachable"]
     finally:
         own.down()
 
@@ -131,8 +132,8 @@ def test_a_stage_rejected_with_golive_approve_rolls_back(sandbox, canary_weight,
         answered.set()
         thread.join(timeout=10)
     folder = tmp_path / "v1.4.0"
-    assert json.loads((folder / "approval_stage_100.json").read_text()) | {"at": 0} == {
+    assert json.loads((folder / layout.approval(100)).read_text()) | {"at": 0} == {
         "approve": False, "approver": "bob", "reason": "not tonight", "at": 0}
-    assert json.loads((folder / "stage_100.json").read_text())["triggers"] == ["manual-abort"]
+    assert json.loads((folder / layout.stage_record(100)).read_text())["triggers"] == ["manual-abort"]
     assert state.name == "RolledBack"
     assert sandbox.weight() == 0

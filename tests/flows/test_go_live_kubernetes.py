@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from golive import layout
 from tests.emulators.kubernetes import DEPLOYMENTS, PODS, IngressControllerStandIn, canary_pod
 from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started
 
@@ -37,10 +38,10 @@ def test_a_release_goes_live_through_the_canary_ingress(on_kubernetes, kube_emul
     assert kube_emulator.canary_weight(cluster["namespace"]) == 100
     assert controller.applied == [0, 25, 100]
     folder = tmp_path / "v1.4.0"
-    rollout = json.loads((folder / "rollout_stage_25.json").read_text())
+    rollout = json.loads((folder / layout.rollout(25)).read_text())
     assert rollout["source"] == f"deployment {cluster['namespace']}/spark-canary"
     assert rollout["versions"] == ["1.4.0", "1.4.0"]  # the template's tag and the running pod's
-    readback = json.loads((folder / "weight_readback_stage_100.json").read_text())
+    readback = json.loads((folder / layout.weight_readback(100)).read_text())
     assert readback["in_force"] == 100
 
 
@@ -55,7 +56,7 @@ def test_a_canary_fault_rolls_back_and_the_ingress_ends_at_zero(on_kubernetes, s
     assert "breach:api_p95_ms" in state.message
     assert kube_emulator.canary_weight(cluster["namespace"]) == 0
     assert kube_emulator.stored(DEPLOYMENTS, cluster["namespace"], "spark-canary")["spec"]["replicas"] == 0
-    (record,) = folder.glob("rollback_*.txt")
+    (record,) = folder.glob(layout.ROLLBACKS)
     assert f"scaled deployment {cluster['namespace']}/spark-canary to 0 replicas" in record.read_text()
 
 

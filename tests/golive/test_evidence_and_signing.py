@@ -7,6 +7,7 @@ import stat
 
 import pytest
 
+from golive import layout
 from golive.blast_radius import DrillSample, evaluate
 from cli.main import main
 from golive.completeness import check_completeness
@@ -154,14 +155,14 @@ def test_evidence_verify_exits_1_and_names_the_file(tmp_path, key, capsys):
 
 
 def test_completeness_names_what_is_missing_and_counts_against_the_runbook():
-    files = ["settings.json", "preflight.json", *(f"preflight_promql_s{i}_stable.json" for i in range(8))]
+    files = [layout.SETTINGS, layout.PREFLIGHT, *(layout.preflight_check(f"promql_s{i}_stable") for i in range(8))]
     result = check_completeness("takeoff", "1.4.0", [1, 100], 8, files)
     assert not result["ok"] and result["files"] == 10 and result["minimum_files"] == 40
-    assert "go_nogo_signed_1.4.0.txt" in result["missing"]
-    assert "preflight_promql_*_canary.json (0 of 8)" in result["missing"]
-    assert "preflight_promql_*_stable.json (8 of 8)" not in " ".join(result["missing"])
+    assert layout.go_nogo("1.4.0") in result["missing"]
+    assert f"{layout.preflight_promql_files('canary')} (0 of 8)" in result["missing"]
+    assert layout.preflight_promql_files("stable") not in " ".join(result["missing"])
     end = check_completeness("end", "1.4.0", [1, 100], 8, files)
-    assert "judge_stage_100_w*_i*.json" in end["missing"] and end["minimum_files"] == 50
+    assert layout.judge_look_files(100) in end["missing"] and end["minimum_files"] == 50
     with pytest.raises(ValueError, match="point: expected one of takeoff, end"):
         check_completeness("landing", "1.4.0", [100], 8, files)
 
