@@ -49,12 +49,16 @@ class PrometheusSource(Block):
     _block_type_name = "golive prometheus source"
     _description = "The Prometheus golive queries for the eight golden signals."
 
-    url: str = "http://127.0.0.1:19090"
+    url: str = "http://127.0.0.1:19090"  # never with credentials: name auth_secret_block instead
     traffic_canary_query: str | None = None  # None: the catalogue's default
     traffic_total_query: str | None = None
+    tls_verify: bool = True
+    ca_file: str | None = None
+    auth_secret_block: str | None = Field(None, description="a Secret block: a bearer token or {username, password}")
 
     def settings_part(self) -> dict:
-        part = {"prometheus_url": self.url}
+        part = {"prometheus_url": self.url, "prometheus_tls_verify": self.tls_verify,
+                "prometheus_ca_file": self.ca_file, "prometheus_auth_secret_block": self.auth_secret_block}
         part.update({k: v for k in ("traffic_canary_query", "traffic_total_query") if (v := getattr(self, k))})
         return part
 
@@ -137,7 +141,9 @@ def blocks_from_settings(settings: GoLiveSettings) -> dict[str, Block]:
     return {
         "policy": CanaryPolicy(**{k: data[k] for k in CanaryPolicy().settings_part()}),
         "prometheus": PrometheusSource(url=data["prometheus_url"], traffic_canary_query=data["traffic_canary_query"],
-                                       traffic_total_query=data["traffic_total_query"]),
+                                       traffic_total_query=data["traffic_total_query"],
+                                       tls_verify=data["prometheus_tls_verify"], ca_file=data["prometheus_ca_file"],
+                                       auth_secret_block=data["prometheus_auth_secret_block"]),
         "target": TrafficTarget(kind=data["router"]["kind"], control_url=data["router"]["control_url"],
                                 kubernetes=data["router"]["kubernetes"],
                                 **{k: data[k] for k in ("traffic_url", "canary_url", "stable_url", "canary_admin_url")}),

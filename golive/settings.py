@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
-from golive.validation import check_tag_message, parse_release
+from golive.validation import check_service_url, check_tag_message, parse_release
 
 __all__ = [
     "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "KubernetesSettings", "RouterSettings", "SettingsError",
@@ -118,6 +118,11 @@ class GitHubSettings(_Strict):
     freeze_label: str = "hold-for-canary"
     max_wait_seconds: float = Field(300.0, ge=0)  # the longest rate-limit wait golive sits out
 
+    @field_validator("api_url")
+    @classmethod
+    def _api_url_holds_no_credentials(cls, url: str) -> str:
+        return check_service_url(url)
+
 
 class FirstNightSettings(_Strict):
     hours: int = Field(24, ge=1)
@@ -151,7 +156,10 @@ class GoLiveSettings(_Strict):
     hold_seconds: float = Field(600.0, gt=0)  # one Hold re-measures this long
     hold_budget_seconds: float = Field(1200.0, ge=0)  # Holds allowed per stage, in total
     weight_tolerance_points: float = Field(2.0, ge=0)  # observed split vs weight, beyond noise
-    prometheus_url: str = "http://127.0.0.1:19090"
+    prometheus_url: str = "http://127.0.0.1:19090"  # never with credentials: see prometheus_auth_secret_block
+    prometheus_tls_verify: bool = True  # https: Prometheus' certificate is checked (false only for a lab)
+    prometheus_ca_file: str | None = None  # the CA bundle that signed it, when not a public one
+    prometheus_auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
     traffic_canary_query: str = TRAFFIC_CANARY_QUERY
     traffic_total_query: str = TRAFFIC_TOTAL_QUERY
     router: RouterSettings = RouterSettings()
@@ -179,6 +187,11 @@ class GoLiveSettings(_Strict):
     @classmethod
     def _release_is_a_version(cls, release: str) -> str:
         return parse_release(release)
+
+    @field_validator("prometheus_url", "traffic_url", "canary_url", "stable_url", "canary_admin_url")
+    @classmethod
+    def _urls_hold_no_credentials(cls, url: str | None) -> str | None:
+        return url if url is None else check_service_url(url)
 
     @field_validator("tag_message")
     @classmethod

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
-    "MAX_RELEASE_LENGTH", "TAG_MESSAGE_FIELDS", "check_tag_message", "escape_line", "one_line", "parse_release",
+    "MAX_RELEASE_LENGTH", "TAG_MESSAGE_FIELDS", "check_service_url", "check_tag_message", "escape_line", "one_line",
+    "parse_release", "without_credentials",
 ]
 
 # The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
@@ -82,3 +84,24 @@ def check_tag_message(template: str) -> str:
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{{{field}}}: {exc}") from None
     return template
+
+
+def without_credentials(url: str) -> str:
+    """`url` with any user and password (or token) taken out, for recording; scp-style git
+    remotes (`git@host:owner/repo`) name a login, not a secret, and stay as they are."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def check_service_url(url: str) -> str:
+    """`url` when it is http(s) with a host and no credentials in it (they would be recorded
+    wherever the settings are); the error never repeats the URL, which may hold a secret."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host")
+    if "@" in parts.netloc:
+        raise ValueError("credentials in the URL are refused: name a Secret block instead")
+    return url

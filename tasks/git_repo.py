@@ -9,6 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive.models import GitState
+from golive.validation import without_credentials
 
 
 class GitError(RuntimeError):
@@ -41,8 +42,9 @@ def read_git_state(repo: str, release: str, remote: str = "origin") -> GitState:
     if url:
         listed = _git(repo, "ls-remote", "--tags", remote, f"refs/tags/{tag}")
         tag_remote = bool(listed.stdout.strip())
-    return GitState(repo=repo, commit=commit, branch=branch, remote_url=url, dirty=dirty, tag=tag,
-                    tag_local=tag_local, tag_remote=tag_remote)
+    # A token in the remote's URL must not reach the preflight record or the provenance.
+    return GitState(repo=repo, commit=commit, branch=branch, remote_url=url and without_credentials(url), dirty=dirty,
+                    tag=tag, tag_local=tag_local, tag_remote=tag_remote)
 
 
 @task(name="digest the source tree", cache_policy=NO_CACHE)

@@ -5,7 +5,8 @@ are the issues with a `pull_request` key; pages follow the `Link: <…>; rel="ne
 `GET /repos/{owner}/{repo}/pulls?state=open`, `POST …/issues/{n}/labels {"labels": [L]}`,
 `DELETE …/issues/{n}/labels/{L}`. Rate limits are 429, or 403 with `x-ratelimit-remaining: 0`;
 either carries `Retry-After` (seconds) or `x-ratelimit-reset` (epoch seconds), and is waited out
-up to a limit. The token only ever goes into the Authorization header.
+up to a limit. The token only ever goes into the Authorization header, and only to the API's
+own origin: a `next` link to any other host is refused, never followed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from prefect import get_run_logger, task
@@ -28,6 +29,23 @@ _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 class GitHubError(RuntimeError):
     """GitHub refused; the message names the request, never the token."""
+
+    report = None  # the LabelReport so far, when the error stopped a relabelling part way
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _message(response: httpx.Response) -> str:
+    """GitHub's one-line reason for a refusal; an HTML or empty body (a proxy's 502) as its type."""
+    try:
+        message = response.json().get("message", "")
+    except (ValueError, AttributeError):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        message = f"({kind} body)"
+    return " ".join(f"HTTP {response.status_code} {message}".split())
 
 
 class LabelReport(BaseModel):
@@ -62,6 +80,7 @@ class GitHub:
         self.settings = settings
         self.repo_path = f"/repos/{settings.repository}"
         self.client = httpx.Client(base_url=settings.api_url.rstrip("/"), headers=headers, timeout=20)
+        self.origin = _origin(settings.api_url)
         self.waited = 0.0
 
     def _retry_after(self, response: httpx.Response) -> float | None:
@@ -78,6 +97,10 @@ class GitHub:
         return 60.0  # GitHub's advice for a secondary limit that names no time
 
     def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        if "://" in url and _origin(url) != self.origin:
+            scheme, host, port = _origin(url)
+            raise GitHubError(f"{method}: {scheme}://{host}{f':{port}' if port else ''} is not the API's host "
+                              f"(github.api_url); the token is not sent there")
         server_errors = 0
         while True:
             try:
@@ -104,8 +127,14 @@ class GitHub:
         while next_url:
             response = self.request("GET", next_url, params=params if next_url == url else None)
             if response.status_code != 200:
-                raise GitHubError(f"GET {next_url}: HTTP {response.status_code} {response.text[:200]}")
-            items += response.json()
+                raise GitHubError(f"GET {urlsplit(next_url).path}: {_message(response)}")
+            try:
+                page = response.json()
+            except ValueError:
+                page = None
+            if not isinstance(page, list):
+                raise GitHubError(f"GET {urlsplit(next_url).path}: HTTP 200 but not a JSON list")
+            items += page
             found = _NEXT.search(response.headers.get("link", ""))
             next_url = found.group(1) if found else None
         return items
@@ -120,17 +149,19 @@ class GitHub:
     def remove_label(self, number: int, label: str) -> None:
         response = self.request("DELETE", f"{self.repo_path}/issues/{number}/labels/{quote(label, safe='')}")
         if response.status_code not in (200, 404):  # 404: the label is already gone
-            raise GitHubError(f"HTTP {response.status_code} {response.json().get('message', '')}".strip())
+            raise GitHubError(_message(response))
 
     def add_label(self, number: int, label: str) -> None:
         response = self.request("POST", f"{self.repo_path}/issues/{number}/labels", json={"labels": [label]})
         if response.status_code != 200:
-            raise GitHubError(f"HTTP {response.status_code} {response.json().get('message', '')}".strip())
+            raise GitHubError(_message(response))
 
 
 def relabel_pull_requests(settings: GitHubSettings, action: str, dry_run: bool = False) -> LabelReport:
     """Remove ("remove") the freeze label from the open pull requests carrying it, or add it
-    ("add") to every open pull request; failures are collected per pull request, not raised."""
+    ("add") to every open pull request; failures are collected per pull request, not raised.
+    Anything else that stops the loop is raised as a GitHubError naming the pull requests already
+    changed, with the partial report as its `report`."""
     github = GitHub(settings, _token(settings))
     label = settings.freeze_label
     report = LabelReport(action=action, label=label, dry_run=dry_run)
@@ -144,6 +175,12 @@ def relabel_pull_requests(settings: GitHubSettings, action: str, dry_run: bool =
             report.done.append(number)
         except GitHubError as exc:
             report.failed[number] = str(exc)
+        except Exception as exc:  # the loop stops here: say what was already changed
+            report.waited_seconds = round(github.waited, 1)
+            done = ", ".join(f"#{n}" for n in report.done) or "none"
+            error = GitHubError(f"#{number}: {type(exc).__name__}; changed before it: {done}")
+            error.report = report
+            raise error from None
     report.waited_seconds = round(github.waited, 1)
     return report
 

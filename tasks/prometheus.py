@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-from requests import RequestException
+from requests import RequestException, Session
 from urllib3.util.retry import Retry
 
 from golive.gate import share_verdict
@@ -21,11 +21,46 @@ from golive.signals import TRACKS, render_query
 _NO_VALUE = {"NaN", "+Inf", "-Inf"}
 
 
-def _client(settings: GoLiveSettings) -> PrometheusConnect:
+class PrometheusAuthError(ValueError):
+    """The Secret block for Prometheus is missing or holds no usable credentials; the message
+    names the block, never its value."""
+
+
+def prometheus_auth(secret: object, block: str) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """Headers and a basic-auth pair from a Secret block's value: a bearer token (a string or
+    {"token": …}), or {"username": …, "password": …} for basic auth."""
+    if isinstance(secret, dict) and {"username", "password"} <= secret.keys():
+        return {}, (str(secret["username"]), str(secret["password"]))
+    token = secret.get("token") if isinstance(secret, dict) else secret
+    if isinstance(token, str) and token.strip() and "\n" not in token.strip():
+        return {"Authorization": f"Bearer {token.strip()}"}, None
+    raise PrometheusAuthError(f"prometheus_auth_secret_block {block!r}: expected a bearer token, "
+                              f"{{\"token\": …}} or {{\"username\": …, \"password\": …}}")
+
+
+def _load_secret(block: str) -> object:
+    from prefect.blocks.system import Secret
+
+    try:
+        return Secret.load(block).get()
+    except ValueError as exc:
+        raise PrometheusAuthError(f"prometheus_auth_secret_block {block!r}: {exc}") from None
+
+
+def _client(settings: GoLiveSettings, load_secret=_load_secret) -> PrometheusConnect:
+    """A client that checks Prometheus' certificate (against prometheus_ca_file when given) and
+    authenticates from the Secret block, if one is named."""
     # One quick retry per request: the task retries too, and the gate must learn quickly that
     # Prometheus is gone (the client's default backs off for seconds on every request).
     retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504), allowed_methods=None)
-    return PrometheusConnect(url=settings.prometheus_url, disable_ssl=True, timeout=10, retry=retry)
+    session = Session()
+    session.verify = (settings.prometheus_ca_file or True) if settings.prometheus_tls_verify else False
+    headers, auth = {}, None
+    if settings.prometheus_auth_secret_block:
+        block = settings.prometheus_auth_secret_block
+        headers, auth = prometheus_auth(load_secret(block), block)
+    return PrometheusConnect(url=settings.prometheus_url, headers=headers or None, auth=auth, session=session,
+                             timeout=10, retry=retry)
 
 
 def _series(prom: PrometheusConnect, promql: str, times: list[float], step: float) -> dict[float, float | None]:

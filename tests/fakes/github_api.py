@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.processes import free_ports
@@ -34,6 +34,7 @@ class Item:
 
 
 TOKEN = "ghp_test_token_never_logged"
+BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head>\n<body><h1>502 Bad Gateway</h1></body></html>\n"
 
 
 @dataclass
@@ -44,6 +45,8 @@ class FakeGitHub:
     rate_limit_next: int = 0  # this many requests answer 429 + Retry-After
     rate_limit_style: str = "429"  # or "403": x-ratelimit-remaining 0 and a reset time
     refuse: set[int] = field(default_factory=set)  # label changes on these answer 403
+    broken: set[int] = field(default_factory=set)  # label changes on these answer a proxy's 502 HTML page
+    next_origin: str | None = None  # pages link their next page to this origin instead of the API's
     calls: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
 
@@ -64,7 +67,7 @@ class FakeGitHub:
         chunk = items[(page - 1) * per_page: page * per_page]
         links = []
         params = {k: v for k, v in request.query_params.items() if k != "page"}
-        base = f"{self.url}{request.url.path}?" + "&".join(f"{k}={quote(v)}" for k, v in params.items())
+        base = f"{self.next_origin or self.url}{request.url.path}?" + "&".join(f"{k}={quote(v)}" for k, v in params.items())
         if page < last:
             links.append(f'<{base}&page={page + 1}>; rel="next"')
         links.append(f'<{base}&page={last}>; rel="last"')
@@ -80,15 +83,19 @@ class FakeGitHub:
         state = request.query_params.get("state", "open")
         return self._page(request, [i for _, i in sorted(self.items.items()) if i.is_pull_request and i.state == state])
 
-    async def add_labels(self, request: Request) -> JSONResponse:
+    async def add_labels(self, request: Request) -> Response:
         item = self.items[int(request.path_params["number"])]
+        if item.number in self.broken:
+            return HTMLResponse(BAD_GATEWAY, status_code=502)
         if item.number in self.refuse:
             return JSONResponse({"message": "Resource not accessible by integration"}, status_code=403)
         item.labels |= set((await request.json())["labels"])
         return JSONResponse([self._label(n) for n in sorted(item.labels)])
 
-    async def remove_label(self, request: Request) -> JSONResponse:
+    async def remove_label(self, request: Request) -> Response:
         item = self.items[int(request.path_params["number"])]
+        if item.number in self.broken:
+            return HTMLResponse(BAD_GATEWAY, status_code=502)
         name = unquote(request.path_params["name"])
         if item.number in self.refuse:
             return JSONResponse({"message": "Resource not accessible by integration"}, status_code=403)

@@ -74,3 +74,46 @@ def test_the_token_is_sent_but_never_shown(github, settings, monkeypatch, caplog
         relabel_pull_requests(settings, "remove")
     assert "401" in str(failure.value)
     assert "ghp_" not in str(failure.value) and "ghp_" not in caplog.text
+
+
+def test_the_token_never_follows_a_next_link_to_another_host(github, settings):
+    github.items.update({n: Item(n, {"hold-for-canary"}) for n in range(100, 230)})
+    github.next_origin = "http://127.0.0.2:9"  # nothing listens there: a request would fail differently
+    with pytest.raises(GitHubError, match=r"^GET: http://127\.0\.0\.2:9 is not the API's host \(github\.api_url\); "
+                                          r"the token is not sent there$"):
+        GitHub(settings, github.token).open_pull_requests("hold-for-canary")
+    assert len([c for c in github.calls if c[1].endswith("/issues")]) == 1
+
+
+def test_an_html_error_page_is_one_line_and_the_rest_are_still_done(github, settings, monkeypatch):
+    import tasks.github
+
+    monkeypatch.setattr(tasks.github, "time", _NoSleep())
+    github.broken = {2}
+    report = relabel_pull_requests(settings, "remove")
+    assert report.done == [1, 6] and report.failed == {2: "HTTP 502 (text/html body)"}
+
+
+def test_an_unexpected_failure_names_the_pull_requests_already_changed(github, settings, monkeypatch):
+    def explode(self, number, label):
+        if number == 6:
+            raise KeyError("labels")
+        return original(self, number, label)
+
+    original = GitHub.remove_label
+    monkeypatch.setattr(GitHub, "remove_label", explode)
+    with pytest.raises(GitHubError, match=r"^#6: KeyError; changed before it: #1, #2$") as exc:
+        relabel_pull_requests(settings, "remove")
+    assert exc.value.report.done == [1, 2] and _labelled(github) == [4, 5, 6]
+
+
+class _NoSleep:
+    """`time` for the client under test: server-error back-offs pass at once."""
+
+    def sleep(self, seconds: float) -> None:
+        pass
+
+    def time(self) -> float:
+        import time
+
+        return time.time()
