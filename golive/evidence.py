@@ -208,7 +208,9 @@ class EvidenceLedger:
         holder = self._holder(lock)
         gone = (holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int)
                 and not _pid_alive(holder["pid"]))
-        if not gone and age < STALE_LOCK_SECONDS:
+        # A holder names itself right after creating the file: nameless for seconds, it never will.
+        nameless = not holder and age > 5.0
+        if not gone and not nameless and age < STALE_LOCK_SECONDS:
             return False
         lock.unlink(missing_ok=True)
         return True

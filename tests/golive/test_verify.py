@@ -131,3 +131,10 @@ def test_a_lock_held_by_a_live_writer_is_waited_for_and_a_dead_ones_is_broken(le
     lock.write_text(json.dumps({"host": os.uname().nodename, "pid": 2 ** 22 + 12345, "at": 0}))
     link = ledger.seal("go-live", key)
     assert link["seq"] == 4 and not lock.exists()
+
+
+def test_a_nameless_lock_left_by_an_older_writer_is_broken(ledger, key):
+    lock = ledger.folder / MANIFEST_LOCK
+    lock.write_text("")
+    os.utime(lock, (0, 0))
+    assert ledger.seal("go-live", key)["seq"] == 4 and not lock.exists()
