@@ -11,8 +11,8 @@ Per signal, in order of precedence:
   trigger (a rollback) only when sustained: some run of the latest intervals significantly over
   the threshold when pooled (Bonferroni over the runs scanned; two intervals suffice when
   `severe_factor` times over), not falling, and not breached by stable as well (that is the
-  environment, not the release); or over the threshold for the stage while worse than stable
-  beyond doubt.
+  environment, not the release); or, for an absolute threshold, over it for the stage while
+  worse than stable beyond doubt.
 - **deviation** (evidence against the canary): a breach that recovered; over the threshold for
   the stage without significance; the relative rule without stable data below 100 %.
 - **insufficient** (data, too little to tell): fewer intervals with data than `min_intervals`
@@ -342,9 +342,13 @@ class _SignalJudge:
                     return None
                 return f"the last {length} intervals" + (" (severe)" if length < pol.breach_intervals else "")
         # Too noisy to be sure of the threshold alone (a small canary's p95 swings), but over it
-        # for the stage and worse than stable beyond doubt: the release is at fault.
+        # for the stage and worse than stable beyond doubt: the release is at fault. Not for the
+        # relative rule: its test is this comparison already, made above at `breach_alpha`; a
+        # healthy canary is over "stable x 1.10" by its point estimate half the time, so the
+        # looser level would be the rule's own test at 0.01, paid again at every stage.
         cmp = self.comparison
-        if cmp and self._level_over(idx) and cmp.log_e >= math.log(1 / pol.breach_vs_stable_alpha):
+        if (cmp and self.sig.rule != "max_ratio_to_baseline" and self._level_over(idx)
+                and cmp.log_e >= math.log(1 / pol.breach_vs_stable_alpha)):
             return f"the stage, {cmp.evidence}"
         return None
 
