@@ -33,6 +33,9 @@ class CanaryPolicy(Block):
     interval_seconds: float = 60.0
     hold_seconds: float = 600.0
     hold_budget_seconds: float = 1200.0
+    max_dwell_seconds: float | None = None
+    on_insufficient_traffic: str = "pause"
+    rollback_budget_seconds: float = 60.0
     weight_tolerance_points: float = 2.0
     judge: dict[str, float] = Field(default_factory=dict, description="JudgePolicy overrides")
     signals: dict[str, dict] = Field(default_factory=dict, description="per-signal catalogue overrides")

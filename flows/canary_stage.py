@@ -1,13 +1,13 @@
 """canary-stage: one step of the canary, as the runbook does it.
 
-Check the canary's rollout is fit → set the weight → read it back → check the traffic really
-split that way → each interval, watch the signals and the rollout for the dwell → judge →
-Proceed, Hold (re-measure, within the hold budget) or Rollback (the `rollback` flow, at once).
+(A person approves →) the canary's rollout is fit → set the weight → read it back → each
+interval: check the traffic really split that way, watch the rollout and the signals, judge →
+the stage's gate (`golive.stage`) says continue, Proceed, Hold, Rollback (the `rollback` flow, at
+once) or ask a person. Any other way out of the stage, an error or a cancel, rolls back first.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import datetime, timezone
 
@@ -15,15 +15,18 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 
-from golive.gate import gate_action
+from golive import layout
 from golive.models import RolloutObservation, SignalWindow, StageResult
 from golive.rollout import rollout_triggers
 from golive.settings import GoLiveSettings
+from golive.stage import StageMachine, Step
+from golive.triggers import describe
+from golive.validation import error_line
 from golive.warroom import WarRoomRow
 from flows.rollback import rollback
 from tasks.approval import StageApproval
 from tasks.artifacts import publish_stage
-from tasks.evidence import add_war_room_row, record, seal
+from tasks.evidence import ReleaseFolder, add_war_room_row
 from tasks.gate import judge_window
 from tasks.kubernetes import read_kubernetes_rollout
 from tasks.prometheus import observe_share, query_signals
@@ -40,153 +43,194 @@ def _sleep_until(at: float) -> None:
         time.sleep(delay)
 
 
-def _describe(triggers: list[str], signals: dict) -> str:
-    parts = []
-    for trigger in triggers:
-        name = trigger.split(":", 1)[1] if trigger.startswith("breach:") else None
-        if name and name in signals:
-            v = signals[name]
-            parts.append(f"{trigger} ({v['detail']}; canary {v['canary']:.4g}, stable "
-                         f"{'–' if v['baseline'] is None else format(v['baseline'], '.4g')}, rule {v['rule']})")
+class _StageRun:
+    """One stage's moving parts: its settings, evidence folder, record and gate."""
+
+    def __init__(self, settings: GoLiveSettings, percent: int):
+        self.settings, self.percent = settings, percent
+        self.folder = ReleaseFolder.of(settings)
+        self.logger = get_run_logger()
+        self.gate = StageMachine(settings.stage_plan(percent), started_at=time.time())
+        self.result = StageResult(stage=percent, outcome="proceed", started_at=time.time(), ended_at=time.time())
+        self.restarts_at_start: int | None = None
+
+    def run(self) -> StageResult:
+        if self.settings.approve_each_stage and (ended := self.wait_for_approval()):
+            return ended
+        rollout = self.observe_rollout()
+        self.folder.record(layout.rollout(self.percent), rollout or {"observed": False})
+        self.restarts_at_start = rollout.restarts if rollout else None
+        if rollout and (fired := rollout_triggers(rollout, self.settings.release)):
+            return self.end("rollback", "; ".join(fired.values()), list(fired), detected_at=rollout.at)
+        if ended := self.raise_weight():
+            return ended
+        self.logger.info("stage %s%%: weight in force, watching %d intervals of %gs", self.percent,
+                         self.gate.intervals_in_window, self.settings.interval_seconds)
+        while True:
+            tick = self.gate.next_tick
+            _sleep_until(tick + SCRAPE_SETTLE_SECONDS)
+            if ended := self.look(tick):
+                return ended
+
+    def look(self, tick: float) -> StageResult | None:
+        """One interval: the split, the rollout, the signals, the judge and the gate."""
+        window = self.query_signals(tick)
+        if window.answered and not self.result.share_ok and (ended := self.check_share(tick)):
+            return ended
+        rollout = self.observe_rollout()
+        fired = rollout_triggers(rollout, self.settings.release, self.restarts_at_start) if rollout else {}
+        verdict = judge_window(window.scenario, self.settings.catalogue())
+        self.folder.record(layout.judge_look(self.percent, self.gate.window_no, self.gate.looks + 1), {
+            "window": [self.gate.window_start, tick], "answered": window.answered, "verdict": verdict,
+            "rollout": rollout.model_dump(mode="json") if rollout else None, "rollout_triggers": list(fired)})
+        if fired:
+            self.logger.warning("stage %s%%: the canary's rollout is not fit: %s", self.percent, "; ".join(fired.values()))
+            return self.end("rollback", "; ".join(fired.values()), list(fired), verdict["signals"], rollout.at)
+        window_start = self.gate.window_start
+        step = self.gate.observe(tick, verdict["decision"], {n: v["verdict"] for n, v in verdict["signals"].items()},
+                                 verdict["triggers"], window.answered)
+        if step.action == "continue" or (step.action == "extend" and self.result.decisions
+                                         and self.result.decisions[-1]["decision"] == "extend"):
+            return None
+        self.decide(step, verdict, window, window_start, tick)
+        if step.action == "rollback":
+            return self.end("rollback", step.reason, list(step.triggers), verdict["signals"], tick)
+        if step.action == "proceed":
+            return self.end("proceed", verdict["reason"])
+        if step.action == "pause":
+            return self.ask_when_inconclusive(step)
+        return None
+
+    def decide(self, step: Step, verdict: dict, window: SignalWindow, window_start: float, tick: float) -> None:
+        """A decision is evidence: the snapshot, a war-room row, the stage's artifact."""
+        catalogue = self.settings.catalogue()
+        self.folder.record(layout.snapshot(self.percent, self.gate.holds if step.action == "hold" else None), {
+            "stage_percent": self.percent, "window": [window_start, tick], "decision": step.action,
+            "reason": step.reason, "triggers": list(step.triggers), "verdict": verdict,
+            "thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in catalogue},
+            "series": window.model_dump(mode="json"),
+        })
+        row = WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent, step.action.capitalize(),
+                                      verdict["signals"])
+        add_war_room_row(str(self.folder), row)
+        publish_stage(self.settings.release, self.percent, step.action, verdict["reason"], verdict["signals"], row)
+        self.result.decisions.append({"at": tick, "decision": step.action, "reason": verdict["reason"],
+                                      "gate": step.reason, "triggers": list(step.triggers),
+                                      "signals": verdict["signals"]})
+        self.result.holds = self.gate.holds
+        self.logger.info("stage %s%%: %s (%s; %s)", self.percent, step.action.upper(), verdict["reason"], step.reason)
+
+    def raise_weight(self) -> StageResult | None:
+        change = set_weight(self.settings.router, self.percent)
+        self.folder.record(layout.weight_set(self.percent), change)
+        readback = read_weight(self.settings.router)
+        self.folder.record(layout.weight_readback(self.percent), readback)
+        self.result.weight_verified = readback.in_force == self.percent
+        if not self.result.weight_verified:
+            return self.end("rollback", f"asked for {self.percent}, router serves {readback.in_force}",
+                            ["weight-not-applied"], detected_at=readback.at)
+        self.gate.start(readback.at)
+        return None
+
+    def check_share(self, tick: float) -> StageResult | None:
+        # From one scrape after the change: requests served just before it are counted at the next scrape.
+        share = observe_share(self.settings, self.percent, self.gate.started_at + SCRAPE_SETTLE_SECONDS, tick)
+        self.folder.record(layout.traffic_share(self.percent), share)
+        self.result.share_ok = share.ok
+        if share.ok:
+            return None
+        return self.end("rollback", f"observed {share.observed_pct}% of user traffic on the canary "
+                        f"(tolerance ±{share.tolerance_points} points)", ["weight-not-applied"], detected_at=tick)
+
+    def query_signals(self, tick: float) -> SignalWindow:
+        start, interval = self.gate.window_start, self.settings.interval_seconds
+        state = query_signals(self.settings, self.percent, start, tick, return_state=True)
+        if state.is_completed():
+            return state.result()
+        self.logger.warning("stage %s%%: Prometheus did not answer for the interval ending %s", self.percent, tick)
+        return SignalWindow(stage_percent=self.percent, start=start, end=tick, interval_seconds=interval,
+                            answered=False, scenario={"stage_percent": self.percent, "interval_seconds": interval,
+                                                      "signals": {}})
+
+    def observe_rollout(self) -> RolloutObservation | None:
+        """The canary's Deployment (on Kubernetes) or process (the sandbox); None when it cannot be read."""
+        if self.settings.router.on_kubernetes:
+            state = read_kubernetes_rollout(self.settings.router.kubernetes, return_state=True)
         else:
-            parts.append(trigger)
-    return "; ".join(parts)
+            state = read_service_rollout(self.settings.canary_url, return_state=True)
+        return state.result() if state.is_completed() else None
 
-
-def _observe_rollout(settings: GoLiveSettings) -> RolloutObservation | None:
-    """The canary's Deployment (on Kubernetes) or process (the sandbox); None when it cannot be read."""
-    if settings.router.on_kubernetes:
-        state = read_kubernetes_rollout(settings.router.kubernetes, return_state=True)
-    else:
-        state = read_service_rollout(settings.canary_url, return_state=True)
-    return state.result() if state.is_completed() else None
-
-
-def _wait_for_approval(settings: GoLiveSettings, percent: int, folder: str) -> StageApproval | None:
-    """Pause before raising the weight until a person answers. Each unanswered wait is a Hold;
-    None once the holds fill the stage's hold budget."""
-    waited = 0.0
-    asks = 0
-    while True:
-        asks += 1
+    def ask(self, key: str, description: str) -> StageApproval | None:
+        """Pause until a person answers (Prefect's UI or `golive approve`); None when nobody did in time."""
         try:
-            approval = pause_flow_run(wait_for_input=StageApproval, timeout=int(max(1, settings.approval_timeout_seconds)),
-                                      key=f"approve-stage-{percent}-{asks}")
+            return pause_flow_run(wait_for_input=StageApproval.with_initial_data(description=description),
+                                  timeout=int(max(1, self.settings.approval_timeout_seconds)), key=key)
         except FlowPauseTimeout:
-            waited += settings.approval_timeout_seconds
-            add_war_room_row(folder, WarRoomRow.from_verdict(datetime.now(timezone.utc), percent, "Hold", {}))
-            if waited >= settings.hold_budget_seconds:
-                return None
-            continue
-        record(folder, f"approval_stage_{percent}.json",
-               {**approval.model_dump(include={"approve", "approver", "reason"}), "at": time.time()})
-        return approval
+            return None
+
+    def wait_for_approval(self) -> StageResult | None:
+        """Before raising the weight: each unanswered wait is a Hold, within the stage's hold budget."""
+        for asked in range(1, 10_000):
+            approval = self.ask(f"approve-stage-{self.percent}-{asked}", f"Raise the canary to {self.percent} %?")
+            if approval is None:
+                step = self.gate.waited_for_approval(self.settings.approval_timeout_seconds)
+                add_war_room_row(str(self.folder), WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent,
+                                                                           step.action.capitalize(), {}))
+                if step.action == "rollback":
+                    return self.end("rollback", step.reason, list(step.triggers))
+                continue
+            return self.answered(approval)
+        raise AssertionError("unreachable: the hold budget ends the waits")
+
+    def ask_when_inconclusive(self, step: Step) -> StageResult:
+        """Too little traffic for the stage's maximum dwell: a person decides, never a silent proceed."""
+        seen = [f"{name}: {v['detail']}" for name, v in self.result.decisions[-1]["signals"].items()
+                if v["verdict"] == "insufficient"]
+        approval = self.ask(f"inconclusive-stage-{self.percent}",
+                            f"Stage {self.percent} % is inconclusive: {step.reason}. " + "; ".join(seen)
+                            + ". Proceed anyway (approve) or roll back (reject)?")
+        if approval is None:
+            return self.end("rollback", f"{step.reason}; nobody answered within "
+                            f"{self.settings.approval_timeout_seconds:g} s", ["hold-budget-exhausted"])
+        ended = self.answered(approval)
+        return ended or self.end("proceed", f"inconclusive, proceeded on {approval.approver}'s approval")
+
+    def answered(self, approval: StageApproval) -> StageResult | None:
+        self.folder.record(layout.approval(self.percent),
+                           {**approval.model_dump(include={"approve", "approver", "reason"}), "at": time.time()})
+        if approval.approve:
+            return None
+        return self.end("rollback", f"rejected by {approval.approver}: {approval.reason}", ["manual-abort"])
+
+    def end(self, outcome: str, reason: str, triggers: list[str] = (), signals: dict | None = None,
+            detected_at: float | None = None) -> StageResult:
+        """The stage's record, after the rollback when it ends in one."""
+        result = self.result
+        result.outcome, result.reason, result.triggers = outcome, reason, list(triggers)
+        if outcome == "rollback":
+            rolled = rollback(reason=f"{describe(list(triggers), signals or {})}: {reason}", stage=self.percent,
+                              release=self.settings.release, settings=self.settings,
+                              triggered_by=f"canary-stage {self.percent}%", signals=signals,
+                              breach_detected_at=detected_at, triggers=list(triggers), return_state=True)
+            result.rollback = "RolledBack" if rolled.is_completed() else "RollbackFailed"
+        result.ended_at = time.time()
+        self.folder.record(layout.stage_record(self.percent), result)
+        self.folder.seal(f"canary-stage {self.percent}%")
+        return result
 
 
 @flow(name="canary-stage", flow_run_name="stage {percent}%")
 def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
-    """Run one stage at `percent` % of traffic; returns how it ended (proceed or rollback)."""
-    logger = get_run_logger()
-    folder = str(settings.evidence_dir)
-    tag = f"stage_{percent}"
-    catalogue = settings.catalogue()
-    started = time.time()
-    result = StageResult(stage=percent, outcome="proceed", started_at=started, ended_at=started)
-
-    def finish(outcome: str, reason: str, triggers: list[str] = (), signals: dict | None = None,
-               detected_at: float | None = None) -> StageResult:
-        result.outcome, result.reason, result.triggers = outcome, reason, list(triggers)
-        if outcome == "rollback":
-            rollback(reason=f"{_describe(list(triggers), signals or {})}: {reason}", stage=percent,
-                     release=settings.release, settings=settings, triggered_by=f"canary-stage {percent}%",
-                     signals=signals, breach_detected_at=detected_at)
-        result.ended_at = time.time()
-        record(folder, f"{tag}.json", result)
-        seal(folder, f"canary-stage {percent}%", settings.signing)
-        return result
-
-    if settings.approve_each_stage:
-        approval = _wait_for_approval(settings, percent, folder)
-        if approval is None:
-            return finish("rollback", "no approval within the hold budget", ["hold-budget-exhausted"])
-        if not approval.approve:
-            return finish("rollback", f"rejected by {approval.approver}: {approval.reason}", ["manual-abort"])
-
-    rollout = _observe_rollout(settings)
-    record(folder, f"rollout_{tag}.json", rollout or {"observed": False})
-    restarts_at_start = rollout.restarts if rollout else None
-    if rollout and (fired := rollout_triggers(rollout, settings.release)):
-        return finish("rollback", "; ".join(fired.values()), list(fired), detected_at=rollout.at)
-
-    change = set_weight(settings.router, percent)
-    record(folder, f"weight_set_{tag}.json", change)
-    readback = read_weight(settings.router)
-    record(folder, f"weight_readback_{tag}.json", readback)
-    result.weight_verified = readback.in_force == percent
-    if not result.weight_verified:
-        return finish("rollback", f"asked for {percent}, router serves {readback.in_force}", ["weight-not-applied"],
-                      detected_at=readback.at)
-
-    interval = settings.interval_seconds
-    window_start = readback.at
-    intervals = math.ceil(settings.dwell_for(percent) / interval - 1e-9)
-    held, k, window_no = 0.0, 0, 1
-    logger.info("stage %s%%: weight in force, watching %d intervals of %gs", percent, intervals, interval)
-    while True:
-        k += 1
-        tick = window_start + k * interval
-        _sleep_until(tick + SCRAPE_SETTLE_SECONDS)
-        state = query_signals(settings, percent, window_start, tick, return_state=True)
-        window = state.result() if state.is_completed() else SignalWindow(
-            stage_percent=percent, start=window_start, end=tick, interval_seconds=interval, answered=False,
-            scenario={"stage_percent": percent, "interval_seconds": interval, "signals": {}},
-        )
-        if not window.answered:
-            logger.warning("stage %s%%: Prometheus did not answer for interval %d", percent, k)
-        if window.answered and not result.share_ok:
-            # From one scrape after the change: requests served just before it are counted at the next scrape.
-            share = observe_share(settings, percent, readback.at + SCRAPE_SETTLE_SECONDS, tick)
-            record(folder, f"traffic_share_{tag}.json", share)
-            result.share_ok = share.ok
-            if not share.ok:
-                return finish("rollback", f"observed {share.observed_pct}% of user traffic on the canary "
-                              f"(tolerance ±{share.tolerance_points} points)", ["weight-not-applied"],
-                              detected_at=tick)
-        rollout = _observe_rollout(settings)
-        fired = rollout_triggers(rollout, settings.release, restarts_at_start) if rollout else {}
-        verdict = judge_window(window.scenario, catalogue)
-        record(folder, f"judge_{tag}_w{window_no}_i{k:02d}.json",
-               {"window": [window_start, tick], "answered": window.answered, "verdict": verdict,
-                "rollout": rollout.model_dump(mode="json") if rollout else None,
-                "rollout_triggers": list(fired)})
-        if fired:
-            logger.warning("stage %s%%: the canary's rollout is not fit: %s", percent, "; ".join(fired.values()))
-            return finish("rollback", "; ".join(fired.values()), list(fired), verdict["signals"],
-                          detected_at=rollout.at)
-        action = gate_action(verdict["decision"], verdict["triggers"], k >= intervals, held,
-                             settings.hold_seconds, settings.hold_budget_seconds, window.answered)
-        if action.action == "continue":
-            continue
-
-        decided_at = datetime.now(timezone.utc)
-        suffix = "" if action.action != "hold" else f"_hold{result.holds + 1}"
-        record(folder, f"snapshot_{tag}{suffix}.json", {
-            "stage_percent": percent, "window": [window_start, tick], "decision": action.action,
-            "reason": action.reason, "triggers": list(action.triggers), "verdict": verdict,
-            "thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in catalogue},
-            "series": window.model_dump(mode="json"),
-        })
-        row = WarRoomRow.from_verdict(decided_at, percent, action.action.capitalize(), verdict["signals"])
-        add_war_room_row(folder, row)
-        publish_stage(settings.release, percent, action.action, verdict["reason"], verdict["signals"], row)
-        result.decisions.append({"at": tick, "decision": action.action, "reason": verdict["reason"],
-                                 "triggers": list(action.triggers), "signals": verdict["signals"]})
-        logger.info("stage %s%%: %s (%s)", percent, action.action.upper(), verdict["reason"])
-        if action.action == "rollback":
-            return finish("rollback", action.reason, list(action.triggers), verdict["signals"], detected_at=tick)
-        if action.action == "proceed":
-            return finish("proceed", verdict["reason"])
-        result.holds += 1
-        held += settings.hold_seconds
-        window_start, k, window_no = tick, 0, window_no + 1
-        intervals = math.ceil(settings.hold_seconds / interval - 1e-9)
+    """Run one stage at `percent` % of traffic; returns how it ended (proceed or rollback). An
+    error rolls back (`orchestrator-error`) and ends the stage; a cancel or an interrupt rolls
+    back (`cancelled`) before it goes on."""
+    stage = _StageRun(settings, percent)
+    try:
+        return stage.run()
+    except Exception as exc:
+        stage.logger.exception("stage %s%%: the go-live failed; rolling back", percent)
+        return stage.end("rollback", f"the go-live failed: {error_line(exc)}", ["orchestrator-error"])
+    except BaseException as exc:
+        stage.logger.error("stage %s%%: stopped (%s); rolling back", percent, error_line(exc))
+        stage.end("rollback", f"the run was stopped: {error_line(exc)}", ["cancelled"])
+        raise

@@ -1,8 +1,13 @@
 """rollback: traffic back to stable, verified, recorded. Its own flow and its own deployment.
 
-Weight 0 first (traffic is safe within a second); then read it back from the router; on
-Kubernetes, when asked, scale the canary Deployment to 0; then the record. Safe to run twice:
-a router already at 0 is read back and recorded, nothing else.
+Weight 0 is written first, before anything is read: a router whose reads fail still gets it.
+Then it is read back; a write or a read that fails is tried again with backoff for the rollback's
+budget (`rollback_budget_seconds`). Weight 0 read back ends `RolledBack` (a report); anything else
+ends Failed named `RollbackFailed`, loudly: the traffic may still be on the canary. On Kubernetes,
+when asked, the canary Deployment is then scaled to 0. Safe to run twice.
+
+Started by the `go-live` deployment's trigger when a go-live run crashed or was cancelled, it is
+given that run's id (`crashed_run`) and rolls back the release and target that run was given.
 """
 
 from __future__ import annotations
@@ -11,16 +16,20 @@ import time
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import Failed, State
 
 from golive.models import RollbackReport
 from golive.rollback_report import render_rollback, rollback_file_name
-from golive.settings import GoLiveSettings
+from golive.settings import GoLiveSettings, RouterSettings, SettingsError
+from golive.validation import error_line, parse_release
 from blocks import settings_for_run
-from tasks.evidence import record, seal
+from tasks.evidence import ReleaseFolder
 from tasks.kubernetes import scale_canary
-from tasks.prefect_api import rename_flow_run
+from tasks.prefect_api import read_flow_run_parameters, rename_flow_run
 from tasks.router import read_weight, set_weight
 from tasks.service import check_version
+
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _run_name() -> str:
@@ -28,6 +37,57 @@ def _run_name() -> str:
     settings = params.get("settings")
     release = params.get("release") or getattr(settings, "release", None) or (settings or {}).get("release")
     return f"rollback v{release} at {params.get('stage', 0)}%" if release else f"rollback at {params.get('stage', 0)}%"
+
+
+def _failure(state: State) -> str:
+    exc = state.result(raise_on_failure=False)
+    return error_line(exc) if isinstance(exc, BaseException) else " ".join((state.message or state.name).split())
+
+
+def _weight_to_zero(router: RouterSettings, budget_seconds: float, steps: list[str]) -> int | None:
+    """Write 0 and read it back until 0 is read or the budget is spent; the weight last read
+    (None: never read). A failed read never stops the write."""
+    write, read = set_weight.with_options(retries=0), read_weight.with_options(retries=0)
+    deadline = time.monotonic() + budget_seconds
+    after = None
+    for attempt, delay in enumerate((*RETRY_DELAYS, *[RETRY_DELAYS[-1]] * 100), 1):
+        wrote = write(router, 0, return_state=True)
+        if wrote.is_completed():
+            steps.append(f"set the canary weight to 0 (in force after {wrote.result().seconds:.2f} s)")
+        else:
+            steps.append(f"could not set the canary weight to 0 (attempt {attempt}): {_failure(wrote)}")
+        readback = read(router, return_state=True)
+        if readback.is_completed():
+            after = readback.result().in_force
+            steps.append(f"read back the weight in force: {after}")
+            if after == 0:
+                return after
+        else:
+            steps.append(f"could not read the weight back, unverified (attempt {attempt}): {_failure(readback)}")
+        if time.monotonic() + delay > deadline:
+            steps.append(f"gave up after {attempt} attempts (rollback budget {budget_seconds:g} s)")
+            return after
+        time.sleep(delay)
+    return after
+
+
+def _settings_of(release: str | None, config: str | None, blocks: dict[str, str] | None, stage: int,
+                 crashed_run: str | None) -> GoLiveSettings:
+    settings = None
+    if crashed_run:
+        given = read_flow_run_parameters(crashed_run)
+        release = release or given.get("release")
+        config, blocks, settings = config or given.get("config"), blocks or given.get("blocks"), given.get("settings")
+    cfg = settings_for_run(release or "0.0.0", config, settings, blocks)
+    if release is None:
+        served = check_version(cfg.canary_url)
+        try:
+            cfg = cfg.model_copy(update={"release": parse_release(served.version or "")})
+        except ValueError as exc:
+            raise SettingsError(f"release: not given, and the canary's /version answer is no release: {exc}") from None
+        if flow_run.id:
+            rename_flow_run(flow_run.id, f"rollback v{cfg.release} at {stage}%")
+    return cfg
 
 
 @flow(name="rollback", flow_run_name=_run_name)
@@ -43,35 +103,27 @@ def rollback(
     signals: dict | None = None,
     breach_detected_at: float | None = None,
     evidence_folder: str | None = None,
-) -> RollbackReport:
+    triggers: list[str] | None = None,
+    crashed_run: str | None = None,
+) -> RollbackReport | State:
     """Move all traffic to stable and leave `rollback_<UTC>.txt` in the release's evidence.
-    Without `release`, the release is the version the canary serves; `evidence_folder` (a drill's)
-    replaces the release's folder."""
+    Without `release`, the release is the one `crashed_run` was given, else the version the canary
+    serves; `evidence_folder` (a drill's) replaces the release's folder."""
     logger = get_run_logger()
     if settings is None:
-        settings = settings_for_run(release or "unknown", config, None, blocks)
-        if release is None:
-            served = check_version(settings.canary_url)
-            settings = settings.model_copy(update={"release": served.version or "unknown"})
-            if flow_run.id:
-                rename_flow_run(flow_run.id, f"rollback v{settings.release} at {stage}%")
+        settings = _settings_of(release, config, blocks, stage, crashed_run)
     started = time.time()
     steps: list[str] = []
 
-    before = read_weight(settings.router).in_force
-    steps.append(f"read the weight in force: {before}")
-    after = before
     if dry_run:
-        steps.append(f"would set the canary weight {before} → 0 (dry run: not changed)")
+        current = read_weight(settings.router, return_state=True)
+        after = current.result().in_force if current.is_completed() else None
+        steps.append(f"read the weight in force: {after}" if after is not None
+                     else f"could not read the weight in force: {_failure(current)}")
+        steps.append(f"would set the canary weight {'?' if after is None else after} → 0 (dry run: not changed)")
         steps.append("would read the weight back and expect 0")
-    elif before == 0:
-        steps.append("weight already 0: nothing to change")
     else:
-        change = set_weight(settings.router, 0)
-        steps.append(f"set the canary weight {before} → {change.in_force} (in force after {change.seconds:.2f} s)")
-    if not dry_run:
-        after = read_weight(settings.router).in_force
-        steps.append(f"read back the weight in force: {after}")
+        after = _weight_to_zero(settings.router, settings.rollback_budget_seconds, steps)
     weight_zero_at = time.time()
     cluster = settings.router.kubernetes if settings.router.on_kubernetes else None
     if cluster and cluster.scale_canary_to_zero:
@@ -88,13 +140,20 @@ def rollback(
     origin = breach_detected_at or started
     report = RollbackReport(
         reason=reason, stage=stage, triggered_by=triggered_by, dry_run=dry_run, steps=steps,
-        weight_before=before, weight_after=after,
-        seconds_to_weight_zero=None if dry_run else round(weight_zero_at - origin, 3),
-        breach_detected_at=breach_detected_at, evidence_file=rollback_file_name(started, dry_run),
+        weight_before=stage or None, weight_after=after, verified=not dry_run and after == 0,
+        seconds_to_weight_zero=round(weight_zero_at - origin, 3) if not dry_run and after == 0 else None,
+        breach_detected_at=breach_detected_at, evidence_file=rollback_file_name(started, dry_run, str(flow_run.id) if flow_run.id else None),
+        triggers=list(triggers or ()),
     )
-    folder = evidence_folder or str(settings.evidence_dir)
-    record(folder, report.evidence_file, render_rollback(report, settings.release, started, signals))
-    seal(folder, f"rollback{' (dry run)' if dry_run else ''}", settings.signing)
-    if not dry_run and after != 0:
-        raise RuntimeError(f"rollback incomplete: the router still serves weight {after}")
+    folder = ReleaseFolder(path=evidence_folder or str(settings.evidence_dir), signing=settings.signing)
+    try:
+        folder.record(report.evidence_file, render_rollback(report, settings.release, started, signals))
+        folder.seal(f"rollback{' (dry run)' if dry_run else ''}")
+    except Exception as exc:  # noqa: BLE001 - the traffic is where it is; a lost record must not hide it
+        logger.error("rollback: the record could not be written or sealed: %s", exc)
+    if report.outcome == "RollbackFailed":
+        message = (f"ROLLBACK FAILED: weight 0 not verified within {settings.rollback_budget_seconds:g} s; "
+                   f"the router last read {'nothing' if after is None else after}: traffic may still reach the canary")
+        logger.critical(message)
+        return Failed(name="RollbackFailed", message=message)
     return report

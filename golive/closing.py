@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from golive.signals import CATALOGUE
 
-__all__ = ["final_decision", "release_oneliner", "success_criteria"]
+__all__ = ["final_decision", "release_oneliner", "success_criteria", "transient_breaches"]
 
 _SHORT = {
     "api_p95_ms": ("p95", "~{:.0f}ms"),
@@ -52,27 +52,45 @@ def release_oneliner(release: str, stages: Sequence[Mapping], elapsed_seconds: f
     if csp.get("canary") is not None and csp.get("baseline"):
         parts.insert(5, f"csp={(csp['canary'] / csp['baseline'] - 1) * 100:+.0f}%")
     green = sum(v.get("verdict") == "pass" for v in final["signals"].values())
-    return f"{head}; {', '.join(parts)}; {green}/{len(CATALOGUE)} green"
+    transient = transient_breaches(stages)
+    held = f"; transient breaches={len(transient)} ({', '.join(transient)}: held, re-measured green)" if transient else ""
+    return f"{head}; {', '.join(parts)}; {green}/{len(CATALOGUE)} green{held}"
+
+
+def transient_breaches(stages: Sequence[Mapping]) -> list[str]:
+    """Breaches that a Hold re-measured green (`5%:api_p95_ms`): seen at a decision before the
+    last of a stage that then proceeded. Reported, not held against the release."""
+    return [
+        f"{s['stage']}%:{name}"
+        for s in stages if s.get("outcome") == "proceed"
+        for d in s.get("decisions", [])[:-1] for name, v in d["signals"].items() if v.get("verdict") == "breach"
+    ]
+
+
+def _green(decision: Mapping | None) -> bool:
+    return (decision is not None and decision.get("decision") == "proceed" and len(decision["signals"]) == len(CATALOGUE)
+            and all(v.get("verdict") == "pass" for v in decision["signals"].values()))
 
 
 def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], completeness: Mapping) -> dict[str, dict]:
     """Each criterion with its result and the facts behind it; `completeness` is the evidence
-    check at the end (golive.completeness)."""
-    done = [s["stage"] for s in stages if s.get("outcome") == "proceed"]
-    final = final_decision(stages)
-    breaches = [
-        f"{s['stage']}%:{name}"
-        for s in stages for d in s.get("decisions", []) for name, v in d["signals"].items()
-        if v.get("verdict") == "breach"
-    ]
+    check at the end (golive.completeness). As the runbook says, "8/8 signals pass at each stage"
+    is judged on each stage's final Proceed; a stage that proceeded on a person's word after too
+    little traffic to tell is named as such."""
+    proceeded = [s for s in stages if s.get("outcome") == "proceed"]
+    on_approval = [s["stage"] for s in proceeded if s.get("decisions") and s["decisions"][-1]["decision"] == "pause"]
+    not_green = [s["stage"] for s in proceeded
+                 if s["stage"] not in on_approval and not _green((s.get("decisions") or [None])[-1])]
     unverified = [s["stage"] for s in stages if not (s.get("weight_verified") and s.get("share_ok"))]
-    green = final is not None and all(v.get("verdict") == "pass" for v in final["signals"].values())
+    final = final_decision(stages)
     return {
-        "all_stages_proceeded": {"ok": done == list(planned), "planned": list(planned), "proceeded": done},
+        "all_stages_proceeded": {"ok": [s["stage"] for s in proceeded] == list(planned), "planned": list(planned),
+                                 "proceeded": [s["stage"] for s in proceeded]},
         "no_rollback": {"ok": not any(s.get("outcome") == "rollback" for s in stages)},
-        "final_signals_green": {"ok": green and len(final["signals"]) == len(CATALOGUE)},
+        "each_stage_green_at_proceed": {"ok": not not_green and bool(proceeded), "not_green": not_green,
+                                        "proceeded_on_approval": on_approval},
+        "final_signals_green": {"ok": _green(final) or (bool(stages) and stages[-1]["stage"] in on_approval)},
         "weights_verified": {"ok": not unverified and bool(stages), "unverified_stages": unverified},
-        "no_threshold_breached": {"ok": not breaches, "breaches": breaches},
         "evidence_complete": {"ok": completeness["ok"], "files": completeness["files"],
                               "minimum_files": completeness["minimum_files"], "missing": completeness["missing"]},
     }

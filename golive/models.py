@@ -84,6 +84,7 @@ class StageResult(BaseModel):
     started_at: float
     ended_at: float
     decisions: list[dict[str, Any]] = Field(default_factory=list)  # verdicts at each window's end
+    rollback: Literal["RolledBack", "RollbackFailed"] | None = None  # how its rollback ended, if it had one
 
 
 class RollbackReport(BaseModel):
@@ -92,11 +93,18 @@ class RollbackReport(BaseModel):
     triggered_by: str
     dry_run: bool
     steps: list[str]
-    weight_before: int | None
-    weight_after: int | None
+    weight_before: int | None  # the stage's weight as the caller knew it: weight 0 is written before any read
+    weight_after: int | None  # as read back from the router; None: the read failed (unverified)
     seconds_to_weight_zero: float | None
     breach_detected_at: float | None
     evidence_file: str | None
+    triggers: list[str] = Field(default_factory=list)
+    verified: bool = False  # the router read back 0
+
+    @property
+    def outcome(self) -> str:
+        """`RolledBack` once weight 0 is read back; `RollbackFailed` when it could not be."""
+        return "RolledBack" if self.verified or self.dry_run else "RollbackFailed"
 
 
 class Check(BaseModel):

@@ -28,8 +28,10 @@ def router_check(reading: WeightReading | None, error: str | None = None) -> Che
     if reading is None:
         return Check(name="router", ok=False, detail=f"unreachable: {error}")
     ok = reading.in_force == 0
-    return Check(name="router", ok=ok, detail=f"weight {reading.in_force} in force" + ("" if ok else ", expected 0"),
-                 facts={"weight_in_force": reading.in_force})
+    detail = f"weight {reading.in_force} in force" + ("" if ok else (
+        ", expected 0: the canary still holds users (a go-live that died?). Roll it back with "
+        "`golive rollback --release R --reason R`, or run the go-live again with recover"))
+    return Check(name="router", ok=ok, detail=detail, facts={"weight_in_force": reading.in_force})
 
 
 def service_check(name: str, result: ServiceCheck) -> Check:

@@ -28,11 +28,13 @@ def render_rollback(report: RollbackReport, release: str, at: float, signals: di
     seconds = "n/a" if report.seconds_to_weight_zero is None else f"{report.seconds_to_weight_zero:.2f}"
     lines = [
         f"{'DRY RUN — ' if report.dry_run else ''}ROLLBACK v{release} at {when}",
+        f"outcome:        {report.outcome}",
         f"reason:         {e(report.reason)}",
+        f"triggers:       {', '.join(e(t) for t in report.triggers) or 'none named'}",
         f"stage:          {report.stage}%",
         f"triggered by:   {e(report.triggered_by)}",
-        f"weight before:  {report.weight_before}",
-        f"weight after:   {report.weight_after}",
+        f"weight before:  {'not read' if report.weight_before is None else report.weight_before}",
+        f"weight after:   {'unverified (the router could not be read)' if report.weight_after is None else report.weight_after}",
         f"seconds from the breaching interval to weight 0: {seconds}",
         "",
         "signals at that moment:",

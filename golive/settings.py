@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
+from golive.stage import StagePlan
 from golive.validation import check_service_url, check_tag_message, parse_release
 
 __all__ = [
@@ -87,6 +88,15 @@ class RouterSettings(_Strict):
     def on_kubernetes(self) -> bool:
         return self.kind != "sandbox"
 
+    @property
+    def target(self) -> str:
+        """What this router moves traffic on, as one go-live at a time holds it."""
+        if self.kubernetes is None or self.kind == "sandbox":
+            return f"{self.kind} {self.control_url}"
+        cluster = self.kubernetes
+        name = cluster.canary_ingress_name if self.kind == "ingress-nginx" else cluster.http_route
+        return f"{self.kind} {cluster.credentials_block or cluster.context or 'default'}/{cluster.namespace}/{name}"
+
 
 class SigningSettings(_Strict):
     key_path: str = ".golive/keys/signing_key.pem"  # made by `golive keys init`
@@ -155,6 +165,9 @@ class GoLiveSettings(_Strict):
     interval_seconds: float = Field(60.0, gt=0)
     hold_seconds: float = Field(600.0, gt=0)  # one Hold re-measures this long
     hold_budget_seconds: float = Field(1200.0, ge=0)  # Holds allowed per stage, in total
+    max_dwell_seconds: float | None = Field(None, gt=0)  # a stage short of traffic waits this long; default 2× dwell
+    on_insufficient_traffic: Literal["pause", "rollback"] = "pause"  # then: ask a person, or roll back
+    rollback_budget_seconds: float = Field(60.0, gt=0)  # a rollback keeps trying to reach weight 0 this long
     weight_tolerance_points: float = Field(2.0, ge=0)  # observed split vs weight, beyond noise
     prometheus_url: str = "http://127.0.0.1:19090"  # never with credentials: see prometheus_auth_secret_block
     prometheus_tls_verify: bool = True  # https: Prometheus' certificate is checked (false only for a lab)
@@ -239,6 +252,13 @@ class GoLiveSettings(_Strict):
 
     def dwell_for(self, percent: int) -> float:
         return self.final_dwell_seconds if percent == 100 else self.dwell_seconds
+
+    def stage_plan(self, percent: int) -> StagePlan:
+        dwell = self.dwell_for(percent)
+        return StagePlan(percent=percent, interval_seconds=self.interval_seconds, dwell_seconds=dwell,
+                         max_dwell_seconds=max(dwell, self.max_dwell_seconds or 2 * dwell),
+                         hold_seconds=self.hold_seconds, hold_budget_seconds=self.hold_budget_seconds,
+                         on_insufficient_traffic=self.on_insufficient_traffic)
 
     def judge_policy(self) -> JudgePolicy:
         return JudgePolicy.from_mapping({"hold_budget_seconds": self.hold_budget_seconds, **self.judge}, "judge")

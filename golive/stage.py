@@ -74,6 +74,11 @@ class StageMachine:
         self.extended = False  # the current window outlived its length for lack of traffic
         self._window_seconds = plan.dwell_seconds
 
+    def start(self, at: float) -> None:
+        """The stage's weight is in force from `at`: its first window opens (the approval before
+        it, if any, has already drawn on the hold budget)."""
+        self.started_at = self.window_start = at
+
     @property
     def intervals_in_window(self) -> int:
         return math.ceil(self._window_seconds / self.plan.interval_seconds - _EPSILON)

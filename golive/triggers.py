@@ -12,7 +12,7 @@ from typing import Literal
 
 from golive.signals import CATALOGUE
 
-__all__ = ["TRIGGERS", "Trigger", "breach_trigger_id", "trigger"]
+__all__ = ["STOPS", "TRIGGERS", "Trigger", "breach_trigger_id", "describe", "trigger"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,32 @@ TRIGGERS: tuple[Trigger, ...] = _BREACHES + (
     Trigger("drill-failed", "a pre-flight drill (rollback dry-run, idempotency burst) failed", "flow"),
 )
 
-_BY_ID = {t.id: t for t in TRIGGERS}
+# Why a go-live stopped when no signal of the canary asked it to: the run's own endings. They
+# roll back like a trigger does, and name their cause the same way.
+STOPS: tuple[Trigger, ...] = (
+    Trigger("orchestrator-error", "the go-live failed (a Prometheus or router error, a bug) with traffic on the canary",
+            "flow"),
+    Trigger("cancelled", "the run was cancelled (Prefect's UI or API) or interrupted", "flow"),
+    Trigger("crashed", "the run's process died (killed, machine lost); the rollback deployment took over", "flow"),
+    Trigger("success-criteria-unmet", "every stage proceeded but a success criterion still fails at 100 %", "flow"),
+)
+
+_BY_ID = {t.id: t for t in TRIGGERS + STOPS}
+
+
+def describe(triggers: list[str] | tuple[str, ...], signals: dict) -> str:
+    """The triggers of a rollback, each breach with the numbers behind it, for the rollback record."""
+    parts = []
+    for fired in triggers:
+        name = fired.split(":", 1)[1] if fired.startswith("breach:") else None
+        if name and name in signals:
+            v = signals[name]
+            stable = "–" if v.get("baseline") is None else format(v["baseline"], ".4g")
+            canary = "–" if v.get("canary") is None else format(v["canary"], ".4g")
+            parts.append(f"{fired} ({v.get('detail', '')}; canary {canary}, stable {stable}, rule {v.get('rule', '')})")
+        else:
+            parts.append(fired)
+    return "; ".join(parts)
 
 
 def trigger(trigger_id: str) -> Trigger:

@@ -12,7 +12,8 @@ import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
-    "MAX_RELEASE_LENGTH", "TAG_MESSAGE_FIELDS", "check_service_url", "check_tag_message", "escape_line", "one_line",
+    "MAX_RELEASE_LENGTH", "TAG_MESSAGE_FIELDS", "check_service_url", "check_tag_message", "error_line", "escape_line",
+    "one_line",
     "parse_release", "without_credentials",
 ]
 
@@ -45,6 +46,12 @@ def escape_line(text: object) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as the one line a record or a state message carries: `RuntimeError: what`."""
+    words = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
 
 
 def one_line(text: object, limit: int = 200) -> str:

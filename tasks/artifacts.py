@@ -25,6 +25,13 @@ def link_evidence(release: str, folder: str) -> None:
     create_link_artifact(f"file://{folder}", link_text=f"evidence v{release}", key=_key(f"evidence-v{release}"))
 
 
+def publish_chain_head(folder_name: str, seq: int, head: str, flow_name: str) -> None:
+    """The evidence chain's head, kept outside the folder: `golive evidence verify --expect-head`
+    against it proves no link was cut from the end."""
+    create_markdown_artifact(f"`{head}` (link {seq}, sealed by {flow_name})", key=_key(f"evidence-head-{folder_name}"),
+                             description=f"Evidence chain head of {folder_name}: verify with --expect-head")
+
+
 @task(name="publish the stage's signals", cache_policy=NO_CACHE)
 def publish_stage(release: str, percent: int, decision: str, reason: str, signals: dict, war_room_row: dict) -> None:
     """The stage's decision as a table: each signal's canary and stable value against its rule."""

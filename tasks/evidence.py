@@ -13,6 +13,7 @@ from golive import layout
 from golive.evidence import EvidenceLedger
 from golive.settings import GoLiveSettings, SigningSettings
 from golive.signing import SigningError
+from tasks.artifacts import publish_chain_head
 from tasks.signing import load_signing_key
 
 __all__ = [
@@ -91,6 +92,7 @@ def seal(folder: str, flow_name: str, signing: SigningSettings | None = None) ->
                 raise UnsignedSealError(f"{flow_name}: evidence not sealed, the signing key fails: {exc}") from None
             get_run_logger().warning("evidence sealed unsigned (signing.required is false): %s", exc)
     link = EvidenceLedger(Path(folder)).seal(flow_name, signer)
+    publish_chain_head(Path(folder).name, link["seq"], link["head"], flow_name)
     return {k: v for k, v in link.items() if k != "files"} | {"files": len(link["files"])}
 
 

@@ -1,22 +1,26 @@
-"""The Prefect API itself: one go-live of a release at a time, and the first night scheduled.
+"""The Prefect API itself: one go-live per traffic target and per release, the first night
+scheduled, another run's parameters read.
 
-One release at a time: a global concurrency limit `go-live-v<release>` of one slot, taken for the whole run with a
-lease the run keeps renewing (a run that dies frees it when the lease runs out); a second run
-finds no slot and is told which run holds the release.
+A go-live holds two global concurrency limits of one slot for its whole run, leased (a run that
+dies frees them when the lease runs out): its traffic target's, so two go-lives can never move
+one service's weight at once, and its release's, whose evidence folder it owns. A second run
+finds a slot taken and is told which run holds it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
     FlowRunFilter,
-    FlowRunFilterName,
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
@@ -28,30 +32,34 @@ from prefect.context import FlowRunContext
 ACQUIRE_WAIT_SECONDS = 30
 
 
-class ReleaseLocked(RuntimeError):
-    """Another run holds the release; the message names it."""
+class GoLiveLocked(RuntimeError):
+    """Another run holds the traffic target or the release; the message names it."""
 
 
-def _holder(release: str) -> str:
+def _holders() -> str:
     me = FlowRunContext.get().flow_run.id if FlowRunContext.get() else None
-    active = FlowRunFilter(name=FlowRunFilterName(any_=[f"go-live v{release}"]), state=FlowRunFilterState(
+    active = FlowRunFilter(state=FlowRunFilterState(
         type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PAUSED, StateType.PENDING])))
     with get_client(sync_client=True) as client:
-        runs = [r for r in client.read_flow_runs(flow_run_filter=active) if r.id != me]
+        runs = [r for r in client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["go-live"])),
+                                                 flow_run_filter=active) if r.id != me]
     if not runs:
         return "another run (it holds the lease; it frees it when it ends or its lease expires)"
     return ", ".join(f"flow run {r.name!r} ({r.id}, {r.state_name})" for r in runs)
 
 
+def lock_name(kind: str, key: str) -> str:
+    """`go-live-target-sandbox-127-0-0-1-18070`, `go-live-release-1-4-0`: a limit's name from what it guards."""
+    return f"go-live-{kind}-" + re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-").lower()
+
+
 @contextmanager
-def release_lock(release: str) -> Iterator[None]:
-    """Hold `go-live-v<release>` for the duration; ReleaseLocked at once when it is taken."""
-    name = f"go-live-v{release.replace('.', '-')}"
+def _hold(name: str, what: str) -> Iterator[None]:
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, limit=1)
         held = client.read_global_concurrency_limit_by_name(name).active_slots >= 1
     if held:
-        raise ReleaseLocked(f"v{release} is already being released by {_holder(release)}")
+        raise GoLiveLocked(f"{what} is already being moved by {_holders()}")
     acquired = False
     try:
         # Free a moment ago: wait for the slot rather than mistake a slow API for a holder;
@@ -62,7 +70,17 @@ def release_lock(release: str) -> Iterator[None]:
     except TimeoutError:
         if acquired:
             raise
-        raise ReleaseLocked(f"v{release} is already being released by {_holder(release)}") from None
+        raise GoLiveLocked(f"{what} is already being moved by {_holders()}") from None
+
+
+@contextmanager
+def go_live_lock(target: str, release: str) -> Iterator[None]:
+    """Hold the traffic target `target` and the release for the duration; GoLiveLocked at once
+    when either is taken."""
+    with ExitStack() as held:
+        held.enter_context(_hold(lock_name("target", target), f"the traffic target {target}"))
+        held.enter_context(_hold(lock_name("release", release), f"v{release}"))
+        yield
 
 
 FIRST_NIGHT_DEPLOYMENT = "first-night/default"
@@ -86,3 +104,11 @@ def rename_flow_run(flow_run_id: str, name: str) -> None:
     """Give a run the name it could only know once it started (the release it found)."""
     with get_client(sync_client=True) as client:
         client.update_flow_run(flow_run_id, name=name)
+
+
+@task(name="read the parameters of a run", cache_policy=NO_CACHE)
+def read_flow_run_parameters(flow_run_ref: str) -> dict:
+    """The parameters another run was started with; `flow_run_ref` is its id, or the resource id
+    an event names (`prefect.flow-run.<id>`)."""
+    with get_client(sync_client=True) as client:
+        return dict(client.read_flow_run(flow_run_ref.removeprefix("prefect.flow-run.")).parameters)

@@ -65,7 +65,8 @@ def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, 
     config = tmp_path / "golive.yaml"
     config.write_text(yaml.safe_dump({"release": "1.4.0", "evidence_root": str(tmp_path),
                                       **sandbox.golive_settings()}))
-    assert main(["rollback", "--reason", "drill", "--stage", "25", "--dry-run", "--config", str(config)]) == 0
+    assert main(["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "25", "--dry-run",
+                 "--config", str(config)]) == 0
     assert "would set the canary weight 25 → 0 (dry run: not changed)" in capsys.readouterr().out
     assert sandbox.weight() == 25
 
@@ -73,9 +74,9 @@ def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, 
 
     first = rollback(reason="test", stage=25, release="1.4.0", config=str(config))
     second = rollback(reason="test again", stage=25, release="1.4.0", config=str(config))
-    assert (first.weight_before, first.weight_after) == (25, 0)
-    assert (second.weight_before, second.weight_after) == (0, 0)
-    assert "weight already 0: nothing to change" in second.steps
+    assert (first.weight_before, first.weight_after, first.verified) == (25, 0, True)
+    assert (second.weight_after, second.verified) == (0, True)  # weight 0 written again: harmless
+    assert second.steps[0].startswith("set the canary weight to 0")
     assert sandbox.weight() == 0
     assert len(list((tmp_path / "v1.4.0").glob(layout.ROLLBACKS))) >= 2  # the dry run's too
 

@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from golive.closing import release_oneliner, success_criteria
 from golive.evidence import EvidenceLedger
 from golive.settings import SettingsError, load_settings
 from golive.warroom import COLUMNS, WarRoomRow, to_csv, to_markdown
@@ -98,41 +97,6 @@ def test_war_room_has_the_runbook_columns_and_formats_cells():
     csv = to_csv([row]).splitlines()
     assert csv[0] == ",".join(COLUMNS)
     assert csv[1].startswith("10:05:09,25%,141.2,0.3,,,,10,")
-
-
-# -- closing ----------------------------------------------------------------------------------------
-
-
-def _stage(pct, outcome="proceed", verdict="pass", holds=0):
-    signals = {name: {**v, "verdict": verdict} for name, v in SIGNALS.items()}
-    return {"stage": pct, "outcome": outcome, "holds": holds, "triggers": [] if outcome == "proceed" else ["breach:api_p95_ms"],
-            "weight_verified": True, "share_ok": True, "decisions": [{"signals": signals}]}
-
-
-def test_oneliner_in_the_runbook_form():
-    line = release_oneliner("1.4.0", [_stage(p) for p in (1, 5, 25, 50, 100)], 372)
-    assert line.startswith("v1.4.0 canary: 1%→5%→25%→50%→100% in 6m12s, holds=0, rollback=0; p95=~141ms, 5xx=0.30%")
-    assert "csp=+10%" in line
-
-
-def test_oneliner_of_a_rollback_names_the_trigger():
-    line = release_oneliner("1.4.0", [_stage(1), _stage(25, "rollback", "breach")], 90)
-    assert "1%→25% in 1m30s, holds=0, rollback=1 (at 25%: breach:api_p95_ms)" in line
-
-
-def test_success_criteria_from_the_stage_records():
-    stages = [_stage(p) for p in (1, 5, 25, 50, 100)]
-    complete = {"ok": True, "files": 87, "minimum_files": 50, "missing": []}
-    ok = success_criteria((1, 5, 25, 50, 100), stages, complete)
-    assert {name: c["ok"] for name, c in ok.items()} == {
-        "all_stages_proceeded": True, "no_rollback": True, "final_signals_green": False,  # 4 of 8 signals here
-        "weights_verified": True, "no_threshold_breached": True, "evidence_complete": True,
-    }
-    incomplete = {"ok": False, "files": 30, "minimum_files": 50, "missing": ["war_room.md"]}
-    bad = success_criteria((1, 5, 25, 50, 100), [_stage(1), _stage(25, "rollback", "breach")], incomplete)
-    assert not bad["all_stages_proceeded"]["ok"] and not bad["no_rollback"]["ok"]
-    assert bad["no_threshold_breached"]["breaches"][0] == "25%:api_p95_ms"
-    assert bad["evidence_complete"] == {"ok": False, "files": 30, "minimum_files": 50, "missing": ["war_room.md"]}
 
 
 # -- the observed split -----------------------------------------------------------------------------------------

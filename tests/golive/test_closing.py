@@ -1,0 +1,74 @@
+"""The closing's rules: the one-liner and the success criteria, from the stage records."""
+
+from __future__ import annotations
+
+from golive.closing import release_oneliner, success_criteria, transient_breaches
+from golive.signals import SIGNAL_NAMES
+
+VALUES = {"api_p95_ms": (141.2, 139.0), "http_5xx_pct": (0.3, 0.2), "csp_violations_per_min": (11.0, 10.0)}
+COMPLETE = {"ok": True, "files": 87, "minimum_files": 50, "missing": []}
+LADDER = (1, 5, 25, 50, 100)
+
+
+def _signals(verdict="pass", **verdicts):
+    return {name: {"canary": VALUES.get(name, (1.0, 1.0))[0], "baseline": VALUES.get(name, (1.0, 1.0))[1],
+                   "verdict": verdicts.get(name, verdict)} for name in SIGNAL_NAMES}
+
+
+def _stage(pct, outcome="proceed", *decisions):
+    decisions = decisions or ({"decision": "proceed" if outcome == "proceed" else "rollback", "signals": _signals()},)
+    return {"stage": pct, "outcome": outcome, "holds": sum(d["decision"] == "hold" for d in decisions),
+            "triggers": [] if outcome == "proceed" else ["breach:api_p95_ms"],
+            "weight_verified": True, "share_ok": True, "decisions": list(decisions)}
+
+
+def _held_then_green(pct):
+    return _stage(pct, "proceed", {"decision": "hold", "signals": _signals(api_p95_ms="breach")},
+                  {"decision": "proceed", "signals": _signals()})
+
+
+def test_oneliner_in_the_runbook_form():
+    line = release_oneliner("1.4.0", [_stage(p) for p in LADDER], 372)
+    assert line.startswith("v1.4.0 canary: 1%→5%→25%→50%→100% in 6m12s, holds=0, rollback=0; p95=~141ms, 5xx=0.30%")
+    assert "csp=+10%" in line and line.endswith("8/8 green")
+
+
+def test_oneliner_of_a_rollback_names_the_trigger():
+    line = release_oneliner("1.4.0", [_stage(1), _stage(25, "rollback")], 90)
+    assert "1%→25% in 1m30s, holds=0, rollback=1 (at 25%: breach:api_p95_ms)" in line
+
+
+def test_oneliner_reports_breaches_a_hold_remeasured_green():
+    line = release_oneliner("1.4.0", [_stage(1), _held_then_green(5), *(_stage(p) for p in (25, 50, 100))], 372)
+    assert "holds=1" in line
+    assert line.endswith("8/8 green; transient breaches=1 (5%:api_p95_ms: held, re-measured green)")
+
+
+def test_every_criterion_met_by_a_clean_ladder():
+    met = success_criteria(LADDER, [_stage(p) for p in LADDER], COMPLETE)
+    assert all(c["ok"] for c in met.values())
+
+
+def test_a_breach_held_and_remeasured_green_does_not_fail_the_release():
+    stages = [_stage(1), _held_then_green(5), *(_stage(p) for p in (25, 50, 100))]
+    assert all(c["ok"] for c in success_criteria(LADDER, stages, COMPLETE).values())
+    assert transient_breaches(stages) == ["5%:api_p95_ms"]
+
+
+def test_a_stage_that_proceeded_short_of_eight_green_fails_its_criterion():
+    seven = _stage(25, "proceed", {"decision": "proceed", "signals": _signals(gc_pause_avg_ms="nodata")})
+    unmet = success_criteria(LADDER, [_stage(1), _stage(5), seven, _stage(50), _stage(100)], COMPLETE)
+    assert unmet["each_stage_green_at_proceed"] == {"ok": False, "not_green": [25], "proceeded_on_approval": []}
+
+
+def test_a_stage_a_person_proceeded_when_inconclusive_is_named_not_failed():
+    approved = _stage(1, "proceed", {"decision": "pause", "signals": _signals(http_5xx_pct="insufficient")})
+    met = success_criteria(LADDER, [approved, *(_stage(p) for p in (5, 25, 50, 100))], COMPLETE)
+    assert met["each_stage_green_at_proceed"] == {"ok": True, "not_green": [], "proceeded_on_approval": [1]}
+
+
+def test_a_rollback_and_missing_evidence_fail_their_criteria():
+    incomplete = {"ok": False, "files": 30, "minimum_files": 50, "missing": ["war_room.md"]}
+    bad = success_criteria(LADDER, [_stage(1), _stage(25, "rollback")], incomplete)
+    assert not bad["all_stages_proceeded"]["ok"] and not bad["no_rollback"]["ok"]
+    assert bad["evidence_complete"] == {"ok": False, "files": 30, "minimum_files": 50, "missing": ["war_room.md"]}
