@@ -87,7 +87,8 @@ class TrafficTarget(Block):
 
 
 class ReleaseProcess(Block):
-    """Everything around the canary: evidence, flight check, signing, git, GitHub, first night, game day."""
+    """Everything around the canary: evidence, flight check, signing, git, GitHub, first night, game day,
+    the people and the channel."""
 
     _block_type_name = "golive release process"
     _description = "Evidence folder, flight check, signing key, release repository, GitHub freeze label, first night."
@@ -103,6 +104,8 @@ class ReleaseProcess(Block):
     github: dict[str, Any] | None = None
     first_night: dict[str, Any] = Field(default_factory=dict)
     game_day: dict[str, Any] = Field(default_factory=dict)
+    notify_block: str | None = Field(None, description="the notification block of the war-room channel")
+    operator: dict[str, Any] = Field(default_factory=dict, description="incident commander, escalation, channel")
 
     def settings_part(self) -> dict:
         part = self.model_dump(include=set(ReleaseProcess.model_fields) - set(Block.model_fields))

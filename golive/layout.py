@@ -11,6 +11,8 @@ import re
 from datetime import datetime, timezone
 
 __all__ = [
+    "NOTIFICATION_FAILURES", "OPERATOR_CARD", "OPERATOR_CARD_HTML", "OPERATOR_CARD_QR_PNG", "OPERATOR_CARD_QR_SVG",
+    "QUICK_START", "RELEASE_NOTES_TEMPLATE", "WAR_ROOM_HTML", "notification_failure", "signal_plot", "signal_plot_files",
     "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "FIRST_NIGHT_FREEZE",
     "FIRST_NIGHT_HOURS", "FIRST_NIGHT_PLAN", "FIRST_NIGHT_SCHEDULE", "FLIGHT_CHECK", "IDEMPOTENCY_BURST",
     "MANIFEST", "MICRO_BLAST_RADIUS", "MICRO_BLAST_RADIUS_COUNTERS", "MICRO_BLAST_RADIUS_REQUESTS",
@@ -47,6 +49,19 @@ SUCCESS_CRITERIA = "success_criteria.json"
 WAR_ROOM_JSON = "war_room.json"
 WAR_ROOM_MD = "war_room.md"
 WAR_ROOM_CSV = "war_room.csv"
+WAR_ROOM_HTML = "war_room.html"
+
+# The operator's card, printed before the go-live: the card, its QR code and the page it links to.
+OPERATOR_CARD = "OPERATOR_CARD.md"
+OPERATOR_CARD_HTML = "OPERATOR_CARD.html"
+OPERATOR_CARD_QR_PNG = "operator_card_qr.png"
+OPERATOR_CARD_QR_SVG = "operator_card_qr.svg"
+QUICK_START = "QUICK_START_DEPLOYMENT.md"
+# In the release's repository, not the evidence: the closing fills its Deployment Summary.
+RELEASE_NOTES_TEMPLATE = ".github/RELEASE_NOTES_TEMPLATE.md"
+
+# A war-room message the channel refused (the decision stands; the failure is on record).
+NOTIFICATION_FAILURES = "notification_failed_*.json"
 
 # First night.
 FIRST_NIGHT_SCHEDULE = "first_night_schedule.json"
@@ -170,6 +185,15 @@ def parse_weight_set(name: str) -> int | None:
     return None if match is None else int(match[1])
 
 
+def signal_plot(percent: int, signal: str) -> str:
+    """One signal over the stage, canary against stable, with its threshold and the decisions."""
+    return f"plot_{_stage(percent)}_{signal}.png"
+
+
+def signal_plot_files(percent: int | str = "*") -> str:
+    return f"plot_{_stage(percent)}_*.png"
+
+
 def snapshot(percent: int, hold: int | None = None) -> str:
     """The stage's decision with its series; a hold's snapshot is numbered from 1."""
     return f"snapshot_{_stage(percent)}{'' if hold is None else f'_hold{hold}'}.json"
@@ -196,6 +220,11 @@ def freeze_lift(dry_run: bool = False) -> str:
 
 def closing(dry_run: bool = False) -> str:
     return f"closing{_dry(dry_run)}.json"
+
+
+def notification_failure(at: float, decision: str) -> str:
+    """A message that did not reach the channel, stamped to the microsecond (decisions come fast)."""
+    return f"notification_failed_{utc_stamp(at)}_{round(at * 1e6) % 1_000_000:06d}_{decision}.json"
 
 
 # First night.

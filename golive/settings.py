@@ -19,7 +19,8 @@ from golive.stage import StagePlan
 from golive.validation import check_service_url, check_tag_message, parse_release
 
 __all__ = [
-    "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "KubernetesSettings", "RouterSettings", "SettingsError",
+    "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "KubernetesSettings",
+    "OperatorSettings", "RouterSettings", "SettingsError",
     "SigningSettings", "load_settings",
 ]
 
@@ -157,6 +158,14 @@ class GameDaySettings(_Strict):
     contract_command: str | None = None  # on a real system: the team's contract test instead
 
 
+class OperatorSettings(_Strict):
+    """Who answers for the go-live, as the operator card prints it."""
+
+    incident_commander: str = "the on-call engineer"
+    escalation: tuple[str, ...] = ()  # in order: who is called when the one before does not answer
+    war_room_channel: str = "#golive-war-room"
+
+
 class GoLiveSettings(_Strict):
     release: str  # a SemVer 2.0 version: it names the evidence folder, the git tag, the deployment
     stages: tuple[int, ...] = RUNBOOK_STAGES
@@ -194,6 +203,8 @@ class GoLiveSettings(_Strict):
     first_night: FirstNightSettings = FirstNightSettings()
     game_day: GameDaySettings = GameDaySettings()
     approve_each_stage: bool = False
+    notify_block: str | None = None  # a Prefect notification block (Slack, Teams, custom webhook): the war-room channel
+    operator: OperatorSettings = OperatorSettings()
     approval_timeout_seconds: float = Field(3600.0, gt=0)
 
     @field_validator("release")
