@@ -1,10 +1,8 @@
 """The Prefect path for real: a local Prefect server, a process worker, `prefect deploy` and
-`prefect deployment run`, on the sandbox. One stack for the module, stopped whatever happens."""
+`prefect deployment run`, on the sandbox (the session's stack, from conftest)."""
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 import sys
 import time
@@ -14,61 +12,13 @@ import pytest
 import yaml
 
 from cli.demo import demo_settings
-from cli.stack import Stack
 from golive import layout
-from sandbox.processes import free_ports
 from sandbox.release_repo import create_release_repo
+from tests.deployments._prefect import UUID, client as _client, final as _final, run as _run, wait as _wait
 
 pytestmark = pytest.mark.sandbox
 
-ROOT = Path(__file__).resolve().parents[2]
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@pytest.fixture(scope="module")
-def prefect(tmp_path_factory):
-    """A real Prefect server and worker; yields the environment that points at them. The
-    worker's flow runs see the GitHub stand-in's token, as a real worker would see a real one."""
-    from tests.fakes.github_api import TOKEN
-
-    folder = tmp_path_factory.mktemp("prefect-stack")
-    saved = {name: os.environ.get(name) for name in ("PREFECT_HOME", "GITHUB_TOKEN")}
-    os.environ.update(PREFECT_HOME=str(folder / "home"), GITHUB_TOKEN=TOKEN)
-    stack = Stack(folder)
-    try:
-        api_url = stack.up(free_ports(1)[0], tie_to_parent=True, say=lambda _m: None)
-        yield {**stack.env(api_url), "PWD": str(ROOT)}
-    finally:
-        stack.down()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _run(env: dict, *args: str) -> str:
-    done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{args}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
-    return done.stdout
-
-
-def _client(env: dict):
-    from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    class _Scoped:
-        def __enter__(self):
-            self.settings = temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]})
-            self.settings.__enter__()
-            self.client = get_client(sync_client=True).__enter__()
-            return self.client
-
-        def __exit__(self, *exc):
-            self.client.__exit__(*exc)
-            self.settings.__exit__(*exc)
-
-    return _Scoped()
+STAGES = (1, 25, 100)  # first, middle and last: every kind of stage, approved, in a third less time
 
 
 def _assert_mondays_at_ten(env: dict, zone: str) -> None:
@@ -82,7 +32,7 @@ def _assert_mondays_at_ten(env: dict, zone: str) -> None:
         deadline = time.monotonic() + 60
         while not (runs := client.read_flow_runs(deployment_filter=DeploymentFilter(
                 name=DeploymentFilterName(any_=["monday"])))) and time.monotonic() < deadline:
-            time.sleep(1)
+            time.sleep(0.5)
     starts = sorted(r.expected_start_time.astimezone(ZoneInfo(zone)) for r in runs)
     assert len(starts) >= 2
     assert all((s.weekday(), s.hour, s.minute) == (0, 10, 0) for s in starts)
@@ -97,21 +47,6 @@ def _approve(env: dict, run_id: str, approver: str) -> int:
 
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
         return main(["approve", run_id, "--approver", approver, "--reason", "green"])
-
-
-def _wait(env: dict, run_id: str, until, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    with _client(env) as client:
-        while time.monotonic() < deadline:
-            run = client.read_flow_run(run_id)
-            if until(run):
-                return run
-            time.sleep(1)
-    raise AssertionError(f"flow run {run_id} still {run.state_name} after {timeout:g} s")
-
-
-def _final(run) -> bool:
-    return run.state is not None and run.state.is_final()
 
 
 def _paused_stage(env: dict, parent_id: str):
@@ -132,7 +67,8 @@ def _remote_tag(repo: Path, tag: str) -> str:
     return shown.stdout.strip()
 
 
-def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandbox, signing_key, github, tmp_path):
+def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, deployed, sandbox, signing_key, github,
+                                                                  tmp_path):
     """`prefect deploy`, `prefect deployment run go-live/v1.4.0`, every stage approved with
     `golive approve`, a second run refused, Live with its artifacts, the tag pushed and the freeze
     lifted, the first night run by its deployment, and `rollback/default` at the end."""
@@ -142,17 +78,16 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandb
     settings = demo_settings("1.4.0", sandbox.golive_settings(), 12, 4, str(tmp_path / "evidence"))
     settings.pop("release")
     repo = create_release_repo(tmp_path / "release" / "spark", "1.4.0", "1.3.2")
-    settings.update(blast_radius_seconds=2, signing=signing_key, git={"repo": str(repo)},
+    settings.update(stages=list(STAGES), blast_radius_seconds=2, signing={**signing_key, "sigstore": "off"},
+                    git={"repo": str(repo)},
                     github={"repository": github.repository, "api_url": github.url},
                     first_night={"hours": 2, "hour_seconds": 4})
     config = tmp_path / "golive.yaml"
     config.write_text(yaml.safe_dump(settings))
-    golive = [sys.executable, "-m", "golive"]
+    golive = [sys.executable, "-m", "cli"]
     _run(prefect, *golive, "blocks", "apply", str(config))
-    deployed = _run(prefect, sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all")
     assert all(name in deployed for name in ("go-live/v1.4.0", "rollback/default", "first-night/default",
                                              "game-day/monday"))
-    _assert_mondays_at_ten(prefect, "Europe/Istanbul")
 
     first = UUID.search(_run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "go-live/v1.4.0",
                              "--param", "approve_each_stage=true")).group()
@@ -162,10 +97,10 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandb
     second = UUID.search(_run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "go-live/v1.4.0")).group()
     refused = _wait(prefect, second, _final)
     assert refused.state.name == "Refused"
-    assert "v1.4.0 is already being released by flow run 'go-live v1.4.0'" in refused.state.message
+    assert "is already being" in refused.state.message and "flow run 'go-live v1.4.0'" in refused.state.message
     assert first in refused.state.message
 
-    for stage in (1, 5, 25, 50, 100):
+    for stage in STAGES:
         assert not _final(_paused_stage(prefect, first)), f"ended before stage {stage}"
         assert _approve(prefect, first, "alice") == 0
     live = _wait(prefect, first, _final)
@@ -175,7 +110,8 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect, sandb
     assert _remote_tag(repo, "v1.4.0") == "tag Canary successful: 8/8 signals pass"
     assert [n for n, i in sorted(github.items.items()) if "hold-for-canary" in i.labels] == [4, 5]
 
-    keys = [f"stage-{p}-v1-4-0" for p in (1, 5, 25, 50, 100)] + ["war-room-v1-4-0", "release-v1-4-0",
+    _assert_mondays_at_ten(prefect, "Europe/Istanbul")  # by now the scheduler has run
+    keys = [f"stage-{p}-v1-4-0" for p in STAGES] + ["war-room-v1-4-0", "release-v1-4-0",
                                                                   "evidence-v1-4-0"]
     with _client(prefect) as client:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
