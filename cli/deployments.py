@@ -1,4 +1,6 @@
-"""`golive deployment add 1.5.0`: the next release's go-live deployment, appended to prefect.yaml.
+"""`golive deployment add 1.5.0`: the next release's go-live deployment, appended to prefect.yaml;
+and the server's half of the safety net, installed by `golive server up`, `golive deployment
+safety-net` and `prefect deploy` (a build step).
 
 Appended as text after the last one, so the file's comments and anchors stay as they are.
 """
@@ -12,7 +14,14 @@ import yaml
 
 from golive.validation import parse_release
 
-__all__ = ["DeploymentError", "add_release"]
+__all__ = ["HEARTBEAT_SECONDS", "SILENCE_SECONDS", "SILENT_RUNS_AUTOMATION", "DeploymentError", "add_release",
+           "install_safety_net", "silent_runs_automation"]
+
+HEARTBEAT_SECONDS = 30  # Prefect's minimum
+SILENCE_SECONDS = 60  # two missed beats: a busy machine may miss one
+SILENT_RUNS_AUTOMATION = "golive: a go-live whose heartbeats stop is Crashed"
+# The flows that run inside a go-live's process: the stage's subflow would otherwise stay Running.
+_GO_LIVE_FLOWS = ["go-live", "canary-stage"]
 
 
 class DeploymentError(ValueError):
@@ -27,7 +36,10 @@ def _entry(release: str) -> str:
     parameters:
       release: "{release}"
       blocks: *blocks
-    work_pool: *golive_local
+    work_pool:
+      <<: *golive_local
+      job_variables:
+        env: {{PREFECT_FLOWS_HEARTBEAT_FREQUENCY: "{HEARTBEAT_SECONDS}"}}  # beats the safety net listens for
 """
 
 
@@ -49,3 +61,52 @@ def add_release(path: Path, release: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(updated)
     os.replace(partial, path)
+
+
+def silent_runs_automation():
+    """Prefect's "detect zombie flows" automation, for go-live runs: after each heartbeat, another
+    one or a final state within SILENCE_SECONDS, or the run is marked Crashed, which fires the
+    rollback deployment's trigger."""
+    from datetime import timedelta
+
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    return AutomationCore(
+        name=SILENT_RUNS_AUTOMATION,
+        description=f"go-live runs beat every {HEARTBEAT_SECONDS} s (PREFECT_FLOWS_HEARTBEAT_FREQUENCY); "
+                    f"{SILENCE_SECONDS} s of silence means the process or its machine is gone.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            match_related=ResourceSpecification({"prefect.resource.role": "flow",
+                                                 "prefect.resource.name": _GO_LIVE_FLOWS}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=SILENCE_SECONDS),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"no heartbeat for {SILENCE_SECONDS} s: the run's process is gone")],
+    )
+
+
+def install_safety_net(api_url: str | None = None) -> dict[str, str]:
+    """Create the silent-runs automation on the server (PREFECT_API_URL, or `api_url`), or bring
+    it up to date; returns its id. Safe to run at every deploy."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    wanted = silent_runs_automation()
+    with temporary_settings({PREFECT_API_URL: api_url} if api_url else {}), get_client(sync_client=True) as client:
+        found = client.read_automations_by_name(SILENT_RUNS_AUTOMATION)
+        if found:
+            client.update_automation(found[0].id, wanted)
+            for extra in found[1:]:
+                client.delete_automation(extra.id)
+            return {"automation_id": str(found[0].id)}
+        return {"automation_id": str(client.create_automation(wanted))}

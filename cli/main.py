@@ -327,6 +327,18 @@ def cmd_deployment_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deployment_safety_net(args: argparse.Namespace) -> int:
+    from cli.prefect_env import configure_prefect
+
+    configure_prefect()
+    from cli.deployments import SILENCE_SECONDS, SILENT_RUNS_AUTOMATION, install_safety_net
+
+    installed = install_safety_net()
+    print(f"automation {SILENT_RUNS_AUTOMATION!r} ({installed['automation_id']}): a go-live run silent for "
+          f"{SILENCE_SECONDS} s is marked Crashed, and the rollback deployment's trigger rolls it back")
+    return 0
+
+
 def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("server", help="a local Prefect server, the golive-local work pool and a worker")
     p.add_argument("action", choices=("up", "down", "status"))
@@ -357,6 +369,9 @@ def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
     p.add_argument("release", type=_release)
     p.add_argument("--file", default="prefect.yaml")
     p.set_defaults(func=cmd_deployment_add)
+    p = deployment.add_parser("safety-net", help="install the automation that marks a silent go-live Crashed "
+                                                 "(prefect deploy and golive server up do it too)")
+    p.set_defaults(func=cmd_deployment_safety_net)
 
 
 def cmd_evidence_verify(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """`golive server up|down|status`: a local Prefect server, a process work pool and a worker.
 
 The Prefect path on one machine: `prefect server start` on 127.0.0.1, the `golive-local` process
-pool, and `prefect worker start` on it, each in its own process group (so `down` stops a worker
-and the flow runs it started together). Pids with their start times are kept in the stack's
+pool, the safety net's automation (a go-live whose heartbeats stop is Crashed) and `prefect worker
+start` on the pool, server and worker each in its own process group (so `down` stops a worker and
+the flow runs it started together). Pids with their start times are kept in the stack's
 folder, so `down` stops exactly what `up` started and nothing that reused a pid.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from cli.deployments import HEARTBEAT_SECONDS, install_safety_net
 from sandbox import processes
 
 __all__ = ["POOL", "Stack", "StackError"]
@@ -53,7 +55,9 @@ class Stack:
         home = os.environ.get("PREFECT_HOME", str(Path.cwd() / ".golive" / "prefect"))
         Path(home).mkdir(parents=True, exist_ok=True)
         return {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": home,
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "2"}
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "2",
+                "PREFECT_WORKER_CANCELLATION_POLL_SECONDS": "5",  # when the event stream is down
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}
 
     def _prefect(self, *args: str, env: dict, log: str, tie_to_parent: bool) -> subprocess.Popen:
         with open(self.folder / log, "ab") as out:
@@ -81,6 +85,8 @@ class Stack:
                                      env=env, capture_output=True, text=True, timeout=120)
             if created.returncode != 0 and "already exists" not in created.stdout + created.stderr:
                 raise StackError(f"work pool {POOL}: {(created.stdout + created.stderr).strip()[-300:]}")
+            install_safety_net(api_url)
+            say("automation installed: a go-live whose heartbeats stop is marked Crashed")
             started["worker"] = self._prefect("worker", "start", "--pool", POOL, env=env, log="worker.log",
                                               tie_to_parent=tie_to_parent)
             self._record(started, api_url)
@@ -89,6 +95,18 @@ class Stack:
             raise
         say(f"worker polling pool {POOL}; logs in {self.folder}")
         return api_url
+
+    def start_worker(self, tie_to_parent: bool = False) -> int:
+        """Start another worker on the pool, in place of the recorded one (which must be gone: a
+        lost machine's worker, say); returns its pid."""
+        state = self.state()
+        if state is None:
+            raise StackError(f"no stack is recorded in {self.state_path}; start one with `golive server up`")
+        worker = self._prefect("worker", "start", "--pool", POOL, env=self.env(state["api_url"]), log="worker.log",
+                               tie_to_parent=tie_to_parent)
+        state["processes"]["worker"] = {"pid": worker.pid, "ticks": processes.start_ticks(worker.pid)}
+        self.state_path.write_text(json.dumps(state, indent=2))
+        return worker.pid
 
     def _record(self, started: dict[str, subprocess.Popen], api_url: str) -> None:
         self.state_path.write_text(json.dumps({"api_url": api_url, "processes": {

@@ -22,7 +22,8 @@ def test_a_release_is_added_with_the_same_pool_and_blocks(tmp_path):
     deployments = {(d["entrypoint"], d["name"]): d for d in yaml.safe_load(target.read_text())["deployments"]}
     new, old = deployments[("flows/go_live.py:go_live", "v1.5.0")], deployments[("flows/go_live.py:go_live", "v1.4.0")]
     assert new["parameters"] == {**old["parameters"], "release": "1.5.0"}
-    assert new["work_pool"] == old["work_pool"] == {"name": "golive-local", "work_queue_name": "default"}
+    assert new["work_pool"] == old["work_pool"] == {"name": "golive-local", "work_queue_name": "default", "job_variables":
+                                                    {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}}}
 
 
 def test_a_duplicate_or_a_bad_version_is_refused_and_the_file_untouched(tmp_path):
