@@ -1,0 +1,130 @@
+"""The safety net on real parts: a go-live at 25 % whose process is killed, or that is cancelled
+through the Prefect API, ends with the sandbox's weight at 0, by the flow's own hooks and by the
+rollback deployment's trigger (the second net). The seconds are printed (`-s` shows them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import pytest
+import yaml
+
+from cli.demo import demo_settings
+from cli.deployments import SILENCE_SECONDS, SILENT_RUNS_AUTOMATION
+from golive import layout
+from sandbox.release_repo import create_release_repo
+from tests.deployments._prefect import UUID, client, final, flow_run_pid, run, wait, wait_for
+
+pytestmark = pytest.mark.sandbox
+
+KILL_TO_ZERO_BOUND = 120  # the worker reports the crash within seconds; a new process rolls back
+CANCEL_TO_ZERO_BOUND = 30
+
+
+@pytest.fixture
+def go_live_at_25(prefect, deployed, sandbox, signing_key, github, tmp_path):
+    """Starts go-live/v1.4.0 on stages 25 → 100 with a long dwell and an evidence folder of the
+    test's own, and returns (flow run id, evidence folder) once the canary serves 25 %. Before and
+    after: weight 0 and no go-live locks, whatever another test left."""
+    release = "1.4.0"  # the version the sandbox's canary serves
+    _free_go_live_locks(prefect)
+
+    def start():
+        settings = demo_settings(release, sandbox.golive_settings(), 600, 4, str(tmp_path / "evidence"))
+        settings.pop("release")
+        repo = create_release_repo(tmp_path / "release" / "spark", release, "1.3.2")
+        settings.update(stages=[25, 100], blast_radius_seconds=2, signing={**signing_key, "sigstore": "off"},
+                        git={"repo": str(repo)},
+                        github={"repository": github.repository, "api_url": github.url})
+        config = tmp_path / "golive.yaml"
+        config.write_text(yaml.safe_dump(settings))
+        params = json.dumps({"release": release, "config": str(config), "blocks": None})
+        run_id = UUID.search(run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "go-live/v1.4.0",
+                                 "--params", params)).group()
+        wait_for(lambda: sandbox.weight() == 25 or final(_read(prefect, run_id)), 240, "the canary at 25 %", 0.5)
+        assert sandbox.weight() == 25, _read(prefect, run_id).state
+        return run_id, tmp_path / "evidence" / f"v{release}"
+
+    try:
+        yield start
+    finally:
+        sandbox.set_weight(0)
+        _free_go_live_locks(prefect)
+
+
+def _read(env: dict, run_id: str):
+    with client(env) as prefect:
+        return prefect.read_flow_run(run_id)
+
+
+def _free_go_live_locks(env: dict) -> None:
+    """A killed run's slots outlive it until their lease runs out; the next test needs them."""
+    with client(env) as prefect:
+        for limit in prefect.read_global_concurrency_limits(limit=200):
+            if limit.name.startswith("go-live-"):
+                prefect.delete_global_concurrency_limit_by_name(limit.name)
+
+
+def _trigger_rollback(env: dict, dead_run: str, timeout: float):
+    """The rollback run the deployment trigger started for `dead_run`, once it ended."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    def started():
+        with client(env) as prefect:
+            runs = prefect.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["default"])))
+        return [r for r in runs if r.parameters.get("crashed_run") == f"prefect.flow-run.{dead_run}"]
+
+    wait_for(lambda: bool(started()), timeout, f"a rollback run for {dead_run}", 0.5)
+    (rollback,) = started()
+    return wait(env, str(rollback.id), final, timeout=timeout)
+
+
+def test_the_safety_net_is_deployed(prefect, deployed):
+    """`prefect deploy` installs the silent-runs automation and the rollback's trigger."""
+    with client(prefect) as prefect_api:
+        (automation,) = prefect_api.read_automations_by_name(SILENT_RUNS_AUTOMATION)
+        rollback = prefect_api.read_deployment_by_name("rollback/default")
+        go_live = prefect_api.read_deployment_by_name("go-live/v1.4.0")
+    assert automation.enabled and automation.trigger.within.total_seconds() == SILENCE_SECONDS
+    assert automation.trigger.posture.value == "Proactive"
+    assert automation.actions[0].state.value == "CRASHED"
+    assert go_live.job_variables["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
+    triggers = [a for a in _automations(prefect) if str(rollback.id) in json.dumps(a, default=str)]
+    assert triggers, "no automation runs rollback/default"
+    assert {"prefect.flow-run.Crashed", "prefect.flow-run.Cancelled"} <= set(triggers[0]["trigger"]["expect"])
+
+
+def _automations(env: dict) -> list[dict]:
+    with client(env) as prefect:
+        return [a.model_dump(mode="json") for a in prefect.read_automations()]
+
+
+def test_a_cancelled_go_live_ends_at_weight_zero(prefect, go_live_at_25, sandbox):
+    from prefect.states import Cancelling
+
+    run_id, folder = go_live_at_25()
+    with client(prefect) as prefect_api:
+        prefect_api.set_flow_run_state(run_id, Cancelling(), force=True)
+    seconds = wait_for(lambda: sandbox.weight() == 0, CANCEL_TO_ZERO_BOUND + 30, "weight 0 after the cancel")
+    print(f"\ncancel → weight 0: {seconds:.1f} s")
+    assert seconds <= CANCEL_TO_ZERO_BOUND
+    assert wait(prefect, run_id, final, timeout=120).state.is_cancelled()
+    rolled = _trigger_rollback(prefect, run_id, 120)
+    assert rolled.state.is_completed(), rolled.state.message
+    assert sandbox.weight() == 0
+    assert any("cancel" in p.read_text().lower() for p in folder.glob(layout.ROLLBACKS))
+
+
+def test_a_killed_go_live_ends_at_weight_zero(prefect, go_live_at_25, sandbox):
+    run_id, folder = go_live_at_25()
+    os.kill(flow_run_pid(_read(prefect, run_id)), signal.SIGKILL)
+    seconds = wait_for(lambda: sandbox.weight() == 0, KILL_TO_ZERO_BOUND, "weight 0 after the kill")
+    print(f"\nprocess killed → weight 0: {seconds:.1f} s")
+    assert wait(prefect, run_id, final, timeout=120).state.is_crashed()
+    rolled = _trigger_rollback(prefect, run_id, 120)
+    assert rolled.state.is_completed(), rolled.state.message
+    assert sandbox.weight() == 0
+    assert any("crash" in p.read_text().lower() for p in folder.glob(layout.ROLLBACKS))
