@@ -182,6 +182,7 @@ class GoLiveSettings(_Strict):
     prometheus_tls_verify: bool = True  # https: Prometheus' certificate is checked (false only for a lab)
     prometheus_ca_file: str | None = None  # the CA bundle that signed it, when not a public one
     prometheus_auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
+    alertmanager_url: str | None = None  # its firing critical alerts for the service roll the canary back
     traffic_canary_query: str = TRAFFIC_CANARY_QUERY
     traffic_total_query: str = TRAFFIC_TOTAL_QUERY
     router: RouterSettings = RouterSettings()
@@ -212,7 +213,7 @@ class GoLiveSettings(_Strict):
     def _release_is_a_version(cls, release: str) -> str:
         return parse_release(release)
 
-    @field_validator("prometheus_url", "traffic_url", "canary_url", "stable_url", "canary_admin_url")
+    @field_validator("prometheus_url", "alertmanager_url", "traffic_url", "canary_url", "stable_url", "canary_admin_url")
     @classmethod
     def _urls_hold_no_credentials(cls, url: str | None) -> str | None:
         return url if url is None else check_service_url(url)

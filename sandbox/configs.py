@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Ports", "render_nginx", "render_prometheus", "write_atomic"]
+__all__ = ["Ports", "render_alertmanager", "render_nginx", "render_prometheus", "write_atomic"]
 
 
 @dataclass(frozen=True)
@@ -18,10 +18,11 @@ class Ports:
     canary_admin: int = 18092
     prometheus: int = 19090
     control: int = 18070  # the router's control API (set / read the canary weight)
+    alertmanager: int = 19093
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 11, base + 12, base + 1010, base - 10)
+        return cls(base, base + 1, base + 2, base + 11, base + 12, base + 1010, base - 10, base + 1013)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -91,14 +92,35 @@ http {{
 """
 
 
-def render_prometheus(ports: Ports) -> str:
+def render_prometheus(ports: Ports, rules_folder: Path) -> str:
+    """Prometheus scraping both tracks, evaluating every rule file in `rules_folder` (none is
+    fine) and sending its alerts to the sandbox's Alertmanager."""
     return f"""# rendered by golive sandbox
 global:
   scrape_interval: 1s
   scrape_timeout: 900ms
   evaluation_interval: 1s
+rule_files:
+  - "{rules_folder}/*.yml"
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["127.0.0.1:{ports.alertmanager}"]
 scrape_configs:
   - job_name: spark
     static_configs:
       - targets: ["127.0.0.1:{ports.stable}", "127.0.0.1:{ports.canary}"]
+"""
+
+
+def render_alertmanager() -> str:
+    """Alertmanager holding alerts for its API; it notifies no one (its one receiver is empty)."""
+    return """# rendered by golive sandbox
+route:
+  receiver: sandbox
+  group_by: [alertname, service, track]
+  group_wait: 1s
+  group_interval: 5s
+receivers:
+  - name: sandbox
 """

@@ -28,7 +28,7 @@ from sandbox.release_repo import create_release_repo
 
 __all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "default_workdir"]
 
-INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus nginx"
+INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus prometheus-alertmanager nginx"
 TRACKS = ("stable", "canary")
 # Where Debian puts the binaries, in case they are not on this user's PATH.
 _SBIN = ("/usr/sbin", "/usr/bin", "/sbin")
@@ -108,6 +108,10 @@ class Sandbox:
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.prometheus}"
 
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.alertmanager}"
+
     def service_url(self, track: str) -> str:
         return f"http://127.0.0.1:{getattr(self.ports, _track(track))}"
 
@@ -122,6 +126,7 @@ class Sandbox:
             "stable admin": self.admin_url("stable"),
             "canary admin": self.admin_url("canary"),
             "prometheus": self.prometheus_url,
+            "alertmanager": self.alertmanager_url,
             "router control": self.control_url,
         }
 
@@ -129,6 +134,7 @@ class Sandbox:
         """How golive reaches this sandbox: the part of its settings that names addresses."""
         return {
             "prometheus_url": self.prometheus_url,
+            "alertmanager_url": self.alertmanager_url,
             "router": {"kind": "sandbox", "control_url": self.control_url},
             "traffic_url": self.router_url,
             "git": {"repo": str(self.workdir / "spark"), "remote": "origin"},
@@ -156,15 +162,18 @@ class Sandbox:
         timeout: float = 45.0,
         progress: Progress | None = None,
         ready_queries: Mapping[str, str] | None = None,
+        rules_file: Path | None = None,
     ) -> Sandbox:
         """Start everything and wait until every part listens and Prometheus answers each of
-        `ready_queries` (name → PromQL: what the caller will read) with a number.
+        `ready_queries` (name → PromQL: what the caller will read) with a number. Prometheus
+        evaluates `rules_file` (recording and alerting rules), when given, from the start.
 
         On failure everything started is stopped again and SandboxError says what was missing.
         """
         sandbox = cls(workdir)
         say = progress or (lambda _msg: None)
-        binaries = {"prometheus": _binary("prometheus"), "nginx": _binary("nginx")}
+        binaries = {"prometheus": _binary("prometheus"), "nginx": _binary("nginx"),
+                    "alertmanager": _binary("prometheus-alertmanager")}
         if sandbox._supervisor_alive():
             state = sandbox._read("state.json")
             raise SandboxError(
@@ -180,7 +189,7 @@ class Sandbox:
                 if not processes.port_free(port):
                     raise SandboxError(f"port {port} ({name}) is in use; choose other ports with --port-base")
         sandbox.workdir.mkdir(parents=True, exist_ok=True)
-        for stale in ("prometheus/data", "spark.sqlite", "spark.sqlite-wal", "spark.sqlite-shm"):
+        for stale in ("prometheus/data", "prometheus/rules", "alertmanager/data", "spark.sqlite", "spark.sqlite-wal", "spark.sqlite-shm"):
             path = sandbox.workdir / stale
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         config = {
@@ -191,6 +200,8 @@ class Sandbox:
         }
         write_atomic(sandbox.workdir / "config.json", json.dumps(config, indent=2))
         create_release_repo(sandbox.workdir, release, stable_version)
+        if rules_file is not None:
+            sandbox._place_rules(Path(rules_file))
         (sandbox.workdir / "logs").mkdir(exist_ok=True)
         say(f"starting the sandbox in {sandbox.workdir}")
         with open(sandbox.workdir / "logs" / "supervisor.log", "ab") as log:
@@ -244,6 +255,38 @@ class Sandbox:
             if not values or values[0] in ("NaN", "+Inf", "-Inf"):
                 missing.append(name)
         return missing
+
+    # -- rules ------------------------------------------------------------------------------------
+
+    @property
+    def _rules_folder(self) -> Path:
+        return self.workdir / "prometheus" / "rules"
+
+    def _place_rules(self, rules_file: Path) -> None:
+        try:
+            text = rules_file.read_text()
+        except OSError as exc:
+            raise SandboxError(f"rules file {rules_file}: {exc.strerror}") from None
+        self._rules_folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self._rules_folder / "golive.yml", text)
+
+    def load_rules(self, rules_file: Path | None) -> None:
+        """Have the running Prometheus evaluate `rules_file` instead of the rules it had (None: no
+        rules); a file Prometheus refuses is taken out again and SandboxError quotes why."""
+        if not self.running():
+            raise SandboxError(f"no sandbox running in {self.workdir}; start one with `golive sandbox up`")
+        if rules_file is None:
+            (self._rules_folder / "golive.yml").unlink(missing_ok=True)
+        else:
+            self._place_rules(Path(rules_file))
+        try:
+            response = httpx.post(f"{self.prometheus_url}/-/reload", timeout=30)
+        except httpx.TransportError as exc:
+            raise SandboxError(f"Prometheus does not answer ({exc})") from None
+        if response.status_code != 200:
+            (self._rules_folder / "golive.yml").unlink(missing_ok=True)
+            httpx.post(f"{self.prometheus_url}/-/reload", timeout=30)
+            raise SandboxError(f"Prometheus refused {rules_file}: {response.text.strip()}")
 
     # -- status / down ----------------------------------------------------------------------------
 

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from sandbox import processes
-from sandbox.configs import Ports, render_nginx, render_prometheus, write_atomic
+from sandbox.configs import Ports, render_alertmanager, render_nginx, render_prometheus, write_atomic
 from sandbox.router import NginxRouter, serve_control
 from sandbox.store import create_database
 
-STOP_ORDER = ("loadgen", "router", "canary", "stable", "prometheus")
+STOP_ORDER = ("loadgen", "router", "canary", "stable", "prometheus", "alertmanager")
 
 
 class Supervisor:
@@ -69,7 +69,11 @@ class Supervisor:
         (self.workdir / "logs").mkdir(exist_ok=True)
         prom_dir = self.workdir / "prometheus"
         prom_dir.mkdir(exist_ok=True)
-        write_atomic(prom_dir / "prometheus.yml", render_prometheus(ports))
+        (prom_dir / "rules").mkdir(exist_ok=True)
+        write_atomic(prom_dir / "prometheus.yml", render_prometheus(ports, prom_dir / "rules"))
+        alertmanager_dir = self.workdir / "alertmanager"
+        alertmanager_dir.mkdir(exist_ok=True)
+        write_atomic(alertmanager_dir / "alertmanager.yml", render_alertmanager())
         nginx_dir = self.workdir / "nginx"
         for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
             (nginx_dir / "temp" / sub).mkdir(parents=True, exist_ok=True)
@@ -77,6 +81,11 @@ class Supervisor:
         db = self.workdir / "spark.sqlite"
         create_database(str(db))
 
+        self._spawn("alertmanager", [
+            cfg["binaries"]["alertmanager"], f"--config.file={alertmanager_dir / 'alertmanager.yml'}",
+            f"--storage.path={alertmanager_dir / 'data'}", f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
+            "--cluster.listen-address=", "--log.level=warn",  # one instance: no gossip port to claim
+        ], ports.alertmanager)
         self._spawn("prometheus", [
             cfg["binaries"]["prometheus"], f"--config.file={prom_dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={prom_dir / 'data'}", f"--web.listen-address=127.0.0.1:{ports.prometheus}",

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what golive needs on a fresh machine: Debian's prometheus and nginx, a project venv,
+# Installs what golive needs on a fresh machine: Debian's prometheus, alertmanager and nginx, a project venv,
 # and golive itself with its test extras. Safe to run again: it skips what is already there.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# Each Debian package with the binary that proves it is installed.
 missing=()
-for bin in prometheus nginx; do
-    command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/usr/bin/$bin" ] || missing+=("$bin")
+for pair in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager nginx:nginx; do
+    package="${pair%%:*}" bin="${pair#*:}"
+    command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/usr/bin/$bin" ] || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -14,7 +16,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
-        echo "setup: ${missing[*]} missing; install with: sudo apt-get install -y --no-install-recommends prometheus nginx" >&2
+        echo "setup: ${missing[*]} missing; install with: sudo apt-get install -y --no-install-recommends prometheus prometheus-alertmanager nginx" >&2
         exit 1
     fi
 fi

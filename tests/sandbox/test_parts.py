@@ -18,7 +18,8 @@ def test_missing_binary_says_how_to_install_it(monkeypatch, tmp_path):
     with pytest.raises(control.SandboxError) as exc:
         control.Sandbox.up(tmp_path / "sb")
     assert str(exc.value) == (
-        "prometheus is not installed; install it with: apt-get install -y --no-install-recommends prometheus nginx"
+        "prometheus is not installed; install it with: apt-get install -y --no-install-recommends prometheus "
+        "prometheus-alertmanager nginx"
     )
     assert not (tmp_path / "sb").exists()  # nothing half-written
 

@@ -1,0 +1,86 @@
+"""Alerts: which critical alerts fire for the service now (Alertmanager, else Prometheus' ALERTS)."""
+
+from __future__ import annotations
+
+import httpx
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prometheus_api_client import PrometheusApiClientException
+from pydantic import BaseModel
+from requests import RequestException
+
+from golive.settings import GoLiveSettings
+from tasks.prometheus import _client
+
+__all__ = ["AlertsUnreadable", "FiringAlert", "critical_alerts_firing"]
+
+
+class AlertsUnreadable(RuntimeError):
+    """Neither Alertmanager nor Prometheus told which alerts fire; one line saying where it failed."""
+
+
+class FiringAlert(BaseModel):
+    name: str
+    service: str
+    severity: str
+    track: str | None = None
+    signal: str | None = None
+    summary: str = ""
+    since: str | None = None  # when it started firing (RFC 3339), as the source tells it
+    labels: dict[str, str] = {}
+
+
+def _alert(labels: dict[str, str], annotations: dict[str, str], since: str | None) -> FiringAlert:
+    return FiringAlert(name=labels.get("alertname", ""), service=labels.get("service", ""),
+                       severity=labels.get("severity", ""), track=labels.get("track"), signal=labels.get("signal"),
+                       summary=annotations.get("summary", ""), since=since, labels=labels)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def from_alertmanager(client: httpx.Client, service: str) -> list[FiringAlert]:
+    """Alertmanager's API v2: active critical alerts of the service. Silenced or inhibited ones are
+    left out (a person or a rule decided they do not count)."""
+    params = [("active", "true"), ("silenced", "false"), ("inhibited", "false"),
+              ("filter", 'severity="critical"'), ("filter", f'service="{_quoted(service)}"')]
+    try:
+        response = client.get("/api/v2/alerts", params=params)
+        response.raise_for_status()
+        alerts = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise AlertsUnreadable(f"Alertmanager {client.base_url}: {exc}") from None
+    return sorted((_alert(a.get("labels", {}), a.get("annotations", {}), a.get("startsAt")) for a in alerts),
+                  key=lambda a: (a.name, a.signal or "", a.track or ""))
+
+
+def from_prometheus(settings: GoLiveSettings, service: str) -> list[FiringAlert]:
+    """Prometheus' own view: `ALERTS{alertstate="firing", severity="critical", service=…}` (no
+    annotations, no silences)."""
+    query = f'ALERTS{{alertstate="firing",severity="critical",service="{_quoted(service)}"}}'
+    try:
+        result = _client(settings).custom_query(query)
+    except (PrometheusApiClientException, RequestException) as exc:
+        raise AlertsUnreadable(f"Prometheus {settings.prometheus_url}: {exc}") from None
+    return sorted((_alert(r["metric"], {}, None) for r in result), key=lambda a: (a.name, a.signal or "", a.track or ""))
+
+
+@task(name="read the critical alerts firing", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def critical_alerts_firing(settings: GoLiveSettings, service: str) -> list[FiringAlert]:
+    """The critical alerts firing for `service` now: any one is the `critical-alert` trigger.
+
+    Args:
+        settings: `alertmanager_url` when set, else `prometheus_url` (its `ALERTS` series).
+        service: the `service` label the alerts carry (`golive rules --service`).
+
+    Returns:
+        The firing alerts, sorted by name, signal and track; empty when none fires.
+
+    Raises:
+        AlertsUnreadable: the source did not answer; not knowing is never "no alerts".
+    """
+    if settings.alertmanager_url:
+        with httpx.Client(base_url=settings.alertmanager_url, timeout=10) as client:
+            return from_alertmanager(client, service)
+    return from_prometheus(settings, service)

@@ -1,0 +1,92 @@
+"""Critical alerts as the canary's trigger: read from Alertmanager's API v2 (or Prometheus'
+ALERTS), first against a stand-in transport, then end to end in the sandbox: a canary fault far
+over its threshold fires the rule in the real Prometheus, the real Alertmanager holds it, the
+task reports it, and it clears once the fault is gone."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from golive.rules import CRITICAL_ALERT, RuleOptions, build_rules, render_rules
+from golive.settings import load_settings
+from golive.signals import CATALOGUE
+from tasks.alerts import AlertsUnreadable, critical_alerts_firing, from_alertmanager
+
+FIRING = {
+    "labels": {"alertname": CRITICAL_ALERT, "severity": "critical", "service": "spark", "track": "canary",
+               "signal": "api_p95_ms"},
+    "annotations": {"summary": "spark canary: API latency p95 2x over its rule (<= 200 ms)"},
+    "startsAt": "2026-01-01T00:00:00Z", "status": {"state": "active"},
+}
+
+
+def _alertmanager(answer: httpx.Response, seen: list[httpx.Request]) -> httpx.Client:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answer
+    return httpx.Client(base_url="http://alertmanager.test", transport=httpx.MockTransport(handle))
+
+
+def test_alertmanager_is_asked_for_the_services_active_critical_alerts():
+    seen: list[httpx.Request] = []
+    alerts = from_alertmanager(_alertmanager(httpx.Response(200, json=[FIRING]), seen), "spark")
+    assert [(a.name, a.service, a.track, a.signal) for a in alerts] == [
+        (CRITICAL_ALERT, "spark", "canary", "api_p95_ms")]
+    assert alerts[0].summary.startswith("spark canary")
+    params = seen[0].url.params
+    assert params.get_list("filter") == ['severity="critical"', 'service="spark"']
+    assert (params["active"], params["silenced"], params["inhibited"]) == ("true", "false", "false")
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(503, text="not ready"), httpx.Response(200, text="<html>")])
+def test_an_alertmanager_that_does_not_answer_is_never_no_alerts(answer):
+    with pytest.raises(AlertsUnreadable, match="Alertmanager http://alertmanager.test"):
+        from_alertmanager(_alertmanager(answer, []), "spark")
+
+
+def _wait_for(condition, timeout: float, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(every)
+
+
+@pytest.fixture
+def fast_rules(sandbox, tmp_path):
+    """The sandbox's Prometheus on rules with a 10 s window and a 2 s `for`, taken out afterwards."""
+    path = tmp_path / "rules.yml"
+    path.write_text(render_rules(build_rules(CATALOGUE, RuleOptions(window_seconds=10, alert_for_seconds=2))))
+    sandbox.load_rules(path)
+    try:
+        yield path
+    finally:
+        sandbox.load_rules(None)
+
+
+@pytest.mark.sandbox
+def test_a_canary_far_over_its_threshold_fires_a_critical_alert_the_task_reports(sandbox, canary_weight,
+                                                                                 fast_rules):
+    settings = load_settings({**sandbox.golive_settings(), "release": "1.4.0"})
+    via_prometheus = settings.model_copy(update={"alertmanager_url": None})
+    assert settings.alertmanager_url == sandbox.alertmanager_url
+    assert critical_alerts_firing.fn(settings, "spark") == []
+
+    sandbox.set_faults("canary", {"latency_ms": 600})
+    try:
+        def latency_alerts():
+            return [a for a in critical_alerts_firing.fn(settings, "spark") if a.signal == "api_p95_ms"]
+
+        fired = _wait_for(latency_alerts, timeout=40)
+        assert [(a.name, a.track, a.severity) for a in fired] == [(CRITICAL_ALERT, "canary", "critical")]
+        assert "API latency p95" in fired[0].summary and fired[0].since
+        assert any(a.signal == "api_p95_ms" for a in critical_alerts_firing.fn(via_prometheus, "spark"))
+        assert critical_alerts_firing.fn(settings, "another-service") == []
+    finally:
+        sandbox.clear_faults("canary")
+    # Prometheus sends the resolution once the 10 s window no longer holds slow requests.
+    assert _wait_for(lambda: not latency_alerts(), timeout=40)
