@@ -14,7 +14,7 @@ import time
 from prefect import flow, get_run_logger
 
 from golive import layout
-from golive.drills import CHAOS_SCENARIOS
+from golive.drills import CHAOS_SCENARIOS, chaos_command_verdict, chaos_verdict
 from golive.settings import GoLiveSettings
 from tasks.evidence import ReleaseFolder
 from tasks.faults import run_command, switch_fault_on, switch_faults_off
@@ -37,7 +37,7 @@ def pick_scenario(name: str | None, seed: int | None) -> tuple[str, int | None]:
 def _judge(settings: GoLiveSettings, start: float, end: float) -> dict:
     time.sleep(max(0.0, end + SETTLE_SECONDS - time.time()))
     window = query_signals(settings, 50, start, end)
-    return judge_window(window.scenario, settings.catalogue())
+    return judge_window(window.scenario)
 
 
 @flow(name="chaos-scenario", flow_run_name="chaos {name}")
@@ -46,15 +46,14 @@ def chaos_scenario(settings: GoLiveSettings, folder: str, name: str) -> dict:
     game_day = settings.game_day
     if name in game_day.chaos_commands or settings.canary_admin_url is None:
         command = game_day.chaos_commands.get(name)
-        if command is None:
-            result = {"ok": False, "failures": [f"no fault switch and no command for {name}"], "summary": "not run"}
-        else:
-            run = run_command(command)
-            result = {"ok": run["exit_code"] == 0, "run": run, "summary": f"`{command}` exit {run['exit_code']}",
-                      "failures": [] if run["exit_code"] == 0 else [f"`{command}` exited {run['exit_code']}"]}
+        run = run_command(command) if command is not None else None
+        result = chaos_command_verdict(name, command, run["exit_code"] if run else None)
+        if run:
+            result["run"] = run
     else:
         interval = settings.interval_seconds
-        count = max(settings.judge_policy().min_intervals, round(game_day.chaos_window_seconds / interval))
+        min_intervals = settings.judge_policy().min_intervals
+        count = max(min_intervals, round(game_day.chaos_window_seconds / interval))
         switch_fault_on(settings.canary_admin_url, scenario.faults)
         start = time.time()
         try:
@@ -62,21 +61,8 @@ def chaos_scenario(settings: GoLiveSettings, folder: str, name: str) -> dict:
         finally:
             switch_faults_off(settings.canary_admin_url)
         cleared = time.time()
-        after = _judge(settings, cleared + interval, cleared + interval * (1 + settings.judge_policy().min_intervals))
-        seen = during["signals"][scenario.signal]
-        mended = after["signals"][scenario.signal]
-        failures = []
-        if during["decision"] == "proceed" or seen["verdict"] == "pass":
-            failures.append(f"the gate let {scenario.signal} pass during {name}")
-        elif seen["baseline"] is not None and seen["canary"] is not None and seen["canary"] <= seen["baseline"]:
-            failures.append(f"{scenario.signal} was no worse on the canary than on stable during {name}")
-        if mended["verdict"] == "breach":
-            failures.append(f"{scenario.signal} still over its threshold after the fault went off")
-        result = {"ok": not failures, "failures": failures,
-                  "summary": f"{name}: gate {during['decision'].upper()} during ({scenario.signal} {seen['verdict']}), "
-                             f"{mended['verdict']} after",
-                  "during": {"decision": during["decision"], "reason": during["reason"], "signal": seen},
-                  "after": {"decision": after["decision"], "signal": mended}}
+        after = _judge(settings, cleared + interval, cleared + interval * (1 + min_intervals))
+        result = chaos_verdict(scenario, during, after)
     result["inputs"] = {"scenario": name, "what": scenario.what, "faults": scenario.faults,
                         "expect": f"{scenario.signal}: the gate does not proceed; mended after"}
     evidence = ReleaseFolder(path=folder, signing=settings.signing)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from golive.plots import png
 
-__all__ = ["CHAOS_SCENARIOS", "OUTBOX_LIMITS", "ChaosScenario", "burst_verdict", "detect_teeth", "outbox_verdict",
-           "plot_lag", "weekly_record"]
+__all__ = ["CHAOS_SCENARIOS", "OUTBOX_LIMITS", "ChaosScenario", "burst_verdict", "chaos_command_verdict",
+           "chaos_verdict", "detect_teeth", "outbox_verdict", "plot_lag", "weekly_record"]
 
 # The runbook's outbox-lag budget, seconds.
 OUTBOX_LIMITS = {"p50": 2.0, "p95": 10.0, "p99": 30.0, "max": 60.0}
@@ -113,6 +113,38 @@ CHAOS_SCENARIOS = {s.name: s for s in (
 )}
 
 
+def chaos_verdict(scenario: ChaosScenario, during: Mapping, after: Mapping) -> dict:
+    """A fault switched on must be seen, and gone once switched off. `during` and `after` are the
+    judge's verdicts (its JSON form) over the fault's window and a window after it. Fails when:
+
+    1. the gate proceeded during the fault, or passed the scenario's signal;
+    2. else the signal was no worse on the canary than on stable (the gate held for another reason);
+    3. the signal still breaches its threshold after the fault went off.
+    """
+    seen = during["signals"][scenario.signal]
+    mended = after["signals"][scenario.signal]
+    failures = []
+    if during["decision"] == "proceed" or seen["verdict"] == "pass":
+        failures.append(f"the gate let {scenario.signal} pass during {scenario.name}")
+    elif seen["baseline"] is not None and seen["canary"] is not None and seen["canary"] <= seen["baseline"]:
+        failures.append(f"{scenario.signal} was no worse on the canary than on stable during {scenario.name}")
+    if mended["verdict"] == "breach":
+        failures.append(f"{scenario.signal} still over its threshold after the fault went off")
+    return {"ok": not failures, "failures": failures,
+            "summary": f"{scenario.name}: gate {during['decision'].upper()} during ({scenario.signal} {seen['verdict']}), "
+                       f"{mended['verdict']} after",
+            "during": {"decision": during["decision"], "reason": during["reason"], "signal": seen},
+            "after": {"decision": after["decision"], "signal": mended}}
+
+
+def chaos_command_verdict(name: str, command: str | None, exit_code: int | None) -> dict:
+    """On a real system the configured command is the fault: it must exist and exit 0."""
+    if command is None:
+        return {"ok": False, "failures": [f"no fault switch and no command for {name}"], "summary": "not run"}
+    failures = [] if exit_code == 0 else [f"`{command}` exited {exit_code}"]
+    return {"ok": not failures, "failures": failures, "summary": f"`{command}` exit {exit_code}"}
+
+
 def weekly_record(date: str, results: Mapping[str, Mapping], seed: int | None) -> str:
     """weekly_drill_<YYYYMMDD>.txt in the runbook's form: one PASS/FAIL line a drill, then notes."""
     labels = {"rollback_drill": "Rollback", "chaos": "Chaos", "contract": "Contract",
@@ -130,7 +162,6 @@ def weekly_record(date: str, results: Mapping[str, Mapping], seed: int | None) -
     overall = all(r["ok"] for r in results.values())
     lines += ["", f"RESULT: {'PASS' if overall else 'FAIL'}"]
     return "\n".join(lines) + "\n"
-
 
 
 def plot_lag(samples: Sequence[Mapping[str, float]]) -> bytes:

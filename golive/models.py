@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer, PlainValidator
+
+from golive.scenario import Scenario, parse_scenario
 
 __all__ = [
     "BlastRadiusResult",
@@ -60,6 +62,14 @@ class ServiceCheck(BaseModel):
     version: str | None = None  # what /version said, for version checks
 
 
+def _as_scenario(raw: Any) -> Scenario:
+    return raw if isinstance(raw, Scenario) else parse_scenario(raw)
+
+
+# The judge's input: typed in the code, docs/judge.md's JSON in evidence and task results.
+JudgeInput = Annotated[Scenario, PlainValidator(_as_scenario), PlainSerializer(Scenario.to_dict, return_type=dict)]
+
+
 class SignalWindow(BaseModel):
     """The signals of both tracks over one window, per interval, as the judge takes them."""
 
@@ -70,7 +80,7 @@ class SignalWindow(BaseModel):
     answered: bool = True  # False when Prometheus gave no response at all
     queries: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)  # signal → track → kind → PromQL
     timestamps: list[float] = Field(default_factory=list)
-    scenario: dict[str, Any] = Field(default_factory=dict)  # contracts/judge.md
+    scenario: JudgeInput
 
 
 class StageResult(BaseModel):

@@ -6,21 +6,65 @@ mean for a release, so every rule of the runbook's T-10 minutes is in this one f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from golive.models import Check, GitState, ServiceCheck, WeightReading
 from golive.settings import GoLiveSettings
 
-__all__ = ["config_check", "evidence_folder_check", "git_checks", "router_check", "service_check",
-           "stable_version_check", "summary"]
+__all__ = ["config_check", "evidence_folder_check", "git_checks", "promql_check", "router_check",
+           "scrape_targets_check", "service_check", "signing_key_check", "stable_version_check", "summary",
+           "traffic_check"]
 
 
 def config_check(settings: GoLiveSettings) -> Check:
     return Check(name="config", ok=True, detail=f"valid: stages {'/'.join(map(str, settings.stages))} %, "
                  f"dwell {settings.dwell_seconds:g}/{settings.final_dwell_seconds:g} s, interval {settings.interval_seconds:g} s",
                  facts={"thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in settings.catalogue()},
-                        "judge_policy": settings.judge_policy().__dict__})
+                        "judge_policy": asdict(settings.judge_policy())})
+
+
+def promql_check(signal: str, track: str, window_seconds: float, queries: Mapping[str, str],
+                 values: Mapping[str, float | None] | None, error: str | None = None) -> Check:
+    """Prometheus accepts the signal's queries for the track and answers its value with a number."""
+    name = f"promql_{signal}_{track}"
+    if values is None:
+        return Check(name=name, ok=False, detail=f"refused or unanswered: {error}", facts={"queries": dict(queries)})
+    ok = values["value"] is not None
+    detail = f"{signal}[{track}] = {values['value']:.4g}" if ok else f"{signal}[{track}]: no value over {window_seconds:g} s"
+    return Check(name=name, ok=ok, detail=detail, facts={"queries": dict(queries), "values": dict(values)})
+
+
+def scrape_targets_check(targets: Sequence[Mapping] | None, error: str | None = None) -> Check:
+    """Some target is scraped and every one is up (a target down is a signal with no data later).
+    `targets` are Prometheus' active targets as its API lists them."""
+    if targets is None:
+        return Check(name="scrape_targets", ok=False, detail=f"Prometheus does not answer: {error}")
+    down = [f"{t['scrapeUrl']} ({t.get('lastError') or t['health']})" for t in targets if t["health"] != "up"]
+    ok = bool(targets) and not down
+    detail = f"{len(targets)} targets up" if ok else (f"down: {', '.join(down)}" if down else "no active targets")
+    return Check(name="scrape_targets", ok=ok, detail=detail,
+                 facts={"targets": [{"url": t["scrapeUrl"], "health": t["health"]} for t in targets]})
+
+
+def traffic_check(window_seconds: float, queries: Mapping[str, str], values: Mapping[str, float | None] | None,
+                  error: str | None = None) -> Check:
+    """The traffic-share queries answer and see users' requests: without them no split can be verified."""
+    if values is None:
+        return Check(name="traffic", ok=False, detail=f"refused or unanswered: {error}", facts={"queries": dict(queries)})
+    ok = bool(values["total"])
+    detail = (f"{values['total']:.0f} user requests in {window_seconds:g} s" if ok
+              else f"no user requests measured in {window_seconds:g} s")
+    return Check(name="traffic", ok=ok, detail=detail, facts={"queries": dict(queries), "values": dict(values)})
+
+
+def signing_key_check(keyid: str | None, source: str | None, error: str | None = None) -> Check:
+    """The key loads and a probe signed with it verifies (`keyid` is None when it did not)."""
+    if keyid is None:
+        return Check(name="signing_key", ok=False, detail=str(error))
+    return Check(name="signing_key", ok=True, detail=f"P-256 key {keyid[:16]}… signs and verifies",
+                 facts={"keyid": keyid, "source": source})
 
 
 def router_check(reading: WeightReading | None, error: str | None = None) -> Check:

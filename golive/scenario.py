@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from golive.policy import JudgePolicy
@@ -42,6 +42,32 @@ class Scenario:
     @property
     def intervals(self) -> int:
         return max((len(s.canary) for s in self.signals.values()), default=0)
+
+    def to_dict(self) -> dict:
+        """The scenario in docs/judge.md's form, which `parse_scenario` reads back: a threshold
+        that differs from the catalogue's default is written out, so a replay judges alike."""
+        by_name = {s.name: s for s in self.catalogue}
+        defaults = {s.name: s for s in CATALOGUE}
+        out = {"stage_percent": _plain(self.stage_percent), "interval_seconds": self.interval_seconds,
+               "signals": {name: {arm: [_observation_dict(o, by_name[name]) for o in getattr(series, arm)]
+                                  for arm in ("canary", "baseline")}
+                           for name, series in self.signals.items()}}
+        thresholds = {s.name: {s.rule: s.threshold} for s in self.catalogue
+                      if s.name not in defaults or (s.rule, s.threshold) != (defaults[s.name].rule, defaults[s.name].threshold)}
+        if thresholds:
+            out["thresholds"] = thresholds
+        # An unset option (None) is the policy's default, which an override cannot spell.
+        out["policy"] = {key: value for key, value in asdict(self.policy).items() if value is not None}
+        return out
+
+
+def _plain(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
+
+
+def _observation_dict(o: Observation, sig: Signal) -> dict:
+    counts = {kind: getattr(o, kind) for kind in ("bad", "total") if sig.has_counts or getattr(o, kind) is not None}
+    return {"value": o.value, **counts}
 
 
 # Larger than any count or measurement of one interval, small enough that no tail or log overflows.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from prefect import task
@@ -14,6 +15,8 @@ from urllib3.util.retry import Retry
 
 from golive.gate import share_verdict
 from golive.models import Check, ShareReading, SignalWindow
+from golive.preflight import promql_check, scrape_targets_check, traffic_check
+from golive.scenario import parse_scenario
 from golive.settings import GoLiveSettings
 from golive.signals import TRACKS, render_query
 
@@ -90,35 +93,35 @@ def query_signals(settings: GoLiveSettings, stage_percent: int, start: float, en
         start, end: the window, Unix seconds.
 
     Returns:
-        The window with the PromQL as resolved and the scenario of contracts/judge.md.
+        The window with the PromQL as resolved and the judge's input (docs/judge.md).
     """
     interval = settings.interval_seconds
     count = int((end - start + 1e-6) // interval)
     times = [start + interval * (k + 1) for k in range(count)]
-    window = SignalWindow(stage_percent=stage_percent, start=start, end=end, interval_seconds=interval,
-                          timestamps=times)
+    catalogue = settings.catalogue()
+    queries: dict[str, dict[str, dict[str, str]]] = {}
     signals: dict[str, dict[str, list]] = {}
-    if not times:
-        window.scenario = {"stage_percent": stage_percent, "interval_seconds": interval, "signals": {}}
-        return window
-    prom = _client(settings)
-    for sig in settings.catalogue():
-        window.queries[sig.name] = {}
-        arms = {}
-        for track in TRACKS:
-            kinds = {"value": sig.value_query}
-            if sig.has_counts:
-                kinds.update(bad=sig.bad_query, total=sig.total_query)
-            resolved = {kind: render_query(q, track, interval) for kind, q in kinds.items()}
-            window.queries[sig.name][track] = resolved
-            columns = {kind: _series(prom, promql, times, interval) for kind, promql in resolved.items()}
-            arms["canary" if track == "canary" else "baseline"] = [
-                {kind: columns[kind][t] for kind in columns} for t in times
-            ]
-        signals[sig.name] = arms
-    window.scenario = {"stage_percent": stage_percent, "interval_seconds": interval, "signals": signals,
-                       "policy": settings.judge_policy().__dict__}
-    return window
+    if times:
+        prom = _client(settings)
+        for sig in catalogue:
+            queries[sig.name] = {}
+            arms = {}
+            for track in TRACKS:
+                kinds = {"value": sig.value_query}
+                if sig.has_counts:
+                    kinds.update(bad=sig.bad_query, total=sig.total_query)
+                resolved = {kind: render_query(q, track, interval) for kind, q in kinds.items()}
+                queries[sig.name][track] = resolved
+                columns = {kind: _series(prom, promql, times, interval) for kind, promql in resolved.items()}
+                arms["canary" if track == "canary" else "baseline"] = [
+                    {kind: columns[kind][t] for kind in columns} for t in times
+                ]
+            signals[sig.name] = arms
+    # Prometheus' numbers enter the judge here, checked as any judge input is.
+    measured = parse_scenario({"stage_percent": stage_percent, "interval_seconds": interval, "signals": signals},
+                              catalogue)
+    return SignalWindow(stage_percent=stage_percent, start=start, end=end, interval_seconds=interval,
+                        timestamps=times, queries=queries, scenario=replace(measured, policy=settings.judge_policy()))
 
 
 @task(name="observe the traffic split", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -148,7 +151,7 @@ def _value(prom: PrometheusConnect, promql: str, at: float) -> float | None:
 
 @task(name="check a signal's PromQL", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def check_promql(settings: GoLiveSettings, signal: str, track: str, window_seconds: float = 30.0) -> Check:
-    """Prometheus accepts the signal's queries for `track` and answers its value with a number."""
+    """Ask Prometheus the signal's queries for `track` now (golive.preflight.promql_check)."""
     sig = next(s for s in settings.catalogue() if s.name == signal)
     queries = {"value": sig.value_query, **({"bad": sig.bad_query, "total": sig.total_query} if sig.has_counts else {})}
     resolved = {kind: render_query(q, track, window_seconds) for kind, q in queries.items()}
@@ -157,41 +160,31 @@ def check_promql(settings: GoLiveSettings, signal: str, track: str, window_secon
     try:
         values = {kind: _value(prom, promql, now) for kind, promql in resolved.items()}
     except (PrometheusApiClientException, RequestException) as exc:
-        return Check(name=f"promql_{signal}_{track}", ok=False, detail=f"refused or unanswered: {exc}",
-                     facts={"queries": resolved})
-    ok = values["value"] is not None
-    detail = f"{signal}[{track}] = {values['value']:.4g}" if ok else f"{signal}[{track}]: no value over {window_seconds:g} s"
-    return Check(name=f"promql_{signal}_{track}", ok=ok, detail=detail, facts={"queries": resolved, "values": values})
+        return promql_check(signal, track, window_seconds, resolved, None, str(exc))
+    return promql_check(signal, track, window_seconds, resolved, values)
 
 
 @task(name="check Prometheus scrapes every target", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def check_scrape_targets(settings: GoLiveSettings) -> Check:
-    """Every active scrape target is up (a target down is a signal with no data later)."""
+    """Read Prometheus' active scrape targets (golive.preflight.scrape_targets_check)."""
     try:
         targets = _client(settings).get_targets(state="active")["activeTargets"]
     except (PrometheusApiClientException, RequestException) as exc:
-        return Check(name="scrape_targets", ok=False, detail=f"Prometheus does not answer: {exc}")
-    down = [f"{t['scrapeUrl']} ({t.get('lastError') or t['health']})" for t in targets if t["health"] != "up"]
-    ok = bool(targets) and not down
-    detail = f"{len(targets)} targets up" if ok else (f"down: {', '.join(down)}" if down else "no active targets")
-    return Check(name="scrape_targets", ok=ok, detail=detail,
-                 facts={"targets": [{"url": t["scrapeUrl"], "health": t["health"]} for t in targets]})
+        return scrape_targets_check(None, str(exc))
+    return scrape_targets_check(targets)
 
 
 @task(name="check users' traffic is measured", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def check_traffic(settings: GoLiveSettings, window_seconds: float = 30.0) -> Check:
-    """The traffic-share queries answer and see users' requests: without them no split can be verified."""
+    """Ask the traffic-share queries for the last window (golive.preflight.traffic_check)."""
     prom = _client(settings)
     queries = {"canary": render_query(settings.traffic_canary_query, "", window_seconds),
                "total": render_query(settings.traffic_total_query, "", window_seconds)}
     try:
         values = {name: _value(prom, promql, time.time()) for name, promql in queries.items()}
     except (PrometheusApiClientException, RequestException) as exc:
-        return Check(name="traffic", ok=False, detail=f"refused or unanswered: {exc}", facts={"queries": queries})
-    ok = bool(values["total"])
-    detail = (f"{values['total']:.0f} user requests in {window_seconds:g} s" if ok
-              else f"no user requests measured in {window_seconds:g} s")
-    return Check(name="traffic", ok=ok, detail=detail, facts={"queries": queries, "values": values})
+        return traffic_check(window_seconds, queries, None, str(exc))
+    return traffic_check(window_seconds, queries, values)
 
 
 # Prometheus needs a few scrapes inside a window; a compressed night's "5 minutes" may be shorter.
@@ -199,17 +192,19 @@ MIN_WINDOW_SECONDS = 5.0
 
 
 @task(name="measure the error budget burn", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def measure_error_counts(settings: GoLiveSettings, track: str, windows: dict[str, float], at: float) -> dict[str, list]:
+def measure_error_counts(settings: GoLiveSettings, track: str, windows: dict[str, float],
+                         at: float) -> dict[str, list | None]:
     """5xx and all requests of `track` over each named window (seconds) ending at `at`:
-    {name: [bad, total]}, a window with no answer being [0, 0]."""
+    {name: [bad, total]}. A window whose total has no answer is None (no data, never a zero);
+    no 5xx series where requests were counted is 0 errors."""
     sig = next(s for s in settings.catalogue() if s.name == "http_5xx_pct")
     prom = _client(settings)
-    counts = {}
+    counts: dict[str, list | None] = {}
     for name, seconds in windows.items():
         seconds = max(MIN_WINDOW_SECONDS, seconds)
-        bad = _value(prom, render_query(sig.bad_query, track, seconds), at) or 0.0
-        total = _value(prom, render_query(sig.total_query, track, seconds), at) or 0.0
-        counts[name] = [bad, total]
+        total = _value(prom, render_query(sig.total_query, track, seconds), at)
+        bad = _value(prom, render_query(sig.bad_query, track, seconds), at)
+        counts[name] = None if total is None else [bad or 0.0, total]
     return counts
 
 

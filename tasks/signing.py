@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from golive import layout
 from golive.evidence import EvidenceLedger
 from golive.models import Check
+from golive.preflight import signing_key_check
 from golive.settings import SigningSettings
 from golive.signing import IN_TOTO_PAYLOAD_TYPE, SigningError, SigningKey, verify_envelope
 
@@ -31,14 +32,13 @@ def load_signing_key(signing: SigningSettings) -> SigningKey:
 
 @task(name="check the signing key", cache_policy=NO_CACHE)
 def check_signing_key(signing: SigningSettings) -> Check:
-    """Load the key and sign and verify a probe with it."""
+    """Load the key and sign and verify a probe with it (golive.preflight.signing_key_check)."""
     try:
         key = load_signing_key(signing)
         verify_envelope(key.envelope(b"golive preflight", "text/plain"), key.public_key)
     except SigningError as exc:
-        return Check(name="signing_key", ok=False, detail=str(exc))
-    return Check(name="signing_key", ok=True, detail=f"P-256 key {key.keyid[:16]}… signs and verifies",
-                 facts={"keyid": key.keyid, "source": signing.secret_block or signing.key_path})
+        return signing_key_check(None, None, str(exc))
+    return signing_key_check(key.keyid, signing.secret_block or signing.key_path)
 
 
 @task(name="sign into the evidence", retries=1, cache_policy=NO_CACHE)

@@ -1,5 +1,5 @@
 """The drills' rules: the teeth detector on synthetic series, the burst's arithmetic, the outbox
-percentiles, the contract check and the weekly record."""
+percentiles, the chaos verdicts and the weekly record."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from golive.contract import response_problems
-from golive.drills import burst_verdict, detect_teeth, outbox_verdict, weekly_record
+from golive.drills import (CHAOS_SCENARIOS, burst_verdict, chaos_command_verdict, chaos_verdict, detect_teeth,
+                           outbox_verdict, weekly_record)
 
 
 def _saw(period: int, seed: int) -> list[float]:
@@ -52,19 +52,6 @@ def test_the_outbox_fails_on_the_percentile_that_is_over():
     assert any(f.startswith("teeth:") for f in outbox_verdict(toothed)["failures"])
 
 
-DOCUMENT = {"paths": {"/version": {"get": {"responses": {"200": {"content": {"application/json": {"schema": {
-    "type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}}}}}}}}}
-
-
-def test_a_response_outside_its_schema_or_status_breaks_the_contract():
-    assert response_problems(DOCUMENT, "GET", "/version", 200, {"version": "1.4.0"}, 200) == []
-    assert response_problems(DOCUMENT, "GET", "/version", 200, {"version": 14}, 200) == [
-        "GET /version 200: version: 14 is not of type 'string'"]
-    assert response_problems(DOCUMENT, "GET", "/version", 500, None, 200) == [
-        "GET /version: answered 500, expected 200", "GET /version: status 500 is not declared"]
-    assert response_problems(DOCUMENT, "GET", "/health", 200, {}, 200) == ["GET /health: not in the contract"]
-
-
 def test_the_weekly_record_reads_like_the_runbook():
     results = {"rollback_drill": {"ok": True, "summary": "dry run, weight 0 unchanged"},
                "chaos": {"ok": False, "summary": "error-burst", "failures": ["the gate let http_5xx_pct pass"]},
@@ -74,3 +61,44 @@ def test_the_weekly_record_reads_like_the_runbook():
                                      "Chaos:       FAIL  error-burst", "Contract:    PASS  5 calls"]
     assert "- Chaos: the gate let http_5xx_pct pass" in text and "seed 42" in text
     assert text.rstrip().endswith("RESULT: FAIL")
+
+
+SLOW_DATABASE = CHAOS_SCENARIOS["slow-database"]
+
+
+def _look(decision: str, verdict: str, canary: float | None = 900.0, baseline: float | None = 140.0) -> dict:
+    signal = {"verdict": verdict, "canary": canary, "baseline": baseline}
+    return {"decision": decision, "reason": "r", "signals": {"api_p95_ms": signal}}
+
+
+def test_chaos_seen_during_and_mended_after_passes():
+    result = chaos_verdict(SLOW_DATABASE, _look("rollback", "breach"), _look("proceed", "pass", 140.0))
+    assert result["ok"] and result["failures"] == []
+    assert result["summary"] == "slow-database: gate ROLLBACK during (api_p95_ms breach), pass after"
+
+
+def test_chaos_fails_when_the_gate_proceeds_during_the_fault():
+    result = chaos_verdict(SLOW_DATABASE, _look("proceed", "breach"), _look("proceed", "pass"))
+    assert result["failures"] == ["the gate let api_p95_ms pass during slow-database"]
+
+
+def test_chaos_fails_when_the_gate_passes_the_scenarios_signal():
+    result = chaos_verdict(SLOW_DATABASE, _look("hold", "pass"), _look("proceed", "pass"))
+    assert result["failures"] == ["the gate let api_p95_ms pass during slow-database"]
+
+
+def test_chaos_fails_when_the_canary_was_no_worse_than_stable():
+    result = chaos_verdict(SLOW_DATABASE, _look("hold", "deviation", 140.0, 150.0), _look("proceed", "pass"))
+    assert result["failures"] == ["api_p95_ms was no worse on the canary than on stable during slow-database"]
+
+
+def test_chaos_fails_when_the_signal_still_breaches_after_the_fault():
+    result = chaos_verdict(SLOW_DATABASE, _look("rollback", "breach"), _look("rollback", "breach"))
+    assert result["failures"] == ["api_p95_ms still over its threshold after the fault went off"]
+
+
+def test_a_chaos_command_must_exist_and_exit_zero():
+    assert chaos_command_verdict("error-burst", None, None) == {
+        "ok": False, "failures": ["no fault switch and no command for error-burst"], "summary": "not run"}
+    assert chaos_command_verdict("error-burst", "inject", 3)["failures"] == ["`inject` exited 3"]
+    assert chaos_command_verdict("error-burst", "inject", 0) == {"ok": True, "failures": [], "summary": "`inject` exit 0"}

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
+from golive.models import SignalWindow
+from golive.policy import JudgePolicy
 from golive.scenario import ScenarioError, parse_scenario
+from golive.signals import CATALOGUE
 from tests.golive.builders import healthy
+
 
 NAN, INF = float("nan"), float("inf")
 
@@ -81,3 +88,19 @@ def test_nan_values_and_counts_are_no_data():
     scenario["signals"]["http_5xx_pct"]["canary"][0].update(value=NAN, bad=NAN, total=NAN)
     obs = parse_scenario(scenario).signals["http_5xx_pct"].canary[0]
     assert (obs.value, obs.bad, obs.total) == (None, None, None)
+
+
+def test_a_scenario_written_out_reads_back_the_same():
+    catalogue = tuple(replace(s, threshold=2 * s.threshold) if s.name == "api_p95_ms" else s for s in CATALOGUE)
+    scenario = replace(parse_scenario(healthy(), catalogue), policy=JudgePolicy(min_intervals=4, min_requests=50))
+    written = scenario.to_dict()
+    assert written["thresholds"] == {"api_p95_ms": {"max": 400.0}}
+    assert parse_scenario(json.loads(json.dumps(written))) == scenario
+
+
+def test_the_judges_input_is_typed_in_a_window_and_json_in_its_dump():
+    scenario = parse_scenario(healthy())
+    window = SignalWindow(stage_percent=5, start=0, end=300, interval_seconds=60, scenario=scenario)
+    dumped = window.model_dump(mode="json")
+    assert dumped["scenario"] == scenario.to_dict()
+    assert SignalWindow.model_validate(dumped).scenario == scenario
