@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from scenarios import INTERVAL_SECONDS, INTERVALS, generate  # noqa: E402
 
 from golive.judge import judge  # noqa: E402
 from golive.signals import CATALOGUE  # noqa: E402
+from golive.stage import only_traffic_missing  # noqa: E402
 from golive.scenario import parse_scenario  # noqa: E402
 
 FIRST_LOOK = 3
@@ -35,7 +37,12 @@ CLASSES = ("healthy", "breach", "deviation", "nodata")
 
 
 def golive_judge(scenario: dict) -> str:
-    return judge(parse_scenario(scenario)).decision
+    """The decision, with a hold for lack of traffic alone told apart as "extend" (what the
+    stage's gate makes of it: the window grows, it is not re-measured)."""
+    verdict = judge(parse_scenario(scenario))
+    if only_traffic_missing(verdict.decision, {n: v.verdict for n, v in verdict.signals.items()}):
+        return "extend"
+    return verdict.decision
 
 
 JUDGES: dict[str, Callable[[dict], str]] = {
@@ -94,6 +101,8 @@ def evaluate(rollouts, fn) -> dict[str, str]:
     return {
         "false rollback (healthy, any look)": _rate(sum("rollback" in d for d in healthy), len(healthy)),
         "false hold (healthy, last look)": _rate(sum(d[-1] != "proceed" for d in healthy), len(healthy)),
+        "… of which too little traffic alone (the window extends)": _rate(sum(d[-1] == "extend" for d in healthy),
+                                                                          len(healthy)),
         "breach rolled back (by last look)": _rate(sum("rollback" in d for d in breach), len(breach)),
         f"… where the stage can show it (≥ {TESTABLE_EVENTS:g} events expected at the threshold; "
         f"{len(testable)}/{len(breach)})": _rate(sum("rollback" in d for d in testable), len(testable)),
@@ -106,8 +115,9 @@ def evaluate(rollouts, fn) -> dict[str, str]:
     }
 
 
-def jsonl_throughput(rollouts) -> float:
-    """Scenarios per second through `golive judge --jsonl` on one process (one core)."""
+def jsonl_throughput(rollouts) -> tuple[float, float]:
+    """Scenarios per second through `golive judge --jsonl` on one process: per CPU second of that
+    process (what one core does, whatever else the machine runs) and per wall-clock second."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         count = 0
         for r in rollouts:
@@ -115,20 +125,24 @@ def jsonl_throughput(rollouts) -> float:
                 f.write(json.dumps(r.scenario(look)) + "\n")
                 count += 1
         path = f.name
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "golive", "judge", "--jsonl", path], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "cli", "judge", "--jsonl", path], check=True, stdout=subprocess.DEVNULL)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     Path(path).unlink()
-    return count / elapsed
+    return count / cpu, count / elapsed
 
 
-def render(results: dict[str, dict[str, str]], meta: str, speed: float) -> str:
+def render(results: dict[str, dict[str, str]], meta: str, speed: tuple[float, float]) -> str:
     names = list(results)
     rows = list(next(iter(results.values())))
     lines = [f"| measure | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
     for row in rows:
         lines.append(f"| {row} | " + " | ".join(results[n][row] for n in names) + " |")
-    lines.append(f"| scenarios/s (`golive judge --jsonl`, one process) | {speed:.0f} | – | – |")
+    lines.append(f"| scenarios/s (`golive judge --jsonl`, one process, per CPU second) | {speed[0]:.0f} | – | – |")
+    lines.append(f"| … per wall-clock second, on the machine as loaded during the run | {speed[1]:.0f} | – | – |")
     return f"{meta}\n\n" + "\n".join(lines)
 
 

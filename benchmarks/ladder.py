@@ -1,0 +1,240 @@
+"""The whole ladder: seeded rollouts walked 1 → 5 → 25 → 50 → 100 % through the stage's gate.
+
+    python benchmarks/ladder.py [--seed 11] [--per-class 100] [--write]
+
+Each rollout is one release of a service with a given traffic (300, 1,000, 3,000 or 10,000
+requests a minute), walked through every stage by `golive.stage.StageMachine` with the runbook's
+timings (dwell 15 min, 30 at 100 %, a judgement every 60 s, a Hold re-measures 10 min within a
+20-minute budget, at most 2x the dwell for lack of traffic, then a person is asked). Every
+minute the judge sees the stage's window so far, generated as in `scenarios.py` (diurnal drift
+shared by both arms, per-request latency, overdispersed counts, warm-up noise, scrape gaps).
+A pause is answered at once by a person who approves (what they are shown is that only traffic
+is missing); the count of pauses says how often one was asked. Classes:
+
+- healthy: the canary behaves as stable;
+- breach: one signal of the canary is over its threshold from the start (as `scenarios.py`);
+- deviation: one signal clearly worse than stable, inside its threshold (as `scenarios.py`).
+
+Beside golive's judge, static thresholds and the Kayenta-style judge (`comparators.py`) gate the
+same rollouts through the same state machine. With --write the tables replace the ladder section
+of benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from comparators import kayenta_judge, static_judge  # noqa: E402
+from readme_section import write_section  # noqa: E402
+from scenarios import _BREACHES, _DEVIATIONS, Arm, _interval  # noqa: E402
+
+from golive.judge import judge  # noqa: E402
+from golive.scenario import Observation, Scenario, Series  # noqa: E402
+from golive.stage import StageMachine, StagePlan  # noqa: E402
+
+STAGES = (1, 5, 25, 50, 100)
+RATES = (300, 1000, 3000, 10000)
+CLASSES = ("healthy", "breach", "deviation")
+INTERVAL = 60.0
+DWELL, FINAL_DWELL = 900.0, 1800.0
+HOLD, HOLD_BUDGET = 600.0, 1200.0
+
+
+def plan(percent: int) -> StagePlan:
+    dwell = FINAL_DWELL if percent == 100 else DWELL
+    return StagePlan(percent=percent, interval_seconds=INTERVAL, dwell_seconds=dwell, max_dwell_seconds=2 * dwell,
+                     hold_seconds=HOLD, hold_budget_seconds=HOLD_BUDGET, on_insufficient_traffic="pause")
+
+
+@dataclass
+class Release:
+    """What a class does to the canary; the same release is replayed for every judge."""
+
+    label: str
+    signal: str | None
+    canary: Arm
+    per_minute: float
+    phase: float
+    seed: int
+
+
+@dataclass
+class Outcome:
+    ending: str = "live"  # live | rollback
+    stopped_at: int | None = None  # the stage whose gate rolled back
+    reason: str = ""
+    reached_full: bool = False
+    holds: int = 0
+    pauses: int = 0
+    flagged: bool = False  # held or rolled back for something other than traffic
+    minutes: float = 0.0
+    exposure: float = 0.0  # sum of canary share x minutes served
+    stage_minutes: dict[int, float] = field(default_factory=dict)
+
+
+def release(label: str, per_minute: float, rng: np.random.Generator) -> Release:
+    canary, signal = Arm(), None
+    if label == "breach":
+        signal = str(rng.choice(list(_BREACHES)))
+        _BREACHES[signal](canary, rng)
+    elif label == "deviation":
+        signal = str(rng.choice(list(_DEVIATIONS)))
+        _DEVIATIONS[signal](canary, rng)
+    return Release(label, signal, canary, per_minute, float(rng.uniform(0, 2 * math.pi)), int(rng.integers(2**31)))
+
+
+def _observation(o: dict) -> Observation:
+    return Observation(o.get("value"), o.get("bad"), o.get("total"))
+
+
+def golive_gate(window: list[dict], percent: int) -> tuple[str, dict[str, str], tuple[str, ...]]:
+    signals = {name: Series(tuple(_observation(i[name]["canary"]) for i in window),
+                            tuple(_observation(i[name]["baseline"]) for i in window)) for name in window[0]}
+    verdict = judge(Scenario(float(percent), INTERVAL, signals))
+    return verdict.decision, {n: v.verdict for n, v in verdict.signals.items()}, verdict.triggers
+
+
+def _as_dict(window: list[dict], percent: int) -> dict:
+    signals = {name: {"canary": [i[name]["canary"] for i in window], "baseline": [i[name]["baseline"] for i in window]}
+               for name in window[0]}
+    return {"stage_percent": percent, "interval_seconds": INTERVAL, "signals": signals}
+
+
+def comparator_gate(fn):
+    def gate(window: list[dict], percent: int) -> tuple[str, dict[str, str], tuple[str, ...]]:
+        decision = fn(_as_dict(window, percent))
+        return decision, {}, ("breach",) if decision == "rollback" else ()
+    return gate
+
+
+GATES = {
+    "golive": golive_gate,
+    "static thresholds": comparator_gate(static_judge),
+    "Kayenta-style MW": comparator_gate(kayenta_judge),
+}
+
+
+def walk(rel: Release, gate) -> Outcome:
+    """One release through the five stages; the traffic is replayed from the release's seed, so
+    every judge sees the same minutes for as long as their ladders agree."""
+    rng = np.random.default_rng(rel.seed)
+    out = Outcome()
+    minute = 0
+    stable = Arm()
+    for percent in STAGES:
+        out.reached_full = out.reached_full or percent == 100
+        machine = StageMachine(plan(percent), started_at=minute * INTERVAL)
+        window: list[dict] = []
+        stage_start = minute
+        while True:
+            drift = 1.0 + 0.2 * math.sin(rel.phase + minute / 10)
+            traffic = rel.per_minute * drift
+            requests = {"canary": int(rng.poisson(traffic * percent / 100)),
+                        "baseline": int(rng.poisson(traffic * (100 - percent) / 100))}
+            # `_interval` warms the canary up in its first two minutes: the stage's, here.
+            window.append(_interval(rng, {"canary": rel.canary, "baseline": stable}, requests, drift,
+                                    minute - stage_start))
+            minute += 1
+            decision, verdicts, triggers = gate(window, percent)
+            step = machine.observe(minute * INTERVAL, decision, verdicts, triggers)
+            if step.action == "hold":
+                out.holds += 1
+                out.flagged = True
+                window = []
+            elif step.action in ("pause", "proceed", "rollback"):
+                break
+        spent = minute - stage_start
+        out.stage_minutes[percent] = spent
+        out.exposure += percent / 100 * spent
+        if step.action == "rollback":
+            out.ending, out.stopped_at, out.reason, out.flagged = "rollback", percent, ",".join(step.triggers), True
+            break
+        if step.action == "pause":
+            out.pauses += 1  # a person approves at once
+    out.minutes = float(minute)
+    return out
+
+
+def _pct(hits: int, n: int) -> str:
+    return f"{100 * hits / n:.1f} %" if n else "–"
+
+
+def _q(values: list[float], q: float, fmt: str = "{:.3g}") -> str:
+    return fmt.format(float(np.quantile(values, q))) if values else "–"
+
+
+def summarise(results: dict[str, list[Outcome]]) -> dict[str, str]:
+    healthy, breach, deviation = (results[c] for c in CLASSES)
+    live = [o for o in healthy if o.ending == "live"]
+    stopped = Counter(o.stopped_at for o in breach if o.ending == "rollback")
+    stopped_text = ", ".join(f"{s} %: {100 * stopped[s] / len(breach):.0f}" for s in STAGES if stopped[s]) or "–"
+    exposure = [o.exposure for o in breach]
+    return {
+        "healthy: Live without a rollback": _pct(len(live), len(healthy)),
+        "healthy: Live without asking a person (no pause)": _pct(sum(o.pauses == 0 for o in live), len(healthy)),
+        "healthy: rolled back (trigger)": _pct(len(healthy) - len(live), len(healthy))
+        + (f" ({', '.join(sorted({o.reason for o in healthy if o.ending == 'rollback'}))})"
+           if len(live) < len(healthy) else ""),
+        "healthy: holds per rollout (mean)": f"{np.mean([o.holds for o in healthy]):.2f}",
+        "healthy: pauses per rollout (mean)": f"{np.mean([o.pauses for o in healthy]):.2f}",
+        "healthy: minutes to Live (median, p95)": f"{_q([o.minutes for o in live], 0.5, '{:.0f}')}, "
+                                                  f"{_q([o.minutes for o in live], 0.95, '{:.0f}')}",
+        "breach: reached 100 %": _pct(sum(o.reached_full for o in breach), len(breach)),
+        "breach: stopped at stage (% of breaches)": stopped_text,
+        "breach: exposure, full-traffic minutes (median)": _q(exposure, 0.5),
+        "breach: exposure, full-traffic minutes (p95)": _q(exposure, 0.95),
+        "breach: pauses per rollout (mean)": f"{np.mean([o.pauses for o in breach]):.2f}",
+        "deviation: flagged (held or rolled back)": _pct(sum(o.flagged for o in deviation), len(deviation)),
+        "deviation: reached Live unflagged": _pct(sum(o.ending == "live" and not o.flagged for o in deviation),
+                                                  len(deviation)),
+    }
+
+
+def render(table: dict[str, dict[int, dict[str, str]]], meta: str) -> str:
+    lines = [meta, ""]
+    for name, by_rate in table.items():
+        lines += [f"**{name}**", "", "| measure | " + " | ".join(f"{r:,} req/min" for r in by_rate) + " |",
+                  "|---|" + "---|" * len(by_rate)]
+        rows = list(next(iter(by_rate.values())))
+        for row in rows:
+            lines.append(f"| {row} | " + " | ".join(by_rate[r][row] for r in by_rate) + " |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--per-class", type=int, default=60, help="rollouts per class and traffic")
+    parser.add_argument("--rates", type=int, nargs="*", default=list(RATES))
+    parser.add_argument("--judges", nargs="*", default=list(GATES))
+    parser.add_argument("--write", action="store_true", help="update benchmarks/README.md")
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    releases = {rate: {c: [release(c, rate, rng) for _ in range(args.per_class)] for c in CLASSES}
+                for rate in args.rates}
+    table: dict[str, dict[int, dict[str, str]]] = {}
+    start = time.perf_counter()
+    for name in args.judges:
+        table[name] = {rate: summarise({c: [walk(r, GATES[name]) for r in rels] for c, rels in by_class.items()})
+                       for rate, by_class in releases.items()}
+    meta = (f"seed {args.seed}, {args.per_class} rollouts per class and traffic; a pause is approved at once "
+            f"({time.perf_counter() - start:.0f} s on one core)")
+    text = render(table, meta)
+    print(text)
+    if args.write:
+        write_section("ladder", text)
+
+
+if __name__ == "__main__":
+    main()
