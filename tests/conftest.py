@@ -10,6 +10,8 @@ import pytest
 from golive.signals import readiness_queries
 from sandbox.control import Sandbox
 
+pytest_plugins = ["tests.prefect_harness"]
+
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> Sandbox:

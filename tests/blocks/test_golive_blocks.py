@@ -6,6 +6,8 @@ import pytest
 
 from golive.settings import SettingsError, load_settings
 
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
 
 def test_blocks_make_the_same_settings_as_the_equivalent_mapping():
     from blocks import CanaryPolicy, PrometheusSource, TrafficTarget, settings_from_blocks

@@ -1,76 +1,10 @@
-"""Flow tests: one Prefect test harness for all of them (pure tests never pay for it)."""
+"""Flow tests: every one runs inside the session's Prefect test harness."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Callable
-from pathlib import Path
-
 import pytest
-
-from cli.prefect_env import configure_prefect
-from golive import layout
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness(tmp_path_factory):
-    configure_prefect(tmp_path_factory.mktemp("prefect-home"))
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-def flow_settings(sandbox, signing_key: dict, evidence_root: Path, stages: list[int], interval: float = 3.0,
-                  **overrides) -> dict:
-    """The demo's compressed timings on the sandbox: stages and holds of three intervals, a
-    two-second blast-radius drill, the test run's signing key, and a release repository of the
-    test's own (a Live go-live tags it)."""
-    from cli.demo import demo_settings
-    from sandbox.release_repo import create_release_repo
-
-    settings = demo_settings("1.4.0", sandbox.golive_settings(), 3 * interval, interval, str(evidence_root))
-    repo = create_release_repo(Path(evidence_root).parent / f"{Path(evidence_root).name}-source", "1.4.0", "1.3.2")
-    return {**settings, "stages": stages, "blast_radius_seconds": 2, "signing": signing_key,
-            "git": {"repo": str(repo), "remote": "origin"}, **overrides}
-
-
-class EvidenceWatcher:
-    """Runs `action` once, in a thread, when `ready(folder)` first holds: faults at a stage's start."""
-
-    def __init__(self, folder: Path, ready: Callable[[Path], bool], action: Callable[[], None]):
-        self.folder, self.ready, self.action = folder, ready, action
-        self.fired_at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.ready(self.folder):
-                self.action()
-                self.fired_at = time.time()
-                return
-            time.sleep(0.2)
-
-    def __enter__(self) -> EvidenceWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
-def stage_started(percent: int) -> Callable[[Path], bool]:
-    return lambda folder: (folder / layout.weight_set(percent)).exists()
-
-
-def war_room_has(decision: str) -> Callable[[Path], bool]:
-    def ready(folder: Path) -> bool:
-        try:
-            return any(r["Decision"] == decision for r in json.loads((folder / layout.WAR_ROOM_JSON).read_text()))
-        except (OSError, json.JSONDecodeError):
-            return False
-    return ready
+def _inside_the_harness(prefect_harness):
+    yield

@@ -16,7 +16,7 @@ import yaml
 
 from golive import layout
 from golive.evidence import EvidenceLedger
-from tests.flows.conftest import EvidenceWatcher, flow_settings
+from tests.flows.helpers import EvidenceWatcher, flow_settings
 
 pytestmark = pytest.mark.sandbox
 

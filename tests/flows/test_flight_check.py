@@ -104,11 +104,13 @@ def test_no_private_key_material_under_evidence(cleared, signing_key):
     _, _, folder = cleared
     private_pem = Path(signing_key["key_path"]).read_text()
     secret_lines = _pem_bodies(private_pem)
-    for path in folder.parent.rglob("*"):
-        if path.is_file():
-            text = path.read_text(errors="replace")
-            assert "PRIVATE KEY" not in text, path
-            assert not any(line in text for line in secret_lines), path
+    assert secret_lines  # the key has a body to look for
+    scanned = [path for path in folder.parent.rglob("*") if path.is_file()]
+    assert len(scanned) >= 40 and folder / layout.PUBLIC_KEY in scanned  # the flight check's evidence is there
+    for path in scanned:
+        text = path.read_text(errors="replace")
+        assert "PRIVATE KEY" not in text, path
+        assert not any(line in text for line in secret_lines), path
 
 
 def _verify(folder: Path, public_key: str, capsys) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from golive import layout
 from golive.settings import load_settings
 from golive.signing import load_public_key
 from golive.verify import verify_folder
-from tests.flows.conftest import flow_settings
+from tests.flows.helpers import flow_settings
 
 pytestmark = pytest.mark.sandbox
 

@@ -14,7 +14,7 @@ import yaml
 from cli.main import main
 from golive import layout
 from golive.signals import readiness_queries
-from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started, war_room_has
+from tests.flows.helpers import EvidenceWatcher, flow_settings, stage_started, war_room_has
 
 pytestmark = pytest.mark.sandbox
 

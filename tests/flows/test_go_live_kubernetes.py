@@ -10,7 +10,7 @@ import pytest
 
 from golive import layout
 from tests.emulators.kubernetes import DEPLOYMENTS, PODS, IngressControllerStandIn, canary_pod
-from tests.flows.conftest import EvidenceWatcher, flow_settings, stage_started
+from tests.flows.helpers import EvidenceWatcher, flow_settings, stage_started
 
 pytestmark = pytest.mark.sandbox
 

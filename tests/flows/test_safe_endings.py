@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from golive import layout
-from tests.flows.conftest import flow_settings
+from tests.flows.helpers import flow_settings
 
 pytestmark = pytest.mark.sandbox
 

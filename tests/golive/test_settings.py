@@ -11,9 +11,15 @@ from golive.settings import SettingsError, load_settings
 from golive.signals import render_query
 from golive.validation import parse_release
 
+
 BASE = {"release": "1.4.0"}
+
+
 INF, NAN = math.inf, math.nan
+
+
 SEMVER = "is not a SemVer 2.0 version (MAJOR.MINOR.PATCH[-pre][+build])"
+
 
 ROWS = [
     # the release names a folder, a tag and a deployment: a version and nothing else
@@ -115,3 +121,42 @@ def test_the_command_line_refuses_a_release_in_one_line_and_writes_nothing(argv,
     assert exc.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(error)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_settings_default_to_the_runbook():
+    s = load_settings({"release": "1.4.0"})
+    assert s.stages == (1, 5, 25, 50, 100)
+    assert (s.dwell_for(25), s.dwell_for(100), s.interval_seconds, s.hold_seconds) == (900, 1800, 60, 600)
+    assert str(s.evidence_dir) == "evidence/v1.4.0"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"release": "1.0.0", "stages": [1, 50, 25, 100]}, "stages: expected rising percentages"),
+        ({"release": "1.0.0", "stages": [1, 50]}, "stages: the last stage must be 100"),
+        ({"release": "1.0.0", "dwell": 3}, "dwell: Extra inputs are not permitted"),
+        ({"release": "1.0.0", "hold_seconds": 100}, "hold_seconds: 100 s is shorter than the judge's minimum"),
+        ({"release": "1.0.0", "judge": {"patience": 1}}, "judge.patience: unknown policy field"),
+        ({"release": "1.0.0", "signals": {"latency": {"threshold": 3}}}, "signals.latency: unknown signal"),
+        ({"release": ""}, "release: '' is not a SemVer 2.0 version"),
+    ],
+)
+def test_bad_settings_name_the_field_in_one_line(data, message):
+    with pytest.raises(SettingsError) as exc:
+        load_settings(data)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_settings_from_yaml_with_overrides(tmp_path):
+    path = tmp_path / "golive.yaml"
+    path.write_text("release: '1.4.0'\ninterval_seconds: 30\nsignals:\n  api_p95_ms: {threshold: 250}\n")
+    s = load_settings(path, release="1.5.0", interval_seconds=None)
+    assert (s.release, s.interval_seconds) == ("1.5.0", 30)
+    assert {sig.name: sig.threshold for sig in s.catalogue()}["api_p95_ms"] == 250
+
+
+def test_missing_settings_file_is_one_line(tmp_path):
+    with pytest.raises(SettingsError, match="No such file"):
+        load_settings(tmp_path / "absent.yaml")

@@ -138,3 +138,85 @@ def test_a_nameless_lock_left_by_an_older_writer_is_broken(ledger, key):
     lock.write_text("")
     os.utime(lock, (0, 0))
     assert ledger.seal("go-live", key)["seq"] == 4 and not lock.exists()
+
+
+@pytest.fixture(scope="module")
+def other_key(tmp_path_factory) -> SigningKey:
+    private_path, _ = generate_key(tmp_path_factory.mktemp("other-key"))
+    return SigningKey.from_file(private_path)
+
+
+def _folder(tmp_path, key: SigningKey):
+    ledger = EvidenceLedger(tmp_path / "v1.4.0")
+    ledger.write_json("preflight.json", {"decision": "GO"})
+    ledger.seal("preflight", key)
+    ledger.write_text("notes.txt", "stage 1 fine\n")
+    ledger.write_json("notes.txt.dsse.json", key.envelope(b"stage 1 fine\n", "text/plain"))
+    ledger.seal("canary-stage 1%", key)
+    return ledger
+
+
+def test_each_seal_appends_a_link_that_names_the_one_before(tmp_path, key):
+    ledger = _folder(tmp_path, key)
+    first, second = ledger.chain()
+    assert (first["seq"], first["previous"], list(first["files"])) == (1, None, ["preflight.json"])
+    assert second["previous"] == first["head"]
+    assert sorted(second["files"]) == ["notes.txt", "notes.txt.dsse.json"]  # only what is new
+    report = verify_folder(ledger.folder, key.public_key)
+    assert report.problems == [] and (report.links, report.signatures) == (2, 3)
+
+
+def test_a_rewritten_file_is_recorded_again_by_the_next_link(tmp_path, key):
+    ledger = _folder(tmp_path, key)
+    ledger.write_json("preflight.json", {"decision": "GO", "rerun": True})
+    assert verify_folder(ledger.folder, key.public_key).problems == [
+        "preflight.json: changed (sha256 differs from the manifest)"]
+    ledger.seal("go-live", key)
+    assert verify_folder(ledger.folder, key.public_key).ok
+
+
+def test_an_edited_deleted_or_extra_file_is_named(tmp_path, key):
+    ledger = _folder(tmp_path, key)
+    (ledger.folder / "preflight.json").unlink()
+    ledger.write_text("late.txt", "added after the seal\n")
+    problems = verify_folder(ledger.folder, key.public_key).problems
+    assert problems == ["preflight.json: missing", "late.txt: not in the manifest"]
+
+
+def test_a_signed_file_that_differs_from_its_envelope_is_named(tmp_path, key):
+    ledger = _folder(tmp_path, key)
+    ledger.write_text("notes.txt", "stage 1 NOT fine\n")
+    ledger.seal("cover-up", key)  # even re-sealed, the signed statement no longer matches
+    assert verify_folder(ledger.folder, key.public_key).problems == [
+        "notes.txt: differs from what notes.txt.dsse.json signed"]
+
+
+def test_a_rewritten_manifest_breaks_the_chain(tmp_path, key):
+    ledger = _folder(tmp_path, key)
+    manifest = ledger.read_json(MANIFEST)
+    manifest["chain"][0]["files"]["preflight.json"] = "0" * 64
+    ledger.write_json(MANIFEST, manifest)
+    problems = verify_folder(ledger.folder, key.public_key).problems
+    assert f"{MANIFEST}: link 1 (preflight): head does not match its content" in problems
+
+
+def test_links_signed_by_another_key_or_unsigned_fail(tmp_path, key, other_key):
+    ledger = _folder(tmp_path, other_key)
+    ledger.write_text("more.txt", "x\n")
+    ledger.seal("rollback")  # no key at hand
+    problems = verify_folder(ledger.folder, key.public_key).problems
+    assert any(p.startswith(f"{MANIFEST}: link 1 (preflight): no signature verifies with key") for p in problems)
+    assert f"{MANIFEST}: link 3 (rollback): unsigned" in problems
+    assert any(p.startswith("notes.txt.dsse.json: no signature verifies") for p in problems)
+
+
+def test_evidence_verify_exits_1_and_names_the_file(tmp_path, key, capsys):
+    ledger = _folder(tmp_path, key)
+    (tmp_path / "pub.pem").write_text(key.public_pem())
+    assert main(["evidence", "verify", str(ledger.folder), "--key", str(tmp_path / "pub.pem")]) == 0
+    assert "verifies: 3 files, 2 chain links, 3 signatures" in capsys.readouterr().out
+    (ledger.folder / "notes.txt").write_text("stage 1 fine.\n")
+    assert main(["evidence", "verify", str(ledger.folder), "--key", str(tmp_path / "pub.pem")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL notes.txt: changed (sha256 differs from the manifest)" in out
+    assert main(["evidence", "verify", str(ledger.folder), "--key", str(tmp_path / "absent.pem")]) == 2

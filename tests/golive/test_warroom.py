@@ -8,9 +8,17 @@ from datetime import datetime, timezone
 from golive import warroom
 from golive.judge import judge
 from golive.scenario import parse_scenario
+from golive.warroom import COLUMNS, WarRoomRow, to_csv, to_markdown
 from tests.golive.builders import healthy, set_counts
 
 AT = datetime(2026, 11, 30, 10, 0, 7, tzinfo=timezone.utc)
+
+SIGNALS = {
+    "api_p95_ms": {"canary": 141.2, "baseline": 139.0, "verdict": "pass"},
+    "http_5xx_pct": {"canary": 0.3, "baseline": 0.2, "verdict": "pass"},
+    "csp_violations_per_min": {"canary": 11.0, "baseline": 10.0, "verdict": "pass"},
+    "gc_pause_avg_ms": {"canary": None, "baseline": None, "verdict": "nodata"},
+}
 
 
 def _row(scenario: dict, decision: str = "Proceed") -> dict:
@@ -68,3 +76,17 @@ def test_rows_written_before_cells_still_render():
     assert "<td>141</td>" in warroom.to_html([old])
     assert warroom.channel_message("1.4.0", "live", None, "all stages green").splitlines() == [
         "golive v1.4.0: LIVE", "reason: all stages green"]
+
+
+def test_war_room_has_the_runbook_columns_and_formats_cells():
+    row = WarRoomRow.from_verdict(datetime(2026, 11, 27, 10, 5, 9, tzinfo=timezone.utc), 25, "Proceed", SIGNALS)
+    markdown = to_markdown([row])
+    header, _, line = markdown.splitlines()[:3]
+    assert header == "| " + " | ".join(COLUMNS) + " |"
+    assert COLUMNS == ["Time", "Stage", "p95", "5xx%", "ws_stale", "risk/min", "idem%", "cspΔ", "evloop", "gc",
+                       "Decision"]
+    assert line == ("| 10:05:09 | 25% | 141 / – pass (–) | 0.30 / – pass (–) | – | – | – | +10% / – pass (–) | – "
+                    "| – / – no data (–) | Proceed |")
+    csv = to_csv([row]).splitlines()
+    assert csv[0] == ",".join(COLUMNS)
+    assert csv[1].startswith("10:05:09,25%,141.2,0.3,,,,10,")
