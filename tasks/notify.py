@@ -1,0 +1,126 @@
+"""The war-room channel: each decision as one Prefect event and one message to the team's channel.
+
+`announce` is the one entry point. The event (resource `golive.release.<release>`) lets Prefect
+automations react; the message goes through the Prefect notification block named by
+`settings.notify_block` (`slack-webhook/NAME`, `ms-teams-webhook/NAME`, `custom-webhook/NAME`).
+A message the channel refuses is logged and recorded in the evidence; `announce` never raises
+and waits for the channel at most SEND_TIMEOUT_SECONDS, so it never stops a rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from golive import layout
+from golive.settings import GoLiveSettings
+from golive.validation import error_line
+from golive.warroom import channel_message
+
+__all__ = ["ALERTING_EVENTS", "EVENTS", "SEND_TIMEOUT_SECONDS", "announce", "event_name", "release_resource"]
+
+# Decision → event. A stage's Rollback is the gate's word; `rolled-back` is the rollback done.
+EVENTS = {
+    "proceed": "golive.stage.proceed",
+    "hold": "golive.stage.hold",
+    "rollback": "golive.stage.rollback",
+    "paused": "golive.stage.paused",
+    "live": "golive.release.live",
+    "rolled-back": "golive.rollback",
+    "rollback-failed": "golive.rollback.failed",
+    "first-night-hour": "golive.first-night.hour",
+    "freeze": "golive.first-night.freeze",
+}
+# What a person must hear about at once (the automations `golive automations` installs).
+ALERTING_EVENTS = ("golive.stage.rollback", "golive.rollback", "golive.rollback.failed", "golive.stage.paused")
+# A webhook that hangs (or an API that does not answer the block's load) is given up on after this.
+SEND_TIMEOUT_SECONDS = 20.0
+
+
+def event_name(decision: str) -> str:
+    return EVENTS.get(decision.lower(), f"golive.{decision.lower()}")
+
+
+def release_resource(release: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"golive.release.{release}", "prefect.resource.name": f"v{release}",
+            "golive.release": release}
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("golive.notify")
+
+
+def announce(settings: GoLiveSettings, decision: str, stage: int | None, reason: str, row: Mapping | None = None,
+             details: Mapping[str, Any] | None = None) -> None:
+    """Tell Prefect and the team: `decision` (proceed, hold, rollback, paused, live, rolled-back,
+    rollback-failed, first-night-hour, freeze) at `stage` %, with its reason and war-room row.
+    Never raises."""
+    logger = _logger()
+    try:
+        message = channel_message(settings.release, decision, stage, reason, row)
+        _emit(settings.release, decision, stage, reason, row, message, details)
+    except Exception as exc:  # a broken announcement must not break the decision it announces
+        logger.warning("war room: the %s event was not emitted: %s", decision, error_line(exc))
+        return
+    if not settings.notify_block:
+        return
+    failure = _send(settings.notify_block, f"golive v{settings.release}: {decision}", message)
+    if failure is None:
+        return
+    logger.warning("war room: the message to %s failed: %s", settings.notify_block, failure)
+    _record_failure(settings, decision, stage, message, failure, logger)
+
+
+def _emit(release: str, decision: str, stage: int | None, reason: str, row: Mapping | None, message: str,
+          details: Mapping[str, Any] | None) -> None:
+    from prefect.events import emit_event
+
+    payload = {"release": release, "decision": decision, "stage": stage, "reason": reason, "message": message,
+               "row": {k: v for k, v in (row or {}).items() if k != "cells"}, **(details or {})}
+    emit_event(event=event_name(decision), resource=release_resource(release), payload=payload)
+
+
+def _send(block_name: str, subject: str, body: str) -> str | None:
+    """Send through the named notification block in a thread of its own; the error as one line,
+    or None when the channel took it."""
+    outcome: dict[str, str | None] = {}
+
+    def send() -> None:
+        try:
+            from prefect.blocks.core import Block
+
+            block = Block.load(block_name)
+            with block.raise_on_failure():
+                block.notify(body=body, subject=subject)
+            outcome["error"] = None
+        except Exception as exc:
+            outcome["error"] = error_line(exc)
+
+    worker = threading.Thread(target=send, name="golive-notify", daemon=True)
+    worker.start()
+    worker.join(SEND_TIMEOUT_SECONDS)
+    if "error" not in outcome:
+        return f"no answer within {SEND_TIMEOUT_SECONDS:g} s"
+    return outcome["error"]
+
+
+def _record_failure(settings: GoLiveSettings, decision: str, stage: int | None, message: str, failure: str,
+                    logger) -> None:
+    from tasks.evidence import ReleaseFolder
+
+    at = time.time()
+    try:
+        ReleaseFolder.of(settings).record(layout.notification_failure(at, decision), {
+            "at": at, "block": settings.notify_block, "decision": decision, "stage": stage, "error": failure,
+            "message": message})
+    except Exception as exc:
+        logger.warning("war room: the failed message was not recorded either: %s", error_line(exc))
