@@ -436,12 +436,18 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:
     sandbox_commands.add_parser(sub)
 
 
+def _add_observability(sub: argparse._SubParsersAction) -> None:
+    from cli import observability_commands
+
+    observability_commands.add_parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="golive", description="Prefect-native go-live orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
     adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (
         _add_judge, _add_demo, _add_flight_check, _add_rollback, _add_after_live, _add_evidence_and_keys,
-        _add_prefect_path, _add_sandbox)
+        _add_prefect_path, _add_sandbox, _add_observability)
     for add in adders:
         add(sub)
     return parser

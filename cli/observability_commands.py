@@ -1,0 +1,163 @@
+"""`golive dashboard` and `golive rules`: the operator's Grafana dashboard and Prometheus rules,
+generated from the signal catalogue and the settings in force."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+__all__ = ["add_parsers", "render_png", "substitute"]
+
+# What Grafana puts in for the dashboard's variables when a panel is drawn without it.
+ALL_TRACKS = "stable|canary"
+
+
+def _settings(args: argparse.Namespace):
+    from golive.settings import SettingsError, load_settings
+
+    try:
+        # Nothing generated here depends on the release; a file without one still describes a target.
+        return load_settings(args.config or {}, release=args.release)
+    except SettingsError as exc:
+        raise SystemExit(f"golive {args.command}: {exc}") from None
+
+
+def _options(args: argparse.Namespace, settings):
+    from golive.rules import options_for
+
+    try:
+        return options_for(settings, service=args.service, window_seconds=args.window,
+                           alert_for_seconds=args.alert_for)
+    except ValueError as exc:
+        raise SystemExit(f"golive {args.command}: {exc}") from None
+
+
+def _write(path: str, text: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from golive.rules import build_rules, render_rules
+
+    settings = _settings(args)
+    _write(args.out, render_rules(build_rules(settings.catalogue(), _options(args, settings))))
+    print(f"rules for {args.service}: {args.out} (check with: promtool check rules {args.out})")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from golive.dashboard import build_dashboard, dashboard_json
+
+    settings = _settings(args)
+    board = build_dashboard(settings.catalogue(), _options(args, settings),
+                            traffic_canary_query=settings.traffic_canary_query,
+                            traffic_total_query=settings.traffic_total_query,
+                            freeze_below_budget=settings.first_night.freeze_below_budget)
+    _write(args.out, dashboard_json(board))
+    print(f"dashboard for {args.service}: {args.out} (it reads the series of `golive rules`)")
+    if args.png:
+        render_png(board.build(), args.prometheus or settings.prometheus_url, Path(args.png), args.service,
+                   minutes=args.minutes)
+        print(f"its panels drawn from {args.prometheus or settings.prometheus_url}: {args.png}")
+    return 0
+
+
+def substitute(expr: str, service: str, tracks: str = ALL_TRACKS) -> str:
+    """A panel's PromQL with the dashboard's variables filled in, as Grafana sends it."""
+    return expr.replace("$service", service).replace("$track", tracks)
+
+
+def _range(client, expr: str, start: float, end: float, step: float) -> list[tuple[dict, list[float], list[float]]]:
+    response = client.get("/api/v1/query_range", params={"query": expr, "start": start, "end": end, "step": step})
+    response.raise_for_status()
+    return [(r["metric"], [float(t) for t, _ in r["values"]], [float(v) for _, v in r["values"]])
+            for r in response.json()["data"]["result"]]
+
+
+def _steps(panel) -> list:
+    thresholds = panel.field_config.defaults.thresholds if panel.field_config and panel.field_config.defaults else None
+    return [s for s in (thresholds.steps if thresholds else []) if s.value is not None]
+
+
+def render_png(model, prometheus_url: str, out: Path, service: str, minutes: float = 10.0) -> None:
+    """Draw the dashboard's panels from Prometheus with their own queries (Grafana is not needed):
+    time series with their threshold lines, gauges as their last value against their steps."""
+    import httpx
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [p for p in model.panels if getattr(p, "targets", None)]
+    columns = 4
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), squeeze=False)
+    end = time.time()
+    start = end - minutes * 60
+    with httpx.Client(base_url=prometheus_url, timeout=30) as client:
+        for ax, panel in zip(axes.flat, panels):
+            ax.set_title(panel.title, fontsize=9)
+            ax.tick_params(labelsize=7)
+            if panel.type_val == "gauge":
+                _draw_gauge(ax, panel, client, service, end)
+                continue
+            for target in panel.targets:
+                for labels, times, values in _range(client, substitute(target.expr, service), start, end, 5):
+                    legend = (target.legend_format or "").replace("{{track}}", labels.get("track", ""))
+                    ax.plot([(t - end) / 60 for t in times], values, label=legend, linewidth=1.2)
+            for step in _steps(panel):
+                ax.axhline(step.value, color=step.color if step.color != "orange" else "darkorange",
+                           linestyle="--", linewidth=1)
+            ax.set_xlabel("minutes", fontsize=7)
+            ax.legend(fontsize=7, loc="upper left")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    figure.suptitle(f"{model.title}: panels drawn from Prometheus with the dashboard's queries", fontsize=11)
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=80)
+    plt.close(figure)
+
+
+def _draw_gauge(ax, panel, client, service: str, at: float) -> None:
+    response = client.get("/api/v1/query", params={"query": substitute(panel.targets[0].expr, service), "time": at})
+    response.raise_for_status()
+    result = response.json()["data"]["result"]
+    value = float(result[0]["value"][1]) if result else float("nan")
+    steps = _steps(panel)
+    colour = "green"
+    for step in steps:
+        if value >= step.value:
+            colour = step.color
+    top = panel.field_config.defaults.max_val or max([value, *(s.value for s in steps)]) * 1.2
+    ax.barh([0], [value], color=colour if colour != "orange" else "darkorange", height=0.5)
+    for step in steps:
+        ax.axvline(step.value, color=step.color, linestyle="--", linewidth=1)
+    ax.set_xlim(0, top)
+    ax.set_yticks([])
+    ax.text(0.5, 0.8, f"{value:.3g}", transform=ax.transAxes, ha="center", fontsize=14)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--config", help="golive settings (YAML): thresholds and queries; default: the catalogue's")
+    p.add_argument("--release", default="0.0.0", help=argparse.SUPPRESS)
+    p.add_argument("--service", default="spark", help="the service label the rules put on their series")
+    p.add_argument("--window", type=float, default=60.0, help="seconds each recorded signal measures over")
+    p.add_argument("--alert-for", type=float, default=60.0,
+                   help="seconds a signal far over its threshold must last before its critical alert fires")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rules", help="Prometheus recording and alerting rules from the signal catalogue")
+    _common(p)
+    p.set_defaults(func=cmd_rules)
+    p = sub.add_parser("dashboard", help="the Grafana dashboard (JSON) from the signal catalogue")
+    _common(p)
+    p.add_argument("--png", help="also draw its panels from Prometheus into this PNG (no Grafana needed)")
+    p.add_argument("--prometheus", help="the Prometheus to draw from (default: the settings' prometheus_url)")
+    p.add_argument("--minutes", type=float, default=10.0, help="how much history to draw")
+    p.set_defaults(func=cmd_dashboard)

@@ -1,0 +1,171 @@
+"""The operator's Grafana dashboard, built with Grafana's own SDK from the judge's catalogue.
+
+Every panel reads the series `golive rules` records (`golive:<signal>:<window>`), so the
+dashboard, the alerts and the judge see the same numbers, and every threshold comes from the
+settings in force: change one there and the panel's line moves with it.
+
+Panels, top to bottom: the eight signals, canary against stable, each with its threshold line
+(the relative rule draws the stable line times its factor); the canary's weight as the users'
+requests show it; the runbook's panel 11 (event-loop lag p95, steps 30 / 50 ms) and panel 12 (GC
+pause mean, steps 15 / 20 ms) as gauges; the error budget left and its burn rate over 1 h, 6 h and
+24 h. Annotations: golive's decisions (Grafana annotations tagged `golive` and the service) and
+the critical alerts that fired. Variables: the data source, the service and the tracks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import gauge, timeseries
+from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
+from grafana_foundation_sdk.builders.prometheus import Dataquery
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+)
+
+from golive.rules import RuleOptions, duration, error_ratio_series, signal_series
+from golive.signals import Signal, render_query
+
+__all__ = ["PanelQuery", "build_dashboard", "dashboard_json", "panel_queries"]
+
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+GRAFANA_ANNOTATIONS = DataSourceRef(type_val="grafana", uid="-- Grafana --")
+SERVICE, TRACKS = 'service="$service"', 'track=~"$track"'
+# The runbook's gauges give their warning steps in milliseconds; the red step is the signal's threshold.
+RUNBOOK_GAUGES = {"event_loop_p95_ms": ("11", 30.0), "gc_pause_avg_ms": ("12", 15.0)}
+BURN_PANEL_HOURS = (1, 6, 24)
+_UNITS = {"ms": "ms", "s": "s", "%": "percent", "/min": "short"}
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    """One query of one panel, as the dashboard holds it (with Grafana's variables)."""
+
+    panel: str
+    legend: str
+    expr: str
+
+
+def _thresholds(*steps: tuple[float | None, str]) -> db.ThresholdsConfig:
+    return db.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+        [Threshold(value=value, color=color) for value, color in steps])
+
+
+def _query(expr: str, legend: str, ref: str) -> Dataquery:
+    return Dataquery().expr(expr).legend_format(legend).ref_id(ref).range().datasource(DATASOURCE)
+
+
+def _signal_panel(sig: Signal, window: str) -> timeseries.Panel:
+    series = signal_series(sig.name, window)
+    panel = (timeseries.Panel().title(f"{sig.title} ({sig.rule_text()})").description(sig.name)
+             .unit(_UNITS.get(sig.unit, "short")).min(0).height(8).span(6).datasource(DATASOURCE)
+             .with_target(_query(f"{series}{{{SERVICE},{TRACKS}}}", "{{track}}", "A")))
+    if sig.rule == "max_ratio_to_baseline":
+        return panel.with_target(_query(f'{sig.threshold:g} * {series}{{{SERVICE},track="stable"}}',
+                                        f"limit: stable x {sig.threshold:g}", "B"))
+    return (panel.thresholds(_thresholds((None, "green"), (sig.threshold, "red")))
+            .thresholds_style(GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)))
+
+
+def _runbook_gauge(sig: Signal, window: str) -> gauge.Panel:
+    number, warn = RUNBOOK_GAUGES[sig.name]
+    return (gauge.Panel().title(f"Panel {number}: {sig.title} (canary)").description(sig.name)
+            .unit("ms").min(0).max(sig.threshold * 2).height(8).span(6).datasource(DATASOURCE)
+            .thresholds(_thresholds((None, "green"), (min(warn, sig.threshold), "yellow"), (sig.threshold, "red")))
+            .with_target(_query(f'{signal_series(sig.name, window)}{{{SERVICE},track="canary"}}', "canary", "A")))
+
+
+def _weight_panel(traffic_canary_query: str, traffic_total_query: str, window: str) -> timeseries.Panel:
+    seconds = _seconds(window)
+    share = (f"100 * ({render_query(traffic_canary_query, 'canary', seconds)})"
+             f" / ({render_query(traffic_total_query, 'canary', seconds)})")
+    return (timeseries.Panel().title("Canary weight (users' requests served by the canary)").unit("percent")
+            .min(0).max(100).height(8).span(12).datasource(DATASOURCE)
+            .with_target(_query(share, "canary %", "A")))
+
+
+def _budget_gauge(options: RuleOptions, freeze_below: float) -> gauge.Panel:
+    period = duration(options.slo_period_hours * 3600)
+    remaining = f"1 - {error_ratio_series(period)}{{{SERVICE},{TRACKS}}} / {options.error_budget:g}"
+    return (gauge.Panel().title(f"Error budget left ({options.slo_objective:g} over {period})")
+            .unit("percentunit").min(0).max(1).height(8).span(6).datasource(DATASOURCE)
+            .thresholds(_thresholds((None, "red"), (freeze_below, "yellow"), (0.5, "green")))
+            .with_target(_query(remaining, "{{track}}", "A")))
+
+
+def _burn_panel(options: RuleOptions) -> timeseries.Panel:
+    factors = sorted({w.factor for w in options.burn_windows if w.long_hours in BURN_PANEL_HOURS})
+    panel = (timeseries.Panel().title("Burn rate 1 h / 6 h / 24 h").unit("short").min(0).height(8).span(18)
+             .datasource(DATASOURCE)
+             .thresholds(_thresholds((None, "green"), *((f, "orange" if f < max(factors) else "red") for f in factors)))
+             .thresholds_style(GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)))
+    for ref, hours in zip("ABC", BURN_PANEL_HOURS):
+        window = duration(hours * 3600)
+        panel = panel.with_target(_query(f"{error_ratio_series(window)}{{{SERVICE},{TRACKS}}} / {options.error_budget:g}",
+                                         f"{hours} h {{{{track}}}}", ref))
+    return panel
+
+
+def _seconds(window: str) -> float:
+    sizes = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return float(window[:-1]) * sizes[window[-1]]
+
+
+def _variables(window: str) -> list:
+    any_signal = signal_series("api_p95_ms", window)
+    return [
+        db.DatasourceVariable("datasource").label("Prometheus").type("prometheus"),
+        db.QueryVariable("service").label("Service").datasource(DATASOURCE)
+        .query(f"label_values({any_signal}, service)").refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),
+        db.QueryVariable("track").label("Track").datasource(DATASOURCE)
+        .query(f'label_values({any_signal}{{{SERVICE}}}, track)').refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .multi(True).include_all(True).all_value("stable|canary"),
+    ]
+
+
+def _annotations() -> list:
+    return [
+        db.AnnotationQuery().name("golive decisions").datasource(GRAFANA_ANNOTATIONS).enable(True)
+        .icon_color("blue").target(db.AnnotationTarget().type("tags").tags(["golive", "$service"]).match_any(False)
+                                   .limit(500)),
+        db.AnnotationQuery().name("critical alerts").datasource(DATASOURCE).enable(True).icon_color("red")
+        .expr(f'ALERTS{{alertstate="firing",severity="critical",{SERVICE}}}'),
+    ]
+
+
+def build_dashboard(catalogue: tuple[Signal, ...], options: RuleOptions | None = None, *,
+                    traffic_canary_query: str, traffic_total_query: str,
+                    freeze_below_budget: float = 0.10) -> db.Dashboard:
+    """The dashboard's builder (call `.build()` for the model); `options` as for `golive rules`."""
+    options = options or RuleOptions()
+    window = options.window
+    board = (db.Dashboard(f"golive: {options.service} go-live").uid(f"golive-{options.service}")
+             .tags(["golive", "canary"]).refresh("10s").time("now-1h", "now").timezone("browser")
+             .editable().variables(_variables(window)).annotations(_annotations()))
+    board = board.with_row(db.Row("The eight signals, canary against stable"))
+    for sig in catalogue:
+        board = board.with_panel(_signal_panel(sig, window))
+    board = board.with_row(db.Row("Traffic and the runbook's panels 11 and 12"))
+    board = board.with_panel(_weight_panel(traffic_canary_query, traffic_total_query, window))
+    for sig in catalogue:
+        if sig.name in RUNBOOK_GAUGES:
+            board = board.with_panel(_runbook_gauge(sig, window))
+    board = board.with_row(db.Row("Error budget"))
+    return board.with_panel(_budget_gauge(options, freeze_below_budget)).with_panel(_burn_panel(options))
+
+
+def dashboard_json(board: db.Dashboard) -> str:
+    return JSONEncoder(sort_keys=True, indent=2).encode(board.build()) + "\n"
+
+
+def panel_queries(model) -> list[PanelQuery]:
+    """Every panel's PromQL in a dashboard model (built, or loaded back from its JSON)."""
+    return [PanelQuery(panel.title, target.legend_format or "", target.expr)
+            for panel in model.panels if getattr(panel, "targets", None)
+            for target in panel.targets]
