@@ -436,6 +436,12 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:
     sandbox_commands.add_parser(sub)
 
 
+def _add_operator(sub: argparse._SubParsersAction) -> None:
+    from cli import operator_commands
+
+    operator_commands.add_parsers(sub)
+
+
 def _add_observability(sub: argparse._SubParsersAction) -> None:
     from cli import observability_commands
 
@@ -447,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (
         _add_judge, _add_demo, _add_flight_check, _add_rollback, _add_after_live, _add_evidence_and_keys,
-        _add_prefect_path, _add_sandbox, _add_observability)
+        _add_prefect_path, _add_sandbox, _add_observability, _add_operator)
     for add in adders:
         add(sub)
     return parser

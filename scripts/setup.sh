@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what golive needs on a fresh machine: Debian's prometheus, alertmanager and nginx, a project venv,
+# Installs what golive needs on a fresh machine: Debian's prometheus, alertmanager and nginx (and chromium and
+# zbar-tools, which the UI and operator-card tests use), a project venv,
 # and golive itself with its test extras. Safe to run again: it skips what is already there.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Each Debian package with the binary that proves it is installed.
 missing=()
-for pair in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager nginx:nginx; do
+for pair in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager nginx:nginx chromium:chromium \
+        zbar-tools:zbarimg; do
     package="${pair%%:*}" bin="${pair#*:}"
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/usr/bin/$bin" ] || missing+=("$package")
 done
@@ -16,7 +18,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
-        echo "setup: ${missing[*]} missing; install with: sudo apt-get install -y --no-install-recommends prometheus prometheus-alertmanager nginx" >&2
+        echo "setup: ${missing[*]} missing; install with: sudo apt-get install -y --no-install-recommends prometheus prometheus-alertmanager nginx chromium zbar-tools" >&2
         exit 1
     fi
 fi

@@ -1,0 +1,242 @@
+"""The operator card and its quick start, from the settings in force; the release notes' summary.
+
+The card is what the runbook's operator carries: the eight thresholds, the stages and dwell, the
+rollback command for this target, who is in command and who is called next, the war-room
+channel and the evidence folder, with a QR code (top left) linking to the quick start, the
+minute-by-minute commands of this target. Pure: text and bytes out, the caller writes them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+
+from golive import layout
+from golive.settings import GoLiveSettings
+
+__all__ = [
+    "Card", "card_html", "card_markdown", "deployment_summary", "fill_release_notes", "qr_code", "quick_start",
+    "rollback_commands",
+]
+
+_NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+
+
+class Card(dict):
+    """The card's files by name: the markdown, the HTML print layout, the QR code and the quick start."""
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def rollback_commands(settings: GoLiveSettings, config: str = "golive.yaml") -> list[str]:
+    """How to send every user back to stable on this target: golive, Prefect, and by hand."""
+    release = settings.release
+    commands = [f'golive rollback --release {release} --reason "WHY" --stage N --config {config}',
+                f'prefect deployment run rollback/default --param release={release} --param reason="WHY" '
+                f"--param stage=N"]
+    router = settings.router
+    if router.kind == "ingress-nginx":
+        cluster = router.kubernetes
+        commands.append(f"kubectl -n {cluster.namespace} annotate ingress {cluster.canary_ingress_name} "
+                        f"{_NGINX_WEIGHT}=0 --overwrite")
+    elif router.kind == "gateway-api":
+        cluster = router.kubernetes
+        commands.append(f"kubectl -n {cluster.namespace} edit httproute {cluster.http_route}  "
+                        f"# weight 0 on {cluster.canary_service}, 100 on {cluster.stable_service}")
+    else:
+        commands.append(f"curl -X PUT {router.control_url.rstrip('/')}/weight -H 'Content-Type: application/json' "
+                        "-d '{\"weight\": 0}'  # the sandbox router")
+    return commands
+
+
+def _thresholds(settings: GoLiveSettings) -> list[str]:
+    rows = ["| Signal | Column | Rule |", "|---|---|---|"]
+    rows += [f"| {s.title} | `{s.column}` | {s.rule_text()} |" for s in settings.catalogue()]
+    return rows
+
+
+def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD_QR_PNG,
+                  config: str = "golive.yaml") -> str:
+    """OPERATOR_CARD.md: the QR code to the quick start first (top left), then what to watch,
+    when to roll back and whom to call."""
+    people = settings.operator
+    escalation = " → ".join(people.escalation) or "(none set: operator.escalation)"
+    stages = " → ".join(f"{p}%" for p in settings.stages)
+    lines = [
+        f'<img src="{qr_image}" alt="QR: {layout.QUICK_START}" width="120" align="left">',
+        "",
+        f"# Operator card: v{settings.release}",
+        "",
+        f"Scan for the minute-by-minute commands ([{layout.QUICK_START}]({layout.QUICK_START})).",
+        "",
+        f"- **Incident commander:** {people.incident_commander}",
+        f"- **Escalation:** {escalation}",
+        f"- **War room:** {people.war_room_channel}" + (f" (notifications: `{settings.notify_block}`)"
+                                                       if settings.notify_block else ""),
+        f"- **Evidence:** `{settings.evidence_dir}`",
+        f"- **Target:** {settings.router.target}",
+        "",
+        '<br clear="left">',
+        "",
+        "## Stages",
+        "",
+        f"{stages}; each {_minutes(settings.dwell_seconds)} (100 %: {_minutes(settings.final_dwell_seconds)}), "
+        f"judged every {_minutes(settings.interval_seconds)}; a Hold re-measures {_minutes(settings.hold_seconds)}, "
+        f"up to {_minutes(settings.hold_budget_seconds)} a stage; too little traffic: "
+        f"{settings.on_insufficient_traffic} after {_minutes(settings.stage_plan(settings.stages[0]).max_dwell_seconds)}.",
+        "",
+        "## The eight thresholds",
+        "",
+        *_thresholds(settings),
+        "",
+        "Any sustained breach, a critical regression or an unfit rollout: **Rollback**, at once.",
+        "",
+        "## Roll back",
+        "",
+        "```",
+        *rollback_commands(settings, config),
+        "```",
+        "",
+        f"Then verify weight 0 and tell {people.war_room_channel}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def quick_start(settings: GoLiveSettings, config: str = "golive.yaml") -> str:
+    """QUICK_START_DEPLOYMENT.md: the commands of this target, minute by minute."""
+    release, total = settings.release, 0.0
+    timeline = []
+    for percent in settings.stages:
+        timeline.append(f"| T+{total / 60:.0f} min | {percent} % | watch the war room; Hold re-measures, "
+                        f"Rollback is automatic |")
+        total += settings.dwell_for(percent)
+    lines = [
+        f"# Quick start: deploying v{release}",
+        "",
+        "| When | What | Command |",
+        "|---|---|---|",
+        f"| T-30 min | flight check: preflight, blast radius, ritual | `golive flight-check --release {release} "
+        f"--config {config}` |",
+        f"| T-5 min | announce in {settings.operator.war_room_channel} | IC: {settings.operator.incident_commander} |",
+        f"| T+0 | start the go-live | `prefect deployment run go-live/v{release} --watch` |",
+        "",
+        "| When | Canary | What to do |",
+        "|---|---|---|",
+        *timeline,
+        f"| T+{total / 60:.0f} min | Live | the go-live closes (tag, freeze lifted) and starts the first night; "
+        f"if it ends ClosedPartially: `golive close --release {release} --config {config}` |",
+        "",
+        "If anything looks wrong, roll back first and talk after:",
+        "",
+        "```",
+        *rollback_commands(settings, config),
+        "```",
+        "",
+        f"Evidence: `{settings.evidence_dir}`; check it with `golive evidence verify {settings.evidence_dir}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def qr_code(link: str) -> tuple[bytes, str]:
+    """The QR code of `link` as PNG bytes and SVG text."""
+    import io
+
+    import segno
+
+    code = segno.make(link, error="m", micro=False)
+    png, svg = io.BytesIO(), io.BytesIO()
+    code.save(png, kind="png", scale=6, border=2)
+    code.save(svg, kind="svg", scale=6, border=2, xmldecl=False, svgclass=None, lineclass=None)
+    return png.getvalue(), svg.getvalue().decode()
+
+
+def card_html(markdown_card: str, qr_svg: str, release: str) -> str:
+    """The card as an A5 page for print: the QR code top left, the card's text beside and below."""
+    body = []
+    in_code = False
+    for line in markdown_card.splitlines():
+        if line.startswith("<img") or line.startswith("<br"):
+            continue
+        if line.startswith("```"):
+            body.append("</pre>" if in_code else "<pre>")
+            in_code = not in_code
+        elif in_code:
+            body.append(html.escape(line))
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{_inline(line.lstrip('# '))}</h{level}>")
+        elif line.startswith("|---"):
+            continue
+        elif line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            body.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
+        elif line.startswith("- "):
+            body.append(f"<li>{_inline(line[2:])}</li>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+    text = "\n".join(body)
+    text = re.sub(r"((?:<tr>.*</tr>\n?)+)", r"<table>\1</table>", text)
+    text = re.sub(r"((?:<li>.*</li>\n?)+)", r"<ul>\1</ul>", text)
+    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Operator card v{html.escape(release)}"
+            "</title><style>@page{size:A5;margin:8mm}body{font-family:system-ui,sans-serif;font-size:9pt;"
+            "width:132mm;margin:0}.qr{float:left;width:30mm;height:30mm;margin:0 4mm 2mm 0}.qr svg{width:100%;"
+            "height:100%}h1{font-size:13pt;margin:0 0 2mm}h2{font-size:10pt;margin:3mm 0 1mm;clear:left}"
+            "table{border-collapse:collapse;width:100%}td{border:1px solid #999;padding:1px 3px}"
+            "pre{font-size:7pt;white-space:pre-wrap;background:#f3f3f3;padding:2mm}ul{margin:0;padding-left:4mm}"
+            f"</style></head><body><div class=\"qr\">{qr_svg}</div>\n{text}\n</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    return re.sub(r"\[(.+?)\]\((.+?)\)", r'<a href="\2">\1</a>', text)
+
+
+_SUMMARY_HEADING = re.compile(r"^## Deployment Summary[ \t]*\n(.*?)(?=^## |\Z)", re.M | re.S)
+
+
+def deployment_summary(release: str, stages: list[Mapping], elapsed_seconds: float) -> str:
+    """The runbook's one-liner: `v1.4.0 canary: 1%→…→100% in 3h12m, holds=0, rollback=0;
+    p95=~141ms, 5xx=0.18%, ws_stale_p95=2.1s, risk_block=0.12/min, idemp_conflict=0.21%,
+    csp_viol=baseline+3%, event-loop p95=11.8ms, GC avg=4.9ms`."""
+    from golive.closing import final_decision
+
+    path = "→".join(f"{s['stage']}%" for s in stages)
+    holds = sum(s.get("holds", 0) for s in stages)
+    rolled_back = any(s.get("outcome") == "rollback" for s in stages)
+    minutes, _ = divmod(int(round(elapsed_seconds)), 60)
+    took = f"{minutes // 60}h{minutes % 60:02d}m"
+    head = f"v{release} canary: {path} in {took}, holds={holds}, rollback={int(rolled_back)}"
+    final = final_decision(stages)
+    if not final:
+        return head
+    signals = final.get("signals", {})
+
+    def level(label: str, name: str, fmt: str) -> str:
+        value = signals.get(name, {}).get("canary")
+        return f"{label}=n/a" if value is None else f"{label}={fmt.format(value)}"
+
+    csp = signals.get("csp_violations_per_min", {})
+    if csp.get("canary") is not None and csp.get("baseline"):
+        csp_text = f"baseline{(csp['canary'] / csp['baseline'] - 1) * 100:+.0f}%"
+    else:
+        csp_text = "n/a"
+    parts = [level("p95", "api_p95_ms", "~{:.0f}ms"), level("5xx", "http_5xx_pct", "{:.2f}%"),
+             level("ws_stale_p95", "ws_staleness_s", "{:.1f}s"), level("risk_block", "risk_blocks_per_min", "{:.2f}/min"),
+             level("idemp_conflict", "idempotency_conflict_pct", "{:.2f}%"), f"csp_viol={csp_text}",
+             level("event-loop p95", "event_loop_p95_ms", "{:.1f}ms"), level("GC avg", "gc_pause_avg_ms", "{:.1f}ms")]
+    return f"{head}; {', '.join(parts)}"
+
+
+def fill_release_notes(template: str, summary: str) -> str:
+    """The template with its "## Deployment Summary" section's body replaced by `summary`."""
+    match = _SUMMARY_HEADING.search(template)
+    if match is None:
+        return template.rstrip("\n") + f"\n\n## Deployment Summary\n\n{summary}\n"
+    return template[:match.start(1)] + f"\n{summary}\n\n" + template[match.end(1):]
