@@ -1,17 +1,26 @@
-"""Prometheus is reached with its certificate checked and credentials from a Secret block only."""
+"""The Prometheus tasks: reached with its certificate checked and credentials from a Secret block
+only; against the real sandbox, the window of both tracks as the judge's typed input, the
+preflight's checks and the observed split; against a silent port, each check one failed line."""
 
 from __future__ import annotations
 
 import base64
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from cli.demo import demo_settings
+from golive.models import SignalWindow
+from golive.scenario import Scenario
 from golive.settings import SettingsError, load_settings
 from sandbox.processes import free_ports
-from tasks.prometheus import PrometheusAuthError, _client, prometheus_auth
+from tasks.prometheus import (PrometheusAuthError, _client, check_promql, check_scrape_targets, check_traffic,
+                              observe_share, prometheus_auth, query_signals)
+
+INTERVAL = 5.0
 
 
 def _settings(**changes):
@@ -78,3 +87,62 @@ def test_the_secret_reaches_prometheus_as_a_header_not_in_the_url():
         server.shutdown()
     [(path, authorization)] = seen
     assert authorization == "Basic " + base64.b64encode(b"golive:pw").decode() and "pw" not in path
+
+
+@pytest.fixture(scope="module")
+def on_sandbox(sandbox, tmp_path_factory):
+    """Settings that reach the sandbox, once Prometheus holds a whole window of its traffic."""
+    evidence = tmp_path_factory.mktemp("evidence")
+    settings = load_settings(demo_settings("1.4.0", sandbox.golive_settings(), 3 * INTERVAL, INTERVAL, str(evidence)))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        end = time.time() - 1.5
+        window = query_signals.fn(settings, 25, end - 3 * INTERVAL, end)
+        if all(o.total for o in window.scenario.signals["http_5xx_pct"].baseline):
+            break
+        time.sleep(1)
+    return settings
+
+
+@pytest.mark.sandbox
+def test_a_window_is_every_signal_of_both_tracks_per_interval_as_the_judges_typed_input(on_sandbox):
+    end = time.time() - 1.5  # the last interval's samples scraped
+    window = query_signals.fn(on_sandbox, 25, end - 3 * INTERVAL, end)
+    assert window.answered and len(window.timestamps) == 3
+    assert isinstance(window.scenario, Scenario)
+    assert window.scenario.policy == on_sandbox.judge_policy() and window.scenario.catalogue == on_sandbox.catalogue()
+    assert set(window.scenario.signals) == {s.name for s in on_sandbox.catalogue()}
+    assert all(len(series.canary) == len(series.baseline) == 3 for series in window.scenario.signals.values())
+    stable_requests = [o.total for o in window.scenario.signals["http_5xx_pct"].baseline]
+    assert all(total is not None and total > 0 for total in stable_requests), stable_requests
+    assert all("$" not in promql for tracks in window.queries.values() for kinds in tracks.values()
+               for promql in kinds.values())
+    assert SignalWindow.model_validate(json.loads(window.model_dump_json())).scenario == window.scenario
+
+
+@pytest.mark.sandbox
+def test_the_preflight_checks_pass_on_a_healthy_sandbox(on_sandbox):
+    assert check_scrape_targets.fn(on_sandbox).ok
+    assert check_traffic.fn(on_sandbox).ok
+    for track in ("canary", "stable"):
+        check = check_promql.fn(on_sandbox, "api_p95_ms", track)
+        assert check.ok and check.facts["values"]["value"] is not None, check.detail
+
+
+@pytest.mark.sandbox
+def test_at_weight_zero_the_canary_serves_no_user(on_sandbox):
+    end = time.time() - 1.5
+    share = observe_share.fn(on_sandbox, 0, end - 10, end)
+    assert share.ok and share.observed_pct == 0.0 and share.total_requests > 0
+
+
+def test_a_silent_prometheus_fails_each_check_in_one_line():
+    (port,) = free_ports(1)
+    silent = _settings(prometheus_url=f"http://127.0.0.1:{port}")
+    targets = check_scrape_targets.fn(silent)
+    assert not targets.ok and targets.detail.startswith("Prometheus does not answer: ")
+    promql = check_promql.fn(silent, "http_5xx_pct", "canary")
+    assert not promql.ok and promql.detail.startswith("refused or unanswered: ")
+    assert set(promql.facts["queries"]) == {"value", "bad", "total"}
+    traffic = check_traffic.fn(silent)
+    assert not traffic.ok and traffic.detail.startswith("refused or unanswered: ")
