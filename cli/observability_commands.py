@@ -27,8 +27,8 @@ def _options(args: argparse.Namespace, settings):
     from golive.rules import options_for
 
     try:
-        return options_for(settings, service=args.service, window_seconds=args.window,
-                           alert_for_seconds=args.alert_for)
+        service = {"service": args.service} if args.service else {}
+        return options_for(settings, **service, window_seconds=args.window, alert_for_seconds=args.alert_for)
     except ValueError as exc:
         raise SystemExit(f"golive {args.command}: {exc}") from None
 
@@ -145,7 +145,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the file to write")
     p.add_argument("--config", help="golive settings (YAML): thresholds and queries; default: the catalogue's")
     p.add_argument("--release", default="0.0.0", help=argparse.SUPPRESS)
-    p.add_argument("--service", default="spark", help="the service label the rules put on their series")
+    p.add_argument("--service", help="the service label the rules put on their series (default: the settings' service)")
     p.add_argument("--window", type=float, default=60.0, help="seconds each recorded signal measures over")
     p.add_argument("--alert-for", type=float, default=60.0,
                    help="seconds a signal far over its threshold must last before its critical alert fires")

@@ -24,6 +24,7 @@ from golive.triggers import describe
 from golive.validation import error_line
 from golive.warroom import WarRoomRow
 from flows.rollback import rollback
+from tasks.alerts import critical_alerts_firing
 from tasks.approval import StageApproval
 from tasks.artifacts import publish_stage
 from tasks.evidence import ReleaseFolder, add_war_room_row
@@ -86,6 +87,9 @@ class _StageRun:
         if fired:
             self.logger.warning("stage %s%%: the canary's rollout is not fit: %s", self.percent, "; ".join(fired.values()))
             return self.end("rollback", "; ".join(fired.values()), list(fired), verdict["signals"], rollout.at)
+        if alerts := self.critical_alerts():
+            return self.end("rollback", f"critical alert firing: {'; '.join(alerts)}", ["critical-alert"],
+                            verdict["signals"], tick)
         window_start = self.gate.window_start
         step = self.gate.observe(tick, verdict["decision"], {n: v["verdict"] for n, v in verdict["signals"].items()},
                                  verdict["triggers"], window.answered)
@@ -151,6 +155,19 @@ class _StageRun:
         return SignalWindow(stage_percent=self.percent, start=start, end=tick, interval_seconds=interval,
                             answered=False, scenario={"stage_percent": self.percent, "interval_seconds": interval,
                                                       "signals": {}})
+
+    def critical_alerts(self) -> list[str]:
+        """The service's critical alerts firing on the canary or the whole service (an alert of
+        stable's alone is the environment's, not the release's)."""
+        state = critical_alerts_firing(self.settings, self.settings.service, return_state=True)
+        if not state.is_completed():
+            self.result.alerts_unread += 1
+            self.logger.warning("stage %s%%: no alert source answered: %s", self.percent, state.message)
+            return []
+        firing = [f"{a.name}" + (f" ({a.signal}, {a.track})" if a.signal else "") for a in state.result()
+                  if a.track in (None, "canary")]
+        self.result.critical_alerts = sorted(set(self.result.critical_alerts) | set(firing))
+        return firing
 
     def observe_rollout(self) -> RolloutObservation | None:
         """The canary's Deployment (on Kubernetes) or process (the sandbox); None when it cannot be read."""

@@ -95,6 +95,8 @@ class StageResult(BaseModel):
     ended_at: float
     decisions: list[dict[str, Any]] = Field(default_factory=list)  # verdicts at each window's end
     rollback: Literal["RolledBack", "RollbackFailed"] | None = None  # how its rollback ended, if it had one
+    critical_alerts: list[str] = Field(default_factory=list)  # the critical alerts seen firing during the stage
+    alerts_unread: int = 0  # looks at which no alert source answered (not knowing is not "no alerts")
 
 
 class RollbackReport(BaseModel):

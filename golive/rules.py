@@ -203,12 +203,12 @@ def _critical_alerts(catalogue: tuple[Signal, ...], options: RuleOptions) -> lis
     return alerts
 
 
-def options_for(settings: GoLiveSettings, service: str = "spark", **changes) -> RuleOptions:
-    """The rules' options from the settings in force: "far over" is the judge's `severe_factor`,
-    the SLO is the first night's."""
-    return RuleOptions(service=service, severe_factor=settings.judge_policy().severe_factor,
-                       slo_objective=settings.first_night.slo_objective,
-                       slo_period_hours=settings.first_night.slo_period_hours, **changes)
+def options_for(settings: GoLiveSettings, **changes) -> RuleOptions:
+    """The rules' options from the settings in force: the service, "far over" as the judge's
+    `severe_factor`, the SLO as the first night's."""
+    return RuleOptions(**{"service": settings.service, "severe_factor": settings.judge_policy().severe_factor,
+                          "slo_objective": settings.first_night.slo_objective,
+                          "slo_period_hours": settings.first_night.slo_period_hours, **changes})
 
 
 def build_rules(catalogue: tuple[Signal, ...], options: RuleOptions | None = None) -> dict:

@@ -182,6 +182,7 @@ class GoLiveSettings(_Strict):
     prometheus_tls_verify: bool = True  # https: Prometheus' certificate is checked (false only for a lab)
     prometheus_ca_file: str | None = None  # the CA bundle that signed it, when not a public one
     prometheus_auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
+    service: str = Field("spark", pattern=r"^[A-Za-z0-9_.:-]+$")  # the service's label on metrics and alerts
     alertmanager_url: str | None = None  # its firing critical alerts for the service roll the canary back
     traffic_canary_query: str = TRAFFIC_CANARY_QUERY
     traffic_total_query: str = TRAFFIC_TOTAL_QUERY

@@ -1,0 +1,51 @@
+"""A critical alert for the service rolls the canary back, on the real sandbox's Prometheus and
+Alertmanager."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from golive import layout
+from golive.rules import build_rules, options_for, render_rules
+from golive.settings import load_settings
+from tests.flows.helpers import EvidenceWatcher, flow_settings, stage_started
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture
+def fast_rules(sandbox, tmp_path):
+    """golive's rules, over 10-second windows firing after 2 s, loaded into the sandbox's Prometheus."""
+    settings = load_settings({"release": "1.4.0", **sandbox.golive_settings()})
+    path = tmp_path / "golive-rules.yml"
+    path.write_text(render_rules(build_rules(settings.catalogue(),
+                                             options_for(settings, window_seconds=10, alert_for_seconds=2))))
+    sandbox.load_rules(path)
+    try:
+        yield path
+    finally:
+        sandbox.load_rules(None)
+
+
+def test_a_critical_alert_rolls_back_with_critical_alert_and_fails_the_criterion(
+        sandbox, canary_weight, fast_rules, signing_key, tmp_path):
+    # The judge is told to look away from latency (threshold 5 s): only the alert can stop this canary.
+    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], interval=3.0, dwell_seconds=60,
+                             final_dwell_seconds=9, signals={"api_p95_ms": {"threshold": 5000}})
+    folder = tmp_path / "v1.4.0"
+    with EvidenceWatcher(folder, stage_started(25), lambda: sandbox.set_faults("canary", {"latency_ms": 600})):
+        from flows.go_live import go_live
+
+        state = go_live("1.4.0", settings=settings, return_state=True)
+
+    assert (state.type.value, state.name) == ("FAILED", "RolledBack")
+    assert "critical-alert" in state.message
+    assert sandbox.weight() == 0
+    stage = json.loads((folder / layout.stage_record(25)).read_text())
+    assert stage["triggers"] == ["critical-alert"]
+    assert any("GoLiveSignalFarOverThreshold (api_p95_ms, canary)" in a for a in stage["critical_alerts"])
+    criteria = json.loads((folder / layout.SUCCESS_CRITERIA).read_text())
+    assert criteria["no_critical_alerts"]["ok"] is False
+    assert "25%:GoLiveSignalFarOverThreshold (api_p95_ms, canary)" in criteria["no_critical_alerts"]["fired"]
