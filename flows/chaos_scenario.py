@@ -8,13 +8,12 @@ signal must come back under its threshold. On a real system a configured command
 
 from __future__ import annotations
 
-import random
 import time
 
 from prefect import flow, get_run_logger
 
 from golive import layout
-from golive.drills import CHAOS_SCENARIOS, chaos_command_verdict, chaos_verdict
+from golive.drills import CHAOS_SCENARIOS, chaos_command_verdict, chaos_verdict, pick_scenario
 from golive.settings import GoLiveSettings
 from tasks.evidence import ReleaseFolder
 from tasks.faults import run_command, switch_fault_on, switch_faults_off
@@ -23,15 +22,8 @@ from tasks.prometheus import query_signals
 
 SETTLE_SECONDS = 1.5
 
-
-def pick_scenario(name: str | None, seed: int | None) -> tuple[str, int | None]:
-    """The named scenario, or one chosen at random with a recorded seed."""
-    if name:
-        if name not in CHAOS_SCENARIOS:
-            raise ValueError(f"scenario: expected one of {', '.join(CHAOS_SCENARIOS)}, got {name!r}")
-        return name, None
-    seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-    return random.Random(seed).choice(sorted(CHAOS_SCENARIOS)), seed
+# pick_scenario is the core's; the game-day flow still imports it from here.
+__all__ = ["chaos_scenario", "pick_scenario"]
 
 
 def _judge(settings: GoLiveSettings, start: float, end: float) -> dict:

@@ -5,13 +5,14 @@ Pure functions over what a drill saw; the flows in `flows/` run the drills and r
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from golive.plots import png
 
 __all__ = ["CHAOS_SCENARIOS", "OUTBOX_LIMITS", "ChaosScenario", "burst_verdict", "chaos_command_verdict",
-           "chaos_verdict", "detect_teeth", "outbox_verdict", "plot_lag", "weekly_record"]
+           "chaos_verdict", "detect_teeth", "outbox_verdict", "pick_scenario", "plot_lag", "weekly_record"]
 
 # The runbook's outbox-lag budget, seconds.
 OUTBOX_LIMITS = {"p50": 2.0, "p95": 10.0, "p99": 30.0, "max": 60.0}
@@ -111,6 +112,16 @@ CHAOS_SCENARIOS = {s.name: s for s in (
     ChaosScenario("websocket-stall", "the websocket stops ticking", {"ws_stall": 1},
                   "ws_staleness_s", "not proceed"),
 )}
+
+
+def pick_scenario(name: str | None, seed: int | None) -> tuple[str, int | None]:
+    """The named scenario, or one chosen at random with a seed to record (drawn when not given)."""
+    if name:
+        if name not in CHAOS_SCENARIOS:
+            raise ValueError(f"scenario: expected one of {', '.join(CHAOS_SCENARIOS)}, got {name!r}")
+        return name, None
+    seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    return random.Random(seed).choice(sorted(CHAOS_SCENARIOS)), seed
 
 
 def chaos_verdict(scenario: ChaosScenario, during: Mapping, after: Mapping) -> dict:

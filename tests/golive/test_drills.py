@@ -8,7 +8,7 @@ import random
 import pytest
 
 from golive.drills import (CHAOS_SCENARIOS, burst_verdict, chaos_command_verdict, chaos_verdict, detect_teeth,
-                           outbox_verdict, weekly_record)
+                           outbox_verdict, pick_scenario, weekly_record)
 
 
 def _saw(period: int, seed: int) -> list[float]:
@@ -102,3 +102,16 @@ def test_a_chaos_command_must_exist_and_exit_zero():
         "ok": False, "failures": ["no fault switch and no command for error-burst"], "summary": "not run"}
     assert chaos_command_verdict("error-burst", "inject", 3)["failures"] == ["`inject` exited 3"]
     assert chaos_command_verdict("error-burst", "inject", 0) == {"ok": True, "failures": [], "summary": "`inject` exit 0"}
+
+
+def test_a_named_scenario_is_taken_as_named_and_an_unknown_one_refused():
+    assert pick_scenario("error-burst", 7) == ("error-burst", None)
+    with pytest.raises(ValueError, match="^scenario: expected one of slow-database, .*, got 'disk-full'$"):
+        pick_scenario("disk-full", None)
+
+
+def test_a_random_scenario_is_reproduced_by_its_seed():
+    name, seed = pick_scenario(None, 42)
+    assert seed == 42 and name in CHAOS_SCENARIOS and pick_scenario(None, 42) == (name, 42)
+    drawn, recorded = pick_scenario(None, None)
+    assert recorded is not None and pick_scenario(None, recorded) == (drawn, recorded)
