@@ -147,3 +147,27 @@ def test_a_missing_block_or_a_silent_channel_is_recorded(tmp_path, monkeypatch):
     missing, slow = _failures(tmp_path)
     assert missing["decision"] == "paused" and "nobody-made-this" in missing["error"]
     assert slow["decision"] == "hold" and slow["error"] == "no answer within 0.5 s"
+
+
+def test_the_automation_tells_the_channel_of_a_rollback(tmp_path, receiver, capsys):
+    from prefect import get_client
+
+    from cli.main import main
+    from cli.operator_commands import NOTIFY_AUTOMATION
+
+    block = _webhook_block("war-room-automation", receiver.url)
+    assert main(["automations", "apply", "--notify-block", block]) == 0
+    assert main(["automations", "apply", "--notify-block", block]) == 0  # again: updated, not doubled
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["automation"] == NOTIFY_AUTOMATION
+    with get_client(sync_client=True) as client:
+        (automation,) = client.read_automations_by_name(NOTIFY_AUTOMATION)
+    assert automation.trigger.expect == set(notify.ALERTING_EVENTS)
+    assert automation.trigger.match.matches_every_resource_of_kind("golive.release")
+
+    notify.announce(_settings(tmp_path, None), "rollback", 50, "rollback: api_p95_ms-breach", ROW)
+    deadline = time.monotonic() + 90
+    while not receiver.got and time.monotonic() < deadline:
+        time.sleep(0.5)
+    (got,) = receiver.got
+    assert got["json"]["title"] == "golive v1.4.0: golive.stage.rollback"
+    assert got["json"]["text"].startswith("golive v1.4.0 at 50%: ROLLBACK")
