@@ -173,8 +173,15 @@ def cmd_flight_check(args: argparse.Namespace) -> int:
     settings = _target_settings(args, release=args.release, blast_radius_seconds=args.blast_radius_seconds)
     configure_prefect()
     from flows.flight_check import flight_check
+    from tasks.prefect_api import GoLiveLocked, go_live_lock
 
-    state = flight_check(args.release, settings=settings.model_dump(mode="json"), return_state=True)
+    # The go-live's own lock: a flight check never sets aside the folder of a go-live under way.
+    try:
+        with go_live_lock(settings.router.target, args.release):
+            state = flight_check(args.release, settings=settings.model_dump(mode="json"), return_state=True)
+    except GoLiveLocked as exc:
+        print(f"NO-GO: v{args.release}: {exc}")
+        return 1
     ledger = EvidenceLedger(settings.evidence_dir)
     if ledger.path(layout.PREFLIGHT).exists():
         for name, check in ledger.read_json(layout.PREFLIGHT)["checks"].items():
@@ -224,7 +231,7 @@ def cmd_first_night(args: argparse.Namespace) -> int:
                         hour_seconds=args.hour_seconds, return_state=True)
     print(f"{state.name}: {state.message}")
     print(f"report: {settings.evidence_dir / layout.first_night_report(args.release)}")
-    return 0 if state.name == "Held" else 1
+    return 0 if state.is_completed() else 1
 
 
 def _add_after_live(sub: argparse._SubParsersAction) -> None:

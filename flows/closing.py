@@ -1,30 +1,66 @@
 """closing: the release is Live; tag it and lift the freeze, each step with its evidence.
 
-The annotated tag `v<release>` carries the runbook's message and is pushed (never forced); every
-open pull request labelled with the freeze label loses it. `dry_run` says what it would tag and
-which pull requests it would touch, and changes nothing.
+It first reads the release's evidence and refuses, ending `Refused` with one line saying why and
+changing nothing, unless it shows the release Live (golive.closing.not_live_because: every stage
+proceeded, no rollback, the criteria met, the folder sealed and verifying with the release's key).
+The annotated tag `v<release>` carries the runbook's message and is pushed (never forced; a
+re-run pushes a tag an earlier push left behind); every open pull request labelled with the
+freeze label loses it. `dry_run` says what it would tag and which pull requests it would touch,
+and changes nothing.
 """
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.states import Completed, State
+from prefect.states import Completed, Failed, State
 
 from golive import layout
-from golive.closing import final_decision
-from golive.settings import GoLiveSettings
+from golive.closing import final_decision, not_live_because
+from golive.settings import GoLiveSettings, SigningSettings
 from golive.signals import CATALOGUE
-from tasks.evidence import ReleaseFolder, read_stage_records
+from golive.signing import SigningError, load_public_key
+from golive.verify import verify_folder
+from tasks.evidence import ReleaseFolder, list_evidence, read_stage_records
 from tasks.git_repo import GitError, tag_release
 from tasks.github import GitHubError, lift_freeze
+from tasks.signing import load_signing_key
+
+
+def _evidence_problems(evidence: ReleaseFolder, signing: SigningSettings | None) -> list[str]:
+    """What `golive evidence verify` would fail in the folder, with the release's public key (its
+    file, else the public half of the signing key)."""
+    signing = signing or SigningSettings()
+    try:
+        if signing.public_path.is_file():
+            key = load_public_key(signing.public_path.read_bytes(), str(signing.public_path))
+        else:
+            key = load_signing_key(signing).public_key
+    except OSError as exc:
+        return [f"no public key to verify it with: {signing.public_path}: {exc.strerror}"]
+    except SigningError as exc:
+        return [f"no public key to verify it with: {exc}"]
+    report = verify_folder(evidence.path, key, signing.sigstore_identity, signing.sigstore_issuer)
+    return report.problems
+
+
+def _refusal(settings: GoLiveSettings, evidence: ReleaseFolder, stages: list[dict]) -> str | None:
+    criteria = evidence.read_json(layout.SUCCESS_CRITERIA) if evidence.has(layout.SUCCESS_CRITERIA) else None
+    return not_live_because(settings.release, settings.stages, stages, criteria, list_evidence(evidence.path),
+                            _evidence_problems(evidence, settings.signing))
 
 
 @flow(name="closing", flow_run_name="closing v{settings.release}")
 def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
-    """Tag and push, lift the freeze; ends `Closed`, or `ClosedPartially` naming what failed."""
+    """Tag and push, lift the freeze; ends `Closed`, `ClosedPartially` naming what failed, or
+    `Refused` (nothing changed) when the evidence does not show the release Live."""
     logger = get_run_logger()
     evidence = ReleaseFolder.of(settings)
-    final = final_decision(read_stage_records(evidence.path, list(settings.stages))) or {"signals": {}}
+    stages = read_stage_records(evidence.path, list(settings.stages))
+    refusal = _refusal(settings, evidence, stages)
+    if refusal:
+        logger.error("%s; nothing tagged, no pull request touched", refusal)
+        return Failed(name="Refused", message=refusal)
+    final = final_decision(stages) or {"signals": {}}
     green = sum(v.get("verdict") == "pass" for v in final["signals"].values())
     message = settings.tag_message.format(green=green, total=len(CATALOGUE), release=settings.release)
     problems: list[str] = []
@@ -33,9 +69,9 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
     if settings.git.repo is not None:
         try:
             done["tag"] = tag_release(settings.git.repo, settings.release, message, settings.git.remote, dry_run)
-            verb = "would tag" if dry_run else "tagged"
-            logger.info("%s %s at %s: %r%s", verb, done["tag"]["tag"], done["tag"]["commit"][:12], message,
-                        f", pushed to {done['tag']['remote']}" if done["tag"]["remote"] and not dry_run else "")
+            tag = done["tag"]
+            logger.info("%s: %s at %s: %r%s", tag["tag"], tag["done"], tag["commit"][:12], message,
+                        f" ({tag['remote']})" if tag["remote"] else "")
         except GitError as exc:
             problems.append(f"tag: {exc}")
         evidence.record(layout.git_tag(dry_run), done.get("tag") or {"error": problems[-1]})

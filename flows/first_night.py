@@ -3,8 +3,9 @@
 Each hour: the error counts over the burn windows (1 h/5 min, 6 h/30 min, 1 d/2 h, 3 d/6 h) and
 the SLO period, the eight signals against the stage-100 snapshot, and the hour's verdict
 (golive.first_night). Freeze labels the open pull requests once; a fast burn rolls back when the
-policy says so. Every hour is a file: a run restarted (or started late) measures only the hours
-not yet recorded, each at its own due time.
+policy says so. An hour without data is `nodata`; two in a row page the war room and the night
+ends `Held`, saying it cannot vouch for the release. Every hour is a file: a run restarted (or
+started late) measures only the hours not yet recorded, each at its own due time.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
 from golive import layout
-from golive.first_night import degraded_signals, hour_verdict, night_report, plot_burn
-from golive.slo import BURN_WINDOWS, budget_remaining, burn_rate
+from golive.first_night import (degraded_signals, fast_burn_reason, hour_verdict, night_report, nodata_note,
+                                plot_burn, unvouched)
+from golive.slo import PERIOD, budget_remaining, burns_of, measurement_windows
 from blocks import settings_for_run
 from flows.rollback import rollback
 from tasks.evidence import ReleaseFolder
@@ -49,8 +51,7 @@ def first_night(release: str, config: str | None = None, settings: dict | None =
     if evidence.has(layout.FINAL_SNAPSHOT):
         decision = evidence.read_json(layout.FINAL_SNAPSHOT).get("decision") or {"signals": {}}
         reference = {name: v.get("canary") for name, v in decision["signals"].items()}
-    spans = sorted({w.long_hours for w in BURN_WINDOWS} | {w.short_hours for w in BURN_WINDOWS})
-    windows = {f"{h:g}": h * night.hour_seconds for h in spans} | {"period": night.slo_period_hours * night.hour_seconds}
+    windows = measurement_windows(night.hour_seconds, night.slo_period_hours)
 
     rolled_back = False
     for hour in range(1, night.hours + 1):
@@ -61,8 +62,8 @@ def first_night(release: str, config: str | None = None, settings: dict | None =
             logger.info("hour %d of %d: measuring at %s UTC", hour, night.hours, _utc(due))
             time.sleep(due + SETTLE_SECONDS - time.time())
         counts = measure_error_counts(cfg, night.track, windows, due)
-        burns = {h: burn_rate(*counts[f"{h:g}"], night.slo_objective) for h in spans}
-        remaining = budget_remaining(*counts["period"], night.slo_objective)
+        burns = burns_of(counts, night.slo_objective)
+        remaining = budget_remaining(*(counts[PERIOD] or (None, None)), night.slo_objective)
         signals = snapshot_signals(cfg, night.track, night.hour_seconds, due)
         degraded = degraded_signals(signals, reference, cfg.catalogue())
         verdict = hour_verdict(burns, remaining, degraded, night)
@@ -70,24 +71,32 @@ def first_night(release: str, config: str | None = None, settings: dict | None =
         if "freeze" in verdict["actions"] and not evidence.has(layout.FIRST_NIGHT_FREEZE):
             taken.append(_freeze(cfg, evidence, hour))
         if "rollback" in verdict["actions"]:
-            report = rollback(reason=f"error-budget-burn: 1h burn {burns[1]:.1f}, 5m burn {burns[5 / 60]:.1f} "
-                              f"(≥ {BURN_WINDOWS[0].factor:g}) in first-night hour {hour}",
-                              stage=100, release=release, settings=cfg, triggered_by=f"first-night hour {hour}")
+            report = rollback(reason=fast_burn_reason(burns, hour), stage=100, release=release, settings=cfg,
+                              triggered_by=f"first-night hour {hour}")
             taken.append(f"hour {hour}: rolled back ({report.evidence_file})")
             rolled_back = True
-        evidence.record(layout.first_night_hour(hour), {
+        record = {
             "hour": hour, "due": due, "measured_at_utc": _utc(due),
             "burn": {f"{h:g}": b for h, b in burns.items()}, "counts": counts, "budget_remaining": remaining,
             "signals": signals, "degraded": degraded, **verdict, "taken": taken,
-        })
+        }
+        page = nodata_note(release, [*_hours(evidence, hour - 1), record])
+        if page:
+            record["war_room"] = page
+            logger.error("war room: %s", page)
+        evidence.record(layout.first_night_hour(hour), record)
         _report(cfg, evidence, night, bool(reference))
-        logger.info("hour %d: %s (1h burn %s, budget left %.1f%%)", hour, verdict["status"],
-                    "–" if burns[1] is None else f"{burns[1]:.2f}", 100 * remaining)
+        logger.info("hour %d: %s (1h burn %s, budget left %s)", hour, verdict["status"],
+                    "–" if burns[1] is None else f"{burns[1]:.2f}",
+                    "–" if remaining is None else f"{100 * remaining:.1f}%")
         if rolled_back:
             break
     evidence.seal("first-night")
     if rolled_back:
         return Failed(name="RolledBack", message=f"v{release} rolled back during the first night (error-budget-burn)")
+    blind = unvouched(release, _hours(evidence, night.hours))
+    if blind:
+        return Failed(name="Held", message=blind)
     frozen = evidence.has(layout.FIRST_NIGHT_FREEZE)
     return Completed(name="Held", message=f"v{release} held {night.hours} hours" + (", changes frozen" if frozen else ""))
 
@@ -105,9 +114,14 @@ def _freeze(cfg, evidence: ReleaseFolder, hour: int) -> str:
     return f"hour {hour}: froze changes ({len(outcome['labelled'])} pull requests labelled)"
 
 
+def _hours(evidence: ReleaseFolder, up_to: int) -> list[dict]:
+    """The hour records so far, oldest first."""
+    return [evidence.read_json(layout.first_night_hour(h)) for h in range(1, up_to + 1)
+            if evidence.has(layout.first_night_hour(h))]
+
+
 def _report(cfg, evidence: ReleaseFolder, night, reference_found: bool) -> None:
-    hours = [evidence.read_json(layout.first_night_hour(h)) for h in range(1, night.hours + 1)
-             if evidence.has(layout.first_night_hour(h))]
+    hours = _hours(evidence, night.hours)
     plot_name = layout.first_night_plot(cfg.release)
     evidence.record(plot_name, plot_burn(hours, night.green_burn))
     taken = [action for h in hours for action in h["taken"]]

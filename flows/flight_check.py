@@ -2,6 +2,11 @@
 
 The runbook's T-10 and T-2 minutes as one umbrella. It ends `Cleared` (CLEARED FOR TAKEOFF) or
 `NoGo` with every failed check named, and leaves flight_check.json saying which.
+
+It sets an earlier attempt's folder aside, so whoever runs it holds the go-live lock of the
+traffic target and the release (tasks.prefect_api.go_live_lock): a go-live runs it under its own
+lock, `golive flight-check` takes the lock around it. The flow does not take it itself, or a
+go-live would lock itself out.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from tasks.evidence import ReleaseFolder
 
 
 def set_aside_previous(folder: Path) -> str | None:
-    """A rerun of a release keeps the earlier attempt's evidence beside it, never mixed in."""
+    """A rerun of a release keeps the earlier attempt's evidence beside it, never mixed in. Only
+    under the go-live lock: never a folder a running go-live owns."""
     if not folder.exists() or not any(folder.iterdir()):
         return None
     stamp = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).strftime("%Y%m%dT%H%M%SZ")

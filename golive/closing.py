@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatch
 
+from golive import layout
 from golive.signals import CATALOGUE
 
-__all__ = ["final_decision", "release_oneliner", "success_criteria", "transient_breaches"]
+__all__ = ["final_decision", "not_live_because", "release_oneliner", "success_criteria", "transient_breaches"]
 
 _SHORT = {
     "api_p95_ms": ("p95", "~{:.0f}ms"),
@@ -94,3 +96,58 @@ def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], complete
         "evidence_complete": {"ok": completeness["ok"], "files": completeness["files"],
                               "minimum_files": completeness["minimum_files"], "missing": completeness["missing"]},
     }
+
+
+# What the closing and the first night write after the go-live's last seal, between their own
+# seals (a dry run never seals): not yet in the manifest, and no sign of tampering with the go-live.
+_AFTER_LIVE = (
+    layout.git_tag(), layout.git_tag(True), layout.freeze_lift(), layout.freeze_lift(True), layout.closing(),
+    layout.closing(True), layout.FIRST_NIGHT_SCHEDULE, layout.FIRST_NIGHT_PLAN, layout.FIRST_NIGHT_FREEZE,
+    layout.FIRST_NIGHT_HOURS, layout.first_night_report("*"), layout.first_night_plot("*"),
+)
+_DRY_ROLLBACKS = layout.rollback_file(0, True).replace(layout.utc_stamp(0), "*")
+_UNSEALED = ": not in the manifest"  # how golive.verify names a file the chain does not hold
+
+
+def _after_live_unsealed(problem: str) -> bool:
+    name = problem.removesuffix(_UNSEALED)
+    return problem.endswith(_UNSEALED) and any(fnmatch(name, pattern) for pattern in _AFTER_LIVE)
+
+
+def not_live_because(release: str, planned: Sequence[int], stages: Sequence[Mapping], criteria: Mapping | None,
+                     files: Sequence[str], evidence_problems: Sequence[str]) -> str | None:
+    """Why the evidence does not show `release` Live, as one line; None when it does.
+
+    Live means, in this order: every planned stage has a record and proceeded, none rolled back;
+    the go-live recorded its success criteria and each is met; no rollback was recorded since
+    (a dry run's aside); and the folder verifies (`evidence_problems`, from golive.verify), but
+    for the files the closing and the first night write after Live and seal themselves.
+    `stages` are the stage records found (oldest first), `criteria` the success_criteria record,
+    `files` every file in the folder.
+    """
+    def refused(why: str) -> str:
+        return f"v{release} is not Live: {why}"
+
+    if not stages:
+        return refused("no stage records: the go-live never moved traffic")
+    last = stages[-1]
+    if last.get("outcome") == "rollback":
+        return refused(f"rolled back at {last['stage']} % ({', '.join(last.get('triggers') or []) or 'no trigger named'})")
+    proceeded = [s["stage"] for s in stages if s.get("outcome") == "proceed"]
+    if proceeded != list(planned):
+        missing = [p for p in planned if p not in proceeded]
+        return refused(f"stopped at {last['stage']} %: stage{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join(f'{p} %' for p in missing)} never proceeded")
+    if criteria is None:
+        return refused("no success criteria recorded: the go-live did not finish")
+    unmet = [name for name, c in criteria.items() if isinstance(c, Mapping) and not c.get("ok", True)]
+    if unmet:
+        return refused(f"success criteria not met: {', '.join(unmet)}")
+    rollbacks = sorted(n for n in files if fnmatch(n, layout.ROLLBACKS) and not fnmatch(n, _DRY_ROLLBACKS))
+    if rollbacks:
+        return refused(f"rolled back after Live ({', '.join(rollbacks)})")
+    problems = [p for p in evidence_problems if not _after_live_unsealed(p)]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return refused(f"its evidence does not verify: {problems[0]}{more}")
+    return None

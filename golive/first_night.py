@@ -4,6 +4,10 @@ markdown (hourly table, the burn-rate plot, a mini-RCA filled with the facts).
 The runbook's thresholds: a 1 h burn under 1.5 is green; less than 10 % of the error budget left
 freezes changes; the fast-burn page (1 h and 5 min both at 14.4 or more) raises the
 `error-budget-burn` trigger and, when the policy says so, rolls back.
+
+An hour without data (Prometheus answered nothing, or no request was counted) is `nodata`: not a
+zero burn and never green, for a night that cannot see cannot vouch. Two such hours in a row page
+the war room, and the night ends `Held` saying it could not vouch for the release.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ from golive.settings import FirstNightSettings
 from golive.signals import Signal
 from golive.slo import BURN_WINDOWS, firing
 
-__all__ = ["degraded_signals", "hour_verdict", "night_report", "plot_burn"]
+__all__ = ["NODATA_PAGE_AFTER", "degraded_signals", "fast_burn_reason", "hour_verdict", "night_report",
+           "nodata_note", "plot_burn", "unvouched"]
 
 # A signal has degraded when it is above its stage-100 value by more than this share, and by more
 # than this share of its threshold (so a 0.01 % → 0.02 % 5xx wobble is not a degradation).
 RELATIVE_TOLERANCE = 0.25
 THRESHOLD_SHARE_FLOOR = 0.10
 FAST_BURN = BURN_WINDOWS[0]
+NODATA = "nodata"
+NODATA_PAGE_AFTER = 2  # hours without data in a row before the war room is paged
 
 
 def degraded_signals(now: Mapping[str, float | None], at_100: Mapping[str, float | None],
@@ -38,31 +45,76 @@ def degraded_signals(now: Mapping[str, float | None], at_100: Mapping[str, float
     return worse
 
 
-def hour_verdict(burns: Mapping[float, float | None], budget_remaining: float, degraded: Sequence[str],
+def hour_verdict(burns: Mapping[float, float | None], budget_remaining: float | None, degraded: Sequence[str],
                  policy: FirstNightSettings) -> dict:
-    """`status` (green, watch, freeze, rollback), the alerts that fire, and the actions to take."""
+    """`status` (rollback, nodata, freeze, watch, green: the first that applies), the alerts that
+    fire, and the actions to take. No 1 h burn (no answer, no requests) is `nodata`, never green."""
     fired = firing(burns)
     actions = []
     triggers = []
     if FAST_BURN in fired:
         triggers.append("error-budget-burn")
         actions.append(policy.on_fast_burn)
-    if budget_remaining < policy.freeze_below_budget and "freeze" not in actions:
+    if budget_remaining is not None and budget_remaining < policy.freeze_below_budget and "freeze" not in actions:
         actions.append("freeze")
     hourly = burns.get(1)
     if "rollback" in actions:
         status = "rollback"
+    elif hourly is None:
+        status = NODATA
     elif "freeze" in actions:
         status = "freeze"
-    elif (hourly is None or hourly < policy.green_burn) and not degraded:
+    elif hourly < policy.green_burn and not degraded:
         status = "green"
     else:
         status = "watch"
     return {"status": status, "alerts": [w.name for w in fired], "triggers": triggers, "actions": actions}
 
 
+def fast_burn_reason(burns: Mapping[float, float | None], hour: int) -> str:
+    """The rollback's reason when the fast-burn page fires."""
+    long, short = burns[FAST_BURN.long_hours], burns[FAST_BURN.short_hours]
+    return (f"error-budget-burn: {FAST_BURN.long_hours:g}h burn {long:.1f}, {FAST_BURN.short_hours * 60:g}m burn "
+            f"{short:.1f} (≥ {FAST_BURN.factor:g}) in first-night hour {hour}")
+
+
+def _nodata_run(hours: Sequence[Mapping]) -> list[int]:
+    """The hours of the run of `nodata` hours that ends with the last hour (oldest first)."""
+    run: list[int] = []
+    for h in reversed(hours):
+        if h["status"] != NODATA:
+            break
+        run.insert(0, h["hour"])
+    return run
+
+
+def nodata_note(release: str, hours: Sequence[Mapping]) -> str | None:
+    """The war room's page when the last `NODATA_PAGE_AFTER` hours (or more) had no data; `hours`
+    are the hour records so far, oldest first, the current one last."""
+    run = _nodata_run(hours)
+    if len(run) < NODATA_PAGE_AFTER:
+        return None
+    return (f"{len(run)} hours without data (hours {run[0]}–{run[-1]}): the first night cannot vouch for "
+            f"v{release}; check Prometheus and the release's traffic")
+
+
+def unvouched(release: str, hours: Sequence[Mapping]) -> str | None:
+    """The night's ending message when it paged for missing data; None when it never had to."""
+    longest, run = 0, 0
+    for h in hours:
+        run = run + 1 if h["status"] == NODATA else 0
+        longest = max(longest, run)
+    if longest < NODATA_PAGE_AFTER:
+        return None
+    return f"{longest} hours without data: the first night cannot vouch for v{release}"
+
+
 def _cell(value: float | None, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.1f}%"
 
 
 def night_report(release: str, hours: Sequence[Mapping], reference_found: bool, plot_name: str | None,
@@ -77,9 +129,13 @@ def night_report(release: str, hours: Sequence[Mapping], reference_found: bool, 
         burn = h["burn"]
         lines.append(
             f"| {h['hour']} | {h['measured_at_utc']} | {_cell(burn.get('1'), '.2f')} | {_cell(burn.get('6'), '.2f')} "
-            f"| {_cell(burn.get('24'), '.2f')} | {100 * h['budget_remaining']:.1f}% "
+            f"| {_cell(burn.get('24'), '.2f')} | {_percent(h['budget_remaining'])} "
             f"| {_cell(h['signals'].get('api_p95_ms'), '.0f')} | {_cell(h['signals'].get('http_5xx_pct'), '.2f')} "
             f"| {', '.join(h['degraded']) or '–'} | {h['status']} |")
+    notes = [h for h in hours if h.get("war_room")]
+    if notes:
+        lines += ["", "## War room", "", "| hour | note |", "|---:|---|",
+                  *(f"| {h['hour']} | {h['war_room']} |" for h in notes)]
     not_green = [h for h in hours if h["status"] != "green"]
     moved = sorted({name for h in hours for name in h["degraded"]})
     lines += ["", "## Mini-RCA (facts filled in; a person finishes it)", "", "### Timeline"]

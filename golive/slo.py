@@ -17,15 +17,21 @@ when both burn at least `factor`, so an alert starts fast and stops soon after t
     ticket  3 d  &  6 h    ≥ 1      → 10 % in three days
 
 No requests in a window means no burn measured (None), never a division by zero and never an
-alert.
+alert; nor is an empty answer (no series at all) a zero: it is no data, and says nothing about
+the release.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["BURN_WINDOWS", "BurnWindow", "budget_remaining", "budget_spent", "burn_rate", "firing"]
+__all__ = [
+    "BURN_WINDOWS", "PERIOD", "BurnWindow", "budget_remaining", "budget_spent", "burn_rate", "burns_of", "firing",
+    "measurement_windows", "window_spans",
+]
+
+PERIOD = "period"  # the name of the SLO period's window among the measured ones
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,11 @@ def budget_spent(burn: float, window_hours: float, period_hours: float) -> float
     return burn * window_hours / period_hours
 
 
-def budget_remaining(bad: float, total: float, objective: float) -> float:
+def budget_remaining(bad: float, total: float | None, objective: float) -> float | None:
     """The share of the budget left, from the period's requests so far (1.0 without requests;
-    negative once overspent)."""
+    negative once overspent; None when Prometheus had no answer: unknown, not untouched)."""
+    if total is None:
+        return None
     burn = burn_rate(bad, total, objective)
     return 1.0 if burn is None else 1.0 - burn
 
@@ -77,3 +85,29 @@ def firing(burns: Mapping[float, float | None], windows=BURN_WINDOWS) -> list[Bu
         if long is not None and short is not None and long >= window.factor and short >= window.factor:
             fired.append(window)
     return fired
+
+
+def window_spans(windows=BURN_WINDOWS) -> list[float]:
+    """Every long and short window of the alerts, in hours, shortest first: what each hour measures."""
+    return sorted({w.long_hours for w in windows} | {w.short_hours for w in windows})
+
+
+def _key(hours: float) -> str:
+    return f"{hours:g}"
+
+
+def measurement_windows(hour_seconds: float, period_hours: float, windows=BURN_WINDOWS) -> dict[str, float]:
+    """The windows to count errors over, in seconds of an hour of `hour_seconds` (a compressed
+    night shortens them all alike): {"1": 3600, "0.0833333": 300, …, "period": 2592000}."""
+    return {_key(h): h * hour_seconds for h in window_spans(windows)} | {PERIOD: period_hours * hour_seconds}
+
+
+def burns_of(counts: Mapping[str, Sequence[float | None] | None], objective: float,
+             windows=BURN_WINDOWS) -> dict[float, float | None]:
+    """Each window's burn (keyed by hours) from `{name: [bad, total]}` as measured; a window with
+    no answer (None, or a None total) or no requests has no burn."""
+    burns = {}
+    for hours in window_spans(windows):
+        bad, total = counts.get(_key(hours)) or (None, None)
+        burns[hours] = None if total is None else burn_rate(bad or 0.0, total, objective)
+    return burns

@@ -59,23 +59,61 @@ def source_tree_digest(repo: str, commit: str) -> str:
     return hashlib.sha256(done.stdout).hexdigest()
 
 
+def _tag_commit(repo: str, tag: str) -> str | None:
+    """The commit the local tag `tag` points at; None when there is no such tag."""
+    found = _git(repo, "rev-parse", "-q", "--verify", f"refs/tags/{tag}^{{commit}}", check=False)
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def _remote_tag_commit(repo: str, remote: str, tag: str) -> str | None:
+    """The commit `remote`'s tag `tag` points at (an annotated tag peeled); None when absent."""
+    listed = _git(repo, "ls-remote", "--tags", remote, f"refs/tags/{tag}", f"refs/tags/{tag}^{{}}").stdout
+    refs = dict(reversed(line.split("\t", 1)) for line in listed.splitlines() if "\t" in line)
+    return refs.get(f"refs/tags/{tag}^{{}}") or refs.get(f"refs/tags/{tag}")
+
+
 @task(name="tag the release and push the tag", cache_policy=NO_CACHE)
 def tag_release(repo: str, release: str, message: str, remote: str = "origin", dry_run: bool = False) -> dict:
-    """Annotated tag `v<release>` at HEAD, pushed to `remote`. A tag that exists here or there
-    is an error: golive never moves a tag and never force-pushes."""
+    """Annotated tag `v<release>` at HEAD, pushed to `remote`; golive never moves a tag and never
+    force-pushes. A re-run finishes what an earlier one left: a local tag at HEAD with the same
+    message is pushed as it is, and a remote tag at HEAD is already pushed. A tag, here or there,
+    at another commit (or here with another message) is a GitError naming both.
+
+    Returns:
+        tag, commit, message, remote (None without one), dry_run, and `done`: what this call did
+        ("tagged and pushed", "pushed the existing tag", "already pushed", "tagged" without a
+        remote, "would …" in a dry run).
+    """
     tag = f"v{release}"
     commit = _git(repo, "rev-parse", "HEAD").stdout.strip()
-    if _git(repo, "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).returncode == 0:
-        raise GitError(f"tag {tag} already exists in {repo}; golive never moves a tag")
+    local = _tag_commit(repo, tag)
+    if local is not None and local != commit:
+        raise GitError(f"tag {tag} in {repo} is at {local[:12]}, not at the release's commit {commit[:12]}; "
+                       f"golive never moves a tag")
+    if local is not None:
+        existing = _git(repo, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}").stdout.strip()
+        if existing != message.strip():
+            raise GitError(f"tag {tag} in {repo} is at {commit[:12]} but reads {existing.splitlines()[0]!r}, "
+                           f"not {message.strip().splitlines()[0]!r}; golive never moves a tag")
     url = _git(repo, "remote", "get-url", remote, check=False).stdout.strip() or None
-    if url and _git(repo, "ls-remote", "--tags", remote, f"refs/tags/{tag}").stdout.strip():
-        raise GitError(f"tag {tag} already exists on {remote}; golive never force-pushes")
-    result = {"tag": tag, "commit": commit, "message": message, "remote": remote if url else None, "dry_run": dry_run}
+    pushed = _remote_tag_commit(repo, remote, tag) if url else None
+    if pushed is not None and pushed != commit:
+        raise GitError(f"tag {tag} on {remote} is at {pushed[:12]}, not at the release's commit {commit[:12]}; "
+                       f"golive never force-pushes")
+    if pushed is not None:
+        done = ("already pushed", "already pushed")
+    elif local is not None:
+        done = ("pushed the existing tag", "would push the existing tag") if url else ("already tagged", "already tagged")
+    else:
+        done = ("tagged and pushed", "would tag and push") if url else ("tagged", "would tag")
+    result = {"tag": tag, "commit": commit, "message": message, "remote": remote if url else None,
+              "dry_run": dry_run, "done": done[dry_run]}
     if dry_run:
         return result
-    has_identity = bool(_git(repo, "config", "user.email", check=False).stdout.strip())
-    identity = [] if has_identity else ["-c", "user.name=golive", "-c", "user.email=golive@localhost"]
-    _git(repo, *identity, "tag", "-a", tag, "-m", message)
-    if url:
+    if local is None:
+        has_identity = bool(_git(repo, "config", "user.email", check=False).stdout.strip())
+        identity = [] if has_identity else ["-c", "user.name=golive", "-c", "user.email=golive@localhost"]
+        _git(repo, *identity, "tag", "-a", tag, "-m", message, commit)
+    if url and pushed is None:
         _git(repo, "push", remote, f"refs/tags/{tag}")
     return result

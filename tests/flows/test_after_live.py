@@ -1,5 +1,7 @@
-"""After 100 %: the first night under a fault and after a kill, and a closing that meets trouble, on the real sandbox.
-The whole story, Live to first night, runs the Prefect way in tests/deployments."""
+"""After 100 %: the first night under a fault, after a kill and without data; a closing that meets
+trouble, refuses a release that is not Live and finishes a failed push; a flight check that meets a
+running go-live. On the real sandbox; the whole story, Live to first night, runs the Prefect way
+in tests/deployments."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import yaml
 
 from golive import layout
 from golive.evidence import EvidenceLedger
+from golive.signals import SIGNAL_NAMES
 from tests.flows.helpers import EvidenceWatcher, flow_settings
 
 pytestmark = pytest.mark.sandbox
@@ -62,7 +65,7 @@ def test_a_killed_first_night_resumes_at_the_next_hour_without_duplicates(sandbo
 
     config = tmp_path / "golive.yaml"
     config.write_text(yaml.safe_dump(flow_settings(sandbox, signing_key, tmp_path, [100])))
-    command = [sys.executable, "-m", "golive", "first-night", "--release", "1.4.0", "--config", str(config),
+    command = [sys.executable, "-m", "cli", "first-night", "--release", "1.4.0", "--config", str(config),
                "--hours", "5", "--hour-seconds", "4"]
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the test run's Prefect server
     folder = tmp_path / "v1.4.0"
@@ -88,7 +91,43 @@ def test_a_killed_first_night_resumes_at_the_next_hour_without_duplicates(sandbo
     assert [h["due"] for h in hours] == [plan["started_at"] + 4 * h for h in range(1, 6)]
 
 
-def test_closing_waits_out_a_rate_limit_names_a_failed_pr_and_never_moves_a_tag(
+def _remote_tag_commit(repo: str, tag: str = "v1.4.0") -> str:
+    """The commit the bare remote's tag points at ('' when absent)."""
+    origin = subprocess.run(["git", "-C", repo, "remote", "get-url", "origin"], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["git", "-C", origin, "rev-parse", "-q", "--verify", f"refs/tags/{tag}^{{commit}}"],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _ended(settings: dict, signing_key: dict, outcome: str = "proceed") -> Path:
+    """The evidence a go-live of stage 100 leaves when it ends (`proceed`: Live), sealed with the run's key."""
+    from golive.closing import success_criteria
+    from golive.signing import SigningKey
+
+    decision = {"decision": outcome, "signals": {
+        name: {"canary": 1.0, "baseline": 1.0, "verdict": "breach" if outcome == "rollback" and name == "api_p95_ms"
+               else "pass"} for name in SIGNAL_NAMES}}
+    stage = {"stage": 100, "outcome": outcome, "holds": 0, "weight_verified": True, "share_ok": True,
+             "triggers": ["breach:api_p95_ms"] if outcome == "rollback" else [], "decisions": [decision]}
+    folder = Path(settings["evidence_root"]) / f"v{settings['release']}"
+    ledger = EvidenceLedger(folder)
+    ledger.write_json(layout.stage_record(100), stage)
+    ledger.write_json(layout.SUCCESS_CRITERIA, success_criteria(
+        [100], [stage], {"ok": True, "files": 60, "minimum_files": 50, "missing": []}))
+    ledger.seal("go-live", SigningKey.from_file(signing_key["key_path"]))
+    return folder
+
+
+def _reject_next_push(repo: str) -> None:
+    """The bare remote turns away the next push, once (a flaky remote)."""
+    origin = Path(subprocess.run(["git", "-C", repo, "remote", "get-url", "origin"], capture_output=True,
+                                 text=True).stdout.strip())
+    (origin / "reject-once").touch()
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text('#!/bin/sh\nif [ -e reject-once ]; then rm reject-once; echo "remote busy" >&2; exit 1; fi\n')
+    hook.chmod(0o755)
+
+
+def test_closing_waits_out_a_rate_limit_names_a_failed_pr_and_finishes_a_failed_push_on_rerun(
         sandbox, signing_key, github, monkeypatch, tmp_path, capsys):
     from flows.closing import closing
     from cli.main import main
@@ -97,21 +136,127 @@ def test_closing_waits_out_a_rate_limit_names_a_failed_pr_and_never_moves_a_tag(
     settings = _with_github(flow_settings(sandbox, signing_key, tmp_path, [100]), github, monkeypatch)
     config = tmp_path / "golive.yaml"
     config.write_text(yaml.safe_dump(settings))
+    _ended(settings, signing_key)
     assert main(["close", "--release", "1.4.0", "--config", str(config), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert '"tag": "v1.4.0"' in out and '"pull_requests": [\n    1,\n    2,\n    6\n  ]' in out
+    assert '"tag": "v1.4.0"' in out and '"done": "would tag and push"' in out
+    assert '"pull_requests": [\n    1,\n    2,\n    6\n  ]' in out
     assert _remote_tag(settings["git"]["repo"], "v1.4.0") == ""
     assert [c[0] for c in github.calls] == ["GET"]
 
     github.rate_limit_next, github.refuse = 1, {2}
+    _reject_next_push(settings["git"]["repo"])
     cfg = load_settings(settings)
-    state = closing(cfg, return_state=True)
+    state = closing(cfg, return_state=True)  # after the dry run's unsealed files: still Live
     assert state.name == "ClosedPartially"
-    assert state.message == "freeze lift: PR #2: HTTP 403 Resource not accessible by integration"
+    assert "tag: git push origin" in state.message and "remote busy" in state.message
+    assert state.message.endswith("freeze lift: PR #2: HTTP 403 Resource not accessible by integration")
     lifted = EvidenceLedger(cfg.evidence_dir).read_json(layout.freeze_lift())
     assert lifted["done"] == [1, 6] and lifted["failed"] == {"2": "HTTP 403 Resource not accessible by integration"}
     assert lifted["waited_seconds"] >= 1
+    assert _remote_tag(settings["git"]["repo"], "v1.4.0") == ""  # tagged here, the push refused
+
+    head = subprocess.run(["git", "-C", settings["git"]["repo"], "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    again = closing(cfg, return_state=True)
+    assert again.name == "ClosedPartially" and "tag" not in again.message  # only PR #2 still refuses
+    assert EvidenceLedger(cfg.evidence_dir).read_json(layout.git_tag())["done"] == "pushed the existing tag"
+    assert _remote_tag(settings["git"]["repo"], "v1.4.0").startswith("tag Canary successful")
+    assert _remote_tag_commit(settings["git"]["repo"]) == head
+    third = closing(cfg, return_state=True)
+    assert EvidenceLedger(cfg.evidence_dir).read_json(layout.git_tag())["done"] == "already pushed"
+    assert third.name == "ClosedPartially"
+
+
+def test_close_refuses_a_rolled_back_release_and_changes_nothing(
+        sandbox, signing_key, github, monkeypatch, tmp_path, capsys):
+    from cli.main import main
+
+    settings = _with_github(flow_settings(sandbox, signing_key, tmp_path, [100]), github, monkeypatch)
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    folder = _ended(settings, signing_key, outcome="rollback")
+    before = sorted(p.name for p in folder.iterdir())
+
+    assert main(["close", "--release", "1.4.0", "--config", str(config)]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["Refused: v1.4.0 is not Live: rolled back at 100 % (breach:api_p95_ms)"]
+    assert _remote_tag(settings["git"]["repo"], "v1.4.0") == ""
+    assert subprocess.run(["git", "-C", settings["git"]["repo"], "rev-parse", "-q", "--verify", "refs/tags/v1.4.0"],
+                          capture_output=True).returncode != 0  # nothing tagged, here or there
+    assert github.calls == []  # no pull request touched, not even read
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_close_refuses_a_release_without_evidence_and_one_whose_evidence_was_altered(
+        sandbox, signing_key, tmp_path):
+    from flows.closing import closing
+    from golive.settings import load_settings
+
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100])
+    cfg = load_settings(settings)
+    state = closing(cfg, return_state=True)
+    assert (state.type.value, state.name) == ("FAILED", "Refused")
+    assert state.message == "v1.4.0 is not Live: no stage records: the go-live never moved traffic"
+
+    folder = _ended(settings, signing_key)
+    record = json.loads((folder / layout.stage_record(100)).read_text())
+    (folder / layout.stage_record(100)).write_text(json.dumps({**record, "note": "edited after the seal"}))
+    state = closing(cfg, return_state=True)
+    assert state.name == "Refused"
+    assert state.message.startswith("v1.4.0 is not Live: its evidence does not verify: stage_100.json: changed")
+    assert _remote_tag(settings["git"]["repo"], "v1.4.0") == ""
+
+
+def test_a_genuine_go_live_is_closed_right_after_its_seal(sandbox, canary_weight, signing_key, tmp_path):
+    from flows.go_live import go_live
+
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100])
+    state = go_live("1.4.0", settings=settings, return_state=True)
+    assert state.name == "Live", state.message
+    assert "closing partial" not in state.message
+    closed = EvidenceLedger(tmp_path / "v1.4.0").read_json(layout.closing())
+    assert closed["problems"] == [] and closed["tag"]["done"] == "tagged and pushed"
     assert _remote_tag(settings["git"]["repo"], "v1.4.0").startswith("tag Canary successful")
 
-    again = closing(cfg, return_state=True)
-    assert again.name == "ClosedPartially" and "tag v1.4.0 already exists" in again.message
+
+def test_a_first_night_without_data_is_nodata_never_green_and_ends_held(sandbox, signing_key, tmp_path):
+    from flows.first_night import first_night
+
+    # A track no series has: Prometheus answers every query with an empty vector.
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100], first_night={"track": "ghost"})
+    state = first_night("1.4.0", settings=settings, hours=3, hour_seconds=4, return_state=True)
+
+    assert (state.type.value, state.name) == ("FAILED", "Held")
+    assert state.message == "3 hours without data: the first night cannot vouch for v1.4.0"
+    folder = tmp_path / "v1.4.0"
+    hours = _hours(folder)
+    assert [h["status"] for h in hours] == ["nodata"] * 3
+    assert all(h["burn"]["1"] is None and h["counts"]["1"] is None and h["budget_remaining"] is None for h in hours)
+    assert "war_room" not in hours[0]
+    assert hours[1]["war_room"].startswith("2 hours without data (hours 1–2): the first night cannot vouch for v1.4.0")
+    assert hours[2]["war_room"].startswith("3 hours without data (hours 1–3)")
+    report = (folder / layout.first_night_report("1.4.0")).read_text()
+    assert "## War room" in report and f"| 2 | {hours[1]['war_room']} |" in report
+    assert "green" not in report.split("## War room")[0].split("|---|---|")[-1]  # no hour row says green
+
+
+def test_flight_check_waits_for_no_one_while_a_go_live_holds_the_target(sandbox, signing_key, tmp_path, capsys):
+    from cli.main import main
+    from golive.settings import load_settings
+    from tasks.prefect_api import go_live_lock
+
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100])
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    cfg = load_settings(settings)
+    folder = tmp_path / "v1.4.0"
+    EvidenceLedger(folder).write_json(layout.stage_record(1), {"stage": 1})  # the running go-live's evidence
+    with go_live_lock(cfg.router.target, "1.4.0"):
+        assert main(["flight-check", "--release", "1.4.0", "--config", str(config)]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith(f"NO-GO: v1.4.0: the traffic target {cfg.router.target} is already "
+                                               f"being moved by")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("v1.4.0")) == ["v1.4.0"]  # not set aside
+    assert sorted(p.name for p in folder.iterdir()) == [layout.stage_record(1)]  # nothing written
+

@@ -72,3 +72,65 @@ def test_a_rollback_and_missing_evidence_fail_their_criteria():
     bad = success_criteria(LADDER, [_stage(1), _stage(25, "rollback")], incomplete)
     assert not bad["all_stages_proceeded"]["ok"] and not bad["no_rollback"]["ok"]
     assert bad["evidence_complete"] == {"ok": False, "files": 30, "minimum_files": 50, "missing": ["war_room.md"]}
+
+
+# Is the release Live? The closing's refusal, one rule at a time.
+
+MET = {name: {"ok": True} for name in ("all_stages_proceeded", "no_rollback", "each_stage_green_at_proceed")}
+SEALED = ["manifest.json", "stage_1.json", "stage_100.json", "success_criteria.json"]
+
+
+def _why(stages, criteria=MET, files=SEALED, problems=(), planned=(1, 100)):
+    from golive.closing import not_live_because
+
+    return not_live_because("1.4.0", planned, stages, {**criteria, "transient_breaches": []} if criteria else None,
+                            files, list(problems))
+
+
+def test_a_release_whose_stages_proceeded_met_its_criteria_and_verifies_is_live():
+    assert _why([_stage(1), _stage(100)]) is None
+
+
+def test_no_stage_records_is_not_live():
+    assert _why([]) == "v1.4.0 is not Live: no stage records: the go-live never moved traffic"
+
+
+def test_a_rolled_back_release_is_refused_naming_where_and_why():
+    assert _why([_stage(1), _stage(25, "rollback")], planned=LADDER) == (
+        "v1.4.0 is not Live: rolled back at 25 % (breach:api_p95_ms)")
+
+
+def test_a_go_live_that_stopped_short_is_refused():
+    assert _why([_stage(1), _stage(5)], planned=LADDER) == (
+        "v1.4.0 is not Live: stopped at 5 %: stages 25 %, 50 %, 100 % never proceeded")
+
+
+def test_unrecorded_or_unmet_criteria_are_refused():
+    assert _why([_stage(1), _stage(100)], criteria=None) == (
+        "v1.4.0 is not Live: no success criteria recorded: the go-live did not finish")
+    unmet = {**MET, "weights_verified": {"ok": False, "unverified_stages": [100]}}
+    assert _why([_stage(1), _stage(100)], criteria=unmet) == "v1.4.0 is not Live: success criteria not met: weights_verified"
+
+
+def test_a_rollback_after_live_is_refused_but_a_dry_run_is_not_a_rollback():
+    assert _why([_stage(1), _stage(100)], files=[*SEALED, "rollback_dryrun_20261130T100000Z.txt"]) is None
+    assert _why([_stage(1), _stage(100)], files=[*SEALED, "rollback_20261130T100000Z.txt"]) == (
+        "v1.4.0 is not Live: rolled back after Live (rollback_20261130T100000Z.txt)")
+
+
+def test_evidence_that_does_not_verify_is_refused():
+    assert _why([_stage(1), _stage(100)], problems=["manifest.json: missing"]) == (
+        "v1.4.0 is not Live: its evidence does not verify: manifest.json: missing")
+    changed = ["stage_100.json: changed (sha256 differs from the manifest)", "war_room.md: not in the manifest"]
+    assert _why([_stage(1), _stage(100)], problems=changed) == (
+        "v1.4.0 is not Live: its evidence does not verify: stage_100.json: changed (sha256 differs from the "
+        "manifest) (and 1 more)")
+
+
+def test_what_the_closing_and_the_first_night_write_after_live_awaits_their_own_seal():
+    after = ["git_tag_dryrun.json: not in the manifest", "freeze_lift_dryrun.json: not in the manifest",
+             "first_night_hour_01.json: not in the manifest", "first_night_1.4.0.md: not in the manifest",
+             "first_night_schedule.json: not in the manifest"]
+    assert _why([_stage(1), _stage(100)], problems=after) is None
+    assert _why([_stage(1), _stage(100)], problems=["first_night_hour_01.json: changed (sha256 differs from "
+                                                     "the manifest)"]) is not None  # sealed, then altered
