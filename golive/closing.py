@@ -93,6 +93,9 @@ def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], complete
                                         "proceeded_on_approval": on_approval},
         "final_signals_green": {"ok": _green(final) or (bool(stages) and stages[-1]["stage"] in on_approval)},
         "weights_verified": {"ok": not unverified and bool(stages), "unverified_stages": unverified},
+        "no_critical_alerts": {"ok": not any(s.get("critical_alerts") for s in stages),
+                               "fired": sorted({f"{s['stage']}%:{a}" for s in stages for a in s.get("critical_alerts", [])}),
+                               "looks_unread": sum(s.get("alerts_unread", 0) for s in stages)},
         "evidence_complete": {"ok": completeness["ok"], "files": completeness["files"],
                               "minimum_files": completeness["minimum_files"], "missing": completeness["missing"]},
     }

@@ -134,3 +134,10 @@ def test_what_the_closing_and_the_first_night_write_after_live_awaits_their_own_
     assert _why([_stage(1), _stage(100)], problems=after) is None
     assert _why([_stage(1), _stage(100)], problems=["first_night_hour_01.json: changed (sha256 differs from "
                                                      "the manifest)"]) is not None  # sealed, then altered
+
+
+def test_a_critical_alert_seen_during_the_go_live_fails_zero_critical_alerts():
+    alerted = {**_stage(25), "critical_alerts": ["GoLiveSignalFarOverThreshold (api_p95_ms, canary)"], "alerts_unread": 1}
+    unmet = success_criteria(LADDER, [_stage(1), _stage(5), alerted, _stage(50), _stage(100)], COMPLETE)
+    assert unmet["no_critical_alerts"] == {
+        "ok": False, "fired": ["25%:GoLiveSignalFarOverThreshold (api_p95_ms, canary)"], "looks_unread": 1}
