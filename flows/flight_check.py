@@ -20,6 +20,7 @@ from prefect.states import Completed, Failed, State
 
 from golive import layout
 from golive.settings import GoLiveSettings, SettingsError, load_settings
+from golive.validation import redacted
 from flows.artifact_completeness import artifact_completeness
 from flows.micro_blast_radius import micro_blast_radius
 from flows.preflight import preflight
@@ -62,7 +63,8 @@ def flight_check(release: str, config: str | None = None, settings: dict | None 
     aside = set_aside_previous(cfg.evidence_dir)
     if aside:
         logger.info("earlier evidence of v%s kept at %s", release, aside)
-    evidence.record(layout.SETTINGS, cfg.model_dump(mode="json"))
+    # Settings hold no secret by construction; the net is for one that slips in anyway.
+    evidence.record(layout.SETTINGS, redacted(cfg.model_dump(mode="json")))
 
     checks = preflight(cfg, run_started=started)
     if checks["decision"] != "GO":

@@ -12,9 +12,8 @@ import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
-    "MAX_RELEASE_LENGTH", "TAG_MESSAGE_FIELDS", "check_service_url", "check_tag_message", "error_line", "escape_line",
-    "one_line",
-    "parse_release", "without_credentials",
+    "MAX_RELEASE_LENGTH", "REDACTED", "TAG_MESSAGE_FIELDS", "check_service_url", "check_tag_message", "error_line",
+    "escape_line", "one_line", "parse_release", "redacted", "without_credentials", "without_credentials_in",
 ]
 
 # The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
@@ -112,3 +111,45 @@ def check_service_url(url: str) -> str:
     if "@" in parts.netloc:
         raise ValueError("credentials in the URL are refused: name a Secret block instead")
     return url
+
+
+REDACTED = "***"
+_SECRET_WORDS = frozenset({"token", "password", "passphrase", "secret", "authorization", "apikey", "private_key",
+                           "api_key"})
+# A key ending in one of these names where a secret is kept (a block, a variable), not the secret.
+_REFERENCE_WORDS = frozenset({"block", "env", "file", "path", "name"})
+# scheme://userinfo@ in free text; the userinfo may hold an unencoded `@`, never a `/`, `?`, `#` or space.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def _names_a_secret(key: object) -> bool:
+    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(key)).lower()) if w]
+    if not words or words[-1] in _REFERENCE_WORDS:
+        return False
+    pairs = {f"{a}_{b}" for a, b in zip(words, words[1:])}
+    return bool(_SECRET_WORDS & (set(words) | pairs))
+
+
+def _masked_urls(text: str) -> str:
+    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
+
+
+def redacted(data: object) -> object:
+    """`data` (settings, a record, a message) safe to write or show: every URL's user and password
+    masked as `***`, and every value under a key that names a secret (token, password, passphrase,
+    secret, authorization, api_key) masked whole. Keys that name where a secret is kept
+    (`*_block`, `*_env`, `*_file`, `*_path`) keep their value. A new object; `data` is untouched."""
+    if isinstance(data, dict):
+        return {key: REDACTED if _names_a_secret(key) and value not in (None, "") else redacted(value)
+                for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(redacted(item) for item in data)
+    if isinstance(data, str):
+        return _masked_urls(data)
+    return data
+
+
+def without_credentials_in(text: str) -> str:
+    """`text` (git's or an HTTP library's own words) with the credentials taken out of every URL it
+    quotes, as `without_credentials` takes them out of one."""
+    return _URL_USERINFO.sub(lambda m: m.group(1), text)

@@ -9,11 +9,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive.models import GitState
-from golive.validation import without_credentials
+from golive.validation import without_credentials, without_credentials_in
 
 
 class GitError(RuntimeError):
-    """git refused; the message holds git's own words."""
+    """git refused; the message holds git's own words, with no credentials from a remote's URL."""
+
+    def __init__(self, message: str):
+        super().__init__(without_credentials_in(message))
 
 
 def _git(repo: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -28,3 +28,32 @@ def test_the_canarys_version_answer_is_parsed_or_refused_in_one_line():
     with pytest.raises(ValueError) as exc:
         parse_release('{"version": "1.4.0"}')
     assert str(exc.value) == f"'{{\"version\": \"1.4.0\"}}' {SEMVER}"
+
+
+def test_redacted_masks_url_credentials_and_values_under_secret_keys_only():
+    from golive.validation import redacted
+
+    settings = {
+        "prometheus_url": "https://prometheus.internal:9090", "prometheus_auth_secret_block": "prom-auth",
+        "github": {"token_env": "GITHUB_TOKEN", "credentials_block": None, "token": "ghp_SECRET"},
+        "signing": {"secret_block": "signing-pem", "key_path": "k.pem", "passphrase": "SECRET"},
+        "headers": {"Authorization": "Bearer SECRET", "apiKey": "SECRET", "x_api_key": "SECRET"},
+        "notes": ["from https://user:SECRET@git.example/repo.git, not git@github.com:o/r.git"],
+        "password": None,
+    }
+    shown = redacted(settings)
+    assert "SECRET" not in repr(shown)
+    assert shown["prometheus_auth_secret_block"] == "prom-auth"  # where a secret lives is not a secret
+    assert shown["github"] == {"token_env": "GITHUB_TOKEN", "credentials_block": None, "token": "***"}
+    assert shown["signing"] == {"secret_block": "signing-pem", "key_path": "k.pem", "passphrase": "***"}
+    assert set(shown["headers"].values()) == {"***"}
+    assert shown["notes"] == ["from https://***@git.example/repo.git, not git@github.com:o/r.git"]
+    assert shown["password"] is None
+    assert settings["github"]["token"] == "ghp_SECRET"  # a copy
+
+
+def test_credentials_are_taken_out_of_every_url_a_message_quotes():
+    from golive.validation import without_credentials_in
+
+    said = "fatal: unable to access 'https://x-access-token:p@ss@github.com/o/r.git/': 403; see http://h/?a=b@c"
+    assert without_credentials_in(said) == "fatal: unable to access 'https://github.com/o/r.git/': 403; see http://h/?a=b@c"

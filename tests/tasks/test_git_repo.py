@@ -38,3 +38,13 @@ def test_a_token_in_the_remote_url_is_not_recorded(tmp_path, monkeypatch):
     state = read_git_state.fn(str(tmp_path), "1.4.0")
     assert state.remote_url == "https://github.com/spark/trading.git"
     assert "SECRET" not in state.model_dump_json()
+
+
+def test_a_git_error_does_not_repeat_a_token_in_a_remote_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    token_url = "https://x-access-token:ghs_SECRET@127.0.0.1:9/spark/trading.git"
+    with pytest.raises(tasks.git_repo.GitError) as failed:
+        tasks.git_repo._git(str(tmp_path), "push", token_url, "refs/tags/v1.4.0")
+    assert str(failed.value).startswith("git push https://127.0.0.1:9/spark/trading.git in ")
+    assert "SECRET" not in str(failed.value)
