@@ -18,6 +18,16 @@ class _Exit(Exception):
         self.code = code
 
 
+def _version(text: str) -> str:
+    """`--release`, `--stable`: a SemVer 2.0 version, or argparse's one-line error and exit 2."""
+    from golive.validation import parse_release
+
+    try:
+        return parse_release(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _sandbox(args: argparse.Namespace):
     from sandbox.control import Sandbox
 
@@ -130,8 +140,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     verbs = p.add_subparsers(dest="verb", required=True)
 
     up = verbs.add_parser("up", help="start everything and wait until every signal has data")
-    up.add_argument("--release", default="1.4.0", help="the canary's version")
-    up.add_argument("--stable", default="1.3.2", help="the stable version")
+    up.add_argument("--release", type=_version, default="1.4.0", help="the canary's version")
+    up.add_argument("--stable", type=_version, default="1.3.2", help="the stable version")
     up.add_argument("--rate", type=float, default=50.0, help="user requests per second through the router")
     up.add_argument("--port-base", type=int, help="router on this port, the rest after it (default 18080)")
     up.add_argument("--free-ports", action="store_true", help="let the kernel pick free ports")
