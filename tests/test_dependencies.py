@@ -1,6 +1,7 @@
-"""Every third-party import is declared in pyproject.toml: the packages' in `dependencies`, the
-tests' there or in the test extra, the benchmarks' there or in the bench extra. Deferred imports
-count: a function that runs once a week still needs its library installed."""
+"""Every third-party import is declared in pyproject.toml: the packages' in `dependencies` or in
+a feature's extra (e.g. the operator card's), the tests' there or in the test extra, the
+benchmarks' there or in the bench extra. Deferred imports count: a function that runs once a
+week still needs its library installed."""
 
 from __future__ import annotations
 
@@ -23,8 +24,16 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _feature_extras() -> tuple[str, ...]:
+    return tuple(sorted(set(_project().get("optional-dependencies", {})) - {"test", "bench"}))
+
+
 def _declared(*extras: str) -> set[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = _project()
     requirements = [*project["dependencies"], *(r for e in extras for r in project["optional-dependencies"][e])]
     return {_normal(re.match(r"[A-Za-z0-9_.-]+", r).group()) for r in requirements}
 
@@ -55,7 +64,7 @@ def _imported(folders: tuple[str, ...]) -> dict[str, str]:
 ])
 def test_every_import_is_declared(folders, extras):
     distributions = packages_distributions()
-    declared = _declared(*extras)
+    declared = _declared(*extras, *_feature_extras())
     undeclared = []
     for module, where in _imported(folders).items():
         names = {_normal(d) for d in distributions.get(module, [])}
