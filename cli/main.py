@@ -393,7 +393,15 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         raise UsageError(f"{key_path}: {exc.strerror} (give the trusted public key with --key)") from None
     except SigningError as exc:
         raise UsageError(str(exc)) from None
-    report = verify_folder(args.folder, public_key, args.sigstore_identity, args.sigstore_issuer, args.expect_head)
+    expect_head, published_by = args.expect_head, "as given"
+    if args.from_prefect:
+        from cli.evidence_head import HeadNotFound, published_head
+
+        try:
+            expect_head, published_by = published_head(args.from_prefect, Path(args.folder).resolve().name)
+        except HeadNotFound as exc:
+            raise UsageError(str(exc)) from None
+    report = verify_folder(args.folder, public_key, args.sigstore_identity, args.sigstore_issuer, expect_head)
     for problem in report.problems:
         print(f"FAIL {problem}")
     count = len(report.problems)
@@ -401,7 +409,8 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     print(f"{args.folder}: {verdict}: {report.files} files, {report.links} chain links, "
           f"{report.signatures} signatures checked with {describe_key(public_key)}")
     if report.head:
-        checked = "as published" if args.expect_head else "not compared: give --expect-head to prove no link was cut"
+        checked = (f"expected {published_by}" if expect_head
+                   else "not compared: give --expect-head or --from-prefect to prove no link was cut")
         print(f"chain head: {report.head} ({checked})")
     return 0 if report.ok else 1
 
@@ -428,8 +437,12 @@ def _add_evidence_and_keys(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key", help=f"the trusted public key (default {SigningSettings().public_path})")
     p.add_argument("--sigstore-identity", help="the identity sigstore bundles must be signed by")
     p.add_argument("--sigstore-issuer", help="the OIDC issuer of that identity")
-    p.add_argument("--expect-head", metavar="HEAD",
-                   help="the chain head published at the last seal; the chain must end there (nothing cut)")
+    published = p.add_mutually_exclusive_group()
+    published.add_argument("--expect-head", metavar="HEAD",
+                           help="the chain head published at the last seal; the chain must end there (nothing cut)")
+    published.add_argument("--from-prefect", metavar="RUN_ID",
+                           help="as --expect-head, with the head the go-live run published (its final state "
+                                "message, else its evidence-head artifact) on the Prefect server")
     p.set_defaults(func=cmd_evidence_verify)
     keys = sub.add_parser("keys", help="the local signing key").add_subparsers(dest="action", required=True)
     p = keys.add_parser("init", help="make a P-256 signing key pair")
