@@ -24,6 +24,7 @@ from blocks import settings_for_run
 from flows.rollback import rollback
 from tasks.evidence import ReleaseFolder
 from tasks.github import GitHubError, apply_freeze
+from tasks.notify import announce
 from tasks.prometheus import measure_error_counts, snapshot_signals
 
 SETTLE_SECONDS = 1.5  # the hour's last scrapes land before it is read
@@ -70,6 +71,7 @@ def first_night(release: str, config: str | None = None, settings: dict | None =
         taken = []
         if "freeze" in verdict["actions"] and not evidence.has(layout.FIRST_NIGHT_FREEZE):
             taken.append(_freeze(cfg, evidence, hour))
+            announce(cfg, "freeze", 100, taken[-1], details={"hour": hour})
         if "rollback" in verdict["actions"]:
             report = rollback(reason=fast_burn_reason(burns, hour), stage=100, release=release, settings=cfg,
                               triggered_by=f"first-night hour {hour}")
@@ -85,6 +87,8 @@ def first_night(release: str, config: str | None = None, settings: dict | None =
             record["war_room"] = page
             logger.error("war room: %s", page)
         evidence.record(layout.first_night_hour(hour), record)
+        announce(cfg, "first-night-hour", 100, _hour_line(hour, night.hours, verdict["status"], burns, remaining, page),
+                 details={"hour": hour, "status": verdict["status"], "alerts": verdict["alerts"], "taken": taken})
         _report(cfg, evidence, night, bool(reference))
         logger.info("hour %d: %s (1h burn %s, budget left %s)", hour, verdict["status"],
                     "–" if burns[1] is None else f"{burns[1]:.2f}",
@@ -99,6 +103,15 @@ def first_night(release: str, config: str | None = None, settings: dict | None =
         return Failed(name="Held", message=blind)
     frozen = evidence.has(layout.FIRST_NIGHT_FREEZE)
     return Completed(name="Held", message=f"v{release} held {night.hours} hours" + (", changes frozen" if frozen else ""))
+
+
+def _hour_line(hour: int, hours: int, status: str, burns: dict, remaining: float | None,
+               page: str | None) -> str:
+    """The hour's verdict as the war room reads it."""
+    burn = "–" if burns.get(1) is None else f"{burns[1]:.2f}"
+    budget = "–" if remaining is None else f"{100 * remaining:.1f}%"
+    line = f"first night hour {hour}/{hours}: {status} (1h burn {burn}, budget left {budget})"
+    return f"{line}; {page}" if page else line
 
 
 def _freeze(cfg, evidence: ReleaseFolder, hour: int) -> str:
