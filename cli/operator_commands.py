@@ -137,5 +137,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=("apply", "show"), help="apply: create or update it on the server; "
                                                              "show: print it as JSON")
     p.add_argument("--notify-block", default="custom-webhook/war-room",
-                   help="the notification block, as TYPE/NAME (slack-webhook/…, ms-teams-webhook/…, custom-webhook/…)")
+                   help="the notification block, as TYPE/NAME (slack-webhook/…, ms-teams-webhook/…, "
+                        "custom-webhook/…)")
     p.set_defaults(func=_guarded(cmd_automations))

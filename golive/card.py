@@ -65,6 +65,7 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
     people = settings.operator
     escalation = " → ".join(people.escalation) or "(none set: operator.escalation)"
     stages = " → ".join(f"{p}%" for p in settings.stages)
+    longest_wait = settings.stage_plan(settings.stages[0]).max_dwell_seconds
     lines = [
         f'<img src="{qr_image}" alt="QR: {layout.QUICK_START}" width="120" align="left">',
         "",
@@ -86,7 +87,7 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
         f"{stages}; each {_minutes(settings.dwell_seconds)} (100 %: {_minutes(settings.final_dwell_seconds)}), "
         f"judged every {_minutes(settings.interval_seconds)}; a Hold re-measures {_minutes(settings.hold_seconds)}, "
         f"up to {_minutes(settings.hold_budget_seconds)} a stage; too little traffic: "
-        f"{settings.on_insufficient_traffic} after {_minutes(settings.stage_plan(settings.stages[0]).max_dwell_seconds)}.",
+        f"{settings.on_insufficient_traffic} after {_minutes(longest_wait)}.",
         "",
         "## The eight thresholds",
         "",
@@ -228,7 +229,8 @@ def deployment_summary(release: str, stages: list[Mapping], elapsed_seconds: flo
     else:
         csp_text = "n/a"
     parts = [level("p95", "api_p95_ms", "~{:.0f}ms"), level("5xx", "http_5xx_pct", "{:.2f}%"),
-             level("ws_stale_p95", "ws_staleness_s", "{:.1f}s"), level("risk_block", "risk_blocks_per_min", "{:.2f}/min"),
+             level("ws_stale_p95", "ws_staleness_s", "{:.1f}s"),
+             level("risk_block", "risk_blocks_per_min", "{:.2f}/min"),
              level("idemp_conflict", "idempotency_conflict_pct", "{:.2f}%"), f"csp_viol={csp_text}",
              level("event-loop p95", "event_loop_p95_ms", "{:.1f}ms"), level("GC avg", "gc_pause_avg_ms", "{:.1f}ms")]
     return f"{head}; {', '.join(parts)}"

@@ -17,7 +17,8 @@ from golive.settings import load_settings
 from tasks import notify
 
 ROW = {"Time": "10:00:07", "Stage": "5%", "p95": 141.0, "5xx%": 4.2, "Decision": "Rollback",
-       "cells": {"5xx%": {"value": 4.2, "threshold": "≤ 1", "verdict": "breach", "evidence": "42 events in 1000 requests",
+       "cells": {"5xx%": {"value": 4.2, "threshold": "≤ 1", "verdict": "breach",
+                          "evidence": "42 events in 1000 requests",
                           "detail": "over <= 1 %"}}}
 
 
@@ -114,7 +115,8 @@ def test_a_rollback_reaches_the_channel_and_is_an_event(tmp_path, receiver):
 def test_without_a_block_the_event_is_still_emitted(tmp_path):
     notify.announce(_settings(tmp_path, None), "live", None, "5/5 stages green", None)
     (event,) = _events("golive.release.live", "1.4.0")
-    assert event.payload["stage"] is None and event.payload["message"] == "golive v1.4.0: LIVE\nreason: 5/5 stages green"
+    assert event.payload["stage"] is None
+    assert event.payload["message"] == "golive v1.4.0: LIVE\nreason: 5/5 stages green"
 
 
 def _failures(tmp_path) -> list[dict]:
