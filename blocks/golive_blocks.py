@@ -58,10 +58,12 @@ class PrometheusSource(Block):
     tls_verify: bool = True
     ca_file: str | None = None
     auth_secret_block: str | None = Field(None, description="a Secret block: a bearer token or {username, password}")
+    alertmanager_url: str | None = Field(None, description="its firing critical alerts for the service roll back")
 
     def settings_part(self) -> dict:
         part = {"prometheus_url": self.url, "prometheus_tls_verify": self.tls_verify,
-                "prometheus_ca_file": self.ca_file, "prometheus_auth_secret_block": self.auth_secret_block}
+                "prometheus_ca_file": self.ca_file, "prometheus_auth_secret_block": self.auth_secret_block,
+                "alertmanager_url": self.alertmanager_url}
         part.update({k: v for k in ("traffic_canary_query", "traffic_total_query") if (v := getattr(self, k))})
         return part
 
@@ -72,6 +74,7 @@ class TrafficTarget(Block):
     _block_type_name = "golive traffic target"
     _description = "The traffic router (its kind and control address) and the stable and canary services."
 
+    service: str = "spark"
     kind: str = "sandbox"
     control_url: str = "http://127.0.0.1:18070"
     traffic_url: str = "http://127.0.0.1:18080"
@@ -82,7 +85,7 @@ class TrafficTarget(Block):
 
     def settings_part(self) -> dict:
         router = {"kind": self.kind, "control_url": self.control_url, "kubernetes": self.kubernetes}
-        return {"router": router, "traffic_url": self.traffic_url,
+        return {"router": router, "service": self.service, "traffic_url": self.traffic_url,
                 "canary_url": self.canary_url, "stable_url": self.stable_url, "canary_admin_url": self.canary_admin_url}
 
 
@@ -109,7 +112,8 @@ class ReleaseProcess(Block):
 
     def settings_part(self) -> dict:
         part = self.model_dump(include=set(ReleaseProcess.model_fields) - set(Block.model_fields))
-        return {k: v for k, v in part.items() if v is not None or k == "github"}
+        # An unset field the settings cannot hold as None (the tag message) takes the settings' default.
+        return {k: v for k, v in part.items() if v is not None or GoLiveSettings.model_fields[k].default is None}
 
 
 class KubernetesCluster(Block):
@@ -149,10 +153,12 @@ def blocks_from_settings(settings: GoLiveSettings) -> dict[str, Block]:
         "prometheus": PrometheusSource(url=data["prometheus_url"], traffic_canary_query=data["traffic_canary_query"],
                                        traffic_total_query=data["traffic_total_query"],
                                        tls_verify=data["prometheus_tls_verify"], ca_file=data["prometheus_ca_file"],
-                                       auth_secret_block=data["prometheus_auth_secret_block"]),
+                                       auth_secret_block=data["prometheus_auth_secret_block"],
+                                       alertmanager_url=data["alertmanager_url"]),
         "target": TrafficTarget(kind=data["router"]["kind"], control_url=data["router"]["control_url"],
                                 kubernetes=data["router"]["kubernetes"],
-                                **{k: data[k] for k in ("traffic_url", "canary_url", "stable_url", "canary_admin_url")}),
+                                **{k: data[k] for k in ("service", "traffic_url", "canary_url", "stable_url",
+                                                        "canary_admin_url")}),
         "process": ReleaseProcess(**{k: data[k] for k in set(ReleaseProcess.model_fields) - set(Block.model_fields)}),
     }
 

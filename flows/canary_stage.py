@@ -18,6 +18,7 @@ from prefect.flow_runs import pause_flow_run
 from golive import layout
 from golive.models import RolloutObservation, SignalWindow, StageResult
 from golive.rollout import rollout_triggers
+from golive.scenario import Scenario
 from golive.settings import GoLiveSettings
 from golive.stage import StageMachine, Step
 from golive.triggers import describe
@@ -80,7 +81,7 @@ class _StageRun:
             return ended
         rollout = self.observe_rollout()
         fired = rollout_triggers(rollout, self.settings.release, self.restarts_at_start) if rollout else {}
-        verdict = judge_window(window.scenario, self.settings.catalogue())
+        verdict = judge_window(window.scenario)
         self.folder.record(layout.judge_look(self.percent, self.gate.window_no, self.gate.looks + 1), {
             "window": [self.gate.window_start, tick], "answered": window.answered, "verdict": verdict,
             "rollout": rollout.model_dump(mode="json") if rollout else None, "rollout_triggers": list(fired)})
@@ -153,8 +154,8 @@ class _StageRun:
             return state.result()
         self.logger.warning("stage %s%%: Prometheus did not answer for the interval ending %s", self.percent, tick)
         return SignalWindow(stage_percent=self.percent, start=start, end=tick, interval_seconds=interval,
-                            answered=False, scenario={"stage_percent": self.percent, "interval_seconds": interval,
-                                                      "signals": {}})
+                            answered=False, scenario=Scenario(self.percent, interval, {}, self.settings.catalogue(),
+                                                              self.settings.judge_policy()))
 
     def critical_alerts(self) -> list[str]:
         """The service's critical alerts firing on the canary or the whole service (an alert of

@@ -6,6 +6,7 @@ idempotency burst, outbox smoke) before a team's first release."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -22,15 +23,19 @@ from flows.rollback_drill import rollback_drill
 from tasks.evidence import ReleaseFolder
 
 
+# A game day rehearses the target, not a release; the settings still name one.
+GAME_DAY_RELEASE = "0.0.0-game-day"
+
+
 @flow(name="game-day", flow_run_name="game day")
 def game_day(config: str | None = None, settings: dict | None = None, blocks: dict[str, str] | None = None,
              scenario: str | None = None, seed: int | None = None, first_flight: bool = False) -> State:
     """Run the drills against the target; every result and its inputs go into
     <evidence_root>/<game_day.folder>/<YYYYMMDD>/."""
     logger = get_run_logger()
-    cfg = settings_for_run("game-day", config, settings, blocks)
+    cfg = settings_for_run(GAME_DAY_RELEASE, config, settings, blocks)
     today = datetime.now(timezone.utc).strftime("%Y%m%d")
-    folder = str(cfg.evidence_dir.parent / cfg.game_day.folder / today)
+    folder = str(Path(cfg.evidence_root) / cfg.game_day.folder / today)
     results = {"rollback_drill": rollback_drill(cfg, folder)}
     if not first_flight:
         name, seed = pick_scenario(scenario, seed)
