@@ -32,29 +32,31 @@ pytestmark = [
 ]
 
 
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, log.read_text()[-2000:]
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return
+        assert time.monotonic() < deadline, f"the Prefect server did not answer within {timeout:g} s"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
-    """`prefect server start` on a free loopback port, with a Prefect home of its own; the
-    environment that points at it."""
+    """`prefect server start` on a free loopback port, with a Prefect home of its own: its URL,
+    the environment that points at it, and a wait for its health (it starts while the sandbox does)."""
     home = tmp_path_factory.mktemp("prefect-ui")
     url = f"http://127.0.0.1:{free_ports(1)[0]}"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": f"{url}/api",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": f"{url}/api"}
-    port = url.rsplit(":", 1)[1]
     with open(home / "server.log", "ab") as log:
         server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                   "--port", port], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   "--port", url.rsplit(":", 1)[1]], env=env, stdout=log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, (home / "server.log").read_text()[-2000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the Prefect server did not answer within 180 s"
-            time.sleep(0.5)
-        yield url, env
+        yield url, env, lambda: _wait_healthy(url, server, home / "server.log")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
@@ -77,7 +79,8 @@ print(json.dumps({"type": state.type.value, "name": state.name}))
 @pytest.fixture(scope="module")
 def went_live(prefect_server, sandbox, signing_key, tmp_path_factory) -> dict:
     """A go-live of the demo at 100 % on the sandbox, run in a process of its own against the server."""
-    _url, env = prefect_server
+    _url, env, healthy = prefect_server
+    healthy()
     folder = tmp_path_factory.mktemp("ui-go-live")
     settings = flow_settings(sandbox, signing_key, folder / "evidence", [100])
     (folder / "settings.json").write_text(json.dumps(settings))
@@ -100,7 +103,7 @@ def page():
 
 
 def test_the_ui_shows_the_go_live_live_with_its_war_room(prefect_server, went_live, page, tmp_path):
-    url, _env = prefect_server
+    url, _env, _healthy = prefect_server
     assert went_live == {"type": "COMPLETED", "name": "Live"}
 
     page.goto(f"{url}/runs", wait_until="networkidle")
