@@ -28,6 +28,7 @@ EVENTS = {
     "hold": "golive.stage.hold",
     "rollback": "golive.stage.rollback",
     "paused": "golive.stage.paused",
+    "pause": "golive.stage.paused",  # the stage gate's own word for it
     "live": "golive.release.live",
     "rolled-back": "golive.rollback",
     "rollback-failed": "golive.rollback.failed",
