@@ -53,14 +53,14 @@ def _read_head(run_id: uuid.UUID, folder_name: str) -> tuple[str, str]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
-    from tasks.artifacts import _key
+    from tasks.artifacts import head_artifact_key
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
         said = _HEAD.findall(run.state.message or "") if run.state else []
         if said:
             return said[-1], f"the final state of flow run {run.name!r}"
-        key = _key(f"evidence-head-{folder_name}")  # as tasks.artifacts.publish_chain_head names it
+        key = head_artifact_key(folder_name)
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]),
                                            flow_run_id=ArtifactFilterFlowRunId(any_=_runs_under(client, run_id))),

@@ -25,10 +25,15 @@ def link_evidence(release: str, folder: str) -> None:
     create_link_artifact(f"file://{folder}", link_text=f"evidence v{release}", key=_key(f"evidence-v{release}"))
 
 
+def head_artifact_key(folder_name: str) -> str:
+    """The key of the artifact that keeps an evidence folder's chain head."""
+    return _key(f"evidence-head-{folder_name}")
+
+
 def publish_chain_head(folder_name: str, seq: int, head: str, flow_name: str) -> None:
     """The evidence chain's head, kept outside the folder: `golive evidence verify --expect-head`
     against it proves no link was cut from the end."""
-    create_markdown_artifact(f"`{head}` (link {seq}, sealed by {flow_name})", key=_key(f"evidence-head-{folder_name}"),
+    create_markdown_artifact(f"`{head}` (link {seq}, sealed by {flow_name})", key=head_artifact_key(folder_name),
                              description=f"Evidence chain head of {folder_name}: verify with --expect-head")
 
 
