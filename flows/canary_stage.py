@@ -31,6 +31,8 @@ from tasks.artifacts import publish_stage
 from tasks.evidence import ReleaseFolder, add_war_room_row
 from tasks.gate import judge_window
 from tasks.kubernetes import read_kubernetes_rollout
+from tasks.notify import announce
+from tasks.plots import plot_stage
 from tasks.prometheus import observe_share, query_signals
 from tasks.router import read_weight, set_weight
 from tasks.service import read_service_rollout
@@ -116,8 +118,10 @@ class _StageRun:
             "series": window.model_dump(mode="json"),
         })
         row = WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent, step.action.capitalize(),
-                                      verdict["signals"])
+                                      verdict["signals"], series=window.scenario.to_dict()["signals"])
         add_war_room_row(str(self.folder), row)
+        if step.action != "pause":  # a pause is announced where it asks
+            announce(self.settings, step.action, self.percent, f"{verdict['reason']}; {step.reason}", row)
         publish_stage(self.settings.release, self.percent, step.action, verdict["reason"], verdict["signals"], row)
         self.result.decisions.append({"at": tick, "decision": step.action, "reason": verdict["reason"],
                                       "gate": step.reason, "triggers": list(step.triggers),
@@ -180,6 +184,7 @@ class _StageRun:
 
     def ask(self, key: str, description: str) -> StageApproval | None:
         """Pause until a person answers (Prefect's UI or `golive approve`); None when nobody did in time."""
+        announce(self.settings, "paused", self.percent, description)
         try:
             return pause_flow_run(wait_for_input=StageApproval.with_initial_data(description=description),
                                   timeout=int(max(1, self.settings.approval_timeout_seconds)), key=key)
@@ -233,6 +238,7 @@ class _StageRun:
             result.rollback = "RolledBack" if rolled.is_completed() else "RollbackFailed"
         result.ended_at = time.time()
         self.folder.record(layout.stage_record(self.percent), result)
+        plot_stage(str(self.folder), self.percent)
         self.folder.seal(f"canary-stage {self.percent}%")
         return result
 

@@ -26,7 +26,7 @@ from golive.closing import final_decision, release_oneliner, success_criteria, t
 from golive.outcome import ENDINGS, Ending, ending_of
 from golive.settings import GoLiveSettings
 from golive.validation import error_line
-from golive.warroom import to_markdown
+from golive.warroom import table_rows, to_markdown
 from blocks import settings_for_run
 from flows.artifact_completeness import artifact_completeness
 from flows.canary_stage import canary_stage
@@ -35,6 +35,7 @@ from flows.flight_check import flight_check
 from flows.rollback import rollback
 from tasks.artifacts import link_evidence, publish_war_room
 from tasks.evidence import ReleaseFolder, read_stage_records
+from tasks.notify import announce
 from tasks.prefect_api import GoLiveLocked, go_live_lock, schedule_first_night
 
 
@@ -139,11 +140,13 @@ def _end_of_stages(cfg: GoLiveSettings, evidence: ReleaseFolder, stages: list[di
                           return_state=True)
         criteria_rollback = "RolledBack" if rolled.is_completed() else "RollbackFailed"
     ending = ending_of(stages, unmet, criteria_rollback)
+    if ending.name == "Live":
+        announce(cfg, "live", None, oneliner)
 
     rows = evidence.read_json(layout.WAR_ROOM_JSON) if evidence.has(layout.WAR_ROOM_JSON) else []
     summary = (f"# v{release}: {ending.name}\n\n{oneliner}\n\nTraffic: {ending.traffic}.\n\n{to_markdown(rows)}\n"
                + "\n".join(f"- {'✅' if c['ok'] else '❌'} {name}" for name, c in criteria.items()) + "\n")
-    publish_war_room(release, rows, summary)
+    publish_war_room(release, table_rows(rows), summary)
     link_evidence(release, str(Path(evidence.path).resolve()))
     head = evidence.seal("go-live")["head"]
     get_run_logger().info(oneliner)

@@ -33,7 +33,8 @@ def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, u
     samples = send_canary_traffic(url, seconds, settings.blast_radius_concurrency)
     after = {"stable": read_drill_requests(settings.stable_url), "canary": read_drill_requests(settings.canary_url)}
     counted = {track: _delta(before[track], after[track]) for track in before}
-    verdict = evaluate([DrillSample(**s) for s in samples], settings.release, counted["stable"], counted["canary"])
+    verdict = evaluate([DrillSample(**s) for s in samples], settings.release, counted["stable"], counted["canary"],
+                       settings.catalogue())
     result = BlastRadiusResult(url=url, release=settings.release, seconds=seconds, **verdict)
     evidence.record(layout.MICRO_BLAST_RADIUS_COUNTERS, {"before": before, "after": after, "drill_requests": counted})
     evidence.record(layout.MICRO_BLAST_RADIUS_REQUESTS, samples_csv(samples))

@@ -18,14 +18,16 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
+from golive import layout
 from golive.models import RollbackReport
 from golive.rollback_report import render_rollback, rollback_file_name
 from golive.settings import GoLiveSettings, RouterSettings, SettingsError
 from golive.validation import error_line, parse_release
 from blocks import settings_for_run
-from tasks.evidence import ReleaseFolder
+from tasks.evidence import ReleaseFolder, list_evidence
 from tasks.kubernetes import scale_canary
-from tasks.prefect_api import read_flow_run_parameters, rename_flow_run
+from tasks.notify import announce
+from tasks.prefect_api import free_go_live_lock, read_flow_run_parameters, rename_flow_run
 from tasks.router import read_weight, set_weight
 from tasks.service import check_version
 
@@ -112,6 +114,10 @@ def rollback(
     logger = get_run_logger()
     if settings is None:
         settings = _settings_of(release, config, blocks, stage, crashed_run)
+    # The stages a dead go-live raised the weight for: its evidence says how far it got.
+    moved = [p for name in list_evidence(str(settings.evidence_dir))
+             if (p := layout.parse_weight_set(name)) is not None] if crashed_run else []
+    stage = stage or max(moved, default=0)
     started = time.time()
     steps: list[str] = []
 
@@ -146,11 +152,16 @@ def rollback(
         triggers=list(triggers or ()),
     )
     folder = ReleaseFolder(path=evidence_folder or str(settings.evidence_dir), signing=settings.signing)
+    if not dry_run:
+        announce(settings, "rolled-back" if report.verified else "rollback-failed", stage, reason)
     try:
         folder.record(report.evidence_file, render_rollback(report, settings.release, started, signals))
         folder.seal(f"rollback{' (dry run)' if dry_run else ''}")
     except Exception as exc:  # noqa: BLE001 - the traffic is where it is; a lost record must not hide it
         logger.error("rollback: the record could not be written or sealed: %s", exc)
+    if moved and report.verified:
+        free_go_live_lock(settings.router.target, settings.release)
+        logger.info("the dead run's locks on %s and v%s are free again", settings.router.target, settings.release)
     if report.outcome == "RollbackFailed":
         message = (f"ROLLBACK FAILED: weight 0 not verified within {settings.rollback_budget_seconds:g} s; "
                    f"the router last read {'nothing' if after is None else after}: traffic may still reach the canary")

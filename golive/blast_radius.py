@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from golive.signals import CATALOGUE
+from golive.signals import CATALOGUE, Signal
 
 __all__ = ["MIN_SUCCESS_RATIO", "DrillRequest", "DrillSample", "evaluate", "plan_request", "samples_csv"]
 
@@ -88,9 +88,10 @@ def _p95(values: Sequence[float]) -> float | None:
 
 
 def evaluate(samples: Sequence[DrillSample], release: str, stable_requests: float | None,
-             canary_requests: float | None) -> dict:
-    """The drill's verdict from what it saw and what the services counted."""
-    thresholds = {s.name: s.threshold for s in CATALOGUE}
+             canary_requests: float | None, catalogue: tuple[Signal, ...] = CATALOGUE) -> dict:
+    """The drill's verdict from what it saw and what the services counted, against the
+    thresholds of `catalogue` (the release's, overrides included)."""
+    thresholds = {s.name: s.threshold for s in catalogue}
     answered = [s for s in samples if s.status is not None]
     as_expected = sum(s.expected for s in samples)
     ratio = as_expected / len(samples) if samples else 0.0

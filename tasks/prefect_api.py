@@ -73,6 +73,18 @@ def _hold(name: str, what: str) -> Iterator[None]:
         raise GoLiveLocked(f"{what} is already being moved by {_holders()}") from None
 
 
+@task(name="free a dead run's locks", cache_policy=NO_CACHE)
+def free_go_live_lock(target: str, release: str) -> None:
+    """Let go of the traffic target's and the release's limits a dead go-live held, so the next
+    run need not wait out its lease. Only for a run known to have held them."""
+    with get_client(sync_client=True) as client:
+        for name in (lock_name("target", target), lock_name("release", release)):
+            try:
+                client.delete_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                pass
+
+
 @contextmanager
 def go_live_lock(target: str, release: str) -> Iterator[None]:
     """Hold the traffic target `target` and the release for the duration; GoLiveLocked at once

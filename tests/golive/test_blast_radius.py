@@ -25,3 +25,12 @@ def test_the_blast_radius_limits_hold_beyond_the_doubt_of_a_small_sample():
         "p95 250 ms > 200 ms (20 of 80 requests slower, more than 5 % beyond doubt)"]
     assert not any(f.startswith("5xx") for f in drill(slow=0, errors=1)["failures"])  # one in 80
     assert any(f.startswith("5xx 6.25% > 1% (5 of 80)") for f in drill(slow=0, errors=5)["failures"])
+
+
+def test_the_limits_are_the_releases_own_thresholds():
+    from golive.signals import CATALOGUE, with_overrides
+
+    slow = [DrillSample(kind="quote", status=200, latency_ms=300.0, version="1.4.0", expected=True)] * 100
+    assert not evaluate(slow, "1.4.0", 0, 100)["ok"]
+    relaxed = with_overrides(CATALOGUE, {"api_p95_ms": {"threshold": 500}})
+    assert evaluate(slow, "1.4.0", 0, 100, relaxed)["ok"]
