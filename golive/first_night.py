@@ -8,6 +8,10 @@ freezes changes; the fast-burn page (1 h and 5 min both at 14.4 or more) raises 
 An hour without data (Prometheus answered nothing, or no request was counted) is `nodata`: not a
 zero burn and never green, for a night that cannot see cannot vouch. Two such hours in a row page
 the war room, and the night ends `Held` saying it could not vouch for the release.
+
+Hour `h` of a night that started at `T` is due at `T + h × hour`: it measures the windows that end
+then, however late it runs, and its file is its record (an hour is measured once). The night ends
+at its first rollback, or once every hour is recorded.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from golive.settings import FirstNightSettings
 from golive.signals import Signal
 from golive.slo import BURN_WINDOWS, firing
 
-__all__ = ["NODATA_PAGE_AFTER", "degraded_signals", "fast_burn_reason", "hour_verdict", "night_report",
-           "nodata_note", "plot_burn", "unvouched"]
+__all__ = ["NODATA_PAGE_AFTER", "SETTLE_SECONDS", "degraded_signals", "fast_burn_reason", "hour_due", "hour_verdict",
+           "night_ending", "night_report", "nodata_note", "plot_burn", "unvouched"]
 
 # A signal has degraded when it is above its stage-100 value by more than this share, and by more
 # than this share of its threshold (so a 0.01 % → 0.02 % 5xx wobble is not a degradation).
@@ -29,6 +33,15 @@ THRESHOLD_SHARE_FLOOR = 0.10
 FAST_BURN = BURN_WINDOWS[0]
 NODATA = "nodata"
 NODATA_PAGE_AFTER = 2  # hours without data in a row before the war room is paged
+SETTLE_SECONDS = 1.5  # an hour is read this long after it is due, once its last scrapes have landed
+
+
+def hour_due(started_at: float, hour: int, hour_seconds: float) -> float:
+    """When hour `hour` (1-based) of a night that started at `started_at` ends: the end of the
+    windows it measures, whenever it is measured."""
+    if hour < 1:
+        raise ValueError(f"hour: expected 1 or more, got {hour}")
+    return started_at + hour * hour_seconds
 
 
 def degraded_signals(now: Mapping[str, float | None], at_100: Mapping[str, float | None],
@@ -107,6 +120,20 @@ def unvouched(release: str, hours: Sequence[Mapping]) -> str | None:
     if longest < NODATA_PAGE_AFTER:
         return None
     return f"{longest} hours without data: the first night cannot vouch for v{release}"
+
+
+def night_ending(release: str, hours: Sequence[Mapping], total: int, frozen: bool) -> tuple[str, str, str] | None:
+    """How the night ends, as (state type, name, message), from the hour records so far; None while
+    an hour is still to be measured. A rollback ends it at once; a night that paged for missing
+    data ends `Held` failed (it cannot vouch); otherwise `Held` completed."""
+    if any(h["status"] == "rollback" for h in hours):
+        return "FAILED", "RolledBack", f"v{release} rolled back during the first night (error-budget-burn)"
+    if not set(range(1, total + 1)) <= {h["hour"] for h in hours}:
+        return None
+    blind = unvouched(release, sorted(hours, key=lambda h: h["hour"]))
+    if blind:
+        return "FAILED", "Held", blind
+    return "COMPLETED", "Held", f"v{release} held {total} hours" + (", changes frozen" if frozen else "")
 
 
 def _cell(value: float | None, fmt: str) -> str:

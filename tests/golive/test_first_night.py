@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from golive.first_night import (degraded_signals, fast_burn_reason, hour_verdict, night_report, nodata_note,
-                                plot_burn, unvouched)
+import pytest
+
+from golive.first_night import (degraded_signals, fast_burn_reason, hour_due, hour_verdict, night_ending, night_report,
+                                nodata_note, plot_burn, unvouched)
 from golive.settings import FirstNightSettings
 from golive.signals import CATALOGUE
 
@@ -93,3 +95,30 @@ def test_the_report_shows_hours_without_data_and_the_page():
 def test_the_plot_is_a_png():
     assert plot_burn([_hour(1), _hour(2)], 1.5).startswith(b"\x89PNG\r\n\x1a\n")
     assert plot_burn([_hour(1, "nodata", burn={"1": None})], 1.5).startswith(b"\x89PNG")
+
+
+def test_an_hour_is_due_at_its_end_whenever_it_is_measured():
+    assert [hour_due(1000.0, h, 3600) for h in (1, 2, 24)] == [4600.0, 8200.0, 1000.0 + 24 * 3600]
+    assert hour_due(1000.0, 3, 4) == 1012.0
+    with pytest.raises(ValueError):
+        hour_due(1000.0, 0, 3600)
+
+
+def _recorded(hour: int, status: str) -> dict:
+    return {"hour": hour, "status": status}
+
+
+def test_the_night_ends_once_every_hour_is_recorded_in_any_order():
+    assert night_ending("1.4.0", [_recorded(1, "green"), _recorded(3, "green")], 3, frozen=False) is None
+    out_of_order = [_recorded(3, "green"), _recorded(1, "watch"), _recorded(2, "green")]
+    assert night_ending("1.4.0", out_of_order, 3, frozen=False) == ("COMPLETED", "Held", "v1.4.0 held 3 hours")
+    assert night_ending("1.4.0", [_recorded(h, "green") for h in (1, 2)], 2, frozen=True)[2] == (
+        "v1.4.0 held 2 hours, changes frozen")
+
+
+def test_a_rollback_ends_the_night_at_once_and_a_blind_night_is_held_failed():
+    assert night_ending("1.4.0", [_recorded(1, "green"), _recorded(2, "rollback")], 24, frozen=False) == (
+        "FAILED", "RolledBack", "v1.4.0 rolled back during the first night (error-budget-burn)")
+    blind = [_recorded(2, "nodata"), _recorded(1, "green"), _recorded(3, "nodata")]  # measured out of order
+    assert night_ending("1.4.0", blind, 3, frozen=False) == (
+        "FAILED", "Held", "2 hours without data: the first night cannot vouch for v1.4.0")
