@@ -252,7 +252,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     stack = Stack(Path(args.folder))
     try:
         if args.action == "up":
-            api_url = stack.up(args.port)
+            api_url = stack.up(args.port, database=args.database, say=lambda line: print(line, file=sys.stderr))
             print(f"export PREFECT_API_URL={api_url}")
         elif args.action == "down":
             print(f"stopped: {', '.join(stack.down()) or 'nothing was running'}")
@@ -262,6 +262,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                 print(f"{name:<8} {'running' if alive else 'stopped'}")
             if state:
                 print(f"PREFECT_API_URL={state['api_url']}")
+                print(f"database: {state.get('database', 'sqlite')}")
     except StackError as exc:
         raise UsageError(str(exc)) from None
     return 0
@@ -350,7 +351,10 @@ def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("server", help="a local Prefect server, the golive-local work pool and a worker")
     p.add_argument("action", choices=("up", "down", "status"))
     p.add_argument("--port", type=int, default=4200)
-    p.add_argument("--folder", default=".golive/server", help="where pids and logs are kept")
+    p.add_argument("--folder", default=os.environ.get("GOLIVE_SERVER_DIR", ".golive/server"),
+                   help="where pids and logs are kept (default: $GOLIVE_SERVER_DIR or .golive/server)")
+    p.add_argument("--database", default="sqlite",
+                   help="sqlite; postgresql: a local PostgreSQL of the stack's own; or a postgresql:// URL to use")
     p.set_defaults(func=cmd_server)
     blocks = sub.add_parser("blocks", help="the blocks deployments load").add_subparsers(dest="action", required=True)
     p = blocks.add_parser("apply", help="save golive.yaml as the four golive blocks")
