@@ -1,4 +1,9 @@
-"""`golive sandbox up|down|status|weight|fault`: the embedded target, from the command line."""
+"""`golive sandbox up|down|status|weight|fault|config`: the embedded target, from the command line.
+
+`up` and `config` write the `golive.yaml` that takes the demo release live on the running sandbox
+through a Prefect server: the sandbox's addresses and git repository, and the compressed timings
+and judge overrides `golive demo` uses (the sandbox itself knows nothing of golive's settings).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,10 @@ from pathlib import Path
 
 from golive.signals import readiness_queries
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "sandbox_config"]
+
+CONFIG_MARK = "# golive sandbox config:"
+FIRST_NIGHT = {"hours": 3, "hour_seconds": 10.0}  # the first night compressed to half a minute
 
 
 class _Exit(Exception):
@@ -52,6 +60,35 @@ def _run(fn):
     return wrapper
 
 
+def sandbox_config(sandbox, stage_seconds: float, interval: float) -> dict:
+    """Settings for any release on the running sandbox: its addresses, compressed timings, and
+    the evidence under ./evidence (flow runs start in the deploying checkout)."""
+    from cli.demo import demo_settings
+
+    settings = demo_settings("0.0.0", sandbox.golive_settings(), stage_seconds, interval, "evidence")
+    settings.pop("release")
+    return {**settings, "first_night": dict(FIRST_NIGHT)}
+
+
+def _config_text(sandbox, args: argparse.Namespace) -> str:
+    import yaml
+
+    if args.stage_seconds < 3 * args.interval:
+        raise _Exit("--stage-seconds: at least three intervals (--interval) per stage")
+    header = (f"{CONFIG_MARK} the sandbox in {sandbox.workdir}, stages of {args.stage_seconds:g} s judged every "
+              f"{args.interval:g} s.\n# Rewritten by `golive sandbox up`; `golive blocks apply` saves it as blocks.\n")
+    return header + yaml.safe_dump(sandbox_config(sandbox, args.stage_seconds, args.interval), sort_keys=False)
+
+
+def _write_config(sandbox, args: argparse.Namespace, path: Path, overwrite: bool) -> str:
+    """Write golive.yaml; one we did not write is left alone unless asked (`config --out`)."""
+    text = _config_text(sandbox, args)
+    if not overwrite and path.exists() and not path.read_text().startswith(CONFIG_MARK):
+        return f"{path} exists and is not the sandbox's: left alone (`golive sandbox config --out FILE` writes one)"
+    path.write_text(text)
+    return f"wrote {path}: `golive blocks apply {path}` saves it for the deployments"
+
+
 def _print_urls(sandbox) -> None:
     width = max(len(k) for k in sandbox.urls())
     for name, url in sandbox.urls().items():
@@ -65,15 +102,35 @@ def cmd_up(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"… {message}", file=sys.stderr, flush=True)
 
-    sandbox = Sandbox.up(
-        Path(args.workdir) if args.workdir else None,
-        release=args.release, stable_version=args.stable, rate=args.rate, port_base=args.port_base,
-        free_ports=args.free_ports, seed=args.seed, timeout=args.timeout, progress=progress,
-        ready_queries=readiness_queries(),
-    )
-    print(f"sandbox up: stable {args.stable}, canary {args.release}, canary weight 0, "
-          f"load {args.rate:g} req/s (folder {sandbox.workdir})")
+    sandbox = _sandbox(args)
+    if sandbox.running():
+        if sandbox.config["release"] != args.release:
+            raise _Exit(f"a sandbox serving canary {sandbox.config['release']} already runs in {sandbox.workdir}; "
+                        f"stop it first with `golive sandbox down`")
+        print(f"sandbox already up: canary {args.release}, canary weight {sandbox.weight()} (folder {sandbox.workdir})")
+    else:
+        sandbox = Sandbox.up(
+            sandbox.workdir, release=args.release, stable_version=args.stable, rate=args.rate,
+            probe_rate=args.probe_rate, port_base=args.port_base, free_ports=args.free_ports, seed=args.seed,
+            timeout=args.timeout, progress=progress, ready_queries=readiness_queries(),
+        )
+        print(f"sandbox up: stable {args.stable}, canary {args.release}, canary weight 0, "
+              f"load {args.rate:g} req/s (folder {sandbox.workdir})")
     _print_urls(sandbox)
+    if args.config:
+        print(_write_config(sandbox, args, Path(args.config), overwrite=False))
+    return 0
+
+
+@_run
+def cmd_config(args: argparse.Namespace) -> int:
+    sandbox = _sandbox(args)
+    if not sandbox.running():
+        raise _Exit(f"no sandbox running in {sandbox.workdir}; start one with `golive sandbox up`", code=3)
+    if args.out:
+        print(_write_config(sandbox, args, Path(args.out), overwrite=True))
+    else:
+        print(_config_text(sandbox, args), end="")
     return 0
 
 
@@ -134,6 +191,11 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_timings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage-seconds", type=float, default=12.0, help="dwell of every stage (runbook: 900)")
+    parser.add_argument("--interval", type=float, default=4.0, help="judge every this many seconds (runbook: 60)")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sandbox", help="the embedded target: two service versions, Prometheus, nginx, load")
     p.add_argument("--workdir", help="the sandbox's folder (default: $GOLIVE_SANDBOX_DIR or a temp folder)")
@@ -146,8 +208,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--port-base", type=int, help="router on this port, the rest after it (default 18080)")
     up.add_argument("--free-ports", action="store_true", help="let the kernel pick free ports")
     up.add_argument("--seed", type=int, help="seed the services' and the load's randomness")
+    up.add_argument("--probe-rate", type=float, default=5.0, help="synthetic probes per second to each track")
     up.add_argument("--timeout", type=float, default=45.0)
+    up.add_argument("--config", default="golive.yaml",
+                    help="write golive settings for this sandbox here, unless a file not written by the sandbox "
+                         "is there ('' for none)")
+    _add_timings(up)
     up.set_defaults(func=cmd_up)
+
+    config = verbs.add_parser("config", help="golive settings (YAML) for the running sandbox")
+    config.add_argument("--out", help="write them to this file (default: print them)")
+    _add_timings(config)
+    config.set_defaults(func=cmd_config)
 
     verbs.add_parser("down", help="stop exactly what `up` started").set_defaults(func=cmd_down)
     verbs.add_parser("status", help="which components run").set_defaults(func=cmd_status)
