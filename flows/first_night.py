@@ -4,8 +4,13 @@ Each hour: the error counts over the burn windows (1 h/5 min, 6 h/30 min, 1 d/2 
 the SLO period, the eight signals against the stage-100 snapshot, and the hour's verdict
 (golive.first_night). Freeze labels the open pull requests once; a fast burn rolls back when the
 policy says so. An hour without data is `nodata`; two in a row page the war room and the night
-ends `Held`, saying it cannot vouch for the release. Every hour is a file: a run restarted (or
-started late) measures only the hours not yet recorded, each at its own due time.
+ends `Held`, saying it cannot vouch for the release. Every hour is a file: an hour whose file
+exists is never measured again, and an hour measured late reads the windows that ended when it
+was due.
+
+On a Prefect server the night is `first-night-hour` runs, one per hour, scheduled at Live for the
+end of each hour (a run lasts seconds; a worker that was down runs the missed ones late). Without
+a server, `first-night` runs the hours in one process, sleeping between them.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
 from golive import layout
-from golive.first_night import (degraded_signals, fast_burn_reason, hour_verdict, night_report, nodata_note,
-                                plot_burn, unvouched)
+from golive.first_night import (SETTLE_SECONDS, degraded_signals, fast_burn_reason, hour_due, hour_verdict,
+                                night_ending, night_report, nodata_note, plot_burn)
+from golive.settings import FirstNightSettings, GoLiveSettings
 from golive.slo import PERIOD, budget_remaining, burns_of, measurement_windows
 from blocks import settings_for_run
 from flows.rollback import rollback
@@ -27,7 +33,7 @@ from tasks.github import GitHubError, apply_freeze
 from tasks.notify import announce
 from tasks.prometheus import measure_error_counts, snapshot_signals
 
-SETTLE_SECONDS = 1.5  # the hour's last scrapes land before it is read
+EARLY_WAIT_LIMIT_SECONDS = 120  # a scheduled hour started early (a worker's prefetch) waits for its due time
 
 
 def _utc(at: float) -> str:
@@ -37,72 +43,126 @@ def _utc(at: float) -> str:
 @flow(name="first-night", flow_run_name="first night v{release}")
 def first_night(release: str, config: str | None = None, settings: dict | None = None, hours: int | None = None,
                 hour_seconds: float | None = None, blocks: dict[str, str] | None = None) -> State:
-    """Watch the release for `hours` hours of `hour_seconds` (default 24 of 3600) after Live."""
+    """Watch the release for `hours` hours of `hour_seconds` (default 24 of 3600) after Live, in
+    this one run (a machine without a Prefect server)."""
     logger = get_run_logger()
     cfg = settings_for_run(release, config, settings, blocks)
     evidence = ReleaseFolder.of(cfg)
-    if evidence.has(layout.FIRST_NIGHT_PLAN):
-        plan = evidence.read_json(layout.FIRST_NIGHT_PLAN)  # a restart keeps the night it belongs to
-    else:
-        plan = {"started_at": time.time(), "hours": hours or cfg.first_night.hours,
-                "hour_seconds": hour_seconds or cfg.first_night.hour_seconds}
-        evidence.record(layout.FIRST_NIGHT_PLAN, plan)
-    night = cfg.first_night.model_copy(update={"hours": plan["hours"], "hour_seconds": plan["hour_seconds"]})
-    reference = {}
-    if evidence.has(layout.FINAL_SNAPSHOT):
-        decision = evidence.read_json(layout.FINAL_SNAPSHOT).get("decision") or {"signals": {}}
-        reference = {name: v.get("canary") for name, v in decision["signals"].items()}
-    windows = measurement_windows(night.hour_seconds, night.slo_period_hours)
-
-    rolled_back = False
+    plan, night = _plan(cfg, evidence, hours, hour_seconds)
     for hour in range(1, night.hours + 1):
         if evidence.has(layout.first_night_hour(hour)):
             continue
-        due = plan["started_at"] + hour * night.hour_seconds
+        due = hour_due(plan["started_at"], hour, night.hour_seconds)
         if due + SETTLE_SECONDS > time.time():
             logger.info("hour %d of %d: measuring at %s UTC", hour, night.hours, _utc(due))
             time.sleep(due + SETTLE_SECONDS - time.time())
-        counts = measure_error_counts(cfg, night.track, windows, due)
-        burns = burns_of(counts, night.slo_objective)
-        remaining = budget_remaining(*(counts[PERIOD] or (None, None)), night.slo_objective)
-        signals = snapshot_signals(cfg, night.track, night.hour_seconds, due)
-        degraded = degraded_signals(signals, reference, cfg.catalogue())
-        verdict = hour_verdict(burns, remaining, degraded, night)
-        taken = []
-        if "freeze" in verdict["actions"] and not evidence.has(layout.FIRST_NIGHT_FREEZE):
-            taken.append(_freeze(cfg, evidence, hour))
-            announce(cfg, "freeze", 100, taken[-1], details={"hour": hour})
-        if "rollback" in verdict["actions"]:
-            report = rollback(reason=fast_burn_reason(burns, hour), stage=100, release=release, settings=cfg,
-                              triggered_by=f"first-night hour {hour}")
-            taken.append(f"hour {hour}: rolled back ({report.evidence_file})")
-            rolled_back = True
-        record = {
-            "hour": hour, "due": due, "measured_at_utc": _utc(due),
-            "burn": {f"{h:g}": b for h, b in burns.items()}, "counts": counts, "budget_remaining": remaining,
-            "signals": signals, "degraded": degraded, **verdict, "taken": taken,
-        }
-        page = nodata_note(release, [*_hours(evidence, hour - 1), record])
-        if page:
-            record["war_room"] = page
-            logger.error("war room: %s", page)
-        evidence.record(layout.first_night_hour(hour), record)
-        announce(cfg, "first-night-hour", 100, _hour_line(hour, night.hours, verdict["status"], burns, remaining, page),
-                 details={"hour": hour, "status": verdict["status"], "alerts": verdict["alerts"], "taken": taken})
-        _report(cfg, evidence, night, bool(reference))
-        logger.info("hour %d: %s (1h burn %s, budget left %s)", hour, verdict["status"],
-                    "–" if burns[1] is None else f"{burns[1]:.2f}",
-                    "–" if remaining is None else f"{100 * remaining:.1f}%")
-        if rolled_back:
+        if _measure_hour(cfg, evidence, night, hour, due)["status"] == "rollback":
             break
-    evidence.seal("first-night")
+    return _end(cfg, evidence, night)
+
+
+@flow(name="first-night-hour", flow_run_name="first night v{release} hour {hour}")
+def first_night_hour(release: str, hour: int, started_at: float, hours: int, hour_seconds: float,
+                     config: str | None = None, settings: dict | None = None,
+                     blocks: dict[str, str] | None = None) -> State:
+    """Measure hour `hour` of the night that started at `started_at`, over the windows that ended
+    when it was due; the run that records the night's last hour (or rolls back) ends the night."""
+    logger = get_run_logger()
+    cfg = settings_for_run(release, config, settings, blocks)
+    evidence = ReleaseFolder.of(cfg)
+    _, night = _plan(cfg, evidence, hours, hour_seconds, started_at)
+    if evidence.has(layout.first_night_hour(hour)):
+        return Completed(name="Recorded", message=f"hour {hour} of v{release} was already measured")
+    rolled_back = [h["hour"] for h in _hours(evidence, night.hours) if h["status"] == "rollback"]
     if rolled_back:
-        return Failed(name="RolledBack", message=f"v{release} rolled back during the first night (error-budget-burn)")
-    blind = unvouched(release, _hours(evidence, night.hours))
-    if blind:
-        return Failed(name="Held", message=blind)
-    frozen = evidence.has(layout.FIRST_NIGHT_FREEZE)
-    return Completed(name="Held", message=f"v{release} held {night.hours} hours" + (", changes frozen" if frozen else ""))
+        return Completed(name="NightOver", message=f"hour {hour} not measured: v{release} rolled back in hour "
+                                                   f"{rolled_back[0]}")
+    due = hour_due(started_at, hour, night.hour_seconds)
+    wait = due + SETTLE_SECONDS - time.time()
+    if 0 < wait <= EARLY_WAIT_LIMIT_SECONDS:
+        time.sleep(wait)
+    elif wait > EARLY_WAIT_LIMIT_SECONDS:
+        return Failed(name="Early", message=f"hour {hour} is due at {_utc(due)} UTC, not yet: nothing measured")
+    late = time.time() - due - SETTLE_SECONDS
+    if late > night.hour_seconds / 10:
+        logger.warning("hour %d measured %.0f s late, over the windows that ended at %s UTC", hour, late, _utc(due))
+    record = _measure_hour(cfg, evidence, night, hour, due)
+    ending = _end(cfg, evidence, night)
+    if ending.name in ("Held", "RolledBack"):
+        return ending
+    return Completed(name="Measured", message=f"hour {hour}/{night.hours}: {record['status']}")
+
+
+def _plan(cfg: GoLiveSettings, evidence: ReleaseFolder, hours: int | None, hour_seconds: float | None,
+          started_at: float | None = None) -> tuple[dict, FirstNightSettings]:
+    """The night's plan (kept once recorded: a restart belongs to the night it started) and the
+    first night's settings with its hours."""
+    if evidence.has(layout.FIRST_NIGHT_PLAN):
+        plan = evidence.read_json(layout.FIRST_NIGHT_PLAN)
+    else:
+        plan = {"started_at": time.time() if started_at is None else started_at,
+                "hours": hours or cfg.first_night.hours, "hour_seconds": hour_seconds or cfg.first_night.hour_seconds}
+        evidence.record(layout.FIRST_NIGHT_PLAN, plan)
+    return plan, cfg.first_night.model_copy(update={"hours": plan["hours"], "hour_seconds": plan["hour_seconds"]})
+
+
+def _reference(evidence: ReleaseFolder) -> dict:
+    """The canary's signals at the end of stage 100, what each hour is compared with."""
+    if not evidence.has(layout.FINAL_SNAPSHOT):
+        return {}
+    decision = evidence.read_json(layout.FINAL_SNAPSHOT).get("decision") or {"signals": {}}
+    return {name: v.get("canary") for name, v in decision["signals"].items()}
+
+
+def _measure_hour(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNightSettings, hour: int,
+                  due: float) -> dict:
+    """Measure, judge, act on and record one hour over the windows that end at `due`; the record."""
+    logger = get_run_logger()
+    release = cfg.release
+    reference = _reference(evidence)
+    windows = measurement_windows(night.hour_seconds, night.slo_period_hours)
+    counts = measure_error_counts(cfg, night.track, windows, due)
+    burns = burns_of(counts, night.slo_objective)
+    remaining = budget_remaining(*(counts[PERIOD] or (None, None)), night.slo_objective)
+    signals = snapshot_signals(cfg, night.track, night.hour_seconds, due)
+    degraded = degraded_signals(signals, reference, cfg.catalogue())
+    verdict = hour_verdict(burns, remaining, degraded, night)
+    taken = []
+    if "freeze" in verdict["actions"] and not evidence.has(layout.FIRST_NIGHT_FREEZE):
+        taken.append(_freeze(cfg, evidence, hour))
+        announce(cfg, "freeze", 100, taken[-1], details={"hour": hour})
+    if "rollback" in verdict["actions"]:
+        report = rollback(reason=fast_burn_reason(burns, hour), stage=100, release=release, settings=cfg,
+                          triggered_by=f"first-night hour {hour}")
+        taken.append(f"hour {hour}: rolled back ({report.evidence_file})")
+    record = {
+        "hour": hour, "due": due, "measured_at_utc": _utc(due),
+        "burn": {f"{h:g}": b for h, b in burns.items()}, "counts": counts, "budget_remaining": remaining,
+        "signals": signals, "degraded": degraded, **verdict, "taken": taken,
+    }
+    page = nodata_note(release, [*_hours(evidence, hour - 1), record])
+    if page:
+        record["war_room"] = page
+        logger.error("war room: %s", page)
+    evidence.record(layout.first_night_hour(hour), record)
+    announce(cfg, "first-night-hour", 100, _hour_line(hour, night.hours, verdict["status"], burns, remaining, page),
+             details={"hour": hour, "status": verdict["status"], "alerts": verdict["alerts"], "taken": taken})
+    _report(cfg, evidence, night, bool(reference))
+    logger.info("hour %d: %s (1h burn %s, budget left %s)", hour, verdict["status"],
+                "–" if burns[1] is None else f"{burns[1]:.2f}",
+                "–" if remaining is None else f"{100 * remaining:.1f}%")
+    return record
+
+
+def _end(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNightSettings) -> State:
+    """The night's final state once it is over (the folder sealed); `Watching` while hours remain."""
+    ending = night_ending(cfg.release, _hours(evidence, night.hours), night.hours,
+                          frozen=evidence.has(layout.FIRST_NIGHT_FREEZE))
+    if ending is None:
+        return Completed(name="Watching", message=f"v{cfg.release}: hours of the first night still to measure")
+    evidence.seal("first-night")
+    kind, name, message = ending
+    return (Failed if kind == "FAILED" else Completed)(name=name, message=message)
 
 
 def _hour_line(hour: int, hours: int, status: str, burns: dict, remaining: float | None,

@@ -1,5 +1,5 @@
-"""The Prefect API itself: one go-live per traffic target and per release, the first night
-scheduled, another run's parameters read.
+"""The Prefect API itself: one go-live per traffic target and per release, the first night's
+hours scheduled, another run's parameters read.
 
 A go-live holds two global concurrency limits of one slot for its whole run, leased (a run that
 dies frees them when the lease runs out): its traffic target's, so two go-lives can never move
@@ -10,12 +10,13 @@ finds a slot taken and is told which run holds it.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime, timezone
 
 from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
-from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.client.schemas.filters import (
     FlowFilter,
@@ -27,6 +28,10 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
+from prefect.states import Scheduled
+
+from blocks import settings_for_run
+from golive.first_night import SETTLE_SECONDS, hour_due
 
 
 ACQUIRE_WAIT_SECONDS = 30
@@ -95,20 +100,45 @@ def go_live_lock(target: str, release: str) -> Iterator[None]:
         yield
 
 
-FIRST_NIGHT_DEPLOYMENT = "first-night/default"
+FIRST_NIGHT_HOUR_DEPLOYMENT = "first-night-hour/default"
 
 
 @task(name="schedule the first night", cache_policy=NO_CACHE)
-def schedule_first_night(release: str, blocks: dict[str, str]) -> dict:
-    """Start the first-night deployment for `release` now (it paces its own hours)."""
+def schedule_first_night(release: str, blocks: dict[str, str], started_at: float | None = None) -> dict:
+    """Schedule the first night on the server: one run of the `first-night-hour` deployment per
+    hour, at the hour's end (T+1h … T+24h after `started_at`, default now). The server keeps them:
+    a worker that was down runs the missed ones late, each measuring its own hour.
+
+    Args:
+        release: the release that went Live.
+        blocks: the block names the go-live ran on; the hours run on the same.
+        started_at: the start of the night (Live), seconds since the epoch.
+
+    Returns:
+        `scheduled`, the deployment, the night (`started_at`, `hours`, `hour_seconds`), each hour's
+        run (`runs`) and `flow_run_id`, the last hour's run, which ends the night.
+    """
+    night = settings_for_run(release, blocks=blocks).first_night
+    started_at = time.time() if started_at is None else started_at
     with get_client(sync_client=True) as client:
         try:
-            client.read_deployment_by_name(FIRST_NIGHT_DEPLOYMENT)
+            deployment = client.read_deployment_by_name(FIRST_NIGHT_HOUR_DEPLOYMENT)
         except ObjectNotFound:
-            return {"scheduled": False, "reason": f"no {FIRST_NIGHT_DEPLOYMENT} deployment"}
-    run = run_deployment(FIRST_NIGHT_DEPLOYMENT, parameters={"release": release, "blocks": blocks}, timeout=0,
-                         as_subflow=False, flow_run_name=f"first night v{release}")
-    return {"scheduled": True, "deployment": FIRST_NIGHT_DEPLOYMENT, "flow_run_id": str(run.id)}
+            return {"scheduled": False, "reason": f"no {FIRST_NIGHT_HOUR_DEPLOYMENT} deployment"}
+        runs = []
+        for hour in range(1, night.hours + 1):
+            due = hour_due(started_at, hour, night.hour_seconds)
+            run = client.create_flow_run_from_deployment(
+                deployment.id, name=f"first night v{release} hour {hour}",
+                parameters={"release": release, "hour": hour, "started_at": started_at, "hours": night.hours,
+                            "hour_seconds": night.hour_seconds, "blocks": blocks},
+                state=Scheduled(scheduled_time=datetime.fromtimestamp(due + SETTLE_SECONDS, timezone.utc)),
+                # a retried task returns the runs it made rather than a second night
+                idempotency_key=f"first-night-v{release}-{started_at:.3f}-hour-{hour}")
+            runs.append({"hour": hour, "due": due, "flow_run_id": str(run.id)})
+    return {"scheduled": True, "deployment": FIRST_NIGHT_HOUR_DEPLOYMENT, "started_at": started_at,
+            "hours": night.hours, "hour_seconds": night.hour_seconds, "runs": runs,
+            "flow_run_id": runs[-1]["flow_run_id"]}
 
 
 @task(name="name the run", cache_policy=NO_CACHE)

@@ -91,6 +91,82 @@ def test_a_killed_first_night_resumes_at_the_next_hour_without_duplicates(sandbo
     assert [h["due"] for h in hours] == [plan["started_at"] + 4 * h for h in range(1, 6)]
 
 
+def _saved_blocks(settings: dict, name: str) -> dict[str, str]:
+    """`settings` as the four blocks, saved under `name`: what a deployment's run is given."""
+    from blocks import blocks_from_settings
+    from golive.settings import load_settings
+
+    for block in blocks_from_settings(load_settings(settings, release="1.4.0")).values():
+        block.save(name, overwrite=True)
+    return {role: name for role in ("policy", "prometheus", "target", "process")}
+
+
+def _run_scheduled(flow_run_id: str, wait_until_due: bool = True):
+    """Run a scheduled run of `first-night-hour` here, as a worker would: its final state."""
+    from prefect import get_client
+    from prefect.flow_engine import run_flow
+
+    from flows.first_night import first_night_hour
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+    if wait_until_due:
+        time.sleep(max(0.0, run.state.state_details.scheduled_time.timestamp() - time.time()))
+    return run_flow(first_night_hour, flow_run=run, parameters=run.parameters, return_type="state")
+
+
+def test_the_first_night_on_a_server_is_a_short_run_per_hour_each_hour_measured_once_a_late_one_by_its_due_time(
+        sandbox, canary_weight, signing_key, tmp_path):
+    from prefect import get_client
+
+    from flows.first_night import first_night_hour
+    from golive.first_night import SETTLE_SECONDS
+    from tasks.prefect_api import FIRST_NIGHT_HOUR_DEPLOYMENT, schedule_first_night
+
+    canary_weight(100)
+    hour_seconds = 3
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100],
+                             first_night={"hours": 3, "hour_seconds": hour_seconds})
+    blocks = _saved_blocks(settings, "first-night-hours")
+    assert schedule_first_night.fn("1.4.0", blocks)["scheduled"] is False  # no deployment: said, not raised
+    first_night_hour.to_deployment(name="default").apply()
+
+    started = time.time()
+    night = schedule_first_night.fn("1.4.0", blocks, started_at=started)
+    assert (night["deployment"], night["hours"], night["hour_seconds"]) == (FIRST_NIGHT_HOUR_DEPLOYMENT, 3, 3)
+    with get_client(sync_client=True) as client:
+        runs = [client.read_flow_run(r["flow_run_id"]) for r in night["runs"]]
+    assert [r.state.type.value for r in runs] == ["SCHEDULED"] * 3
+    assert [r.state.state_details.scheduled_time.timestamp() for r in runs] == pytest.approx(
+        [started + hour_seconds * h + SETTLE_SECONDS for h in (1, 2, 3)], abs=1e-3)
+    assert [r.parameters["hour"] for r in runs] == [1, 2, 3] and night["flow_run_id"] == str(runs[-1].id)
+
+    folder = tmp_path / "v1.4.0"
+    one = _run_scheduled(night["runs"][0]["flow_run_id"])
+    assert one.name == "Measured" and one.message.startswith("hour 1/3: ")
+    recorded = (folder / layout.first_night_hour(1)).read_bytes()
+    # Hour 1 run again (a duplicate, a retry): it finds its file and measures nothing.
+    with get_client(sync_client=True) as client:
+        duplicate = client.create_flow_run_from_deployment(runs[0].deployment_id, parameters=runs[0].parameters)
+    assert _run_scheduled(str(duplicate.id), wait_until_due=False).name == "Recorded"
+    assert (folder / layout.first_night_hour(1)).read_bytes() == recorded
+
+    # The worker was down for hour 2: hour 3 runs on time, hour 2 after it, over its own windows.
+    three = _run_scheduled(night["runs"][2]["flow_run_id"])
+    assert three.name == "Measured"
+    assert [h["hour"] for h in _hours(folder)] == [1, 3]
+    two = _run_scheduled(night["runs"][1]["flow_run_id"])
+    assert (two.type.value, two.name) == ("COMPLETED", "Held") and two.message.startswith("v1.4.0 held 3 hours")
+    hours = _hours(folder)
+    assert [h["hour"] for h in hours] == [1, 2, 3]
+    assert [h["due"] for h in hours] == [started + hour_seconds * h for h in (1, 2, 3)]  # hour 2 by its due time
+    assert hours[1]["counts"]["1"][1] > 0  # its hour had traffic to count
+    report = (folder / layout.first_night_report("1.4.0")).read_text()
+    assert f"| 2 | {hours[1]['measured_at_utc']} |" in report and "### Root cause" in report
+    assert (folder / layout.first_night_plot("1.4.0")).read_bytes().startswith(b"\x89PNG")
+    assert [link["flow"] for link in EvidenceLedger(folder).chain()] == ["first-night"]
+
+
 def _remote_tag_commit(repo: str, tag: str = "v1.4.0") -> str:
     """The commit the bare remote's tag points at ('' when absent)."""
     origin = subprocess.run(["git", "-C", repo, "remote", "get-url", "origin"], capture_output=True, text=True).stdout.strip()
