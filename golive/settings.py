@@ -6,7 +6,6 @@ blocks for deployments; both end up here, validated, with errors that name the f
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Literal
 
@@ -34,19 +33,6 @@ class SettingsError(ValueError):
 class _Strict(BaseModel):
     # Every number finite: an infinite dwell or budget waits forever, a NaN compares false everywhere.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def _judge_rule(key: str) -> tuple[str, object]:
-    """The range a judge policy override must be in, as (words, test)."""
-    if key.endswith("_alpha"):
-        return "a level in (0, 1)", lambda v: 0 < v < 1
-    if key in ("min_intervals", "breach_intervals"):
-        return "a whole number >= 1", lambda v: v >= 1 and float(v).is_integer()
-    if key in ("severe_factor", "count_null_ratio", "critical_ratio"):
-        return "a ratio >= 1", lambda v: v >= 1
-    if key == "level_comparison_max_percent":
-        return "a percentage in [0, 100]", lambda v: 0 <= v <= 100
-    return "a number >= 0", lambda v: v >= 0
 
 
 class KubernetesSettings(_Strict):
@@ -229,11 +215,8 @@ class GoLiveSettings(_Strict):
     def _judge_numbers_in_range(cls, data: object) -> object:
         # Before field parsing: a bool would be read as 1.0 and the field's error would hide the rule.
         judge = data.get("judge") if isinstance(data, dict) else None
-        for key, value in (judge.items() if isinstance(judge, dict) else ()):
-            words, ok = _judge_rule(str(key))
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not ok(value):
-                raise ValueError(f"judge.{key}: expected {words}, got {value!r}")
+        if isinstance(judge, dict):
+            JudgePolicy.from_mapping(judge, "judge")
         return data
 
     @field_validator("stages")

@@ -48,7 +48,7 @@ ROWS = [
      "signals.api_p95_ms.request_derived: expected true or false, got 'yes'"),
     ({"signals": {"api_p95_ms": 5}}, "signals.api_p95_ms: Input should be a valid dictionary"),
     # the judge's policy
-    ({"judge": {"min_seconds": NAN}}, "judge.min_seconds: expected a number >= 0, got nan"),
+    ({"judge": {"min_seconds": NAN}}, "judge.min_seconds: expected a finite number >= 0, got nan"),
     ({"judge": {"breach_alpha": 5}}, "judge.breach_alpha: expected a level in (0, 1), got 5"),
     ({"judge": {"deviation_alpha": INF}}, "judge.deviation_alpha: expected a level in (0, 1), got inf"),
     ({"judge": {"lean_alpha": 0}}, "judge.lean_alpha: expected a level in (0, 1), got 0"),
@@ -56,7 +56,7 @@ ROWS = [
     ({"judge": {"critical_ratio": 0.5}}, "judge.critical_ratio: expected a ratio >= 1, got 0.5"),
     ({"judge": {"level_comparison_max_percent": 150}},
      "judge.level_comparison_max_percent: expected a percentage in [0, 100], got 150"),
-    ({"judge": {"min_requests": True}}, "judge.min_requests: expected a number >= 0, got True"),
+    ({"judge": {"min_requests": True}}, "judge.min_requests: expected a finite number >= 0, got True"),
     # windows, budgets and tolerances
     ({"dwell_seconds": INF}, "dwell_seconds: Input should be a finite number"),
     ({"hold_budget_seconds": INF}, "hold_budget_seconds: Input should be a finite number"),
