@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from golive.blast_radius import DrillSample, plan_request
 from golive.signals import DRILL_MARK
+from tasks.http_client import shared_client
 
 # Routes every request to the canary (ingress-nginx `canary-by-header`, the sandbox's nginx map),
 # marked as a drill's.
@@ -90,6 +91,6 @@ def send_keyed_burst(url: str, requests: int, parallel: int) -> dict:
 @task(name="read the outbox lag", retries=1, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
 def read_outbox_lag(url: str, window_seconds: float) -> dict:
     """GET {url}/api/outbox/lag?window_s=…: p50, p95, p99 and max in seconds, and when read."""
-    response = httpx.get(f"{url.rstrip('/')}/api/outbox/lag", params={"window_s": window_seconds}, timeout=5)
+    response = shared_client().get(f"{url.rstrip('/')}/api/outbox/lag", params={"window_s": window_seconds}, timeout=5)
     response.raise_for_status()
     return {"at": time.time(), **response.json()}

@@ -11,17 +11,19 @@ import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.http_client import shared_client
+
 
 @task(name="switch a fault on", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def switch_fault_on(admin_url: str, faults: dict) -> dict:
-    response = httpx.post(f"{admin_url.rstrip('/')}/faults", json=faults, timeout=5)
+    response = shared_client().post(f"{admin_url.rstrip('/')}/faults", json=faults, timeout=5)
     response.raise_for_status()
     return response.json()
 
 
 @task(name="switch the faults off", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def switch_faults_off(admin_url: str) -> dict:
-    response = httpx.delete(f"{admin_url.rstrip('/')}/faults", timeout=5)
+    response = shared_client().delete(f"{admin_url.rstrip('/')}/faults", timeout=5)
     response.raise_for_status()
     return response.json()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from tasks.http_client import shared_client
 from tasks.router_base import RouterError
 
 __all__ = ["SandboxRouter"]
@@ -18,7 +19,7 @@ class SandboxRouter:
 
     def _call(self, method: str, **kwargs) -> int:
         try:
-            response = httpx.request(method, f"{self.control_url}/weight", timeout=self.timeout, **kwargs)
+            response = shared_client().request(method, f"{self.control_url}/weight", timeout=self.timeout, **kwargs)
         except httpx.TransportError as exc:
             raise RouterError(f"router at {self.control_url} does not answer: {exc}") from exc
         if response.status_code != 200:

@@ -11,13 +11,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from golive.models import RolloutObservation, ServiceCheck
 from golive.signals import DRILL_REQUESTS_METRIC, IDEMPOTENCY_CONFLICTS_METRIC, PROBE_MARK
+from tasks.http_client import shared_client
 
 
 @task(name="check which version is served", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def check_version(url: str, expected: str | None = None) -> ServiceCheck:
     """GET {url}/version; ok when it answers with `expected` (any version when None)."""
     try:
-        served = httpx.get(f"{url.rstrip('/')}/version", headers=PROBE_MARK, timeout=5).json().get("version")
+        served = shared_client().get(f"{url.rstrip('/')}/version", headers=PROBE_MARK, timeout=5).json().get("version")
     except (httpx.HTTPError, ValueError) as exc:
         return ServiceCheck(name="version", url=url, ok=False, detail=f"no answer: {exc}")
     ok = served is not None and expected in (None, served)
@@ -29,7 +30,7 @@ def check_version(url: str, expected: str | None = None) -> ServiceCheck:
 def check_health(url: str) -> ServiceCheck:
     """GET {url}/healthz: 200 is healthy."""
     try:
-        response = httpx.get(f"{url.rstrip('/')}/healthz", headers=PROBE_MARK, timeout=5)
+        response = shared_client().get(f"{url.rstrip('/')}/healthz", headers=PROBE_MARK, timeout=5)
     except httpx.HTTPError as exc:
         return ServiceCheck(name="health", url=url, ok=False, detail=f"no answer: {exc}")
     return ServiceCheck(name="health", url=url, ok=response.status_code == 200, detail=f"HTTP {response.status_code}")
@@ -47,7 +48,7 @@ def read_service_rollout(url: str) -> RolloutObservation:
 
 def _counter(url: str, name: str, labels: dict[str, str]) -> float | None:
     try:
-        response = httpx.get(f"{url.rstrip('/')}/metrics", timeout=5)
+        response = shared_client().get(f"{url.rstrip('/')}/metrics", timeout=5)
         response.raise_for_status()
     except httpx.HTTPError:
         return None
@@ -75,7 +76,7 @@ def read_idempotency_conflicts(url: str) -> float | None:
 @task(name="fetch the API contract", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def fetch_openapi(url: str) -> dict:
     """The OpenAPI document the service publishes at /openapi.json."""
-    response = httpx.get(f"{url.rstrip('/')}/openapi.json", timeout=5)
+    response = shared_client().get(f"{url.rstrip('/')}/openapi.json", timeout=5)
     response.raise_for_status()
     return response.json()
 
@@ -83,7 +84,7 @@ def fetch_openapi(url: str) -> dict:
 @task(name="call the API", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def call_api(url: str, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> dict:
     """One request; its status and JSON body (None when not JSON)."""
-    response = httpx.request(method, f"{url.rstrip('/')}{path}", json=body, headers=headers, timeout=10)
+    response = shared_client().request(method, f"{url.rstrip('/')}{path}", json=body, headers=headers, timeout=10)
     try:
         payload = response.json()
     except ValueError:
