@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from requests import RequestException
 
 from golive.settings import GoLiveSettings
-from tasks.prometheus import _client
+from tasks.http_client import shared_client
+from tasks.prometheus import _prometheus
 
 __all__ = ["AlertsUnreadable", "FiringAlert", "critical_alerts_firing"]
 
@@ -40,17 +41,17 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def from_alertmanager(client: httpx.Client, service: str) -> list[FiringAlert]:
-    """Alertmanager's API v2: active critical alerts of the service. Silenced or inhibited ones are
-    left out (a person or a rule decided they do not count)."""
+def from_alertmanager(client: httpx.Client, service: str, url: str = "") -> list[FiringAlert]:
+    """Alertmanager's API v2 at `url` (else the client's base URL): active critical alerts of the
+    service. Silenced or inhibited ones are left out (a person or a rule decided they do not count)."""
     params = [("active", "true"), ("silenced", "false"), ("inhibited", "false"),
               ("filter", 'severity="critical"'), ("filter", f'service="{_quoted(service)}"')]
     try:
-        response = client.get("/api/v2/alerts", params=params)
+        response = client.get(f"{url.rstrip('/')}/api/v2/alerts", params=params, timeout=10)
         response.raise_for_status()
         alerts = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise AlertsUnreadable(f"Alertmanager {client.base_url}: {exc}") from None
+        raise AlertsUnreadable(f"Alertmanager {url or client.base_url}: {exc}") from None
     return sorted((_alert(a.get("labels", {}), a.get("annotations", {}), a.get("startsAt")) for a in alerts),
                   key=lambda a: (a.name, a.signal or "", a.track or ""))
 
@@ -60,7 +61,7 @@ def from_prometheus(settings: GoLiveSettings, service: str) -> list[FiringAlert]
     annotations, no silences)."""
     query = f'ALERTS{{alertstate="firing",severity="critical",service="{_quoted(service)}"}}'
     try:
-        result = _client(settings).custom_query(query)
+        result = _prometheus(settings).custom_query(query)
     except (PrometheusApiClientException, RequestException) as exc:
         raise AlertsUnreadable(f"Prometheus {settings.prometheus_url}: {exc}") from None
     return sorted((_alert(r["metric"], {}, None) for r in result), key=lambda a: (a.name, a.signal or "", a.track or ""))
@@ -81,6 +82,5 @@ def critical_alerts_firing(settings: GoLiveSettings, service: str) -> list[Firin
         AlertsUnreadable: the source did not answer; not knowing is never "no alerts".
     """
     if settings.alertmanager_url:
-        with httpx.Client(base_url=settings.alertmanager_url, timeout=10) as client:
-            return from_alertmanager(client, service)
+        return from_alertmanager(shared_client(), service, settings.alertmanager_url)
     return from_prometheus(settings, service)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
+from functools import lru_cache
 from datetime import datetime, timezone
 
 from prefect import task
@@ -66,6 +67,19 @@ def _client(settings: GoLiveSettings, load_secret=_load_secret) -> PrometheusCon
                              timeout=10, retry=retry)
 
 
+@lru_cache(maxsize=16)
+def _shared_client(url: str, tls_verify: bool, ca_file: str | None, auth_block: str | None) -> PrometheusConnect:
+    return _client(GoLiveSettings.model_construct(prometheus_url=url, prometheus_tls_verify=tls_verify,
+                                                  prometheus_ca_file=ca_file, prometheus_auth_secret_block=auth_block))
+
+
+def _prometheus(settings: GoLiveSettings) -> PrometheusConnect:
+    """The run's one client for this Prometheus: its connections kept alive and its Secret block
+    read once, not on every interval's queries."""
+    return _shared_client(settings.prometheus_url, settings.prometheus_tls_verify, settings.prometheus_ca_file,
+                          settings.prometheus_auth_secret_block)
+
+
 def _series(prom: PrometheusConnect, promql: str, times: list[float], step: float) -> dict[float, float | None]:
     """One value per interval end; an interval with no sample or NaN is None."""
     result = prom.custom_query_range(
@@ -102,7 +116,7 @@ def query_signals(settings: GoLiveSettings, stage_percent: int, start: float, en
     queries: dict[str, dict[str, dict[str, str]]] = {}
     signals: dict[str, dict[str, list]] = {}
     if times:
-        prom = _client(settings)
+        prom = _prometheus(settings)
         for sig in catalogue:
             queries[sig.name] = {}
             arms = {}
@@ -129,7 +143,7 @@ def observe_share(settings: GoLiveSettings, weight: int, start: float, end: floa
     """The canary's share of user requests (synthetic probes left out) over [start, end], and
     whether it matches the weight (golive.gate.share_verdict)."""
     window = max(2.0, end - start)
-    prom = _client(settings)
+    prom = _prometheus(settings)
 
     def total(promql: str) -> float:
         result = prom.custom_query(render_query(promql, "", window), params={"time": end})
@@ -155,7 +169,7 @@ def check_promql(settings: GoLiveSettings, signal: str, track: str, window_secon
     sig = next(s for s in settings.catalogue() if s.name == signal)
     queries = {"value": sig.value_query, **({"bad": sig.bad_query, "total": sig.total_query} if sig.has_counts else {})}
     resolved = {kind: render_query(q, track, window_seconds) for kind, q in queries.items()}
-    prom = _client(settings)
+    prom = _prometheus(settings)
     now = time.time()
     try:
         values = {kind: _value(prom, promql, now) for kind, promql in resolved.items()}
@@ -168,7 +182,7 @@ def check_promql(settings: GoLiveSettings, signal: str, track: str, window_secon
 def check_scrape_targets(settings: GoLiveSettings) -> Check:
     """Read Prometheus' active scrape targets (golive.preflight.scrape_targets_check)."""
     try:
-        targets = _client(settings).get_targets(state="active")["activeTargets"]
+        targets = _prometheus(settings).get_targets(state="active")["activeTargets"]
     except (PrometheusApiClientException, RequestException) as exc:
         return scrape_targets_check(None, str(exc))
     return scrape_targets_check(targets)
@@ -177,7 +191,7 @@ def check_scrape_targets(settings: GoLiveSettings) -> Check:
 @task(name="check users' traffic is measured", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def check_traffic(settings: GoLiveSettings, window_seconds: float = 30.0) -> Check:
     """Ask the traffic-share queries for the last window (golive.preflight.traffic_check)."""
-    prom = _client(settings)
+    prom = _prometheus(settings)
     queries = {"canary": render_query(settings.traffic_canary_query, "", window_seconds),
                "total": render_query(settings.traffic_total_query, "", window_seconds)}
     try:
@@ -198,7 +212,7 @@ def measure_error_counts(settings: GoLiveSettings, track: str, windows: dict[str
     {name: [bad, total]}. A window whose total has no answer is None (no data, never a zero);
     no 5xx series where requests were counted is 0 errors."""
     sig = next(s for s in settings.catalogue() if s.name == "http_5xx_pct")
-    prom = _client(settings)
+    prom = _prometheus(settings)
     counts: dict[str, list | None] = {}
     for name, seconds in windows.items():
         seconds = max(MIN_WINDOW_SECONDS, seconds)
@@ -211,6 +225,6 @@ def measure_error_counts(settings: GoLiveSettings, track: str, windows: dict[str
 @task(name="snapshot the eight signals", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def snapshot_signals(settings: GoLiveSettings, track: str, window_seconds: float, at: float) -> dict[str, float | None]:
     """Each signal's value for `track` over the window ending at `at` (None: no value)."""
-    prom = _client(settings)
+    prom = _prometheus(settings)
     return {sig.name: _value(prom, render_query(sig.value_query, track, window_seconds), at)
             for sig in settings.catalogue()}
