@@ -1,6 +1,7 @@
 """One real Prefect server and process worker per test session (per pytest-xdist worker), on a
 free loopback port, with golive's deployments; stopped whatever happens, and tied to this
-process so nothing outlives a killed test run."""
+process so nothing outlives a killed test run. The server runs on a PostgreSQL of its own where
+Debian's `postgresql` is installed (the database a shared server uses), else on SQLite."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from cli.stack import Stack
+from cli.stack import LocalPostgres, Stack, StackError
 from sandbox.processes import free_ports
 from tests.deployments._prefect import ROOT, os_environ_scoped, run
 
@@ -23,7 +24,7 @@ def prefect_stack(tmp_path_factory):
     restore = os_environ_scoped(PREFECT_HOME=str(folder / "home"), GITHUB_TOKEN=TOKEN)
     stack = Stack(folder)
     try:
-        api_url = stack.up(free_ports(1)[0], tie_to_parent=True, say=lambda _m: None)
+        api_url = stack.up(free_ports(1)[0], tie_to_parent=True, say=lambda _m: None, database=_database())
         yield stack, {**stack.env(api_url), "PWD": str(ROOT)}
     finally:
         stack.down()
@@ -40,3 +41,11 @@ def prefect(prefect_stack) -> dict:
 def deployed(prefect) -> str:
     """`prefect deploy --all` from the checkout, once; its output."""
     return run(prefect, sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all")
+
+
+def _database() -> str:
+    try:
+        LocalPostgres.binaries()
+    except StackError:
+        return "sqlite"
+    return "postgresql"
