@@ -55,7 +55,8 @@ def test_a_transient_fault_holds_then_proceeds(sandbox, canary_weight, signing_k
     with EvidenceWatcher(folder, war_room_has("Hold"), lambda: sandbox.clear_faults("canary")):
         state = run_go_live(settings)
 
-    at_25 = [r["Decision"] for r in war_room(folder) if r["Stage"] == "25%"]
+    # A window short of traffic may grow first (Extend); the fault is seen as a Hold, then mended.
+    at_25 = [r["Decision"] for r in war_room(folder) if r["Stage"] == "25%" and r["Decision"] != "Extend"]
     assert at_25[0] == "Hold" and at_25[-1] == "Proceed"
     assert state.name == "Live"
 
