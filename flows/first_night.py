@@ -34,6 +34,9 @@ from tasks.notify import announce
 from tasks.prometheus import measure_error_counts, snapshot_signals
 
 EARLY_WAIT_LIMIT_SECONDS = 120  # a scheduled hour started early (a worker's prefetch) waits for its due time
+# The last hour's run ends the night; hours that were late with it (a worker back from a restart
+# runs them together) get this long to be recorded first, so that it ends the whole night.
+EARLIER_HOURS_WAIT_SECONDS = 60
 
 
 def _utc(at: float) -> str:
@@ -66,7 +69,8 @@ def first_night_hour(release: str, hour: int, started_at: float, hours: int, hou
                      config: str | None = None, settings: dict | None = None,
                      blocks: dict[str, str] | None = None) -> State:
     """Measure hour `hour` of the night that started at `started_at`, over the windows that ended
-    when it was due; the run that records the night's last hour (or rolls back) ends the night."""
+    when it was due. The night ends with a rollback, or once every hour is recorded: normally in
+    the last hour's run, which first gives late earlier hours a minute to finish."""
     logger = get_run_logger()
     cfg = settings_for_run(release, config, settings, blocks)
     evidence = ReleaseFolder.of(cfg)
@@ -83,6 +87,8 @@ def first_night_hour(release: str, hour: int, started_at: float, hours: int, hou
         time.sleep(wait)
     elif wait > EARLY_WAIT_LIMIT_SECONDS:
         return Failed(name="Early", message=f"hour {hour} is due at {_utc(due)} UTC, not yet: nothing measured")
+    if hour == night.hours:
+        _wait_for_earlier_hours(evidence, hour)
     late = time.time() - due - SETTLE_SECONDS
     if late > night.hour_seconds / 10:
         logger.warning("hour %d measured %.0f s late, over the windows that ended at %s UTC", hour, late, _utc(due))
@@ -91,6 +97,15 @@ def first_night_hour(release: str, hour: int, started_at: float, hours: int, hou
     if ending.name in ("Held", "RolledBack"):
         return ending
     return Completed(name="Measured", message=f"hour {hour}/{night.hours}: {record['status']}")
+
+
+def _wait_for_earlier_hours(evidence: ReleaseFolder, last: int) -> None:
+    """Give runs of earlier hours that are still measuring a bounded time to record theirs."""
+    deadline = time.monotonic() + EARLIER_HOURS_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if all(evidence.has(layout.first_night_hour(h)) for h in range(1, last)):
+            return
+        time.sleep(1)
 
 
 def _plan(cfg: GoLiveSettings, evidence: ReleaseFolder, hours: int | None, hour_seconds: float | None,

@@ -141,9 +141,12 @@ def test_the_first_night_on_a_server_is_a_short_run_per_hour_each_hour_measured_
         [started + hour_seconds * h + SETTLE_SECONDS for h in (1, 2, 3)], abs=1e-3)
     assert [r.parameters["hour"] for r in runs] == [1, 2, 3] and night["flow_run_id"] == str(runs[-1].id)
 
+    # The worker was down for hour 1: hour 2 runs on time, hour 1 after it, over its own windows.
     folder = tmp_path / "v1.4.0"
+    two = _run_scheduled(night["runs"][1]["flow_run_id"])
+    assert two.name == "Measured" and two.message.startswith("hour 2/3: ")
     one = _run_scheduled(night["runs"][0]["flow_run_id"])
-    assert one.name == "Measured" and one.message.startswith("hour 1/3: ")
+    assert one.name == "Measured" and [h["hour"] for h in _hours(folder)] == [1, 2]
     recorded = (folder / layout.first_night_hour(1)).read_bytes()
     # Hour 1 run again (a duplicate, a retry): it finds its file and measures nothing.
     with get_client(sync_client=True) as client:
@@ -151,18 +154,14 @@ def test_the_first_night_on_a_server_is_a_short_run_per_hour_each_hour_measured_
     assert _run_scheduled(str(duplicate.id), wait_until_due=False).name == "Recorded"
     assert (folder / layout.first_night_hour(1)).read_bytes() == recorded
 
-    # The worker was down for hour 2: hour 3 runs on time, hour 2 after it, over its own windows.
-    three = _run_scheduled(night["runs"][2]["flow_run_id"])
-    assert three.name == "Measured"
-    assert [h["hour"] for h in _hours(folder)] == [1, 3]
-    two = _run_scheduled(night["runs"][1]["flow_run_id"])
-    assert (two.type.value, two.name) == ("COMPLETED", "Held") and two.message.startswith("v1.4.0 held 3 hours")
+    three = _run_scheduled(night["runs"][2]["flow_run_id"])  # the last hour ends the night
+    assert (three.type.value, three.name) == ("COMPLETED", "Held") and three.message.startswith("v1.4.0 held 3 hours")
     hours = _hours(folder)
     assert [h["hour"] for h in hours] == [1, 2, 3]
-    assert [h["due"] for h in hours] == [started + hour_seconds * h for h in (1, 2, 3)]  # hour 2 by its due time
-    assert hours[1]["counts"]["1"][1] > 0  # its hour had traffic to count
+    assert [h["due"] for h in hours] == [started + hour_seconds * h for h in (1, 2, 3)]  # hour 1 by its due time
+    assert hours[0]["counts"]["1"][1] > 0  # its hour had traffic to count
     report = (folder / layout.first_night_report("1.4.0")).read_text()
-    assert f"| 2 | {hours[1]['measured_at_utc']} |" in report and "### Root cause" in report
+    assert f"| 1 | {hours[0]['measured_at_utc']} |" in report and "### Root cause" in report
     assert (folder / layout.first_night_plot("1.4.0")).read_bytes().startswith(b"\x89PNG")
     assert [link["flow"] for link in EvidenceLedger(folder).chain()] == ["first-night"]
 
