@@ -15,13 +15,14 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
 from golive import layout
+from golive.card import deployment_summary, fill_release_notes
 from golive.closing import final_decision, not_live_because
 from golive.settings import GoLiveSettings, SigningSettings
 from golive.signals import CATALOGUE
 from golive.signing import SigningError, load_public_key
 from golive.verify import verify_folder
 from tasks.evidence import ReleaseFolder, list_evidence, read_stage_records
-from tasks.git_repo import GitError, tag_release
+from tasks.git_repo import GitError, read_repo_file, tag_release
 from tasks.github import GitHubError, lift_freeze
 from tasks.signing import load_signing_key
 
@@ -86,6 +87,13 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
         except GitHubError as exc:
             problems.append(f"freeze lift: {exc}")
         evidence.record(layout.freeze_lift(dry_run), done.get("freeze_lift") or {"error": problems[-1]})
+
+    if not dry_run:
+        # The runbook's one-liner in the team's release notes (their template, or a bare one).
+        template = read_repo_file(settings.git.repo, layout.RELEASE_NOTES_TEMPLATE) if settings.git.repo else None
+        elapsed = stages[-1]["ended_at"] - stages[0]["started_at"]
+        evidence.record(layout.release_notes(settings.release), fill_release_notes(
+            template or f"# v{settings.release}\n", deployment_summary(settings.release, stages, elapsed)))
 
     done["problems"] = problems
     evidence.record(layout.closing(dry_run), done)

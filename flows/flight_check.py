@@ -71,7 +71,8 @@ def flight_check(release: str, config: str | None = None, settings: dict | None 
         return _verdict(cfg, checks["reasons"], evidence, started)
     blast = micro_blast_radius(cfg)
     if not blast.ok:
-        return _verdict(cfg, [f"micro_blast_radius: {f}" for f in blast.failures], evidence, started)
+        # A drill that fails before any traffic moved is the `drill-failed` trigger: nothing to roll back.
+        return _verdict(cfg, [f"drill-failed: micro_blast_radius: {f}" for f in blast.failures], evidence, started)
     ritual = release_ritual(cfg)
     failed = [f"release_ritual: {name}" for name in ritual["failed"]]
     complete = artifact_completeness(cfg, "takeoff")

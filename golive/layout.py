@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 __all__ = [
     "NOTIFICATION_FAILURES", "OPERATOR_CARD", "OPERATOR_CARD_HTML", "OPERATOR_CARD_QR_PNG", "OPERATOR_CARD_QR_SVG",
-    "QUICK_START", "RELEASE_NOTES_TEMPLATE", "WAR_ROOM_HTML", "notification_failure", "signal_plot", "signal_plot_files",
+    "QUICK_START", "RELEASE_NOTES_TEMPLATE", "release_notes", "WAR_ROOM_HTML", "notification_failure", "signal_plot", "signal_plot_files",
     "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "FIRST_NIGHT_FREEZE",
     "FIRST_NIGHT_HOURS", "FIRST_NIGHT_PLAN", "FIRST_NIGHT_SCHEDULE", "FLIGHT_CHECK", "IDEMPOTENCY_BURST",
     "MANIFEST", "MICRO_BLAST_RADIUS", "MICRO_BLAST_RADIUS_COUNTERS", "MICRO_BLAST_RADIUS_REQUESTS",
@@ -58,7 +58,12 @@ OPERATOR_CARD_QR_PNG = "operator_card_qr.png"
 OPERATOR_CARD_QR_SVG = "operator_card_qr.svg"
 QUICK_START = "QUICK_START_DEPLOYMENT.md"
 # In the release's repository, not the evidence: the closing fills its Deployment Summary.
-RELEASE_NOTES_TEMPLATE = ".github/RELEASE_NOTES_TEMPLATE.md"
+RELEASE_NOTES_TEMPLATE = ".github/RELEASE_NOTES_TEMPLATE.md"  # in the release's repository
+
+
+def release_notes(release: str) -> str:
+    """The release notes, the template's Deployment Summary filled at the closing."""
+    return f"release_notes_{release}.md"
 
 # A war-room message the channel refused (the decision stands; the failure is on record).
 NOTIFICATION_FAILURES = "notification_failed_*.json"

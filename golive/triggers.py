@@ -64,7 +64,8 @@ TRIGGERS: tuple[Trigger, ...] = _BREACHES + (
     Trigger("metrics-unreachable", "Prometheus did not answer for longer than the hold budget", "flow"),
     Trigger("error-budget-burn", "SLO burn rate >= 14.4 over 1 h and 5 min", "flow"),
     Trigger("critical-alert", "a critical alert for the service is firing", "flow"),
-    Trigger("drill-failed", "a pre-flight drill (rollback dry-run, idempotency burst) failed", "flow"),
+    Trigger("drill-failed", "the flight check's drill (the micro blast radius) failed: NoGo before any traffic moved",
+            "flow"),
 )
 
 # Why a go-live stopped when no signal of the canary asked it to: the run's own endings. They

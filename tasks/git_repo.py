@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -120,3 +121,10 @@ def tag_release(repo: str, release: str, message: str, remote: str = "origin", d
     if url and pushed is None:
         _git(repo, "push", remote, f"refs/tags/{tag}")
     return result
+
+
+@task(name="read a file of the release's repository", cache_policy=NO_CACHE)
+def read_repo_file(repo: str, path: str) -> str | None:
+    """The text of `path` in the release's work tree; None when it has no such file."""
+    target = Path(repo) / path
+    return target.read_text(encoding="utf-8") if target.is_file() else None

@@ -237,6 +237,8 @@ def test_closing_waits_out_a_rate_limit_names_a_failed_pr_and_finishes_a_failed_
     assert again.name == "ClosedPartially" and "tag" not in again.message  # only PR #2 still refuses
     assert EvidenceLedger(cfg.evidence_dir).read_json(layout.git_tag())["done"] == "pushed the existing tag"
     assert _remote_tag(settings["git"]["repo"], "v1.4.0").startswith("tag Canary successful")
+    notes = (tmp_path / "v1.4.0" / layout.release_notes("1.4.0")).read_text()
+    assert "## Deployment Summary" in notes and "v1.4.0 canary: 100% in " in notes and "ws_stale_p95=" in notes
     assert _remote_tag_commit(settings["git"]["repo"]) == head
     third = closing(cfg, return_state=True)
     assert EvidenceLedger(cfg.evidence_dir).read_json(layout.git_tag())["done"] == "already pushed"

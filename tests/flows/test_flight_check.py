@@ -161,3 +161,12 @@ def test_a_canary_serving_another_version_is_no_go_naming_the_check(sandbox, sig
     assert "NO-GO: v1.5.0" in out
     assert "  - canary_version: serves 1.4.0, expected 1.5.0" in out
     assert "CLEARED" not in out
+
+
+def test_a_failed_drill_is_no_go_naming_drill_failed(sandbox, canary_weight, signing_key, tmp_path, capsys):
+    sandbox.set_faults("canary", {"error_rate": 0.5})  # half the drill's requests fail on the canary
+    code = main(["flight-check", "--release", "1.4.0", "--config", str(_config(sandbox, signing_key, tmp_path))])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "NO-GO" in out and "drill-failed: micro_blast_radius: " in out
+    assert sandbox.weight() == 0
