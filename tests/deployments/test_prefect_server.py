@@ -18,7 +18,8 @@ import yaml
 from cli.demo import demo_settings
 from golive import layout
 from sandbox.release_repo import create_release_repo
-from tests.deployments._prefect import ROOT, UUID, client as _client, final as _final, run as _run, wait as _wait
+from tests.deployments._prefect import (ROOT, UUID, client as _client, final as _final, run as _run, wait as _wait,
+                                       wait_for)
 
 pytestmark = pytest.mark.sandbox
 
@@ -69,6 +70,25 @@ def _paused_stage(env: dict, parent_id: str, seen: set[str] = frozenset()):
 
     ended = _final(_wait(env, parent_id, lambda run: paused(run) or _final(run)))
     return None if ended else found["stage"]
+
+
+def _settle(env: dict, timeout: float = 240) -> None:
+    """Cancel go-live runs an earlier test left running, then wait until no run is active (the
+    cancels' rollbacks included): the next go-live needs its release's lock and weight 0."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelling
+
+    active = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[
+        StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING])))
+    deadline = time.monotonic() + timeout
+    with _client(env) as client:
+        for run in client.read_flow_runs(flow_run_filter=active):
+            if run.name.startswith("go-live "):
+                client.set_flow_run_state(run.id, Cancelling(), force=True)
+        while (runs := client.read_flow_runs(flow_run_filter=active)) and time.monotonic() < deadline:
+            time.sleep(1)
+    assert not runs, f"still active after {timeout:g} s: {[r.name for r in runs]}"
 
 
 def _remote_tag(repo: Path, tag: str) -> str:
@@ -211,6 +231,7 @@ def test_the_readme_prefect_path_runs_as_written(prefect_stack, prefect, sandbox
     checkout.mkdir()
     for name in (".venv", "prefect.yaml", "flows"):
         (checkout / name).symlink_to(ROOT / name)
+    _settle(prefect)
     sandbox.set_weight(0)
     commands = _readme_block("## The Prefect path")
     env = {**prefect, "PWD": str(checkout), "GOLIVE_SERVER_DIR": str(stack.folder),
@@ -224,6 +245,9 @@ def test_the_readme_prefect_path_runs_as_written(prefect_stack, prefect, sandbox
     assert done.returncode == 0, f"{done.stdout[-3000:]}{done.stderr[-3000:]}"
     assert "Flow run finished successfully in 'Live'" in done.stdout, done.stdout[-3000:]
     assert sandbox.weight() == 0  # the README ends with a rollback
+    # The first night follows the go-live on the server; the folder is whole once it reported.
+    wait_for(lambda: (folder / layout.first_night_report("1.4.0")).exists(), 240, "the first night's report", 1)
+    _settle(prefect)
     public_key = load_public_key((checkout / ".golive" / "keys" / "signing_key.pub.pem").read_bytes())
     assert verify_folder(folder, public_key).problems == []
 
