@@ -4,7 +4,9 @@ Alertmanager."""
 from __future__ import annotations
 
 import json
+import time
 
+import httpx
 import pytest
 
 from golive import layout
@@ -26,7 +28,19 @@ def fast_rules(sandbox, tmp_path):
     try:
         yield path
     finally:
+        # Mend the canary and let the alert resolve while its rule still runs: Alertmanager would
+        # otherwise keep it firing for minutes, and the next go-live on this sandbox would see it.
+        sandbox.clear_faults("canary")
+        deadline = time.monotonic() + 120
+        while _firing(sandbox) and time.monotonic() < deadline:
+            time.sleep(1)
         sandbox.load_rules(None)
+        assert _firing(sandbox) == [], "the critical alert did not resolve: later go-lives would see it"
+
+
+def _firing(sandbox) -> list:
+    answer = httpx.get(f"{sandbox.alertmanager_url}/api/v2/alerts", params={"active": "true"}, timeout=5)
+    return answer.json()
 
 
 def test_a_critical_alert_rolls_back_with_critical_alert_and_fails_the_criterion(
