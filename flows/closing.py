@@ -90,10 +90,13 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
 
     if not dry_run:
         # The runbook's one-liner in the team's release notes (their template, or a bare one).
-        template = read_repo_file(settings.git.repo, layout.RELEASE_NOTES_TEMPLATE) if settings.git.repo else None
-        elapsed = stages[-1]["ended_at"] - stages[0]["started_at"]
-        evidence.record(layout.release_notes(settings.release), fill_release_notes(
-            template or f"# v{settings.release}\n", deployment_summary(settings.release, stages, elapsed)))
+        try:
+            template = read_repo_file(settings.git.repo, layout.RELEASE_NOTES_TEMPLATE) if settings.git.repo else None
+            elapsed = stages[-1]["ended_at"] - stages[0]["started_at"]
+            evidence.record(layout.release_notes(settings.release), fill_release_notes(
+                template or f"# v{settings.release}\n", deployment_summary(settings.release, stages, elapsed)))
+        except Exception as exc:  # noqa: BLE001 - notes that cannot be filled must not undo a tag or a lifted freeze
+            problems.append(f"release notes: {exc}")
 
     done["problems"] = problems
     evidence.record(layout.closing(dry_run), done)
