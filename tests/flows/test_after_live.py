@@ -18,6 +18,7 @@ import yaml
 
 from golive import layout
 from golive.evidence import EvidenceLedger
+from golive.models import StageResult
 from golive.signals import SIGNAL_NAMES
 from tests.flows.helpers import EvidenceWatcher, flow_settings
 
@@ -181,8 +182,10 @@ def _ended(settings: dict, signing_key: dict, outcome: str = "proceed") -> Path:
     decision = {"decision": outcome, "signals": {
         name: {"canary": 1.0, "baseline": 1.0, "verdict": "breach" if outcome == "rollback" and name == "api_p95_ms"
                else "pass"} for name in SIGNAL_NAMES}}
-    stage = {"stage": 100, "outcome": outcome, "holds": 0, "weight_verified": True, "share_ok": True,
-             "triggers": ["breach:api_p95_ms"] if outcome == "rollback" else [], "decisions": [decision]}
+    ended = time.time()
+    stage = StageResult(stage=100, outcome=outcome, weight_verified=True, share_ok=True,
+                        triggers=["breach:api_p95_ms"] if outcome == "rollback" else [], decisions=[decision],
+                        started_at=ended - 900, ended_at=ended).model_dump()
     folder = Path(settings["evidence_root"]) / f"v{settings['release']}"
     ledger = EvidenceLedger(folder)
     ledger.write_json(layout.stage_record(100), stage)
