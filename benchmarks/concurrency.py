@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from cli.prefect_env import configure_prefect  # noqa: E402
 from golive import layout  # noqa: E402
+from golive.settings import merge_settings  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from readme_section import write_section  # noqa: E402
@@ -79,8 +80,9 @@ def _config(sandbox, release: str, work: Path) -> Path:
     settings = demo_settings(release, sandbox.golive_settings(), STAGE_SECONDS, INTERVAL_SECONDS,
                              str(work / "evidence"))
     repo = create_release_repo(work / "source", release, "1.3.2")
-    settings.update(stages=STAGES, blast_radius_seconds=1, git={"repo": str(repo)},
-                    signing={"key_path": str(work.parent.parent / "key.pem"), "sigstore": "off"})
+    settings = merge_settings(settings, {"policy": {"stages": STAGES}, "process": {
+        "blast_radius_seconds": 1, "git": {"repo": str(repo)},
+        "signing": {"key_path": str(work.parent.parent / "key.pem"), "sigstore": "off"}}})
     settings.pop("release")
     config = work / "golive.yaml"
     config.write_text(yaml.safe_dump(settings))

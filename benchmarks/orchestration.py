@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from cli.prefect_env import configure_prefect  # noqa: E402
 from golive import layout  # noqa: E402
+from golive.settings import merge_settings  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from readme_section import read_section, write_section  # noqa: E402
@@ -47,15 +48,16 @@ def _go_live(settings: dict, work: Path):
     from sandbox.release_repo import create_release_repo
 
     repo = create_release_repo(work / "source", "1.4.0", "1.3.2")  # a Live go-live tags it
-    settings = {**settings, "git": {"repo": str(repo)}, "signing": {"key_path": str(work.parent / "key.pem")},
-                "blast_radius_seconds": 1}
+    settings = merge_settings(settings, {"process": {"git": {"repo": str(repo)}, "blast_radius_seconds": 1,
+                                                     "signing": {"key_path": str(work.parent / "key.pem")}}})
     return go_live(settings["release"], settings=settings, return_state=True)
 
 
 def time_to_rollback(sandbox, evidence_root: Path) -> tuple[float, float]:
     from cli.demo import demo_settings
 
-    settings = {**demo_settings("1.4.0", sandbox.golive_settings(), 15, 5, str(evidence_root)), "stages": [25, 100]}
+    settings = merge_settings(demo_settings("1.4.0", sandbox.golive_settings(), 15, 5, str(evidence_root)),
+                              {"policy": {"stages": [25, 100]}})
     folder = evidence_root / "v1.4.0"
     injected: dict[str, float] = {}
 
@@ -81,12 +83,12 @@ def time_to_rollback(sandbox, evidence_root: Path) -> tuple[float, float]:
 
 
 def zero_dwell_wall_time(sandbox, evidence_root: Path) -> tuple[float, float]:
-    settings = {
-        "release": "1.4.0", **sandbox.golive_settings(), "evidence_root": str(evidence_root),
-        "dwell_seconds": 2, "final_dwell_seconds": 2, "interval_seconds": 2, "hold_seconds": 2,
-        "hold_budget_seconds": 6, "judge": {"min_seconds": 0, "min_intervals": 1, "min_requests": 1,
-                                             "min_keyed_requests": 1, "relative_tolerance": 10},
-    }
+    settings = merge_settings(sandbox.golive_settings(), {
+        "release": "1.4.0", "process": {"evidence_root": str(evidence_root)},
+        "policy": {"dwell_seconds": 2, "final_dwell_seconds": 2, "interval_seconds": 2, "hold_seconds": 2,
+                   "hold_budget_seconds": 6, "judge": {"min_seconds": 0, "min_intervals": 1, "min_requests": 1,
+                                                       "min_keyed_requests": 1, "relative_tolerance": 10}},
+    })
     started = time.perf_counter()
     state = _go_live(settings, evidence_root)
     assert (evidence_root / "v1.4.0" / layout.stage_record(100)).exists(), state  # all five stages ran
@@ -133,9 +135,10 @@ def safety_net_time(sandbox, stack, env: dict, work: Path, ending: str) -> float
     release = "1.4.0"  # the version the sandbox's canary serves
     settings = demo_settings(release, sandbox.golive_settings(), 600, 4, str(work / "evidence"))
     repo = create_release_repo(work / "source", release, "1.3.2")
-    settings.update(stages=[25, 100], blast_radius_seconds=1, git={"repo": str(repo)},
-                    signing={"key_path": str(work.parent / "key.pem"), "sigstore": "off"},
-                    signals=LATENCY_UNJUDGED)
+    settings = merge_settings(settings, {
+        "policy": {"stages": [25, 100], "signals": LATENCY_UNJUDGED},
+        "process": {"blast_radius_seconds": 1, "git": {"repo": str(repo)},
+                    "signing": {"key_path": str(work.parent / "key.pem"), "sigstore": "off"}}})
     settings.pop("release")
     config = work / "golive.yaml"
     config.write_text(yaml.safe_dump(settings))

@@ -1,119 +1,71 @@
-"""The go-live's configuration as Prefect Blocks, one per concern (as prefect-kubernetes has one
-per system). Together they hold every field of `golive.settings.GoLiveSettings` but the release,
-so a YAML file and a set of blocks configure a go-live the same way; `golive blocks apply`
-turns the one into the other."""
+"""The go-live's configuration as Prefect Blocks, one per section of the settings (as
+prefect-kubernetes has one per system). Each block *is* its section's model
+(`golive.settings.PolicySettings`, …): its fields, defaults and checks are the model's, so a YAML
+file and a set of blocks configure a go-live the same way; `golive blocks apply` turns the one
+into the other."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from kubernetes import client, config
 from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
 from prefect.blocks.core import Block
 from prefect.types import SecretDict
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from golive.settings import GoLiveSettings, load_settings
+from golive.settings import (
+    GoLiveSettings,
+    PolicySettings,
+    ProcessSettings,
+    PrometheusSettings,
+    SettingsError,
+    TargetSettings,
+    load_settings,
+    settings_error,
+)
 
 __all__ = ["BLOCK_TYPES", "CanaryPolicy", "KubernetesCluster", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
            "blocks_from_settings", "settings_for_run", "settings_from_blocks"]
 
 
-class CanaryPolicy(Block):
+class _SettingsBlock(Block):
+    """A block holding one section of the settings: the section's model is its other base, and
+    it declares no field of its own."""
+
+    def settings_part(self) -> dict:
+        """The section as the settings hold it (a block's dump also names its block type)."""
+        return self.model_dump(mode="json", include=set(type(self).model_fields))
+
+
+class CanaryPolicy(_SettingsBlock, PolicySettings):
     """Stages, timings, hold budget, the human gate and the judge's policy and signal overrides."""
 
     _block_type_name = "golive canary policy"
     _description = "Canary stages, dwell, hold budget and gate policy for golive."
 
-    stages: list[int] = Field(default=[1, 5, 25, 50, 100])
-    dwell_seconds: float = 900.0
-    final_dwell_seconds: float = 1800.0
-    interval_seconds: float = 60.0
-    hold_seconds: float = 600.0
-    hold_budget_seconds: float = 1200.0
-    max_dwell_seconds: float | None = None
-    on_insufficient_traffic: str = "pause"
-    rollback_budget_seconds: float = 60.0
-    weight_tolerance_points: float = 2.0
-    judge: dict[str, float] = Field(default_factory=dict, description="JudgePolicy overrides")
-    signals: dict[str, dict] = Field(default_factory=dict, description="per-signal catalogue overrides")
-    approve_each_stage: bool = False
-    approval_timeout_seconds: float = 3600.0
 
-    def settings_part(self) -> dict:
-        return self.model_dump(include=set(CanaryPolicy.model_fields) - set(Block.model_fields))
-
-
-class PrometheusSource(Block):
-    """Where the golden signals and the traffic split are read."""
+class PrometheusSource(_SettingsBlock, PrometheusSettings):
+    """Where the golden signals, the traffic split and the critical alerts are read."""
 
     _block_type_name = "golive prometheus source"
     _description = "The Prometheus golive queries for the eight golden signals."
 
-    url: str = "http://127.0.0.1:19090"  # never with credentials: name auth_secret_block instead
-    traffic_canary_query: str | None = None  # None: the catalogue's default
-    traffic_total_query: str | None = None
-    tls_verify: bool = True
-    ca_file: str | None = None
-    auth_secret_block: str | None = Field(None, description="a Secret block: a bearer token or {username, password}")
-    alertmanager_url: str | None = Field(None, description="its firing critical alerts for the service roll back")
 
-    def settings_part(self) -> dict:
-        part = {"prometheus_url": self.url, "prometheus_tls_verify": self.tls_verify,
-                "prometheus_ca_file": self.ca_file, "prometheus_auth_secret_block": self.auth_secret_block,
-                "alertmanager_url": self.alertmanager_url}
-        part.update({k: v for k in ("traffic_canary_query", "traffic_total_query") if (v := getattr(self, k))})
-        return part
-
-
-class TrafficTarget(Block):
+class TrafficTarget(_SettingsBlock, TargetSettings):
     """The router that moves traffic, where users' requests enter, and the two versions."""
 
     _block_type_name = "golive traffic target"
     _description = "The traffic router (its kind and control address) and the stable and canary services."
 
-    service: str = "spark"
-    kind: str = "sandbox"
-    control_url: str = "http://127.0.0.1:18070"
-    traffic_url: str = "http://127.0.0.1:18080"
-    canary_url: str = "http://127.0.0.1:18082"
-    stable_url: str = "http://127.0.0.1:18081"
-    canary_admin_url: str | None = None
-    kubernetes: dict[str, Any] | None = Field(None, description="namespace, object names, credentials_block")
 
-    def settings_part(self) -> dict:
-        router = {"kind": self.kind, "control_url": self.control_url, "kubernetes": self.kubernetes}
-        return {"router": router, "service": self.service, "traffic_url": self.traffic_url,
-                "canary_url": self.canary_url, "stable_url": self.stable_url, "canary_admin_url": self.canary_admin_url}
-
-
-class ReleaseProcess(Block):
+class ReleaseProcess(_SettingsBlock, ProcessSettings):
     """Everything around the canary: evidence, flight check, signing, git, GitHub, first night, game day,
     the people and the channel."""
 
     _block_type_name = "golive release process"
     _description = "Evidence folder, flight check, signing key, release repository, GitHub freeze label, first night."
-
-    evidence_root: str = "evidence"
-    preflight_budget_seconds: float = 90.0
-    blast_radius_seconds: float = 30.0
-    blast_radius_concurrency: int = 4
-    sbom_environment: str | None = None
-    signing: dict[str, Any] = Field(default_factory=dict)
-    git: dict[str, Any] = Field(default_factory=dict)
-    tag_message: str | None = None
-    github: dict[str, Any] | None = None
-    first_night: dict[str, Any] = Field(default_factory=dict)
-    game_day: dict[str, Any] = Field(default_factory=dict)
-    notify_block: str | None = Field(None, description="the notification block of the war-room channel")
-    operator: dict[str, Any] = Field(default_factory=dict, description="incident commander, escalation, channel")
-
-    def settings_part(self) -> dict:
-        part = self.model_dump(include=set(ReleaseProcess.model_fields) - set(Block.model_fields))
-        # An unset field the settings cannot hold as None (the tag message) takes the settings' default.
-        return {k: v for k, v in part.items() if v is not None or GoLiveSettings.model_fields[k].default is None}
 
 
 class KubernetesCluster(Block):
@@ -141,39 +93,33 @@ class KubernetesCluster(Block):
                                                   persist_config=False)
 
 
-BLOCK_TYPES = {"policy": CanaryPolicy, "prometheus": PrometheusSource, "target": TrafficTarget,
-               "process": ReleaseProcess}
+BLOCK_TYPES: dict[str, type[_SettingsBlock]] = {"policy": CanaryPolicy, "prometheus": PrometheusSource,
+                                               "target": TrafficTarget, "process": ReleaseProcess}
 
 
-def blocks_from_settings(settings: GoLiveSettings) -> dict[str, Block]:
-    """The four blocks holding `settings` (all but the release)."""
-    data = settings.model_dump(mode="json")
-    return {
-        "policy": CanaryPolicy(**{k: data[k] for k in CanaryPolicy().settings_part()}),
-        "prometheus": PrometheusSource(url=data["prometheus_url"], traffic_canary_query=data["traffic_canary_query"],
-                                       traffic_total_query=data["traffic_total_query"],
-                                       tls_verify=data["prometheus_tls_verify"], ca_file=data["prometheus_ca_file"],
-                                       auth_secret_block=data["prometheus_auth_secret_block"],
-                                       alertmanager_url=data["alertmanager_url"]),
-        "target": TrafficTarget(kind=data["router"]["kind"], control_url=data["router"]["control_url"],
-                                kubernetes=data["router"]["kubernetes"],
-                                **{k: data[k] for k in ("service", "traffic_url", "canary_url", "stable_url",
-                                                        "canary_admin_url")}),
-        "process": ReleaseProcess(**{k: data[k] for k in set(ReleaseProcess.model_fields) - set(Block.model_fields)}),
-    }
+def blocks_from_settings(settings: GoLiveSettings) -> dict[str, _SettingsBlock]:
+    """The four blocks holding `settings` (all but the release), one per section."""
+    return {role: block_type(**getattr(settings, role).model_dump()) for role, block_type in BLOCK_TYPES.items()}
 
 
 def settings_from_blocks(release: str, policy: str, prometheus: str, target: str, process: str | None = None,
                          **overrides) -> GoLiveSettings:
-    """Load the blocks by name and make validated settings of them."""
-    data = {
-        **CanaryPolicy.load(policy).settings_part(),
-        **PrometheusSource.load(prometheus).settings_part(),
-        **TrafficTarget.load(target).settings_part(),
-        **(ReleaseProcess.load(process).settings_part() if process else {}),
-        "release": release,
-    }
-    return load_settings(data, **overrides)
+    """Load the blocks by name and make validated settings of them (no process block: its defaults)."""
+    names = {"policy": policy, "prometheus": prometheus, "target": target, "process": process}
+    data = {role: _load(role, name).settings_part() for role, name in names.items() if name}
+    return load_settings({"release": release, **data}, **overrides)
+
+
+def _load(role: str, name: str) -> _SettingsBlock:
+    """The block, or the bad value it holds (saved from the UI, or by an older golive) named in one line."""
+    block_type = BLOCK_TYPES[role]
+    try:
+        return block_type.load(name)
+    except RuntimeError as exc:
+        if not isinstance(exc.__cause__, ValidationError):
+            raise
+        error = settings_error(exc.__cause__, role)
+        raise SettingsError(f"{error} (the {block_type.get_block_type_name()!r} block {name!r})") from None
 
 
 def settings_for_run(release: str, config: str | None = None, settings: dict | None = None,
@@ -183,8 +129,6 @@ def settings_for_run(release: str, config: str | None = None, settings: dict | N
     if blocks:
         unknown = set(blocks) - set(BLOCK_TYPES)
         if unknown or not {"policy", "prometheus", "target"} <= set(blocks):
-            from golive.settings import SettingsError
-
             raise SettingsError(f"blocks: expected names for policy, prometheus, target (and process), "
                                 f"got {sorted(blocks)}")
         return settings_from_blocks(release, **blocks, **overrides)

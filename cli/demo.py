@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from golive import layout
+from golive.settings import merge_settings
 from golive.signals import readiness_queries
 from golive.warroom import COLUMNS, cell_text
 
@@ -60,13 +61,14 @@ def demo_settings(release: str, sandbox_settings: dict, stage_seconds: float, in
     scaled down to match. Seconds-long windows
     hold a few dozen requests a track, so a p95 swings far more than over the runbook's minutes:
     the judge's point-estimate tolerance is widened from 25 % to 50 % to match."""
-    return {
-        "release": release, **sandbox_settings, "evidence_root": evidence_root,
-        "dwell_seconds": stage_seconds, "final_dwell_seconds": stage_seconds, "interval_seconds": interval,
-        "hold_seconds": 3 * interval, "hold_budget_seconds": 6 * interval, "blast_radius_seconds": 5,
-        "judge": {"min_seconds": 3 * interval, "min_requests": 20, "min_keyed_requests": 5,
-                  "relative_tolerance": 0.5},
-    }
+    return merge_settings(sandbox_settings, {
+        "release": release,
+        "policy": {"dwell_seconds": stage_seconds, "final_dwell_seconds": stage_seconds, "interval_seconds": interval,
+                   "hold_seconds": 3 * interval, "hold_budget_seconds": 6 * interval,
+                   "judge": {"min_seconds": 3 * interval, "min_requests": 20, "min_keyed_requests": 5,
+                             "relative_tolerance": 0.5}},
+        "process": {"evidence_root": evidence_root, "blast_radius_seconds": 5},
+    })
 
 
 class _Screen:
@@ -96,8 +98,9 @@ class _Screen:
         stage = max(started)
         mine = sorted((window, interval) for percent, window, interval in judged if percent == stage)
         window, done = mine[-1] if mine else (1, 0)
-        span = self.settings["dwell_seconds"] if window == 1 else self.settings["hold_seconds"]
-        total = max(1, round(span / self.settings["interval_seconds"]))
+        policy = self.settings["policy"]
+        span = policy["dwell_seconds"] if window == 1 else policy["hold_seconds"]
+        total = max(1, round(span / policy["interval_seconds"]))
         filled = min(done, total)
         label = "dwell" if window == 1 else f"hold {window - 1}"
         bar = "█" * (filled * 30 // total) + "░" * (30 - filled * 30 // total)

@@ -105,7 +105,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 def _target_settings(args: argparse.Namespace, **overrides):
     """Settings from --config, else from the running sandbox; a bad field is a UsageError."""
-    from golive.settings import SettingsError, load_settings
+    from golive.settings import SettingsError, load_settings, merge_settings
 
     try:
         source = args.config
@@ -115,7 +115,7 @@ def _target_settings(args: argparse.Namespace, **overrides):
             sandbox = Sandbox(Path(args.sandbox_workdir) if args.sandbox_workdir else None)
             if not sandbox.running():
                 raise UsageError(f"{args.command}: give --config, or start the sandbox (`golive sandbox up`)")
-            source = {**sandbox.golive_settings(), "evidence_root": args.evidence_root}
+            source = merge_settings(sandbox.golive_settings(), {"process": {"evidence_root": args.evidence_root}})
         return load_settings(source, **overrides)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
@@ -170,14 +170,15 @@ def cmd_flight_check(args: argparse.Namespace) -> int:
     from golive.evidence import EvidenceLedger
     from cli.prefect_env import configure_prefect
 
-    settings = _target_settings(args, release=args.release, blast_radius_seconds=args.blast_radius_seconds)
+    settings = _target_settings(args, release=args.release,
+                                process={"blast_radius_seconds": args.blast_radius_seconds})
     configure_prefect()
     from flows.flight_check import flight_check
     from tasks.prefect_api import GoLiveLocked, go_live_lock
 
     # The go-live's own lock: a flight check never sets aside the folder of a go-live under way.
     try:
-        with go_live_lock(settings.router.target, args.release):
+        with go_live_lock(settings.target.router.target, args.release):
             state = flight_check(args.release, settings=settings.model_dump(mode="json"), return_state=True)
     except GoLiveLocked as exc:
         print(f"NO-GO: v{args.release}: {exc}")

@@ -43,7 +43,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from golive.rules import build_rules, render_rules
 
     settings = _settings(args)
-    _write(args.out, render_rules(build_rules(settings.catalogue(), _options(args, settings))))
+    _write(args.out, render_rules(build_rules(settings.policy.catalogue(), _options(args, settings))))
     print(f"rules for {args.service}: {args.out} (check with: promtool check rules {args.out})")
     return 0
 
@@ -52,16 +52,16 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from golive.dashboard import build_dashboard, dashboard_json
 
     settings = _settings(args)
-    board = build_dashboard(settings.catalogue(), _options(args, settings),
-                            traffic_canary_query=settings.traffic_canary_query,
-                            traffic_total_query=settings.traffic_total_query,
-                            freeze_below_budget=settings.first_night.freeze_below_budget)
+    board = build_dashboard(settings.policy.catalogue(), _options(args, settings),
+                            traffic_canary_query=settings.prometheus.traffic_canary_query,
+                            traffic_total_query=settings.prometheus.traffic_total_query,
+                            freeze_below_budget=settings.process.first_night.freeze_below_budget)
     _write(args.out, dashboard_json(board))
     print(f"dashboard for {args.service}: {args.out} (it reads the series of `golive rules`)")
     if args.png:
-        render_png(board.build(), args.prometheus or settings.prometheus_url, Path(args.png), args.service,
+        render_png(board.build(), args.prometheus or settings.prometheus.url, Path(args.png), args.service,
                    minutes=args.minutes)
-        print(f"its panels drawn from {args.prometheus or settings.prometheus_url}: {args.png}")
+        print(f"its panels drawn from {args.prometheus or settings.prometheus.url}: {args.png}")
     return 0
 
 
@@ -145,7 +145,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the file to write")
     p.add_argument("--config", help="golive settings (YAML): thresholds and queries; default: the catalogue's")
     p.add_argument("--release", default="0.0.0", help=argparse.SUPPRESS)
-    p.add_argument("--service", help="the service label the rules put on their series (default: the settings' service)")
+    p.add_argument("--service", help="the service label the rules put on their series (default: the settings' target.service)")
     p.add_argument("--window", type=float, default=60.0, help="seconds each recorded signal measures over")
     p.add_argument("--alert-for", type=float, default=60.0,
                    help="seconds a signal far over its threshold must last before its critical alert fires")
@@ -158,6 +158,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dashboard", help="the Grafana dashboard (JSON) from the signal catalogue")
     _common(p)
     p.add_argument("--png", help="also draw its panels from Prometheus into this PNG (no Grafana needed)")
-    p.add_argument("--prometheus", help="the Prometheus to draw from (default: the settings' prometheus_url)")
+    p.add_argument("--prometheus", help="the Prometheus to draw from (default: the settings' prometheus.url)")
     p.add_argument("--minutes", type=float, default=10.0, help="how much history to draw")
     p.set_defaults(func=cmd_dashboard)

@@ -22,7 +22,7 @@ def _settings(args: argparse.Namespace):
     from golive.settings import SettingsError, load_settings
 
     try:
-        return load_settings(args.config, release=args.release, evidence_root=args.evidence_root)
+        return load_settings(args.config, release=args.release, process={"evidence_root": args.evidence_root})
     except SettingsError as exc:
         raise _Exit(str(exc)) from None
 
@@ -34,8 +34,8 @@ def write_card(settings, out: Path, link: str | None = None, config: str = "goli
     out.mkdir(parents=True, exist_ok=True)
     quick_start = out / layout.QUICK_START
     quick_start.write_text(card.quick_start(settings, config))
-    if link is None and settings.github is not None:
-        link = f"https://github.com/{settings.github.repository}/blob/HEAD/{layout.QUICK_START}"
+    if link is None and settings.process.github is not None:
+        link = f"https://github.com/{settings.process.github.repository}/blob/HEAD/{layout.QUICK_START}"
     link = link or quick_start.resolve().as_uri()
     png, svg = card.qr_code(link)
     markdown = card.card_markdown(settings, layout.OPERATOR_CARD_QR_PNG, config)
@@ -127,7 +127,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("card", help="the operator card (A5), its QR code and the quick start of this target")
     p.add_argument("--release", required=True)
     p.add_argument("--config", help="golive settings (YAML); default: the built-in settings")
-    p.add_argument("--evidence-root", help="default: the settings' evidence_root")
+    p.add_argument("--evidence-root", help="default: the settings' process.evidence_root")
     p.add_argument("--out", help="the folder to write into (default: operator-card/v<RELEASE>)")
     p.add_argument("--link", help="where the QR code points (default: the quick start on GitHub when the "
                                   "settings name a repository, else the file written)")

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from golive.settings import SECTIONS, merge_settings
 from golive.signals import readiness_queries
 
 __all__ = ["add_parser", "sandbox_config"]
@@ -66,8 +67,8 @@ def sandbox_config(sandbox, stage_seconds: float, interval: float) -> dict:
     from cli.demo import demo_settings
 
     settings = demo_settings("0.0.0", sandbox.golive_settings(), stage_seconds, interval, "evidence")
-    settings.pop("release")
-    return {**settings, "first_night": dict(FIRST_NIGHT)}
+    settings = merge_settings(settings, {"process": {"first_night": dict(FIRST_NIGHT)}})
+    return {section: settings[section] for section in SECTIONS}
 
 
 def _config_text(sandbox, args: argparse.Namespace) -> str:

@@ -17,8 +17,8 @@ def artifact_completeness(settings: GoLiveSettings, point: str, stages: list[int
     evidence = ReleaseFolder.of(settings)
     name = layout.artifact_completeness(point)
     files = sorted({*list_evidence(evidence.path), name})
-    result = check_completeness(point, settings.release, stages if stages is not None else list(settings.stages),
-                                len(settings.catalogue()), files)
+    result = check_completeness(point, settings.release, stages if stages is not None else list(settings.policy.stages),
+                                len(settings.policy.catalogue()), files)
     evidence.record(name, result)
     get_run_logger().info("evidence at %s: %d files (minimum %d)%s", point, result["files"], result["minimum_files"],
                           f"; missing {', '.join(result['missing'])}" if result["missing"] else "")

@@ -62,12 +62,12 @@ class _StageRun:
         self.settings, self.percent = settings, percent
         self.folder = ReleaseFolder.of(settings)
         self.logger = get_run_logger()
-        self.gate = StageMachine(settings.stage_plan(percent), started_at=time.time())
+        self.gate = StageMachine(settings.policy.stage_plan(percent), started_at=time.time())
         self.result = StageResult(stage=percent, outcome="proceed", started_at=time.time(), ended_at=time.time())
         self.restarts_at_start: int | None = None
 
     def run(self) -> StageResult:
-        if self.settings.approve_each_stage and (ended := self.wait_for_approval()):
+        if self.settings.policy.approve_each_stage and (ended := self.wait_for_approval()):
             return ended
         rollout = self.observe_rollout()
         self.folder.record(layout.rollout(self.percent), rollout or {"observed": False})
@@ -77,7 +77,7 @@ class _StageRun:
         if ended := self.raise_weight():
             return ended
         self.logger.info("stage %s%%: weight in force, watching %d intervals of %gs", self.percent,
-                         self.gate.intervals_in_window, self.settings.interval_seconds)
+                         self.gate.intervals_in_window, self.settings.policy.interval_seconds)
         while True:
             tick = self.gate.next_tick
             _sleep_until(tick + SCRAPE_SETTLE_SECONDS)
@@ -118,7 +118,7 @@ class _StageRun:
 
     def decide(self, step: Step, verdict: dict, window: SignalWindow, window_start: float, tick: float) -> None:
         """A decision is evidence: the snapshot, a war-room row, the stage's artifact."""
-        catalogue = self.settings.catalogue()
+        catalogue = self.settings.policy.catalogue()
         self.folder.record(layout.snapshot(self.percent, self.gate.holds if step.action == "hold" else None), {
             "stage_percent": self.percent, "window": [window_start, tick], "decision": step.action,
             "reason": step.reason, "triggers": list(step.triggers), "verdict": verdict,
@@ -138,9 +138,9 @@ class _StageRun:
         self.logger.info("stage %s%%: %s (%s; %s)", self.percent, step.action.upper(), verdict["reason"], step.reason)
 
     def raise_weight(self) -> StageResult | None:
-        change = set_weight(self.settings.router, self.percent)
+        change = set_weight(self.settings.target.router, self.percent)
         self.folder.record(layout.weight_set(self.percent), change)
-        readback = read_weight(self.settings.router)
+        readback = read_weight(self.settings.target.router)
         self.folder.record(layout.weight_readback(self.percent), readback)
         self.result.weight_verified = readback.in_force == self.percent
         if not self.result.weight_verified:
@@ -151,7 +151,8 @@ class _StageRun:
 
     def check_share(self, tick: float) -> StageResult | None:
         # From one scrape after the change: requests served just before it are counted at the next scrape.
-        share = observe_share(self.settings, self.percent, self.gate.started_at + SCRAPE_SETTLE_SECONDS, tick)
+        share = observe_share(self.settings.prometheus, self.percent, self.settings.policy.weight_tolerance_points,
+                              self.gate.started_at + SCRAPE_SETTLE_SECONDS, tick)
         self.folder.record(layout.traffic_share(self.percent), share)
         self.result.share_ok = share.ok
         if share.ok:
@@ -160,19 +161,20 @@ class _StageRun:
                         f"(tolerance ±{share.tolerance_points} points)", ["weight-not-applied"], detected_at=tick)
 
     def query_signals(self, tick: float) -> SignalWindow:
-        start, interval = self.gate.window_start, self.settings.interval_seconds
-        state = query_signals(self.settings, self.percent, start, tick, return_state=True)
+        policy = self.settings.policy
+        start, interval = self.gate.window_start, policy.interval_seconds
+        state = query_signals(self.settings.prometheus, policy, self.percent, start, tick, return_state=True)
         if state.is_completed():
             return state.result()
         self.logger.warning("stage %s%%: Prometheus did not answer for the interval ending %s", self.percent, tick)
         return SignalWindow(stage_percent=self.percent, start=start, end=tick, interval_seconds=interval,
-                            answered=False, scenario=Scenario(self.percent, interval, {}, self.settings.catalogue(),
-                                                              self.settings.judge_policy()))
+                            answered=False, scenario=Scenario(self.percent, interval, {}, policy.catalogue(),
+                                                              policy.judge_policy()))
 
     def critical_alerts(self) -> list[str]:
         """The service's critical alerts firing on the canary or the whole service (an alert of
         stable's alone is the environment's, not the release's)."""
-        state = critical_alerts_firing(self.settings, self.settings.service, return_state=True)
+        state = critical_alerts_firing(self.settings.prometheus, self.settings.target.service, return_state=True)
         if not state.is_completed():
             self.result.alerts_unread += 1
             self.logger.warning("stage %s%%: no alert source answered: %s", self.percent, state.message)
@@ -186,10 +188,10 @@ class _StageRun:
 
     def observe_rollout(self) -> RolloutObservation | None:
         """The canary's Deployment (on Kubernetes) or process (the sandbox); None when it cannot be read."""
-        if self.settings.router.on_kubernetes:
-            state = read_kubernetes_rollout(self.settings.router.kubernetes, return_state=True)
+        if self.settings.target.router.on_kubernetes:
+            state = read_kubernetes_rollout(self.settings.target.router.kubernetes, return_state=True)
         else:
-            state = read_service_rollout(self.settings.canary_url, return_state=True)
+            state = read_service_rollout(self.settings.target.canary_url, return_state=True)
         return state.result() if state.is_completed() else None
 
     def ask(self, key: str, description: str) -> StageApproval | None:
@@ -197,7 +199,7 @@ class _StageRun:
         announce(self.settings, "paused", self.percent, description)
         try:
             return pause_flow_run(wait_for_input=StageApproval.with_initial_data(description=description),
-                                  timeout=int(max(1, self.settings.approval_timeout_seconds)), key=key)
+                                  timeout=int(max(1, self.settings.policy.approval_timeout_seconds)), key=key)
         except FlowPauseTimeout:
             return None
 
@@ -206,7 +208,7 @@ class _StageRun:
         for asked in range(1, 10_000):
             approval = self.ask(f"approve-stage-{self.percent}-{asked}", f"Raise the canary to {self.percent} %?")
             if approval is None:
-                step = self.gate.waited_for_approval(self.settings.approval_timeout_seconds)
+                step = self.gate.waited_for_approval(self.settings.policy.approval_timeout_seconds)
                 add_war_room_row(str(self.folder), WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent,
                                                                            step.action.capitalize(), {}))
                 if step.action == "rollback":
@@ -224,7 +226,7 @@ class _StageRun:
                             + ". Proceed anyway (approve) or roll back (reject)?")
         if approval is None:
             return self.end("rollback", f"{step.reason}; nobody answered within "
-                            f"{self.settings.approval_timeout_seconds:g} s", ["hold-budget-exhausted"])
+                            f"{self.settings.policy.approval_timeout_seconds:g} s", ["hold-budget-exhausted"])
         ended = self.answered(approval)
         return ended or self.end("proceed", f"inconclusive, proceeded on {approval.approver}'s approval")
 

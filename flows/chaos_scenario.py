@@ -28,36 +28,36 @@ __all__ = ["chaos_scenario", "pick_scenario"]
 
 def _judge(settings: GoLiveSettings, start: float, end: float) -> dict:
     time.sleep(max(0.0, end + SETTLE_SECONDS - time.time()))
-    window = query_signals(settings, 50, start, end)
+    window = query_signals(settings.prometheus, settings.policy, 50, start, end)
     return judge_window(window.scenario)
 
 
 @flow(name="chaos-scenario", flow_run_name="chaos {name}")
 def chaos_scenario(settings: GoLiveSettings, folder: str, name: str) -> dict:
     scenario = CHAOS_SCENARIOS[name]
-    game_day = settings.game_day
-    if name in game_day.chaos_commands or settings.canary_admin_url is None:
+    game_day = settings.process.game_day
+    if name in game_day.chaos_commands or settings.target.canary_admin_url is None:
         command = game_day.chaos_commands.get(name)
         run = run_command(command) if command is not None else None
         result = chaos_command_verdict(name, command, run["exit_code"] if run else None)
         if run:
             result["run"] = run
     else:
-        interval = settings.interval_seconds
-        min_intervals = settings.judge_policy().min_intervals
+        interval = settings.policy.interval_seconds
+        min_intervals = settings.policy.judge_policy().min_intervals
         count = max(min_intervals, round(game_day.chaos_window_seconds / interval))
-        switch_fault_on(settings.canary_admin_url, scenario.faults)
+        switch_fault_on(settings.target.canary_admin_url, scenario.faults)
         start = time.time()
         try:
             during = _judge(settings, start, start + count * interval)
         finally:
-            switch_faults_off(settings.canary_admin_url)
+            switch_faults_off(settings.target.canary_admin_url)
         cleared = time.time()
         after = _judge(settings, cleared + interval, cleared + interval * (1 + min_intervals))
         result = chaos_verdict(scenario, during, after)
     result["inputs"] = {"scenario": name, "what": scenario.what, "faults": scenario.faults,
                         "expect": f"{scenario.signal}: the gate does not proceed; mended after"}
-    evidence = ReleaseFolder(path=folder, signing=settings.signing)
+    evidence = ReleaseFolder(path=folder, signing=settings.process.signing)
     evidence.record(layout.chaos(name), result)
     evidence.seal("chaos-scenario")
     if not result["ok"]:

@@ -46,8 +46,8 @@ def _evidence_problems(evidence: ReleaseFolder, signing: SigningSettings | None)
 
 def _refusal(settings: GoLiveSettings, evidence: ReleaseFolder, stages: list[dict]) -> str | None:
     criteria = evidence.read_json(layout.SUCCESS_CRITERIA) if evidence.has(layout.SUCCESS_CRITERIA) else None
-    return not_live_because(settings.release, settings.stages, stages, criteria, list_evidence(evidence.path),
-                            _evidence_problems(evidence, settings.signing))
+    return not_live_because(settings.release, settings.policy.stages, stages, criteria, list_evidence(evidence.path),
+                            _evidence_problems(evidence, settings.process.signing))
 
 
 @flow(name="closing", flow_run_name="closing v{settings.release}")
@@ -55,21 +55,22 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
     """Tag and push, lift the freeze; ends `Closed`, `ClosedPartially` naming what failed, or
     `Refused` (nothing changed) when the evidence does not show the release Live."""
     logger = get_run_logger()
+    process = settings.process
     evidence = ReleaseFolder.of(settings)
-    stages = read_stage_records(evidence.path, list(settings.stages))
+    stages = read_stage_records(evidence.path, list(settings.policy.stages))
     refusal = _refusal(settings, evidence, stages)
     if refusal:
         logger.error("%s; nothing tagged, no pull request touched", refusal)
         return Failed(name="Refused", message=refusal)
     final = final_decision(stages) or {"signals": {}}
     green = sum(v.get("verdict") == "pass" for v in final["signals"].values())
-    message = settings.tag_message.format(green=green, total=len(CATALOGUE), release=settings.release)
+    message = process.tag_message.format(green=green, total=len(CATALOGUE), release=settings.release)
     problems: list[str] = []
     done: dict = {"dry_run": dry_run}
 
-    if settings.git.repo is not None:
+    if process.git.repo is not None:
         try:
-            done["tag"] = tag_release(settings.git.repo, settings.release, message, settings.git.remote, dry_run)
+            done["tag"] = tag_release(process.git.repo, settings.release, message, process.git.remote, dry_run)
             tag = done["tag"]
             logger.info("%s: %s at %s: %r%s", tag["tag"], tag["done"], tag["commit"][:12], message,
                         f" ({tag['remote']})" if tag["remote"] else "")
@@ -77,12 +78,12 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
             problems.append(f"tag: {exc}")
         evidence.record(layout.git_tag(dry_run), done.get("tag") or {"error": problems[-1]})
 
-    if settings.github is not None:
+    if process.github is not None:
         try:
-            report = lift_freeze(settings.github, dry_run)
+            report = lift_freeze(process.github, dry_run)
             done["freeze_lift"] = report.model_dump()
             problems += [f"freeze lift: PR #{n}: {why}" for n, why in report.failed.items()]
-            logger.info("%s %s from %s", "would remove" if dry_run else "removed", settings.github.freeze_label,
+            logger.info("%s %s from %s", "would remove" if dry_run else "removed", process.github.freeze_label,
                         ", ".join(f"#{n}" for n in report.pull_requests) or "no pull request")
         except GitHubError as exc:
             problems.append(f"freeze lift: {exc}")
@@ -91,7 +92,7 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
     if not dry_run:
         # The runbook's one-liner in the team's release notes (their template, or a bare one).
         try:
-            template = read_repo_file(settings.git.repo, layout.RELEASE_NOTES_TEMPLATE) if settings.git.repo else None
+            template = read_repo_file(process.git.repo, layout.RELEASE_NOTES_TEMPLATE) if process.git.repo else None
             elapsed = stages[-1]["ended_at"] - stages[0]["started_at"]
             evidence.record(layout.release_notes(settings.release), fill_release_notes(
                 template or f"# v{settings.release}\n", deployment_summary(settings.release, stages, elapsed)))

@@ -112,13 +112,14 @@ def _plan(cfg: GoLiveSettings, evidence: ReleaseFolder, hours: int | None, hour_
           started_at: float | None = None) -> tuple[dict, FirstNightSettings]:
     """The night's plan (kept once recorded: a restart belongs to the night it started) and the
     first night's settings with its hours."""
+    night = cfg.process.first_night
     if evidence.has(layout.FIRST_NIGHT_PLAN):
         plan = evidence.read_json(layout.FIRST_NIGHT_PLAN)
     else:
         plan = {"started_at": time.time() if started_at is None else started_at,
-                "hours": hours or cfg.first_night.hours, "hour_seconds": hour_seconds or cfg.first_night.hour_seconds}
+                "hours": hours or night.hours, "hour_seconds": hour_seconds or night.hour_seconds}
         evidence.record(layout.FIRST_NIGHT_PLAN, plan)
-    return plan, cfg.first_night.model_copy(update={"hours": plan["hours"], "hour_seconds": plan["hour_seconds"]})
+    return plan, night.model_copy(update={"hours": plan["hours"], "hour_seconds": plan["hour_seconds"]})
 
 
 def _reference(evidence: ReleaseFolder) -> dict:
@@ -136,11 +137,11 @@ def _measure_hour(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNigh
     release = cfg.release
     reference = _reference(evidence)
     windows = measurement_windows(night.hour_seconds, night.slo_period_hours)
-    counts = measure_error_counts(cfg, night.track, windows, due)
+    counts = measure_error_counts(cfg.prometheus, cfg.policy, night.track, windows, due)
     burns = burns_of(counts, night.slo_objective)
     remaining = budget_remaining(*(counts[PERIOD] or (None, None)), night.slo_objective)
-    signals = snapshot_signals(cfg, night.track, night.hour_seconds, due)
-    degraded = degraded_signals(signals, reference, cfg.catalogue())
+    signals = snapshot_signals(cfg.prometheus, cfg.policy, night.track, night.hour_seconds, due)
+    degraded = degraded_signals(signals, reference, cfg.policy.catalogue())
     verdict = hour_verdict(burns, remaining, degraded, night)
     taken = []
     if "freeze" in verdict["actions"] and not evidence.has(layout.FIRST_NIGHT_FREEZE):
@@ -190,11 +191,11 @@ def _hour_line(hour: int, hours: int, status: str, burns: dict, remaining: float
 
 
 def _freeze(cfg, evidence: ReleaseFolder, hour: int) -> str:
-    if cfg.github is None:
+    if cfg.process.github is None:
         outcome = {"hour": hour, "labelled": [], "note": "no GitHub repository configured: freeze recorded only"}
     else:
         try:
-            report = apply_freeze(cfg.github)
+            report = apply_freeze(cfg.process.github)
             outcome = {"hour": hour, "labelled": report.done, "failed": report.failed}
         except GitHubError as exc:
             outcome = {"hour": hour, "labelled": [], "failed": {"all": str(exc)}}

@@ -56,7 +56,7 @@ def flight_check(release: str, config: str | None = None, settings: dict | None 
     started = time.time()
     try:
         cfg = load_settings(settings if settings is not None else config, release=release,
-                            blast_radius_seconds=blast_radius_seconds)
+                            process={"blast_radius_seconds": blast_radius_seconds})
     except SettingsError as exc:
         return Failed(name="NoGo", message=f"NO-GO: config: {exc}")
     evidence = ReleaseFolder.of(cfg)

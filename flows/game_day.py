@@ -35,7 +35,7 @@ def game_day(config: str | None = None, settings: dict | None = None, blocks: di
     logger = get_run_logger()
     cfg = settings_for_run(GAME_DAY_RELEASE, config, settings, blocks)
     today = datetime.now(timezone.utc).strftime("%Y%m%d")
-    folder = str(Path(cfg.evidence_root) / cfg.game_day.folder / today)
+    folder = str(Path(cfg.process.evidence_root) / cfg.process.game_day.folder / today)
     results = {"rollback_drill": rollback_drill(cfg, folder)}
     if not first_flight:
         name, seed = pick_scenario(scenario, seed)
@@ -45,7 +45,7 @@ def game_day(config: str | None = None, settings: dict | None = None, blocks: di
     results["outbox_smoke"] = outbox_smoke(cfg, folder)
     text = weekly_record(today, results, seed if not first_flight else None)
     name_of_record = layout.drill_record(today, first_flight)
-    evidence = ReleaseFolder(path=folder, signing=cfg.signing)
+    evidence = ReleaseFolder(path=folder, signing=cfg.process.signing)
     evidence.record(name_of_record, text)
     evidence.seal("game-day")
     create_markdown_artifact(f"```\n{text}```\n", key=f"game-day-{today}", description=f"Game day {today}")

@@ -72,11 +72,11 @@ def go_live(
     blocks); one run per traffic target and per release at a time. `recover`: roll the target
     back first (after a run that died with the weight raised)."""
     logger = get_run_logger()
-    cfg = settings_for_run(release, config, settings, blocks, dwell_seconds=dwell_seconds,
-                           final_dwell_seconds=dwell_seconds, interval_seconds=interval_seconds,
-                           hold_seconds=hold_seconds, approve_each_stage=approve_each_stage)
+    cfg = settings_for_run(release, config, settings, blocks, policy={
+        "dwell_seconds": dwell_seconds, "final_dwell_seconds": dwell_seconds, "interval_seconds": interval_seconds,
+        "hold_seconds": hold_seconds, "approve_each_stage": approve_each_stage})
     try:
-        with go_live_lock(cfg.router.target, release):
+        with go_live_lock(cfg.target.router.target, release):
             return _take_live(cfg, blocks, recover)
     except GoLiveLocked as exc:
         logger.error("%s", exc)
@@ -95,10 +95,10 @@ def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool
 
     evidence = ReleaseFolder.of(cfg)
     try:
-        for percent in cfg.stages:
+        for percent in cfg.policy.stages:
             if canary_stage(cfg, percent).outcome == "rollback":
                 break
-        stages = read_stage_records(evidence.path, list(cfg.stages))
+        stages = read_stage_records(evidence.path, list(cfg.policy.stages))
         ending, message, unmet = _end_of_stages(cfg, evidence, stages, started)
     except Exception as exc:
         logger.exception("go-live failed; rolling back")
@@ -129,7 +129,7 @@ def _end_of_stages(cfg: GoLiveSettings, evidence: ReleaseFolder, stages: list[di
     oneliner = release_oneliner(release, stages, time.time() - started)
     evidence.record(layout.RELEASE_ONELINER, oneliner + "\n")
     complete = artifact_completeness(cfg, "end", [s["stage"] for s in stages])
-    criteria = success_criteria(cfg.stages, stages, complete)
+    criteria = success_criteria(cfg.policy.stages, stages, complete)
     unmet = [name for name, c in criteria.items() if not c["ok"]]
     evidence.record(layout.SUCCESS_CRITERIA, {**criteria, "transient_breaches": transient_breaches(stages)})
     criteria_rollback = None

@@ -16,18 +16,18 @@ from tasks.service import read_idempotency_conflicts
 def idempotency_burst(settings: GoLiveSettings, folder: str, requests: int | None = None,
                       parallel: int | None = None) -> dict:
     """Send the burst through the router to the canary and compare with its conflict counter."""
-    requests = requests or settings.game_day.burst_requests
-    parallel = parallel or settings.game_day.burst_parallel
-    before = read_idempotency_conflicts(settings.canary_url)
-    sent = send_keyed_burst(settings.traffic_url, requests, parallel)
-    after = read_idempotency_conflicts(settings.canary_url)
+    requests = requests or settings.process.game_day.burst_requests
+    parallel = parallel or settings.process.game_day.burst_parallel
+    before = read_idempotency_conflicts(settings.target.canary_url)
+    sent = send_keyed_burst(settings.target.traffic_url, requests, parallel)
+    after = read_idempotency_conflicts(settings.target.canary_url)
     verdict = burst_verdict(sent["statuses"], before, after)
     summary = (f"{verdict['created']} created, {verdict['conflicts']} conflicts of {requests}"
                + (f", {verdict['duplicates']} DUPLICATES" if verdict["duplicates"] else ""))
     result = {**verdict, "summary": summary, "inputs": {"requests": requests, "parallel": parallel, "key": sent["key"],
-                                                         "url": settings.traffic_url},
+                                                         "url": settings.target.traffic_url},
               "conflicts_counter": {"before": before, "after": after}}
-    evidence = ReleaseFolder(path=folder, signing=settings.signing)
+    evidence = ReleaseFolder(path=folder, signing=settings.process.signing)
     evidence.record(layout.IDEMPOTENCY_BURST, result)
     evidence.seal("idempotency-burst")
     if not result["ok"]:

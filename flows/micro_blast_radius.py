@@ -26,15 +26,16 @@ def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, u
     """Send canary-only traffic through `url` (default: the traffic entry) for `seconds` and judge it."""
     logger = get_run_logger()
     evidence = ReleaseFolder.of(settings)
-    url = url or settings.traffic_url
-    seconds = seconds or settings.blast_radius_seconds
-    before = {"stable": read_drill_requests(settings.stable_url), "canary": read_drill_requests(settings.canary_url)}
+    target = settings.target
+    url = url or target.traffic_url
+    seconds = seconds or settings.process.blast_radius_seconds
+    before = {"stable": read_drill_requests(target.stable_url), "canary": read_drill_requests(target.canary_url)}
     logger.info("sending canary-only traffic to %s for %g s", url, seconds)
-    samples = send_canary_traffic(url, seconds, settings.blast_radius_concurrency)
-    after = {"stable": read_drill_requests(settings.stable_url), "canary": read_drill_requests(settings.canary_url)}
+    samples = send_canary_traffic(url, seconds, settings.process.blast_radius_concurrency)
+    after = {"stable": read_drill_requests(target.stable_url), "canary": read_drill_requests(target.canary_url)}
     counted = {track: _delta(before[track], after[track]) for track in before}
     verdict = evaluate([DrillSample(**s) for s in samples], settings.release, counted["stable"], counted["canary"],
-                       settings.catalogue())
+                       settings.policy.catalogue())
     result = BlastRadiusResult(url=url, release=settings.release, seconds=seconds, **verdict)
     evidence.record(layout.MICRO_BLAST_RADIUS_COUNTERS, {"before": before, "after": after, "drill_requests": counted})
     evidence.record(layout.MICRO_BLAST_RADIUS_REQUESTS, samples_csv(samples))

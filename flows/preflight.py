@@ -28,38 +28,39 @@ def preflight(settings: GoLiveSettings, run_started: float | None = None) -> dic
     """Run every check; returns the summary written to preflight.json (`decision` GO or NO-GO)."""
     logger = get_run_logger()
     started = time.monotonic()
+    policy, prometheus, target, process = settings.policy, settings.prometheus, settings.target, settings.process
     evidence = ReleaseFolder.of(settings)
     folder_state = inspect_folder(evidence.path)
     checks = [
         rules.evidence_folder_check(settings.evidence_dir, folder_state["writable_error"], folder_state["files"],
                                     run_started or time.time()),
-        rules.config_check(settings),
-        check_scrape_targets(settings),
-        check_traffic(settings),
-        *(check_promql(settings, sig.name, track) for sig in settings.catalogue() for track in TRACKS),
+        rules.config_check(policy),
+        check_scrape_targets(prometheus),
+        check_traffic(prometheus),
+        *(check_promql(prometheus, policy, sig.name, track) for sig in policy.catalogue() for track in TRACKS),
     ]
     try:
-        checks.append(rules.router_check(read_weight(settings.router)))
+        checks.append(rules.router_check(read_weight(target.router)))
     except RouterError as exc:
         checks.append(rules.router_check(None, str(exc)))
     checks += [
-        rules.service_check("canary_version", check_version(settings.canary_url, settings.release)),
-        rules.service_check("canary_health", check_health(settings.canary_url)),
-        rules.stable_version_check(check_version(settings.stable_url), settings.release),
-        rules.service_check("stable_health", check_health(settings.stable_url)),
+        rules.service_check("canary_version", check_version(target.canary_url, settings.release)),
+        rules.service_check("canary_health", check_health(target.canary_url)),
+        rules.stable_version_check(check_version(target.stable_url), settings.release),
+        rules.service_check("stable_health", check_health(target.stable_url)),
     ]
-    if settings.git.repo is None:
+    if process.git.repo is None:
         checks += rules.git_checks(None, configured=False)
     else:
         try:
-            checks += rules.git_checks(read_git_state(settings.git.repo, settings.release, settings.git.remote))
+            checks += rules.git_checks(read_git_state(process.git.repo, settings.release, process.git.remote))
         except GitError as exc:
             checks += rules.git_checks(None, str(exc))
-    checks.append(check_signing_key(settings.signing))
+    checks.append(check_signing_key(process.signing))
 
     for check in checks:
         evidence.record(layout.preflight_check(check.name), check)
-    result = rules.summary(checks, time.monotonic() - started, settings.preflight_budget_seconds)
+    result = rules.summary(checks, time.monotonic() - started, process.preflight_budget_seconds)
     evidence.record(layout.PREFLIGHT, result)
     evidence.seal("preflight")
     for reason in result["reasons"]:

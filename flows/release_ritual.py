@@ -36,29 +36,29 @@ def release_ritual(settings: GoLiveSettings) -> dict:
     logger = get_run_logger()
     evidence = ReleaseFolder.of(settings)
     folder = evidence.path
-    release = settings.release
+    release, process = settings.release, settings.process
     started = _now()
 
-    sbom = make_sbom(folder, release, settings.sbom_environment)
+    sbom = make_sbom(folder, release, process.sbom_environment)
     subjects = {sbom.name: sbom.sha256}
     git = None
-    if settings.git.repo is not None:
-        state = read_git_state(settings.git.repo, release, settings.git.remote)
+    if process.git.repo is not None:
+        state = read_git_state(process.git.repo, release, process.git.remote)
         git = {"url": state.remote_url, "branch": state.branch, "commit": state.commit}
         if state.commit:
-            subjects[f"source@{state.commit}.tar"] = source_tree_digest(settings.git.repo, state.commit)
+            subjects[f"source@{state.commit}.tar"] = source_tree_digest(process.git.repo, state.commit)
     statement = provenance_statement(
         release, subjects, builder_id=f"urn:golive:builder:{platform.node() or 'local'}",
-        parameters={"stages": list(settings.stages), "canary_url": settings.canary_url,
+        parameters={"stages": list(settings.policy.stages), "canary_url": settings.target.canary_url,
                     "golive_version": golive.__version__},
         git=git, started_on=started, finished_on=_now(), invocation_id=str(uuid.uuid4()),
     )
     statement_json = json.dumps(statement, indent=2, sort_keys=True)
     provenance_name = layout.build_provenance(release)
-    keyid = sign_into_evidence(folder, provenance_name, statement_json, settings.signing)
-    keyless = ({"signed": False, "reason": "off (signing.sigstore)"} if settings.signing.sigstore == "off"
+    keyid = sign_into_evidence(folder, provenance_name, statement_json, process.signing)
+    keyless = ({"signed": False, "reason": "off (process.signing.sigstore)"} if process.signing.sigstore == "off"
                else sign_keyless(folder, provenance_name, statement_json))
-    publish_public_key(folder, settings.signing)
+    publish_public_key(folder, process.signing)
 
     preflight = evidence.read_json(layout.PREFLIGHT)
     blast = evidence.read_json(layout.MICRO_BLAST_RADIUS) if evidence.has(layout.MICRO_BLAST_RADIUS) else None
@@ -67,7 +67,7 @@ def release_ritual(settings: GoLiveSettings) -> dict:
     go = all(ok for _, ok, _ in checks)
     checklist_name = layout.go_nogo(release)
     evidence.record(checklist_name, checklist)
-    sign_into_evidence(folder, layout.dsse_envelope(checklist_name), checklist, settings.signing,
+    sign_into_evidence(folder, layout.dsse_envelope(checklist_name), checklist, process.signing,
                        payload_type="text/plain")
 
     result = {

@@ -82,7 +82,7 @@ def _settings_of(release: str | None, config: str | None, blocks: dict[str, str]
         config, blocks, settings = config or given.get("config"), blocks or given.get("blocks"), given.get("settings")
     cfg = settings_for_run(release or "0.0.0", config, settings, blocks)
     if release is None:
-        served = check_version(cfg.canary_url)
+        served = check_version(cfg.target.canary_url)
         try:
             cfg = cfg.model_copy(update={"release": parse_release(served.version or "")})
         except ValueError as exc:
@@ -118,20 +118,21 @@ def rollback(
     moved = [p for name in list_evidence(str(settings.evidence_dir))
              if (p := layout.parse_weight_set(name)) is not None] if crashed_run else []
     stage = stage or max(moved, default=0)
+    router = settings.target.router
     started = time.time()
     steps: list[str] = []
 
     if dry_run:
-        current = read_weight(settings.router, return_state=True)
+        current = read_weight(router, return_state=True)
         after = current.result().in_force if current.is_completed() else None
         steps.append(f"read the weight in force: {after}" if after is not None
                      else f"could not read the weight in force: {_failure(current)}")
         steps.append(f"would set the canary weight {'?' if after is None else after} → 0 (dry run: not changed)")
         steps.append("would read the weight back and expect 0")
     else:
-        after = _weight_to_zero(settings.router, settings.rollback_budget_seconds, steps)
+        after = _weight_to_zero(router, settings.policy.rollback_budget_seconds, steps)
     weight_zero_at = time.time()
-    cluster = settings.router.kubernetes if settings.router.on_kubernetes else None
+    cluster = router.kubernetes if router.on_kubernetes else None
     if cluster and cluster.scale_canary_to_zero:
         deployment = f"deployment {cluster.namespace}/{cluster.canary_deployment}"
         if dry_run:
@@ -151,7 +152,7 @@ def rollback(
         breach_detected_at=breach_detected_at, evidence_file=rollback_file_name(started, dry_run, str(flow_run.id) if flow_run.id else None),
         triggers=list(triggers or ()),
     )
-    folder = ReleaseFolder(path=evidence_folder or str(settings.evidence_dir), signing=settings.signing)
+    folder = ReleaseFolder(path=evidence_folder or str(settings.evidence_dir), signing=settings.process.signing)
     if not dry_run:
         announce(settings, "rolled-back" if report.verified else "rollback-failed", stage, reason)
     try:
@@ -160,10 +161,10 @@ def rollback(
     except Exception as exc:  # noqa: BLE001 - the traffic is where it is; a lost record must not hide it
         logger.error("rollback: the record could not be written or sealed: %s", exc)
     if moved and report.verified:
-        free_go_live_lock(settings.router.target, settings.release)
-        logger.info("the dead run's locks on %s and v%s are free again", settings.router.target, settings.release)
+        free_go_live_lock(router.target, settings.release)
+        logger.info("the dead run's locks on %s and v%s are free again", router.target, settings.release)
     if report.outcome == "RollbackFailed":
-        message = (f"ROLLBACK FAILED: weight 0 not verified within {settings.rollback_budget_seconds:g} s; "
+        message = (f"ROLLBACK FAILED: weight 0 not verified within {settings.policy.rollback_budget_seconds:g} s; "
                    f"the router last read {'nothing' if after is None else after}: traffic may still reach the canary")
         logger.critical(message)
         return Failed(name="RollbackFailed", message=message)

@@ -20,14 +20,14 @@ def rollback_drill(settings: GoLiveSettings, folder: str) -> dict:
     stamp = layout.utc_stamp(at)
     timings = {}
     started = time.monotonic()
-    before = read_weight(settings.router).in_force
+    before = read_weight(settings.target.router).in_force
     timings["read the weight"] = time.monotonic() - started
     started = time.monotonic()
     report = rollback(reason="rollback drill (dry run)", stage=before, dry_run=True, settings=settings,
                       triggered_by="rollback drill", evidence_folder=folder)
     timings["rollback, dry run"] = time.monotonic() - started
     started = time.monotonic()
-    after = read_weight(settings.router).in_force
+    after = read_weight(settings.target.router).in_force
     timings["read the weight back"] = time.monotonic() - started
     ok = before == after
     failures = [] if ok else [f"the dry run changed the weight: {before} → {after}"]
@@ -35,7 +35,7 @@ def rollback_drill(settings: GoLiveSettings, folder: str) -> dict:
              f"result: {'PASS: nothing changed' if ok else 'FAIL: ' + failures[0]}", "", "steps the rollback would take:",
              *(f"  - {step}" for step in report.steps), "", "timings:",
              *(f"  - {name}: {seconds:.2f} s" for name, seconds in timings.items())]
-    evidence = ReleaseFolder(path=folder, signing=settings.signing)
+    evidence = ReleaseFolder(path=folder, signing=settings.process.signing)
     evidence.record(layout.rollback_drill(at), "\n".join(lines) + "\n")
     evidence.seal("rollback-drill")
     return {"ok": ok, "failures": failures, "summary": f"dry run, weight {before} unchanged, "

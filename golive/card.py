@@ -37,7 +37,7 @@ def rollback_commands(settings: GoLiveSettings, config: str = "golive.yaml") -> 
     commands = [f'golive rollback --release {release} --reason "WHY" --stage N --config {config}',
                 f'prefect deployment run rollback/default --param release={release} --param reason="WHY" '
                 f"--param stage=N"]
-    router = settings.router
+    router = settings.target.router
     if router.kind == "ingress-nginx":
         cluster = router.kubernetes
         commands.append(f"kubectl -n {cluster.namespace} annotate ingress {cluster.canary_ingress_name} "
@@ -54,7 +54,7 @@ def rollback_commands(settings: GoLiveSettings, config: str = "golive.yaml") -> 
 
 def _thresholds(settings: GoLiveSettings) -> list[str]:
     rows = ["| Signal | Column | Rule |", "|---|---|---|"]
-    rows += [f"| {s.title} | `{s.column}` | {s.rule_text()} |" for s in settings.catalogue()]
+    rows += [f"| {s.title} | `{s.column}` | {s.rule_text()} |" for s in settings.policy.catalogue()]
     return rows
 
 
@@ -62,10 +62,10 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
                   config: str = "golive.yaml") -> str:
     """OPERATOR_CARD.md: the QR code to the quick start first (top left), then what to watch,
     when to roll back and whom to call."""
-    people = settings.operator
-    escalation = " → ".join(people.escalation) or "(none set: operator.escalation)"
-    stages = " → ".join(f"{p}%" for p in settings.stages)
-    longest_wait = settings.stage_plan(settings.stages[0]).max_dwell_seconds
+    policy, people = settings.policy, settings.process.operator
+    escalation = " → ".join(people.escalation) or "(none set: process.operator.escalation)"
+    stages = " → ".join(f"{p}%" for p in policy.stages)
+    longest_wait = policy.stage_plan(policy.stages[0]).max_dwell_seconds
     lines = [
         f'<img src="{qr_image}" alt="QR: {layout.QUICK_START}" width="120" align="left">',
         "",
@@ -75,19 +75,19 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
         "",
         f"- **Incident commander:** {people.incident_commander}",
         f"- **Escalation:** {escalation}",
-        f"- **War room:** {people.war_room_channel}" + (f" (notifications: `{settings.notify_block}`)"
-                                                       if settings.notify_block else ""),
+        f"- **War room:** {people.war_room_channel}" + (f" (notifications: `{settings.process.notify_block}`)"
+                                                       if settings.process.notify_block else ""),
         f"- **Evidence:** `{settings.evidence_dir}`",
-        f"- **Target:** {settings.router.target}",
+        f"- **Target:** {settings.target.router.target}",
         "",
         '<br clear="left">',
         "",
         "## Stages",
         "",
-        f"{stages}; each {_minutes(settings.dwell_seconds)} (100 %: {_minutes(settings.final_dwell_seconds)}), "
-        f"judged every {_minutes(settings.interval_seconds)}; a Hold re-measures {_minutes(settings.hold_seconds)}, "
-        f"up to {_minutes(settings.hold_budget_seconds)} a stage; too little traffic: "
-        f"{settings.on_insufficient_traffic} after {_minutes(longest_wait)}.",
+        f"{stages}; each {_minutes(policy.dwell_seconds)} (100 %: {_minutes(policy.final_dwell_seconds)}), "
+        f"judged every {_minutes(policy.interval_seconds)}; a Hold re-measures {_minutes(policy.hold_seconds)}, "
+        f"up to {_minutes(policy.hold_budget_seconds)} a stage; too little traffic: "
+        f"{policy.on_insufficient_traffic} after {_minutes(longest_wait)}.",
         "",
         "## The eight thresholds",
         "",
@@ -109,12 +109,12 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
 
 def quick_start(settings: GoLiveSettings, config: str = "golive.yaml") -> str:
     """QUICK_START_DEPLOYMENT.md: the commands of this target, minute by minute."""
-    release, total = settings.release, 0.0
+    release, people, total = settings.release, settings.process.operator, 0.0
     timeline = []
-    for percent in settings.stages:
+    for percent in settings.policy.stages:
         timeline.append(f"| T+{total / 60:.0f} min | {percent} % | watch the war room; Hold re-measures, "
                         f"Rollback is automatic |")
-        total += settings.dwell_for(percent)
+        total += settings.policy.dwell_for(percent)
     lines = [
         f"# Quick start: deploying v{release}",
         "",
@@ -122,7 +122,7 @@ def quick_start(settings: GoLiveSettings, config: str = "golive.yaml") -> str:
         "|---|---|---|",
         f"| T-30 min | flight check: preflight, blast radius, ritual | `golive flight-check --release {release} "
         f"--config {config}` |",
-        f"| T-5 min | announce in {settings.operator.war_room_channel} | IC: {settings.operator.incident_commander} |",
+        f"| T-5 min | announce in {people.war_room_channel} | IC: {people.incident_commander} |",
         f"| T+0 | start the go-live | `prefect deployment run go-live/v{release} --watch` |",
         "",
         "| When | Canary | What to do |",

@@ -11,18 +11,19 @@ from dataclasses import asdict
 from pathlib import Path
 
 from golive.models import Check, GitState, ServiceCheck, WeightReading
-from golive.settings import GoLiveSettings
+from golive.settings import PolicySettings
 
 __all__ = ["config_check", "evidence_folder_check", "git_checks", "promql_check", "router_check",
            "scrape_targets_check", "service_check", "signing_key_check", "stable_version_check", "summary",
            "traffic_check"]
 
 
-def config_check(settings: GoLiveSettings) -> Check:
-    return Check(name="config", ok=True, detail=f"valid: stages {'/'.join(map(str, settings.stages))} %, "
-                 f"dwell {settings.dwell_seconds:g}/{settings.final_dwell_seconds:g} s, interval {settings.interval_seconds:g} s",
-                 facts={"thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in settings.catalogue()},
-                        "judge_policy": asdict(settings.judge_policy())})
+def config_check(policy: PolicySettings) -> Check:
+    return Check(name="config", ok=True, detail=f"valid: stages {'/'.join(map(str, policy.stages))} %, "
+                 f"dwell {policy.dwell_seconds:g}/{policy.final_dwell_seconds:g} s, "
+                 f"interval {policy.interval_seconds:g} s",
+                 facts={"thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in policy.catalogue()},
+                        "judge_policy": asdict(policy.judge_policy())})
 
 
 def promql_check(signal: str, track: str, window_seconds: float, queries: Mapping[str, str],

@@ -206,9 +206,11 @@ def _critical_alerts(catalogue: tuple[Signal, ...], options: RuleOptions) -> lis
 def options_for(settings: GoLiveSettings, **changes) -> RuleOptions:
     """The rules' options from the settings in force: the service, "far over" as the judge's
     `severe_factor`, the SLO as the first night's."""
-    return RuleOptions(**{"service": settings.service, "severe_factor": settings.judge_policy().severe_factor,
-                          "slo_objective": settings.first_night.slo_objective,
-                          "slo_period_hours": settings.first_night.slo_period_hours, **changes})
+    night = settings.process.first_night
+    return RuleOptions(**{"service": settings.target.service,
+                          "severe_factor": settings.policy.judge_policy().severe_factor,
+                          "slo_objective": night.slo_objective, "slo_period_hours": night.slo_period_hours,
+                          **changes})
 
 
 def build_rules(catalogue: tuple[Signal, ...], options: RuleOptions | None = None) -> dict:

@@ -1,7 +1,10 @@
 """What a go-live needs to know: stages and timings, where the signals and the traffic are.
 
-One pydantic model, loaded from YAML for the command line (`golive.yaml`) and from Prefect
-blocks for deployments; both end up here, validated, with errors that name the field.
+The release and four sections, each a model of its own: `policy` (how the canary goes),
+`prometheus` (where it is measured), `target` (what moves its traffic) and `process` (everything
+around it). Loaded from YAML for the command line (`golive.yaml`, one mapping per section) and
+from Prefect blocks for deployments (each block *is* its section's model); both end up here,
+validated, with errors that name the field (`policy.dwell_seconds: …`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from golive.stage import StagePlan
 from golive.validation import check_service_url, check_tag_message, parse_release
 
 __all__ = [
-    "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings", "KubernetesSettings",
-    "OperatorSettings", "RouterSettings", "SettingsError",
-    "SigningSettings", "load_settings",
+    "SECTIONS", "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings",
+    "KubernetesSettings", "OperatorSettings", "PolicySettings", "ProcessSettings", "PrometheusSettings",
+    "RouterSettings", "SettingsError", "SigningSettings", "TargetSettings", "load_settings", "merge_settings",
+    "settings_error",
 ]
 
 RUNBOOK_STAGES = (1, 5, 25, 50, 100)
@@ -28,6 +32,11 @@ RUNBOOK_STAGES = (1, 5, 25, 50, 100)
 
 class SettingsError(ValueError):
     """Invalid settings; one line naming the field."""
+
+
+class _FieldError(ValueError):
+    """A model's own check failed on one of its fields: `<field>: <message>`. The error's path
+    goes on to that field (`policy.dwell_seconds: …`), not only to the model."""
 
 
 class _Strict(BaseModel):
@@ -152,8 +161,10 @@ class OperatorSettings(_Strict):
     war_room_channel: str = "#golive-war-room"
 
 
-class GoLiveSettings(_Strict):
-    release: str  # a SemVer 2.0 version: it names the evidence folder, the git tag, the deployment
+class PolicySettings(_Strict):
+    """How the canary goes: stages and timings, the hold budget, the human gate, the judge's
+    policy and signal overrides (the `policy` section; the canary policy block)."""
+
     stages: tuple[int, ...] = RUNBOOK_STAGES
     dwell_seconds: float = Field(900.0, gt=0)  # per stage …
     final_dwell_seconds: float = Field(1800.0, gt=0)  # … and at 100 %
@@ -164,51 +175,10 @@ class GoLiveSettings(_Strict):
     on_insufficient_traffic: Literal["pause", "rollback"] = "pause"  # then: ask a person, or roll back
     rollback_budget_seconds: float = Field(60.0, gt=0)  # a rollback keeps trying to reach weight 0 this long
     weight_tolerance_points: float = Field(2.0, ge=0)  # observed split vs weight, beyond noise
-    prometheus_url: str = "http://127.0.0.1:19090"  # never with credentials: see prometheus_auth_secret_block
-    prometheus_tls_verify: bool = True  # https: Prometheus' certificate is checked (false only for a lab)
-    prometheus_ca_file: str | None = None  # the CA bundle that signed it, when not a public one
-    prometheus_auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
-    service: str = Field("spark", pattern=r"^[A-Za-z0-9_.:-]+$")  # the service's label on metrics and alerts
-    alertmanager_url: str | None = None  # its firing critical alerts for the service roll the canary back
-    traffic_canary_query: str = TRAFFIC_CANARY_QUERY
-    traffic_total_query: str = TRAFFIC_TOTAL_QUERY
-    router: RouterSettings = RouterSettings()
-    traffic_url: str = "http://127.0.0.1:18080"  # where users' requests enter (the router)
-    canary_url: str = "http://127.0.0.1:18082"
-    canary_admin_url: str | None = None  # the sandbox's fault switch, for chaos drills
-    stable_url: str = "http://127.0.0.1:18081"
-    evidence_root: str = "evidence"
     judge: dict[str, float] = Field(default_factory=dict)  # JudgePolicy overrides
     signals: dict[str, dict] = Field(default_factory=dict)  # per-signal catalogue overrides
-    preflight_budget_seconds: float = Field(90.0, gt=0)
-    blast_radius_seconds: float = Field(30.0, gt=0)
-    blast_radius_concurrency: int = Field(4, ge=1, le=64)
-    sbom_environment: str | None = None  # python or venv of the release; default: this one's
-    signing: SigningSettings = SigningSettings()
-    git: GitSettings = GitSettings()
-    tag_message: str = "Canary successful: {green}/{total} signals pass"
-    github: GitHubSettings | None = None  # None: no pull requests to freeze or release
-    first_night: FirstNightSettings = FirstNightSettings()
-    game_day: GameDaySettings = GameDaySettings()
     approve_each_stage: bool = False
-    notify_block: str | None = None  # a Prefect notification block (Slack, Teams, custom webhook): the war-room channel
-    operator: OperatorSettings = OperatorSettings()
     approval_timeout_seconds: float = Field(3600.0, gt=0)
-
-    @field_validator("release")
-    @classmethod
-    def _release_is_a_version(cls, release: str) -> str:
-        return parse_release(release)
-
-    @field_validator("prometheus_url", "alertmanager_url", "traffic_url", "canary_url", "stable_url", "canary_admin_url")
-    @classmethod
-    def _urls_hold_no_credentials(cls, url: str | None) -> str | None:
-        return url if url is None else check_service_url(url)
-
-    @field_validator("tag_message")
-    @classmethod
-    def _tag_message_formats(cls, template: str) -> str:
-        return check_tag_message(template)
 
     @model_validator(mode="before")
     @classmethod
@@ -216,7 +186,10 @@ class GoLiveSettings(_Strict):
         # Before field parsing: a bool would be read as 1.0 and the field's error would hide the rule.
         judge = data.get("judge") if isinstance(data, dict) else None
         if isinstance(judge, dict):
-            JudgePolicy.from_mapping(judge, "judge")
+            try:
+                JudgePolicy.from_mapping(judge, "judge")
+            except ValueError as exc:
+                raise _FieldError(str(exc)) from None
         return data
 
     @field_validator("stages")
@@ -229,21 +202,23 @@ class GoLiveSettings(_Strict):
         return stages
 
     @model_validator(mode="after")
-    def _signals_and_folder_sound(self) -> GoLiveSettings:
-        self.catalogue()
-        self.evidence_dir  # noqa: B018 (proves the release folder stays under evidence_root)
+    def _signals_sound(self) -> PolicySettings:
+        try:
+            self.catalogue()
+        except SettingsError as exc:
+            raise _FieldError(str(exc)) from None
         return self
 
     @model_validator(mode="after")
-    def _windows_long_enough_to_judge(self) -> GoLiveSettings:
+    def _windows_long_enough_to_judge(self) -> PolicySettings:
         # A window shorter than the judge's minimum observation can never be green: every
         # Hold would end in another Hold until the budget rolls the release back.
         policy = self.judge_policy()
         minimum = max(policy.min_seconds, policy.min_intervals * self.interval_seconds)
         for name in ("dwell_seconds", "final_dwell_seconds", "hold_seconds"):
             if getattr(self, name) < minimum:
-                raise ValueError(f"{name}: {getattr(self, name):g} s is shorter than the judge's minimum "
-                                 f"observation ({minimum:g} s: judge.min_seconds, judge.min_intervals × interval)")
+                raise _FieldError(f"{name}: {getattr(self, name):g} s is shorter than the judge's minimum "
+                                  f"observation ({minimum:g} s: judge.min_seconds, judge.min_intervals × interval)")
         return self
 
     def dwell_for(self, percent: int) -> float:
@@ -265,26 +240,127 @@ class GoLiveSettings(_Strict):
         except (KeyError, ValueError) as exc:
             raise SettingsError(f"signals.{exc.args[0]}") from None
 
+
+class PrometheusSettings(_Strict):
+    """Where the golden signals, the traffic split and the critical alerts are read (the
+    `prometheus` section; the Prometheus source block)."""
+
+    url: str = "http://127.0.0.1:19090"  # never with credentials: see auth_secret_block
+    tls_verify: bool = True  # https: Prometheus' certificate is checked (false only for a lab)
+    ca_file: str | None = None  # the CA bundle that signed it, when not a public one
+    auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
+    alertmanager_url: str | None = None  # its firing critical alerts for the service roll the canary back
+    traffic_canary_query: str = TRAFFIC_CANARY_QUERY
+    traffic_total_query: str = TRAFFIC_TOTAL_QUERY
+
+    @field_validator("url", "alertmanager_url")
+    @classmethod
+    def _urls_hold_no_credentials(cls, url: str | None) -> str | None:
+        return url if url is None else check_service_url(url)
+
+
+class TargetSettings(_Strict):
+    """The service, the router that moves its traffic, where users' requests enter, and the two
+    versions (the `target` section; the traffic target block)."""
+
+    service: str = Field("spark", pattern=r"^[A-Za-z0-9_.:-]+$")  # the service's label on metrics and alerts
+    router: RouterSettings = RouterSettings()
+    traffic_url: str = "http://127.0.0.1:18080"  # where users' requests enter (the router)
+    canary_url: str = "http://127.0.0.1:18082"
+    stable_url: str = "http://127.0.0.1:18081"
+    canary_admin_url: str | None = None  # the sandbox's fault switch, for chaos drills
+
+    @field_validator("traffic_url", "canary_url", "stable_url", "canary_admin_url")
+    @classmethod
+    def _urls_hold_no_credentials(cls, url: str | None) -> str | None:
+        return url if url is None else check_service_url(url)
+
+
+class ProcessSettings(_Strict):
+    """Everything around the canary: evidence, flight check, signing, git, GitHub, first night,
+    game day, the people and the channel (the `process` section; the release process block)."""
+
+    evidence_root: str = "evidence"
+    preflight_budget_seconds: float = Field(90.0, gt=0)
+    blast_radius_seconds: float = Field(30.0, gt=0)
+    blast_radius_concurrency: int = Field(4, ge=1, le=64)
+    sbom_environment: str | None = None  # python or venv of the release; default: this one's
+    signing: SigningSettings = SigningSettings()
+    git: GitSettings = GitSettings()
+    tag_message: str = "Canary successful: {green}/{total} signals pass"
+    github: GitHubSettings | None = None  # None: no pull requests to freeze or release
+    first_night: FirstNightSettings = FirstNightSettings()
+    game_day: GameDaySettings = GameDaySettings()
+    notify_block: str | None = None  # a Prefect notification block (Slack, Teams, custom webhook): the war-room channel
+    operator: OperatorSettings = OperatorSettings()
+
+    @field_validator("tag_message")
+    @classmethod
+    def _tag_message_formats(cls, template: str) -> str:
+        return check_tag_message(template)
+
+
+SECTIONS = ("policy", "prometheus", "target", "process")
+
+
+class GoLiveSettings(_Strict):
+    """The release and the four sections, each the settings one block holds."""
+
+    release: str  # a SemVer 2.0 version: it names the evidence folder, the git tag, the deployment
+    policy: PolicySettings = PolicySettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    target: TargetSettings = TargetSettings()
+    process: ProcessSettings = ProcessSettings()
+
+    @field_validator("release")
+    @classmethod
+    def _release_is_a_version(cls, release: str) -> str:
+        return parse_release(release)
+
+    @model_validator(mode="after")
+    def _release_folder_sound(self) -> GoLiveSettings:
+        self.evidence_dir  # noqa: B018 (proves the release folder stays under evidence_root)
+        return self
+
     @property
     def evidence_dir(self) -> Path:
-        """`<evidence_root>/v<release>`, proven to resolve inside the evidence root (a release
-        folder that is a link elsewhere is refused) before anything is written there."""
-        root = Path(self.evidence_root)
+        """`<process.evidence_root>/v<release>`, proven to resolve inside the evidence root (a
+        release folder that is a link elsewhere is refused) before anything is written there."""
+        root = Path(self.process.evidence_root)
         folder = root / f"v{self.release}"
         if folder.resolve().parent != root.resolve():
-            raise SettingsError(f"release: the folder {folder} leaves evidence_root {root}")
+            raise SettingsError(f"release: the folder {folder} leaves process.evidence_root {root}")
         return folder
 
 
-def _first_error(exc: ValidationError) -> str:
+def merge_settings(base: dict, *changes: dict) -> dict:
+    """`base` (settings as a mapping) with each of `changes` on top: a section's fields one by
+    one, the release whole."""
+    merged = dict(base)
+    for change in changes:
+        for key, value in change.items():
+            if key in SECTIONS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+def settings_error(exc: ValidationError, section: str | None = None) -> SettingsError:
+    """A validation error of the settings, or of their `section` alone, as one line naming the
+    field (`policy.stages: the last stage must be 100`)."""
     err = exc.errors()[0]
     message = err["msg"].removeprefix("Value error, ")
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {message}" if where else message
+    where = ([section] if section else []) + [str(p) for p in err["loc"]]
+    if isinstance(err.get("ctx", {}).get("error"), _FieldError):
+        field, message = message.split(": ", 1)
+        where.append(field)
+    return SettingsError(f"{'.'.join(where)}: {message}" if where else message)
 
 
 def load_settings(source: str | Path | dict | None = None, **overrides) -> GoLiveSettings:
-    """Settings from a YAML file or a mapping, with keyword overrides on top (None ignored)."""
+    """Settings from a YAML file or a mapping, with keyword overrides on top: the release, or a
+    section's fields (`policy={"dwell_seconds": 30}`); an override of None changes nothing."""
     data: dict = {}
     if isinstance(source, dict):
         data = dict(source)
@@ -299,13 +375,11 @@ def load_settings(source: str | Path | dict | None = None, **overrides) -> GoLiv
         if not isinstance(loaded, dict):
             raise SettingsError(f"{path}: expected a mapping of settings")
         data = loaded
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    given = {key: {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+             for key, value in overrides.items() if value is not None}
     try:
-        settings = GoLiveSettings.model_validate(data)
-        settings.judge_policy()
-        settings.catalogue()
+        return GoLiveSettings.model_validate(merge_settings(data, given))
     except ValidationError as exc:
-        raise SettingsError(_first_error(exc)) from None
+        raise settings_error(exc) from None
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
-    return settings

@@ -131,16 +131,18 @@ class Sandbox:
         }
 
     def golive_settings(self) -> dict:
-        """How golive reaches this sandbox: the part of its settings that names addresses."""
+        """How golive reaches this sandbox: the fields of its settings' sections that name
+        addresses (`prometheus`, `target`) and the release repository (`process`)."""
         return {
-            "prometheus_url": self.prometheus_url,
-            "alertmanager_url": self.alertmanager_url,
-            "router": {"kind": "sandbox", "control_url": self.control_url},
-            "traffic_url": self.router_url,
-            "git": {"repo": str(self.workdir / "spark"), "remote": "origin"},
-            "canary_url": self.service_url("canary"),
-            "stable_url": self.service_url("stable"),
-            "canary_admin_url": self.admin_url("canary"),
+            "prometheus": {"url": self.prometheus_url, "alertmanager_url": self.alertmanager_url},
+            "target": {
+                "router": {"kind": "sandbox", "control_url": self.control_url},
+                "traffic_url": self.router_url,
+                "canary_url": self.service_url("canary"),
+                "stable_url": self.service_url("stable"),
+                "canary_admin_url": self.admin_url("canary"),
+            },
+            "process": {"git": {"repo": str(self.workdir / "spark"), "remote": "origin"}},
         }
 
     # -- up ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from prometheus_api_client import PrometheusApiClientException
 from pydantic import BaseModel
 from requests import RequestException
 
-from golive.settings import GoLiveSettings
+from golive.settings import PrometheusSettings
 from tasks.http_client import shared_client
 from tasks.prometheus import _prometheus
 
@@ -56,23 +56,23 @@ def from_alertmanager(client: httpx.Client, service: str, url: str = "") -> list
                   key=lambda a: (a.name, a.signal or "", a.track or ""))
 
 
-def from_prometheus(settings: GoLiveSettings, service: str) -> list[FiringAlert]:
+def from_prometheus(prometheus: PrometheusSettings, service: str) -> list[FiringAlert]:
     """Prometheus' own view: `ALERTS{alertstate="firing", severity="critical", service=…}` (no
     annotations, no silences)."""
     query = f'ALERTS{{alertstate="firing",severity="critical",service="{_quoted(service)}"}}'
     try:
-        result = _prometheus(settings).custom_query(query)
+        result = _prometheus(prometheus).custom_query(query)
     except (PrometheusApiClientException, RequestException) as exc:
-        raise AlertsUnreadable(f"Prometheus {settings.prometheus_url}: {exc}") from None
+        raise AlertsUnreadable(f"Prometheus {prometheus.url}: {exc}") from None
     return sorted((_alert(r["metric"], {}, None) for r in result), key=lambda a: (a.name, a.signal or "", a.track or ""))
 
 
 @task(name="read the critical alerts firing", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def critical_alerts_firing(settings: GoLiveSettings, service: str) -> list[FiringAlert]:
+def critical_alerts_firing(prometheus: PrometheusSettings, service: str) -> list[FiringAlert]:
     """The critical alerts firing for `service` now: any one is the `critical-alert` trigger.
 
     Args:
-        settings: `alertmanager_url` when set, else `prometheus_url` (its `ALERTS` series).
+        prometheus: its `alertmanager_url` when set, else Prometheus itself (its `ALERTS` series).
         service: the `service` label the alerts carry (`golive rules --service`).
 
     Returns:
@@ -81,6 +81,6 @@ def critical_alerts_firing(settings: GoLiveSettings, service: str) -> list[Firin
     Raises:
         AlertsUnreadable: the source did not answer; not knowing is never "no alerts".
     """
-    if settings.alertmanager_url:
-        return from_alertmanager(shared_client(), service, settings.alertmanager_url)
-    return from_prometheus(settings, service)
+    if prometheus.alertmanager_url:
+        return from_alertmanager(shared_client(), service, prometheus.alertmanager_url)
+    return from_prometheus(prometheus, service)

@@ -35,7 +35,7 @@ class ReleaseFolder(BaseModel):
     @classmethod
     def of(cls, settings: GoLiveSettings) -> ReleaseFolder:
         """The release's own folder, sealed with the release's key."""
-        return cls(path=str(settings.evidence_dir), signing=settings.signing)
+        return cls(path=str(settings.evidence_dir), signing=settings.process.signing)
 
     def __str__(self) -> str:
         return self.path

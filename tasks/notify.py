@@ -2,7 +2,7 @@
 
 `announce` is the one entry point. The event (resource `golive.release.<release>`) lets Prefect
 automations react; the message goes through the Prefect notification block named by
-`settings.notify_block` (`slack-webhook/NAME`, `ms-teams-webhook/NAME`, `custom-webhook/NAME`).
+`settings.process.notify_block` (`slack-webhook/NAME`, `ms-teams-webhook/NAME`, `custom-webhook/NAME`).
 A message the channel refuses is logged and recorded in the evidence; `announce` never raises
 and waits for the channel at most SEND_TIMEOUT_SECONDS, so it never stops a rollback.
 """
@@ -72,12 +72,12 @@ def announce(settings: GoLiveSettings, decision: str, stage: int | None, reason:
     except Exception as exc:  # a broken announcement must not break the decision it announces
         logger.warning("war room: the %s event was not emitted: %s", decision, error_line(exc))
         return
-    if not settings.notify_block:
+    if not settings.process.notify_block:
         return
-    failure = _send(settings.notify_block, f"golive v{settings.release}: {decision}", message)
+    failure = _send(settings.process.notify_block, f"golive v{settings.release}: {decision}", message)
     if failure is None:
         return
-    logger.warning("war room: the message to %s failed: %s", settings.notify_block, failure)
+    logger.warning("war room: the message to %s failed: %s", settings.process.notify_block, failure)
     _record_failure(settings, decision, stage, message, failure, logger)
 
 
@@ -121,7 +121,7 @@ def _record_failure(settings: GoLiveSettings, decision: str, stage: int | None, 
     at = time.time()
     try:
         ReleaseFolder.of(settings).record(layout.notification_failure(at, decision), {
-            "at": at, "block": settings.notify_block, "decision": decision, "stage": stage, "error": failure,
+            "at": at, "block": settings.process.notify_block, "decision": decision, "stage": stage, "error": failure,
             "message": message})
     except Exception as exc:
         logger.warning("war room: the failed message was not recorded either: %s", error_line(exc))

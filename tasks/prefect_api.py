@@ -118,7 +118,7 @@ def schedule_first_night(release: str, blocks: dict[str, str], started_at: float
         `scheduled`, the deployment, the night (`started_at`, `hours`, `hour_seconds`), each hour's
         run (`runs`) and `flow_run_id`, the last hour's run, which ends the night.
     """
-    night = settings_for_run(release, blocks=blocks).first_night
+    night = settings_for_run(release, blocks=blocks).process.first_night
     started_at = time.time() if started_at is None else started_at
     with get_client(sync_client=True) as client:
         try:

@@ -18,7 +18,7 @@ from golive.gate import share_verdict
 from golive.models import Check, ShareReading, SignalWindow
 from golive.preflight import promql_check, scrape_targets_check, traffic_check
 from golive.scenario import parse_scenario
-from golive.settings import GoLiveSettings
+from golive.settings import PolicySettings, PrometheusSettings
 from golive.signals import TRACKS, render_query
 
 # Prometheus' answer for "no value" (an empty ratio): never a zero.
@@ -38,7 +38,7 @@ def prometheus_auth(secret: object, block: str) -> tuple[dict[str, str], tuple[s
     token = secret.get("token") if isinstance(secret, dict) else secret
     if isinstance(token, str) and token.strip() and "\n" not in token.strip():
         return {"Authorization": f"Bearer {token.strip()}"}, None
-    raise PrometheusAuthError(f"prometheus_auth_secret_block {block!r}: expected a bearer token, "
+    raise PrometheusAuthError(f"prometheus.auth_secret_block {block!r}: expected a bearer token, "
                               f"{{\"token\": …}} or {{\"username\": …, \"password\": …}}")
 
 
@@ -48,36 +48,30 @@ def _load_secret(block: str) -> object:
     try:
         return Secret.load(block).get()
     except ValueError as exc:
-        raise PrometheusAuthError(f"prometheus_auth_secret_block {block!r}: {exc}") from None
+        raise PrometheusAuthError(f"prometheus.auth_secret_block {block!r}: {exc}") from None
 
 
-def _client(settings: GoLiveSettings, load_secret=_load_secret) -> PrometheusConnect:
-    """A client that checks Prometheus' certificate (against prometheus_ca_file when given) and
+def _client(prometheus: PrometheusSettings, load_secret=_load_secret) -> PrometheusConnect:
+    """A client that checks Prometheus' certificate (against its ca_file when given) and
     authenticates from the Secret block, if one is named."""
     # One quick retry per request: the task retries too, and the gate must learn quickly that
     # Prometheus is gone (the client's default backs off for seconds on every request).
     retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504), allowed_methods=None)
     session = Session()
-    session.verify = (settings.prometheus_ca_file or True) if settings.prometheus_tls_verify else False
+    session.verify = (prometheus.ca_file or True) if prometheus.tls_verify else False
     headers, auth = {}, None
-    if settings.prometheus_auth_secret_block:
-        block = settings.prometheus_auth_secret_block
+    if prometheus.auth_secret_block:
+        block = prometheus.auth_secret_block
         headers, auth = prometheus_auth(load_secret(block), block)
-    return PrometheusConnect(url=settings.prometheus_url, headers=headers or None, auth=auth, session=session,
+    return PrometheusConnect(url=prometheus.url, headers=headers or None, auth=auth, session=session,
                              timeout=10, retry=retry)
 
 
 @lru_cache(maxsize=16)
-def _shared_client(url: str, tls_verify: bool, ca_file: str | None, auth_block: str | None) -> PrometheusConnect:
-    return _client(GoLiveSettings.model_construct(prometheus_url=url, prometheus_tls_verify=tls_verify,
-                                                  prometheus_ca_file=ca_file, prometheus_auth_secret_block=auth_block))
-
-
-def _prometheus(settings: GoLiveSettings) -> PrometheusConnect:
+def _prometheus(prometheus: PrometheusSettings) -> PrometheusConnect:
     """The run's one client for this Prometheus: its connections kept alive and its Secret block
     read once, not on every interval's queries."""
-    return _shared_client(settings.prometheus_url, settings.prometheus_tls_verify, settings.prometheus_ca_file,
-                          settings.prometheus_auth_secret_block)
+    return _client(prometheus)
 
 
 def _series(prom: PrometheusConnect, promql: str, times: list[float], step: float) -> dict[float, float | None]:
@@ -98,25 +92,27 @@ def _series(prom: PrometheusConnect, promql: str, times: list[float], step: floa
 
 
 @task(name="query the eight signals", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def query_signals(settings: GoLiveSettings, stage_percent: int, start: float, end: float) -> SignalWindow:
+def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_percent: int, start: float,
+                  end: float) -> SignalWindow:
     """The signals of both tracks for each whole interval in [start, end], as a judge scenario.
 
     Args:
-        settings: where Prometheus is, the interval, the signal catalogue.
+        prometheus: where Prometheus is.
+        policy: the interval, the signal catalogue, the judge's policy.
         stage_percent: the canary's share of traffic in this window.
         start, end: the window, Unix seconds.
 
     Returns:
         The window with the PromQL as resolved and the judge's input (docs/judge.md).
     """
-    interval = settings.interval_seconds
+    interval = policy.interval_seconds
     count = int((end - start + 1e-6) // interval)
     times = [start + interval * (k + 1) for k in range(count)]
-    catalogue = settings.catalogue()
+    catalogue = policy.catalogue()
     queries: dict[str, dict[str, dict[str, str]]] = {}
     signals: dict[str, dict[str, list]] = {}
     if times:
-        prom = _prometheus(settings)
+        prom = _prometheus(prometheus)
         for sig in catalogue:
             queries[sig.name] = {}
             arms = {}
@@ -135,23 +131,24 @@ def query_signals(settings: GoLiveSettings, stage_percent: int, start: float, en
     measured = parse_scenario({"stage_percent": stage_percent, "interval_seconds": interval, "signals": signals},
                               catalogue)
     return SignalWindow(stage_percent=stage_percent, start=start, end=end, interval_seconds=interval,
-                        timestamps=times, queries=queries, scenario=replace(measured, policy=settings.judge_policy()))
+                        timestamps=times, queries=queries, scenario=replace(measured, policy=policy.judge_policy()))
 
 
 @task(name="observe the traffic split", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def observe_share(settings: GoLiveSettings, weight: int, start: float, end: float) -> ShareReading:
+def observe_share(prometheus: PrometheusSettings, weight: int, tolerance_points: float, start: float,
+                  end: float) -> ShareReading:
     """The canary's share of user requests (synthetic probes left out) over [start, end], and
-    whether it matches the weight (golive.gate.share_verdict)."""
+    whether it matches the weight within `tolerance_points` beyond noise (golive.gate.share_verdict)."""
     window = max(2.0, end - start)
-    prom = _prometheus(settings)
+    prom = _prometheus(prometheus)
 
     def total(promql: str) -> float:
         result = prom.custom_query(render_query(promql, "", window), params={"time": end})
         return float(result[0]["value"][1]) if result else 0.0
 
-    canary = total(settings.traffic_canary_query)
-    everyone = total(settings.traffic_total_query)
-    observed, tolerance, ok = share_verdict(weight, canary, everyone, settings.weight_tolerance_points)
+    canary = total(prometheus.traffic_canary_query)
+    everyone = total(prometheus.traffic_total_query)
+    observed, tolerance, ok = share_verdict(weight, canary, everyone, tolerance_points)
     return ShareReading(weight=weight, canary_requests=canary, total_requests=everyone, observed_pct=observed,
                         tolerance_points=round(tolerance, 3), ok=ok, window_seconds=window)
 
@@ -164,12 +161,14 @@ def _value(prom: PrometheusConnect, promql: str, at: float) -> float | None:
 
 
 @task(name="check a signal's PromQL", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def check_promql(settings: GoLiveSettings, signal: str, track: str, window_seconds: float = 30.0) -> Check:
-    """Ask Prometheus the signal's queries for `track` now (golive.preflight.promql_check)."""
-    sig = next(s for s in settings.catalogue() if s.name == signal)
+def check_promql(prometheus: PrometheusSettings, policy: PolicySettings, signal: str, track: str,
+                 window_seconds: float = 30.0) -> Check:
+    """Ask Prometheus the signal's queries (from the policy's catalogue) for `track` now
+    (golive.preflight.promql_check)."""
+    sig = next(s for s in policy.catalogue() if s.name == signal)
     queries = {"value": sig.value_query, **({"bad": sig.bad_query, "total": sig.total_query} if sig.has_counts else {})}
     resolved = {kind: render_query(q, track, window_seconds) for kind, q in queries.items()}
-    prom = _prometheus(settings)
+    prom = _prometheus(prometheus)
     now = time.time()
     try:
         values = {kind: _value(prom, promql, now) for kind, promql in resolved.items()}
@@ -179,21 +178,21 @@ def check_promql(settings: GoLiveSettings, signal: str, track: str, window_secon
 
 
 @task(name="check Prometheus scrapes every target", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def check_scrape_targets(settings: GoLiveSettings) -> Check:
+def check_scrape_targets(prometheus: PrometheusSettings) -> Check:
     """Read Prometheus' active scrape targets (golive.preflight.scrape_targets_check)."""
     try:
-        targets = _prometheus(settings).get_targets(state="active")["activeTargets"]
+        targets = _prometheus(prometheus).get_targets(state="active")["activeTargets"]
     except (PrometheusApiClientException, RequestException) as exc:
         return scrape_targets_check(None, str(exc))
     return scrape_targets_check(targets)
 
 
 @task(name="check users' traffic is measured", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def check_traffic(settings: GoLiveSettings, window_seconds: float = 30.0) -> Check:
+def check_traffic(prometheus: PrometheusSettings, window_seconds: float = 30.0) -> Check:
     """Ask the traffic-share queries for the last window (golive.preflight.traffic_check)."""
-    prom = _prometheus(settings)
-    queries = {"canary": render_query(settings.traffic_canary_query, "", window_seconds),
-               "total": render_query(settings.traffic_total_query, "", window_seconds)}
+    prom = _prometheus(prometheus)
+    queries = {"canary": render_query(prometheus.traffic_canary_query, "", window_seconds),
+               "total": render_query(prometheus.traffic_total_query, "", window_seconds)}
     try:
         values = {name: _value(prom, promql, time.time()) for name, promql in queries.items()}
     except (PrometheusApiClientException, RequestException) as exc:
@@ -206,13 +205,13 @@ MIN_WINDOW_SECONDS = 5.0
 
 
 @task(name="measure the error budget burn", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def measure_error_counts(settings: GoLiveSettings, track: str, windows: dict[str, float],
+def measure_error_counts(prometheus: PrometheusSettings, policy: PolicySettings, track: str, windows: dict[str, float],
                          at: float) -> dict[str, list | None]:
     """5xx and all requests of `track` over each named window (seconds) ending at `at`:
     {name: [bad, total]}. A window whose total has no answer is None (no data, never a zero);
     no 5xx series where requests were counted is 0 errors."""
-    sig = next(s for s in settings.catalogue() if s.name == "http_5xx_pct")
-    prom = _prometheus(settings)
+    sig = next(s for s in policy.catalogue() if s.name == "http_5xx_pct")
+    prom = _prometheus(prometheus)
     counts: dict[str, list | None] = {}
     for name, seconds in windows.items():
         seconds = max(MIN_WINDOW_SECONDS, seconds)
@@ -223,8 +222,10 @@ def measure_error_counts(settings: GoLiveSettings, track: str, windows: dict[str
 
 
 @task(name="snapshot the eight signals", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def snapshot_signals(settings: GoLiveSettings, track: str, window_seconds: float, at: float) -> dict[str, float | None]:
-    """Each signal's value for `track` over the window ending at `at` (None: no value)."""
-    prom = _prometheus(settings)
+def snapshot_signals(prometheus: PrometheusSettings, policy: PolicySettings, track: str, window_seconds: float,
+                     at: float) -> dict[str, float | None]:
+    """Each signal of the policy's catalogue: its value for `track` over the window ending at `at`
+    (None: no value)."""
+    prom = _prometheus(prometheus)
     return {sig.name: _value(prom, render_query(sig.value_query, track, window_seconds), at)
-            for sig in settings.catalogue()}
+            for sig in policy.catalogue()}

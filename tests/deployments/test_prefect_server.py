@@ -17,6 +17,7 @@ import yaml
 
 from cli.demo import demo_settings
 from golive import layout
+from golive.settings import merge_settings
 from sandbox.release_repo import create_release_repo
 from tests.deployments._prefect import (ROOT, UUID, client as _client, final as _final, run as _run, wait as _wait,
                                        wait_for)
@@ -135,10 +136,10 @@ def test_a_release_the_prefect_way_from_deploy_to_the_first_night(prefect_stack,
     settings = demo_settings("1.4.0", sandbox.golive_settings(), 12, 4, str(tmp_path / "evidence"))
     settings.pop("release")
     repo = create_release_repo(tmp_path / "release" / "spark", "1.4.0", "1.3.2")
-    settings.update(stages=list(STAGES), blast_radius_seconds=2, signing={**signing_key, "sigstore": "off"},
-                    git={"repo": str(repo)},
-                    github={"repository": github.repository, "api_url": github.url},
-                    first_night={"hours": 2, "hour_seconds": 4})
+    settings = merge_settings(settings, {"policy": {"stages": list(STAGES)}, "process": {
+        "blast_radius_seconds": 2, "signing": {**signing_key, "sigstore": "off"}, "git": {"repo": str(repo)},
+        "github": {"repository": github.repository, "api_url": github.url},
+        "first_night": {"hours": 2, "hour_seconds": 4}}})
     config = tmp_path / "golive.yaml"
     config.write_text(yaml.safe_dump(settings))
     golive = [sys.executable, "-m", "cli"]

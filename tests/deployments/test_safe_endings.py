@@ -15,6 +15,7 @@ import yaml
 from cli.demo import demo_settings
 from cli.deployments import SILENCE_SECONDS, SILENT_RUNS_AUTOMATION
 from golive import layout
+from golive.settings import merge_settings
 from sandbox.release_repo import create_release_repo
 from tests.deployments._prefect import UUID, client, final, flow_run_pid, run, wait, wait_for
 
@@ -38,9 +39,9 @@ def go_live_at_25(prefect, deployed, sandbox, signing_key, github, tmp_path):
         settings = demo_settings(release, sandbox.golive_settings(), 600, 4, str(tmp_path / "evidence"))
         settings.pop("release")
         repo = create_release_repo(tmp_path / "release" / "spark", release, "1.3.2")
-        settings.update(stages=[25, 100], blast_radius_seconds=2, signing={**signing_key, "sigstore": "off"},
-                        git={"repo": str(repo)},
-                        github={"repository": github.repository, "api_url": github.url}, signals=LATENCY_UNJUDGED)
+        settings = merge_settings(settings, {"policy": {"stages": [25, 100], "signals": LATENCY_UNJUDGED}, "process": {
+            "blast_radius_seconds": 2, "signing": {**signing_key, "sigstore": "off"}, "git": {"repo": str(repo)},
+            "github": {"repository": github.repository, "api_url": github.url}}})
         config = tmp_path / "golive.yaml"
         config.write_text(yaml.safe_dump(settings))
         params = json.dumps({"release": release, "config": str(config), "blocks": None})

@@ -13,17 +13,20 @@ from golive import layout
 
 
 def flow_settings(sandbox, signing_key: dict, evidence_root: Path, stages: list[int], interval: float = 3.0,
-                  **overrides) -> dict:
+                  **sections: dict) -> dict:
     """The demo's compressed timings on the sandbox: stages and holds of three intervals, a
     two-second blast-radius drill, the test run's signing key, and a release repository of the
-    test's own (a Live go-live tags it)."""
+    test's own (a Live go-live tags it); `sections` change fields of theirs (`policy={...}`)."""
     from cli.demo import demo_settings
+    from golive.settings import merge_settings
     from sandbox.release_repo import create_release_repo
 
     settings = demo_settings("1.4.0", sandbox.golive_settings(), 3 * interval, interval, str(evidence_root))
     repo = create_release_repo(Path(evidence_root).parent / f"{Path(evidence_root).name}-source", "1.4.0", "1.3.2")
-    return {**settings, "stages": stages, "blast_radius_seconds": 2, "signing": signing_key,
-            "git": {"repo": str(repo), "remote": "origin"}, **overrides}
+    return merge_settings(settings, {
+        "policy": {"stages": stages},
+        "process": {"blast_radius_seconds": 2, "signing": signing_key, "git": {"repo": str(repo), "remote": "origin"}},
+    }, sections)
 
 
 class EvidenceWatcher:

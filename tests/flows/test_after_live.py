@@ -19,6 +19,7 @@ import yaml
 from golive import layout
 from golive.evidence import EvidenceLedger
 from golive.models import StageResult
+from golive.settings import SECTIONS, merge_settings
 from golive.signals import SIGNAL_NAMES
 from tests.flows.helpers import EvidenceWatcher, flow_settings
 
@@ -35,7 +36,8 @@ def _remote_tag(repo: str, tag: str) -> str:
 
 def _with_github(settings: dict, github, monkeypatch) -> dict:
     monkeypatch.setenv("GITHUB_TOKEN", github.token)
-    return {**settings, "github": {"repository": github.repository, "api_url": github.url, "max_wait_seconds": 10}}
+    return merge_settings(settings, {"process": {
+        "github": {"repository": github.repository, "api_url": github.url, "max_wait_seconds": 10}}})
 
 
 def _hours(folder: Path) -> list[dict]:
@@ -99,7 +101,7 @@ def _saved_blocks(settings: dict, name: str) -> dict[str, str]:
 
     for block in blocks_from_settings(load_settings(settings, release="1.4.0")).values():
         block.save(name, overwrite=True)
-    return {role: name for role in ("policy", "prometheus", "target", "process")}
+    return {role: name for role in SECTIONS}
 
 
 def _run_scheduled(flow_run_id: str, wait_until_due: bool = True):
@@ -127,7 +129,7 @@ def test_the_first_night_on_a_server_is_a_short_run_per_hour_each_hour_measured_
     canary_weight(100)
     hour_seconds = 3
     settings = flow_settings(sandbox, signing_key, tmp_path, [100],
-                             first_night={"hours": 3, "hour_seconds": hour_seconds})
+                             process={"first_night": {"hours": 3, "hour_seconds": hour_seconds}})
     blocks = _saved_blocks(settings, "first-night-hours")
     assert schedule_first_night.fn("1.4.0", blocks)["scheduled"] is False  # no deployment: said, not raised
     first_night_hour.to_deployment(name="default").apply()
@@ -186,7 +188,7 @@ def _ended(settings: dict, signing_key: dict, outcome: str = "proceed") -> Path:
     stage = StageResult(stage=100, outcome=outcome, weight_verified=True, share_ok=True,
                         triggers=["breach:api_p95_ms"] if outcome == "rollback" else [], decisions=[decision],
                         started_at=ended - 900, ended_at=ended).model_dump()
-    folder = Path(settings["evidence_root"]) / f"v{settings['release']}"
+    folder = Path(settings["process"]["evidence_root"]) / f"v{settings['release']}"
     ledger = EvidenceLedger(folder)
     ledger.write_json(layout.stage_record(100), stage)
     ledger.write_json(layout.SUCCESS_CRITERIA, success_criteria(
@@ -219,11 +221,11 @@ def test_closing_waits_out_a_rate_limit_names_a_failed_pr_and_finishes_a_failed_
     out = capsys.readouterr().out
     assert '"tag": "v1.4.0"' in out and '"done": "would tag and push"' in out
     assert '"pull_requests": [\n    1,\n    2,\n    6\n  ]' in out
-    assert _remote_tag(settings["git"]["repo"], "v1.4.0") == ""
+    assert _remote_tag(settings["process"]["git"]["repo"], "v1.4.0") == ""
     assert [c[0] for c in github.calls] == ["GET"]
 
     github.rate_limit_next, github.refuse = 1, {2}
-    _reject_next_push(settings["git"]["repo"])
+    _reject_next_push(settings["process"]["git"]["repo"])
     cfg = load_settings(settings)
     state = closing(cfg, return_state=True)  # after the dry run's unsealed files: still Live
     assert state.name == "ClosedPartially"
@@ -232,17 +234,17 @@ def test_closing_waits_out_a_rate_limit_names_a_failed_pr_and_finishes_a_failed_
     lifted = EvidenceLedger(cfg.evidence_dir).read_json(layout.freeze_lift())
     assert lifted["done"] == [1, 6] and lifted["failed"] == {"2": "HTTP 403 Resource not accessible by integration"}
     assert lifted["waited_seconds"] >= 1
-    assert _remote_tag(settings["git"]["repo"], "v1.4.0") == ""  # tagged here, the push refused
+    assert _remote_tag(settings["process"]["git"]["repo"], "v1.4.0") == ""  # tagged here, the push refused
 
-    head = subprocess.run(["git", "-C", settings["git"]["repo"], "rev-parse", "HEAD"], capture_output=True,
+    head = subprocess.run(["git", "-C", settings["process"]["git"]["repo"], "rev-parse", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
     again = closing(cfg, return_state=True)
     assert again.name == "ClosedPartially" and "tag" not in again.message  # only PR #2 still refuses
     assert EvidenceLedger(cfg.evidence_dir).read_json(layout.git_tag())["done"] == "pushed the existing tag"
-    assert _remote_tag(settings["git"]["repo"], "v1.4.0").startswith("tag Canary successful")
+    assert _remote_tag(settings["process"]["git"]["repo"], "v1.4.0").startswith("tag Canary successful")
     notes = (tmp_path / "v1.4.0" / layout.release_notes("1.4.0")).read_text()
     assert "## Deployment Summary" in notes and "v1.4.0 canary: 100% in " in notes and "ws_stale_p95=" in notes
-    assert _remote_tag_commit(settings["git"]["repo"]) == head
+    assert _remote_tag_commit(settings["process"]["git"]["repo"]) == head
     third = closing(cfg, return_state=True)
     assert EvidenceLedger(cfg.evidence_dir).read_json(layout.git_tag())["done"] == "already pushed"
     assert third.name == "ClosedPartially"
@@ -261,8 +263,8 @@ def test_close_refuses_a_rolled_back_release_and_changes_nothing(
     assert main(["close", "--release", "1.4.0", "--config", str(config)]) == 1
     out = capsys.readouterr().out.strip().splitlines()
     assert out == ["Refused: v1.4.0 is not Live: rolled back at 100 % (breach:api_p95_ms)"]
-    assert _remote_tag(settings["git"]["repo"], "v1.4.0") == ""
-    assert subprocess.run(["git", "-C", settings["git"]["repo"], "rev-parse", "-q", "--verify", "refs/tags/v1.4.0"],
+    assert _remote_tag(settings["process"]["git"]["repo"], "v1.4.0") == ""
+    assert subprocess.run(["git", "-C", settings["process"]["git"]["repo"], "rev-parse", "-q", "--verify", "refs/tags/v1.4.0"],
                           capture_output=True).returncode != 0  # nothing tagged, here or there
     assert github.calls == []  # no pull request touched, not even read
     assert sorted(p.name for p in folder.iterdir()) == before
@@ -285,7 +287,7 @@ def test_close_refuses_a_release_without_evidence_and_one_whose_evidence_was_alt
     state = closing(cfg, return_state=True)
     assert state.name == "Refused"
     assert state.message.startswith("v1.4.0 is not Live: its evidence does not verify: stage_100.json: changed")
-    assert _remote_tag(settings["git"]["repo"], "v1.4.0") == ""
+    assert _remote_tag(settings["process"]["git"]["repo"], "v1.4.0") == ""
 
 
 def test_a_genuine_go_live_is_closed_right_after_its_seal(sandbox, canary_weight, signing_key, tmp_path):
@@ -297,14 +299,14 @@ def test_a_genuine_go_live_is_closed_right_after_its_seal(sandbox, canary_weight
     assert "closing partial" not in state.message
     closed = EvidenceLedger(tmp_path / "v1.4.0").read_json(layout.closing())
     assert closed["problems"] == [] and closed["tag"]["done"] == "tagged and pushed"
-    assert _remote_tag(settings["git"]["repo"], "v1.4.0").startswith("tag Canary successful")
+    assert _remote_tag(settings["process"]["git"]["repo"], "v1.4.0").startswith("tag Canary successful")
 
 
 def test_a_first_night_without_data_is_nodata_never_green_and_ends_held(sandbox, signing_key, tmp_path):
     from flows.first_night import first_night
 
     # A track no series has: Prometheus answers every query with an empty vector.
-    settings = flow_settings(sandbox, signing_key, tmp_path, [100], first_night={"track": "ghost"})
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100], process={"first_night": {"track": "ghost"}})
     state = first_night("1.4.0", settings=settings, hours=3, hour_seconds=4, return_state=True)
 
     assert (state.type.value, state.name) == ("FAILED", "Held")
@@ -332,10 +334,10 @@ def test_flight_check_waits_for_no_one_while_a_go_live_holds_the_target(sandbox,
     cfg = load_settings(settings)
     folder = tmp_path / "v1.4.0"
     EvidenceLedger(folder).write_json(layout.stage_record(1), {"stage": 1})  # the running go-live's evidence
-    with go_live_lock(cfg.router.target, "1.4.0"):
+    with go_live_lock(cfg.target.router.target, "1.4.0"):
         assert main(["flight-check", "--release", "1.4.0", "--config", str(config)]) == 1
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and out[0].startswith(f"NO-GO: v1.4.0: the traffic target {cfg.router.target} is already "
+    assert len(out) == 1 and out[0].startswith(f"NO-GO: v1.4.0: the traffic target {cfg.target.router.target} is already "
                                                f"being moved by")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("v1.4.0")) == ["v1.4.0"]  # not set aside
     assert sorted(p.name for p in folder.iterdir()) == [layout.stage_record(1)]  # nothing written

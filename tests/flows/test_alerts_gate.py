@@ -22,7 +22,7 @@ def fast_rules(sandbox, tmp_path):
     """golive's rules, over 10-second windows firing after 2 s, loaded into the sandbox's Prometheus."""
     settings = load_settings({"release": "1.4.0", **sandbox.golive_settings()})
     path = tmp_path / "golive-rules.yml"
-    path.write_text(render_rules(build_rules(settings.catalogue(),
+    path.write_text(render_rules(build_rules(settings.policy.catalogue(),
                                              options_for(settings, window_seconds=10, alert_for_seconds=2))))
     sandbox.load_rules(path)
     try:
@@ -46,8 +46,8 @@ def _firing(sandbox) -> list:
 def test_a_critical_alert_rolls_back_with_critical_alert_and_fails_the_criterion(
         sandbox, canary_weight, fast_rules, signing_key, tmp_path):
     # The judge is told to look away from latency (threshold 5 s): only the alert can stop this canary.
-    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], interval=3.0, dwell_seconds=60,
-                             final_dwell_seconds=9, signals={"api_p95_ms": {"threshold": 5000}})
+    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], interval=3.0, policy={
+        "dwell_seconds": 60, "final_dwell_seconds": 9, "signals": {"api_p95_ms": {"threshold": 5000}}})
     folder = tmp_path / "v1.4.0"
     with EvidenceWatcher(folder, stage_started(25), lambda: sandbox.set_faults("canary", {"latency_ms": 600})):
         from flows.go_live import go_live

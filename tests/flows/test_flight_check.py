@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cli.main import main
 from golive import layout
 from golive.evidence import MANIFEST
+from golive.settings import merge_settings
 from golive.signing import SigningKey, generate_key
 
 pytestmark = pytest.mark.sandbox
@@ -27,8 +28,8 @@ pytestmark = pytest.mark.sandbox
 
 def _config(sandbox, signing_key: dict, tmp_path: Path) -> Path:
     config = tmp_path / "golive.yaml"
-    config.write_text(yaml.safe_dump({"evidence_root": str(tmp_path / "evidence"), "signing": signing_key,
-                                      "blast_radius_seconds": 2, **sandbox.golive_settings()}))
+    config.write_text(yaml.safe_dump(merge_settings(sandbox.golive_settings(), {"process": {
+        "evidence_root": str(tmp_path / "evidence"), "signing": signing_key, "blast_radius_seconds": 2}})))
     return config
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from golive import layout
-from golive.settings import load_settings
+from golive.settings import load_settings, merge_settings
 from golive.signing import load_public_key
 from golive.verify import verify_folder
 from tests.flows.helpers import flow_settings
@@ -21,9 +21,10 @@ def _settings(sandbox, signing_key, tmp_path, **game_day) -> dict:
     settings = flow_settings(sandbox, signing_key, tmp_path, [100])
     # The chaos window sees the canary's own probes only (no users at weight 0): 15 s of them, on a
     # busy machine too, reach the compressed minimum the judge needs to tell a fifth of them failing.
-    return {**settings, "judge": {**settings["judge"], "min_requests": 10},
-            "game_day": {"burst_requests": 60, "outbox_window_seconds": 6, "outbox_interval_seconds": 1,
-                         "outbox_lag_window_seconds": 2, "chaos_window_seconds": 15, **game_day}}
+    return merge_settings(settings, {
+        "policy": {"judge": {**settings["policy"]["judge"], "min_requests": 10}},
+        "process": {"game_day": {"burst_requests": 60, "outbox_window_seconds": 6, "outbox_interval_seconds": 1,
+                                 "outbox_lag_window_seconds": 2, "chaos_window_seconds": 15, **game_day}}})
 
 
 def test_game_day_passes_on_a_healthy_system_and_writes_the_weekly_record(sandbox, canary_weight, signing_key,

@@ -64,8 +64,8 @@ def test_a_transient_fault_holds_then_proceeds(sandbox, canary_weight, signing_k
 def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, canary_weight, tmp_path, capsys):
     canary_weight(25)
     config = tmp_path / "golive.yaml"
-    config.write_text(yaml.safe_dump({"release": "1.4.0", "evidence_root": str(tmp_path),
-                                      **sandbox.golive_settings()}))
+    config.write_text(yaml.safe_dump({"release": "1.4.0", **sandbox.golive_settings(),
+                                      "process": {"evidence_root": str(tmp_path)}}))
     assert main(["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "25", "--dry-run",
                  "--config", str(config)]) == 0
     assert "would set the canary weight 25 → 0 (dry run: not changed)" in capsys.readouterr().out
@@ -91,7 +91,7 @@ def test_prometheus_gone_mid_stage_holds_then_rolls_back_never_proceeds(signing_
                      ready_queries=readiness_queries())
     try:
         prometheus = next(c for c in own.status() if c.name == "prometheus")
-        settings = flow_settings(own, signing_key, tmp_path / "evidence", [25, 100], hold_budget_seconds=9)
+        settings = flow_settings(own, signing_key, tmp_path / "evidence", [25, 100], policy={"hold_budget_seconds": 9})
         folder = tmp_path / "evidence" / "v1.4.0"
         first_look = lambda f: any(f.glob(layout.judge_look(25, 1, 1)))  # noqa: E731
         with EvidenceWatcher(folder, first_look, lambda: os.kill(prometheus.pid, signal.SIGKILL)):
@@ -113,8 +113,8 @@ def test_a_stage_rejected_with_golive_approve_rolls_back(sandbox, canary_weight,
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
-    settings = flow_settings(sandbox, signing_key, tmp_path, [100], approve_each_stage=True,
-                             approval_timeout_seconds=120)
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100],
+                             policy={"approve_each_stage": True, "approval_timeout_seconds": 120})
     answered = threading.Event()
 
     def reject() -> None:

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.sandbox
 @pytest.fixture
 def on_kubernetes(sandbox, canary_weight, kube_emulator, cluster, signing_key, tmp_path):
     """Settings for the ingress-nginx router in this test's namespace, with the controller running."""
-    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], router={
-        "kind": "ingress-nginx", "kubernetes": {**cluster, "scale_canary_to_zero": True}})
+    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], target={"router": {
+        "kind": "ingress-nginx", "kubernetes": {**cluster, "scale_canary_to_zero": True}}})
     with IngressControllerStandIn(kube_emulator, cluster["namespace"], sandbox.set_weight) as controller:
         yield settings, controller
 

@@ -66,7 +66,8 @@ def _webhook_block(name: str, url: str) -> str:
 
 
 def _settings(tmp_path, block: str | None):
-    return load_settings({"release": "1.4.0", "evidence_root": str(tmp_path / "evidence"), "notify_block": block})
+    return load_settings({"release": "1.4.0", "process": {"evidence_root": str(tmp_path / "evidence"),
+                                                          "notify_block": block}})
 
 
 def _events(name: str, release: str, reason: str | None = None) -> list:

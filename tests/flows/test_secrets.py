@@ -110,9 +110,10 @@ def test_a_go_live_to_live_leaves_no_secret_anywhere(sandbox, canary_weight, sig
 
     github.token = GITHUB_TOKEN
     monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)
-    settings = flow_settings(sandbox, signing_key, tmp_path, [100], prometheus_auth_secret_block=prometheus_auth_block,
-                             github={"repository": github.repository, "api_url": github.url, "max_wait_seconds": 10})
-    assert _client(load_settings(settings)).auth == ("golive", PROMETHEUS_PASSWORD)  # sent as basic auth only
+    settings = flow_settings(
+        sandbox, signing_key, tmp_path, [100], prometheus={"auth_secret_block": prometheus_auth_block},
+        process={"github": {"repository": github.repository, "api_url": github.url, "max_wait_seconds": 10}})
+    assert _client(load_settings(settings).prometheus).auth == ("golive", PROMETHEUS_PASSWORD)  # basic auth only
 
     caplog.set_level(logging.INFO)
     state = go_live(settings["release"], settings=settings, return_state=True)

@@ -9,13 +9,13 @@ import pytest
 
 from cli.main import main
 from golive import card, layout
-from golive.settings import load_settings
+from golive.settings import load_settings, merge_settings
 
-SETTINGS = {"release": "1.4.0", "evidence_root": "evidence", "notify_block": "slack-webhook/war-room",
-            "signals": {"api_p95_ms": {"threshold": 250}},
-            "operator": {"incident_commander": "Ayşe (SRE)", "escalation": ["Mehmet", "CTO"],
-                         "war_room_channel": "#spark-golive"},
-            "router": {"kind": "ingress-nginx", "kubernetes": {"namespace": "trading", "ingress": "spark"}}}
+SETTINGS = {"release": "1.4.0", "policy": {"signals": {"api_p95_ms": {"threshold": 250}}},
+            "target": {"router": {"kind": "ingress-nginx", "kubernetes": {"namespace": "trading", "ingress": "spark"}}},
+            "process": {"evidence_root": "evidence", "notify_block": "slack-webhook/war-room",
+                        "operator": {"incident_commander": "Ayşe (SRE)", "escalation": ["Mehmet", "CTO"],
+                                     "war_room_channel": "#spark-golive"}}}
 
 
 def test_the_card_holds_the_settings_in_force():
@@ -32,7 +32,7 @@ def test_the_card_holds_the_settings_in_force():
 
 
 def test_the_quick_start_is_minute_by_minute_for_this_target():
-    text = card.quick_start(load_settings({**SETTINGS, "stages": [5, 100], "dwell_seconds": 600}))
+    text = card.quick_start(load_settings(SETTINGS, policy={"stages": [5, 100], "dwell_seconds": 600}))
     assert "| T+0 | start the go-live | `prefect deployment run go-live/v1.4.0 --watch` |" in text
     assert "| T+0 min | 5 % |" in text and "| T+10 min | 100 % |" in text and "| T+40 min | Live |" in text
 
@@ -64,7 +64,7 @@ def test_golive_card_writes_the_card_and_a_qr_code_to_the_quick_start(tmp_path, 
     config = tmp_path / "golive.yaml"
     import yaml
 
-    config.write_text(yaml.safe_dump({**SETTINGS, "github": {"repository": "spark/trading"}}))
+    config.write_text(yaml.safe_dump(merge_settings(SETTINGS, {"process": {"github": {"repository": "spark/trading"}}})))
     out = tmp_path / "card"
     assert main(["card", "--release", "1.4.0", "--config", str(config), "--out", str(out)]) == 0
     link = f"https://github.com/spark/trading/blob/HEAD/{layout.QUICK_START}"

@@ -23,10 +23,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "golive-s
 
 
 def _dashboard(settings) -> str:
-    return dashboard_json(build_dashboard(settings.catalogue(), options_for(settings),
-                                          traffic_canary_query=settings.traffic_canary_query,
-                                          traffic_total_query=settings.traffic_total_query,
-                                          freeze_below_budget=settings.first_night.freeze_below_budget))
+    return dashboard_json(build_dashboard(settings.policy.catalogue(), options_for(settings),
+                                          traffic_canary_query=settings.prometheus.traffic_canary_query,
+                                          traffic_total_query=settings.prometheus.traffic_total_query,
+                                          freeze_below_budget=settings.process.first_night.freeze_below_budget))
 
 
 def _load(text: str) -> Dashboard:
@@ -61,8 +61,8 @@ def test_the_dashboard_loads_back_through_the_sdk_with_every_panel():
 
 
 def test_a_threshold_changed_in_settings_changes_the_panel():
-    settings = load_settings({"release": "1.4.0", "signals": {"api_p95_ms": {"threshold": 250},
-                                                             "gc_pause_avg_ms": {"threshold": 25}}})
+    settings = load_settings({"release": "1.4.0", "policy": {"signals": {"api_p95_ms": {"threshold": 250},
+                                                                       "gc_pause_avg_ms": {"threshold": 25}}}})
     model = _load(_dashboard(settings))
     assert _steps(_panel(model, "API latency p95"))[-1] == (250, "red")
     assert _steps(_panel(model, "Panel 12")) == [(None, "green"), (15, "yellow"), (25, "red")]
@@ -78,7 +78,7 @@ def recorded(sandbox, tmp_path):
     """The sandbox's Prometheus recording golive's series (the shipped rules' 1-minute window)."""
     settings = load_settings({**sandbox.golive_settings(), "release": "1.4.0"})
     path = tmp_path / "rules.yml"
-    path.write_text(render_rules(build_rules(settings.catalogue(), options_for(settings))))
+    path.write_text(render_rules(build_rules(settings.policy.catalogue(), options_for(settings))))
     sandbox.load_rules(path)
     try:
         yield settings

@@ -42,7 +42,7 @@ def test_one_failed_check_or_an_overrun_budget_is_no_go():
 
 
 def test_the_config_check_records_the_judges_policy_as_json():
-    check = config_check(load_settings({"release": "1.4.0", "judge": {"min_intervals": 4}}))
+    check = config_check(load_settings({"release": "1.4.0", "policy": {"judge": {"min_intervals": 4}}}).policy)
     assert check.ok and check.facts["judge_policy"]["min_intervals"] == 4
     assert json.loads(check.model_dump_json())["facts"]["judge_policy"]["min_requests"] is None
 

@@ -107,9 +107,9 @@ def test_rules_record_every_signal_per_track_and_alert_per_signal():
 
 
 def test_a_threshold_changed_in_settings_changes_the_alert():
-    settings = load_settings({"release": "1.4.0", "signals": {"api_p95_ms": {"threshold": 300}},
-                              "judge": {"severe_factor": 3}})
-    rules = build_rules(settings.catalogue(), options_for(settings, service="shop"))
+    settings = load_settings({"release": "1.4.0", "policy": {"signals": {"api_p95_ms": {"threshold": 300}},
+                                                             "judge": {"severe_factor": 3}}})
+    rules = build_rules(settings.policy.catalogue(), options_for(settings, service="shop"))
     critical = {r["labels"]["signal"]: r for r in rules["groups"][-1]["rules"]}
     assert critical["api_p95_ms"]["expr"] == 'golive:api_p95_ms:1m{service="shop"} > 900'
 

@@ -16,6 +16,14 @@ BASE = {"release": "1.4.0"}
 INF, NAN = math.inf, math.nan
 
 
+def policy(**fields) -> dict:
+    return {"policy": fields}
+
+
+def process(**fields) -> dict:
+    return {"process": fields}
+
+
 SEMVER = "is not a SemVer 2.0 version (MAJOR.MINOR.PATCH[-pre][+build])"
 
 
@@ -29,44 +37,54 @@ ROWS = [
     ({"release": "01.4.0"}, f"release: '01.4.0' {SEMVER}"),
     ({"release": "1." + "0" * 200 + ".0"}, "release: '1.000000000000000000000000000000000000… is longer than 128 characters"),
     # signal overrides: typed, in range, from their enums, unique
-    ({"signals": {"api_p95_ms": {"threshold": INF}}}, "signals.api_p95_ms.threshold: expected a finite number >= 0, got inf"),
-    ({"signals": {"api_p95_ms": {"threshold": -5}}}, "signals.api_p95_ms.threshold: expected a finite number >= 0, got -5"),
-    ({"signals": {"api_p95_ms": {"threshold": "abc"}}}, "signals.api_p95_ms.threshold: expected a finite number >= 0, got 'abc'"),
-    ({"signals": {"api_p95_ms": {"threshold": NAN}}}, "signals.api_p95_ms.threshold: expected a finite number >= 0, got nan"),
-    ({"signals": {"api_p95_ms": {"rule": "bogus"}}},
-     "signals.api_p95_ms.rule: expected one of max, below, max_ratio_to_baseline, got 'bogus'"),
-    ({"signals": {"api_p95_ms": {"kind": "bogus"}}},
-     "signals.api_p95_ms.kind: expected one of quantile, ratio, gauge, rate, got 'bogus'"),
-    ({"signals": {"api_p95_ms": {"name": "http_5xx_pct"}}},
-     "signals.api_p95_ms.name: 'http_5xx_pct' is already another signal's name"),
-    ({"signals": {"api_p95_ms": {"name": "../p95"}}},
-     "signals.api_p95_ms.name: expected a name of letters, digits and _, got '../p95'"),
-    ({"signals": {"api_p95_ms": {"colour": "red"}}}, "signals.api_p95_ms.colour: unknown field"),
-    ({"signals": {"http_5xx_pct": {"total_query": None}}},
-     "signals.http_5xx_pct.bad_query: bad_query and total_query are given together or not at all"),
-    ({"signals": {"api_p95_ms": {"request_derived": "yes"}}},
-     "signals.api_p95_ms.request_derived: expected true or false, got 'yes'"),
-    ({"signals": {"api_p95_ms": 5}}, "signals.api_p95_ms: Input should be a valid dictionary"),
+    (policy(signals={"api_p95_ms": {"threshold": INF}}),
+     "policy.signals.api_p95_ms.threshold: expected a finite number >= 0, got inf"),
+    (policy(signals={"api_p95_ms": {"threshold": -5}}),
+     "policy.signals.api_p95_ms.threshold: expected a finite number >= 0, got -5"),
+    (policy(signals={"api_p95_ms": {"threshold": "abc"}}),
+     "policy.signals.api_p95_ms.threshold: expected a finite number >= 0, got 'abc'"),
+    (policy(signals={"api_p95_ms": {"threshold": NAN}}),
+     "policy.signals.api_p95_ms.threshold: expected a finite number >= 0, got nan"),
+    (policy(signals={"api_p95_ms": {"rule": "bogus"}}),
+     "policy.signals.api_p95_ms.rule: expected one of max, below, max_ratio_to_baseline, got 'bogus'"),
+    (policy(signals={"api_p95_ms": {"kind": "bogus"}}),
+     "policy.signals.api_p95_ms.kind: expected one of quantile, ratio, gauge, rate, got 'bogus'"),
+    (policy(signals={"api_p95_ms": {"name": "http_5xx_pct"}}),
+     "policy.signals.api_p95_ms.name: 'http_5xx_pct' is already another signal's name"),
+    (policy(signals={"api_p95_ms": {"name": "../p95"}}),
+     "policy.signals.api_p95_ms.name: expected a name of letters, digits and _, got '../p95'"),
+    (policy(signals={"api_p95_ms": {"colour": "red"}}), "policy.signals.api_p95_ms.colour: unknown field"),
+    (policy(signals={"http_5xx_pct": {"total_query": None}}),
+     "policy.signals.http_5xx_pct.bad_query: bad_query and total_query are given together or not at all"),
+    (policy(signals={"api_p95_ms": {"request_derived": "yes"}}),
+     "policy.signals.api_p95_ms.request_derived: expected true or false, got 'yes'"),
+    (policy(signals={"api_p95_ms": 5}), "policy.signals.api_p95_ms: Input should be a valid dictionary"),
     # the judge's policy
-    ({"judge": {"min_seconds": NAN}}, "judge.min_seconds: expected a finite number >= 0, got nan"),
-    ({"judge": {"breach_alpha": 5}}, "judge.breach_alpha: expected a level in (0, 1), got 5"),
-    ({"judge": {"deviation_alpha": INF}}, "judge.deviation_alpha: expected a level in (0, 1), got inf"),
-    ({"judge": {"lean_alpha": 0}}, "judge.lean_alpha: expected a level in (0, 1), got 0"),
-    ({"judge": {"min_intervals": 2.5}}, "judge.min_intervals: expected a whole number >= 1, got 2.5"),
-    ({"judge": {"critical_ratio": 0.5}}, "judge.critical_ratio: expected a ratio >= 1, got 0.5"),
-    ({"judge": {"level_comparison_max_percent": 150}},
-     "judge.level_comparison_max_percent: expected a percentage in [0, 100], got 150"),
-    ({"judge": {"min_requests": True}}, "judge.min_requests: expected a finite number >= 0, got True"),
+    (policy(judge={"min_seconds": NAN}), "policy.judge.min_seconds: expected a finite number >= 0, got nan"),
+    (policy(judge={"breach_alpha": 5}), "policy.judge.breach_alpha: expected a level in (0, 1), got 5"),
+    (policy(judge={"deviation_alpha": INF}), "policy.judge.deviation_alpha: expected a level in (0, 1), got inf"),
+    (policy(judge={"lean_alpha": 0}), "policy.judge.lean_alpha: expected a level in (0, 1), got 0"),
+    (policy(judge={"min_intervals": 2.5}), "policy.judge.min_intervals: expected a whole number >= 1, got 2.5"),
+    (policy(judge={"critical_ratio": 0.5}), "policy.judge.critical_ratio: expected a ratio >= 1, got 0.5"),
+    (policy(judge={"level_comparison_max_percent": 150}),
+     "policy.judge.level_comparison_max_percent: expected a percentage in [0, 100], got 150"),
+    (policy(judge={"min_requests": True}), "policy.judge.min_requests: expected a finite number >= 0, got True"),
     # windows, budgets and tolerances
-    ({"dwell_seconds": INF}, "dwell_seconds: Input should be a finite number"),
-    ({"hold_budget_seconds": INF}, "hold_budget_seconds: Input should be a finite number"),
-    ({"weight_tolerance_points": INF}, "weight_tolerance_points: Input should be a finite number"),
-    ({"interval_seconds": NAN}, "interval_seconds: Input should be a finite number"),
-    ({"first_night": {"hour_seconds": INF}}, "first_night.hour_seconds: Input should be a finite number"),
+    (policy(dwell_seconds=INF), "policy.dwell_seconds: Input should be a finite number"),
+    (policy(hold_budget_seconds=INF), "policy.hold_budget_seconds: Input should be a finite number"),
+    (policy(weight_tolerance_points=INF), "policy.weight_tolerance_points: Input should be a finite number"),
+    (policy(interval_seconds=NAN), "policy.interval_seconds: Input should be a finite number"),
+    (process(first_night={"hour_seconds": INF}), "process.first_night.hour_seconds: Input should be a finite number"),
+    # addresses: never with credentials
+    ({"prometheus": {"url": "https://u:p@prometheus.internal"}},
+     "prometheus.url: credentials in the URL are refused: name a Secret block instead"),
+    ({"target": {"canary_url": "ftp://canary"}}, "target.canary_url: expected an http:// or https:// URL with a host"),
     # the closing's tag message, checked at load rather than at the closing
-    ({"tag_message": "{nope}"}, "tag_message: {nope} is not a field of the message (use {green}, {total}, {release})"),
-    ({"tag_message": "Canary {green"}, "tag_message: 'Canary {green': expected '}' before end of string"),
-    ({"tag_message": "{release:d}"}, "tag_message: {release}: Unknown format code 'd' for object of type 'str'"),
+    (process(tag_message="{nope}"),
+     "process.tag_message: {nope} is not a field of the message (use {green}, {total}, {release})"),
+    (process(tag_message="Canary {green"), "process.tag_message: 'Canary {green': expected '}' before end of string"),
+    (process(tag_message="{release:d}"),
+     "process.tag_message: {release}: Unknown format code 'd' for object of type 'str'"),
 ]
 
 
@@ -88,8 +106,8 @@ def test_a_release_folder_that_is_a_link_out_of_the_evidence_root_is_refused(tmp
     root.mkdir()
     elsewhere.mkdir()
     (root / "v1.4.0").symlink_to(elsewhere)
-    with pytest.raises(SettingsError, match=r"^release: the folder .*v1\.4\.0 leaves evidence_root"):
-        load_settings({"release": "1.4.0", "evidence_root": str(root)})
+    with pytest.raises(SettingsError, match=r"^release: the folder .*v1\.4\.0 leaves process\.evidence_root"):
+        load_settings({"release": "1.4.0", **process(evidence_root=str(root))})
 
 
 @pytest.mark.parametrize(("argv", "error"), [
@@ -110,20 +128,26 @@ def test_the_command_line_refuses_a_release_in_one_line_and_writes_nothing(argv,
 
 def test_settings_default_to_the_runbook():
     s = load_settings({"release": "1.4.0"})
-    assert s.stages == (1, 5, 25, 50, 100)
-    assert (s.dwell_for(25), s.dwell_for(100), s.interval_seconds, s.hold_seconds) == (900, 1800, 60, 600)
+    assert s.policy.stages == (1, 5, 25, 50, 100)
+    assert (s.policy.dwell_for(25), s.policy.dwell_for(100), s.policy.interval_seconds,
+            s.policy.hold_seconds) == (900, 1800, 60, 600)
     assert str(s.evidence_dir) == "evidence/v1.4.0"
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"release": "1.0.0", "stages": [1, 50, 25, 100]}, "stages: expected rising percentages"),
-        ({"release": "1.0.0", "stages": [1, 50]}, "stages: the last stage must be 100"),
-        ({"release": "1.0.0", "dwell": 3}, "dwell: Extra inputs are not permitted"),
-        ({"release": "1.0.0", "hold_seconds": 100}, "hold_seconds: 100 s is shorter than the judge's minimum"),
-        ({"release": "1.0.0", "judge": {"patience": 1}}, "judge.patience: unknown policy field"),
-        ({"release": "1.0.0", "signals": {"latency": {"threshold": 3}}}, "signals.latency: unknown signal"),
+        ({"release": "1.0.0", **policy(stages=[1, 50, 25, 100])}, "policy.stages: expected rising percentages"),
+        ({"release": "1.0.0", **policy(stages=[1, 50])}, "policy.stages: the last stage must be 100"),
+        ({"release": "1.0.0", **policy(dwell=3)}, "policy.dwell: Extra inputs are not permitted"),
+        ({"release": "1.0.0", "dwell_seconds": 900}, "dwell_seconds: Extra inputs are not permitted"),  # flat: refused
+        ({"release": "1.0.0", **policy(hold_seconds=100)},
+         "policy.hold_seconds: 100 s is shorter than the judge's minimum"),
+        ({"release": "1.0.0", **policy(judge={"patience": 1})}, "policy.judge.patience: unknown policy field"),
+        ({"release": "1.0.0", **policy(signals={"latency": {"threshold": 3}})},
+         "policy.signals.latency: unknown signal"),
+        ({"release": "1.0.0", "target": {"router": {"kind": "gateway-api"}}},
+         "target.router: the gateway-api router needs `kubernetes` settings"),
         ({"release": ""}, "release: '' is not a SemVer 2.0 version"),
     ],
 )
@@ -136,10 +160,10 @@ def test_bad_settings_name_the_field_in_one_line(data, message):
 
 def test_settings_from_yaml_with_overrides(tmp_path):
     path = tmp_path / "golive.yaml"
-    path.write_text("release: '1.4.0'\ninterval_seconds: 30\nsignals:\n  api_p95_ms: {threshold: 250}\n")
-    s = load_settings(path, release="1.5.0", interval_seconds=None)
-    assert (s.release, s.interval_seconds) == ("1.5.0", 30)
-    assert {sig.name: sig.threshold for sig in s.catalogue()}["api_p95_ms"] == 250
+    path.write_text("release: '1.4.0'\npolicy:\n  interval_seconds: 30\n  signals:\n    api_p95_ms: {threshold: 250}\n")
+    s = load_settings(path, release="1.5.0", policy={"interval_seconds": None, "hold_seconds": 400})
+    assert (s.release, s.policy.interval_seconds, s.policy.hold_seconds) == ("1.5.0", 30, 400)
+    assert {sig.name: sig.threshold for sig in s.policy.catalogue()}["api_p95_ms"] == 250
 
 
 def test_missing_settings_file_is_one_line(tmp_path):

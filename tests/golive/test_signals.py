@@ -9,4 +9,4 @@ from golive.signals import render_query
 def test_a_literal_dollar_in_a_query_is_left_as_written():
     query = 'sum(rate(x{track="$track",path=~"/api$"}[$window])) * $unknown'
     assert render_query(query, "canary", 60) == 'sum(rate(x{track="canary",path=~"/api$"}[60s])) * $unknown'
-    load_settings({"release": "1.4.0", "signals": {"api_p95_ms": {"value_query": query}}})
+    load_settings({"release": "1.4.0", "policy": {"signals": {"api_p95_ms": {"value_query": query}}}})

@@ -34,7 +34,7 @@ def test_redacted_masks_url_credentials_and_values_under_secret_keys_only():
     from golive.validation import redacted
 
     settings = {
-        "prometheus_url": "https://prometheus.internal:9090", "prometheus_auth_secret_block": "prom-auth",
+        "prometheus": {"url": "https://prometheus.internal:9090", "auth_secret_block": "prom-auth"},
         "github": {"token_env": "GITHUB_TOKEN", "credentials_block": None, "token": "ghp_SECRET"},
         "signing": {"secret_block": "signing-pem", "key_path": "k.pem", "passphrase": "SECRET"},
         "headers": {"Authorization": "Bearer SECRET", "apiKey": "SECRET", "x_api_key": "SECRET"},
@@ -43,7 +43,7 @@ def test_redacted_masks_url_credentials_and_values_under_secret_keys_only():
     }
     shown = redacted(settings)
     assert "SECRET" not in repr(shown)
-    assert shown["prometheus_auth_secret_block"] == "prom-auth"  # where a secret lives is not a secret
+    assert shown["prometheus"]["auth_secret_block"] == "prom-auth"  # where a secret lives is not a secret
     assert shown["github"] == {"token_env": "GITHUB_TOKEN", "credentials_block": None, "token": "***"}
     assert shown["signing"] == {"secret_block": "signing-pem", "key_path": "k.pem", "passphrase": "***"}
     assert set(shown["headers"].values()) == {"***"}

@@ -71,21 +71,21 @@ def fast_rules(sandbox, tmp_path):
 @pytest.mark.sandbox
 def test_a_canary_far_over_its_threshold_fires_a_critical_alert_the_task_reports(sandbox, canary_weight,
                                                                                  fast_rules):
-    settings = load_settings({**sandbox.golive_settings(), "release": "1.4.0"})
-    via_prometheus = settings.model_copy(update={"alertmanager_url": None})
-    assert settings.alertmanager_url == sandbox.alertmanager_url
-    assert critical_alerts_firing.fn(settings, "spark") == []
+    prometheus = load_settings({**sandbox.golive_settings(), "release": "1.4.0"}).prometheus
+    via_prometheus = prometheus.model_copy(update={"alertmanager_url": None})
+    assert prometheus.alertmanager_url == sandbox.alertmanager_url
+    assert critical_alerts_firing.fn(prometheus, "spark") == []
 
     sandbox.set_faults("canary", {"latency_ms": 600})
     try:
         def latency_alerts():
-            return [a for a in critical_alerts_firing.fn(settings, "spark") if a.signal == "api_p95_ms"]
+            return [a for a in critical_alerts_firing.fn(prometheus, "spark") if a.signal == "api_p95_ms"]
 
         fired = _wait_for(latency_alerts, timeout=40)
         assert [(a.name, a.track, a.severity) for a in fired] == [(CRITICAL_ALERT, "canary", "critical")]
         assert "API latency p95" in fired[0].summary and fired[0].since
         assert any(a.signal == "api_p95_ms" for a in critical_alerts_firing.fn(via_prometheus, "spark"))
-        assert critical_alerts_firing.fn(settings, "another-service") == []
+        assert critical_alerts_firing.fn(prometheus, "another-service") == []
     finally:
         sandbox.clear_faults("canary")
     # Prometheus sends the resolution once the 10 s window no longer holds slow requests.

@@ -15,7 +15,7 @@ import pytest
 from cli.demo import demo_settings
 from golive.models import SignalWindow
 from golive.scenario import Scenario
-from golive.settings import SettingsError, load_settings
+from golive.settings import PolicySettings, PrometheusSettings, SettingsError, load_settings
 from sandbox.processes import free_ports
 from tasks.prometheus import (PrometheusAuthError, _client, check_promql, check_scrape_targets, check_traffic,
                               observe_share, prometheus_auth, query_signals)
@@ -23,14 +23,10 @@ from tasks.prometheus import (PrometheusAuthError, _client, check_promql, check_
 INTERVAL = 5.0
 
 
-def _settings(**changes):
-    return load_settings({"release": "1.4.0", **changes})
-
-
 def test_tls_is_verified_by_default_and_against_the_ca_file_when_given():
-    assert _client(_settings())._session.verify is True
-    assert _client(_settings(prometheus_ca_file="/etc/ssl/our-ca.pem"))._session.verify == "/etc/ssl/our-ca.pem"
-    assert _client(_settings(prometheus_tls_verify=False))._session.verify is False
+    assert _client(PrometheusSettings())._session.verify is True
+    assert _client(PrometheusSettings(ca_file="/etc/ssl/our-ca.pem"))._session.verify == "/etc/ssl/our-ca.pem"
+    assert _client(PrometheusSettings(tls_verify=False))._session.verify is False
 
 
 @pytest.mark.parametrize(("secret", "headers", "auth"), [
@@ -46,20 +42,22 @@ def test_credentials_come_from_the_secret_block(secret, headers, auth):
 def test_an_unusable_secret_names_the_block_never_the_value(secret):
     with pytest.raises(PrometheusAuthError) as exc:
         prometheus_auth(secret, "prom")
-    assert str(exc.value).startswith("prometheus_auth_secret_block 'prom': expected a bearer token")
+    assert str(exc.value).startswith("prometheus.auth_secret_block 'prom': expected a bearer token")
     assert "two" not in str(exc.value)
 
 
-@pytest.mark.parametrize("field", ["prometheus_url", "canary_url", "traffic_url"])
-def test_a_url_with_credentials_is_refused_without_repeating_them(field):
+@pytest.mark.parametrize(("section", "field"), [("prometheus", "url"), ("prometheus", "alertmanager_url"),
+                                                 ("target", "canary_url"), ("target", "traffic_url")])
+def test_a_url_with_credentials_is_refused_without_repeating_them(section, field):
     with pytest.raises(SettingsError) as exc:
-        _settings(**{field: "https://golive:hunter2@prometheus.example:9090"})
-    assert str(exc.value) == f"{field}: credentials in the URL are refused: name a Secret block instead"
+        load_settings({"release": "1.4.0", section: {field: "https://golive:hunter2@prometheus.example:9090"}})
+    assert str(exc.value) == f"{section}.{field}: credentials in the URL are refused: name a Secret block instead"
 
 
 def test_a_github_api_url_with_a_token_is_refused():
-    with pytest.raises(SettingsError, match=r"^github\.api_url: credentials in the URL are refused"):
-        _settings(github={"repository": "spark/trading", "api_url": "https://ghp_x@api.github.com"})
+    with pytest.raises(SettingsError, match=r"^process\.github\.api_url: credentials in the URL are refused"):
+        load_settings({"release": "1.4.0", "process": {
+            "github": {"repository": "spark/trading", "api_url": "https://ghp_x@api.github.com"}}})
 
 
 def test_the_secret_reaches_prometheus_as_a_header_not_in_the_url():
@@ -81,8 +79,8 @@ def test_the_secret_reaches_prometheus_as_a_header_not_in_the_url():
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        settings = _settings(prometheus_url=f"http://127.0.0.1:{port}", prometheus_auth_secret_block="prom")
-        _client(settings, load_secret=lambda block: {"username": "golive", "password": "pw"}).custom_query("up")
+        prometheus = PrometheusSettings(url=f"http://127.0.0.1:{port}", auth_secret_block="prom")
+        _client(prometheus, load_secret=lambda block: {"username": "golive", "password": "pw"}).custom_query("up")
     finally:
         server.shutdown()
     [(path, authorization)] = seen
@@ -97,7 +95,7 @@ def on_sandbox(sandbox, tmp_path_factory):
     deadline = time.time() + 60
     while time.time() < deadline:
         end = time.time() - 1.5
-        window = query_signals.fn(settings, 25, end - 3 * INTERVAL, end)
+        window = query_signals.fn(settings.prometheus, settings.policy, 25, end - 3 * INTERVAL, end)
         if all(o.total for o in window.scenario.signals["http_5xx_pct"].baseline):
             break
         time.sleep(1)
@@ -107,11 +105,12 @@ def on_sandbox(sandbox, tmp_path_factory):
 @pytest.mark.sandbox
 def test_a_window_is_every_signal_of_both_tracks_per_interval_as_the_judges_typed_input(on_sandbox):
     end = time.time() - 1.5  # the last interval's samples scraped
-    window = query_signals.fn(on_sandbox, 25, end - 3 * INTERVAL, end)
+    policy = on_sandbox.policy
+    window = query_signals.fn(on_sandbox.prometheus, policy, 25, end - 3 * INTERVAL, end)
     assert window.answered and len(window.timestamps) == 3
     assert isinstance(window.scenario, Scenario)
-    assert window.scenario.policy == on_sandbox.judge_policy() and window.scenario.catalogue == on_sandbox.catalogue()
-    assert set(window.scenario.signals) == {s.name for s in on_sandbox.catalogue()}
+    assert window.scenario.policy == policy.judge_policy() and window.scenario.catalogue == policy.catalogue()
+    assert set(window.scenario.signals) == {s.name for s in policy.catalogue()}
     assert all(len(series.canary) == len(series.baseline) == 3 for series in window.scenario.signals.values())
     stable_requests = [o.total for o in window.scenario.signals["http_5xx_pct"].baseline]
     assert all(total is not None and total > 0 for total in stable_requests), stable_requests
@@ -122,26 +121,26 @@ def test_a_window_is_every_signal_of_both_tracks_per_interval_as_the_judges_type
 
 @pytest.mark.sandbox
 def test_the_preflight_checks_pass_on_a_healthy_sandbox(on_sandbox):
-    assert check_scrape_targets.fn(on_sandbox).ok
-    assert check_traffic.fn(on_sandbox).ok
+    assert check_scrape_targets.fn(on_sandbox.prometheus).ok
+    assert check_traffic.fn(on_sandbox.prometheus).ok
     for track in ("canary", "stable"):
-        check = check_promql.fn(on_sandbox, "api_p95_ms", track)
+        check = check_promql.fn(on_sandbox.prometheus, on_sandbox.policy, "api_p95_ms", track)
         assert check.ok and check.facts["values"]["value"] is not None, check.detail
 
 
 @pytest.mark.sandbox
 def test_at_weight_zero_the_canary_serves_no_user(on_sandbox):
     end = time.time() - 1.5
-    share = observe_share.fn(on_sandbox, 0, end - 10, end)
+    share = observe_share.fn(on_sandbox.prometheus, 0, on_sandbox.policy.weight_tolerance_points, end - 10, end)
     assert share.ok and share.observed_pct == 0.0 and share.total_requests > 0
 
 
 def test_a_silent_prometheus_fails_each_check_in_one_line():
     (port,) = free_ports(1)
-    silent = _settings(prometheus_url=f"http://127.0.0.1:{port}")
+    silent = PrometheusSettings(url=f"http://127.0.0.1:{port}")
     targets = check_scrape_targets.fn(silent)
     assert not targets.ok and targets.detail.startswith("Prometheus does not answer: ")
-    promql = check_promql.fn(silent, "http_5xx_pct", "canary")
+    promql = check_promql.fn(silent, PolicySettings(), "http_5xx_pct", "canary")
     assert not promql.ok and promql.detail.startswith("refused or unanswered: ")
     assert set(promql.facts["queries"]) == {"value", "bad", "total"}
     traffic = check_traffic.fn(silent)
