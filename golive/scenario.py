@@ -74,21 +74,33 @@ def _observation_dict(o: Observation, sig: Signal) -> dict:
 _LARGEST = 1e12
 
 
-def _number(raw: Any, path: str, *, nullable: bool = False, minimum: float | None = None) -> float | None:
+class _Invalid(ValueError):
+    """A value's problem, before the caller prefixes the path of the field (built only on error:
+    a scenario has hundreds of observations and nearly all of them are fine)."""
+
+
+def _checked(raw: Any, *, nullable: bool = False, minimum: float | None = None) -> float | None:
     if raw is None and nullable:
         return None
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise ScenarioError(f"{path}: expected a number{' or null' if nullable else ''}")
+        raise _Invalid(f"expected a number{' or null' if nullable else ''}")
     value = float(raw)
     if math.isnan(value) and nullable:
         return None  # Prometheus' NaN (an empty ratio) is no data, never zero
     if not math.isfinite(value):
-        raise ScenarioError(f"{path}: expected a finite number")
+        raise _Invalid("expected a finite number")
     if minimum is not None and value < minimum:
-        raise ScenarioError(f"{path}: expected a number >= {minimum:g}{' or null' if nullable else ''}, got {value:g}")
+        raise _Invalid(f"expected a number >= {minimum:g}{' or null' if nullable else ''}, got {value:g}")
     if abs(value) > _LARGEST:
-        raise ScenarioError(f"{path}: expected a number of at most {_LARGEST:g}, got {value:g}")
+        raise _Invalid(f"expected a number of at most {_LARGEST:g}, got {value:g}")
     return value
+
+
+def _number(raw: Any, path: str, *, nullable: bool = False, minimum: float | None = None) -> float | None:
+    try:
+        return _checked(raw, nullable=nullable, minimum=minimum)
+    except _Invalid as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
 
 
 def _mapping(raw: Any, path: str) -> dict:
@@ -97,22 +109,29 @@ def _mapping(raw: Any, path: str) -> dict:
     return raw
 
 
-def _observation(raw: Any, path: str, sig: Signal) -> Observation:
-    raw = _mapping(raw, path)
+def _observation(raw: Any, sig: Signal) -> Observation:
+    """One observation; an `_Invalid` names the field within it (`value: …`, `bad: …`)."""
+    if not isinstance(raw, dict):
+        raise _Invalid(": expected an object")
     if "value" not in raw:
-        raise ScenarioError(f"{path}.value: required (null for no data)")
-    unknown = set(raw) - {"value", "bad", "total"}
-    if unknown:
-        raise ScenarioError(f"{path}.{sorted(unknown)[0]}: unknown field")
-    # Every signal measures something that cannot be negative: a latency, a share, a count.
-    value = _number(raw["value"], f"{path}.value", nullable=True, minimum=0)
-    if sig.kind == "ratio" and value is not None and value > 100:
-        raise ScenarioError(f"{path}.value: expected a percentage in [0, 100] or null")
-    bad = _number(raw.get("bad"), f"{path}.bad", nullable=True, minimum=0)
-    total = _number(raw.get("total"), f"{path}.total", nullable=True, minimum=0)
+        raise _Invalid(".value: required (null for no data)")
+    if len(raw) > 1 and (unknown := set(raw) - {"value", "bad", "total"}):
+        raise _Invalid(f".{sorted(unknown)[0]}: unknown field")
+    field_name = "value"
+    try:
+        # Every signal measures something that cannot be negative: a latency, a share, a count.
+        value = _checked(raw["value"], nullable=True, minimum=0)
+        if sig.kind == "ratio" and value is not None and value > 100:
+            raise _Invalid("expected a percentage in [0, 100] or null")
+        field_name = "bad"
+        bad = _checked(raw.get("bad"), nullable=True, minimum=0)
+        field_name = "total"
+        total = _checked(raw.get("total"), nullable=True, minimum=0)
+    except _Invalid as exc:
+        raise _Invalid(f".{field_name}: {exc}") from None
     # Counts are events among requests: each request is blocked, conflicts or is reported once.
     if sig.kind in ("ratio", "rate") and bad is not None and total is not None and bad > total:
-        raise ScenarioError(f"{path}.bad: {bad:g} events among {total:g} requests (bad > total)")
+        raise _Invalid(f".bad: {bad:g} events among {total:g} requests (bad > total)")
     return Observation(value, bad, total)
 
 
@@ -123,7 +142,13 @@ def _series(raw: Any, path: str, sig: Signal) -> Series:
         items = raw.get(arm)
         if not isinstance(items, list):
             raise ScenarioError(f"{path}.{arm}: expected a list of observations")
-        arms[arm] = tuple(_observation(o, f"{path}.{arm}[{i}]", sig) for i, o in enumerate(items))
+        observations = []
+        for i, item in enumerate(items):
+            try:
+                observations.append(_observation(item, sig))
+            except _Invalid as exc:
+                raise ScenarioError(f"{path}.{arm}[{i}]{exc}") from None
+        arms[arm] = tuple(observations)
     unknown = set(raw) - {"canary", "baseline"}
     if unknown:
         raise ScenarioError(f"{path}.{sorted(unknown)[0]}: unknown field")
