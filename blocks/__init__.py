@@ -10,7 +10,8 @@ from blocks.golive_blocks import (
     blocks_from_settings,
     settings_for_run,
     settings_from_blocks,
+    settings_part,
 )
 
 __all__ = ["BLOCK_TYPES", "CanaryPolicy", "KubernetesCluster", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
-           "blocks_from_settings", "settings_for_run", "settings_from_blocks"]
+           "blocks_from_settings", "settings_for_run", "settings_from_blocks", "settings_part"]

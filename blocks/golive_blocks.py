@@ -1,8 +1,8 @@
 """The go-live's configuration as Prefect Blocks, one per section of the settings (as
-prefect-kubernetes has one per system). Each block *is* its section's model
-(`golive.settings.PolicySettings`, …): its fields, defaults and checks are the model's, so a YAML
-file and a set of blocks configure a go-live the same way; `golive blocks apply` turns the one
-into the other."""
+prefect-kubernetes has one per system). Each block *is* its section's model: it subclasses Block
+and the model (`golive.settings.PolicySettings`, …) and declares no field of its own, so its
+fields, defaults and checks are the model's, and a YAML file and a set of blocks configure a
+go-live the same way; `golive blocks apply` turns the one into the other."""
 
 from __future__ import annotations
 
@@ -27,40 +27,31 @@ from golive.settings import (
 )
 
 __all__ = ["BLOCK_TYPES", "CanaryPolicy", "KubernetesCluster", "PrometheusSource", "ReleaseProcess", "TrafficTarget",
-           "blocks_from_settings", "settings_for_run", "settings_from_blocks"]
+           "blocks_from_settings", "settings_for_run", "settings_from_blocks", "settings_part"]
 
 
-class _SettingsBlock(Block):
-    """A block holding one section of the settings: the section's model is its other base, and
-    it declares no field of its own."""
-
-    def settings_part(self) -> dict:
-        """The section as the settings hold it (a block's dump also names its block type)."""
-        return self.model_dump(mode="json", include=set(type(self).model_fields))
-
-
-class CanaryPolicy(_SettingsBlock, PolicySettings):
+class CanaryPolicy(Block, PolicySettings):
     """Stages, timings, hold budget, the human gate and the judge's policy and signal overrides."""
 
     _block_type_name = "golive canary policy"
     _description = "Canary stages, dwell, hold budget and gate policy for golive."
 
 
-class PrometheusSource(_SettingsBlock, PrometheusSettings):
+class PrometheusSource(Block, PrometheusSettings):
     """Where the golden signals, the traffic split and the critical alerts are read."""
 
     _block_type_name = "golive prometheus source"
     _description = "The Prometheus golive queries for the eight golden signals."
 
 
-class TrafficTarget(_SettingsBlock, TargetSettings):
+class TrafficTarget(Block, TargetSettings):
     """The router that moves traffic, where users' requests enter, and the two versions."""
 
     _block_type_name = "golive traffic target"
     _description = "The traffic router (its kind and control address) and the stable and canary services."
 
 
-class ReleaseProcess(_SettingsBlock, ProcessSettings):
+class ReleaseProcess(Block, ProcessSettings):
     """Everything around the canary: evidence, flight check, signing, git, GitHub, first night, game day,
     the people and the channel."""
 
@@ -93,11 +84,17 @@ class KubernetesCluster(Block):
                                                   persist_config=False)
 
 
-BLOCK_TYPES: dict[str, type[_SettingsBlock]] = {"policy": CanaryPolicy, "prometheus": PrometheusSource,
-                                               "target": TrafficTarget, "process": ReleaseProcess}
+BLOCK_TYPES: dict[str, type[Block]] = {"policy": CanaryPolicy, "prometheus": PrometheusSource, "target": TrafficTarget,
+                                       "process": ReleaseProcess}
 
 
-def blocks_from_settings(settings: GoLiveSettings) -> dict[str, _SettingsBlock]:
+def settings_part(block: Block) -> dict:
+    """A settings block's section as the settings hold it: its fields, which are the section's
+    (a block's dump also names its block type)."""
+    return block.model_dump(mode="json", include=set(type(block).model_fields))
+
+
+def blocks_from_settings(settings: GoLiveSettings) -> dict[str, Block]:
     """The four blocks holding `settings` (all but the release), one per section."""
     return {role: block_type(**getattr(settings, role).model_dump()) for role, block_type in BLOCK_TYPES.items()}
 
@@ -106,11 +103,11 @@ def settings_from_blocks(release: str, policy: str, prometheus: str, target: str
                          **overrides) -> GoLiveSettings:
     """Load the blocks by name and make validated settings of them (no process block: its defaults)."""
     names = {"policy": policy, "prometheus": prometheus, "target": target, "process": process}
-    data = {role: _load(role, name).settings_part() for role, name in names.items() if name}
+    data = {role: settings_part(_load(role, name)) for role, name in names.items() if name}
     return load_settings({"release": release, **data}, **overrides)
 
 
-def _load(role: str, name: str) -> _SettingsBlock:
+def _load(role: str, name: str) -> Block:
     """The block, or the bad value it holds (saved from the UI, or by an older golive) named in one line."""
     block_type = BLOCK_TYPES[role]
     try:

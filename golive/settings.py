@@ -142,7 +142,7 @@ class FirstNightSettings(_Strict):
 
 
 class GameDaySettings(_Strict):
-    folder: str = "game-day"  # under evidence_root, a folder a day: game-day/<YYYYMMDD>
+    folder: str = "game-day"  # under process.evidence_root, a folder a day: game-day/<YYYYMMDD>
     burst_requests: int = Field(100, ge=2)
     burst_parallel: int = Field(10, ge=1, le=100)
     outbox_window_seconds: float = Field(60.0, gt=0)
@@ -300,9 +300,6 @@ class ProcessSettings(_Strict):
         return check_tag_message(template)
 
 
-SECTIONS = ("policy", "prometheus", "target", "process")
-
-
 class GoLiveSettings(_Strict):
     """The release and the four sections, each the settings one block holds."""
 
@@ -319,7 +316,7 @@ class GoLiveSettings(_Strict):
 
     @model_validator(mode="after")
     def _release_folder_sound(self) -> GoLiveSettings:
-        self.evidence_dir  # noqa: B018 (proves the release folder stays under evidence_root)
+        self.evidence_dir  # noqa: B018 (proves the release folder stays under process.evidence_root)
         return self
 
     @property
@@ -331,6 +328,9 @@ class GoLiveSettings(_Strict):
         if folder.resolve().parent != root.resolve():
             raise SettingsError(f"release: the folder {folder} leaves process.evidence_root {root}")
         return folder
+
+
+SECTIONS = tuple(name for name in GoLiveSettings.model_fields if name != "release")
 
 
 def merge_settings(base: dict, *changes: dict) -> dict:

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from blocks import BLOCK_TYPES, CanaryPolicy, PrometheusSource, ReleaseProcess, TrafficTarget
-from blocks import blocks_from_settings, settings_from_blocks
+from blocks import blocks_from_settings, settings_from_blocks, settings_part
 from golive.settings import (SECTIONS, GoLiveSettings, PolicySettings, ProcessSettings, PrometheusSettings,
                              SettingsError, TargetSettings, load_settings)
 
@@ -43,19 +43,19 @@ def test_a_block_is_its_section_and_declares_no_field_of_its_own(role):
     assert isinstance(block_type(), model)
     assert not block_type.__dict__.get("__annotations__")
     assert block_type.model_fields.keys() == model.model_fields.keys()
-    assert block_type().settings_part() == model().model_dump(mode="json")
+    assert settings_part(block_type()) == model().model_dump(mode="json")
 
 
 def test_a_field_added_to_a_section_is_in_its_block_with_no_other_edit():
-    from blocks.golive_blocks import _SettingsBlock
+    from prefect.blocks.core import Block
 
     class LongerPolicy(PolicySettings):
         freeze_window: str = "fri 16:00-mon 08:00"
 
-    class LongerCanaryPolicy(_SettingsBlock, LongerPolicy):
+    class LongerCanaryPolicy(Block, LongerPolicy):
         _block_type_name = "golive longer canary policy test"
 
-    assert LongerCanaryPolicy(freeze_window="never").settings_part()["freeze_window"] == "never"
+    assert settings_part(LongerCanaryPolicy(freeze_window="never"))["freeze_window"] == "never"
     assert "freeze_window" in LongerCanaryPolicy.model_json_schema()["properties"]
 
 
@@ -63,7 +63,7 @@ def test_settings_make_blocks_that_make_the_same_settings():
     settings = load_settings(EVERY_PART_SET)
     blocks = blocks_from_settings(settings)
     assert {role: type(block) for role, block in blocks.items()} == BLOCK_TYPES
-    again = load_settings({"release": "1.4.0", **{role: block.settings_part() for role, block in blocks.items()}})
+    again = load_settings({"release": "1.4.0", **{role: settings_part(block) for role, block in blocks.items()}})
     assert again == settings
 
 
