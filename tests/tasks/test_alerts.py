@@ -74,13 +74,15 @@ def test_a_canary_far_over_its_threshold_fires_a_critical_alert_the_task_reports
     prometheus = load_settings({**sandbox.golive_settings(), "release": "1.4.0"}).prometheus
     via_prometheus = prometheus.model_copy(update={"alertmanager_url": None})
     assert prometheus.alertmanager_url == sandbox.alertmanager_url
-    assert critical_alerts_firing.fn(prometheus, "spark") == []
 
+    def latency_alerts():
+        return [a for a in critical_alerts_firing.fn(prometheus, "spark") if a.signal == "api_p95_ms"]
+
+    # Only the latency alert is known to be quiet here: another test's 5xx fault on this shared
+    # sandbox keeps the error-budget burn alert firing for its 30-minute window.
+    assert latency_alerts() == []
     sandbox.set_faults("canary", {"latency_ms": 600})
     try:
-        def latency_alerts():
-            return [a for a in critical_alerts_firing.fn(prometheus, "spark") if a.signal == "api_p95_ms"]
-
         fired = _wait_for(latency_alerts, timeout=40)
         assert [(a.name, a.track, a.severity) for a in fired] == [(CRITICAL_ALERT, "canary", "critical")]
         assert "API latency p95" in fired[0].summary and fired[0].since
