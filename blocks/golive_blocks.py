@@ -99,10 +99,9 @@ def blocks_from_settings(settings: GoLiveSettings) -> dict[str, Block]:
     return {role: block_type(**getattr(settings, role).model_dump()) for role, block_type in BLOCK_TYPES.items()}
 
 
-def settings_from_blocks(release: str, policy: str, prometheus: str, target: str, process: str | None = None,
-                         **overrides) -> GoLiveSettings:
-    """Load the blocks by name and make validated settings of them (no process block: its defaults)."""
-    names = {"policy": policy, "prometheus": prometheus, "target": target, "process": process}
+def settings_from_blocks(release: str, names: dict[str, str | None], **overrides) -> GoLiveSettings:
+    """Load the blocks by name (`names`: section → block name; no process block: its defaults) and
+    make validated settings of them; `overrides` are sections' fields on top (`policy={...}`)."""
     data = {role: settings_part(_load(role, name)) for role, name in names.items() if name}
     return load_settings({"release": release, **data}, **overrides)
 
@@ -128,5 +127,5 @@ def settings_for_run(release: str, config: str | None = None, settings: dict | N
         if unknown or not {"policy", "prometheus", "target"} <= set(blocks):
             raise SettingsError(f"blocks: expected names for policy, prometheus, target (and process), "
                                 f"got {sorted(blocks)}")
-        return settings_from_blocks(release, **blocks, **overrides)
+        return settings_from_blocks(release, blocks, **overrides)
     return load_settings(settings if settings is not None else config, release=release, **overrides)

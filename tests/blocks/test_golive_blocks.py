@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from blocks import BLOCK_TYPES, CanaryPolicy, PrometheusSource, ReleaseProcess, TrafficTarget
-from blocks import blocks_from_settings, settings_from_blocks, settings_part
+from blocks import blocks_from_settings, settings_for_run, settings_from_blocks, settings_part
 from golive.settings import (SECTIONS, GoLiveSettings, PolicySettings, ProcessSettings, PrometheusSettings,
                              SettingsError, TargetSettings, load_settings)
 
@@ -87,6 +87,14 @@ def test_a_block_is_frozen_as_its_section():
         CanaryPolicy().dwell_seconds = 1  # type: ignore[misc]
 
 
+TEST_BLOCKS = {"policy": "policy-test", "prometheus": "prometheus-test", "target": "target-test"}
+
+
+def _each(name: str) -> dict[str, str]:
+    """`name` for every section's block."""
+    return {section: name for section in SECTIONS}
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_saved_blocks_load_back_the_same_settings():
     settings = load_settings(EVERY_PART_SET)
@@ -95,8 +103,7 @@ def test_saved_blocks_load_back_the_same_settings():
     loaded = ReleaseProcess.load("every-part")
     assert isinstance(loaded, ProcessSettings) and loaded.operator.escalation == ("Mehmet", "CTO")
     assert CanaryPolicy.load("every-part").stages == (25, 100)
-    assert settings_from_blocks("1.4.0", policy="every-part", prometheus="every-part", target="every-part",
-                                process="every-part") == settings
+    assert settings_from_blocks("1.4.0", _each("every-part")) == settings
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -107,8 +114,7 @@ def test_blocks_make_the_same_settings_as_the_equivalent_mapping():
     TrafficTarget(router={"control_url": "http://127.0.0.1:28070"}, canary_url="http://127.0.0.1:28082",
                   stable_url="http://127.0.0.1:28081").save("target-test", overwrite=True)
 
-    from_blocks = settings_from_blocks("1.4.0", policy="policy-test", prometheus="prometheus-test",
-                                       target="target-test")
+    from_blocks = settings_from_blocks("1.4.0", TEST_BLOCKS)
     from_mapping = load_settings({
         "release": "1.4.0",
         "policy": {"stages": [25, 100], "dwell_seconds": 600, "final_dwell_seconds": 1200, "interval_seconds": 30,
@@ -118,6 +124,10 @@ def test_blocks_make_the_same_settings_as_the_equivalent_mapping():
                    "canary_url": "http://127.0.0.1:28082", "stable_url": "http://127.0.0.1:28081"},
     })
     assert from_blocks == from_mapping
+    # A deployment's run parameters are fields of a section over the blocks (the same names).
+    over = settings_for_run("1.4.0", blocks=TEST_BLOCKS, policy={"dwell_seconds": 900, "hold_seconds": None})
+    assert over.policy == from_mapping.policy.model_copy(update={"dwell_seconds": 900})
+    assert over.model_copy(update={"policy": from_mapping.policy}) == from_mapping
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -133,7 +143,8 @@ def test_a_bad_value_stored_in_a_block_fails_naming_the_field_and_the_block():
         stored = client.read_block_document_by_name("policy-bad", CanaryPolicy.get_block_type_slug())
         client.update_block_document(stored.id, BlockDocumentUpdate(data={**stored.data, "stages": [25, 50]}))
     with pytest.raises(SettingsError) as exc:
-        settings_from_blocks("1.4.0", policy="policy-bad", prometheus="prometheus-default", target="target-default")
+        settings_from_blocks("1.4.0", {"policy": "policy-bad", "prometheus": "prometheus-default",
+                                       "target": "target-default"})
     assert str(exc.value) == ("policy.stages: the last stage must be 100 "
                               "(the 'golive canary policy' block 'policy-bad')")
 
@@ -150,8 +161,7 @@ def test_blocks_apply_saves_every_setting_and_they_load_back_the_same(tmp_path, 
     config.write_text(yaml.safe_dump(data))
     assert main(["blocks", "apply", str(config), "--name", "round-trip"]) == 0
     assert capsys.readouterr().out.count("saved") == 4
-    loaded = settings_from_blocks("1.4.0", policy="round-trip", prometheus="round-trip", target="round-trip",
-                                  process="round-trip")
+    loaded = settings_from_blocks("1.4.0", _each("round-trip"))
     assert loaded == load_settings({**data, "release": "1.4.0"})
 
 
@@ -170,8 +180,7 @@ def test_the_kubernetes_example_settings_round_trip_through_blocks(capsys):
     from cli.main import main
 
     assert main(["blocks", "apply", "deploy/golive.kubernetes.yaml", "--name", "cluster-example"]) == 0
-    loaded = settings_from_blocks("1.4.0", policy="cluster-example", prometheus="cluster-example",
-                                  target="cluster-example", process="cluster-example")
+    loaded = settings_from_blocks("1.4.0", _each("cluster-example"))
     assert loaded == load_settings("deploy/golive.kubernetes.yaml", release="1.4.0")
     router = loaded.target.router
     assert (router.kind, router.kubernetes.credentials_block) == ("ingress-nginx", "prod")
