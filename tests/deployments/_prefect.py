@@ -91,3 +91,31 @@ def os_environ_scoped(**values: str):
                 os.environ[name] = value
 
     return restore
+
+
+def approve(env: dict, run_id: str, approver: str) -> int:
+    """`golive approve RUN_ID --approver NAME`, in this process, against the stack's server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from cli.main import main
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        return main(["approve", run_id, "--approver", approver, "--reason", "green"])
+
+
+def paused_stage(env: dict, parent_id: str, seen: frozenset[str] = frozenset()):
+    """The parent's paused stage run not in `seen` (a stage just resumed may still read paused), once
+    there is one; None if the parent ended first."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    found = {}
+
+    def paused(_run) -> bool:
+        with client(env) as prefect:
+            children = prefect.read_flow_runs(flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+        found["stage"] = next((c for c in children if c.state and c.state.is_paused() and str(c.id) not in seen), None)
+        return found["stage"] is not None
+
+    ended = final(wait(env, parent_id, lambda run: paused(run) or final(run)))
+    return None if ended else found["stage"]

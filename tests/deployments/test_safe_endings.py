@@ -1,6 +1,8 @@
 """The safety net on real parts: a go-live at 25 % whose process is killed, or that is cancelled
 through the Prefect API, ends with the sandbox's weight at 0, by the flow's own hooks and by the
-rollback deployment's trigger (the second net). The seconds are printed (`-s` shows them)."""
+rollback deployment's trigger (the second net). The seconds are printed (`-s` shows them). On
+the way: `prefect deploy` installs the net and the Monday schedule, a stage waits for
+`golive approve`, and a second run of a release that is going live is refused."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import pytest
 import yaml
@@ -17,7 +20,7 @@ from cli.deployments import SILENCE_SECONDS, SILENT_RUNS_AUTOMATION
 from golive import layout
 from golive.settings import merge_settings
 from sandbox.release_repo import create_release_repo
-from tests.deployments._prefect import UUID, client, final, flow_run_pid, run, wait, wait_for
+from tests.deployments._prefect import UUID, approve, client, final, flow_run_pid, paused_stage, run, wait, wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -35,7 +38,7 @@ def go_live_at_25(prefect, deployed, sandbox, signing_key, github, tmp_path):
     release = "1.4.0"  # the version the sandbox's canary serves
     _free_go_live_locks(prefect)
 
-    def start():
+    def start(approve_each_stage: bool = False, approver: str | None = None):
         settings = demo_settings(release, sandbox.golive_settings(), 600, 4, str(tmp_path / "evidence"))
         settings.pop("release")
         repo = create_release_repo(tmp_path / "release" / "spark", release, "1.3.2")
@@ -44,9 +47,15 @@ def go_live_at_25(prefect, deployed, sandbox, signing_key, github, tmp_path):
             "github": {"repository": github.repository, "api_url": github.url}}})
         config = tmp_path / "golive.yaml"
         config.write_text(yaml.safe_dump(settings))
-        params = json.dumps({"release": release, "config": str(config), "blocks": None})
+        params = json.dumps({"release": release, "config": str(config), "blocks": None,
+                             "approve_each_stage": approve_each_stage})
         run_id = UUID.search(run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "go-live/v1.4.0",
                                  "--params", params)).group()
+        if approve_each_stage:
+            paused = paused_stage(prefect, run_id)
+            assert paused is not None, _read(prefect, run_id).state
+            assert sandbox.weight() == 0  # the stage waits for a person before it moves traffic
+            assert approve(prefect, str(paused.id), approver) == 0
         wait_for(lambda: sandbox.weight() == 25 or final(_read(prefect, run_id)), 240, "the canary at 25 %", 0.5)
         assert sandbox.weight() == 25, _read(prefect, run_id).state
         return run_id, tmp_path / "evidence" / f"v{release}"
@@ -85,8 +94,9 @@ def _trigger_rollback(env: dict, dead_run: str, timeout: float):
     return wait(env, str(rollback.id), final, timeout=timeout)
 
 
-def test_the_safety_net_is_deployed(prefect, deployed):
-    """`prefect deploy` installs the silent-runs automation and the rollback's trigger."""
+def test_prefect_deploy_installs_the_safety_net_and_the_monday_game_day(prefect, deployed):
+    """The silent-runs automation, the rollback's trigger, and game day on Mondays at ten in the
+    team's zone (the scheduler has made the next runs)."""
     with client(prefect) as prefect_api:
         (automation,) = prefect_api.read_automations_by_name(SILENT_RUNS_AUTOMATION)
         rollback = prefect_api.read_deployment_by_name("rollback/default")
@@ -98,6 +108,25 @@ def test_the_safety_net_is_deployed(prefect, deployed):
     triggers = [a for a in _automations(prefect) if str(rollback.id) in json.dumps(a, default=str)]
     assert triggers, "no automation runs rollback/default"
     assert {"prefect.flow-run.Crashed", "prefect.flow-run.Cancelled"} <= set(triggers[0]["trigger"]["expect"])
+    _assert_mondays_at_ten(prefect, "Europe/Istanbul")
+
+
+def _assert_mondays_at_ten(env: dict, zone: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    with client(env) as prefect_api:
+        deployment = prefect_api.read_deployment_by_name("game-day/monday")
+        assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [("0 10 * * 1", zone)]
+        deadline = time.monotonic() + 60
+        while not (runs := prefect_api.read_flow_runs(deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=["monday"])))) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    starts = sorted(r.expected_start_time.astimezone(ZoneInfo(zone)) for r in runs)
+    assert len(starts) >= 2
+    assert all((s.weekday(), s.hour, s.minute) == (0, 10, 0) for s in starts)
+    assert all((b - a).days == 7 for a, b in zip(starts, starts[1:]))
 
 
 def _automations(env: dict) -> list[dict]:
@@ -105,10 +134,11 @@ def _automations(env: dict) -> list[dict]:
         return [a.model_dump(mode="json") for a in prefect.read_automations()]
 
 
-def test_a_cancelled_go_live_ends_at_weight_zero(prefect, go_live_at_25, sandbox):
+def test_an_approved_then_cancelled_go_live_ends_at_weight_zero(prefect, go_live_at_25, sandbox):
     from prefect.states import Cancelling
 
-    run_id, folder = go_live_at_25()
+    run_id, folder = go_live_at_25(approve_each_stage=True, approver="alice")
+    assert yaml.safe_load((folder / layout.approval(25)).read_text())["approver"] == "alice"
     with client(prefect) as prefect_api:
         prefect_api.set_flow_run_state(run_id, Cancelling(), force=True)
     seconds = wait_for(lambda: sandbox.weight() == 0, CANCEL_TO_ZERO_BOUND + 30, "weight 0 after the cancel")
@@ -121,8 +151,16 @@ def test_a_cancelled_go_live_ends_at_weight_zero(prefect, go_live_at_25, sandbox
     assert any("cancel" in p.read_text().lower() for p in folder.glob(layout.ROLLBACKS))
 
 
-def test_a_killed_go_live_ends_at_weight_zero(prefect, go_live_at_25, sandbox):
+def test_a_second_run_is_refused_and_a_killed_go_live_ends_at_weight_zero(prefect, go_live_at_25, sandbox):
     run_id, folder = go_live_at_25()
+    same = json.dumps(_read(prefect, run_id).parameters)
+    second = UUID.search(run(prefect, sys.executable, "-m", "prefect", "deployment", "run", "go-live/v1.4.0",
+                             "--params", same)).group()
+    refused = wait(prefect, second, final)
+    assert refused.state.name == "Refused"
+    assert "is already being" in refused.state.message and run_id in refused.state.message
+    assert sandbox.weight() == 25  # the refused run touched nothing
+
     os.kill(flow_run_pid(_read(prefect, run_id)), signal.SIGKILL)
     seconds = wait_for(lambda: sandbox.weight() == 0, KILL_TO_ZERO_BOUND, "weight 0 after the kill")
     print(f"\nprocess killed → weight 0: {seconds:.1f} s")
