@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from readme_section import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ENDING = re.compile(r"^\s*(Live|RolledBack|RollbackFailed|NoGo|Refused|Cancelled|Crashed):", re.MULTILINE)
+ENDING = re.compile(r"\b(Live|RolledBack|RollbackFailed|NoGo|Refused|Cancelled|Crashed): ")
 
 
 def one_run(index: int, work: Path) -> tuple[str, float, str]:
@@ -33,7 +33,8 @@ def one_run(index: int, work: Path) -> tuple[str, float, str]:
                           cwd=ROOT, capture_output=True, text=True, timeout=1800)
     seconds = time.monotonic() - started
     found = ENDING.findall(done.stdout)
-    ending = found[-1] if found else f"exit {done.returncode}"
+    # `golive demo` exits 0 exactly when the go-live ended Live; otherwise its state line names the ending.
+    ending = "Live" if done.returncode == 0 else found[-1] if found else f"exit {done.returncode}"
     if ending == "Live":
         shutil.rmtree(evidence, ignore_errors=True)
     last = done.stdout.strip().splitlines()[-3:] if done.stdout.strip() else done.stderr.strip().splitlines()[-3:]
