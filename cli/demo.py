@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -152,7 +154,10 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
              evidence_root: str, console: Console | None = None) -> int:
     from cli.prefect_env import configure_prefect
 
-    configure_prefect()
+    # The demo's Prefect database lives and dies with the demo, as its sandbox does: a demo that
+    # was killed leaves no run "Running" and no lock taken for the next one to be refused by.
+    prefect_home = Path(tempfile.mkdtemp(prefix="golive-demo-prefect-"))
+    configure_prefect(prefect_home)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the screen tells the story
     from sandbox.control import Sandbox, default_workdir
 
@@ -204,3 +209,4 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
     finally:
         with console.status("stopping the sandbox …"):
             sandbox.down()
+        shutil.rmtree(prefect_home, ignore_errors=True)
