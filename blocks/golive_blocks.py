@@ -115,7 +115,8 @@ def _load(role: str, name: str) -> Block:
         if not isinstance(exc.__cause__, ValidationError):
             raise
         error = settings_error(exc.__cause__, role)
-        raise SettingsError(f"{error} (the {block_type.get_block_type_name()!r} block {name!r})") from None
+        raise SettingsError(f"{error} (the {block_type.get_block_type_name()!r} block {name!r}; "
+                            f"`golive blocks apply` saves it anew)") from None
 
 
 def settings_for_run(release: str, config: str | None = None, settings: dict | None = None,

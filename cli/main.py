@@ -307,7 +307,7 @@ def cmd_blocks_cluster(args: argparse.Namespace) -> int:
     cluster.save(args.name, overwrite=True)
     source = "the pod's service account" if args.in_cluster else "the kubeconfig (stored as a secret)"
     print(f"saved {cluster.get_block_type_name()!r} block {args.name!r} from {source}; "
-          f"name it in kubernetes.credentials_block")
+          f"name it in target.router.kubernetes.credentials_block")
     return 0
 
 

@@ -94,7 +94,7 @@ def stable_version_check(result: ServiceCheck, release: str) -> Check:
 def git_checks(state: GitState | None, error: str | None = None, configured: bool = True) -> list[Check]:
     """The work tree is clean (what is tagged is what was tested) and `v<release>` is nowhere yet."""
     if not configured:
-        skipped = {"ok": True, "skipped": True, "detail": "no repository configured (git.repo)"}
+        skipped = {"ok": True, "skipped": True, "detail": "no repository configured (process.git.repo)"}
         return [Check(name="git_clean", **skipped), Check(name="release_tag_absent", **skipped)]
     if state is None:
         return [Check(name="git_clean", ok=False, detail=str(error)),

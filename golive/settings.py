@@ -358,6 +358,21 @@ def settings_error(exc: ValidationError, section: str | None = None) -> Settings
     return SettingsError(f"{'.'.join(where)}: {message}" if where else message)
 
 
+def _section_path(flat: str) -> str | None:
+    """Where a top-level name of the older flat settings lives now (`prometheus_url` →
+    `prometheus.url`); None for a name that is not one."""
+    if flat == "release" or flat in SECTIONS:
+        return None
+    for section in SECTIONS:
+        fields = GoLiveSettings.model_fields[section].annotation.model_fields
+        for name in (flat, flat.removeprefix(f"{section}_")):
+            if name in fields:
+                return f"{section}.{name}"
+    if flat in RouterSettings.model_fields:
+        return f"target.router.{flat}"
+    return None
+
+
 def load_settings(source: str | Path | dict | None = None, **overrides) -> GoLiveSettings:
     """Settings from a YAML file or a mapping, with keyword overrides on top: the release, or a
     section's fields (`policy={"dwell_seconds": 30}`); an override of None changes nothing."""
@@ -377,6 +392,9 @@ def load_settings(source: str | Path | dict | None = None, **overrides) -> GoLiv
         data = loaded
     given = {key: {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
              for key, value in overrides.items() if value is not None}
+    for key in data:
+        if (moved := _section_path(key)) is not None:
+            raise SettingsError(f"{key}: settings are four sections now; this one is {moved}")
     try:
         return GoLiveSettings.model_validate(merge_settings(data, given))
     except ValidationError as exc:

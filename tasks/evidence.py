@@ -73,7 +73,7 @@ def record(folder: str, name: str, content: Any) -> str:
 
 
 class UnsignedSealError(SigningError):
-    """The signing key failed and `signing.required` is true: no unsigned seal is written."""
+    """The signing key failed and `process.signing.required` is true: no unsigned seal is written."""
 
 
 @task(name="seal the evidence", cache_policy=NO_CACHE)
@@ -90,7 +90,7 @@ def seal(folder: str, flow_name: str, signing: SigningSettings | None = None) ->
         except SigningError as exc:
             if signing.required:
                 raise UnsignedSealError(f"{flow_name}: evidence not sealed, the signing key fails: {exc}") from None
-            get_run_logger().warning("evidence sealed unsigned (signing.required is false): %s", exc)
+            get_run_logger().warning("evidence sealed unsigned (process.signing.required is false): %s", exc)
     link = EvidenceLedger(Path(folder)).seal(flow_name, signer)
     publish_chain_head(Path(folder).name, link["seq"], link["head"], flow_name)
     return {k: v for k, v in link.items() if k != "files"} | {"files": len(link["files"])}

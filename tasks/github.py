@@ -100,7 +100,7 @@ class GitHub:
         if "://" in url and _origin(url) != self.origin:
             scheme, host, port = _origin(url)
             raise GitHubError(f"{method}: {scheme}://{host}{f':{port}' if port else ''} is not the API's host "
-                              f"(github.api_url); the token is not sent there")
+                              f"(process.github.api_url); the token is not sent there")
         server_errors = 0
         while True:
             try:
@@ -111,7 +111,7 @@ class GitHub:
             if wait is not None:
                 if self.waited + wait > self.settings.max_wait_seconds:
                     raise GitHubError(f"{method} {url}: rate limited for {wait:.0f} s more than "
-                                      f"github.max_wait_seconds allows")
+                                      f"process.github.max_wait_seconds allows")
                 time.sleep(wait)
                 self.waited += wait
                 continue

@@ -122,7 +122,7 @@ class IngressNginxRouter(_KubernetesObjects):
     def _annotation_weight(self, percent: int) -> str:
         total = self.settings.canary_weight_total
         if percent * total % 100:
-            raise RouterError(f"kubernetes.canary_weight_total: {percent}% of {total} is not a whole weight")
+            raise RouterError(f"target.router.kubernetes.canary_weight_total: {percent}% of {total} is not a whole weight")
         return str(percent * total // 100)
 
     def _canary_annotations(self, percent: int) -> dict[str, str]:

@@ -25,7 +25,7 @@ def load_signing_key(signing: SigningSettings) -> SigningKey:
         try:
             pem = Secret.load(signing.secret_block).get()
         except ValueError as exc:
-            raise SigningError(f"signing.secret_block: {exc}") from None
+            raise SigningError(f"process.signing.secret_block: {exc}") from None
         return SigningKey.from_pem(str(pem).encode(), f"Secret block {signing.secret_block!r}")
     return SigningKey.from_file(signing.key_path)
 

@@ -146,7 +146,7 @@ def test_a_bad_value_stored_in_a_block_fails_naming_the_field_and_the_block():
         settings_from_blocks("1.4.0", {"policy": "policy-bad", "prometheus": "prometheus-default",
                                        "target": "target-default"})
     assert str(exc.value) == ("policy.stages: the last stage must be 100 "
-                              "(the 'golive canary policy' block 'policy-bad')")
+                              "(the 'golive canary policy' block 'policy-bad'; `golive blocks apply` saves it anew)")
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -140,7 +140,12 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", **policy(stages=[1, 50, 25, 100])}, "policy.stages: expected rising percentages"),
         ({"release": "1.0.0", **policy(stages=[1, 50])}, "policy.stages: the last stage must be 100"),
         ({"release": "1.0.0", **policy(dwell=3)}, "policy.dwell: Extra inputs are not permitted"),
-        ({"release": "1.0.0", "dwell_seconds": 900}, "dwell_seconds: Extra inputs are not permitted"),  # flat: refused
+        # The older flat settings: refused, saying where each moved.
+        ({"release": "1.0.0", "dwell_seconds": 900}, "dwell_seconds: settings are four sections now; this one is "
+                                                     "policy.dwell_seconds"),
+        ({"release": "1.0.0", "prometheus_url": "http://127.0.0.1:9090"}, "this one is prometheus.url"),
+        ({"release": "1.0.0", "kind": "sandbox"}, "kind: settings are four sections now; this one is target.router.kind"),
+        ({"release": "1.0.0", "patience": 1}, "patience: Extra inputs are not permitted"),
         ({"release": "1.0.0", **policy(hold_seconds=100)},
          "policy.hold_seconds: 100 s is shorter than the judge's minimum"),
         ({"release": "1.0.0", **policy(judge={"patience": 1})}, "policy.judge.patience: unknown policy field"),

@@ -79,7 +79,7 @@ def test_the_token_is_sent_but_never_shown(github, settings, monkeypatch, caplog
 def test_the_token_never_follows_a_next_link_to_another_host(github, settings):
     github.items.update({n: Item(n, {"hold-for-canary"}) for n in range(100, 230)})
     github.next_origin = "http://127.0.0.2:9"  # nothing listens there: a request would fail differently
-    with pytest.raises(GitHubError, match=r"^GET: http://127\.0\.0\.2:9 is not the API's host \(github\.api_url\); "
+    with pytest.raises(GitHubError, match=r"^GET: http://127\.0\.0\.2:9 is not the API's host \(process\.github\.api_url\); "
                                           r"the token is not sent there$"):
         GitHub(settings, github.token).open_pull_requests("hold-for-canary")
     assert len([c for c in github.calls if c[1].endswith("/issues")]) == 1
