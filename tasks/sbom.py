@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -36,17 +37,27 @@ def _validated_marker(digest: str) -> Path:
     return _cache() / "sbom-valid" / digest
 
 
+_METADATA = ("*.dist-info", "*.egg-info", "*.egg")  # what importlib.metadata, and so cyclonedx-py, reads
+_TOOLS = ("cyclonedx-bom", "cyclonedx-python-lib")
+
+
 def environment_fingerprint(interpreter: str) -> str:
-    """sha256 of what an SBOM of `interpreter`'s environment is made from: the path of each
-    distribution's metadata folder on its `sys.path` and every file in it, and cyclonedx-py's version."""
-    paths = subprocess.run([interpreter, "-c", "import json, sys; print(json.dumps(sys.path))"],
-                           capture_output=True, text=True, timeout=60, check=True).stdout
-    digest = hashlib.sha256(f"cyclonedx-bom {version('cyclonedx-bom')}\n{interpreter}\n".encode())
+    """sha256 of what an SBOM of `interpreter`'s environment is made from: every distribution's
+    metadata on its `sys.path` (each folder's files, or the file), by path and content, and the
+    versions of the tools that describe it."""
+    try:
+        paths = subprocess.run([interpreter, "-c", "import json, sys; print(json.dumps(sys.path))"],
+                               capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError(f"process.sbom_environment: cannot ask {interpreter} for its packages ({exc})") from None
+    tools = ", ".join(f"{tool} {version(tool)}" for tool in _TOOLS)
+    digest = hashlib.sha256(f"{tools}\n{interpreter}\n".encode())
     for entry in json.loads(paths):
-        for meta in sorted(Path(entry or ".").glob("*.dist-info")):
-            for file in sorted(p for p in meta.rglob("*") if p.is_file()):
-                digest.update(f"{file}\n".encode())
-                digest.update(hashlib.sha256(file.read_bytes()).digest())
+        for pattern in _METADATA:
+            for meta in sorted(Path(entry or ".").glob(pattern)):
+                for file in [meta] if meta.is_file() else sorted(p for p in meta.rglob("*") if p.is_file()):
+                    digest.update(f"{file}\n".encode())
+                    digest.update(hashlib.sha256(file.read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -58,23 +69,25 @@ def _interpreter(environment: str | None) -> str:
     return str(path / "bin" / "python") if path.is_dir() else environment
 
 
-def _describe(interpreter: str, out: Path) -> None:
-    """cyclonedx-py's document of the environment into `out`, or the one it made before for the
-    same fingerprint."""
+def described(interpreter: str) -> Path:
+    """The remembered cyclonedx-py document of the environment, made now when its fingerprint
+    is new."""
     remembered = _cache() / "sbom" / f"{environment_fingerprint(interpreter)}.json"
-    if not remembered.exists():
-        partial = remembered.with_name(f".{remembered.name}.{os.getpid()}.partial")
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [sys.executable, "-m", "cyclonedx_py", "environment", interpreter,
-             "--of", "JSON", "--sv", SPEC_VERSION, "--output-reproducible", "--no-validate", "-o", str(partial)],
-            capture_output=True, text=True, timeout=300,
-        )
-        if done.returncode != 0:
-            partial.unlink(missing_ok=True)
-            raise RuntimeError(f"cyclonedx-py failed: {done.stderr.strip()[-500:]}")
-        os.replace(partial, remembered)
-    out.write_bytes(remembered.read_bytes())
+    if remembered.exists():
+        return remembered
+    remembered.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{remembered.name}.", suffix=".partial", dir=remembered.parent)
+    os.close(handle)
+    done = subprocess.run(
+        [sys.executable, "-m", "cyclonedx_py", "environment", interpreter,
+         "--of", "JSON", "--sv", SPEC_VERSION, "--output-reproducible", "--no-validate", "-o", partial],
+        capture_output=True, text=True, timeout=300,
+    )
+    if done.returncode != 0:
+        Path(partial).unlink(missing_ok=True)
+        raise RuntimeError(f"cyclonedx-py failed: {done.stderr.strip()[-500:]}")
+    os.replace(partial, remembered)
+    return remembered
 
 
 def validate_sbom(text: str) -> str | None:
@@ -95,7 +108,8 @@ def make_sbom(folder: str, release: str, environment: str | None = None) -> Sbom
     target = ledger.path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{name}.partial")
-    _describe(_interpreter(environment), partial)
+    remembered = described(_interpreter(environment))
+    partial.write_bytes(remembered.read_bytes())
     os.replace(partial, target)
     digest = sha256_file(target)
     text = target.read_text()
@@ -108,5 +122,7 @@ def make_sbom(folder: str, release: str, environment: str | None = None) -> Sbom
         if error is None:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
+        else:
+            remembered.unlink(missing_ok=True)  # described anew next time, never served invalid again
     return SbomResult(name=name, sha256=digest, components=len(json.loads(text).get("components", [])),
                       spec_version=SPEC_VERSION, valid=error is None, validation=validation)

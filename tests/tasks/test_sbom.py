@@ -7,15 +7,18 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from golive import layout
-from tasks.sbom import environment_fingerprint, make_sbom
+from tasks.sbom import described, environment_fingerprint, make_sbom
 
 
-def _add_distribution(venv, name: str, version: str) -> None:
+def _add_distribution(venv, name: str, version: str, kind: str = "dist-info") -> None:
     (site,) = venv.glob("lib/python*/site-packages")
-    meta = site / f"{name}-{version}.dist-info"
+    meta = site / f"{name}-{version}.{kind}"
     meta.mkdir()
-    (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    metadata = "METADATA" if kind == "dist-info" else "PKG-INFO"
+    (meta / metadata).write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
 
 
 def _components(folder) -> list[tuple[str, str]]:
@@ -31,13 +34,22 @@ def test_a_changed_environment_gets_a_new_sbom_an_unchanged_one_the_same(tmp_pat
     before = environment_fingerprint(str(venv / "bin" / "python"))
 
     first = make_sbom.fn(str(tmp_path / "first"), "1.4.0", str(venv))
+    remembered = described(str(venv / "bin" / "python")).stat()
     again = make_sbom.fn(str(tmp_path / "again"), "1.4.0", str(venv))
     assert first.valid and again.sha256 == first.sha256
     assert _components(tmp_path / "first") == [("spark-client", "1.0.0")]
-    assert len(list((tmp_path / "cache" / "sbom").glob("*.json"))) == 1  # described once
+    # Described once: a second description would have replaced the remembered file (a new inode).
+    after = described(str(venv / "bin" / "python")).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (remembered.st_ino, remembered.st_mtime_ns)
 
-    _add_distribution(venv, "spark-auth", "2.1.0")
+    _add_distribution(venv, "spark-auth", "2.1.0", kind="egg-info")  # a Debian-style package too
     assert environment_fingerprint(str(venv / "bin" / "python")) != before
     changed = make_sbom.fn(str(tmp_path / "changed"), "1.4.0", str(venv))
     assert changed.sha256 != first.sha256
     assert sorted(_components(tmp_path / "changed")) == [("spark-auth", "2.1.0"), ("spark-client", "1.0.0")]
+
+
+def test_an_environment_that_cannot_be_asked_is_one_line_naming_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOLIVE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(RuntimeError, match=r"^process\.sbom_environment: cannot ask .*nowhere "):
+        make_sbom.fn(str(tmp_path / "evidence"), "1.4.0", str(tmp_path / "nowhere"))
