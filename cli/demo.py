@@ -8,6 +8,7 @@ sandbox goes down at the end, on failure and on Ctrl-C.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -157,6 +158,8 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
     # The demo's Prefect database lives and dies with the demo, as its sandbox does: a demo that
     # was killed leaves no run "Running" and no lock taken for the next one to be refused by.
     prefect_home = Path(tempfile.mkdtemp(prefix="golive-demo-prefect-"))
+    # Registered before Prefect starts its temporary server, so removed after that server stops.
+    atexit.register(shutil.rmtree, prefect_home, ignore_errors=True)
     configure_prefect(prefect_home)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the screen tells the story
     from sandbox.control import Sandbox, default_workdir
@@ -209,4 +212,3 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
     finally:
         with console.status("stopping the sandbox …"):
             sandbox.down()
-        shutil.rmtree(prefect_home, ignore_errors=True)
