@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from golive import layout
-from tests.deployments._prefect import ROOT, client as _client, wait_for
+from tests.deployments._prefect import ROOT, client as _client, final, wait
 
 pytestmark = pytest.mark.sandbox
 
@@ -102,7 +102,7 @@ def readme_run(prefect_stack, prefect, sandbox, tmp_path_factory) -> ReadmeRun:
     """The README's Prefect path, pasted into a shell in a folder that looks like the checkout:
     `golive server up` and `golive sandbox up` find the session's server and sandbox running and
     use them (the folders come from the environment), the rest runs as it would for a new user.
-    Returned once the first night that follows the go-live has reported and every run has ended."""
+    Returned once the first night that follows the go-live has ended and no run is active."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterState, \
         FlowRunFilterStateName
 
@@ -121,15 +121,18 @@ def readme_run(prefect_stack, prefect, sandbox, tmp_path_factory) -> ReadmeRun:
     if done.returncode != 0 and (failed := _latency_only_no_go(folder)):
         sandbox.set_weight(0)
         pytest.xfail(f"the README's commands ran; the flight check found this machine too busy: {failed}")
-    assert done.returncode == 0, f"{_ended_runs(prefect)}\n{done.stderr[-3000:]}"
-    # The first night follows the go-live on the server; the folder is whole once it reported.
-    wait_for(lambda: (folder / layout.first_night_report("1.4.0")).exists(), 240, "the first night's report", 1)
+    assert done.returncode == 0, f"{_ended_runs(prefect)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    # The first night follows the go-live on the server, an hour a run; the folder is whole once
+    # the last hour has ended the night.
+    night = yaml.safe_load((folder / layout.FIRST_NIGHT_SCHEDULE).read_text())
+    wait(prefect, night["flow_run_id"], final, timeout=240)
     _settle(prefect)
     with _client(prefect) as client:
-        (live,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        live = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             name=FlowRunFilterName(any_=["go-live v1.4.0"]), state=FlowRunFilterState(
                 name=FlowRunFilterStateName(any_=["Live"]))))
-    return ReadmeRun(done, checkout, folder, str(live.id))
+    assert len(live) == 1, f"expected the README's go-live alone to be Live: {_ended_runs(prefect)}"
+    return ReadmeRun(done, checkout, folder, str(live[0].id))
 
 
 def test_the_session_server_runs_on_postgresql(prefect_stack):
@@ -166,10 +169,13 @@ def test_the_readme_prefect_path_goes_live_closes_watches_the_night_and_drills_a
     assert {a.key for a in artifacts} == set(keys)
     stage_table = max((a for a in artifacts if a.key == "stage-100-v1-4-0"), key=lambda a: a.created)  # the latest
     assert "api_p95_ms" in str(stage_table.data) and "PROCEED" in stage_table.description
-    assert _remote_tag(Path(config["process"]["git"]["repo"]), "v1.4.0").startswith("tag Canary successful: ")
+    assert _remote_tag(Path(config["process"]["git"]["repo"]), "v1.4.0") == "tag Canary successful: 8/8 signals pass"
 
     night = yaml.safe_load((folder / layout.FIRST_NIGHT_SCHEDULE).read_text())
     assert night["scheduled"] is True
+    with _client(prefect) as client:
+        last_hour = client.read_flow_run(night["flow_run_id"])
+    assert last_hour.state.name == "Held", last_hour.state.message  # the night is over and sealed
     assert len(list(folder.glob(layout.FIRST_NIGHT_HOURS))) == config["process"]["first_night"]["hours"]
     assert (folder / layout.first_night_plot("1.4.0")).read_bytes().startswith(b"\x89PNG")
     assert "### Root cause" in (folder / layout.first_night_report("1.4.0")).read_text()

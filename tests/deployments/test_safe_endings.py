@@ -37,6 +37,7 @@ def go_live_at_25(prefect, deployed, sandbox, signing_key, github, tmp_path):
     after: weight 0 and no go-live locks, whatever another test left."""
     release = "1.4.0"  # the version the sandbox's canary serves
     _free_go_live_locks(prefect)
+    sandbox.set_weight(0)
 
     def start(approve_each_stage: bool = False, approver: str | None = None):
         settings = demo_settings(release, sandbox.golive_settings(), 600, 4, str(tmp_path / "evidence"))
