@@ -3,8 +3,8 @@
 `--output-reproducible` leaves out the serial number and timestamp, so the same environment
 gives the same bytes. Both slow steps are therefore done once and remembered: the document, by
 the fingerprint of what cyclonedx-py reads (every file of every installed distribution's
-metadata, with the tool's version), since describing a few hundred packages takes some twenty
-CPU seconds; and the strict validation (about ten seconds, most of it checking IRIs), by the
+metadata, with the CycloneDX tools' versions), since describing a few hundred packages takes
+some twenty CPU seconds; and the strict validation (about ten seconds, most of it checking IRIs), by the
 document's sha256.
 """
 
