@@ -10,7 +10,8 @@ Per signal, in order of precedence:
   "recent" stretches until it holds a few expected events). It raises the signal's breach
   trigger (a rollback) only when sustained: some run of the latest intervals significantly over
   the threshold when pooled (Bonferroni over the runs scanned; two intervals suffice when
-  `severe_factor` times over), not falling, and not breached by stable as well (that is the
+  `severe_factor` times over), for a measured level (p95, lag) each of the latest
+  `breach_intervals` over it too, not falling, and not breached by stable as well (that is the
   environment, not the release); or, for an absolute threshold, over it for the stage while
   worse than stable beyond doubt.
 - **deviation** (evidence against the canary): a breach that recovered; over the threshold for
@@ -299,6 +300,16 @@ class _SignalJudge:
         expected = self._expected_events([i])
         return (expected is None or expected >= _RECENT_EXPECTED_EVENTS) and self._breached([i])
 
+    def _each_over(self, idx: list[int]) -> bool:
+        """Every interval of `idx` past the threshold, where the canary's levels are measured
+        values (a p95, a lag): one slow interval pooled with calm ones is a spike, not a sustained
+        breach, as a gate counting failed checks (flagger, argo-rollouts) would see it. Counted
+        levels are tested pooled only: a sparse canary's single interval is mostly noise."""
+        pts = [self.canary[i] for i in idx]
+        if self.sig.rule == "max_ratio_to_baseline" or any(p.expected_at_threshold is not None for p in pts):
+            return True
+        return all(self._past_threshold(p.level) for p in pts)
+
     def _leans_over(self, idx: list[int]) -> bool:
         """Over the threshold by the point estimate; where counts are sparse, a point estimate is
         noise (one risk block in a 1 % canary reads 7/min), so they must also lean over it."""
@@ -316,9 +327,9 @@ class _SignalJudge:
     def _sustained(self, idx: list[int], trend: str) -> str | None:
         """Why the breach is sustained (a rollback), or None.
 
-        The latest `breach_intervals` intervals must be over the threshold, and some run of the
-        latest intervals (at least that many, or two when `severe_factor` times over) must be
-        significantly over it when pooled. Scanning the runs is a multiple comparison: the level
+        The latest `breach_intervals` intervals (two when `severe_factor` times over) must each be
+        over the threshold (`_each_over`), and some run of the latest intervals (at least that
+        many) must be significantly over it when pooled. Scanning the runs is a multiple comparison: the level
         is split between them (Bonferroni), so a healthy canary stays at `breach_alpha`. Or the
         stage is over the threshold and the canary is worse than stable beyond doubt.
         """
@@ -335,7 +346,7 @@ class _SignalJudge:
         # would, at a fraction of the multiple-comparison cost.
         runs = sorted({min(len(idx), shortest * 2**j) for j in range(8)} | {pol.breach_intervals} - {0})
         runs = [r for r in runs if shortest <= r <= len(idx)]
-        for length in runs:
+        for length in runs if self._each_over(idx[-shortest:]) else ():
             run = idx[-length:]
             if self._significantly_over(run, pol.breach_alpha / len(runs)):
                 if self._baseline_breaching(run):

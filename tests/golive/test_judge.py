@@ -93,6 +93,19 @@ def test_single_spike_in_latest_interval_holds_without_trigger():
     assert "not yet sustained" in verdict.signals["api_p95_ms"].detail
 
 
+def test_a_large_spike_in_the_latest_interval_alone_holds_though_it_lifts_the_last_three_over():
+    # Measured in the sandbox: seven calm intervals, then 435 ms. The last three pool to 255 ms,
+    # significantly over 200 against the calm series' noise, yet only one interval is over.
+    scenario = healthy(intervals=8)
+    set_values(scenario, "api_p95_ms", "canary", [117, 124, 134, 120, 132, 161, 169, 435])
+    verdict = run(scenario)
+    assert verdict.decision == "hold"
+    assert verdict.triggers == ()
+    assert "not yet sustained" in verdict.signals["api_p95_ms"].detail
+    set_values(scenario, "api_p95_ms", "canary", [260, 255, 435], start=5)
+    assert "breach:api_p95_ms" in run(scenario).triggers
+
+
 def test_one_event_in_a_sparse_interval_is_not_a_breach():
     """One conflict among 3 keyed requests is 33 % and significant against 1 % at one look; with
     0.03 conflicts expected at the threshold, the interval cannot say so, at any look."""
