@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -11,7 +13,7 @@ import httpx
 import pytest
 
 from golive import layout
-from tests.flows.helpers import flow_settings
+from tests.flows.helpers import EvidenceWatcher, flow_settings
 
 pytestmark = pytest.mark.sandbox
 
@@ -100,3 +102,35 @@ def test_a_router_that_cannot_be_read_still_gets_weight_zero_and_says_unverified
     assert "outcome:        RollbackFailed" in text
     assert "weight after:   unverified (the router could not be read)" in text
     assert "set the canary weight to 0" in text and "could not read the weight back, unverified" in text
+
+
+def test_a_single_interval_breach_that_held_and_re_measured_green_goes_live(sandbox, canary_weight, signing_key,
+                                                                           tmp_path):
+    interval = 3.0
+    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], interval=interval,
+                             policy={"dwell_seconds": 8 * interval})
+    folder = tmp_path / "v1.4.0"
+    fifth_look = folder / layout.judge_look(25, 1, 5)
+
+    def slow_canary_in_the_last_interval() -> None:
+        # Half the window's last interval, whole inside it (the scrapes included) whatever the
+        # watcher's delay: that interval's p95 near 400 ms, over 200 ms beyond its noise, while
+        # the last three pooled are not significantly over (a 700 ms spike would be: rollback).
+        window_start = json.loads(fifth_look.read_text())["window"][0]
+        time.sleep(max(0.0, window_start + 7 * interval + 0.3 - time.time()))
+        sandbox.set_faults("canary", {"latency_ms": 250})
+        time.sleep(interval / 2)
+        sandbox.clear_faults("canary")
+
+    with EvidenceWatcher(folder, lambda _folder: fifth_look.exists(), slow_canary_in_the_last_interval):
+        state = run_go_live(settings)
+
+    stage = json.loads((folder / layout.stage_record(25)).read_text())
+    assert [d["decision"] for d in stage["decisions"]] == ["hold", "proceed"]
+    assert stage["decisions"][0]["signals"]["api_p95_ms"]["verdict"] == "breach"
+    assert (state.type.value, state.name) == ("COMPLETED", "Live")
+    assert sandbox.weight() == 100
+    criteria = json.loads((folder / layout.SUCCESS_CRITERIA).read_text())
+    assert criteria["transient_breaches"] == ["25%:api_p95_ms"]
+    assert all(c["ok"] for name, c in criteria.items() if name != "transient_breaches")
+    assert "transient breaches=1 (25%:api_p95_ms: held, re-measured green)" in state.message
