@@ -143,12 +143,15 @@ def round_of(n: int, env: dict, work: Path) -> dict:
                 name=f"go-live v{release} (concurrency {n})") for release, config in zip(RELEASES, configs)]
             ends: dict[str, float] = {}
             states: dict[str, str] = {}
+            unexpected: list[str] = []  # why a go-live ended other than rolled back by the fault
             deadline = time.monotonic() + 600
             while len(ends) < n and time.monotonic() < deadline:
                 for run in runs:
                     state = client.read_flow_run(run.id).state
                     if str(run.id) not in ends and state.is_final():
                         ends[str(run.id)], states[str(run.id)] = time.time(), state.name
+                        if state.name != "RolledBack":
+                            unexpected.append(f"{state.name}: {state.message}")
                 time.sleep(1)
         for fault in faults:
             fault.done.set()
@@ -156,7 +159,7 @@ def round_of(n: int, env: dict, work: Path) -> dict:
         lags = [lag for folder in folders for lag in _judgement_lags(folder)]
         to_zero = [s for s in (f.seconds() for f in faults) if s is not None]
         return {"n": n, "wall": max(ends.values(), default=time.time()) - started, "lags": lags, "to_zero": to_zero,
-                "states": sorted(states.values()), "finished": len(ends)}
+                "states": sorted(states.values()), "unexpected": unexpected, "finished": len(ends)}
     finally:
         for sb in sandboxes:
             sb.down()
