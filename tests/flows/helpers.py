@@ -3,7 +3,6 @@ on the evidence as a flow writes it."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -57,12 +56,3 @@ class EvidenceWatcher:
 
 def stage_started(percent: int) -> Callable[[Path], bool]:
     return lambda folder: (folder / layout.weight_set(percent)).exists()
-
-
-def war_room_has(decision: str) -> Callable[[Path], bool]:
-    def ready(folder: Path) -> bool:
-        try:
-            return any(r["Decision"] == decision for r in json.loads((folder / layout.WAR_ROOM_JSON).read_text()))
-        except (OSError, json.JSONDecodeError):
-            return False
-    return ready

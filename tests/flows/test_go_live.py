@@ -14,7 +14,7 @@ import yaml
 from cli.main import main
 from golive import layout
 from golive.signals import readiness_queries
-from tests.flows.helpers import EvidenceWatcher, flow_settings, stage_started, war_room_has
+from tests.flows.helpers import EvidenceWatcher, flow_settings, stage_started
 
 pytestmark = pytest.mark.sandbox
 
@@ -46,19 +46,6 @@ def test_a_breach_at_25_percent_rolls_back_to_stable(sandbox, canary_weight, sig
     seconds = float(re.search(r"seconds from the breaching interval to weight 0: ([\d.]+)", text).group(1))
     assert seconds <= 10
     assert [r["Decision"] for r in war_room(folder)][-1] == "Rollback"
-
-
-def test_a_transient_fault_holds_then_proceeds(sandbox, canary_weight, signing_key, tmp_path):
-    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100])
-    folder = tmp_path / "v1.4.0"
-    sandbox.set_faults("canary", {"loop_block_ms": 7})  # event-loop lag ~3x stable's, inside 50 ms
-    with EvidenceWatcher(folder, war_room_has("Hold"), lambda: sandbox.clear_faults("canary")):
-        state = run_go_live(settings)
-
-    # A window short of traffic may grow first (Extend); the fault is seen as a Hold, then mended.
-    at_25 = [r["Decision"] for r in war_room(folder) if r["Stage"] == "25%" and r["Decision"] != "Extend"]
-    assert at_25[0] == "Hold" and at_25[-1] == "Proceed"
-    assert state.name == "Live"
 
 
 def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, canary_weight, tmp_path, capsys):

@@ -107,8 +107,10 @@ def test_a_router_that_cannot_be_read_still_gets_weight_zero_and_says_unverified
 def test_a_single_interval_breach_that_held_and_re_measured_green_goes_live(sandbox, canary_weight, signing_key,
                                                                            tmp_path):
     interval = 3.0
+    # A hold budget of six re-measures: on a busy machine a starved canary's event loop can hold
+    # a re-measure or two on its own, which is not what this test is about.
     settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], interval=interval,
-                             policy={"dwell_seconds": 8 * interval})
+                             policy={"dwell_seconds": 8 * interval, "hold_budget_seconds": 18 * interval})
     folder = tmp_path / "v1.4.0"
     fifth_look = folder / layout.judge_look(25, 1, 5)
 
@@ -125,9 +127,15 @@ def test_a_single_interval_breach_that_held_and_re_measured_green_goes_live(sand
     with EvidenceWatcher(folder, lambda _folder: fifth_look.exists(), slow_canary_in_the_last_interval):
         state = run_go_live(settings)
 
-    stage = json.loads((folder / layout.stage_record(25)).read_text())
-    assert [d["decision"] for d in stage["decisions"]] == ["hold", "proceed"]
-    assert stage["decisions"][0]["signals"]["api_p95_ms"]["verdict"] == "breach"
+    # A window short of traffic may grow first (Extend); then the spike's Hold, then Proceed.
+    judged = [d for d in json.loads((folder / layout.stage_record(25)).read_text())["decisions"]
+              if d["decision"] != "extend"]
+    decisions = [d["decision"] for d in judged]
+    assert decisions[0] == "hold" and set(decisions[1:-1]) <= {"hold"} and decisions[-1] == "proceed", decisions
+    assert judged[0]["signals"]["api_p95_ms"]["verdict"] == "breach"
+    rows = [r["Decision"] for r in json.loads((folder / layout.WAR_ROOM_JSON).read_text())
+            if r["Stage"] == "25%" and r["Decision"] != "Extend"]
+    assert rows == [d.capitalize() for d in decisions]  # the war room shows the Hold and the Proceed
     assert (state.type.value, state.name) == ("COMPLETED", "Live")
     assert sandbox.weight() == 100
     criteria = json.loads((folder / layout.SUCCESS_CRITERIA).read_text())
