@@ -329,9 +329,10 @@ class _SignalJudge:
 
         The latest `breach_intervals` intervals (two when `severe_factor` times over) must each be
         over the threshold (`_each_over`), and some run of the latest intervals (at least that
-        many) must be significantly over it when pooled. Scanning the runs is a multiple comparison: the level
-        is split between them (Bonferroni), so a healthy canary stays at `breach_alpha`. Or the
-        stage is over the threshold and the canary is worse than stable beyond doubt.
+        many) must be significantly over it when pooled. Scanning the runs is a multiple
+        comparison: the level is split between them (Bonferroni), so a healthy canary stays at
+        `breach_alpha`. Or the stage is over the threshold and the canary is worse than stable
+        beyond doubt.
         """
         pol = self.policy
         if len(idx) < 2 or trend == "falling" or not self._level_over(self._recent(idx)):

@@ -116,8 +116,8 @@ def test_a_single_interval_breach_that_held_and_re_measured_green_goes_live(sand
 
     def slow_canary_in_the_last_interval() -> None:
         # Half the window's last interval, whole inside it (the scrapes included) whatever the
-        # watcher's delay: that interval's p95 near 400 ms, over 200 ms beyond its noise, while
-        # the last three pooled are not significantly over (a 700 ms spike would be: rollback).
+        # watcher's delay: that interval's p95 near 400 ms, over 200 ms beyond its noise, and the
+        # one interval over: a breach to hold on, not a sustained one to roll back.
         window_start = json.loads(fifth_look.read_text())["window"][0]
         time.sleep(max(0.0, window_start + 7 * interval + 0.3 - time.time()))
         sandbox.set_faults("canary", {"latency_ms": 250})
