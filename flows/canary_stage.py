@@ -41,14 +41,6 @@ from tasks.service import read_service_rollout
 SCRAPE_SETTLE_SECONDS = 1.5
 
 
-def _started_at(since: str | None) -> float:
-    """When an alert began firing, as the source says (RFC 3339); unknown counts as now."""
-    try:
-        return datetime.fromisoformat(since[:26].rstrip("Z") + "+00:00").timestamp() if since else time.time()
-    except ValueError:
-        return time.time()
-
-
 def _sleep_until(at: float) -> None:
     delay = at - time.time()
     if delay > 0:
@@ -181,8 +173,9 @@ class _StageRun:
             return []
         # An alert that began before this stage was checked at every interval of the stages before:
         # one still firing from before the go-live is the environment's (another run's leftover).
+        # One whose start is unknown counts as new.
         firing = [f"{a.name}" + (f" ({a.signal}, {a.track})" if a.signal else "") for a in state.result()
-                  if a.track in (None, "canary") and _started_at(a.since) >= self.result.started_at - 60]
+                  if a.track in (None, "canary") and (a.started or time.time()) >= self.result.started_at - 60]
         self.result.critical_alerts = sorted(set(self.result.critical_alerts) | set(firing))
         return firing
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -29,6 +31,15 @@ class FiringAlert(BaseModel):
     summary: str = ""
     since: str | None = None  # when it started firing (RFC 3339), as the source tells it
     labels: dict[str, str] = {}
+
+    @property
+    def started(self) -> float | None:
+        """When it began firing, Unix seconds; None when the source did not say, or said it in a
+        form that is not RFC 3339."""
+        try:
+            return datetime.fromisoformat(self.since).timestamp() if self.since else None
+        except ValueError:
+            return None
 
 
 def _alert(labels: dict[str, str], annotations: dict[str, str], since: str | None) -> FiringAlert:

@@ -41,6 +41,17 @@ def test_alertmanager_is_asked_for_the_services_active_critical_alerts():
     assert (params["active"], params["silenced"], params["inhibited"]) == ("true", "false", "false")
 
 
+@pytest.mark.parametrize(("since", "started"), [
+    ("2026-01-01T00:00:00.473Z", 1767225600.473),  # Alertmanager's startsAt
+    ("2026-01-01T00:00:00.123456789Z", 1767225600.123456),  # Prometheus' activeAt, in nanoseconds
+    ("2026-01-01T01:00:00+01:00", 1767225600.0),
+    (None, None), ("yesterday", None),
+])
+def test_an_alert_says_when_it_began_firing_or_nothing(since, started):
+    alert = from_alertmanager(_alertmanager(httpx.Response(200, json=[{**FIRING, "startsAt": since}]), []), "spark")[0]
+    assert alert.started == (pytest.approx(started) if started else None)
+
+
 @pytest.mark.parametrize("answer", [httpx.Response(503, text="not ready"), httpx.Response(200, text="<html>")])
 def test_an_alertmanager_that_does_not_answer_is_never_no_alerts(answer):
     with pytest.raises(AlertsUnreadable, match="Alertmanager http://alertmanager.test"):
