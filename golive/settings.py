@@ -10,15 +10,18 @@ validated, with errors that name the field (`policy.dwell_seconds: …`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
 from golive.stage import StagePlan
 from golive.validation import check_service_url, check_tag_message, parse_release
+
+# An address golive calls: http(s), and never with credentials in it (those live in Secret blocks).
+ServiceUrl = Annotated[str, AfterValidator(check_service_url)]
 
 __all__ = [
     "SECTIONS", "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings",
@@ -71,7 +74,7 @@ class KubernetesSettings(_Strict):
 
 class RouterSettings(_Strict):
     kind: Literal["sandbox", "ingress-nginx", "gateway-api"] = "sandbox"
-    control_url: str = "http://127.0.0.1:18070"  # the sandbox router's control API
+    control_url: ServiceUrl = "http://127.0.0.1:18070"  # the sandbox router's control API
     kubernetes: KubernetesSettings | None = None  # for the ingress-nginx and gateway-api routers
 
     @model_validator(mode="after")
@@ -118,16 +121,11 @@ class GitSettings(_Strict):
 
 class GitHubSettings(_Strict):
     repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")  # owner/name
-    api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+    api_url: ServiceUrl = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
     credentials_block: str | None = None  # a prefect-github GitHubCredentials block …
     token_env: str = "GITHUB_TOKEN"  # … or the environment variable holding the token
     freeze_label: str = "hold-for-canary"
     max_wait_seconds: float = Field(300.0, ge=0)  # the longest rate-limit wait golive sits out
-
-    @field_validator("api_url")
-    @classmethod
-    def _api_url_holds_no_credentials(cls, url: str) -> str:
-        return check_service_url(url)
 
 
 class FirstNightSettings(_Strict):
@@ -245,18 +243,13 @@ class PrometheusSettings(_Strict):
     """Where the golden signals, the traffic split and the critical alerts are read (the
     `prometheus` section; the Prometheus source block)."""
 
-    url: str = "http://127.0.0.1:19090"  # never with credentials: see auth_secret_block
+    url: ServiceUrl = "http://127.0.0.1:19090"  # never with credentials: see auth_secret_block
     tls_verify: bool = True  # https: Prometheus' certificate is checked (false only for a lab)
     ca_file: str | None = None  # the CA bundle that signed it, when not a public one
     auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
-    alertmanager_url: str | None = None  # its firing critical alerts for the service roll the canary back
+    alertmanager_url: ServiceUrl | None = None  # its firing critical alerts for the service roll the canary back
     traffic_canary_query: str = TRAFFIC_CANARY_QUERY
     traffic_total_query: str = TRAFFIC_TOTAL_QUERY
-
-    @field_validator("url", "alertmanager_url")
-    @classmethod
-    def _urls_hold_no_credentials(cls, url: str | None) -> str | None:
-        return url if url is None else check_service_url(url)
 
 
 class TargetSettings(_Strict):
@@ -265,15 +258,10 @@ class TargetSettings(_Strict):
 
     service: str = Field("spark", pattern=r"^[A-Za-z0-9_.:-]+$")  # the service's label on metrics and alerts
     router: RouterSettings = RouterSettings()
-    traffic_url: str = "http://127.0.0.1:18080"  # where users' requests enter (the router)
-    canary_url: str = "http://127.0.0.1:18082"
-    stable_url: str = "http://127.0.0.1:18081"
-    canary_admin_url: str | None = None  # the sandbox's fault switch, for chaos drills
-
-    @field_validator("traffic_url", "canary_url", "stable_url", "canary_admin_url")
-    @classmethod
-    def _urls_hold_no_credentials(cls, url: str | None) -> str | None:
-        return url if url is None else check_service_url(url)
+    traffic_url: ServiceUrl = "http://127.0.0.1:18080"  # where users' requests enter (the router)
+    canary_url: ServiceUrl = "http://127.0.0.1:18082"
+    stable_url: ServiceUrl = "http://127.0.0.1:18081"
+    canary_admin_url: ServiceUrl | None = None  # the sandbox's fault switch, for chaos drills
 
 
 class ProcessSettings(_Strict):

@@ -46,12 +46,17 @@ def test_an_unusable_secret_names_the_block_never_the_value(secret):
     assert "two" not in str(exc.value)
 
 
-@pytest.mark.parametrize(("section", "field"), [("prometheus", "url"), ("prometheus", "alertmanager_url"),
-                                                 ("target", "canary_url"), ("target", "traffic_url")])
-def test_a_url_with_credentials_is_refused_without_repeating_them(section, field):
+@pytest.mark.parametrize("path", ["prometheus.url", "prometheus.alertmanager_url", "target.canary_url",
+                                  "target.stable_url", "target.traffic_url", "target.canary_admin_url",
+                                  "target.router.control_url"])
+def test_a_url_with_credentials_is_refused_without_repeating_them(path):
+    *sections, field = path.split(".")
+    settings: dict = {field: "https://golive:hunter2@prometheus.example:9090"}
+    for section in reversed(sections):
+        settings = {section: settings}
     with pytest.raises(SettingsError) as exc:
-        load_settings({"release": "1.4.0", section: {field: "https://golive:hunter2@prometheus.example:9090"}})
-    assert str(exc.value) == f"{section}.{field}: credentials in the URL are refused: name a Secret block instead"
+        load_settings({"release": "1.4.0", **settings})
+    assert str(exc.value) == f"{path}: credentials in the URL are refused: name a Secret block instead"
 
 
 def test_a_github_api_url_with_a_token_is_refused():
