@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -206,6 +207,10 @@ def main() -> None:
                              | {"lag_median": statistics.median(rounds[-1]["lags"] or [0])}), flush=True)
     finally:
         stack.down()
+    if any(r["unexpected"] for r in rounds):
+        print(f"the evidence of every go-live is kept in {work}", flush=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     result = table(rounds)
     print(result)
     if args.write:
