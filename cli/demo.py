@@ -13,8 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,26 +178,19 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
             sandbox.set_faults(fault.track, fault.values)
 
         screen = _Screen(folder, settings, faults, apply)
-        outcome: dict = {}
+        from cli.interrupt import Interrupted, run_rolling_back_on_interrupt
+        from flows.go_live import go_live
+        from golive.settings import load_settings
 
-        def run_flow() -> None:
-            from flows.go_live import go_live
-
-            try:
-                outcome["state"] = go_live(release, settings=settings, return_state=True)
-            except BaseException as exc:  # noqa: BLE001 - reported on the main thread
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=run_flow, name="go-live", daemon=True)
-        with Live(screen.render(), console=console, refresh_per_second=2) as live:
-            worker.start()
-            while worker.is_alive():
-                live.update(screen.render())
-                time.sleep(0.5)
-            live.update(screen.render())
-        if "error" in outcome:
-            raise outcome["error"]
-        state = outcome["state"]
+        try:
+            with Live(screen.render(), console=console, refresh_per_second=2) as live:
+                state = run_rolling_back_on_interrupt(
+                    load_settings(settings), lambda: go_live(release, settings=settings, return_state=True),
+                    say=console.print, tick=lambda: live.update(screen.render()),
+                    grace_seconds=interval + 15)
+        except Interrupted as exc:
+            console.print(f"[red]interrupted[/red]; rollback: {exc}; evidence: {folder}")
+            return 130
         oneliner_file = folder / layout.RELEASE_ONELINER
         oneliner = oneliner_file.read_text().strip() if oneliner_file.exists() else ""
         files = len([p for p in folder.rglob("*") if p.is_file()])

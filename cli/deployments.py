@@ -18,7 +18,11 @@ __all__ = ["HEARTBEAT_SECONDS", "SILENCE_SECONDS", "SILENT_RUNS_AUTOMATION", "De
            "install_safety_net", "silent_runs_automation"]
 
 HEARTBEAT_SECONDS = 30  # Prefect's minimum
-SILENCE_SECONDS = 60  # two missed beats: a busy machine may miss one
+# Three beats missed. A pause shorter than SILENCE_SECONDS - HEARTBEAT_SECONDS (a GC, a busy machine
+# whose beat and whose server are both late) is ridden out; a run silent longer is called Crashed
+# and rolled back. Calling a slow run Crashed is safe (the rollback fences it at the router, and it
+# ends Superseded when it wakes) but costs the release its go-live, so the margin is generous.
+SILENCE_SECONDS = 90
 SILENT_RUNS_AUTOMATION = "golive: a go-live whose heartbeats stop is Crashed"
 # The flows that run inside a go-live's process: the stage's subflow would otherwise stay Running.
 _GO_LIVE_FLOWS = ["go-live", "canary-stage"]

@@ -147,14 +147,50 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     configure_prefect()
     settings = _target_settings(args, release=args.release)
-    from flows.rollback import rollback
+    from flows.rollback import rollback, rollback_outcome
 
-    report = rollback(reason=args.reason, stage=args.stage, dry_run=args.dry_run, release=args.release,
-                      settings=settings, triggered_by=f"golive rollback ({os.environ.get('USER', 'operator')})")
-    for step in report.steps:
-        print(step)
-    print(f"recorded in {settings.evidence_dir / report.evidence_file}")
-    return 0
+    state = rollback(reason=args.reason, stage=args.stage, dry_run=args.dry_run, release=args.release,
+                     settings=settings, triggered_by=f"golive rollback ({os.environ.get('USER', 'operator')})",
+                     return_state=True)
+    ended = rollback_outcome(state)
+    if state.is_completed():
+        report = state.result()
+        for step in report.steps:
+            print(step)
+        print(f"{'DRY RUN' if args.dry_run else ended}: recorded in {settings.evidence_dir / report.evidence_file}")
+        return 0
+    print(f"{ended}: {state.message}")
+    records = sorted(settings.evidence_dir.glob(layout.ROLLBACKS))
+    if records:
+        print(f"recorded in {records[-1]}")
+    return 1
+
+
+def cmd_go_live(args: argparse.Namespace) -> int:
+    from cli.prefect_env import configure_prefect
+
+    configure_prefect()
+    settings = _target_settings(args, release=args.release)
+    from cli.interrupt import Interrupted, run_rolling_back_on_interrupt
+    from flows.go_live import go_live
+
+    def run():
+        return go_live(args.release, settings=settings.model_dump(mode="json"), recover=args.recover, return_state=True)
+
+    try:
+        state = run_rolling_back_on_interrupt(settings, run, say=lambda line: print(line, file=sys.stderr))
+    except Interrupted as exc:
+        print(f"golive: interrupted; rollback: {exc}", file=sys.stderr)
+        return 130
+    print(f"{state.name}: {state.message}")
+    return 0 if state.name == "Live" else 1
+
+
+def _add_go_live(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("go-live", help="take a release live on the target in this process (no server needed)")
+    _add_target_options(p, release_required=True)
+    p.add_argument("--recover", action="store_true", help="roll the target back first (a run died with it raised)")
+    p.set_defaults(func=cmd_go_live)
 
 
 def _add_rollback(sub: argparse._SubParsersAction) -> None:
@@ -477,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="golive", description="Prefect-native go-live orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
     adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (
-        _add_judge, _add_demo, _add_flight_check, _add_rollback, _add_after_live, _add_evidence_and_keys,
+        _add_judge, _add_demo, _add_flight_check, _add_go_live, _add_rollback, _add_after_live, _add_evidence_and_keys,
         _add_prefect_path, _add_sandbox, _add_observability, _add_operator)
     for add in adders:
         add(sub)

@@ -171,13 +171,25 @@ def cmd_weight(args: argparse.Namespace) -> int:
     return 0
 
 
+def _router_faults(values: dict[str, str]) -> dict:
+    """`refuse=N delay_seconds=S` for the router's control API, checked here for one clear line."""
+    unknown = sorted(set(values) - {"refuse", "delay_seconds"})
+    if unknown:
+        raise _Exit(f"fault router: unknown fault {unknown[0]!r} (known: refuse, delay_seconds)")
+    try:
+        return {"refuse": int(values.get("refuse", 0)), "delay_seconds": float(values.get("delay_seconds", 0))}
+    except ValueError:
+        raise _Exit("fault router: refuse is a whole number, delay_seconds a number of seconds") from None
+
+
 @_run
 def cmd_fault(args: argparse.Namespace) -> int:
     sandbox = _sandbox(args)
+    router = args.track == "router"
     if args.clear:
         if args.assignments:
             raise _Exit("fault: give NAME=VALUE pairs or --clear, not both")
-        result = sandbox.clear_faults(args.track)
+        result = sandbox.clear_router_faults() if router else sandbox.clear_faults(args.track)
     elif args.assignments:
         values = {}
         for item in args.assignments:
@@ -185,9 +197,9 @@ def cmd_fault(args: argparse.Namespace) -> int:
             if not sep:
                 raise _Exit(f"fault: expected NAME=VALUE, got {item!r}")
             values[name] = value
-        result = sandbox.set_faults(args.track, values)
+        result = sandbox.set_router_faults(**_router_faults(values)) if router else sandbox.set_faults(args.track, values)
     else:
-        result = sandbox.faults(args.track)
+        result = sandbox.router_faults() if router else sandbox.faults(args.track)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -229,8 +241,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     weight.add_argument("weight", nargs="?", type=int)
     weight.set_defaults(func=cmd_weight)
 
-    fault = verbs.add_parser("fault", help="show, set (NAME=VALUE …) or --clear a track's faults")
-    fault.add_argument("track", choices=("stable", "canary"))
+    fault = verbs.add_parser("fault", help="show, set (NAME=VALUE …) or --clear a track's faults, or the "
+                                           "router control API's (refuse=N delay_seconds=S)")
+    fault.add_argument("track", choices=("stable", "canary", "router"))
     fault.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
     fault.add_argument("--clear", action="store_true")
     fault.set_defaults(func=cmd_fault)

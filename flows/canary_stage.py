@@ -1,9 +1,14 @@
 """canary-stage: one step of the canary, as the runbook does it.
 
-(A person approves →) the canary's rollout is fit → set the weight → read it back → each
-interval: check the traffic really split that way, watch the rollout and the signals, judge →
-the stage's gate (`golive.stage`) says continue, Proceed, Hold, Rollback (the `rollback` flow, at
-once) or ask a person. Any other way out of the stage, an error or a cancel, rolls back first.
+(A person approves →) the canary's rollout is fit → set the weight, with the go-live's fencing
+generation → read it back → each interval: the target still ours and at the stage's weight,
+the traffic really split that way, the rollout and the signals watched, judged → the stage's gate
+(`golive.stage`) says continue, Proceed, Hold, Rollback (the `rollback` flow, at once) or ask a
+person. Any other way out of the stage, an error or a cancel, rolls back first.
+
+A stage whose write the router refuses as fenced, or that finds a newer generation at the target
+when it looks, has been replaced (a rollback, an operator, a newer go-live took the target while
+it was paused): it ends `superseded` at once, touching nothing. Never retried.
 """
 
 from __future__ import annotations
@@ -17,14 +22,14 @@ from prefect.flow_runs import pause_flow_run
 
 from golive import layout
 from golive.models import RolloutObservation, SignalWindow, StageResult
-from golive.rollout import rollout_triggers
+from golive.rollout import RolloutWatch
 from golive.scenario import Scenario
 from golive.settings import GoLiveSettings
 from golive.stage import StageMachine, Step
 from golive.triggers import describe
 from golive.validation import error_line
 from golive.warroom import WarRoomRow
-from flows.rollback import rollback
+from flows.rollback import rollback, rollback_outcome
 from tasks.alerts import critical_alerts_firing
 from tasks.approval import StageApproval
 from tasks.artifacts import publish_stage
@@ -34,7 +39,8 @@ from tasks.kubernetes import read_kubernetes_rollout
 from tasks.notify import announce
 from tasks.plots import plot_stage
 from tasks.prometheus import observe_share, query_signals
-from tasks.router import read_weight, set_weight
+from tasks.router import RouterFenced, read_weight, set_weight
+from tasks.router_base import Deadline
 from tasks.service import read_service_rollout
 
 # Prometheus scrapes every second; give an interval's last samples time to land before reading it.
@@ -48,24 +54,22 @@ def _sleep_until(at: float) -> None:
 
 
 class _StageRun:
-    """One stage's moving parts: its settings, evidence folder, record and gate."""
+    """One stage's moving parts: its settings, evidence folder, record, gate and fence."""
 
-    def __init__(self, settings: GoLiveSettings, percent: int):
-        self.settings, self.percent = settings, percent
+    def __init__(self, settings: GoLiveSettings, percent: int, generation: int):
+        self.settings, self.percent, self.generation = settings, percent, generation
         self.folder = ReleaseFolder.of(settings)
         self.logger = get_run_logger()
         self.gate = StageMachine(settings.policy.stage_plan(percent), started_at=time.time())
-        self.result = StageResult(stage=percent, outcome="proceed", started_at=time.time(), ended_at=time.time())
-        self.restarts_at_start: int | None = None
+        self.result = StageResult(stage=percent, outcome="proceed", started_at=time.time(), ended_at=time.time(),
+                                  generation=generation)
+        self.rollout = RolloutWatch(settings.release, settings.policy.readiness_failure_threshold)
 
     def run(self) -> StageResult:
         if self.settings.policy.approve_each_stage and (ended := self.wait_for_approval()):
             return ended
-        rollout = self.observe_rollout()
-        self.folder.record(layout.rollout(self.percent), rollout or {"observed": False})
-        self.restarts_at_start = rollout.restarts if rollout else None
-        if rollout and (fired := rollout_triggers(rollout, self.settings.release)):
-            return self.end("rollback", "; ".join(fired.values()), list(fired), detected_at=rollout.at)
+        if ended := self.canary_fit_to_start():
+            return ended
         if ended := self.raise_weight():
             return ended
         self.logger.info("stage %s%%: weight in force, watching %d intervals of %gs", self.percent,
@@ -76,26 +80,64 @@ class _StageRun:
             if ended := self.look(tick):
                 return ended
 
+    def canary_fit_to_start(self) -> StageResult | None:
+        """Before any traffic moves: observe the canary (once a second, while it reads not ready,
+        up to the readiness threshold); a trigger rolls back."""
+        for attempt in range(self.settings.policy.readiness_failure_threshold):
+            rollout = self.observe_rollout()
+            if attempt == 0:
+                self.folder.record(layout.rollout(self.percent), rollout or {"observed": False})
+            if fired := self.rollout.observe(rollout):
+                return self.end("rollback", "; ".join(fired.values()), list(fired),
+                                detected_at=rollout.at if rollout else time.time())
+            if self.rollout.not_ready_in_a_row == 0:
+                return None
+            time.sleep(1.0)
+        return None
+
+    def superseded(self) -> StageResult | None:
+        """The early exit: the target's fence read at each look. Another generation there means a
+        newer writer took the target (this process may have been paused): stop, touching nothing.
+        The safety is the router's refusal of a fenced write; this only stops sooner."""
+        reading = read_weight(self.settings.target.router, return_state=True)
+        if not reading.is_completed():
+            self.logger.warning("stage %s%%: the router could not be read at this look: %s", self.percent,
+                                reading.message)
+            return None
+        now = reading.result()
+        if now.fence is not None and now.fence.generation != self.generation:
+            return self.end("superseded", f"fenced off by a newer writer: {now.fence.describe()}",
+                            superseded_by=now.fence.describe())
+        if now.in_force != self.percent:
+            return self.end("rollback", f"asked for {self.percent}, router serves {now.in_force}",
+                            ["weight-not-applied"], detected_at=now.at)
+        return None
+
     def look(self, tick: float) -> StageResult | None:
-        """One interval: the split, the rollout, the signals, the judge and the gate."""
+        """One interval: the target's fence and weight, the split, the rollout, the signals, the
+        judge and the gate."""
+        if ended := self.superseded():
+            return ended
         window = self.query_signals(tick)
         if window.answered and not self.result.share_ok and (ended := self.check_share(tick)):
             return ended
         rollout = self.observe_rollout()
-        fired = rollout_triggers(rollout, self.settings.release, self.restarts_at_start) if rollout else {}
+        fired = self.rollout.observe(rollout)
         verdict = judge_window(window.scenario)
         self.folder.record(layout.judge_look(self.percent, self.gate.window_no, self.gate.looks + 1), {
             "window": [self.gate.window_start, tick], "answered": window.answered, "verdict": verdict,
             "rollout": rollout.model_dump(mode="json") if rollout else None, "rollout_triggers": list(fired)})
         if fired:
             self.logger.warning("stage %s%%: the canary's rollout is not fit: %s", self.percent, "; ".join(fired.values()))
-            return self.end("rollback", "; ".join(fired.values()), list(fired), verdict["signals"], rollout.at)
-        if alerts := self.critical_alerts():
+            return self.end("rollback", "; ".join(fired.values()), list(fired), verdict["signals"],
+                            rollout.at if rollout else tick)
+        alerts = self.critical_alerts()
+        if alerts:
             return self.end("rollback", f"critical alert firing: {'; '.join(alerts)}", ["critical-alert"],
                             verdict["signals"], tick)
         window_start = self.gate.window_start
         step = self.gate.observe(tick, verdict["decision"], {n: v["verdict"] for n, v in verdict["signals"].items()},
-                                 verdict["triggers"], window.answered)
+                                 verdict["triggers"], window.answered and alerts is not None)
         if step.action == "continue" or (step.action == "extend" and self.result.decisions
                                          and self.result.decisions[-1]["decision"] == "extend"):
             return None
@@ -130,7 +172,12 @@ class _StageRun:
         self.logger.info("stage %s%%: %s (%s; %s)", self.percent, step.action.upper(), verdict["reason"], step.reason)
 
     def raise_weight(self) -> StageResult | None:
-        change = set_weight(self.settings.target.router, self.percent)
+        deadline = Deadline.after(self.settings.policy.rollback_budget_seconds).at
+        try:
+            change = set_weight(self.settings.target.router, self.percent, self.generation, deadline)
+        except RouterFenced as exc:
+            return self.end("superseded", f"the router refused the weight {self.percent}: {exc}",
+                            superseded_by=exc.fence.describe())
         self.folder.record(layout.weight_set(self.percent), change)
         readback = read_weight(self.settings.target.router)
         self.folder.record(layout.weight_readback(self.percent), readback)
@@ -163,14 +210,15 @@ class _StageRun:
                             answered=False, scenario=Scenario(self.percent, interval, {}, policy.catalogue(),
                                                               policy.judge_policy()))
 
-    def critical_alerts(self) -> list[str]:
+    def critical_alerts(self) -> list[str] | None:
         """The service's critical alerts firing on the canary or the whole service (an alert of
-        stable's alone is the environment's, not the release's)."""
+        stable's alone is the environment's, not the release's); None when no alert source
+        answered: not knowing is not "no alerts", and the gate holds on it."""
         state = critical_alerts_firing(self.settings.prometheus, self.settings.target.service, return_state=True)
         if not state.is_completed():
             self.result.alerts_unread += 1
             self.logger.warning("stage %s%%: no alert source answered: %s", self.percent, state.message)
-            return []
+            return None
         # An alert that began before this stage was checked at every interval of the stages before:
         # one still firing from before the go-live is the environment's (another run's leftover).
         # One whose start is unknown counts as new.
@@ -231,16 +279,28 @@ class _StageRun:
         return self.end("rollback", f"rejected by {approval.approver}: {approval.reason}", ["manual-abort"])
 
     def end(self, outcome: str, reason: str, triggers: list[str] = (), signals: dict | None = None,
-            detected_at: float | None = None) -> StageResult:
-        """The stage's record, after the rollback when it ends in one."""
+            detected_at: float | None = None, superseded_by: str | None = None) -> StageResult:
+        """The stage's record, after the rollback when it ends in one. A rollback that finds a newer
+        go-live holding the target leaves it alone: the stage was superseded."""
         result = self.result
         result.outcome, result.reason, result.triggers = outcome, reason, list(triggers)
         if outcome == "rollback":
             rolled = rollback(reason=f"{describe(list(triggers), signals or {})}: {reason}", stage=self.percent,
                               release=self.settings.release, settings=self.settings,
                               triggered_by=f"canary-stage {self.percent}%", signals=signals,
-                              breach_detected_at=detected_at, triggers=list(triggers), return_state=True)
-            result.rollback = "RolledBack" if rolled.is_completed() else "RollbackFailed"
+                              breach_detected_at=detected_at, triggers=list(triggers), generation=self.generation,
+                              return_state=True)
+            ended = rollback_outcome(rolled)
+            if ended == "LeftAlone":
+                result.outcome, superseded_by = "superseded", rolled.result().left_alone
+            else:
+                result.rollback = ended
+        if result.outcome == "superseded":
+            result.superseded_by = superseded_by
+            self.logger.warning("stage %s%%: superseded, stopping without touching the target: %s", self.percent,
+                                superseded_by)
+            add_war_room_row(str(self.folder), WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent,
+                                                                       "Superseded", {}))
         result.ended_at = time.time()
         self.folder.record(layout.stage_record(self.percent), result)
         plot_stage(str(self.folder), self.percent)
@@ -249,11 +309,12 @@ class _StageRun:
 
 
 @flow(name="canary-stage", flow_run_name="stage {percent}%")
-def canary_stage(settings: GoLiveSettings, percent: int) -> StageResult:
-    """Run one stage at `percent` % of traffic; returns how it ended (proceed or rollback). An
-    error rolls back (`orchestrator-error`) and ends the stage; a cancel or an interrupt rolls
-    back (`cancelled`) before it goes on."""
-    stage = _StageRun(settings, percent)
+def canary_stage(settings: GoLiveSettings, percent: int, generation: int) -> StageResult:
+    """Run one stage at `percent` % of traffic, writing with the fencing `generation` the go-live
+    took; returns how it ended (proceed, rollback or superseded). An error rolls back
+    (`orchestrator-error`) and ends the stage; a cancel or an interrupt rolls back (`cancelled`)
+    before it goes on."""
+    stage = _StageRun(settings, percent, generation)
     try:
         return stage.run()
     except Exception as exc:

@@ -1,28 +1,36 @@
 """go-live: a release from flight check to Live (or RolledBack), as the runbook reads.
 
 flight check (preflight, micro blast radius, release ritual, evidence complete for takeoff) →
-stages 1 → 5 → 25 → 50 → 100 % (`canary-stage`) → final snapshot, release one-liner, evidence
-complete at the end, success criteria (unmet at 100 %: rollback), war room, sealed manifest →
-at Live, `closing` (tag pushed, freeze lifted).
+the traffic target taken (a fencing generation, `golive.fencing`) → stages 1 → 5 → 25 → 50 →
+100 % (`canary-stage`), every weight written with that generation → final snapshot, release
+one-liner, evidence complete at the end, success criteria (unmet at 100 %: rollback), war room,
+sealed manifest → at Live, `closing` (tag pushed, freeze lifted).
 
 It ends in a state of `golive.outcome.ENDINGS`, each of which says where the traffic is: Completed
-named "Live"; Failed named "RolledBack", "RollbackFailed", "NoGo" (the flight check failed) or
-"Refused" (another run holds the traffic target or the release). An error rolls back before the
-run ends; a cancel or a crash rolls back from Prefect's hooks (and, when the whole worker is
-lost, from the rollback deployment's trigger).
+named "Live"; Failed named "RolledBack", "RollbackFailed", "NoGo" (the flight check failed),
+"Refused" (another run holds the traffic target or the release) or "Superseded" (a newer writer
+took the target: a rollback while this run was paused, say; it moved nothing after that). The
+ending is read from the release's records and the target's fence, not from this run's memory: a
+rollback recorded since the run started means it is not Live. An error rolls back before the run
+ends; a cancel or a crash rolls back from Prefect's hooks (and, when the whole worker is lost,
+from the rollback deployment's trigger), each ending only this run's generation.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import Flow, FlowRun
+from prefect.runtime import flow_run as this_run
 from prefect.states import Completed, Failed, State
 
 from golive import layout
-from golive.closing import final_decision, release_oneliner, success_criteria, transient_breaches
+from golive.closing import final_decision, release_oneliner, rollbacks_since, success_criteria, transient_breaches
+from golive.fencing import Fence, FenceHolder
 from golive.outcome import ENDINGS, Ending, ending_of
 from golive.settings import GoLiveSettings
 from golive.validation import error_line
@@ -32,11 +40,39 @@ from flows.artifact_completeness import artifact_completeness
 from flows.canary_stage import canary_stage
 from flows.closing import closing
 from flows.flight_check import flight_check
-from flows.rollback import rollback
+from flows.rollback import rollback, rollback_outcome
 from tasks.artifacts import link_evidence, publish_war_room
-from tasks.evidence import ReleaseFolder, read_stage_records
+from tasks.evidence import ReleaseFolder, list_evidence, read_stage_records
 from tasks.notify import announce
 from tasks.prefect_api import GoLiveLocked, go_live_lock, schedule_first_night
+from tasks.router import read_weight, take_generation
+
+class InterruptibleGoLives:
+    """The generations go-lives of this process took, for the shell's Ctrl-C: it ends these, and
+    only these, so an interrupt never rolls back another run's go-live. Once `stop` is called no
+    go-live of this process takes the target any more (the check and the take hold one lock, so
+    an interrupt cannot fall between them)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._generations: list[int] = []
+        self._stopped = False
+
+    def take(self, take: Callable[[], Fence]) -> Fence | None:
+        with self._lock:
+            if self._stopped:
+                return None
+            fence = take()
+            self._generations.append(fence.generation)
+            return fence
+
+    def stop(self) -> list[int]:
+        with self._lock:
+            self._stopped = True
+            return list(self._generations)
+
+
+IN_THIS_PROCESS = InterruptibleGoLives()
 
 
 def roll_back_after_the_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
@@ -51,7 +87,7 @@ def roll_back_after_the_run(flow: Flow, flow_run: FlowRun, state: State) -> None
         return
     rollback(reason=f"the go-live run was {cause}: {state.message or state.name}", release=cfg.release,
              settings=cfg, triggered_by=f"go-live run {flow_run.name!r} ({cause})", triggers=[cause],
-             return_state=True)
+             crashed_run=str(flow_run.id), return_state=True)
 
 
 @flow(name="go-live", flow_run_name="go-live v{release}",
@@ -87,24 +123,35 @@ def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool
     logger = get_run_logger()
     started = time.time()
     if recover:
-        rollback(reason="recover: a previous go-live left the weight raised", release=cfg.release, settings=cfg,
-                 triggered_by="go-live (recover)")
+        recovered = rollback(reason="recover: a previous go-live left the weight raised", release=cfg.release,
+                             settings=cfg, triggered_by="go-live (recover)", return_state=True)
+        if rollback_outcome(recovered) == "RollbackFailed":
+            ending = ENDINGS["RollbackFailed"]
+            return Failed(name=ending.name, message=f"recover: {recovered.message}; traffic: {ending.traffic}")
     cleared = flight_check(cfg.release, settings=cfg.model_dump(mode="json"), return_state=True)
     if cleared.name != "Cleared":
         return Failed(name="NoGo", message=cleared.message)
 
     evidence = ReleaseFolder.of(cfg)
+    holder = FenceHolder(kind="go-live", name=f"go-live v{cfg.release}", run=str(this_run.id) if this_run.id else None)
+    fence = IN_THIS_PROCESS.take(lambda: take_generation(cfg.target.router, holder))
+    if fence is None:
+        return Failed(name="Cancelled", message="interrupted before any weight moved; "
+                                                f"traffic: {ENDINGS['NoGo'].traffic}")
+    evidence.record(layout.GO_LIVE_FENCE, fence)
+    logger.info("took the traffic target %s: %s", cfg.target.router.target, fence.describe())
     try:
         for percent in cfg.policy.stages:
-            if canary_stage(cfg, percent).outcome == "rollback":
+            if canary_stage(cfg, percent, fence.generation).outcome != "proceed":
                 break
         stages = read_stage_records(evidence.path, list(cfg.policy.stages))
-        ending, message, unmet = _end_of_stages(cfg, evidence, stages, started)
+        ending, message, unmet = _end_of_stages(cfg, evidence, stages, started, fence)
     except Exception as exc:
         logger.exception("go-live failed; rolling back")
         rolled = rollback(reason=f"the go-live failed: {error_line(exc)}", release=cfg.release, settings=cfg,
-                          triggered_by="go-live", triggers=["orchestrator-error"], return_state=True)
-        ending = ENDINGS["RolledBack" if rolled.is_completed() else "RollbackFailed"]
+                          triggered_by="go-live", triggers=["orchestrator-error"], generation=fence.generation,
+                          return_state=True)
+        ending = ENDINGS[{"LeftAlone": "Superseded"}.get(rollback_outcome(rolled), rollback_outcome(rolled))]
         return Failed(name=ending.name, message=f"the go-live failed: {error_line(exc)}; traffic: {ending.traffic}")
     if ending.name != "Live":
         return _failed(ending, stages, unmet, message)
@@ -120,26 +167,43 @@ def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool
     return Completed(name="Live", message=message)
 
 
+def _superseded_by(cfg: GoLiveSettings, fence: Fence, stages: list[dict], rollbacks: list[str]) -> str | None:
+    """Why this run no longer holds the release, from its records and the target's fence; None
+    while it does. A rollback recorded since the run started, by anyone, means it is not Live."""
+    if stages and stages[-1].get("outcome") == "superseded":
+        return stages[-1].get("superseded_by") or "fenced off by a newer writer"
+    if rollbacks:
+        return f"rolled back while it ran ({', '.join(rollbacks)})"
+    now = read_weight(cfg.target.router, return_state=True)
+    if now.is_completed() and now.result().fence and now.result().fence.generation != fence.generation:
+        return f"fenced off by a newer writer: {now.result().fence.describe()}"
+    return None
+
+
 def _end_of_stages(cfg: GoLiveSettings, evidence: ReleaseFolder, stages: list[dict],
-                   started: float) -> tuple[Ending, str, list[str]]:
+                   started: float, fence: Fence) -> tuple[Ending, str, list[str]]:
     """Evidence, criteria (unmet at 100 %: rollback) and the ending, once the stages are over;
     the one-liner with the evidence chain's head, for the final state's message."""
     release = cfg.release
-    evidence.record(layout.FINAL_SNAPSHOT, {"release": release, "decision": final_decision(stages)})
-    oneliner = release_oneliner(release, stages, time.time() - started)
+    rollbacks = rollbacks_since(list_evidence(evidence.path), started)
+    stage_rolled_back = any(s.get("outcome") == "rollback" for s in stages)
+    superseded = _superseded_by(cfg, fence, stages, [] if stage_rolled_back else rollbacks)
+    evidence.record(layout.FINAL_SNAPSHOT, {"release": release, "decision": final_decision(stages),
+                                            "superseded_by": superseded})
+    oneliner = release_oneliner(release, stages, time.time() - started, rollbacks)
     evidence.record(layout.RELEASE_ONELINER, oneliner + "\n")
     complete = artifact_completeness(cfg, "end", [s["stage"] for s in stages])
-    criteria = success_criteria(cfg.policy.stages, stages, complete)
+    criteria = success_criteria(cfg.policy.stages, stages, complete, rollbacks)
     unmet = [name for name, c in criteria.items() if not c["ok"]]
     evidence.record(layout.SUCCESS_CRITERIA, {**criteria, "transient_breaches": transient_breaches(stages)})
     criteria_rollback = None
-    if unmet and stages and stages[-1]["outcome"] == "proceed":
+    if unmet and not superseded and stages and stages[-1]["outcome"] == "proceed":
         # Every stage proceeded, yet the release fails its criteria: it must not stay at 100 %.
         rolled = rollback(reason=f"success criteria not met at 100 %: {', '.join(unmet)}", stage=stages[-1]["stage"],
                           release=release, settings=cfg, triggered_by="go-live", triggers=["success-criteria-unmet"],
-                          return_state=True)
-        criteria_rollback = "RolledBack" if rolled.is_completed() else "RollbackFailed"
-    ending = ending_of(stages, unmet, criteria_rollback)
+                          generation=fence.generation, return_state=True)
+        criteria_rollback = {"LeftAlone": "Superseded"}.get(rollback_outcome(rolled), rollback_outcome(rolled))
+    ending = ending_of(stages, unmet, criteria_rollback, superseded)
     if ending.name == "Live":
         announce(cfg, "live", None, oneliner)
 
@@ -150,11 +214,14 @@ def _end_of_stages(cfg: GoLiveSettings, evidence: ReleaseFolder, stages: list[di
     link_evidence(release, str(Path(evidence.path).resolve()))
     head = evidence.seal("go-live")["head"]
     get_run_logger().info(oneliner)
-    return ending, f"{oneliner}; evidence head {head}", unmet
+    message = f"{oneliner}; evidence head {head}"
+    return ending, (f"superseded: {superseded}; {message}" if ending.name == "Superseded" else message), unmet
 
 
 def _failed(ending: Ending, stages: list[dict], unmet: list[str], message: str) -> State:
     last = stages[-1] if stages else {}
+    if ending.name == "Superseded":
+        return Failed(name=ending.name, message=f"{message}; traffic: {ending.traffic}")
     if last.get("outcome") == "rollback":
         cause = f"rolled back at {last['stage']}%: {', '.join(last.get('triggers', []))}"
     else:

@@ -1,10 +1,18 @@
 """rollback: traffic back to stable, verified, recorded. Its own flow and its own deployment.
 
-Weight 0 is written first, before anything is read: a router whose reads fail still gets it.
-Then it is read back; a write or a read that fails is tried again with backoff for the rollback's
-budget (`rollback_budget_seconds`). Weight 0 read back ends `RolledBack` (a report); anything else
-ends Failed named `RollbackFailed`, loudly: the traffic may still be on the canary. On Kubernetes,
-when asked, the canary Deployment is then scaled to 0. Safe to run twice.
+First the rollback takes a new fencing generation at the target (`golive.fencing`), so every
+older writer, a paused go-live above all, is refused from then on; then weight 0 is written with
+it, before anything else is read: a router whose reads fail still gets it. Then it is read back;
+a write or a read that fails is tried again with backoff, and every request's timeout is cut to
+what is left of the rollback's budget (`rollback_budget_seconds`), so the budget holds inside an
+attempt too. Weight 0 read back ends `RolledBack` (a report); anything else ends Failed named
+`RollbackFailed`, loudly: the traffic may still be on the canary. On Kubernetes, when asked, the
+canary Deployment is then scaled to 0. Safe to run twice.
+
+A rollback that ends a named go-live (`generation`, the one that go-live took; or `crashed_run`)
+leaves a newer go-live alone: it ends `LeftAlone` with a `late_rollback_…` record, never zeroing a
+release that replaced the one it was meant for. An operator's rollback names none and ends
+whatever runs.
 
 Started by the `go-live` deployment's trigger when a go-live run crashed or was cancelled, it is
 given that run's id (`crashed_run`) and rolls back the release and target that run was given.
@@ -13,22 +21,26 @@ given that run's id (`crashed_run`) and rolls back the release and target that r
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from golive import layout
+from golive.fencing import Fence, FenceHolder, leave_alone_because
 from golive.models import RollbackReport
 from golive.rollback_report import render_rollback, rollback_file_name
 from golive.settings import GoLiveSettings, RouterSettings, SettingsError
 from golive.validation import error_line, parse_release
+from golive.warroom import WarRoomRow
 from blocks import settings_for_run
-from tasks.evidence import ReleaseFolder, list_evidence
+from tasks.evidence import ReleaseFolder, add_war_room_row, list_evidence
 from tasks.kubernetes import scale_canary
 from tasks.notify import announce
-from tasks.prefect_api import free_go_live_lock, read_flow_run_parameters, rename_flow_run
-from tasks.router import read_weight, set_weight
+from tasks.prefect_api import read_flow_run_parameters, rename_flow_run
+from tasks.router import RouterFenced, read_weight, set_weight, take_generation
+from tasks.router_base import Deadline
 from tasks.service import check_version
 
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -46,28 +58,68 @@ def _failure(state: State) -> str:
     return error_line(exc) if isinstance(exc, BaseException) else " ".join((state.message or state.name).split())
 
 
-def _weight_to_zero(router: RouterSettings, budget_seconds: float, steps: list[str]) -> int | None:
-    """Write 0 and read it back until 0 is read or the budget is spent; the weight last read
-    (None: never read). A failed read never stops the write."""
+class _LeftAlone(Exception):
+    """A newer go-live holds the target: this rollback must not end it."""
+
+
+def _take_target(router: RouterSettings, holder: FenceHolder, generation: int | None, crashed_run: str | None,
+                 deadline: float, steps: list[str]) -> Fence | None:
+    """A new generation for this rollback (rule 4 of golive.fencing), tried again until the budget
+    is spent; None when the target never answered. _LeftAlone when a newer go-live holds it."""
+    ends = generation is not None or crashed_run is not None
+    for attempt, delay in enumerate((*RETRY_DELAYS, *[RETRY_DELAYS[-1]] * 100), 1):
+        current = read_weight.with_options(retries=0)(router, deadline, return_state=True) if ends else None
+        if current is not None and current.is_completed():
+            fence = current.result().fence or Fence()
+            if why := leave_alone_because(fence, generation, crashed_run):
+                steps.append(why)
+                raise _LeftAlone(why)
+            taken = take_generation.with_options(retries=0)(router, holder, fence.generation, deadline,
+                                                            return_state=True)
+        elif current is None:
+            taken = take_generation.with_options(retries=0)(router, holder, None, deadline, return_state=True)
+        else:
+            taken = current
+        if taken.is_completed():
+            fence = taken.result()
+            steps.append(f"took the traffic target: {fence.describe()} (every older writer is fenced)")
+            return fence
+        error = taken.result(raise_on_failure=False)
+        if not isinstance(error, RouterFenced):  # a fence that moved between the read and the take: read again
+            steps.append(f"could not take the traffic target (attempt {attempt}): {_failure(taken)}")
+        if not Deadline(deadline).allows(delay):
+            steps.append(f"gave up taking the target after {attempt} attempts")
+            return None
+        time.sleep(delay)
+    return None
+
+
+def _weight_to_zero(router: RouterSettings, fence: Fence, deadline: float, steps: list[str]) -> int | None:
+    """Write 0 with the rollback's generation and read it back until 0 is read or the budget is
+    spent; the weight last read (None: never read). A failed read never stops the write. A
+    newer writer that fences this rollback ends the attempts: what it reads back is the answer."""
     write, read = set_weight.with_options(retries=0), read_weight.with_options(retries=0)
-    deadline = time.monotonic() + budget_seconds
     after = None
     for attempt, delay in enumerate((*RETRY_DELAYS, *[RETRY_DELAYS[-1]] * 100), 1):
-        wrote = write(router, 0, return_state=True)
+        wrote = write(router, 0, fence.generation, deadline, return_state=True)
+        fenced = None
         if wrote.is_completed():
             steps.append(f"set the canary weight to 0 (in force after {wrote.result().seconds:.2f} s)")
+        elif isinstance(fenced := wrote.result(raise_on_failure=False), RouterFenced):
+            steps.append(f"fenced by a newer writer: {fenced.fence.describe()}")
         else:
+            fenced = None
             steps.append(f"could not set the canary weight to 0 (attempt {attempt}): {_failure(wrote)}")
-        readback = read(router, return_state=True)
+        readback = read(router, deadline, return_state=True)
         if readback.is_completed():
             after = readback.result().in_force
             steps.append(f"read back the weight in force: {after}")
-            if after == 0:
+            if after == 0 or fenced is not None:
                 return after
         else:
             steps.append(f"could not read the weight back, unverified (attempt {attempt}): {_failure(readback)}")
-        if time.monotonic() + delay > deadline:
-            steps.append(f"gave up after {attempt} attempts (rollback budget {budget_seconds:g} s)")
+        if not Deadline(deadline).allows(delay):
+            steps.append(f"gave up after {attempt} attempts (rollback budget spent)")
             return after
         time.sleep(delay)
     return after
@@ -107,10 +159,12 @@ def rollback(
     evidence_folder: str | None = None,
     triggers: list[str] | None = None,
     crashed_run: str | None = None,
+    generation: int | None = None,
 ) -> RollbackReport | State:
     """Move all traffic to stable and leave `rollback_<UTC>.txt` in the release's evidence.
     Without `release`, the release is the one `crashed_run` was given, else the version the canary
-    serves; `evidence_folder` (a drill's) replaces the release's folder."""
+    serves; `evidence_folder` (a drill's) replaces the release's folder. `generation` or
+    `crashed_run` name the go-live this rollback ends: a newer one is left alone."""
     logger = get_run_logger()
     if settings is None:
         settings = _settings_of(release, config, blocks, stage, crashed_run)
@@ -120,20 +174,33 @@ def rollback(
     stage = stage or max(moved, default=0)
     router = settings.target.router
     started = time.time()
+    deadline = Deadline.after(settings.policy.rollback_budget_seconds).at
     steps: list[str] = []
+    fence = left_alone = None
+    run_id = str(flow_run.id) if flow_run.id else None
 
     if dry_run:
         current = read_weight(router, return_state=True)
         after = current.result().in_force if current.is_completed() else None
         steps.append(f"read the weight in force: {after}" if after is not None
                      else f"could not read the weight in force: {_failure(current)}")
+        if current.is_completed() and current.result().fence:
+            steps.append(f"would take a newer generation than {current.result().fence.describe()}")
         steps.append(f"would set the canary weight {'?' if after is None else after} → 0 (dry run: not changed)")
         steps.append("would read the weight back and expect 0")
     else:
-        after = _weight_to_zero(router, settings.policy.rollback_budget_seconds, steps)
+        holder = FenceHolder(kind="rollback", name=f"rollback v{settings.release} ({triggered_by})"[:200], run=run_id)
+        try:
+            fence = _take_target(router, holder, generation, crashed_run.removeprefix("prefect.flow-run.")
+                                 if crashed_run else None, deadline, steps)
+        except _LeftAlone as exc:
+            left_alone = str(exc)
+        after = None
+        if fence is not None:
+            after = _weight_to_zero(router, fence, deadline, steps)
     weight_zero_at = time.time()
     cluster = router.kubernetes if router.on_kubernetes else None
-    if cluster and cluster.scale_canary_to_zero:
+    if cluster and cluster.scale_canary_to_zero and not left_alone:
         deployment = f"deployment {cluster.namespace}/{cluster.canary_deployment}"
         if dry_run:
             steps.append(f"would scale {deployment} to 0 replicas once the weight is 0")
@@ -149,23 +216,34 @@ def rollback(
         reason=reason, stage=stage, triggered_by=triggered_by, dry_run=dry_run, steps=steps,
         weight_before=stage or None, weight_after=after, verified=not dry_run and after == 0,
         seconds_to_weight_zero=round(weight_zero_at - origin, 3) if not dry_run and after == 0 else None,
-        breach_detected_at=breach_detected_at, evidence_file=rollback_file_name(started, dry_run, str(flow_run.id) if flow_run.id else None),
-        triggers=list(triggers or ()),
+        breach_detected_at=breach_detected_at, triggers=list(triggers or ()), fence=fence, left_alone=left_alone,
+        evidence_file=rollback_file_name(started, dry_run, run_id, late=bool(left_alone)),
     )
     folder = ReleaseFolder(path=evidence_folder or str(settings.evidence_dir), signing=settings.process.signing)
-    if not dry_run:
+    if not dry_run and not left_alone:
         announce(settings, "rolled-back" if report.verified else "rollback-failed", stage, reason)
     try:
         folder.record(report.evidence_file, render_rollback(report, settings.release, started, signals))
+        if not dry_run and not left_alone and not triggered_by.startswith("canary-stage"):
+            # A stage's rollback is a row of the stage's own; any other is the war room's news.
+            add_war_room_row(folder.path, WarRoomRow.from_verdict(datetime.now(timezone.utc), stage, "Rollback", {}))
         folder.seal(f"rollback{' (dry run)' if dry_run else ''}")
     except Exception as exc:  # noqa: BLE001 - the traffic is where it is; a lost record must not hide it
         logger.error("rollback: the record could not be written or sealed: %s", exc)
-    if moved and report.verified:
-        free_go_live_lock(router.target, settings.release)
-        logger.info("the dead run's locks on %s and v%s are free again", router.target, settings.release)
     if report.outcome == "RollbackFailed":
         message = (f"ROLLBACK FAILED: weight 0 not verified within {settings.policy.rollback_budget_seconds:g} s; "
                    f"the router last read {'nothing' if after is None else after}: traffic may still reach the canary")
         logger.critical(message)
         return Failed(name="RollbackFailed", message=message)
+    if left_alone:
+        logger.warning("rollback v%s: %s", settings.release, left_alone)
     return report
+
+
+def rollback_outcome(state: State) -> str:
+    """How a rollback run ended: `RolledBack`, `LeftAlone` or `RollbackFailed` (its state, read
+    by the flows that start one)."""
+    if state.is_completed():
+        result = state.result()
+        return result.outcome if isinstance(result, RollbackReport) else "RolledBack"
+    return "RollbackFailed"

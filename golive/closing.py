@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatch
 
 from golive import layout
+from golive.rollback_report import rollback_started_at
 from golive.signals import CATALOGUE
 
-__all__ = ["final_decision", "not_live_because", "release_oneliner", "success_criteria", "transient_breaches"]
+__all__ = ["final_decision", "not_live_because", "records_disagree", "release_oneliner", "rollbacks_since",
+           "success_criteria", "transient_breaches"]
 
 _SHORT = {
     "api_p95_ms": ("p95", "~{:.0f}ms"),
@@ -34,15 +37,35 @@ def final_decision(stages: Sequence[Mapping]) -> Mapping | None:
     return None
 
 
-def release_oneliner(release: str, stages: Sequence[Mapping], elapsed_seconds: float) -> str:
-    """`v1.4.0 canary: 1%→5%→25%→50%→100% in 6m12s, holds=0, rollback=0; p95=~141ms, …`"""
+def rollbacks_since(files: Sequence[str], started: float) -> list[str]:
+    """The rollback records among `files` (dry runs aside) of rollbacks that started at or after
+    `started`: whoever ran them, the release was rolled back then."""
+    return sorted(name for name in _rollback_records(files) if rollback_started_at(name) >= started)
+
+
+def _rollback_records(files: Sequence[str]) -> list[str]:
+    """The records of rollbacks that ran (not dry runs, not drills), in the order given."""
+    return [name for name in files if fnmatch(name, layout.ROLLBACKS) and not fnmatch(name, _DRY_ROLLBACKS)
+            and rollback_started_at(name) is not None]
+
+
+def release_oneliner(release: str, stages: Sequence[Mapping], elapsed_seconds: float,
+                     rollbacks: Sequence[str] = ()) -> str:
+    """`v1.4.0 canary: 1%→5%→25%→50%→100% in 6m12s, holds=0, rollback=0; p95=~141ms, …`; the
+    rollback count is every rollback recorded since the go-live started (`rollbacks`), a stage's own
+    or another's, so the line never says 0 beside a rollback record."""
     path = "→".join(f"{s['stage']}%" for s in stages)
     holds = sum(s.get("holds", 0) for s in stages)
-    rolled_back = any(s.get("outcome") == "rollback" for s in stages)
-    head = f"v{release} canary: {path} in {_duration(elapsed_seconds)}, holds={holds}, rollback={int(rolled_back)}"
-    if rolled_back:
+    by_stage = any(s.get("outcome") == "rollback" for s in stages)
+    count = max(len(rollbacks), int(by_stage))
+    head = f"v{release} canary: {path} in {_duration(elapsed_seconds)}, holds={holds}, rollback={count}"
+    if by_stage:
         last = stages[-1]
         head += f" (at {last['stage']}%: {', '.join(last.get('triggers', [])) or 'rolled back'})"
+    elif stages and stages[-1].get("outcome") == "superseded":
+        head += f" (superseded at {stages[-1]['stage']}%)"
+    elif rollbacks:
+        head += " (rolled back by another while it ran)"
     final = final_decision(stages)
     if not final:
         return head
@@ -74,11 +97,13 @@ def _green(decision: Mapping | None) -> bool:
             and all(v.get("verdict") == "pass" for v in decision["signals"].values()))
 
 
-def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], completeness: Mapping) -> dict[str, dict]:
+def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], completeness: Mapping,
+                     rollbacks: Sequence[str] = ()) -> dict[str, dict]:
     """Each criterion with its result and the facts behind it; `completeness` is the evidence
-    check at the end (golive.completeness). As the runbook says, "8/8 signals pass at each stage"
-    is judged on each stage's final Proceed; a stage that proceeded on a person's word after too
-    little traffic to tell is named as such."""
+    check at the end (golive.completeness), `rollbacks` the rollback records since the go-live
+    started (`rollbacks_since`). As the runbook says, "8/8 signals pass at each stage" is judged
+    on each stage's final Proceed; a stage that proceeded on a person's word after too little
+    traffic to tell is named as such."""
     proceeded = [s for s in stages if s.get("outcome") == "proceed"]
     on_approval = [s["stage"] for s in proceeded if s.get("decisions") and s["decisions"][-1]["decision"] == "pause"]
     not_green = [s["stage"] for s in proceeded
@@ -88,7 +113,8 @@ def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], complete
     return {
         "all_stages_proceeded": {"ok": [s["stage"] for s in proceeded] == list(planned), "planned": list(planned),
                                  "proceeded": [s["stage"] for s in proceeded]},
-        "no_rollback": {"ok": not any(s.get("outcome") == "rollback" for s in stages)},
+        "no_rollback": {"ok": not rollbacks and not any(s.get("outcome") in ("rollback", "superseded") for s in stages),
+                        "records": list(rollbacks)},
         "each_stage_green_at_proceed": {"ok": not not_green and bool(proceeded), "not_green": not_green,
                                         "proceeded_on_approval": on_approval},
         "final_signals_green": {"ok": _green(final) or (bool(stages) and stages[-1]["stage"] in on_approval)},
@@ -154,3 +180,31 @@ def not_live_because(release: str, planned: Sequence[int], stages: Sequence[Mapp
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return refused(f"its evidence does not verify: {problems[0]}{more}")
     return None
+
+
+_ROLLED_BACK_COUNT = re.compile(r"\brollback=(\d+)")
+
+
+def records_disagree(files_in_seal_order: Sequence[str], oneliner: str | None, criteria: Mapping | None) -> list[str]:
+    """Where a release's records contradict each other, one line each; [] when they agree.
+
+    `files_in_seal_order` lists the folder's files in the order the evidence chain first sealed
+    them. A one-liner or success criteria that say "no rollback" cannot stand beside a rollback
+    record sealed before them (dry runs aside): the go-live that wrote them had been rolled back
+    while it ran. A rollback sealed after them is a later event (the first night's, say) and
+    contradicts nothing.
+    """
+    order = {name: i for i, name in enumerate(files_in_seal_order)}
+    rollbacks = _rollback_records(files_in_seal_order)
+    problems = []
+    claims = []
+    if oneliner is not None and (match := _ROLLED_BACK_COUNT.search(oneliner)) and match.group(1) == "0":
+        claims.append((layout.RELEASE_ONELINER, "says rollback=0"))
+    no_rollback = (criteria or {}).get("no_rollback")
+    if isinstance(no_rollback, Mapping) and no_rollback.get("ok") is True:
+        claims.append((layout.SUCCESS_CRITERIA, "says no_rollback is met"))
+    for name, claim in claims:
+        earlier = [r for r in rollbacks if order.get(r, len(order)) < order.get(name, -1)]
+        if earlier:
+            problems.append(f"{name}: {claim}, but {earlier[-1]} was recorded before it: the records disagree")
+    return problems

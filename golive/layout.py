@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 __all__ = [
     "NOTIFICATION_FAILURES", "OPERATOR_CARD", "OPERATOR_CARD_HTML", "OPERATOR_CARD_QR_PNG", "OPERATOR_CARD_QR_SVG",
     "QUICK_START", "RELEASE_NOTES_TEMPLATE", "release_notes", "WAR_ROOM_HTML", "notification_failure", "signal_plot", "signal_plot_files",
-    "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "FIRST_NIGHT_FREEZE",
+    "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "GO_LIVE_FENCE", "FIRST_NIGHT_FREEZE",
     "FIRST_NIGHT_HOURS", "FIRST_NIGHT_PLAN", "FIRST_NIGHT_SCHEDULE", "FLIGHT_CHECK", "IDEMPOTENCY_BURST",
     "MANIFEST", "MICRO_BLAST_RADIUS", "MICRO_BLAST_RADIUS_COUNTERS", "MICRO_BLAST_RADIUS_REQUESTS",
     "OUTBOX_SMOKE", "OUTBOX_SMOKE_PLOT", "PREFLIGHT", "PUBLIC_KEY", "RELEASE_ONELINER", "RELEASE_RITUAL",
@@ -21,7 +21,7 @@ __all__ = [
     "WAR_ROOM_JSON", "WAR_ROOM_MD", "approval", "artifact_completeness", "build_provenance", "chaos", "closing",
     "drill_record", "drill_records", "dsse_envelope", "first_night_hour", "first_night_plot", "first_night_report",
     "freeze_lift", "git_tag", "go_nogo", "judge_look", "judge_look_files", "parse_judge_look", "parse_weight_set",
-    "preflight_check", "preflight_promql_files", "rollback_drill", "rollback_file", "rollout", "sbom",
+    "late_rollback_file", "preflight_check", "preflight_promql_files", "rollback_drill", "rollback_file", "rollout", "sbom",
     "sigstore_bundle", "snapshot", "snapshot_files", "stage_record", "traffic_share", "utc_stamp",
     "weight_readback", "weight_set",
 ]
@@ -43,6 +43,7 @@ RELEASE_RITUAL = "release_ritual.json"
 FLIGHT_CHECK = "flight_check.json"
 
 # The go-live's end and the war room.
+GO_LIVE_FENCE = "go_live_fence.json"  # the fencing generation the go-live took, and who it named
 FINAL_SNAPSHOT = "final_snapshot.json"
 RELEASE_ONELINER = "release_oneliner.txt"
 SUCCESS_CRITERIA = "success_criteria.json"
@@ -213,6 +214,12 @@ def snapshot_files(percent: int) -> str:
 def rollback_file(at: float, dry_run: bool) -> str:
     """The rollback record, stamped with when the rollback started."""
     return f"rollback_{'dryrun_' if dry_run else ''}{utc_stamp(at)}.txt"
+
+
+def late_rollback_file(at: float) -> str:
+    """The record of a rollback that came late for a go-live a newer one had already replaced: it
+    left the target alone, so it is not a rollback of the release (and matches no ROLLBACKS)."""
+    return f"late_rollback_{utc_stamp(at)}.txt"
 
 
 def git_tag(dry_run: bool = False) -> str:

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, PlainSerializer, PlainValidator
 
+from golive.fencing import Fence
 from golive.scenario import Scenario, parse_scenario
 
 __all__ = [
@@ -28,6 +29,8 @@ class WeightReading(BaseModel):
     in_force: int
     at: float
     seconds: float = 0.0  # how long setting it took
+    generation: int | None = None  # the generation the write carried
+    fence: Fence | None = None  # the target's fence, as read with the weight
 
 
 class RolloutObservation(BaseModel):
@@ -85,7 +88,7 @@ class SignalWindow(BaseModel):
 
 class StageResult(BaseModel):
     stage: int
-    outcome: Literal["proceed", "rollback"]
+    outcome: Literal["proceed", "rollback", "superseded"]  # superseded: fenced off by a newer writer
     holds: int = 0
     triggers: list[str] = Field(default_factory=list)
     reason: str = ""
@@ -95,6 +98,8 @@ class StageResult(BaseModel):
     ended_at: float
     decisions: list[dict[str, Any]] = Field(default_factory=list)  # verdicts at each window's end
     rollback: Literal["RolledBack", "RollbackFailed"] | None = None  # how its rollback ended, if it had one
+    generation: int | None = None  # the fencing generation the stage wrote with
+    superseded_by: str | None = None  # the fence that stood when the stage found itself fenced off
     critical_alerts: list[str] = Field(default_factory=list)  # the critical alerts seen firing during the stage
     alerts_unread: int = 0  # looks at which no alert source answered (not knowing is not "no alerts")
 
@@ -112,10 +117,15 @@ class RollbackReport(BaseModel):
     evidence_file: str | None
     triggers: list[str] = Field(default_factory=list)
     verified: bool = False  # the router read back 0
+    fence: Fence | None = None  # the generation this rollback took before it wrote 0
+    left_alone: str | None = None  # why it did not touch the target (a newer go-live holds it)
 
     @property
     def outcome(self) -> str:
-        """`RolledBack` once weight 0 is read back; `RollbackFailed` when it could not be."""
+        """`RolledBack` once weight 0 is read back; `LeftAlone` when a newer go-live held the
+        target, which it must not end; `RollbackFailed` when weight 0 could not be verified."""
+        if self.left_alone:
+            return "LeftAlone"
         return "RolledBack" if self.verified or self.dry_run else "RollbackFailed"
 
 

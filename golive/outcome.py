@@ -36,15 +36,24 @@ ENDINGS: dict[str, Ending] = {e.name: e for e in (
            "read rollback_<UTC>.txt (trigger `cancelled`); go live again when ready"),
     Ending("Crashed", False, "0 % on the canary once the rollback deployment ran for it",
            "check the rollback run the crash started (trigger `crashed`); go live again with recover"),
+    Ending("Superseded", False,
+           "not this run's: a newer writer (a rollback, an operator, a newer go-live) took the target, "
+           "and this run moved nothing after it",
+           "read the rollback record or the run the message names; go live again when ready"),
 )}
 
 
-def ending_of(stages: Sequence[Mapping], unmet: Sequence[str], criteria_rollback: str | None = None) -> Ending:
+def ending_of(stages: Sequence[Mapping], unmet: Sequence[str], criteria_rollback: str | None = None,
+              superseded_by: str | None = None) -> Ending:
     """The ending of a go-live whose flight check cleared: from its stage records (oldest first),
-    the success criteria still unmet, and how the rollback for those ended, if one ran."""
+    the success criteria still unmet, how the rollback for those ended, if one ran, and why the
+    run no longer holds the target, if it does not (fenced off, or rolled back by another while
+    it ran: never Live)."""
     last = stages[-1] if stages else None
     if last is not None and last.get("outcome") == "rollback":
         return ENDINGS[last.get("rollback") or "RollbackFailed"]
+    if superseded_by or (last is not None and last.get("outcome") == "superseded"):
+        return ENDINGS["Superseded"]
     if unmet:
         return ENDINGS[criteria_rollback or "RollbackFailed"]
     return ENDINGS["Live"]

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from golive import layout
 from golive.models import RollbackReport
 from golive.validation import escape_line
 
-__all__ = ["render_rollback", "rollback_file_name"]
+__all__ = ["render_rollback", "rollback_file_name", "rollback_started_at"]
+
+_STAMPED = re.compile(r"^(?:late_)?rollback_(?:dryrun_)?(\d{8}T\d{6}Z)_(\d{6})(?:_[A-Za-z0-9]{1,8})?\.txt$")
 
 
-def rollback_file_name(at: float, dry_run: bool, run_id: str | None = None) -> str:
+def rollback_file_name(at: float, dry_run: bool, run_id: str | None = None, late: bool = False) -> str:
     """The layout's name for the record, made unique: the microseconds of `at` and, when given,
-    the first 8 characters of the run's id (two rollbacks in one second never share a file)."""
+    the first 8 characters of the run's id (two rollbacks in one second never share a file).
+    `late`: the rollback left the target to a newer go-live (`late_rollback_…`)."""
     micro = int(at % 1 * 1_000_000)
     short_run = "".join(c for c in (run_id or "") if c.isalnum())[:8]
     unique = f"_{micro:06d}" + (f"_{short_run}" if short_run else "")
-    return layout.rollback_file(at, dry_run).removesuffix(".txt") + unique + ".txt"
+    name = layout.late_rollback_file(at) if late else layout.rollback_file(at, dry_run)
+    return name.removesuffix(".txt") + unique + ".txt"
+
+
+def rollback_started_at(name: str) -> float | None:
+    """When the rollback of a record named by `rollback_file_name` started; None for another name."""
+    match = _STAMPED.match(name)
+    if not match:
+        return None
+    stamp, micro = match.groups()
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp() + int(micro) / 1e6
 
 
 def render_rollback(report: RollbackReport, release: str, at: float, signals: dict | None) -> str:
@@ -28,13 +42,14 @@ def render_rollback(report: RollbackReport, release: str, at: float, signals: di
     seconds = "n/a" if report.seconds_to_weight_zero is None else f"{report.seconds_to_weight_zero:.2f}"
     lines = [
         f"{'DRY RUN — ' if report.dry_run else ''}ROLLBACK v{release} at {when}",
-        f"outcome:        {report.outcome}",
+        f"outcome:        {report.outcome}" + (f" ({e(report.left_alone)})" if report.left_alone else ""),
         f"reason:         {e(report.reason)}",
         f"triggers:       {', '.join(e(t) for t in report.triggers) or 'none named'}",
         f"stage:          {report.stage}%",
         f"triggered by:   {e(report.triggered_by)}",
         f"weight before:  {'not read' if report.weight_before is None else report.weight_before}",
         f"weight after:   {'unverified (the router could not be read)' if report.weight_after is None else report.weight_after}",
+        f"fence:          {e(report.fence.describe()) if report.fence else 'none taken'}",
         f"seconds from the breaching interval to weight 0: {seconds}",
         "",
         "signals at that moment:",

@@ -173,6 +173,9 @@ class PolicySettings(_Strict):
     on_insufficient_traffic: Literal["pause", "rollback"] = "pause"  # then: ask a person, or roll back
     rollback_budget_seconds: float = Field(60.0, gt=0)  # a rollback keeps trying to reach weight 0 this long
     weight_tolerance_points: float = Field(2.0, ge=0)  # observed split vs weight, beyond noise
+    # The canary is not ready after this many failed health checks in a row (Kubernetes' readiness
+    # probe failureThreshold): one slow answer on a busy machine is not a canary that is down.
+    readiness_failure_threshold: int = Field(3, ge=1, le=100)
     judge: dict[str, float] = Field(default_factory=dict)  # JudgePolicy overrides
     signals: dict[str, dict] = Field(default_factory=dict)  # per-signal catalogue overrides
     approve_each_stage: bool = False

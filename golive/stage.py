@@ -6,16 +6,17 @@ what the returned step says. The rules, in order:
 1. A rollback trigger rolls back at once, whenever it fires.
 2. Until the observation window is complete (the dwell, or a Hold's re-measurement), keep
    watching: a stage is watched for its whole dwell before it may proceed.
-3. Complete and 8/8 green: **proceed**.
+3. Complete, 8/8 green and every source answered (Prometheus and the alert source: not knowing
+   whether a critical alert fires is not "no alert"): **proceed**.
 4. Complete, and the only thing missing is traffic (every signal that is not green is
    `insufficient`): **extend** the window. The intervals seen are kept, so the evidence
    accumulates, and every further look may proceed. Once the stage has lasted its maximum dwell
    it is **inconclusive**: by policy a person is asked (**pause**) or the canary rolls back.
    Too little traffic never proceeds and never rolls back on its own.
-5. Complete otherwise (a deviation, no data, Prometheus silent): **hold**, a fresh window of
+5. Complete otherwise (a deviation, no data, a source silent): **hold**, a fresh window of
    `hold_seconds`, as the runbook re-measures; once the holds would overrun the stage's hold
-   budget, roll back (`hold-budget-exhausted`, or `metrics-unreachable` when Prometheus gave no
-   answer at all).
+   budget, roll back (`hold-budget-exhausted`, or `metrics-unreachable` when a source gave no
+   answer at the last look).
 
 A stage's human gate (approval before the weight is raised) waits in the same hold budget.
 """
@@ -90,13 +91,14 @@ class StageMachine:
 
     def observe(self, at: float, decision: str, verdicts: Mapping[str, str], triggers: Sequence[str] = (),
                 answered: bool = True) -> Step:
-        """The next step after the judge looked at the window [window_start, at]."""
+        """The next step after the judge looked at the window [window_start, at]; `answered`:
+        Prometheus and the alert source both answered this look."""
         self.looks += 1
         if decision == "rollback":
             return Step("rollback", "the judge raised a rollback trigger", tuple(triggers))
         if self.looks < self.intervals_in_window:
             return Step("continue")
-        if decision == "proceed":
+        if decision == "proceed" and answered:
             return Step("proceed", "8/8 green over the window")
         if answered and only_traffic_missing(decision, verdicts):
             return self._too_little_traffic(at)

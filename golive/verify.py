@@ -1,7 +1,8 @@
 """`golive evidence verify`: everything an auditor checks in a release's folder, offline.
 
 The manifest's hash chain (each link's head, its link to the one before, its signature), every
-file against the newest hash the chain holds for it, every DSSE envelope against the trusted
+file against the newest hash the chain holds for it, the release's records against each other
+(a one-liner or success criteria that say "no rollback" beside a rollback sealed before them), every DSSE envelope against the trusted
 public key (and, for `X.dsse.json`, that its payload is exactly the file `X`), the subjects of
 in-toto statements against the files they name, and sigstore bundles against the public-good
 trust root shipped with `sigstore` (no network).
@@ -24,6 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from golive import layout
+from golive.closing import records_disagree
 from golive.evidence import LINK_PAYLOAD_TYPE, MANIFEST, EvidenceLedger, latest_hashes, link_head, sha256_file
 from golive.signing import SigningError, key_id, verify_envelope
 
@@ -216,6 +218,8 @@ def verify_folder(folder: str | Path, public_key: ec.EllipticCurvePublicKey,
         elif sha256_file(folder / name) != recorded[name]:
             report.problems.append(f"{name}: changed (sha256 differs from the manifest)")
     report.problems += [f"{name}: not in the manifest" for name in present if name not in recorded]
+    sealed_order = list(dict.fromkeys(name for link in _read_chain(folder) for name in link["files"]))
+    report.problems += records_disagree(sealed_order, *_claims(folder, recorded))
     for name in present:
         if name.endswith(SIGSTORE_BUNDLE_SUFFIX):
             _check_sigstore_bundle(folder, name, sigstore_identity, sigstore_issuer, report)
@@ -227,6 +231,19 @@ def verify_folder(folder: str | Path, public_key: ec.EllipticCurvePublicKey,
             if _is_envelope(data):
                 _check_envelope(folder, name, data, public_key, report)
     return report
+
+
+def _claims(folder: Path, recorded: dict) -> tuple[str | None, dict | None]:
+    """The one-liner's text and the success criteria, where the chain holds them and they read."""
+    oneliner = criteria = None
+    try:
+        if layout.RELEASE_ONELINER in recorded:
+            oneliner = (folder / layout.RELEASE_ONELINER).read_text(encoding="utf-8")
+        if layout.SUCCESS_CRITERIA in recorded:
+            criteria = json.loads((folder / layout.SUCCESS_CRITERIA).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        pass  # an unreadable record is reported by the hash checks above
+    return oneliner, criteria if isinstance(criteria, dict) else None
 
 
 def describe_key(public_key: ec.EllipticCurvePublicKey) -> str:

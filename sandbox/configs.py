@@ -35,13 +35,15 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def render_nginx(folder: Path, ports: Ports, weight: int) -> str:
+def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0) -> str:
     """nginx in front of both tracks, splitting like ingress-nginx's canary annotations.
 
     `canary-weight` is the `weighted` upstream (smooth weighted round-robin: exact shares);
     `canary-by-header` is the `X-Canary: always|never` map. A weight of 0 or 100 leaves the other
     server out entirely, since nginx has no zero weight. The weight in force is served at
-    /__golive/weight by the workers running this very configuration.
+    /__golive/weight by the workers running this very configuration; its first line names the
+    fencing generation that wrote it. Snippets in `conf.d/` are included as a real ingress
+    controller includes its users' (a broken one makes every reload fail, as it would there).
     """
     if not 0 <= weight <= 100:
         raise ValueError(f"weight: expected 0 to 100, got {weight}")
@@ -52,7 +54,8 @@ def render_nginx(folder: Path, ports: Ports, weight: int) -> str:
         servers.append(f"server 127.0.0.1:{ports.canary} weight={weight};")
     weighted = "\n        ".join(servers)
     temp = folder / "temp"
-    return f"""# rendered by golive sandbox: canary weight {weight}
+    (folder / "conf.d").mkdir(exist_ok=True)
+    return f"""# rendered by golive sandbox: canary weight {weight}, fencing generation {generation}
 daemon off;
 worker_processes 1;
 worker_shutdown_timeout 10s;
@@ -75,6 +78,7 @@ http {{
     }}
     map $http_x_canary $spark_pool {{ always canary; never stable; default weighted; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
+    include {folder}/conf.d/*.conf;
 
     server {{
         listen 127.0.0.1:{ports.router};

@@ -349,10 +349,27 @@ class Sandbox:
         """The canary weight in force, read back from the router's workers."""
         return self._control("GET", "/weight")["weight"]
 
-    def set_weight(self, weight: int) -> int:
-        """Set the canary weight; returns once every accepting router worker serves it. The router
-        checks the value (0-100) and says what is wrong."""
-        return self._control("PUT", "/weight", json={"weight": weight})["weight"]
+    def fence(self) -> dict:
+        """The router's fencing generation and who took it (`{"generation": N, "holder": …}`)."""
+        return self._control("GET", "/weight")["fence"]
+
+    def set_weight(self, weight: int, holder: str = "golive sandbox weight (by hand)") -> int:
+        """Set the canary weight as an operator: a new fencing generation first (so any go-live
+        still writing is fenced off), then the weight; returns once every accepting router worker
+        serves it. The router checks the value (0-100) and says what is wrong."""
+        fence = self._control("POST", "/fence", json={"holder": {"kind": "operator", "name": holder}})
+        return self._control("PUT", "/weight", json={"weight": weight, "generation": fence["generation"]})["weight"]
+
+    def router_faults(self) -> dict:
+        return self._control("GET", "/faults")
+
+    def set_router_faults(self, refuse: int = 0, delay_seconds: float = 0.0) -> dict:
+        """Make the router's control API refuse its next `refuse` writes (503) and answer each
+        write `delay_seconds` late."""
+        return self._control("POST", "/faults", json={"refuse": refuse, "delay_seconds": delay_seconds})
+
+    def clear_router_faults(self) -> dict:
+        return self._control("DELETE", "/faults")
 
     def _control(self, method: str, path: str, **kwargs) -> dict:
         if not self.running():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sandbox import processes
 from sandbox.configs import Ports, render_alertmanager, render_nginx, render_prometheus, write_atomic
-from sandbox.router import NginxRouter, serve_control
+from sandbox.router import NginxRouter, load_fence, serve_control
 from sandbox.store import create_database
 
 STOP_ORDER = ("loadgen", "router", "canary", "stable", "prometheus", "alertmanager")
@@ -77,7 +77,7 @@ class Supervisor:
         nginx_dir = self.workdir / "nginx"
         for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
             (nginx_dir / "temp" / sub).mkdir(parents=True, exist_ok=True)
-        write_atomic(nginx_dir / "nginx.conf", render_nginx(nginx_dir, ports, 0))
+        write_atomic(nginx_dir / "nginx.conf", render_nginx(nginx_dir, ports, 0, load_fence(nginx_dir)["generation"]))
         db = self.workdir / "spark.sqlite"
         create_database(str(db))
 

@@ -1,8 +1,10 @@
-"""The traffic router: set the canary weight and read back the weight in force.
+"""The traffic router: take the target (a fencing generation), set the canary weight with it, and
+read back the weight in force and the fence beside it.
 
 One small interface (`tasks.router_base.TrafficRouter`), one implementation per router: the
 sandbox's nginx through its control API (`tasks.sandbox_router`), ingress-nginx and Gateway API
-(`tasks.kubernetes`).
+(`tasks.kubernetes`). `deadline` (a `time.monotonic()` instant) bounds every request and retry
+inside a call, so a budget holds inside an attempt, not only between attempts.
 """
 
 from __future__ import annotations
@@ -12,40 +14,68 @@ import time
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from golive.fencing import Fence, FenceHolder
 from golive.models import WeightReading
 from golive.settings import RouterSettings
 from tasks.kubernetes import GatewayApiRouter, IngressNginxRouter
-from tasks.router_base import RouterError, RouterForbidden, TrafficRouter, retry_unless_forbidden
+from tasks.router_base import (
+    Deadline, RouterError, RouterFenced, RouterForbidden, TrafficRouter, retry_unless_refused,
+)
 from tasks.sandbox_router import SandboxRouter
 
-__all__ = ["RouterError", "RouterForbidden", "read_weight", "router_for", "set_weight"]
+__all__ = ["RouterError", "RouterFenced", "RouterForbidden", "read_weight", "router_for", "set_weight",
+           "take_generation"]
 
 
-def router_for(settings: RouterSettings) -> TrafficRouter:
+def router_for(settings: RouterSettings, deadline: float | None = None) -> TrafficRouter:
     if settings.kind == "sandbox":
-        return SandboxRouter(settings.control_url)
-    return {"ingress-nginx": IngressNginxRouter, "gateway-api": GatewayApiRouter}[settings.kind](settings.kubernetes)
+        return SandboxRouter(settings.control_url, deadline=Deadline(deadline))
+    kind = {"ingress-nginx": IngressNginxRouter, "gateway-api": GatewayApiRouter}[settings.kind]
+    return kind(settings.kubernetes, deadline=Deadline(deadline))
+
+
+@task(name="take the traffic target", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
+      retry_condition_fn=retry_unless_refused)
+def take_generation(router: RouterSettings, holder: FenceHolder, if_generation: int | None = None,
+                    deadline: float | None = None) -> Fence:
+    """Take a new fencing generation at the target, fencing every older writer.
+
+    Args:
+        router: which router and how to reach it.
+        holder: who takes it (kind, name, flow run).
+        if_generation: take it only while the target's newest is this one (RouterFenced otherwise).
+        deadline: a `time.monotonic()` instant every request must end by.
+
+    Returns:
+        The target's new fence.
+    """
+    return router_for(router, deadline).take_generation(holder, if_generation)
 
 
 @task(name="set the canary weight", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
-      retry_condition_fn=retry_unless_forbidden)
-def set_weight(router: RouterSettings, weight: int) -> WeightReading:
-    """Set the canary's share of traffic.
+      retry_condition_fn=retry_unless_refused)
+def set_weight(router: RouterSettings, weight: int, generation: int, deadline: float | None = None) -> WeightReading:
+    """Set the canary's share of traffic, as the holder of `generation`.
 
     Args:
         router: which router and how to reach it.
         weight: 0-100.
+        generation: the fencing generation this writer took; the router refuses any but its newest.
+        deadline: a `time.monotonic()` instant every request must end by.
 
     Returns:
         The weight the router reports in force once the change applied, and how long it took.
     """
     started = time.monotonic()
-    in_force = router_for(router).set_weight(weight)
-    return WeightReading(requested=weight, in_force=in_force, at=time.time(), seconds=round(time.monotonic() - started, 3))
+    in_force = router_for(router, deadline).set_weight(weight, generation)
+    return WeightReading(requested=weight, in_force=in_force, at=time.time(), generation=generation,
+                         seconds=round(time.monotonic() - started, 3))
 
 
 @task(name="read back the weight in force", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
-      retry_condition_fn=retry_unless_forbidden)
-def read_weight(router: RouterSettings) -> WeightReading:
-    """The weight the router serves now (from the router, never from golive's memory)."""
-    return WeightReading(in_force=router_for(router).read_weight(), at=time.time())
+      retry_condition_fn=retry_unless_refused)
+def read_weight(router: RouterSettings, deadline: float | None = None) -> WeightReading:
+    """The weight the router serves now and the fence beside it (from the router, never from
+    golive's memory)."""
+    state = router_for(router, deadline).read()
+    return WeightReading(in_force=state.weight, fence=state.fence, at=time.time())

@@ -1,33 +1,79 @@
 """What every traffic router has in common: the interface and its errors (one module, so the
-implementations and the tasks that pick one import it and not each other)."""
+implementations and the tasks that pick one import it and not each other).
+
+Every router keeps the fence of `golive.fencing` beside the weight it serves: a weight write
+carries its generation and the router refuses any but the newest (`RouterFenced`).
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
-__all__ = ["RouterError", "RouterForbidden", "TrafficRouter", "retry_unless_forbidden"]
+from golive.fencing import Fence, FenceHolder, TargetState
+
+__all__ = ["Deadline", "RouterError", "RouterFenced", "RouterForbidden", "RouterRefused", "TrafficRouter",
+           "retry_unless_refused"]
 
 
 class RouterError(RuntimeError):
     """The router refused or did not answer; the message says which and why."""
 
 
-class RouterForbidden(RouterError):
-    """The router's API denies golive a permission: asking again will not help."""
+class RouterRefused(RouterError):
+    """A refusal that asking again will not change."""
 
 
-def retry_unless_forbidden(task, task_run, state) -> bool:
-    """Prefect's retry condition: retry failures, but not a missing permission."""
+class RouterForbidden(RouterRefused):
+    """The router's API denies golive a permission."""
+
+
+class RouterFenced(RouterRefused):
+    """The write's generation is not the target's newest: a newer writer took the target."""
+
+    def __init__(self, message: str, fence: Fence):
+        super().__init__(message)
+        self.fence = fence
+
+
+def retry_unless_refused(task, task_run, state) -> bool:
+    """Prefect's retry condition: retry failures, but not a refusal (a missing permission, a fence)."""
     try:
         state.result()
-    except RouterForbidden:
+    except RouterRefused:
         return False
     except Exception:
         return True
     return True
 
 
-class TrafficRouter(Protocol):
-    def set_weight(self, weight: int) -> int: ...
+class Deadline:
+    """A budget on the monotonic clock (a wall clock that jumps must not end it early or late)."""
 
-    def read_weight(self) -> int: ...
+    def __init__(self, at: float | None = None):
+        self.at = at  # time.monotonic() at which the budget ends; None: no budget
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def left(self) -> float | None:
+        return None if self.at is None else self.at - time.monotonic()
+
+    def timeout(self, longest: float) -> float:
+        """A request's timeout: `longest`, cut to what is left of the budget (a tenth of a second at least)."""
+        left = self.left()
+        return longest if left is None else max(0.1, min(longest, left))
+
+    def allows(self, seconds: float) -> bool:
+        """True when `seconds` more still end inside the budget."""
+        left = self.left()
+        return left is None or seconds < left
+
+
+class TrafficRouter(Protocol):
+    def read(self) -> TargetState: ...
+
+    def take_generation(self, holder: FenceHolder, if_generation: int | None = None) -> Fence: ...
+
+    def set_weight(self, weight: int, generation: int) -> int: ...

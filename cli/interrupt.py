@@ -1,0 +1,74 @@
+"""A go-live in this process that Ctrl-C rolls back first.
+
+The flow runs in a thread of its own, because an interrupt reaches only the main thread and may
+land anywhere (between two stages, in the flight check). On Ctrl-C the main thread runs the
+`rollback` flow for the generation the go-live took (`flows.go_live.IN_THIS_PROCESS`): it
+takes a newer one at the router, which fences the go-live's thread off whatever it is doing, and
+writes weight 0. It then waits for that thread to notice and record its ending, for at most
+`grace_seconds` (a second Ctrl-C stops waiting).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from golive.settings import GoLiveSettings
+
+__all__ = ["Interrupted", "run_rolling_back_on_interrupt"]
+
+
+class Interrupted(Exception):
+    """The go-live was interrupted; the rollback ran and its outcome is in the message."""
+
+
+def run_rolling_back_on_interrupt(settings: GoLiveSettings, run: Callable[[], object], say: Callable[[str], None],
+                                  tick: Callable[[], None] = lambda: None, grace_seconds: float = 30.0):
+    """`run()` (a go-live flow call) in a thread; its return value. `tick` runs on the main thread
+    every half second while it runs (a screen's refresh). Ctrl-C rolls back first, then raises
+    Interrupted."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="go-live", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            tick()
+            worker.join(0.5)
+        tick()
+    except KeyboardInterrupt:
+        ended = _roll_back(settings, say)
+        say(f"waiting up to {grace_seconds:g} s for the go-live to stop (Ctrl-C again to stop waiting)")
+        try:
+            deadline = time.monotonic() + grace_seconds
+            while worker.is_alive() and time.monotonic() < deadline:
+                worker.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        raise Interrupted(ended) from None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _roll_back(settings: GoLiveSettings, say: Callable[[str], None]) -> str:
+    from flows.go_live import IN_THIS_PROCESS
+    from flows.rollback import rollback, rollback_outcome
+
+    taken = IN_THIS_PROCESS.stop()
+    if not taken:
+        say("interrupted before the go-live took the traffic target: no weight moved, none will")
+        return "interrupted before any weight moved"
+    say(f"interrupted: rolling back first (the go-live's generation {taken[-1]} is fenced off)")
+    state = rollback(reason="interrupted (Ctrl-C)", release=settings.release, settings=settings,
+                     triggered_by="golive (Ctrl-C)", triggers=["cancelled"], generation=taken[-1], return_state=True)
+    ended = rollback_outcome(state)
+    say(f"{ended}: {state.message}" if state.message else ended)
+    return ended
