@@ -27,7 +27,7 @@ from golive.first_night import (SETTLE_SECONDS, degraded_signals, fast_burn_reas
 from golive.settings import FirstNightSettings, GoLiveSettings
 from golive.slo import PERIOD, budget_remaining, burns_of, measurement_windows
 from blocks import settings_for_run
-from flows.rollback import rollback
+from flows.rollback import rollback, rollback_outcome
 from tasks.evidence import ReleaseFolder
 from tasks.github import GitHubError, apply_freeze
 from tasks.notify import announce
@@ -147,14 +147,19 @@ def _measure_hour(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNigh
     if "freeze" in verdict["actions"] and not evidence.has(layout.FIRST_NIGHT_FREEZE):
         taken.append(_freeze(cfg, evidence, hour))
         announce(cfg, "freeze", 100, taken[-1], details={"hour": hour})
+    rolled = None
     if "rollback" in verdict["actions"]:
-        report = rollback(reason=fast_burn_reason(burns, hour), stage=100, release=release, settings=cfg,
-                          triggered_by=f"first-night hour {hour}")
-        taken.append(f"hour {hour}: rolled back ({report.evidence_file})")
+        # It ends the go-live that went Live, by the generation it took: a newer one is left alone.
+        went_live = evidence.read_json(layout.GO_LIVE_RUN) if evidence.has(layout.GO_LIVE_RUN) else {}
+        state = rollback(reason=fast_burn_reason(burns, hour), stage=100, release=release, settings=cfg,
+                         triggered_by=f"first-night hour {hour}", triggers=["error-budget-burn"],
+                         generation=(went_live.get("fence") or {}).get("generation"), return_state=True)
+        rolled = rollback_outcome(state)
+        taken.append(f"hour {hour}: {rolled} ({state.result().evidence_file if state.is_completed() else state.message})")
     record = {
         "hour": hour, "due": due, "measured_at_utc": _utc(due),
         "burn": {f"{h:g}": b for h, b in burns.items()}, "counts": counts, "budget_remaining": remaining,
-        "signals": signals, "degraded": degraded, **verdict, "taken": taken,
+        "signals": signals, "degraded": degraded, **verdict, "taken": taken, "rollback": rolled,
     }
     page = nodata_note(release, [*_hours(evidence, hour - 1), record])
     if page:

@@ -112,14 +112,16 @@ def go_live(
         "dwell_seconds": dwell_seconds, "final_dwell_seconds": dwell_seconds, "interval_seconds": interval_seconds,
         "hold_seconds": hold_seconds, "approve_each_stage": approve_each_stage})
     try:
-        with go_live_lock(cfg.target.router.target, release):
-            return _take_live(cfg, blocks, recover)
+        with go_live_lock(cfg.target.router.target, release) as takeovers:
+            for taken in takeovers:
+                logger.warning("took over the lock %s: %s", taken["lock"], taken["why"])
+            return _take_live(cfg, blocks, recover, takeovers)
     except GoLiveLocked as exc:
         logger.error("%s", exc)
         return Failed(name="Refused", message=str(exc))
 
 
-def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool) -> State:
+def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool, takeovers: list[dict]) -> State:
     logger = get_run_logger()
     started = time.time()
     if recover:
@@ -138,7 +140,8 @@ def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool
     if fence is None:
         return Failed(name="Cancelled", message="interrupted before any weight moved; "
                                                 f"traffic: {ENDINGS['NoGo'].traffic}")
-    evidence.record(layout.GO_LIVE_FENCE, fence)
+    evidence.record(layout.GO_LIVE_RUN, {"flow_run": holder.run, "fence": fence.model_dump(mode="json"),
+                                         "lock_takeovers": takeovers})
     logger.info("took the traffic target %s: %s", cfg.target.router.target, fence.describe())
     try:
         for percent in cfg.policy.stages:
@@ -171,12 +174,12 @@ def _superseded_by(cfg: GoLiveSettings, fence: Fence, stages: list[dict], rollba
     """Why this run no longer holds the release, from its records and the target's fence; None
     while it does. A rollback recorded since the run started, by anyone, means it is not Live."""
     if stages and stages[-1].get("outcome") == "superseded":
-        return stages[-1].get("superseded_by") or "fenced off by a newer writer"
+        return f"fenced off at {stages[-1]['stage']} %: {stages[-1].get('superseded_by') or 'by a newer writer'}"
     if rollbacks:
         return f"rolled back while it ran ({', '.join(rollbacks)})"
     now = read_weight(cfg.target.router, return_state=True)
     if now.is_completed() and now.result().fence and now.result().fence.generation != fence.generation:
-        return f"fenced off by a newer writer: {now.result().fence.describe()}"
+        return f"fenced off after its last stage: {now.result().fence.describe()}"
     return None
 
 
@@ -215,7 +218,7 @@ def _end_of_stages(cfg: GoLiveSettings, evidence: ReleaseFolder, stages: list[di
     head = evidence.seal("go-live")["head"]
     get_run_logger().info(oneliner)
     message = f"{oneliner}; evidence head {head}"
-    return ending, (f"superseded: {superseded}; {message}" if ending.name == "Superseded" else message), unmet
+    return ending, (f"{superseded}; {message}" if ending.name == "Superseded" else message), unmet
 
 
 def _failed(ending: Ending, stages: list[dict], unmet: list[str], message: str) -> State:

@@ -126,7 +126,15 @@ def night_ending(release: str, hours: Sequence[Mapping], total: int, frozen: boo
     """How the night ends, as (state type, name, message), from the hour records so far; None while
     an hour is still to be measured. A rollback ends it at once; a night that paged for missing
     data ends `Held` failed (it cannot vouch); otherwise `Held` completed."""
-    if any(h["status"] == "rollback" for h in hours):
+    rolled = [h for h in hours if h["status"] == "rollback"]
+    if rolled:
+        outcome = rolled[0].get("rollback") or "RolledBack"
+        if outcome == "LeftAlone":
+            return "FAILED", "Superseded", (f"v{release}'s first night ended: a newer go-live holds the target, "
+                                            "which the night's rollback left alone (error-budget-burn)")
+        if outcome == "RollbackFailed":
+            return "FAILED", "RollbackFailed", (f"v{release}: the first night's rollback could not verify weight 0 "
+                                                "(error-budget-burn): page now")
         return "FAILED", "RolledBack", f"v{release} rolled back during the first night (error-budget-burn)"
     if not set(range(1, total + 1)) <= {h["hour"] for h in hours}:
         return None

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 __all__ = [
     "NOTIFICATION_FAILURES", "OPERATOR_CARD", "OPERATOR_CARD_HTML", "OPERATOR_CARD_QR_PNG", "OPERATOR_CARD_QR_SVG",
     "QUICK_START", "RELEASE_NOTES_TEMPLATE", "release_notes", "WAR_ROOM_HTML", "notification_failure", "signal_plot", "signal_plot_files",
-    "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "GO_LIVE_FENCE", "FIRST_NIGHT_FREEZE",
+    "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "GO_LIVE_RUN", "FIRST_NIGHT_FREEZE",
     "FIRST_NIGHT_HOURS", "FIRST_NIGHT_PLAN", "FIRST_NIGHT_SCHEDULE", "FLIGHT_CHECK", "IDEMPOTENCY_BURST",
     "MANIFEST", "MICRO_BLAST_RADIUS", "MICRO_BLAST_RADIUS_COUNTERS", "MICRO_BLAST_RADIUS_REQUESTS",
     "OUTBOX_SMOKE", "OUTBOX_SMOKE_PLOT", "PREFLIGHT", "PUBLIC_KEY", "RELEASE_ONELINER", "RELEASE_RITUAL",
@@ -43,7 +43,7 @@ RELEASE_RITUAL = "release_ritual.json"
 FLIGHT_CHECK = "flight_check.json"
 
 # The go-live's end and the war room.
-GO_LIVE_FENCE = "go_live_fence.json"  # the fencing generation the go-live took, and who it named
+GO_LIVE_RUN = "go_live_run.json"  # the run, the fencing generation it took, the locks it took over
 FINAL_SNAPSHOT = "final_snapshot.json"
 RELEASE_ONELINER = "release_oneliner.txt"
 SUCCESS_CRITERIA = "success_criteria.json"

@@ -1,23 +1,35 @@
 """The Prefect API itself: one go-live per traffic target and per release, the first night's
 hours scheduled, another run's parameters read.
 
-A go-live holds two global concurrency limits of one slot for its whole run, leased (a run that
-dies frees them when the lease runs out): its traffic target's, so two go-lives can never move
-one service's weight at once, and its release's, whose evidence folder it owns. A second run
-finds a slot taken and is told which run holds it.
+A go-live holds two global concurrency limits of one slot for its whole run: its traffic
+target's, so a second go-live of the service is refused at once and told who holds it, and its
+release's, whose evidence folder it owns. These locks are a courtesy, never the safety (that is
+the router's fence, `golive.fencing`), so they are released by their holder or lapse, and are
+never deleted from outside:
+
+- the slot is leased (`LEASE_SECONDS`) and renewed while its holder runs; a lease that is not
+  renewed (the holder died, or has been paused longer than the lease) lapses on the server;
+- beside each slot a Prefect variable names its holder (flow run, host, process and its start);
+  a slot whose holder is provably gone, its run in a final state or its process dead on this host
+  (a `golive go-live` killed with SIGKILL on the serverless path leaves its slot taken in the
+  database, with no lease left anywhere to lapse), is taken over, and the takeover recorded.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import ObjectNotFound
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate, VariableCreate
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
@@ -35,6 +47,7 @@ from golive.first_night import SETTLE_SECONDS, hour_due
 
 
 ACQUIRE_WAIT_SECONDS = 30
+LEASE_SECONDS = 60.0
 
 
 class GoLiveLocked(RuntimeError):
@@ -58,46 +71,89 @@ def lock_name(kind: str, key: str) -> str:
     return f"go-live-{kind}-" + re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-").lower()
 
 
+def _holder_variable(name: str) -> str:
+    return "golive_lock_holder_" + name.replace("-", "_")[:200]
+
+
+def _process_start(pid: int) -> str | None:
+    """The start of process `pid` in clock ticks since boot (None: no such process), so a pid the
+    kernel gave to another process is not mistaken for the holder."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _this_holder() -> dict:
+    run = FlowRunContext.get().flow_run if FlowRunContext.get() else None
+    return {"flow_run": str(run.id) if run else None, "name": run.name if run else None, "host": socket.gethostname(),
+            "pid": os.getpid(), "process_start": _process_start(os.getpid()), "at": time.time()}
+
+
+def _gone_because(holder: dict, client) -> str | None:
+    """Why the holder a variable names is provably gone; None when it may still run."""
+    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+        if _process_start(holder["pid"]) != holder.get("process_start"):
+            return f"its process {holder['pid']} on {holder['host']} is gone"
+    if holder.get("flow_run"):
+        try:
+            run = client.read_flow_run(holder["flow_run"])
+        except (ObjectNotFound, ValueError):
+            return f"its flow run {holder['flow_run']} is not on this server"
+        if run.state is not None and run.state.is_final():
+            return f"its flow run {run.name!r} ({run.id}) ended {run.state_name}"
+    return None
+
+
 @contextmanager
-def _hold(name: str, what: str) -> Iterator[None]:
+def _hold(name: str, what: str, takeovers: list[dict]) -> Iterator[None]:
+    variable = _holder_variable(name)
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, limit=1)
-        held = client.read_global_concurrency_limit_by_name(name).active_slots >= 1
-    if held:
-        raise GoLiveLocked(f"{what} is already being moved by {_holders()}")
+        if client.read_global_concurrency_limit_by_name(name).active_slots >= 1:
+            found = client.read_variable_by_name(variable)
+            holder = found.value if found is not None and isinstance(found.value, dict) else {}
+            if not (gone := _gone_because(holder, client)):
+                raise GoLiveLocked(f"{what} is already being moved by {_holders()}")
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
+            takeovers.append({"lock": name, "holder": holder, "why": gone, "at": time.time()})
     acquired = False
     try:
         # Free a moment ago: wait for the slot rather than mistake a slow API for a holder;
-        # only a run that took it in between keeps it past the wait.
-        with concurrency(name, occupy=1, timeout_seconds=ACQUIRE_WAIT_SECONDS, strict=True):
+        # only a run that took it in between keeps it past the wait. Not strict on renewal: a
+        # lease lost while paused must not kill the run (the router's fence keeps it harmless).
+        with concurrency(name, occupy=1, timeout_seconds=ACQUIRE_WAIT_SECONDS, strict=True,
+                         lease_duration=LEASE_SECONDS, raise_on_lease_renewal_failure=False):
             acquired = True
-            yield
+            me = _this_holder()
+            with get_client(sync_client=True) as client:
+                if client.read_variable_by_name(variable) is not None:  # a gone holder's, taken over
+                    client.delete_variable_by_name(variable)
+                client.create_variable(VariableCreate(name=variable, value=me))
+            try:
+                yield
+            finally:
+                with get_client(sync_client=True) as client:
+                    found = client.read_variable_by_name(variable)
+                    if found is not None and found.value == me:  # released by its holder only
+                        client.delete_variable_by_name(variable)
     except TimeoutError:
         if acquired:
             raise
         raise GoLiveLocked(f"{what} is already being moved by {_holders()}") from None
 
 
-@task(name="free a dead run's locks", cache_policy=NO_CACHE)
-def free_go_live_lock(target: str, release: str) -> None:
-    """Let go of the traffic target's and the release's limits a dead go-live held, so the next
-    run need not wait out its lease. Only for a run known to have held them."""
-    with get_client(sync_client=True) as client:
-        for name in (lock_name("target", target), lock_name("release", release)):
-            try:
-                client.delete_global_concurrency_limit_by_name(name)
-            except ObjectNotFound:
-                pass
-
-
 @contextmanager
-def go_live_lock(target: str, release: str) -> Iterator[None]:
+def go_live_lock(target: str, release: str) -> Iterator[list[dict]]:
     """Hold the traffic target `target` and the release for the duration; GoLiveLocked at once
-    when either is taken."""
+    when either is taken by a holder that may still run. Yields the locks taken over from holders
+    that were gone (each with the holder and why), for the run's record."""
+    takeovers: list[dict] = []
     with ExitStack() as held:
-        held.enter_context(_hold(lock_name("target", target), f"the traffic target {target}"))
-        held.enter_context(_hold(lock_name("release", release), f"v{release}"))
-        yield
+        held.enter_context(_hold(lock_name("target", target), f"the traffic target {target}", takeovers))
+        held.enter_context(_hold(lock_name("release", release), f"v{release}", takeovers))
+        yield takeovers
 
 
 FIRST_NIGHT_HOUR_DEPLOYMENT = "first-night-hour/default"
