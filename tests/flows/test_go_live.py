@@ -64,7 +64,9 @@ def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, 
     second = rollback(reason="test again", stage=25, release="1.4.0", config=str(config))
     assert (first.weight_before, first.weight_after, first.verified) == (25, 0, True)
     assert (second.weight_after, second.verified) == (0, True)  # weight 0 written again: harmless
-    assert second.steps[0].startswith("set the canary weight to 0")
+    assert second.steps[0].startswith("took the traffic target: generation")  # newer than the first's
+    assert second.fence.generation == first.fence.generation + 1
+    assert second.steps[1].startswith("set the canary weight to 0")
     assert sandbox.weight() == 0
     assert len(list((tmp_path / "v1.4.0").glob(layout.ROLLBACKS))) >= 2  # the dry run's too
 

@@ -50,7 +50,8 @@ def test_an_error_after_the_weight_is_raised_rolls_back_and_names_it(sandbox, ca
 
 
 class _ReadsFail(BaseHTTPRequestHandler):
-    """A router control API whose reads fail and whose writes reach the sandbox's real router."""
+    """A router control API whose reads fail and whose writes (the fence, the weight) reach the
+    sandbox's real router."""
 
     upstream = ""
 
@@ -60,12 +61,14 @@ class _ReadsFail(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        answer = httpx.put(f"{self.upstream}{self.path}", content=body, timeout=20,
-                           headers={"Content-Type": "application/json"})
+        answer = httpx.request(self.command, f"{self.upstream}{self.path}", content=body, timeout=20,
+                               headers={"Content-Type": "application/json"})
         self.send_response(answer.status_code)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         self.wfile.write(answer.content)
+
+    do_POST = do_PUT  # noqa: N815 - taking the fence is a write too
 
     def log_message(self, *_args) -> None:
         pass
@@ -101,6 +104,7 @@ def test_a_router_that_cannot_be_read_still_gets_weight_zero_and_says_unverified
     text = rollback_record(tmp_path / "v1.4.0")
     assert "outcome:        RollbackFailed" in text
     assert "weight after:   unverified (the router could not be read)" in text
+    assert "took the traffic target: generation" in text
     assert "set the canary weight to 0" in text and "could not read the weight back, unverified" in text
 
 

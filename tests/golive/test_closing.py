@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from golive.closing import release_oneliner, success_criteria, transient_breaches
+from golive.closing import records_disagree, release_oneliner, rollbacks_since, success_criteria, transient_breaches
 from golive.signals import SIGNAL_NAMES
 
 VALUES = {"api_p95_ms": (141.2, 139.0), "http_5xx_pct": (0.3, 0.2), "csp_violations_per_min": (11.0, 10.0)}
@@ -141,3 +141,46 @@ def test_a_critical_alert_seen_during_the_go_live_fails_zero_critical_alerts():
     unmet = success_criteria(LADDER, [_stage(1), _stage(5), alerted, _stage(50), _stage(100)], COMPLETE)
     assert unmet["no_critical_alerts"] == {
         "ok": False, "fired": ["25%:GoLiveSignalFarOverThreshold (api_p95_ms, canary)"], "looks_unread": 1}
+
+
+ROLLBACK_AT_T = "rollback_20260601T120000Z_250000_abcd1234.txt"  # 2026-06-01 12:00:00.25 UTC
+T = 1780315200.25
+
+
+def test_rollbacks_since_a_start_are_every_real_rollback_recorded_from_then():
+    files = [ROLLBACK_AT_T, "rollback_20260601T115959Z_000000.txt", "rollback_dryrun_20260601T120001Z_000000.txt",
+             "late_rollback_20260601T120002Z_000000.txt", "rollback_drill_20260601T120003Z.txt", "stage_5.json"]
+    assert rollbacks_since(files, T) == [ROLLBACK_AT_T]
+    assert rollbacks_since(files, T + 1) == []
+
+
+def test_the_oneliner_counts_every_rollback_recorded_not_only_the_stages():
+    line = release_oneliner("1.4.0", [_stage(1), _stage(5)], 90, [ROLLBACK_AT_T])
+    assert "rollback=1 (rolled back by another while it ran)" in line
+    superseded = release_oneliner("1.4.0", [_stage(1), {**_stage(5), "outcome": "superseded"}], 90, [ROLLBACK_AT_T])
+    assert "rollback=1 (superseded at 5%)" in superseded
+
+
+def test_a_rollback_recorded_since_the_start_fails_no_rollback():
+    criteria = success_criteria(LADDER, [_stage(p) for p in LADDER], COMPLETE, [ROLLBACK_AT_T])
+    assert criteria["no_rollback"] == {"ok": False, "records": [ROLLBACK_AT_T]}
+    assert success_criteria(LADDER, [_stage(p) for p in LADDER], COMPLETE)["no_rollback"]["ok"]
+
+
+def test_records_that_deny_a_rollback_sealed_before_them_disagree():
+    sealed = ["stage_5.json", ROLLBACK_AT_T, "release_oneliner.txt", "success_criteria.json"]
+    problems = records_disagree(sealed, "v1.4.0 canary: 1%→5% in 1m, holds=0, rollback=0; …",
+                                {"no_rollback": {"ok": True}})
+    assert problems == [
+        f"release_oneliner.txt: says rollback=0, but {ROLLBACK_AT_T} was recorded before it: the records disagree",
+        f"success_criteria.json: says no_rollback is met, but {ROLLBACK_AT_T} was recorded before it: "
+        "the records disagree"]
+
+
+def test_a_rollback_after_the_oneliner_or_admitted_by_it_agrees():
+    after = ["release_oneliner.txt", "success_criteria.json", ROLLBACK_AT_T]  # the first night's, say
+    assert records_disagree(after, "… rollback=0; …", {"no_rollback": {"ok": True}}) == []
+    before = [ROLLBACK_AT_T, "release_oneliner.txt", "success_criteria.json"]
+    assert records_disagree(before, "… rollback=1 (at 25%: breach:api_p95_ms); …", {"no_rollback": {"ok": False}}) == []
+    assert records_disagree(["rollback_dryrun_20260601T120001Z_000000.txt", "release_oneliner.txt"],
+                            "… rollback=0; …", None) == []

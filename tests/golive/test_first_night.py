@@ -119,6 +119,10 @@ def test_the_night_ends_once_every_hour_is_recorded_in_any_order():
 def test_a_rollback_ends_the_night_at_once_and_a_blind_night_is_held_failed():
     assert night_ending("1.4.0", [_recorded(1, "green"), _recorded(2, "rollback")], 24, frozen=False) == (
         "FAILED", "RolledBack", "v1.4.0 rolled back during the first night (error-budget-burn)")
+    failed = {**_recorded(2, "rollback"), "rollback": "RollbackFailed"}
+    assert night_ending("1.4.0", [_recorded(1, "green"), failed], 24, frozen=False)[:2] == ("FAILED", "RollbackFailed")
+    left = {**_recorded(2, "rollback"), "rollback": "LeftAlone"}
+    assert night_ending("1.4.0", [left], 24, frozen=False)[:2] == ("FAILED", "Superseded")
     blind = [_recorded(2, "nodata"), _recorded(1, "green"), _recorded(3, "nodata")]  # measured out of order
     assert night_ending("1.4.0", blind, 3, frozen=False) == (
         "FAILED", "Held", "2 hours without data: the first night cannot vouch for v1.4.0")

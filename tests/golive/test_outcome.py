@@ -39,3 +39,10 @@ def test_the_readme_tables_match_the_code():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert all(f"| `{e.name}` | {e.traffic} | {e.next_step} |" in readme for e in ENDINGS.values())
     assert all(f"| `{t.id}` | {t.fires_when} |" in readme for t in STOPS)
+
+
+def test_a_run_fenced_off_or_rolled_back_by_another_is_superseded_never_live():
+    assert ending_of(PROCEEDED, [], None, "rolled back while it ran (rollback_x.txt)").name == "Superseded"
+    assert ending_of([{"stage": 5, "outcome": "superseded"}], []).name == "Superseded"
+    assert ending_of(PROCEEDED, ["no_rollback"], None, "fenced off").name == "Superseded"  # no criteria rollback
+    assert ending_of([{"stage": 25, "outcome": "rollback", "rollback": "RolledBack"}], [], None, "x").name == "RolledBack"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from golive.models import RolloutObservation
-from golive.rollout import image_tag, rollout_triggers, same_version
+from golive.rollout import RolloutWatch, image_tag, rollout_triggers, same_version
 from golive.triggers import trigger
 
 
@@ -57,3 +57,25 @@ def test_unknown_restarts_never_fire():
 def test_every_trigger_it_raises_is_in_the_catalogue():
     fired = rollout_triggers(observed(ready=0, versions=["2"], restarts=5), "1.4.0", 1)
     assert [trigger(t).evaluated_by for t in fired] == ["flow", "flow", "flow"]
+
+
+def test_a_ready_canary_that_serves_no_version_is_a_mismatch():
+    assert list(rollout_triggers(observed(versions=[]), "1.4.0", 1)) == ["version-mismatch"]
+
+
+def test_one_slow_health_answer_is_not_a_canary_that_is_not_ready():
+    watch = RolloutWatch("1.4.0", failure_threshold=3)
+    assert watch.observe(observed()) == {}
+    assert watch.observe(observed(ready=0)) == {}  # one answer slower than its timeout
+    assert watch.observe(observed()) == {}  # ready again: the count starts over
+    assert watch.observe(observed(ready=0)) == {}
+    assert watch.observe(None) == {}  # an observation that could not be made counts as a failure
+    fired = watch.observe(observed(ready=1))
+    assert list(fired) == ["canary-not-ready"] and "3 observations in a row" in fired["canary-not-ready"]
+
+
+def test_a_wrong_version_and_rising_restarts_fire_at_once():
+    watch = RolloutWatch("1.4.0", failure_threshold=3)
+    assert watch.observe(observed(restarts=2)) == {}
+    assert list(watch.observe(observed(restarts=3))) == ["crash-loop"]  # compared with the first observation
+    assert list(RolloutWatch("1.4.0").observe(observed(versions=["1.3.2"]))) == ["version-mismatch"]

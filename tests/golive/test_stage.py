@@ -87,6 +87,15 @@ def test_a_silent_prometheus_spends_the_budget_as_metrics_unreachable():
     assert (steps[-1].action, steps[-1].triggers) == ("rollback", ("metrics-unreachable",))
 
 
+def test_green_signals_do_not_proceed_while_the_alert_source_is_silent():
+    m = machine()
+    steps = [look(m, "proceed", answered=False).action for _ in range(5)]
+    assert steps[-1] == "hold"  # not knowing whether a critical alert fires is not "no alert"
+    later = [look(m, "proceed", answered=False) for _ in range(4)]
+    assert (later[-1].action, later[-1].triggers) == ("rollback", ("metrics-unreachable",))
+    assert look(machine(), "proceed").action == "continue"
+
+
 def test_unanswered_approvals_wait_within_the_hold_budget():
     m = machine(hold_budget_seconds=250)
     assert m.waited_for_approval(100).action == "hold"

@@ -11,7 +11,7 @@ from golive.settings import KubernetesSettings
 from tasks.kubernetes import (
     CANARY, CANARY_BY_HEADER, GatewayApiRouter, IngressNginxRouter, read_kubernetes_rollout, scale_canary,
 )
-from tasks.router_base import RouterError, RouterForbidden, retry_unless_forbidden
+from tasks.router_base import RouterError, RouterForbidden, retry_unless_refused
 from tests.emulators.kubernetes import DEPLOYMENTS, HTTP_ROUTES, INGRESSES, PODS, canary_pod
 
 WEIGHTS = (0, 1, 5, 25, 50, 100)
@@ -124,8 +124,8 @@ def test_a_forbidden_patch_stops_with_one_line_naming_verb_and_resource(kube_emu
 def test_a_forbidden_call_is_not_retried_by_prefect():
     from prefect.states import Failed
 
-    assert retry_unless_forbidden(None, None, Failed(data=RouterForbidden("no"))) is False
-    assert retry_unless_forbidden(None, None, Failed(data=RouterError("busy"))) is True
+    assert retry_unless_refused(None, None, Failed(data=RouterForbidden("no"))) is False
+    assert retry_unless_refused(None, None, Failed(data=RouterError("busy"))) is True
 
 
 def test_server_errors_are_retried_with_backoff(kube_emulator, cluster):

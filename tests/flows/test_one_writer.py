@@ -1,0 +1,125 @@
+"""One writer, on the real sandbox: a go-live process frozen mid-stage (SIGSTOP, as a VM pause or
+a stop-the-world GC looks from outside) and rolled back while frozen never moves the weight
+again when it wakes; it ends Superseded, and its folder verifies with records that agree. A late
+rollback meant for an old run leaves a newer go-live alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cli.main import main
+from golive import layout
+from golive.fencing import FenceHolder
+from golive.signing import load_public_key
+from golive.verify import verify_folder
+from tasks.sandbox_router import SandboxRouter
+from tests.flows.helpers import flow_settings
+
+pytestmark = pytest.mark.sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class WeightWatch:
+    """The highest weight the router served while it ran (read every 50 ms from nginx's workers)."""
+
+    def __init__(self, sandbox):
+        self.sandbox, self.highest, self._stop = sandbox, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.highest = max(self.highest, self.sandbox.weight())
+            time.sleep(0.05)
+
+    def __enter__(self) -> WeightWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.2)
+
+
+def test_a_go_live_frozen_at_5_and_rolled_back_wakes_superseded_and_moves_nothing(
+        sandbox, canary_weight, signing_key, tmp_path):
+    settings = flow_settings(sandbox, signing_key, tmp_path / "evidence", [5, 25, 100], interval=2.0,
+                             policy={"dwell_seconds": 60, "final_dwell_seconds": 60})
+    settings.pop("release")
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    folder = tmp_path / "evidence" / "v1.4.0"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # the go-live's own temporary Prefect server
+    go_live = subprocess.Popen([sys.executable, "-m", "cli.main", "go-live", "--release", "1.4.0", "--config",
+                                str(config)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        _wait_for(lambda: (folder / layout.weight_set(5)).exists() or go_live.poll() is not None, 240,
+                  "the go-live at 5 %")
+        assert sandbox.weight() == 5, "".join(go_live.communicate(timeout=30))[-3000:]
+        os.kill(go_live.pid, signal.SIGSTOP)
+        assert main(["rollback", "--release", "1.4.0", "--reason", "the go-live froze at 5 %", "--stage", "5",
+                     "--config", str(config)]) == 0
+        assert sandbox.weight() == 0
+        with WeightWatch(sandbox) as watch:
+            os.kill(go_live.pid, signal.SIGCONT)
+            output, logs = go_live.communicate(timeout=180)
+        assert watch.highest == 0, "the woken go-live moved the weight"
+    finally:
+        if go_live.poll() is None:
+            os.kill(go_live.pid, signal.SIGCONT)
+            go_live.kill()
+            go_live.wait()
+
+    assert go_live.returncode == 1, (output + logs)[-3000:]
+    ending = [line for line in output.splitlines() if line.startswith(("Live:", "Superseded:", "RolledBack:"))]
+    assert ending and ending[-1].startswith("Superseded: fenced off at 5 %: generation"), output[-3000:]
+    stage = json.loads((folder / layout.stage_record(5)).read_text())
+    assert stage["outcome"] == "superseded" and "rollback v1.4.0 (golive rollback" in stage["superseded_by"]
+    assert not (folder / layout.stage_record(25)).exists() and not (folder / layout.git_tag()).exists()
+    rows = json.loads((folder / layout.WAR_ROOM_JSON).read_text())
+    assert [r["Decision"] for r in rows][-2:] == ["Rollback", "Superseded"]
+    assert "rollback=1 (superseded at 5%)" in (folder / layout.RELEASE_ONELINER).read_text()
+    criteria = json.loads((folder / layout.SUCCESS_CRITERIA).read_text())
+    assert criteria["no_rollback"]["ok"] is False
+    report = verify_folder(folder, load_public_key(Path(signing_key["public_key_path"]).read_bytes()))
+    assert report.problems == []
+
+
+def test_a_late_rollback_for_an_old_run_leaves_a_newer_go_live_alone(sandbox, canary_weight, signing_key, tmp_path):
+    from flows.rollback import rollback
+    from golive.settings import load_settings
+
+    settings = load_settings(flow_settings(sandbox, signing_key, tmp_path, [5, 100]))
+    router = SandboxRouter(sandbox.control_url)
+    newer = router.take_generation(FenceHolder(kind="go-live", name="go-live v1.4.0", run="the-newer-run"))
+    router.set_weight(5, newer.generation)
+
+    report = rollback(reason="go-live run 'old' ended Crashed", release="1.4.0", settings=settings,
+                      triggered_by="crashed", triggers=["crashed"], crashed_run="prefect.flow-run.the-old-run")
+
+    assert report.outcome == "LeftAlone" and "a newer go-live holds the traffic target" in report.left_alone
+    assert sandbox.weight() == 5 and router.read().fence.generation == newer.generation
+    folder = tmp_path / "v1.4.0"
+    assert list(folder.glob(layout.ROLLBACKS)) == []  # not a rollback of the release: nothing to contradict
+    (late,) = folder.glob("late_rollback_*.txt")
+    assert "outcome:        LeftAlone (a newer go-live holds the traffic target" in late.read_text()
