@@ -60,15 +60,15 @@ def run_rolling_back_on_interrupt(settings: GoLiveSettings, run: Callable[[], ob
 
 def _roll_back(settings: GoLiveSettings, say: Callable[[str], None]) -> str:
     from flows.go_live import IN_THIS_PROCESS
-    from flows.rollback import rollback, rollback_outcome
+    from flows.rollback import roll_back, rollback_outcome
 
     taken = IN_THIS_PROCESS.stop()
     if not taken:
         say("interrupted before the go-live took the traffic target: no weight moved, none will")
         return "interrupted before any weight moved"
     say(f"interrupted: rolling back first (the go-live's generation {taken[-1]} is fenced off)")
-    state = rollback(reason="interrupted (Ctrl-C)", release=settings.release, settings=settings,
-                     triggered_by="golive (Ctrl-C)", triggers=["cancelled"], generation=taken[-1], return_state=True)
+    state = roll_back(reason="interrupted (Ctrl-C)", release=settings.release, settings=settings,
+                      triggered_by="golive (Ctrl-C)", triggers=["cancelled"], generation=taken[-1])
     ended = rollback_outcome(state)
     say(f"{ended}: {state.message}" if state.message else ended)
     return ended

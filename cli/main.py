@@ -147,11 +147,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     configure_prefect()
     settings = _target_settings(args, release=args.release)
-    from flows.rollback import rollback, rollback_outcome
+    from flows.rollback import roll_back, rollback_outcome
 
-    state = rollback(reason=args.reason, stage=args.stage, dry_run=args.dry_run, release=args.release,
-                     settings=settings, triggered_by=f"golive rollback ({os.environ.get('USER', 'operator')})",
-                     return_state=True)
+    state = roll_back(reason=args.reason, stage=args.stage, dry_run=args.dry_run, release=args.release,
+                      settings=settings, triggered_by=f"golive rollback ({os.environ.get('USER', 'operator')})")
     ended = rollback_outcome(state)
     if state.is_completed():
         report = state.result()

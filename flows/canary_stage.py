@@ -29,7 +29,7 @@ from golive.stage import StageMachine, Step
 from golive.triggers import describe
 from golive.validation import error_line
 from golive.warroom import WarRoomRow
-from flows.rollback import rollback, rollback_outcome
+from flows.rollback import roll_back, rollback_outcome
 from tasks.alerts import critical_alerts_firing
 from tasks.approval import StageApproval
 from tasks.artifacts import publish_stage
@@ -285,11 +285,10 @@ class _StageRun:
         result = self.result
         result.outcome, result.reason, result.triggers = outcome, reason, list(triggers)
         if outcome == "rollback":
-            rolled = rollback(reason=f"{describe(list(triggers), signals or {})}: {reason}", stage=self.percent,
-                              release=self.settings.release, settings=self.settings,
-                              triggered_by=f"canary-stage {self.percent}%", signals=signals,
-                              breach_detected_at=detected_at, triggers=list(triggers), generation=self.generation,
-                              return_state=True)
+            rolled = roll_back(reason=f"{describe(list(triggers), signals or {})}: {reason}", stage=self.percent,
+                               release=self.settings.release, settings=self.settings,
+                               triggered_by=f"canary-stage {self.percent}%", signals=signals,
+                               breach_detected_at=detected_at, triggers=list(triggers), generation=self.generation)
             ended = rollback_outcome(rolled)
             if ended == "LeftAlone":
                 result.outcome, superseded_by = "superseded", rolled.result().left_alone

@@ -27,7 +27,7 @@ from golive.first_night import (SETTLE_SECONDS, degraded_signals, fast_burn_reas
 from golive.settings import FirstNightSettings, GoLiveSettings
 from golive.slo import PERIOD, budget_remaining, burns_of, measurement_windows
 from blocks import settings_for_run
-from flows.rollback import rollback, rollback_outcome
+from flows.rollback import roll_back, rollback_outcome
 from tasks.evidence import ReleaseFolder
 from tasks.github import GitHubError, apply_freeze
 from tasks.notify import announce
@@ -151,9 +151,9 @@ def _measure_hour(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNigh
     if "rollback" in verdict["actions"]:
         # It ends the go-live that went Live, by the generation it took: a newer one is left alone.
         went_live = evidence.read_json(layout.GO_LIVE_RUN) if evidence.has(layout.GO_LIVE_RUN) else {}
-        state = rollback(reason=fast_burn_reason(burns, hour), stage=100, release=release, settings=cfg,
-                         triggered_by=f"first-night hour {hour}", triggers=["error-budget-burn"],
-                         generation=(went_live.get("fence") or {}).get("generation"), return_state=True)
+        state = roll_back(reason=fast_burn_reason(burns, hour), stage=100, release=release, settings=cfg,
+                          triggered_by=f"first-night hour {hour}", triggers=["error-budget-burn"],
+                          generation=(went_live.get("fence") or {}).get("generation"))
         rolled = rollback_outcome(state)
         taken.append(f"hour {hour}: {rolled} ({state.result().evidence_file if state.is_completed() else state.message})")
     record = {

@@ -40,7 +40,7 @@ from flows.artifact_completeness import artifact_completeness
 from flows.canary_stage import canary_stage
 from flows.closing import closing
 from flows.flight_check import flight_check
-from flows.rollback import rollback, rollback_outcome
+from flows.rollback import ending_after, roll_back, rollback_outcome
 from tasks.artifacts import link_evidence, publish_war_room
 from tasks.evidence import ReleaseFolder, list_evidence, read_stage_records
 from tasks.notify import announce
@@ -85,9 +85,9 @@ def roll_back_after_the_run(flow: Flow, flow_run: FlowRun, state: State) -> None
     except Exception as exc:  # noqa: BLE001 - a hook must not raise; the rollback deployment's trigger still fires
         get_run_logger().critical("go-live %s: cannot load its settings to roll back: %s", cause, exc)
         return
-    rollback(reason=f"the go-live run was {cause}: {state.message or state.name}", release=cfg.release,
-             settings=cfg, triggered_by=f"go-live run {flow_run.name!r} ({cause})", triggers=[cause],
-             crashed_run=str(flow_run.id), return_state=True)
+    roll_back(reason=f"the go-live run was {cause}: {state.message or state.name}", release=cfg.release,
+              settings=cfg, triggered_by=f"go-live run {flow_run.name!r} ({cause})", triggers=[cause],
+              crashed_run=str(flow_run.id))
 
 
 @flow(name="go-live", flow_run_name="go-live v{release}",
@@ -125,8 +125,8 @@ def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool
     logger = get_run_logger()
     started = time.time()
     if recover:
-        recovered = rollback(reason="recover: a previous go-live left the weight raised", release=cfg.release,
-                             settings=cfg, triggered_by="go-live (recover)", return_state=True)
+        recovered = roll_back(reason="recover: a previous go-live left the weight raised", release=cfg.release,
+                              settings=cfg, triggered_by="go-live (recover)")
         if rollback_outcome(recovered) == "RollbackFailed":
             ending = ENDINGS["RollbackFailed"]
             return Failed(name=ending.name, message=f"recover: {recovered.message}; traffic: {ending.traffic}")
@@ -151,10 +151,9 @@ def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool
         ending, message, unmet = _end_of_stages(cfg, evidence, stages, started, fence)
     except Exception as exc:
         logger.exception("go-live failed; rolling back")
-        rolled = rollback(reason=f"the go-live failed: {error_line(exc)}", release=cfg.release, settings=cfg,
-                          triggered_by="go-live", triggers=["orchestrator-error"], generation=fence.generation,
-                          return_state=True)
-        ending = ENDINGS[{"LeftAlone": "Superseded"}.get(rollback_outcome(rolled), rollback_outcome(rolled))]
+        rolled = roll_back(reason=f"the go-live failed: {error_line(exc)}", release=cfg.release, settings=cfg,
+                           triggered_by="go-live", triggers=["orchestrator-error"], generation=fence.generation)
+        ending = ENDINGS[ending_after(rolled)]
         return Failed(name=ending.name, message=f"the go-live failed: {error_line(exc)}; traffic: {ending.traffic}")
     if ending.name != "Live":
         return _failed(ending, stages, unmet, message)
@@ -202,10 +201,10 @@ def _end_of_stages(cfg: GoLiveSettings, evidence: ReleaseFolder, stages: list[di
     criteria_rollback = None
     if unmet and not superseded and stages and stages[-1]["outcome"] == "proceed":
         # Every stage proceeded, yet the release fails its criteria: it must not stay at 100 %.
-        rolled = rollback(reason=f"success criteria not met at 100 %: {', '.join(unmet)}", stage=stages[-1]["stage"],
-                          release=release, settings=cfg, triggered_by="go-live", triggers=["success-criteria-unmet"],
-                          generation=fence.generation, return_state=True)
-        criteria_rollback = {"LeftAlone": "Superseded"}.get(rollback_outcome(rolled), rollback_outcome(rolled))
+        rolled = roll_back(reason=f"success criteria not met at 100 %: {', '.join(unmet)}",
+                           stage=stages[-1]["stage"], release=release, settings=cfg, triggered_by="go-live",
+                           triggers=["success-criteria-unmet"], generation=fence.generation)
+        criteria_rollback = ending_after(rolled)
     ending = ending_of(stages, unmet, criteria_rollback, superseded)
     if ending.name == "Live":
         announce(cfg, "live", None, oneliner)

@@ -20,12 +20,14 @@ given that run's id (`crashed_run`) and rolls back the release and target that r
 
 from __future__ import annotations
 
+import contextvars
 import time
 from datetime import datetime, timezone
 
-from prefect import flow, get_run_logger
+from prefect import flow
+from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
-from prefect.states import Failed, State
+from prefect.states import Completed, Failed, State
 
 from golive import layout
 from golive.fencing import Fence, FenceHolder, leave_alone_because
@@ -35,8 +37,9 @@ from golive.settings import GoLiveSettings, RouterSettings, SettingsError
 from golive.validation import error_line, parse_release
 from golive.warroom import WarRoomRow
 from blocks import settings_for_run
-from tasks.evidence import ReleaseFolder, add_war_room_row, list_evidence
+from tasks.evidence import add_war_room_row, list_evidence, record, seal
 from tasks.kubernetes import scale_canary
+from tasks.logs import run_logger
 from tasks.notify import announce
 from tasks.prefect_api import read_flow_run_parameters, rename_flow_run
 from tasks.router import RouterFenced, read_weight, set_weight, take_generation
@@ -51,6 +54,22 @@ def _run_name() -> str:
     settings = params.get("settings")
     release = params.get("release") or getattr(settings, "release", None) or (settings or {}).get("release")
     return f"rollback v{release} at {params.get('stage', 0)}%" if release else f"rollback at {params.get('stage', 0)}%"
+
+
+# Set while the rollback's steps run with no Prefect run to record them (`roll_back` when the API
+# does not answer and no flow is running): each step is then its task's function, called directly.
+_WITHOUT_THE_SERVER = contextvars.ContextVar("golive_rollback_without_the_server", default=False)
+
+
+def _step(task, *args) -> State:
+    """One step of the rollback, its final state: a Prefect task run (a visible step, not retried:
+    the rollback's own loop retries within its budget), or the task's function called directly."""
+    if not _WITHOUT_THE_SERVER.get():
+        return task.with_options(retries=0)(*args, return_state=True)
+    try:
+        return Completed(data=task.fn(*args))
+    except Exception as exc:  # noqa: BLE001 - as the task run's Failed state would carry it
+        return Failed(data=exc, message=error_line(exc))
 
 
 def _failure(state: State) -> str:
@@ -68,16 +87,15 @@ def _take_target(router: RouterSettings, holder: FenceHolder, generation: int | 
     is spent; None when the target never answered. _LeftAlone when a newer go-live holds it."""
     ends = generation is not None or crashed_run is not None
     for attempt, delay in enumerate((*RETRY_DELAYS, *[RETRY_DELAYS[-1]] * 100), 1):
-        current = read_weight.with_options(retries=0)(router, deadline, return_state=True) if ends else None
+        current = _step(read_weight, router, deadline) if ends else None
         if current is not None and current.is_completed():
             fence = current.result().fence or Fence()
             if why := leave_alone_because(fence, generation, crashed_run):
                 steps.append(why)
                 raise _LeftAlone(why)
-            taken = take_generation.with_options(retries=0)(router, holder, fence.generation, deadline,
-                                                            return_state=True)
+            taken = _step(take_generation, router, holder, fence.generation, deadline)
         elif current is None:
-            taken = take_generation.with_options(retries=0)(router, holder, None, deadline, return_state=True)
+            taken = _step(take_generation, router, holder, None, deadline)
         else:
             taken = current
         if taken.is_completed():
@@ -98,10 +116,9 @@ def _weight_to_zero(router: RouterSettings, fence: Fence, deadline: float, steps
     """Write 0 with the rollback's generation and read it back until 0 is read or the budget is
     spent; the weight last read (None: never read). A failed read never stops the write. A
     newer writer that fences this rollback ends the attempts: what it reads back is the answer."""
-    write, read = set_weight.with_options(retries=0), read_weight.with_options(retries=0)
     after = None
     for attempt, delay in enumerate((*RETRY_DELAYS, *[RETRY_DELAYS[-1]] * 100), 1):
-        wrote = write(router, 0, fence.generation, deadline, return_state=True)
+        wrote = _step(set_weight, router, 0, fence.generation, deadline)
         fenced = None
         if wrote.is_completed():
             steps.append(f"set the canary weight to 0 (in force after {wrote.result().seconds:.2f} s)")
@@ -110,7 +127,7 @@ def _weight_to_zero(router: RouterSettings, fence: Fence, deadline: float, steps
         else:
             fenced = None
             steps.append(f"could not set the canary weight to 0 (attempt {attempt}): {_failure(wrote)}")
-        readback = read(router, deadline, return_state=True)
+        readback = _step(read_weight, router, deadline)
         if readback.is_completed():
             after = readback.result().in_force
             steps.append(f"read back the weight in force: {after}")
@@ -165,12 +182,13 @@ def rollback(
     Without `release`, the release is the one `crashed_run` was given, else the version the canary
     serves; `evidence_folder` (a drill's) replaces the release's folder. `generation` or
     `crashed_run` name the go-live this rollback ends: a newer one is left alone."""
-    logger = get_run_logger()
+    logger = run_logger()
     if settings is None:
         settings = _settings_of(release, config, blocks, stage, crashed_run)
     # The stages a dead go-live raised the weight for: its evidence says how far it got.
-    moved = [p for name in list_evidence(str(settings.evidence_dir))
-             if (p := layout.parse_weight_set(name)) is not None] if crashed_run else []
+    listed = _step(list_evidence, str(settings.evidence_dir)) if crashed_run else None
+    moved = [p for name in listed.result() if (p := layout.parse_weight_set(name)) is not None] \
+        if listed is not None and listed.is_completed() else []
     stage = stage or max(moved, default=0)
     router = settings.target.router
     started = time.time()
@@ -180,7 +198,7 @@ def rollback(
     run_id = str(flow_run.id) if flow_run.id else None
 
     if dry_run:
-        current = read_weight(router, return_state=True)
+        current = _step(read_weight, router, deadline)
         after = current.result().in_force if current.is_completed() else None
         steps.append(f"read the weight in force: {after}" if after is not None
                      else f"could not read the weight in force: {_failure(current)}")
@@ -205,7 +223,7 @@ def rollback(
         if dry_run:
             steps.append(f"would scale {deployment} to 0 replicas once the weight is 0")
         elif after == 0:
-            scaled = scale_canary(cluster, 0, return_state=True)
+            scaled = _step(scale_canary, cluster, 0)
             steps.append(f"scaled {deployment} to {scaled.result()} replicas" if scaled.is_completed()
                          else f"could not scale {deployment} to 0 (traffic is safe at weight 0): {scaled.message}")
     for step in steps:
@@ -219,17 +237,18 @@ def rollback(
         breach_detected_at=breach_detected_at, triggers=list(triggers or ()), fence=fence, left_alone=left_alone,
         evidence_file=rollback_file_name(started, dry_run, run_id, late=bool(left_alone)),
     )
-    folder = ReleaseFolder(path=evidence_folder or str(settings.evidence_dir), signing=settings.process.signing)
+    folder = evidence_folder or str(settings.evidence_dir)
     if not dry_run and not left_alone:
         announce(settings, "rolled-back" if report.verified else "rollback-failed", stage, reason)
-    try:
-        folder.record(report.evidence_file, render_rollback(report, settings.release, started, signals))
-        if not dry_run and not left_alone and not triggered_by.startswith("canary-stage"):
-            # A stage's rollback is a row of the stage's own; any other is the war room's news.
-            add_war_room_row(folder.path, WarRoomRow.from_verdict(datetime.now(timezone.utc), stage, "Rollback", {}))
-        folder.seal(f"rollback{' (dry run)' if dry_run else ''}")
-    except Exception as exc:  # noqa: BLE001 - the traffic is where it is; a lost record must not hide it
-        logger.error("rollback: the record could not be written or sealed: %s", exc)
+    written = [_step(record, folder, report.evidence_file, render_rollback(report, settings.release, started, signals))]
+    if not dry_run and not left_alone and not triggered_by.startswith("canary-stage"):
+        # A stage's rollback is a row of the stage's own; any other is the war room's news.
+        row = WarRoomRow.from_verdict(datetime.now(timezone.utc), stage, "Rollback", {})
+        written.append(_step(add_war_room_row, folder, row))
+    written.append(_step(seal, folder, f"rollback{' (dry run)' if dry_run else ''}", settings.process.signing))
+    for step in written:
+        if not step.is_completed():  # the traffic is where it is; a lost record must not hide it
+            logger.error("rollback: the record could not be written or sealed: %s", _failure(step))
     if report.outcome == "RollbackFailed":
         message = (f"ROLLBACK FAILED: weight 0 not verified within {settings.policy.rollback_budget_seconds:g} s; "
                    f"the router last read {'nothing' if after is None else after}: traffic may still reach the canary")
@@ -240,6 +259,23 @@ def rollback(
     return report
 
 
+def roll_back(**parameters) -> State:
+    """Run the `rollback` flow and return its final state; when the flow cannot even start (the
+    Prefect API does not answer: a subflow needs it, tasks do not), run the same steps in the
+    calling run instead, so that a server outage never leaves traffic on a canary. Every caller
+    that must roll back goes through here."""
+    try:
+        return rollback(**parameters, return_state=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to start the flow; its own failures are states
+        run_logger().error("rollback: the flow could not start (%s); rolling back without it", error_line(exc))
+    token = _WITHOUT_THE_SERVER.set(FlowRunContext.get() is None)  # inside a run, tasks need no server
+    try:
+        ended = rollback.fn(**parameters)
+    finally:
+        _WITHOUT_THE_SERVER.reset(token)
+    return ended if isinstance(ended, State) else Completed(data=ended, name=ended.outcome)
+
+
 def rollback_outcome(state: State) -> str:
     """How a rollback run ended: `RolledBack`, `LeftAlone` or `RollbackFailed` (its state, read
     by the flows that start one)."""
@@ -247,3 +283,10 @@ def rollback_outcome(state: State) -> str:
         result = state.result()
         return result.outcome if isinstance(result, RollbackReport) else "RolledBack"
     return "RollbackFailed"
+
+
+def ending_after(state: State) -> str:
+    """The go-live's ending once its rollback ended in `state`: `RolledBack`, `RollbackFailed`, or
+    `Superseded` when the rollback left the target to a newer go-live."""
+    outcome = rollback_outcome(state)
+    return "Superseded" if outcome == "LeftAlone" else outcome

@@ -42,9 +42,9 @@ class FenceHolder(BaseModel):
 
     def describe(self) -> str:
         run = f" (flow run {self.run})" if self.run else ""
-        when = (f" at {datetime.fromtimestamp(self.at, timezone.utc).isoformat(timespec='seconds').replace('+00:00', 'Z')}"
-                if self.at is not None else "")
-        return f"{self.name}{run}{when}"
+        if self.at is None:
+            return f"{self.name}{run}"
+        return f"{self.name}{run} at {datetime.fromtimestamp(self.at, timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 class Fence(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
@@ -14,6 +14,7 @@ from golive.evidence import EvidenceLedger
 from golive.settings import GoLiveSettings, SigningSettings
 from golive.signing import SigningError
 from tasks.artifacts import publish_chain_head
+from tasks.logs import run_logger
 from tasks.signing import load_signing_key
 
 __all__ = [
@@ -90,7 +91,7 @@ def seal(folder: str, flow_name: str, signing: SigningSettings | None = None) ->
         except SigningError as exc:
             if signing.required:
                 raise UnsignedSealError(f"{flow_name}: evidence not sealed, the signing key fails: {exc}") from None
-            get_run_logger().warning("evidence sealed unsigned (process.signing.required is false): %s", exc)
+            run_logger().warning("evidence sealed unsigned (process.signing.required is false): %s", exc)
     link = EvidenceLedger(Path(folder)).seal(flow_name, signer)
     publish_chain_head(Path(folder).name, link["seq"], link["head"], flow_name)
     return {k: v for k, v in link.items() if k != "files"} | {"files": len(link["files"])}

@@ -123,3 +123,26 @@ def test_a_late_rollback_for_an_old_run_leaves_a_newer_go_live_alone(sandbox, ca
     assert list(folder.glob(layout.ROLLBACKS)) == []  # not a rollback of the release: nothing to contradict
     (late,) = folder.glob("late_rollback_*.txt")
     assert "outcome:        LeftAlone (a newer go-live holds the traffic target" in late.read_text()
+
+
+def test_golive_rollback_still_rolls_back_when_the_prefect_server_does_not_answer(sandbox, canary_weight,
+                                                                                  signing_key, tmp_path):
+    import socket
+
+    canary_weight(25)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there once closed
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump({**sandbox.golive_settings(), "process": {
+        "evidence_root": str(tmp_path / "evidence"), "signing": signing_key}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=f"http://127.0.0.1:{port}/api")
+    done = subprocess.run([sys.executable, "-m", "cli.main", "rollback", "--release", "1.4.0", "--reason", "server down",
+                           "--config", str(config)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert sandbox.weight() == 0
+    assert "the flow could not start" in done.stdout + done.stderr
+    (record,) = (tmp_path / "evidence" / "v1.4.0").glob(layout.ROLLBACKS)
+    assert "outcome:        RolledBack" in record.read_text()
+    assert verify_folder(record.parent, load_public_key(Path(signing_key["public_key_path"]).read_bytes())).ok
