@@ -11,7 +11,6 @@ writes weight 0. It then waits for that thread to notice and record its ending, 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from golive.settings import GoLiveSettings
@@ -29,30 +28,31 @@ def run_rolling_back_on_interrupt(settings: GoLiveSettings, run: Callable[[], ob
     every half second while it runs (a screen's refresh). Ctrl-C rolls back first, then raises
     Interrupted."""
     outcome: dict = {}
+    # An interrupt that lands inside Thread.join() can leave the thread marked stopped while it
+    # still runs, so the end is told by an event the thread sets itself.
+    ended = threading.Event()
 
     def target() -> None:
         try:
             outcome["value"] = run()
         except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
             outcome["error"] = exc
+        finally:
+            ended.set()
 
-    worker = threading.Thread(target=target, name="go-live", daemon=True)
-    worker.start()
+    threading.Thread(target=target, name="go-live", daemon=True).start()
     try:
-        while worker.is_alive():
+        while not ended.wait(0.5):
             tick()
-            worker.join(0.5)
         tick()
     except KeyboardInterrupt:
-        ended = _roll_back(settings, say)
+        rolled = _roll_back(settings, say)
         say(f"waiting up to {grace_seconds:g} s for the go-live to stop (Ctrl-C again to stop waiting)")
         try:
-            deadline = time.monotonic() + grace_seconds
-            while worker.is_alive() and time.monotonic() < deadline:
-                worker.join(0.5)
+            ended.wait(grace_seconds)
         except KeyboardInterrupt:
             pass
-        raise Interrupted(ended) from None
+        raise Interrupted(rolled) from None
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]

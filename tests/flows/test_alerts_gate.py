@@ -68,3 +68,23 @@ def test_a_critical_alert_rolls_back_with_critical_alert_and_fails_the_criterion
     criteria = json.loads((folder / layout.SUCCESS_CRITERIA).read_text())
     assert criteria["no_critical_alerts"]["ok"] is False
     assert "25%:GoLiveSignalFarOverThreshold (api_p95_ms, canary)" in criteria["no_critical_alerts"]["fired"]
+
+
+def test_an_alert_source_that_never_answers_holds_the_gate_and_rolls_back_never_live(
+        sandbox, canary_weight, signing_key, tmp_path):
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # Alertmanager "down all along": nothing listens here
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100], interval=3.0,
+                             prometheus={"alertmanager_url": f"http://127.0.0.1:{port}"})
+    from flows.go_live import go_live
+
+    state = go_live("1.4.0", settings=settings, return_state=True)
+
+    assert (state.type.value, state.name) == ("FAILED", "RolledBack")
+    assert sandbox.weight() == 0
+    stage = json.loads((tmp_path / "v1.4.0" / layout.stage_record(100)).read_text())
+    assert stage["triggers"] == ["metrics-unreachable"]  # held on it for the hold budget, never proceeded
+    assert stage["alerts_unread"] >= 3 and all(d["decision"] != "proceed" for d in stage["decisions"])

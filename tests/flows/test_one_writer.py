@@ -146,3 +146,75 @@ def test_golive_rollback_still_rolls_back_when_the_prefect_server_does_not_answe
     (record,) = (tmp_path / "evidence" / "v1.4.0").glob(layout.ROLLBACKS)
     assert "outcome:        RolledBack" in record.read_text()
     assert verify_folder(record.parent, load_public_key(Path(signing_key["public_key_path"]).read_bytes())).ok
+
+
+def _serverless_env(tmp_path: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PYTHONPATH=str(ROOT))
+    return env
+
+
+def test_ctrl_c_in_golive_demo_rolls_back_first_and_records_it(tmp_path):
+    folder = tmp_path / "evidence" / "v1.4.0"
+    demo = subprocess.Popen([sys.executable, "-m", "cli.main", "demo", "--evidence-root", str(tmp_path / "evidence"),
+                             "--stage-seconds", "30", "--interval", "5"], cwd=tmp_path, env=_serverless_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        _wait_for(lambda: (folder / layout.weight_set(1)).exists() or demo.poll() is not None, 300, "the demo at 1 %")
+        demo.send_signal(signal.SIGINT)
+        output, _ = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+    assert demo.returncode == 130, output[-3000:]
+    assert "interrupted: rolling back first" in output
+    (record,) = folder.glob(layout.ROLLBACKS)
+    text = record.read_text()
+    assert "outcome:        RolledBack" in text and "triggers:       cancelled" in text
+    assert "reason:         interrupted (Ctrl-C)" in text
+    assert (folder / layout.stage_record(1)).exists(), output[-4000:]
+    stage = json.loads((folder / layout.stage_record(1)).read_text())  # the go-live saw the fence and stopped
+    assert stage["outcome"] == "superseded"
+    public = load_public_key((tmp_path / ".golive" / "keys" / "signing_key.pub.pem").read_bytes())
+    assert verify_folder(folder, public).problems == []
+
+
+def test_a_go_live_killed_with_sigkill_leaves_locks_the_next_run_takes_over_and_records(
+        sandbox, canary_weight, signing_key, tmp_path):
+    settings = flow_settings(sandbox, signing_key, tmp_path / "evidence", [1, 100], interval=2.0,
+                             policy={"dwell_seconds": 60})
+    settings.pop("release")
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    folder = tmp_path / "evidence" / "v1.4.0"
+    command = [sys.executable, "-m", "cli.main", "go-live", "--release", "1.4.0", "--config", str(config)]
+    first = subprocess.Popen(command, cwd=ROOT, env=_serverless_env(tmp_path), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(lambda: (folder / layout.weight_set(1)).exists() or first.poll() is not None, 240, "the go-live at 1 %")
+        os.kill(first.pid, signal.SIGKILL)  # the process alone, as the kernel's OOM killer would
+        first.wait()
+        quick = yaml.safe_load(config.read_text())
+        quick["policy"]["dwell_seconds"] = 6
+        config.write_text(yaml.safe_dump(quick))
+        second = subprocess.run([*command, "--recover"], cwd=ROOT, env=_serverless_env(tmp_path), capture_output=True,
+                                text=True, timeout=300)
+    finally:
+        for pid in (first.pid,):
+            try:
+                os.killpg(pid, signal.SIGKILL)  # what the killed process left running (its temporary server)
+            except ProcessLookupError:
+                pass
+    assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+    run = json.loads((folder / layout.GO_LIVE_RUN).read_text())
+    assert sorted(t["lock"] for t in run["lock_takeovers"]) == ["go-live-release-1-4-0",
+                                                                "go-live-target-" + _target_key(sandbox)]
+    assert all(t["why"] == f"its process {first.pid} on {os.uname().nodename} is gone" for t in run["lock_takeovers"])
+    assert sandbox.weight() == 100
+
+
+def _target_key(sandbox) -> str:
+    from tasks.prefect_api import lock_name
+
+    return lock_name("target", f"sandbox {sandbox.control_url}").removeprefix("go-live-target-")

@@ -148,3 +148,28 @@ def test_a_single_interval_breach_that_held_and_re_measured_green_goes_live(sand
     assert all(c["ok"] for name, c in criteria.items() if name != "transient_breaches")
     assert f"transient breaches={len(criteria['transient_breaches'])} (25%:api_p95_ms" in state.message
     assert "held, re-measured green" in state.message
+
+
+def test_golive_rollback_that_cannot_reach_the_router_ends_rollback_failed_in_one_line(
+        sandbox, signing_key, tmp_path, capsys):
+    import socket
+
+    import yaml
+
+    from cli.main import main
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump({**sandbox.golive_settings(), "policy": {"rollback_budget_seconds": 2},
+                                      "target": {"router": {"kind": "sandbox", "control_url": f"http://127.0.0.1:{port}"}},
+                                      "process": {"evidence_root": str(tmp_path), "signing": signing_key}}))
+
+    code = main(["rollback", "--release", "1.4.0", "--reason", "router gone", "--config", str(config)])
+
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert out[0].startswith("RollbackFailed: ROLLBACK FAILED: weight 0 not verified within 2 s")
+    assert out[1].startswith("recorded in ") and "rollback_" in out[1]
+    assert "outcome:        RollbackFailed" in rollback_record(tmp_path / "v1.4.0")
