@@ -137,7 +137,8 @@ class _StageRun:
                             verdict["signals"], tick)
         window_start = self.gate.window_start
         step = self.gate.observe(tick, verdict["decision"], {n: v["verdict"] for n, v in verdict["signals"].items()},
-                                 verdict["triggers"], window.answered and alerts is not None)
+                                 verdict["triggers"],
+                                 window.answered and alerts is not None and self.result.share_ok)
         if step.action == "continue" or (step.action == "extend" and self.result.decisions
                                          and self.result.decisions[-1]["decision"] == "extend"):
             return None
@@ -194,7 +195,9 @@ class _StageRun:
                               self.gate.started_at + SCRAPE_SETTLE_SECONDS, tick)
         self.folder.record(layout.traffic_share(self.percent), share)
         self.result.share_ok = share.ok
-        if share.ok:
+        if share.ok or share.observed_pct is None:
+            # No user request counted yet (Prometheus just back from a gap, say): not verified, so
+            # looked at again next interval; the gate does not proceed on an unverified split.
             return None
         return self.end("rollback", f"observed {share.observed_pct}% of user traffic on the canary "
                         f"(tolerance ±{share.tolerance_points} points)", ["weight-not-applied"], detected_at=tick)

@@ -6,8 +6,8 @@ what the returned step says. The rules, in order:
 1. A rollback trigger rolls back at once, whenever it fires.
 2. Until the observation window is complete (the dwell, or a Hold's re-measurement), keep
    watching: a stage is watched for its whole dwell before it may proceed.
-3. Complete, 8/8 green and every source answered (Prometheus and the alert source: not knowing
-   whether a critical alert fires is not "no alert"): **proceed**.
+3. Complete, 8/8 green and every source answered (Prometheus, the alert source, the observed
+   traffic split: not knowing whether a critical alert fires is not "no alert"): **proceed**.
 4. Complete, and the only thing missing is traffic (every signal that is not green is
    `insufficient`): **extend** the window. The intervals seen are kept, so the evidence
    accumulates, and every further look may proceed. Once the stage has lasted its maximum dwell
@@ -92,7 +92,7 @@ class StageMachine:
     def observe(self, at: float, decision: str, verdicts: Mapping[str, str], triggers: Sequence[str] = (),
                 answered: bool = True) -> Step:
         """The next step after the judge looked at the window [window_start, at]; `answered`:
-        Prometheus and the alert source both answered this look."""
+        Prometheus, the alert source and the traffic split all answered by this look."""
         self.looks += 1
         if decision == "rollback":
             return Step("rollback", "the judge raised a rollback trigger", tuple(triggers))
