@@ -425,24 +425,35 @@ def _config(sandbox, case: Case, case_work: Path, key: Path, prometheus_url: str
 
 
 def _agree(ending: str, final_weight: int | None, folder: Path, started: float, public_key) -> tuple[bool, bool, str]:
-    """(nothing lost, records agree, why not) for a finished case."""
+    """(nothing lost, records agree, what else is worth a note) for a finished case.
+
+    Nothing lost: every file the evidence chain sealed is there as it was sealed. Records agree:
+    nothing in the folder contradicts the ending or the router: no record denies a rollback
+    sealed before it, a Live ending has no rollback record and the router at 100, any other has
+    no record claiming Live and the router at 0 (RollbackFailed: wherever the router says).
+    Files written after the last seal (a disk that refused the seal) are noted, not counted lost.
+    """
     from golive.closing import rollbacks_since
     from golive.verify import verify_folder
 
     if not folder.exists():
-        return True, ending == "NoGo", "no evidence folder"
+        return True, ending in ("NoGo", "Refused"), "no evidence folder"
     report = verify_folder(folder, public_key)
     rollbacks = rollbacks_since([p.name for p in folder.iterdir()], started)
+    lost = [p for p in report.problems if p.endswith((": missing", "(sha256 differs from the manifest)"))]
+    unsealed = [p for p in report.problems if p.endswith(": not in the manifest")]
+    contradictions = [p for p in report.problems if "records disagree" in p]
+    oneliner = folder / layout.RELEASE_ONELINER
+    claims_live = oneliner.exists() and "rollback=0" in oneliner.read_text() and not ending == "Live"
     if ending == "Live":
         agree = final_weight == 100 and not rollbacks
-    elif ending in ("RolledBack", "Superseded", "Cancelled", "Crashed"):
-        agree = final_weight == 0 and bool(rollbacks)
+    elif ending == "RollbackFailed":
+        agree = not claims_live
     else:
-        agree = ending == "RollbackFailed" and bool(rollbacks)
-    problems = [p for p in report.problems if "records disagree" not in p]
-    why = "; ".join(report.problems[:2]) or ("" if agree else f"{ending} at weight {final_weight}, "
-                                                               f"{len(rollbacks)} rollback records")
-    return not problems, agree and report.ok, why
+        agree = final_weight == 0 and not claims_live
+    notes = "; ".join([*lost[:2], *contradictions[:2]]) or (
+        f"{len(unsealed)} files written after the last seal (the disk refused it)" if unsealed else "")
+    return not lost, agree and not contradictions, notes
 
 
 def run_case(case: Case, stack: Stack, sandbox, work: Path, key: Path, public_key) -> dict:
@@ -532,17 +543,22 @@ def _end_leftover_runs(stack: Stack, sandbox) -> None:
     sandbox.set_weight(0)
 
 
+def _notes(result: dict) -> str:
+    told = [n for n in result.get("notes", []) if n.startswith("rolled back")]
+    return "; ".join(filter(None, [*told, result.get("why")]))
+
+
 def table(results: list[dict]) -> str:
-    rows = ["| fault | stage | ending | final weight | nothing lost | weight safe | records agree | to safe weight (s) |",
-            "|---|---:|---|---:|---|---|---|---:|"]
+    rows = ["| fault | stage | ending | final weight | nothing lost | weight safe | records agree | to safe weight (s) "
+            "| notes |", "|---|---:|---|---:|---|---|---|---:|---|"]
     for r in results:
         if r.get("not_here"):
-            rows.append(f"| {r['fault']} | {r['stage']} % | not made here: {r['not_here']} | | | | | |")
+            rows.append(f"| {r['fault']} | {r['stage']} % | not made here: {r['not_here']} | | | | | | |")
             continue
         yes = {True: "yes", False: "**no**"}
         rows.append(f"| {r['fault']} | {r['stage']} % | {r['ending']} | {r['final_weight']} | {yes[r['nothing_lost']]} "
                     f"| {yes[r['weight_safe']]} | {yes[r['records_agree']]} | "
-                    f"{'–' if r['to_safe'] is None else r['to_safe']} |")
+                    f"{'–' if r['to_safe'] is None else r['to_safe']} | {_notes(r)} |")
     return "\n".join(rows)
 
 

@@ -9,10 +9,12 @@ never deleted from outside:
 
 - the slot is leased (`LEASE_SECONDS`) and renewed while its holder runs; a lease that is not
   renewed (the holder died, or has been paused longer than the lease) lapses on the server;
-- beside each slot a Prefect variable names its holder (flow run, host, process and its start);
-  a slot whose holder is provably gone, its run in a final state or its process dead on this host
-  (a `golive go-live` killed with SIGKILL on the serverless path leaves its slot taken in the
-  database, with no lease left anywhere to lapse), is taken over, and the takeover recorded.
+- beside each slot a Prefect variable names its holder (flow run, host, process and its start),
+  marked released when the holder lets go; a slot whose holder is provably gone (it released the
+  slot but a restarted server had lost the lease and kept the slot taken; its run is in a final
+  state; its process on this host is dead, as a `golive go-live` killed with SIGKILL on the
+  serverless path leaves it, with no lease left anywhere to lapse) is taken over, and the
+  takeover recorded.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import ObjectNotFound
-from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate, VariableCreate
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate, VariableCreate, VariableUpdate
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
@@ -93,6 +95,9 @@ def _this_holder() -> dict:
 
 def _gone_because(holder: dict, client) -> str | None:
     """Why the holder a variable names is provably gone; None when it may still run."""
+    if holder.get("released_at"):
+        return (f"its holder {holder.get('name') or holder.get('flow_run') or 'run'} released it, but the server "
+                "had lost its lease (a server restarted meanwhile)")
     if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
         if _process_start(holder["pid"]) != holder.get("process_start"):
             return f"its process {holder['pid']} on {holder['host']} is gone"
@@ -134,10 +139,14 @@ def _hold(name: str, what: str, takeovers: list[dict]) -> Iterator[None]:
             try:
                 yield
             finally:
+                # Marked released, not deleted: a server that lost the lease (it keeps leases in
+                # memory, and restarted) refuses the slot's release, and the next run must be able
+                # to tell an orphaned slot from one held.
                 with get_client(sync_client=True) as client:
                     found = client.read_variable_by_name(variable)
-                    if found is not None and found.value == me:  # released by its holder only
-                        client.delete_variable_by_name(variable)
+                    if found is not None and found.value == me:  # by its holder only
+                        released = {**me, "released_at": time.time()}
+                        client.update_variable(VariableUpdate(name=variable, value=released))
     except TimeoutError:
         if acquired:
             raise

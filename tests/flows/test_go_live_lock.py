@@ -89,3 +89,17 @@ def test_a_lock_whose_holder_run_ended_is_taken_over_and_a_live_holder_keeps_it(
     with pytest.raises(GoLiveLocked, match="the traffic target sandbox live-holder is already being moved"):
         with go_live_lock("sandbox live-holder", "9.8.4"):
             pass
+
+
+def test_a_slot_released_while_the_server_had_lost_its_lease_is_taken_over():
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    with go_live_lock("sandbox restarted-server", "9.8.3"):
+        pass
+    name = lock_name("target", "sandbox restarted-server")
+    with get_client(sync_client=True) as client:  # the release a restarted server refused: still taken
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=1))
+    with go_live_lock("sandbox restarted-server", "9.8.2") as takeovers:
+        (taken,) = takeovers
+    assert taken["lock"] == name and "released it, but the server had lost its lease" in taken["why"]
