@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from prefect import flow
@@ -81,34 +82,40 @@ class _LeftAlone(Exception):
     """A newer go-live holds the target: this rollback must not end it."""
 
 
+def _attempts(deadline: float, steps: list[str], gave_up: str) -> Iterator[int]:
+    """Attempt numbers 1, 2, 3 … with the backoff between them, as long as the next attempt still
+    starts inside the budget; `gave_up` (with `{attempt}`) is the step that says it stopped."""
+    for attempt, delay in enumerate((*RETRY_DELAYS, *[RETRY_DELAYS[-1]] * 100), 1):
+        yield attempt
+        if not Deadline(deadline).allows(delay):
+            steps.append(gave_up.format(attempt=attempt))
+            return
+        time.sleep(delay)
+
+
 def _take_target(router: RouterSettings, holder: FenceHolder, generation: int | None, crashed_run: str | None,
                  deadline: float, steps: list[str]) -> Fence | None:
     """A new generation for this rollback (rule 4 of golive.fencing), tried again until the budget
     is spent; None when the target never answered. _LeftAlone when a newer go-live holds it."""
     ends = generation is not None or crashed_run is not None
-    for attempt, delay in enumerate((*RETRY_DELAYS, *[RETRY_DELAYS[-1]] * 100), 1):
-        current = _step(read_weight, router, deadline) if ends else None
-        if current is not None and current.is_completed():
+    for attempt in _attempts(deadline, steps, "gave up taking the target after {attempt} attempts"):
+        if ends:  # a conditional take: on the generation read now, so a newer go-live is never fenced
+            current = _step(read_weight, router, deadline)
+            if not current.is_completed():
+                steps.append(f"could not read the target's fence (attempt {attempt}): {_failure(current)}")
+                continue
             fence = current.result().fence or Fence()
             if why := leave_alone_because(fence, generation, crashed_run):
                 steps.append(why)
                 raise _LeftAlone(why)
             taken = _step(take_generation, router, holder, fence.generation, deadline)
-        elif current is None:
-            taken = _step(take_generation, router, holder, None, deadline)
         else:
-            taken = current
+            taken = _step(take_generation, router, holder, None, deadline)
         if taken.is_completed():
-            fence = taken.result()
-            steps.append(f"took the traffic target: {fence.describe()} (every older writer is fenced)")
-            return fence
-        error = taken.result(raise_on_failure=False)
-        if not isinstance(error, RouterFenced):  # a fence that moved between the read and the take: read again
+            steps.append(f"took the traffic target: {taken.result().describe()} (every older writer is fenced)")
+            return taken.result()
+        if not isinstance(taken.result(raise_on_failure=False), RouterFenced):  # fenced: moved since read
             steps.append(f"could not take the traffic target (attempt {attempt}): {_failure(taken)}")
-        if not Deadline(deadline).allows(delay):
-            steps.append(f"gave up taking the target after {attempt} attempts")
-            return None
-        time.sleep(delay)
     return None
 
 
@@ -117,28 +124,24 @@ def _weight_to_zero(router: RouterSettings, fence: Fence, deadline: float, steps
     spent; the weight last read (None: never read). A failed read never stops the write. A
     newer writer that fences this rollback ends the attempts: what it reads back is the answer."""
     after = None
-    for attempt, delay in enumerate((*RETRY_DELAYS, *[RETRY_DELAYS[-1]] * 100), 1):
+    for attempt in _attempts(deadline, steps, "gave up after {attempt} attempts (rollback budget spent)"):
         wrote = _step(set_weight, router, 0, fence.generation, deadline)
-        fenced = None
+        refusal = None if wrote.is_completed() else wrote.result(raise_on_failure=False)
+        fenced = isinstance(refusal, RouterFenced)
         if wrote.is_completed():
             steps.append(f"set the canary weight to 0 (in force after {wrote.result().seconds:.2f} s)")
-        elif isinstance(fenced := wrote.result(raise_on_failure=False), RouterFenced):
-            steps.append(f"fenced by a newer writer: {fenced.fence.describe()}")
+        elif fenced:
+            steps.append(f"fenced by a newer writer: {refusal.fence.describe()}")
         else:
-            fenced = None
             steps.append(f"could not set the canary weight to 0 (attempt {attempt}): {_failure(wrote)}")
         readback = _step(read_weight, router, deadline)
         if readback.is_completed():
             after = readback.result().in_force
             steps.append(f"read back the weight in force: {after}")
-            if after == 0 or fenced is not None:
+            if after == 0 or fenced:
                 return after
         else:
             steps.append(f"could not read the weight back, unverified (attempt {attempt}): {_failure(readback)}")
-        if not Deadline(deadline).allows(delay):
-            steps.append(f"gave up after {attempt} attempts (rollback budget spent)")
-            return after
-        time.sleep(delay)
     return after
 
 

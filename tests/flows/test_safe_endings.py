@@ -93,7 +93,7 @@ def test_a_router_that_cannot_be_read_still_gets_weight_zero_and_says_unverified
     from golive.settings import load_settings
 
     canary_weight(25)
-    settings = load_settings(sandbox.golive_settings(), release="1.4.0", policy={"rollback_budget_seconds": 2},
+    settings = load_settings(sandbox.golive_settings(), release="1.4.0", policy={"rollback_budget_seconds": 6},
                              target={"router": {"kind": "sandbox", "control_url": unreadable_router}},
                              process={"evidence_root": str(tmp_path), "signing": signing_key})
     state = rollback(reason="p95 regression", stage=25, settings=settings, return_state=True)
