@@ -1,46 +1,80 @@
 """Kubernetes: the ingress-nginx and Gateway API routers, the canary Deployment's rollout, and
 scaling the canary down, through the official client.
 
+Each router keeps golive's fence (`golive.fencing`) on the object that carries the weight (the
+canary Ingress, the HTTPRoute), in the annotations `golive.dev/generation` and
+`golive.dev/fence-holder`. Every write is one read-modify-write: read the object, check the fence
+it carries, write with the resourceVersion that read returned. A writer that changed the object
+in between (a newer generation taken, say) makes the API server refuse the write with 409, and
+golive reads again and checks the fence again; so a go-live paused between its read and its
+write, and rolled back meanwhile, is refused when it wakes.
+
 Every call goes through `_call`, which does what an API server asks of its clients: a 409 on a
 stale resourceVersion is answered by re-reading and trying again (`_update`); 429, 5xx and
 timeouts are retried with backoff; a 403 stops at once with one line naming the verb and the
-resource the role lacks; any other refusal is one line naming the call and its status.
+resource the role lacks; any other refusal is one line naming the call and its status. A router's
+`Deadline` bounds all of it: each request's timeout is cut to what is left of the budget, and no
+backoff or re-read starts that would end past it.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
+import json
+import re
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client, config
+from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from pydantic import ValidationError
 
 from blocks.golive_blocks import KubernetesCluster
+from golive.fencing import Fence, FenceHolder, TargetState, take_refusal, write_refusal
 from golive.models import RolloutObservation
 from golive.rollout import image_tag
 from golive.settings import KubernetesSettings
-from tasks.router_base import RouterError, RouterForbidden, retry_unless_forbidden
+from tasks.router_base import Deadline, RouterError, RouterFenced, RouterForbidden, RouterRefused, retry_unless_refused
 
-__all__ = ["GatewayApiRouter", "IngressNginxRouter", "api_client", "read_kubernetes_rollout", "scale_canary"]
+__all__ = ["FENCE_HOLDER", "GENERATION", "GatewayApiRouter", "IngressNginxRouter", "api_client",
+           "read_kubernetes_rollout", "scale_canary"]
 
 NGINX = "nginx.ingress.kubernetes.io/"
 CANARY, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, CANARY_BY_HEADER = (
     f"{NGINX}canary", f"{NGINX}canary-weight", f"{NGINX}canary-weight-total", f"{NGINX}canary-by-header")
+GOLIVE = "golive.dev/"
+GENERATION, FENCE_HOLDER = f"{GOLIVE}generation", f"{GOLIVE}fence-holder"
 GATEWAY_GROUP, GATEWAY_VERSION, HTTP_ROUTES = "gateway.networking.k8s.io", "v1", "httproutes"
 MERGE_PATCH = "application/merge-patch+json"
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 CONFLICT_ATTEMPTS = 5
 
+T = TypeVar("T")
+
+_clients: dict[str, client.ApiClient] = {}
+_clients_lock = threading.Lock()
+
 
 def api_client(settings: KubernetesSettings) -> client.ApiClient:
-    """A client from the credentials block, the pod's service account, or a kubeconfig file."""
+    """The process's client for these settings: made on first use (from the credentials block,
+    the pod's service account, or a kubeconfig file), then shared, and closed at exit."""
+    key = settings.model_dump_json()
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _without_hidden_retries(_new_api_client(settings))
+        return _clients[key]
+
+
+def _new_api_client(settings: KubernetesSettings) -> client.ApiClient:
     try:
         if settings.credentials_block:
             return KubernetesCluster.load(settings.credentials_block).api_client()
@@ -52,13 +86,35 @@ def api_client(settings: KubernetesSettings) -> client.ApiClient:
         raise RouterError(f"kubernetes: cannot load credentials: {exc}") from None
 
 
-def _call(verb: str, resource: str, where: str, fn: Callable[..., Any], *args,
-          passes: tuple[int, ...] = (), **kwargs) -> Any:
-    """One API call; transient failures retried with backoff. The statuses in `passes` (404, 409)
-    are the caller's to handle and come back as `ApiException`; any other refusal is a RouterError."""
-    for delay in (*BACKOFF_SECONDS, None):
+def _without_hidden_retries(api: client.ApiClient) -> client.ApiClient:
+    # urllib3 would try a request that timed out three more times, each with the whole timeout,
+    # out of sight of the budget; `_call` tries again itself, inside it.
+    api.rest_client.close()
+    api.configuration.retries = False
+    api.rest_client = rest.RESTClientObject(api.configuration)
+    return api
+
+
+@atexit.register
+def _close_clients() -> None:
+    with _clients_lock:
+        for api in _clients.values():
+            api.close()
+        _clients.clear()
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
+def _call(verb: str, resource: str, where: str, fn: Callable[..., Any], *args, deadline: Deadline,
+          timeout: float, passes: tuple[int, ...] = (), **kwargs) -> Any:
+    """One API call, each attempt's timeout cut to what is left of `deadline`; transient failures
+    retried with backoff while the budget allows. The statuses in `passes` (404, 409) are the
+    caller's to handle and come back as `ApiException`; any other refusal is a RouterError."""
+    for attempt, delay in enumerate((*BACKOFF_SECONDS, None), start=1):
         try:
-            return fn(*args, **kwargs)
+            return fn(*args, _request_timeout=deadline.timeout(timeout), **kwargs)
         except ApiException as exc:
             if exc.status in passes:
                 raise
@@ -73,27 +129,62 @@ def _call(verb: str, resource: str, where: str, fn: Callable[..., Any], *args,
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             failure = f"no answer ({type(exc).__name__})"
         if delay is None:
-            raise RouterError(f"kubernetes: {verb} on {resource} {where} failed {len(BACKOFF_SECONDS) + 1} "
-                              f"times, last: {failure}")
+            raise RouterError(f"kubernetes: {verb} on {resource} {where} failed {attempt} times, last: {failure}")
+        if not deadline.allows(delay):
+            raise RouterError(f"kubernetes: {verb} on {resource} {where}: the budget ran out after "
+                              f"{_attempts(attempt)}, last: {failure}")
         time.sleep(delay)
 
 
-def _update(describe: str, attempt: Callable[[], Any]) -> Any:
-    """Run a read-modify-write `attempt` until it is not refused as stale (its writes pass 409)."""
-    for _ in range(CONFLICT_ATTEMPTS):
+def _update(describe: str, attempt: Callable[[], T], deadline: Deadline) -> T:
+    """Run a read-modify-write `attempt` until it is not refused as stale (its writes pass 409),
+    reading again only while the budget lasts."""
+    for count in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             return attempt()
-        except ApiException:
-            continue
+        except ApiException as exc:
+            if not deadline.allows(0):
+                raise RouterError(f"kubernetes: {describe}: the budget ran out after {_attempts(count)}, "
+                                  f"last: HTTP {exc.status} {exc.reason}") from None
     raise RouterError(f"kubernetes: {describe}: still conflicting after {CONFLICT_ATTEMPTS} re-reads")
 
 
+def _fence_from(annotations: dict, described: str) -> Fence:
+    """The fence an object's annotations keep: generation 0 and no holder when they are absent."""
+    generation = annotations.get(GENERATION, "0")
+    if not isinstance(generation, str) or not re.fullmatch(r"[0-9]{1,18}", generation):
+        raise RouterError(f"{described}: annotation {GENERATION} is not a generation: {str(generation)[:40]!r}")
+    holder = annotations.get(FENCE_HOLDER)
+    if holder is None:
+        return Fence(generation=int(generation))
+    try:
+        return Fence(generation=int(generation), holder=FenceHolder.model_validate_json(holder))
+    except ValidationError as exc:
+        reason = " ".join(str(exc.errors()[0]["msg"]).split())
+        raise RouterError(f"{described}: annotation {FENCE_HOLDER} is not a holder: {reason}") from None
+
+
+def _fence_annotations(fence: Fence) -> dict[str, str]:
+    holder = fence.holder.model_dump(mode="json") if fence.holder else None
+    return {GENERATION: str(fence.generation),
+            FENCE_HOLDER: json.dumps(holder, separators=(",", ":"), ensure_ascii=False)}
+
+
+def _resource_version(obj: dict, described: str) -> str:
+    version = (obj.get("metadata") or {}).get("resourceVersion")
+    if not version:
+        raise RouterError(f"{described} came without a resourceVersion: golive writes it only on that condition")
+    return version
+
+
 class _KubernetesObjects:
-    def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None):
+    def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None,
+                 deadline: Deadline | None = None):
         self.settings = settings
         self.api = api or api_client(settings)
         self.namespace = settings.namespace
         self.timeout = settings.request_timeout_seconds
+        self.deadline = deadline or Deadline()
 
     def as_dict(self, model: Any) -> dict:
         return self.api.sanitize_for_serialization(model)
@@ -101,23 +192,111 @@ class _KubernetesObjects:
     def where(self, name: str) -> str:
         return f"{self.namespace}/{name}"
 
+    def call(self, verb: str, resource: str, where: str, fn: Callable[..., Any], *args,
+             passes: tuple[int, ...] = (), **kwargs) -> Any:
+        return _call(verb, resource, where, fn, *args, deadline=self.deadline, timeout=self.timeout,
+                     passes=passes, **kwargs)
+
     def read_deployment(self, name: str) -> dict:
         apps = client.AppsV1Api(self.api)
-        return self.as_dict(_call("get", "deployments", self.where(name), apps.read_namespaced_deployment,
-                                  name, self.namespace, _request_timeout=self.timeout))
+        return self.as_dict(self.call("get", "deployments", self.where(name), apps.read_namespaced_deployment,
+                                      name, self.namespace))
 
 
-class IngressNginxRouter(_KubernetesObjects):
-    """ingress-nginx: a canary Ingress beside the primary, weighted by `canary-weight`."""
+class _FencedRouter(_KubernetesObjects):
+    """What both routers share: the fence read and checked in the same read-modify-write as the
+    write it guards. Each router says how to read its object, its weight, and how to write them."""
 
-    def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None):
-        super().__init__(settings, api)
+    described: str  # "ingress shop/spark-canary": how every refusal names the object
+
+    def _get(self) -> dict | None:
+        """The object carrying the weight; None when there is none yet."""
+        raise NotImplementedError
+
+    def _weight_of(self, obj: dict | None) -> int:
+        raise NotImplementedError
+
+    def _write_fence(self, obj: dict | None, fence: Fence) -> None:
+        raise NotImplementedError
+
+    def _write_weight(self, obj: dict | None, weight: int) -> None:
+        raise NotImplementedError
+
+    def _fence_of(self, obj: dict | None) -> Fence:
+        return _fence_from(((obj or {}).get("metadata") or {}).get("annotations") or {}, self.described)
+
+    def read(self) -> TargetState:
+        """The weight in force and the fence beside it, from one read of the object."""
+        obj = self._get()
+        return TargetState(weight=self._weight_of(obj), fence=self._fence_of(obj))
+
+    def read_weight(self) -> int:
+        return self.read().weight
+
+    def take_generation(self, holder: FenceHolder, if_generation: int | None = None) -> Fence:
+        """The object's next generation, for `holder`; RouterFenced unless its newest is
+        `if_generation`, when given."""
+        def attempt() -> Fence:
+            obj = self._get()
+            fence = self._fence_of(obj)
+            if why := take_refusal(fence, if_generation):
+                raise RouterFenced(f"{self.described} refused a new generation: {why}", fence)
+            taken = Fence(generation=fence.generation + 1, holder=holder.model_copy(update={"at": time.time()}))
+            self._write_fence(obj, taken)
+            return taken
+
+        return _update(f"take a new generation at {self.described}", attempt, self.deadline)
+
+    def set_weight(self, weight: int, generation: int) -> int:
+        """Set the canary's share as the holder of `generation`; RouterFenced unless it is the
+        object's newest. Returns the weight read back once written."""
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+            raise RouterRefused(f"{self.described}: the weight must be a whole number from 0 to 100, not {weight!r}")
+
+        def attempt() -> None:
+            obj = self._get()
+            fence = self._fence_of(obj)
+            if why := write_refusal(fence, generation):
+                raise RouterFenced(f"{self.described} refused the weight {weight}: {why}", fence)
+            self._write_weight(obj, weight)
+
+        _update(f"set the weight of {self.described}", attempt, self.deadline)
+        return self.read().weight
+
+
+class IngressNginxRouter(_FencedRouter):
+    """ingress-nginx: a canary Ingress beside the primary, weighted by `canary-weight`; the fence
+    is kept on the canary Ingress, which golive makes from the primary when it first takes it."""
+
+    def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None,
+                 deadline: Deadline | None = None):
+        super().__init__(settings, api, deadline)
         self.networking = client.NetworkingV1Api(self.api)
         self.canary_name = settings.canary_ingress_name
+        self.described = f"ingress {self.where(self.canary_name)}"
 
     def _read(self, name: str, passes: tuple[int, ...] = ()) -> dict:
-        return self.as_dict(_call("get", "ingresses", self.where(name), self.networking.read_namespaced_ingress,
-                                  name, self.namespace, passes=passes, _request_timeout=self.timeout))
+        return self.as_dict(self.call("get", "ingresses", self.where(name), self.networking.read_namespaced_ingress,
+                                      name, self.namespace, passes=passes))
+
+    def _get(self) -> dict | None:
+        try:
+            return self._read(self.canary_name, passes=(404,))
+        except ApiException:
+            return None  # no canary Ingress: every request goes to the primary
+
+    def _weight_of(self, canary: dict | None) -> int:
+        if canary is None:
+            return 0
+        annotations = canary.get("metadata", {}).get("annotations") or {}
+        if annotations.get(CANARY) != "true":
+            raise RouterError(f"{self.described} is not marked {CANARY}=\"true\"")
+        try:
+            weight = int(annotations.get(CANARY_WEIGHT, "0"))
+            total = int(annotations.get(CANARY_WEIGHT_TOTAL, "100"))
+        except ValueError:
+            raise RouterError(f"{self.described}: {CANARY_WEIGHT} is not a number") from None
+        return round(weight * 100 / total)
 
     def _annotation_weight(self, percent: int) -> str:
         total = self.settings.canary_weight_total
@@ -132,7 +311,7 @@ class IngressNginxRouter(_KubernetesObjects):
             annotations[CANARY_WEIGHT_TOTAL] = str(self.settings.canary_weight_total)
         return annotations
 
-    def _create_canary(self, percent: int) -> None:
+    def _create_canary(self, percent: int, fence: Fence | None) -> None:
         # As Flagger does: a copy of the primary, backends swapped to the canary Service.
         primary = self._read(self.settings.ingress)
         spec = copy.deepcopy(primary.get("spec", {}))
@@ -149,60 +328,49 @@ class IngressNginxRouter(_KubernetesObjects):
                               f"{self.settings.stable_service}: no canary can be made of it")
         metadata = primary.get("metadata", {})
         kept = {k: v for k, v in (metadata.get("annotations") or {}).items()
-                if not k.startswith(CANARY) and k != "kubectl.kubernetes.io/last-applied-configuration"}
+                if not k.startswith((CANARY, GOLIVE)) and k != "kubectl.kubernetes.io/last-applied-configuration"}
+        fenced = _fence_annotations(fence) if fence else {}
         body = {
             "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"name": self.canary_name, "namespace": self.namespace, "labels": metadata.get("labels") or {},
-                         "annotations": {**kept, **self._canary_annotations(percent)}},
+                         "annotations": {**kept, **self._canary_annotations(percent), **fenced}},
             "spec": spec,
         }
         # 409 here: another writer created it since we looked; `_update` reads it again.
-        _call("create", "ingresses", self.where(self.canary_name), self.networking.create_namespaced_ingress,
-              self.namespace, body, passes=(409,), _request_timeout=self.timeout)
+        self.call("create", "ingresses", self.where(self.canary_name), self.networking.create_namespaced_ingress,
+                  self.namespace, body, passes=(409,))
 
-    def set_weight(self, weight: int) -> int:
-        def attempt() -> None:
-            try:
-                current = self._read(self.canary_name, passes=(404,))
-            except ApiException:
-                return self._create_canary(weight)
-            patch = {"metadata": {"resourceVersion": current["metadata"].get("resourceVersion"),
-                                  "annotations": self._canary_annotations(weight)}}
-            _call("patch", "ingresses", self.where(self.canary_name), self.networking.patch_namespaced_ingress,
-                  self.canary_name, self.namespace, patch, passes=(409,), _content_type=MERGE_PATCH,
-                  _request_timeout=self.timeout)
+    def _patch_annotations(self, canary: dict, annotations: dict[str, str]) -> None:
+        patch = {"metadata": {"resourceVersion": _resource_version(canary, self.described), "annotations": annotations}}
+        # 409: changed since we read it; 404: deleted since. Either way `_update` reads it again.
+        self.call("patch", "ingresses", self.where(self.canary_name), self.networking.patch_namespaced_ingress,
+                  self.canary_name, self.namespace, patch, passes=(404, 409), _content_type=MERGE_PATCH)
 
-        _update(f"set the weight of ingress {self.where(self.canary_name)}", attempt)
-        return self.read_weight()
+    def _write_fence(self, canary: dict | None, fence: Fence) -> None:
+        if canary is None:
+            return self._create_canary(0, fence)
+        self._patch_annotations(canary, _fence_annotations(fence))
 
-    def read_weight(self) -> int:
-        try:
-            canary = self._read(self.canary_name, passes=(404,))
-        except ApiException:
-            return 0  # no canary Ingress: every request goes to the primary
-        annotations = canary.get("metadata", {}).get("annotations") or {}
-        if annotations.get(CANARY) != "true":
-            raise RouterError(f"ingress {self.where(self.canary_name)} is not marked {CANARY}=\"true\"")
-        try:
-            weight = int(annotations.get(CANARY_WEIGHT, "0"))
-            total = int(annotations.get(CANARY_WEIGHT_TOTAL, "100"))
-        except ValueError:
-            raise RouterError(f"ingress {self.where(self.canary_name)}: {CANARY_WEIGHT} is not a number") from None
-        return round(weight * 100 / total)
+    def _write_weight(self, canary: dict | None, weight: int) -> None:
+        if canary is None:
+            return self._create_canary(weight, None)  # generation 0: nobody ever took the target
+        self._patch_annotations(canary, self._canary_annotations(weight))
 
 
-class GatewayApiRouter(_KubernetesObjects):
-    """Gateway API: an HTTPRoute whose rules send to the stable and canary Services by weight."""
+class GatewayApiRouter(_FencedRouter):
+    """Gateway API: an HTTPRoute whose rules send to the stable and canary Services by weight; the
+    fence is kept on the HTTPRoute."""
 
-    def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None):
-        super().__init__(settings, api)
+    def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None,
+                 deadline: Deadline | None = None):
+        super().__init__(settings, api, deadline)
         self.custom = client.CustomObjectsApi(self.api)
         self.name = settings.http_route
+        self.described = f"httproute {self.where(self.name)}"
 
-    def _read(self) -> dict:
-        return _call("get", "httproutes", self.where(self.name), self.custom.get_namespaced_custom_object,
-                     GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, HTTP_ROUTES, self.name,
-                     _request_timeout=self.timeout)
+    def _get(self) -> dict:
+        return self.call("get", "httproutes", self.where(self.name), self.custom.get_namespaced_custom_object,
+                         GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, HTTP_ROUTES, self.name)
 
     def _split(self, route: dict) -> list[tuple[dict, dict]]:
         """(stable, canary) backendRefs of every rule that sends to both."""
@@ -212,35 +380,35 @@ class GatewayApiRouter(_KubernetesObjects):
             if self.settings.stable_service in refs and self.settings.canary_service in refs:
                 pairs.append((refs[self.settings.stable_service], refs[self.settings.canary_service]))
         if not pairs:
-            raise RouterError(f"httproute {self.where(self.name)} has no rule sending to both "
+            raise RouterError(f"{self.described} has no rule sending to both "
                               f"{self.settings.stable_service} and {self.settings.canary_service}")
         return pairs
 
-    def set_weight(self, weight: int) -> int:
-        def attempt() -> None:
-            route = self._read()
-            for stable, canary in self._split(route):
-                stable["weight"], canary["weight"] = 100 - weight, weight
-            patch = {"metadata": {"resourceVersion": route["metadata"].get("resourceVersion")},
-                     "spec": {"rules": route["spec"]["rules"]}}
-            _call("patch", "httproutes", self.where(self.name), self.custom.patch_namespaced_custom_object,
-                  GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, HTTP_ROUTES, self.name, patch,
-                  passes=(409,), _content_type=MERGE_PATCH, _request_timeout=self.timeout)
-
-        _update(f"set the weights of httproute {self.where(self.name)}", attempt)
-        return self.read_weight()
-
-    def read_weight(self) -> int:
+    def _weight_of(self, route: dict) -> int:
         shares = set()
-        for stable, canary in self._split(self._read()):
+        for stable, canary in self._split(route):
             # An absent weight is 1 in Gateway API.
             stable_weight, canary_weight = int(stable.get("weight", 1)), int(canary.get("weight", 1))
             if stable_weight + canary_weight == 0:
-                raise RouterError(f"httproute {self.where(self.name)} weighs both backends 0: no traffic at all")
+                raise RouterError(f"{self.described} weighs both backends 0: no traffic at all")
             shares.add(round(canary_weight * 100 / (stable_weight + canary_weight)))
         if len(shares) > 1:
-            raise RouterError(f"httproute {self.where(self.name)}: its rules split traffic differently: {sorted(shares)}%")
+            raise RouterError(f"{self.described}: its rules split traffic differently: {sorted(shares)}%")
         return shares.pop()
+
+    def _patch(self, route: dict, patch: dict) -> None:
+        patch["metadata"] = {**patch.get("metadata", {}), "resourceVersion": _resource_version(route, self.described)}
+        self.call("patch", "httproutes", self.where(self.name), self.custom.patch_namespaced_custom_object,
+                  GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, HTTP_ROUTES, self.name, patch,
+                  passes=(409,), _content_type=MERGE_PATCH)
+
+    def _write_fence(self, route: dict, fence: Fence) -> None:
+        self._patch(route, {"metadata": {"annotations": _fence_annotations(fence)}})
+
+    def _write_weight(self, route: dict, weight: int) -> None:
+        for stable, canary in self._split(route):
+            stable["weight"], canary["weight"] = 100 - weight, weight
+        self._patch(route, {"spec": {"rules": route["spec"]["rules"]}})
 
 
 def _matches(labels: dict, selector: dict) -> bool:
@@ -248,7 +416,7 @@ def _matches(labels: dict, selector: dict) -> bool:
 
 
 @task(name="read the canary's rollout", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
-      retry_condition_fn=retry_unless_forbidden)
+      retry_condition_fn=retry_unless_refused)
 def read_kubernetes_rollout(settings: KubernetesSettings) -> RolloutObservation:
     """The canary Deployment's replicas asked and ready, its container's image tags (template and
     pods), and its pods' restarts and waiting reasons."""
@@ -262,9 +430,9 @@ def read_kubernetes_rollout(settings: KubernetesSettings) -> RolloutObservation:
     versions = [image_tag(c.get("image", "")) for c in containers if c.get("name") == container]
 
     selector = spec.get("selector", {}).get("matchLabels", {})
-    pods = objects.as_dict(_call("list", "pods", objects.namespace, core.list_namespaced_pod, objects.namespace,
-                                 label_selector=",".join(f"{k}={v}" for k, v in selector.items()),
-                                 _request_timeout=objects.timeout)).get("items", [])
+    pods = objects.as_dict(objects.call("list", "pods", objects.namespace, core.list_namespaced_pod, objects.namespace,
+                                        label_selector=",".join(f"{k}={v}" for k, v in selector.items()))
+                           ).get("items", [])
     restarts, waiting = 0, []
     for pod in pods:
         if not _matches(pod.get("metadata", {}).get("labels") or {}, selector):
@@ -284,13 +452,13 @@ def read_kubernetes_rollout(settings: KubernetesSettings) -> RolloutObservation:
 
 
 @task(name="scale the canary", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
-      retry_condition_fn=retry_unless_forbidden)
+      retry_condition_fn=retry_unless_refused)
 def scale_canary(settings: KubernetesSettings, replicas: int) -> int:
     """Set the canary Deployment's replicas; the count it then asks for, read back."""
     objects = _KubernetesObjects(settings)
     apps = client.AppsV1Api(objects.api)
     name = settings.canary_deployment
     patch = {"spec": {"replicas": replicas}}
-    _call("patch", "deployments", objects.where(name), apps.patch_namespaced_deployment, name, objects.namespace,
-          patch, _content_type=MERGE_PATCH, _request_timeout=objects.timeout)
+    objects.call("patch", "deployments", objects.where(name), apps.patch_namespaced_deployment, name,
+                 objects.namespace, patch, _content_type=MERGE_PATCH)
     return int(objects.read_deployment(name).get("spec", {}).get("replicas", 0))

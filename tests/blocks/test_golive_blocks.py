@@ -190,6 +190,7 @@ def test_the_kubernetes_example_settings_round_trip_through_blocks(capsys):
 def test_a_cluster_block_from_a_kubeconfig_reaches_the_cluster(cluster, kube_emulator, capsys):
     from blocks import KubernetesCluster
     from cli.main import main
+    from golive.fencing import FenceHolder
     from golive.settings import KubernetesSettings
     from tasks.kubernetes import IngressNginxRouter
 
@@ -198,7 +199,9 @@ def test_a_cluster_block_from_a_kubeconfig_reaches_the_cluster(cluster, kube_emu
     saved = KubernetesCluster.load("emulator")
     assert "emulator-token" not in repr(saved) and "emulator-token" not in saved.model_dump_json()
     router = IngressNginxRouter(KubernetesSettings(namespace=cluster["namespace"], credentials_block="emulator"))
-    assert router.set_weight(5) == 5
+    fence = router.take_generation(FenceHolder(kind="operator", name="the block's test"))
+    assert router.set_weight(5, fence.generation) == 5
+    assert kube_emulator.canary_weight(cluster["namespace"]) == 5
 
 
 @pytest.mark.usefixtures("prefect_harness")

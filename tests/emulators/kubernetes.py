@@ -3,9 +3,9 @@ loopback port, in a thread of its own so synchronous code (the official client) 
 
 kmock keeps objects as plain dicts; a real API server also stamps every write with a new
 `metadata.resourceVersion` and refuses a write carrying a stale one with 409. The routers'
-conflict handling depends on exactly that, so it is added here. Tests can also make the next
-matching calls fail with a status (403, 503) and make "another writer" change an object right
-after golive read it.
+conflict handling, and so their fencing, depend on exactly that, so it is added here. Tests can
+also make the next matching calls fail with a status (403, 503) and make "another writer" change
+(or create) an object right after golive read it.
 """
 
 from __future__ import annotations
@@ -72,10 +72,22 @@ class VersionedEmulator(KubernetesEmulator):
                         message=f'Operation cannot be fulfilled on {request.resource.plural} "{request.name}": the '
                                 "object has been modified; please apply your changes to the latest version and try again")
             metadata["resourceVersion"] = str(next(self._versions))
-        response = await super()._handle(request)
-        if request.action == Action.FETCH and (patch := self.interleaved_writes.pop((request.resource.plural, request.name), None)):
-            self.objects[request.resource, request.namespace, request.name].patch(self.stamped(patch))
-        return response
+        try:
+            return await super()._handle(request)
+        finally:
+            if request.action == Action.FETCH and (
+                    patch := self.interleaved_writes.pop((request.resource.plural, request.name), None)):
+                self._write_as_another_writer(request, patch)
+
+    def _write_as_another_writer(self, request, patch: dict) -> None:
+        """`patch` applied to the object just read, or stored as the object when the read found none
+        (another writer created it)."""
+        key = (request.resource, request.namespace, request.name)
+        if key in self.objects and not self.objects[key].deleted:
+            self.objects[key].patch(self.stamped(patch))
+        else:
+            metadata = {**patch.get("metadata", {}), "name": request.name, "namespace": request.namespace}
+            self.objects[key] = self.stamped({**patch, "metadata": metadata})
 
 
 class RunningEmulator:
@@ -144,9 +156,14 @@ class RunningEmulator:
     def fail_next(self, action: str, plural: str, status: int, times: int = 1) -> None:
         self._on_loop(lambda: self.emulator.faults.append(Fault(action, plural, status, times)))
 
+    def clear_faults(self) -> None:
+        """Forget the failures still to come, so they do not reach the next test."""
+        self._on_loop(self.emulator.faults.clear)
+
     def write_after_next_read(self, plural: str, name: str, patch: dict) -> None:
         """Another writer changes the object right after the next GET of it, so a write based on
-        that read carries a stale resourceVersion."""
+        that read carries a stale resourceVersion; when that GET found nothing, the other writer
+        creates it (`patch` is then the whole object)."""
         def arm():
             self.emulator.interleaved_writes[(plural, name)] = patch
         self._on_loop(arm)
