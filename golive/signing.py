@@ -12,11 +12,14 @@ import base64
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from golive.validation import escape_line
 
 __all__ = [
     "IN_TOTO_PAYLOAD_TYPE", "SigningError", "SigningKey", "dsse_pae", "generate_key",
@@ -97,22 +100,53 @@ class SigningKey:
 
 def generate_key(directory: str | Path, name: str = "signing_key") -> tuple[Path, Path]:
     """Write `<name>.pem` (private, mode 0600, encrypted when the passphrase variable is set)
-    and `<name>.pub.pem`; refuses to overwrite an existing key."""
+    and `<name>.pub.pem`; refuses to overwrite an existing key, and never writes through a
+    symbolic link: the private key is created new (O_EXCL, O_NOFOLLOW), the public key in a new
+    file renamed into place, which replaces a link rather than following it."""
     directory = Path(directory)
     private_path, public_path = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    for path in (private_path, public_path):
+        if path.is_symlink():
+            raise SigningError(f"{path}: a symbolic link; refused (remove it, the key files are written in place)")
     if private_path.exists():
-        raise SigningError(f"{private_path}: a key is already there; remove it first to make a new one")
-    directory.mkdir(parents=True, exist_ok=True)
+        what = "a key is already there" if private_path.is_file() else "something other than a key is there"
+        raise SigningError(f"{private_path}: {what}; remove it first to make a new one")
+    if public_path.exists() and not public_path.is_file():
+        raise SigningError(f"{public_path}: not a file; remove it first")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SigningError(f"{directory}: {exc.strerror}") from None
     key = ec.generate_private_key(ec.SECP256R1())
     passphrase = _passphrase()
     encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
                   else serialization.NoEncryption())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise SigningError(f"{private_path}: {exc.strerror}; nothing written") from None
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    public_path.write_text(SigningKey(key).public_pem())
+    try:
+        _write_new(public_path, SigningKey(key).public_pem().encode(), 0o644)
+    except OSError as exc:
+        private_path.unlink(missing_ok=True)
+        raise SigningError(f"{public_path}: {exc.strerror}; nothing written") from None
     return private_path, public_path
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """`data` into a file of its own (mkstemp: O_EXCL, never a link), renamed over `path`."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def load_public_key(pem: bytes | str, source: str = "public key") -> ec.EllipticCurvePublicKey:
@@ -126,22 +160,30 @@ def load_public_key(pem: bytes | str, source: str = "public key") -> ec.Elliptic
 
 
 def verify_envelope(envelope: dict | str | bytes, public_key: ec.EllipticCurvePublicKey) -> tuple[str, bytes]:
-    """The payload type and payload of a DSSE envelope signed by `public_key`; SigningError otherwise."""
+    """The payload type and payload of a DSSE envelope signed by `public_key`; SigningError, in
+    one line, otherwise (whatever the envelope holds: it is read from outside)."""
     try:
         env = json.loads(envelope) if isinstance(envelope, (str, bytes)) else envelope
-        payload_type, payload = env["payloadType"], base64.b64decode(env["payload"], validate=True)
-        signatures = env["signatures"]
-    except (ValueError, KeyError, TypeError):
+        payload_type, encoded, signatures = env["payloadType"], env["payload"], env["signatures"]
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise SigningError("not a DSSE envelope") from None
+    if (not isinstance(payload_type, str) or not isinstance(encoded, str) or not isinstance(signatures, list)
+            or not all(isinstance(s, dict) for s in signatures)):
+        raise SigningError("not a DSSE envelope (payloadType and payload are strings, signatures a list of objects)")
+    try:
+        payload = base64.b64decode(encoded, validate=True)
+        pae = dsse_pae(payload_type, payload)
+    except ValueError:  # not base64; a payload type that is no text (a lone surrogate)
+        raise SigningError("not a DSSE envelope (payload is not base64, or payloadType not text)") from None
     wanted = key_id(public_key)
     for signature in signatures:
-        if signature.get("keyid") not in (None, "", wanted):
+        sig = signature.get("sig")
+        if signature.get("keyid") not in (None, "", wanted) or not isinstance(sig, str):
             continue
         try:
-            public_key.verify(base64.b64decode(signature["sig"]), dsse_pae(payload_type, payload),
-                              ec.ECDSA(hashes.SHA256()))
+            public_key.verify(base64.b64decode(sig, validate=True), pae, ec.ECDSA(hashes.SHA256()))
             return payload_type, payload
-        except (InvalidSignature, KeyError, ValueError):
+        except (InvalidSignature, ValueError):
             continue
-    ids = ", ".join(s.get("keyid", "?")[:16] for s in signatures) or "none"
+    ids = ", ".join(escape_line(s.get("keyid", "?"))[:16] for s in signatures) or "none"
     raise SigningError(f"no signature verifies with key {wanted[:16]}… (signed by {ids})")

@@ -2,16 +2,22 @@
 
 The manifest's hash chain (each link's head, its link to the one before, its signature), every
 file against the newest hash the chain holds for it, the release's records against each other
-(a one-liner or success criteria that say "no rollback" beside a rollback sealed before them), every DSSE envelope against the trusted
-public key (and, for `X.dsse.json`, that its payload is exactly the file `X`), the subjects of
-in-toto statements against the files they name, and sigstore bundles against the public-good
-trust root shipped with `sigstore` (no network).
+(a one-liner or success criteria that say "no rollback" beside a rollback sealed before them),
+every DSSE envelope against the trusted public key (and, for `X.dsse.json`, that its payload is
+exactly the file `X`), the subjects of in-toto statements against the files they name, and
+sigstore bundles against the public-good trust root shipped with `sigstore` (no network).
 
 Nothing in the folder goes unaccounted for: every regular file at any depth (dotfiles and a
 sub-folder's `manifest.json` included) must be in the chain, a symbolic link is refused, and a
-subject of a signed statement that is not in the folder is a failure. The chain itself can only
-show what it holds: links cut from its end are found by comparing its last head with the head
-published outside the folder at the last seal (`expect_head`).
+subject of a signed statement that is not in the folder is a failure. Only the ledger's own
+scratch is passed over, and only while it holds what the ledger puts there
+(`golive.evidence.scratch_problem`). The chain itself can only show what it holds: links cut
+from its end are found by comparing its last head with the head published outside the folder at
+the last seal (`expect_head`).
+
+The folder is outside input: whatever a file holds (any JSON type, any depth, any name) ends as
+a problem line, never an exception, and every line is escaped so no name can start a line of
+its own.
 """
 
 from __future__ import annotations
@@ -26,8 +32,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from golive import layout
 from golive.closing import records_disagree
-from golive.evidence import LINK_PAYLOAD_TYPE, MANIFEST, EvidenceLedger, latest_hashes, link_head, sha256_file
+from golive.evidence import (
+    LINK_PAYLOAD_TYPE, MANIFEST, EvidenceLedger, MalformedManifest, chain_links, latest_hashes, link_head, read_regular,
+    scratch_problem, sha256_file,
+)
 from golive.signing import SigningError, key_id, verify_envelope
+from golive.validation import escape_line
 
 __all__ = ["SIGSTORE_BUNDLE_SUFFIX", "VerifyReport", "describe_key", "verify_folder"]
 
@@ -35,11 +45,6 @@ SIGSTORE_BUNDLE_SUFFIX = layout.SIGSTORE_BUNDLE_SUFFIX
 # The provenance names the release's source tree by its `git archive` digest; that archive is
 # rebuilt from the repository, never stored in the folder.
 _SOURCE_ARCHIVE_SUBJECT = re.compile(r"^source@[0-9a-f]{7,64}\.tar$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class MalformedManifest(ValueError):
-    """The manifest is not a chain of links; the message says where."""
 
 
 @dataclass
@@ -61,25 +66,12 @@ def _is_envelope(data: object) -> bool:
 
 def _read_chain(folder: Path) -> list[dict]:
     """The manifest's links, each checked for shape, so later checks never meet a surprise type."""
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("chain"), list):
-        raise MalformedManifest("expected an object with a `chain` list")
-    for index, link in enumerate(manifest["chain"], 1):
-        if not isinstance(link, dict):
-            raise MalformedManifest(f"link {index} is not an object")
-        files = link.get("files")
-        if not isinstance(files, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) and _SHA256.match(v) for k, v in files.items()):
-            raise MalformedManifest(f"link {index}: `files` must map names to sha256 digests")
-        if not isinstance(link.get("head"), str) or not isinstance(link.get("previous"), (str, type(None))):
-            raise MalformedManifest(f"link {index}: `head` and `previous` must be digests")
-        if "signature" in link and not isinstance(link["signature"], dict):
-            raise MalformedManifest(f"link {index}: `signature` must be an object")
-    return manifest["chain"]
+    return chain_links(json.loads(read_regular(folder / MANIFEST)))
 
 
-def _check_chain(folder: Path, public_key: ec.EllipticCurvePublicKey, report: VerifyReport) -> dict | None:
-    """The newest digest of each file as the chain records it; None when there is no chain to read."""
+def _check_chain(folder: Path, public_key: ec.EllipticCurvePublicKey,
+                 report: VerifyReport) -> list[dict] | None:
+    """The chain's links, each checked; None when there is no chain to read."""
     if not (folder / MANIFEST).is_file() or (folder / MANIFEST).is_symlink():
         report.problems.append(f"{MANIFEST}: missing")
         return None
@@ -91,6 +83,9 @@ def _check_chain(folder: Path, public_key: ec.EllipticCurvePublicKey, report: Ve
     except MalformedManifest as exc:
         report.problems.append(f"{MANIFEST}: malformed ({exc})")
         return None
+    except RecursionError:
+        report.problems.append(f"{MANIFEST}: malformed (nested too deeply)")
+        return None
     except ValueError:  # not JSON, not UTF-8
         report.problems.append(f"{MANIFEST}: malformed (not JSON)")
         return None
@@ -98,26 +93,30 @@ def _check_chain(folder: Path, public_key: ec.EllipticCurvePublicKey, report: Ve
         report.problems.append(f"{MANIFEST}: no links")
     previous = None
     for link in chain:
-        where = f"{MANIFEST}: link {link.get('seq')} ({link.get('flow')})"
-        if link.get("previous") != previous:
+        where = f"{MANIFEST}: link {link['seq']} ({link['flow']})"
+        if link["previous"] != previous:
             report.problems.append(f"{where}: does not follow the link before it")
-        if link_head(link) != link.get("head"):
+        try:
+            content_matches = link_head(link) == link["head"]
+        except (ValueError, TypeError, RecursionError):  # a value JSON cannot write back (NaN is allowed)
+            content_matches = False
+        if not content_matches:
             report.problems.append(f"{where}: head does not match its content")
         signature = link.get("signature")
         if signature is None:
             report.problems.append(f"{where}: unsigned")
         else:
-            envelope = {"payload": base64.b64encode(str(link.get("head")).encode()).decode(),
+            envelope = {"payload": base64.b64encode(link["head"].encode("utf-8", "surrogatepass")).decode(),
                         "payloadType": LINK_PAYLOAD_TYPE, "signatures": [signature]}
             try:
                 verify_envelope(envelope, public_key)
                 report.signatures += 1
             except SigningError as exc:
                 report.problems.append(f"{where}: {exc}")
-        previous = link.get("head")
+        previous = link["head"]
     report.links = len(chain)
     report.head = previous
-    return latest_hashes(chain)
+    return chain
 
 
 def _check_head(chain_heads: list[str], expected: str, report: VerifyReport) -> None:
@@ -136,7 +135,7 @@ def _check_statement(folder: Path, name: str, payload: bytes, report: VerifyRepo
     try:
         statement = json.loads(payload)
         subjects = statement["subject"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         report.problems.append(f"{name}: payload is not an in-toto statement")
         return
     if not isinstance(subjects, list):
@@ -150,12 +149,38 @@ def _check_statement(folder: Path, name: str, payload: bytes, report: VerifyRepo
             continue
         if _SOURCE_ARCHIVE_SUBJECT.match(subject_name):
             continue
-        target = folder / subject_name
-        inside = folder.resolve() in target.resolve().parents
-        if not inside or target.is_symlink() or not target.is_file():
+        actual = _digest(folder, subject_name) if _names_a_file_inside(folder, subject_name) else None
+        if actual is None:
             report.problems.append(f"{name}: subject {subject_name} is missing from the folder")
-        elif sha256_file(target) != digest.get("sha256"):
+        elif actual != digest.get("sha256"):
             report.problems.append(f"{name}: subject {subject_name} does not match its sha256")
+
+
+def _names_a_file_inside(folder: Path, name: str) -> bool:
+    """`name` is a relative path that stays in `folder` (no NUL, no `..` out, no absolute path)."""
+    if "\0" in name:
+        return False
+    try:
+        return folder.resolve() in (folder / name).resolve().parents
+    except (OSError, ValueError):
+        return False
+
+
+def _digest(folder: Path, name: str) -> str | None:
+    """The sha256 of the regular file `name` in `folder`; None when there is none to read (gone,
+    a symbolic link, a folder, a special file)."""
+    try:
+        return sha256_file(folder / name)
+    except (OSError, ValueError):
+        return None
+
+
+def _json_file(folder: Path, name: str) -> object | None:
+    """`name` decoded as JSON; None when it does not read or decode (any depth, any bytes)."""
+    try:
+        return json.loads(read_regular(folder / name))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report: VerifyReport) -> None:
@@ -166,11 +191,14 @@ def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report:
         return
     report.signatures += 1
     if name.endswith(layout.DSSE_SUFFIX):
-        signed_file = folder / name.removesuffix(layout.DSSE_SUFFIX)
-        if not signed_file.is_file():
-            report.problems.append(f"{name}: signs {signed_file.name}, which is missing")
-        elif signed_file.read_bytes() != payload:
-            report.problems.append(f"{signed_file.name}: differs from what {name} signed")
+        signed_name = name.removesuffix(layout.DSSE_SUFFIX)
+        try:
+            signed = read_regular(folder / signed_name)
+        except OSError:
+            report.problems.append(f"{name}: signs {signed_name}, which is missing")
+        else:
+            if signed != payload:
+                report.problems.append(f"{signed_name}: differs from what {name} signed")
     if payload_type == "application/vnd.in-toto+json":
         _check_statement(folder, name, payload, report)
 
@@ -181,7 +209,7 @@ def _check_sigstore_bundle(folder: Path, name: str, identity: str | None, issuer
     from sigstore.verify import Verifier, policy
 
     try:
-        bundle = Bundle.from_json((folder / name).read_bytes())
+        bundle = Bundle.from_json(read_regular(folder / name))
         rule = policy.Identity(identity=identity, issuer=issuer) if identity else policy.UnsafeNoOp()
         Verifier.production(offline=True).verify_dsse(bundle, rule)
         report.signatures += 1
@@ -200,49 +228,53 @@ def verify_folder(folder: str | Path, public_key: ec.EllipticCurvePublicKey,
     folder = Path(folder)
     report = VerifyReport()
     if not folder.is_dir() or folder.is_symlink():
-        report.problems.append(f"{folder}: not a folder")
+        report.problems.append(f"{escape_line(folder)}: not a folder")
         return report
-    present, refused = EvidenceLedger(folder).survey()
+    present, refused, scratch = EvidenceLedger(folder).survey()
     report.files = len(present)
     report.problems += [f"{name}: a symbolic link or special file, refused as evidence" for name in refused]
-    recorded = _check_chain(folder, public_key, report)
-    if recorded is None:
-        return report
+    report.problems += [problem for name in scratch if (problem := scratch_problem(folder, name))]
+    chain = _check_chain(folder, public_key, report)
+    if chain is not None:
+        _check_files(folder, chain, present, refused, expect_head, report)
+        for name in present:
+            if name.endswith(SIGSTORE_BUNDLE_SUFFIX):
+                _check_sigstore_bundle(folder, name, sigstore_identity, sigstore_issuer, report)
+            elif name.endswith(".json") and _is_envelope(data := _json_file(folder, name)):
+                _check_envelope(folder, name, data, public_key, report)
+    report.problems = [escape_line(problem) for problem in report.problems]
+    return report
+
+
+def _check_files(folder: Path, chain: list[dict], present: list[str], refused: list[str], expect_head: str | None,
+                 report: VerifyReport) -> None:
+    """Every file against the chain's newest digest for it, and the records against each other."""
+    recorded = latest_hashes(chain)
     if expect_head is not None:
-        _check_head([link["head"] for link in _read_chain(folder)], expect_head.strip().lower(), report)
+        _check_head([link["head"] for link in chain], expect_head.strip().lower(), report)
     for name in sorted(recorded):
         if name in refused:
             continue
         if name not in present:
             report.problems.append(f"{name}: missing")
-        elif sha256_file(folder / name) != recorded[name]:
+        elif (digest := _digest(folder, name)) is None:
+            report.problems.append(f"{name}: missing (gone while the folder was read)")
+        elif digest != recorded[name]:
             report.problems.append(f"{name}: changed (sha256 differs from the manifest)")
     report.problems += [f"{name}: not in the manifest" for name in present if name not in recorded]
-    sealed_order = list(dict.fromkeys(name for link in _read_chain(folder) for name in link["files"]))
+    sealed_order = list(dict.fromkeys(name for link in chain for name in link["files"]))
     report.problems += records_disagree(sealed_order, *_claims(folder, recorded))
-    for name in present:
-        if name.endswith(SIGSTORE_BUNDLE_SUFFIX):
-            _check_sigstore_bundle(folder, name, sigstore_identity, sigstore_issuer, report)
-        elif name.endswith(".json"):
-            try:
-                data = json.loads((folder / name).read_bytes())
-            except ValueError:
-                continue
-            if _is_envelope(data):
-                _check_envelope(folder, name, data, public_key, report)
-    return report
 
 
 def _claims(folder: Path, recorded: dict) -> tuple[str | None, dict | None]:
     """The one-liner's text and the success criteria, where the chain holds them and they read."""
-    oneliner = criteria = None
-    try:
-        if layout.RELEASE_ONELINER in recorded:
-            oneliner = (folder / layout.RELEASE_ONELINER).read_text(encoding="utf-8")
-        if layout.SUCCESS_CRITERIA in recorded:
-            criteria = json.loads((folder / layout.SUCCESS_CRITERIA).read_bytes())
-    except (OSError, ValueError, RecursionError):
-        pass  # an unreadable record is reported by the hash checks above
+    oneliner = None
+    if layout.RELEASE_ONELINER in recorded:
+        try:
+            oneliner = read_regular(folder / layout.RELEASE_ONELINER).decode("utf-8")
+        except (OSError, ValueError):
+            pass  # an unreadable record is reported by the hash checks
+    criteria = _json_file(folder, layout.SUCCESS_CRITERIA) if layout.SUCCESS_CRITERIA in recorded else None
     return oneliner, criteria if isinstance(criteria, dict) else None
 
 

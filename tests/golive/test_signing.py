@@ -59,3 +59,32 @@ def test_a_passphrase_protected_key_needs_its_passphrase(tmp_path, monkeypatch):
 def test_a_missing_key_says_how_to_make_one(tmp_path):
     with pytest.raises(SigningError, match="golive keys init"):
         SigningKey.from_file(tmp_path / "absent.pem")
+
+
+def test_keys_init_never_writes_through_a_symlinked_public_key_file(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not overwrite\n")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "signing_key.pub.pem").symlink_to(victim)
+    assert main(["keys", "init", "--dir", str(keys)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "signing_key.pub.pem: a symbolic link" in err
+    assert victim.read_text() == "do not overwrite\n"
+    assert not (keys / "signing_key.pem").exists()
+
+
+@pytest.mark.parametrize("make", [lambda p: p.symlink_to(p.parent / "nowhere"), lambda p: p.mkdir()])
+def test_keys_init_refuses_anything_in_the_private_keys_place_in_one_line(tmp_path, capsys, make):
+    make(tmp_path / "signing_key.pem")
+    assert main(["keys", "init", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "signing_key.pem: " in err
+    assert not (tmp_path / "signing_key.pub.pem").exists()
+
+
+def test_keys_init_replaces_a_public_key_left_without_its_private_key(tmp_path):
+    (tmp_path / "signing_key.pub.pem").write_text("an old key's\n")
+    private_path, public_path = generate_key(tmp_path)
+    assert public_path.read_text() == SigningKey.from_file(private_path).public_pem()
+    assert stat.S_IMODE(public_path.stat().st_mode) == 0o644

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli.main import main
 from golive.evidence import MANIFEST, MANIFEST_LOCK, EvidenceLedger, EvidenceLockError
 from golive.ritual import provenance_statement
 from golive.signing import SigningKey, generate_key
 from golive.verify import verify_folder
+from tests.golive.hostile import FAST, json_values, nested
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +74,40 @@ def test_an_added_dotfile_is_named(ledger, key):
     assert verify_folder(ledger.folder, key.public_key).problems == [".hidden: not in the manifest"]
 
 
-def test_the_ledgers_own_lock_and_in_progress_files_are_not_evidence(ledger, key):
-    (ledger.folder / MANIFEST_LOCK).write_text("{}")
+@pytest.mark.parametrize("lock", ["", '{"host": "ci-7", "pid": 4242, "at": 1767225600.5}'])
+def test_the_ledgers_own_lock_and_in_progress_files_are_not_evidence(ledger, key, lock):
+    (ledger.folder / MANIFEST_LOCK).write_text(lock)
     (ledger.folder / ".stage_1.json.abcd_123.partial").write_text("half")
-    assert verify_folder(ledger.folder, key.public_key).ok
+    (ledger.folder / "sub").mkdir()
+    (ledger.folder / "sub" / ".hour_01.json.k2_x9q0z.partial").write_text("{")
+    assert verify_folder(ledger.folder, key.public_key).problems == []
+
+
+def _left_over(folder):
+    partial = folder / ".stage_1.json.abcd_123.partial"
+    partial.write_text("x")
+    os.utime(partial, (0, 0))  # its writer is long gone
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda f: (f / MANIFEST_LOCK).write_text("the keys to everything"),
+     ".manifest.lock: holds something other than the ledger's lock record"),
+    (lambda f: (f / MANIFEST_LOCK).write_text("{}"), ".manifest.lock: holds something other than the ledger's lock record"),
+    (lambda f: (f / MANIFEST_LOCK).write_text('{"host": "h", "pid": 1, "at": 0, "note": "x"}'),
+     ".manifest.lock: holds something other than the ledger's lock record"),
+    (lambda f: (f / MANIFEST_LOCK).mkdir(), ".manifest.lock: a folder where the ledger keeps a file of its own"),
+    (lambda f: ((f / "sub").mkdir(), (f / "sub" / MANIFEST_LOCK).write_text("")),
+     "sub/.manifest.lock: not in the manifest"),
+    (lambda f: (f / "notes.partial").write_text("x"), "notes.partial: not in the manifest"),
+    (lambda f: ((f / "sub").mkdir(), (f / "sub" / ".a.partial").write_text("x")), "sub/.a.partial: not in the manifest"),
+    (lambda f: (f / ".stage_1.json.ABCDEFGH.partial").write_text("x"),
+     ".stage_1.json.ABCDEFGH.partial: not in the manifest"),
+    (_left_over, ".stage_1.json.abcd_123.partial: a write left unfinished"),
+])
+def test_files_named_like_the_ledgers_scratch_but_not_its_own_are_named(ledger, key, make, problem):
+    make(ledger.folder)
+    problems = verify_folder(ledger.folder, key.public_key).problems
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
 
 
 def test_a_manifest_in_a_sub_folder_is_named(ledger, key):
@@ -220,3 +255,126 @@ def test_evidence_verify_exits_1_and_names_the_file(tmp_path, key, capsys):
     out = capsys.readouterr().out
     assert "FAIL notes.txt: changed (sha256 differs from the manifest)" in out
     assert main(["evidence", "verify", str(ledger.folder), "--key", str(tmp_path / "absent.pem")]) == 2
+
+
+def _write_sealed(ledger: EvidenceLedger, key: SigningKey, name: str, text: str) -> None:
+    ledger.write_text(name, text)
+    ledger.seal("hostile", key)
+
+
+def _statement(subjects) -> bytes:
+    return json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": subjects}).encode()
+
+
+def _link_edit(field, value):
+    def edit(ledger: EvidenceLedger, key: SigningKey) -> None:
+        manifest = ledger.read_json(MANIFEST)
+        manifest["chain"][0][field] = value
+        ledger.write_json(MANIFEST, manifest)
+    return edit
+
+
+def _envelope(**fields):
+    def write(ledger: EvidenceLedger, key: SigningKey) -> None:
+        envelope = {**key.envelope(b"{}"), **fields}
+        _write_sealed(ledger, key, "hostile.json", json.dumps(envelope))
+    return write
+
+
+def _signed_statement(subjects):
+    def write(ledger: EvidenceLedger, key: SigningKey) -> None:
+        _write_sealed(ledger, key, "statement.json", json.dumps(key.envelope(_statement(subjects))))
+    return write
+
+
+@pytest.mark.parametrize(("hostile", "problem"), [
+    (_envelope(payload=5), "hostile.json: not a DSSE envelope"),
+    (_envelope(payloadType=["x"]), "hostile.json: not a DSSE envelope"),
+    (_envelope(payloadType="\ud800"), "hostile.json: not a DSSE envelope"),
+    (_envelope(signatures="abc"), "hostile.json: not a DSSE envelope"),
+    (_envelope(signatures=[1, None]), "hostile.json: not a DSSE envelope"),
+    (_envelope(signatures=[{"keyid": ["a"], "sig": 5}]), "hostile.json: no signature verifies"),
+    (_envelope(signatures=[{"keyid": 7, "sig": "@@@"}]), "hostile.json: no signature verifies"),
+    (_envelope(signatures=[{"keyid": None, "sig": 5}]), "hostile.json: no signature verifies"),
+    (_signed_statement([{"name": "a\x00b", "digest": {"sha256": "0" * 64}}]),
+     "statement.json: subject a\\x00b is missing from the folder"),
+    (_signed_statement([{"name": "/etc/hostname", "digest": {"sha256": "0" * 64}}]),
+     "statement.json: subject /etc/hostname is missing from the folder"),
+    (_signed_statement([{"name": 5, "digest": []}]), "statement.json: a subject without a name or a digest"),
+    (lambda ledger, key: _write_sealed(ledger, key, "statement.json", json.dumps(
+        key.envelope(nested(5000).encode()))), "statement.json: payload is not an in-toto statement"),
+    (_link_edit("flow", ["pre", {"flight": None}]), "manifest.json: malformed (link 1: `seq` must be a whole number"),
+    (_link_edit("seq", True), "manifest.json: malformed (link 1: `seq` must be a whole number"),
+    (_link_edit("signature", {"keyid": {"a": 1}, "sig": [1]}), "manifest.json: link 1 (preflight): no signature"),
+    (_link_edit("flow", "preflight\nFAIL nothing"), "manifest.json: link 1 (preflight\\nFAIL nothing): head does not"),
+    (_link_edit("sealed_at", float("nan")), "manifest.json: link 1 (preflight): head does not match"),
+    (lambda ledger, key: (ledger.folder / MANIFEST).write_text(nested(100000)),
+     "manifest.json: malformed (nested too deeply)"),
+    (lambda ledger, key: (ledger.folder / MANIFEST).write_bytes(b"\xff\xfe{}"), "manifest.json: malformed (not JSON)"),
+])
+def test_hostile_json_in_the_folder_is_a_problem_line_never_a_traceback(ledger, key, capsys, hostile, problem):
+    hostile(ledger, key)
+    problems = verify_folder(ledger.folder, key.public_key).problems
+    assert any(p.startswith(problem) for p in problems), problems
+    assert all("\n" not in p and "\r" not in p for p in problems)
+    assert _cli(ledger, key) == 1
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_deeply_nested_json_that_was_sealed_verifies_without_a_traceback(ledger, key):
+    _write_sealed(ledger, key, "deep.json", nested(100000))
+    _write_sealed(ledger, key, "success_criteria.json", nested(100000))
+    assert verify_folder(ledger.folder, key.public_key).problems == []
+
+
+def test_a_name_cannot_forge_a_line_of_the_verdict(ledger, key, capsys):
+    (ledger.folder / "x\nv1.4.0: verifies: 3 files, 3 chain links").write_text("planted")
+    assert _cli(ledger, key) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "FAIL x\\nv1.4.0: verifies: 3 files, 3 chain links: not in the manifest"
+    assert not any(line.startswith("v1.4.0: verifies") for line in lines)
+
+
+def test_a_folder_name_is_escaped_where_the_verdict_names_it(tmp_path, key, capsys):
+    ledger = _folder(tmp_path / "v\n1", key)
+    (tmp_path / "pub.pem").write_text(key.public_pem())
+    assert main(["evidence", "verify", str(ledger.folder), "--key", str(tmp_path / "pub.pem")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith(f"{tmp_path}/v\\n1/v1.4.0: verifies")
+
+
+_LINK_FIELDS = ("seq", "flow", "sealed_at", "files", "previous", "head", "signature")
+_ENVELOPE_FIELDS = ("payload", "payloadType", "signatures")
+
+
+@FAST
+@given(place=st.sampled_from(["link", "link signature", "envelope", "envelope signature", "subjects",
+                              "subject name", "criteria"]),
+       field_index=st.integers(min_value=0, max_value=6), value=json_values)
+def test_any_json_anywhere_in_the_folder_is_one_problem_line_at_most_per_check(key, place, field_index, value):
+    with tempfile.TemporaryDirectory() as scratch:
+        ledger = EvidenceLedger(Path(scratch) / "v1.4.0")
+        ledger.write_json("preflight.json", {"decision": "GO"})
+        ledger.seal("preflight", key)
+        if place.startswith("link"):
+            manifest = ledger.read_json(MANIFEST)
+            if place == "link":
+                manifest["chain"][0][_LINK_FIELDS[field_index]] = value
+            else:
+                manifest["chain"][0]["signature"] = {"keyid": value, "sig": value}
+            (ledger.folder / MANIFEST).write_text(json.dumps(manifest))
+        elif place.startswith("envelope"):
+            envelope = key.envelope(b"{}")
+            if place == "envelope":
+                envelope[_ENVELOPE_FIELDS[field_index % 3]] = value
+            else:
+                envelope["signatures"] = [{"keyid": value, "sig": value}]
+            _write_sealed(ledger, key, "hostile.json", json.dumps(envelope))
+        elif place == "subjects":
+            _write_sealed(ledger, key, "s.json", json.dumps(key.envelope(_statement(value))))
+        elif place == "subject name":
+            subject = {"name": value, "digest": {"sha256": value}}
+            _write_sealed(ledger, key, "s.json", json.dumps(key.envelope(_statement([subject]))))
+        else:
+            _write_sealed(ledger, key, "success_criteria.json", json.dumps(value))
+        report = verify_folder(ledger.folder, key.public_key)
+    assert all(isinstance(p, str) and "\n" not in p and "\r" not in p for p in report.problems)
