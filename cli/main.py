@@ -29,6 +29,9 @@ def _judge_one(text: str) -> dict:
         raise ScenarioError(f"scenario: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise ScenarioError("scenario: invalid JSON (nested too deeply)") from None
+    except ValueError:  # Python reads no integer of more digits than this
+        raise ScenarioError(f"scenario: invalid JSON (a number of more than {sys.get_int_max_str_digits()} "
+                            "digits)") from None
     scenario = parse_scenario(raw)
     try:
         return judge(scenario).to_dict()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, Signal
+from golive.validation import escape_line
 
 __all__ = ["Observation", "Scenario", "ScenarioError", "Series", "parse_scenario"]
 
@@ -79,12 +80,21 @@ class _Invalid(ValueError):
     a scenario has hundreds of observations and nearly all of them are fine)."""
 
 
+def _name(key: Any) -> str:
+    """A key of the input as an error names it: on one line, and short."""
+    text = escape_line(key)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def _checked(raw: Any, *, nullable: bool = False, minimum: float | None = None) -> float | None:
     if raw is None and nullable:
         return None
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise _Invalid(f"expected a number{' or null' if nullable else ''}")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # JSON's integers have no bound; a float has
+        raise _Invalid(f"expected a number of at most {_LARGEST:g}") from None
     if math.isnan(value) and nullable:
         return None  # Prometheus' NaN (an empty ratio) is no data, never zero
     if not math.isfinite(value):
@@ -116,7 +126,7 @@ def _observation(raw: Any, sig: Signal) -> Observation:
     if "value" not in raw:
         raise _Invalid(".value: required (null for no data)")
     if len(raw) > 1 and (unknown := set(raw) - {"value", "bad", "total"}):
-        raise _Invalid(f".{sorted(unknown)[0]}: unknown field")
+        raise _Invalid(f".{_name(sorted(unknown)[0])}: unknown field")
     field_name = "value"
     try:
         # Every signal measures something that cannot be negative: a latency, a share, a count.
@@ -151,7 +161,7 @@ def _series(raw: Any, path: str, sig: Signal) -> Series:
         arms[arm] = tuple(observations)
     unknown = set(raw) - {"canary", "baseline"}
     if unknown:
-        raise ScenarioError(f"{path}.{sorted(unknown)[0]}: unknown field")
+        raise ScenarioError(f"{path}.{_name(sorted(unknown)[0])}: unknown field")
     if len(arms["canary"]) != len(arms["baseline"]):
         raise ScenarioError(
             f"{path}.baseline: expected {len(arms['canary'])} observations like canary, "
@@ -165,7 +175,7 @@ def _apply_thresholds(raw: Any, catalogue: tuple[Signal, ...]) -> tuple[Signal, 
     by_name = {s.name: s for s in catalogue}
     for name, override in raw.items():
         if name not in by_name:
-            raise ScenarioError(f"thresholds.{name}: unknown signal")
+            raise ScenarioError(f"thresholds.{_name(name)}: unknown signal")
         override = _mapping(override, f"thresholds.{name}")
         if len(override) != 1 or next(iter(override)) not in _THRESHOLD_RULES:
             raise ScenarioError(
@@ -184,7 +194,7 @@ def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scena
     raw = _mapping(raw, "scenario")
     unknown = set(raw) - {"stage_percent", "interval_seconds", "signals", "thresholds", "policy"}
     if unknown:
-        raise ScenarioError(f"{sorted(unknown)[0]}: unknown field")
+        raise ScenarioError(f"{_name(sorted(unknown)[0])}: unknown field")
     for required in ("stage_percent", "interval_seconds", "signals"):
         if required not in raw:
             raise ScenarioError(f"{required}: required")
@@ -200,10 +210,20 @@ def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scena
     signals = {}
     for name, series in _mapping(raw["signals"], "signals").items():
         if name not in by_name:
-            raise ScenarioError(f"signals.{name}: unknown signal (known: {', '.join(by_name)})")
+            raise ScenarioError(f"signals.{_name(name)}: unknown signal (known: {', '.join(by_name)})")
         signals[name] = _series(series, f"signals.{name}", by_name[name])
+    return Scenario(stage, interval, signals, catalogue, _policy(raw.get("policy", {})))
+
+
+def _policy(raw: Any) -> JudgePolicy:
+    """The policy's overrides; names and sizes are checked here, ranges by JudgePolicy."""
+    known = {f.name for f in fields(JudgePolicy)}
+    for key, value in _mapping(raw, "policy").items():
+        if key not in known:
+            raise ScenarioError(f"policy.{_name(key)}: unknown policy field")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST:
+            raise ScenarioError(f"policy.{key}: expected a number of at most {_LARGEST:g}")
     try:
-        policy = JudgePolicy.from_mapping(_mapping(raw.get("policy", {}), "policy"))
+        return JudgePolicy.from_mapping(raw)
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
-    return Scenario(stage, interval, signals, catalogue, policy)

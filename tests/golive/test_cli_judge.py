@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from golive.signals import SIGNAL_NAMES
 from tests.golive.builders import healthy, set_values
+from tests.golive.hostile import FAST, json_values, nested
 
 
 def golive(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -114,6 +121,23 @@ HOSTILE = [
     ("[" * 100000, "scenario: invalid JSON (nested too deeply)"),
     ("\udcff{}", "scenario: invalid JSON (Expecting value at line 1 column 1)"),
     ("5", "scenario: expected an object"),
+    # Numbers too large for a float, and names that would break the line.
+    ('{"stage_percent": 1' + "0" * 400 + ', "interval_seconds": 60, "signals": {}}',
+     "stage_percent: expected a number of at most 1e+12"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"api_p95_ms": '
+     '{"canary": [{"value": 1' + "0" * 400 + '}], "baseline": [{"value": 1}]}}}',
+     "signals.api_p95_ms.canary[0].value: expected a number of at most 1e+12"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {}, "thresholds": {"api_p95_ms": {"max": 1'
+     + "0" * 400 + '}}}', "thresholds.api_p95_ms.max: expected a number of at most 1e+12"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {}, "policy": {"min_intervals": 1' + "0" * 400 + "}}",
+     "policy.min_intervals: expected a number of at most 1e+12"),
+    ('{"stage_percent": 1' + "0" * 5000 + "}", "scenario: invalid JSON (a number of more than 4300 digits)"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"x\\nFAIL": {}}}',
+     "signals.x\\nFAIL: unknown signal (known: api_p95_ms, http_5xx_pct, ws_staleness_s, risk_blocks_per_min, "
+     "idempotency_conflict_pct, csp_violations_per_min, event_loop_p95_ms, gc_pause_avg_ms)"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {}, "policy": {"a\\nb": 1}}',
+     "policy.a\\nb: unknown policy field"),
+    ('{"\\u2028": 1}', "\\u2028: unknown field"),
 ]
 
 
@@ -155,3 +179,62 @@ def test_judge_imports_neither_prefect_nor_httpx():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def _paths(value, path=()):
+    """Every place in a decoded scenario a value can be put: each key and each list item."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*path, index))
+
+
+_SCENARIO_PATHS = list(_paths(healthy(intervals=3)))
+
+
+def _spoiled(path: tuple, value) -> str:
+    scenario = healthy(intervals=3)
+    if not path:
+        return json.dumps(value)
+    parent = scenario
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = value
+    return json.dumps(scenario)
+
+
+hostile_lines = st.one_of(
+    st.builds(_spoiled, st.sampled_from(_SCENARIO_PATHS), json_values),
+    st.text(max_size=40).filter(lambda line: "\n" not in line and "\r" not in line),
+    st.sampled_from([nested(3000), '{"stage_percent": 1' + "0" * 5000 + "}", "\x00", "{" * 10]),
+)
+
+
+@FAST
+@given(lines=st.lists(hostile_lines, min_size=1, max_size=6))
+def test_any_line_of_a_jsonl_stream_gets_exactly_one_answer_and_the_stream_goes_on(lines):
+    from cli.main import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "batch.jsonl"
+        path.write_bytes("\n".join([*lines, json.dumps(healthy())]).encode("utf-8", "surrogatepass") + b"\n")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["judge", "--jsonl", str(path)]) == 0
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    asked = [line for line in path_lines(lines) if line.strip()]
+    assert len(answers) == len(asked) + 1
+    for answer in answers:
+        assert set(answer) == {"error"} and "\n" not in answer["error"] or answer["decision"] in DECISIONS
+    assert answers[-1]["decision"] == "proceed"
+
+
+def path_lines(lines: list[str]) -> list[str]:
+    """The lines a file of `lines` joined by newlines reads back as (str.splitlines splits on more)."""
+    return "\n".join(lines).split("\n")
+
+
+DECISIONS = {"proceed", "hold", "rollback"}
