@@ -9,8 +9,10 @@ minute-by-minute commands of this target. Pure: text and bytes out, the caller w
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Mapping
+from shlex import quote
 
 from golive import layout
 from golive.settings import GoLiveSettings
@@ -21,6 +23,9 @@ __all__ = [
 ]
 
 _NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+_GENERATION, _FENCE_HOLDER = "golive.dev/generation", "golive.dev/fence-holder"
+_GENERATION_PATH = "{.metadata.annotations.golive\\.dev/generation}"
+_BY_HAND = {"kind": "operator", "name": "rollback by hand"}
 
 
 class Card(dict):
@@ -32,23 +37,40 @@ def _minutes(seconds: float) -> str:
 
 
 def rollback_commands(settings: GoLiveSettings, config: str = "golive.yaml") -> list[str]:
-    """How to send every user back to stable on this target: golive, Prefect, and by hand."""
-    release = settings.release
+    """How to send every user back to stable on this target: golive, Prefect, and by hand. By hand
+    too, the weight 0 goes with a generation newer than the target's, so a go-live that is paused
+    and wakes later is refused (`golive.fencing`)."""
+    release, config = settings.release, quote(config)
     commands = [f'golive rollback --release {release} --reason "WHY" --stage N --config {config}',
                 f'prefect deployment run rollback/default --param release={release} --param reason="WHY" '
                 f"--param stage=N"]
     router = settings.target.router
+    by_hand = json.dumps(_BY_HAND, separators=(",", ":"))
     if router.kind == "ingress-nginx":
         cluster = router.kubernetes
-        commands.append(f"kubectl -n {cluster.namespace} annotate ingress {cluster.canary_ingress_name} "
-                        f"{_NGINX_WEIGHT}=0 --overwrite")
+        namespace, ingress = quote(cluster.namespace), quote(cluster.canary_ingress_name)
+        commands += [
+            "# by hand: weight 0 and the generation one more than the current, in one edit",
+            f"G=$(kubectl -n {namespace} get ingress {ingress} -o jsonpath={quote(_GENERATION_PATH)}) && \\",
+            f"  kubectl -n {namespace} annotate ingress {ingress} --overwrite {_NGINX_WEIGHT}=0 "
+            f"{_GENERATION}=$((G + 1)) {quote(f'{_FENCE_HOLDER}={by_hand}')}",
+        ]
     elif router.kind == "gateway-api":
         cluster = router.kubernetes
-        commands.append(f"kubectl -n {cluster.namespace} edit httproute {cluster.http_route}  "
-                        f"# weight 0 on {cluster.canary_service}, 100 on {cluster.stable_service}")
+        commands += [
+            f"# by hand, in one save: weight 0 on {quote(cluster.canary_service)} and 100 on "
+            f"{quote(cluster.stable_service)}, {_GENERATION} one more than the current, {_FENCE_HOLDER} {by_hand}",
+            f"kubectl -n {quote(cluster.namespace)} edit httproute {quote(cluster.http_route)}",
+        ]
     else:
-        commands.append(f"curl -X PUT {router.control_url.rstrip('/')}/weight -H 'Content-Type: application/json' "
-                        "-d '{\"weight\": 0}'  # the sandbox router")
+        url, json_header = router.control_url.rstrip("/"), quote("Content-Type: application/json")
+        commands += [
+            "# by hand: a generation newer than the router's, then weight 0 with it",
+            f"G=$(curl -fsS -X POST {quote(url + '/fence')} -H {json_header} "
+            f"-d {quote(json.dumps({'holder': _BY_HAND}))} | jq -r .generation) && \\",
+            f"  curl -fsS -X PUT {quote(url + '/weight')} -H {json_header} "
+            '-d "{\\"weight\\": 0, \\"generation\\": $G}"',
+        ]
     return commands
 
 

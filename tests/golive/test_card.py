@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -27,8 +31,116 @@ def test_the_card_holds_the_settings_in_force():
     assert "**War room:** #spark-golive (notifications: `slack-webhook/war-room`)" in text
     assert "**Evidence:** `evidence/v1.4.0`" in text
     assert "1% → 5% → 25% → 50% → 100%; each 15 min (100 %: 30 min)" in text
-    assert ("kubectl -n trading annotate ingress spark-canary nginx.ingress.kubernetes.io/canary-weight=0 "
-            "--overwrite") in text
+    assert ("  kubectl -n trading annotate ingress spark-canary --overwrite "
+            "nginx.ingress.kubernetes.io/canary-weight=0 golive.dev/generation=$((G + 1)) ") in text
+
+
+def _by_hand(**router) -> str:
+    """The by-hand lines of the card's rollback commands for `router` (those after golive's and
+    Prefect's), as one shell script."""
+    lines = card.rollback_commands(load_settings(merge_settings(SETTINGS, {"target": {"router": router}})))
+    assert lines[2].startswith("# by hand")
+    return "\n".join(lines[2:])
+
+
+def test_every_by_hand_rollback_moves_the_generation_with_the_weight():
+    ingress = _by_hand(**SETTINGS["target"]["router"])
+    assert "golive.dev/generation=$((G + 1))" in ingress and "canary-weight=0" in ingress
+    assert ingress.count("kubectl") == 2 and ingress.count(" && ") == 1  # no write without the generation read
+
+    gateway = _by_hand(kind="gateway-api", kubernetes={"namespace": "trading"})
+    assert "# by hand, in one save: weight 0 on spark-canary and 100 on spark-stable, golive.dev/generation one " \
+           "more than the current" in gateway
+    assert gateway.endswith("kubectl -n trading edit httproute spark")
+
+    sandbox = _by_hand(kind="sandbox")
+    assert "curl -fsS -X POST http://127.0.0.1:18070/fence" in sandbox
+    assert '-d "{\\"weight\\": 0, \\"generation\\": $G}"' in sandbox
+
+
+def test_the_by_hand_rollback_quotes_every_name():
+    odd = {"namespace": "team a", "ingress": "spark;rm", "http_route": "route$x", "canary_service": "c d"}
+    ingress = _by_hand(kind="ingress-nginx", kubernetes=odd)
+    assert "-n 'team a' get ingress 'spark;rm-canary'" in ingress
+    assert "-n 'team a' annotate ingress 'spark;rm-canary'" in ingress
+    gateway = _by_hand(kind="gateway-api", kubernetes=odd)
+    assert "kubectl -n 'team a' edit httproute 'route$x'" in gateway and "weight 0 on 'c d'" in gateway
+
+
+class _SandboxRouterStandIn(BaseHTTPRequestHandler):
+    """The sandbox router's control API as far as a rollback by hand uses it: `POST /fence` hands
+    out generation 8, and a weight write must carry it."""
+
+    seen: list = []
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append((self.command, self.path, body))
+        return body
+
+    def do_POST(self):  # noqa: N802 - the stdlib's naming
+        body = self._body()
+        self._reply(200, {"generation": 8, "holder": {**body["holder"], "run": None, "at": 1.0}})
+
+    def do_PUT(self):  # noqa: N802
+        body = self._body()
+        if body.get("generation") != 8:
+            return self._reply(409, {"error": f"generation {body.get('generation')} is fenced"})
+        self._reply(200, {"weight": body["weight"]})
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="curl and jq not installed")
+def test_the_sandbox_rollback_by_hand_takes_a_generation_then_writes_zero_with_it():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SandboxRouterStandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _SandboxRouterStandIn.seen = []
+    try:
+        script = _by_hand(kind="sandbox", control_url=f"http://127.0.0.1:{server.server_address[1]}")
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    assert _SandboxRouterStandIn.seen == [
+        ("POST", "/fence", {"holder": {"kind": "operator", "name": "rollback by hand"}}),
+        ("PUT", "/weight", {"weight": 0, "generation": 8}),
+    ]
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl not installed")
+def test_the_ingress_rollback_by_hand_fences_a_go_live(kube_emulator, cluster):
+    from golive.fencing import FenceHolder
+    from golive.settings import KubernetesSettings
+    from tasks.kubernetes import IngressNginxRouter
+    from tasks.router_base import RouterFenced
+
+    go_live = IngressNginxRouter(KubernetesSettings(**cluster))
+    taken = go_live.take_generation(FenceHolder(kind="go-live", name="go-live v1.4.0"))
+    go_live.set_weight(25, taken.generation)
+
+    script = _by_hand(kind="ingress-nginx", kubernetes={"namespace": cluster["namespace"]})
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "KUBECONFIG": cluster["kubeconfig"]})
+    assert done.returncode == 0, done.stderr
+
+    assert kube_emulator.canary_weight(cluster["namespace"]) == 0
+    state = go_live.read()
+    assert (state.weight, state.fence.generation, state.fence.holder.name) == (0, 2, "rollback by hand")
+    with pytest.raises(RouterFenced, match="generation 1 is fenced: the target is at generation 2, taken by "
+                                           "rollback by hand"):
+        go_live.set_weight(25, taken.generation)  # the go-live wakes: refused
+    assert kube_emulator.canary_weight(cluster["namespace"]) == 0
 
 
 def test_the_quick_start_is_minute_by_minute_for_this_target():

@@ -174,7 +174,8 @@ def test_the_fence_is_two_annotations(kube_emulator, cluster, router_class, kind
 
 @ROUTERS
 @pytest.mark.parametrize("annotation, value", [
-    (GENERATION, "seven"), (GENERATION, "-1"), (FENCE_HOLDER, "{oops"), (FENCE_HOLDER, '{"kind": "intern", "name": "x"}'),
+    (GENERATION, "seven"), (GENERATION, "-1"),
+    (FENCE_HOLDER, "{oops"), (FENCE_HOLDER, '{"kind": "intern", "name": "x"}'),
 ], ids=["gen-word", "gen-neg", "holder-json", "holder-kind"])
 def test_a_malformed_fence_is_one_line(kube_emulator, cluster, router_class, kind, name, annotation, value):
     router = router_class(settings(cluster))
