@@ -15,6 +15,7 @@ from prefect.states import Completed, Failed, State
 from blocks import settings_for_run
 from golive import layout
 from golive.drills import weekly_record
+from golive.settings import GoLiveSettings, SettingsError
 from flows.chaos_scenario import chaos_scenario, pick_scenario
 from flows.contract_check import contract_check
 from flows.idempotency_burst import idempotency_burst
@@ -27,6 +28,16 @@ from tasks.evidence import ReleaseFolder
 GAME_DAY_RELEASE = "0.0.0-game-day"
 
 
+def drill_folder(cfg: GoLiveSettings, day: str) -> str:
+    """`<evidence_root>/<game_day.folder>/<day>`, proven to stay inside the evidence root: the
+    settings refuse `..` and absolute folders, and this refuses a link that leads out of it."""
+    root = Path(cfg.process.evidence_root)
+    folder = root / cfg.process.game_day.folder / day
+    if root.resolve() not in folder.resolve().parents:
+        raise SettingsError(f"process.game_day.folder: {folder} leaves process.evidence_root {root}")
+    return str(folder)
+
+
 @flow(name="game-day", flow_run_name="game day")
 def game_day(config: str | None = None, settings: dict | None = None, blocks: dict[str, str] | None = None,
              scenario: str | None = None, seed: int | None = None, first_flight: bool = False) -> State:
@@ -35,7 +46,7 @@ def game_day(config: str | None = None, settings: dict | None = None, blocks: di
     logger = get_run_logger()
     cfg = settings_for_run(GAME_DAY_RELEASE, config, settings, blocks)
     today = datetime.now(timezone.utc).strftime("%Y%m%d")
-    folder = str(Path(cfg.process.evidence_root) / cfg.process.game_day.folder / today)
+    folder = drill_folder(cfg, today)
     results = {"rollback_drill": rollback_drill(cfg, folder)}
     if not first_flight:
         name, seed = pick_scenario(scenario, seed)

@@ -9,16 +9,19 @@ validated, with errors that name the field (`policy.dwell_seconds: …`).
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator,
+    model_validator,
+)
 
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
 from golive.stage import StagePlan
-from golive.validation import check_service_url, check_tag_message, parse_release
+from golive.validation import check_service_url, check_tag_message, escape_line, parse_release
 
 # An address golive calls: http(s), and never with credentials in it (those live in Secret blocks).
 ServiceUrl = Annotated[str, AfterValidator(check_service_url)]
@@ -31,6 +34,12 @@ __all__ = [
 ]
 
 RUNBOOK_STAGES = (1, 5, 25, 50, 100)
+# Upper bounds no real setting reaches: a number past them is a typo or an attack, not a choice.
+DAY, WEEK = 86400.0, 7 * 86400.0
+# What a settings file may hold: far more than any holds, far less than a YAML alias bomb expands to.
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 16
+MAX_VALUES = 10_000
 
 
 class SettingsError(ValueError):
@@ -44,6 +53,8 @@ class _FieldError(ValueError):
 
 class _Strict(BaseModel):
     # Every number finite: an infinite dwell or budget waits forever, a NaN compares false everywhere.
+    # Numbers and switches are given as such (each Field says strict): "900" or true is not a
+    # duration, 1 or "yes" not a switch.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -54,18 +65,18 @@ class KubernetesSettings(_Strict):
     credentials_block: str | None = None  # a `golive kubernetes cluster` block …
     kubeconfig: str | None = None  # … or this kubeconfig file (default: $KUBECONFIG, ~/.kube/config) …
     context: str | None = None
-    in_cluster: bool = False  # … or the pod's service account
+    in_cluster: StrictBool = False  # … or the pod's service account
     ingress: str = "spark"  # ingress-nginx: the primary Ingress, routing to the stable Service
     canary_ingress: str | None = None  # default: "<ingress>-canary", created from the primary when absent
-    canary_weight_total: int = Field(100, ge=1)  # ingress-nginx `canary-weight-total`
+    canary_weight_total: int = Field(100, ge=1, le=10_000, strict=True)  # ingress-nginx `canary-weight-total`
     canary_header: str = "X-Canary"  # `canary-by-header`: drills send `always`
     http_route: str = "spark"  # Gateway API: the HTTPRoute whose backendRefs carry the weights
     stable_service: str = "spark-stable"
     canary_service: str = "spark-canary"
     canary_deployment: str = "spark-canary"
     container: str | None = None  # the canary container whose image tag is the release; default: the first
-    scale_canary_to_zero: bool = False  # on rollback, after the weight is 0
-    request_timeout_seconds: float = Field(10.0, gt=0)
+    scale_canary_to_zero: StrictBool = False  # on rollback, after the weight is 0
+    request_timeout_seconds: float = Field(10.0, gt=0, le=600, strict=True)
 
     @property
     def canary_ingress_name(self) -> str:
@@ -104,7 +115,7 @@ class SigningSettings(_Strict):
     sigstore: Literal["auto", "off"] = "auto"  # keyless too, when an identity token and the network are there
     sigstore_identity: str | None = None  # the signer's identity `evidence verify` expects
     sigstore_issuer: str | None = None
-    required: bool = True  # a key that fails stops the seal; false: the link is written unsigned
+    required: StrictBool = True  # a key that fails stops the seal; false: the link is written unsigned
 
     @property
     def public_path(self) -> Path:
@@ -125,30 +136,39 @@ class GitHubSettings(_Strict):
     credentials_block: str | None = None  # a prefect-github GitHubCredentials block …
     token_env: str = "GITHUB_TOKEN"  # … or the environment variable holding the token
     freeze_label: str = "hold-for-canary"
-    max_wait_seconds: float = Field(300.0, ge=0)  # the longest rate-limit wait golive sits out
+    max_wait_seconds: float = Field(300.0, ge=0, le=3600, strict=True)  # the longest rate-limit wait golive sits out
 
 
 class FirstNightSettings(_Strict):
-    hours: int = Field(24, ge=1)
-    hour_seconds: float = Field(3600.0, gt=0)  # the demo compresses an hour to seconds
-    slo_objective: float = Field(0.999, gt=0, lt=1)  # of requests answered without a 5xx
-    slo_period_hours: float = Field(720.0, gt=0)
-    green_burn: float = Field(1.5, gt=0)
-    freeze_below_budget: float = Field(0.10, ge=0, le=1)
+    hours: int = Field(24, ge=1, le=168, strict=True)  # a week at most
+    hour_seconds: float = Field(3600.0, gt=0, le=3600, strict=True)  # the demo compresses an hour to seconds
+    slo_objective: float = Field(0.999, gt=0, lt=1, strict=True)  # of requests answered without a 5xx
+    slo_period_hours: float = Field(720.0, gt=0, le=366 * 24, strict=True)
+    green_burn: float = Field(1.5, gt=0, le=1000, strict=True)
+    freeze_below_budget: float = Field(0.10, ge=0, le=1, strict=True)
     on_fast_burn: Literal["rollback", "freeze", "record"] = "rollback"
     track: str = "canary"  # the track serving the release after 100 %
 
 
 class GameDaySettings(_Strict):
     folder: str = "game-day"  # under process.evidence_root, a folder a day: game-day/<YYYYMMDD>
-    burst_requests: int = Field(100, ge=2)
-    burst_parallel: int = Field(10, ge=1, le=100)
-    outbox_window_seconds: float = Field(60.0, gt=0)
-    outbox_interval_seconds: float = Field(2.0, gt=0)
-    outbox_lag_window_seconds: float = Field(5.0, gt=0, le=60)  # what one reading of the lag covers
-    chaos_window_seconds: float = Field(300.0, gt=0)  # judged every interval_seconds, like a stage
+    burst_requests: int = Field(100, ge=2, le=100_000, strict=True)
+    burst_parallel: int = Field(10, ge=1, le=100, strict=True)
+    outbox_window_seconds: float = Field(60.0, gt=0, le=DAY, strict=True)
+    outbox_interval_seconds: float = Field(2.0, gt=0, le=3600, strict=True)
+    outbox_lag_window_seconds: float = Field(5.0, gt=0, le=60, strict=True)  # what one reading of the lag covers
+    chaos_window_seconds: float = Field(300.0, gt=0, le=DAY, strict=True)  # judged every interval_seconds, like a stage
     chaos_commands: dict[str, str] = Field(default_factory=dict)  # scenario → command, on a real system
     contract_command: str | None = None  # on a real system: the team's contract test instead
+
+    @field_validator("folder")
+    @classmethod
+    def _folder_inside_the_evidence_root(cls, folder: str) -> str:
+        path = PurePosixPath(folder)
+        if (not path.parts or path.is_absolute() or ".." in path.parts or folder.startswith("~")
+                or "\\" in folder or "\0" in folder):
+            raise ValueError("expected a folder inside process.evidence_root: relative, without `..`")
+        return folder
 
 
 class OperatorSettings(_Strict):
@@ -163,23 +183,25 @@ class PolicySettings(_Strict):
     """How the canary goes: stages and timings, the hold budget, the human gate, the judge's
     policy and signal overrides (the `policy` section; the canary policy block)."""
 
-    stages: tuple[int, ...] = RUNBOOK_STAGES
-    dwell_seconds: float = Field(900.0, gt=0)  # per stage …
-    final_dwell_seconds: float = Field(1800.0, gt=0)  # … and at 100 %
-    interval_seconds: float = Field(60.0, gt=0)
-    hold_seconds: float = Field(600.0, gt=0)  # one Hold re-measures this long
-    hold_budget_seconds: float = Field(1200.0, ge=0)  # Holds allowed per stage, in total
-    max_dwell_seconds: float | None = Field(None, gt=0)  # a stage short of traffic waits this long; default 2× dwell
+    stages: tuple[StrictInt, ...] = RUNBOOK_STAGES
+    dwell_seconds: float = Field(900.0, gt=0, le=DAY, strict=True)  # per stage …
+    final_dwell_seconds: float = Field(1800.0, gt=0, le=DAY, strict=True)  # … and at 100 %
+    interval_seconds: float = Field(60.0, gt=0, le=DAY, strict=True)
+    hold_seconds: float = Field(600.0, gt=0, le=DAY, strict=True)  # one Hold re-measures this long
+    hold_budget_seconds: float = Field(1200.0, ge=0, le=WEEK, strict=True)  # Holds allowed per stage, in total
+    # A stage short of traffic waits this long; default 2× dwell.
+    max_dwell_seconds: float | None = Field(None, gt=0, le=WEEK, strict=True)
     on_insufficient_traffic: Literal["pause", "rollback"] = "pause"  # then: ask a person, or roll back
-    rollback_budget_seconds: float = Field(60.0, gt=0)  # a rollback keeps trying to reach weight 0 this long
-    weight_tolerance_points: float = Field(2.0, ge=0)  # observed split vs weight, beyond noise
+    # A rollback keeps trying to reach weight 0 this long.
+    rollback_budget_seconds: float = Field(60.0, gt=0, le=3600, strict=True)
+    weight_tolerance_points: float = Field(2.0, ge=0, le=100, strict=True)  # observed split vs weight, beyond noise
     # The canary is not ready after this many failed health checks in a row (Kubernetes' readiness
     # probe failureThreshold): one slow answer on a busy machine is not a canary that is down.
-    readiness_failure_threshold: int = Field(3, ge=1, le=100)
+    readiness_failure_threshold: int = Field(3, ge=1, le=100, strict=True)
     judge: dict[str, float] = Field(default_factory=dict)  # JudgePolicy overrides
     signals: dict[str, dict] = Field(default_factory=dict)  # per-signal catalogue overrides
-    approve_each_stage: bool = False
-    approval_timeout_seconds: float = Field(3600.0, gt=0)
+    approve_each_stage: StrictBool = False
+    approval_timeout_seconds: float = Field(3600.0, gt=0, le=WEEK, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -191,6 +213,8 @@ class PolicySettings(_Strict):
                 JudgePolicy.from_mapping(judge, "judge")
             except ValueError as exc:
                 raise _FieldError(str(exc)) from None
+            except OverflowError:  # an integer past a float's range, where load_settings did not look first
+                raise _FieldError("judge: a number too large to be a setting") from None
         return data
 
     @field_validator("stages")
@@ -239,7 +263,9 @@ class PolicySettings(_Strict):
         try:
             return with_overrides(CATALOGUE, self.signals)
         except (KeyError, ValueError) as exc:
-            raise SettingsError(f"signals.{exc.args[0]}") from None
+            raise SettingsError(f"signals.{escape_line(exc.args[0])}") from None
+        except OverflowError:
+            raise SettingsError("signals: a number too large to be a setting") from None
 
 
 class PrometheusSettings(_Strict):
@@ -247,7 +273,7 @@ class PrometheusSettings(_Strict):
     `prometheus` section; the Prometheus source block)."""
 
     url: ServiceUrl = "http://127.0.0.1:19090"  # never with credentials: see auth_secret_block
-    tls_verify: bool = True  # https: Prometheus' certificate is checked (false only for a lab)
+    tls_verify: StrictBool = True  # https: Prometheus' certificate is checked (false only for a lab)
     ca_file: str | None = None  # the CA bundle that signed it, when not a public one
     auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
     alertmanager_url: ServiceUrl | None = None  # its firing critical alerts for the service roll the canary back
@@ -272,9 +298,9 @@ class ProcessSettings(_Strict):
     game day, the people and the channel (the `process` section; the release process block)."""
 
     evidence_root: str = "evidence"
-    preflight_budget_seconds: float = Field(90.0, gt=0)
-    blast_radius_seconds: float = Field(30.0, gt=0)
-    blast_radius_concurrency: int = Field(4, ge=1, le=64)
+    preflight_budget_seconds: float = Field(90.0, gt=0, le=3600, strict=True)
+    blast_radius_seconds: float = Field(30.0, gt=0, le=3600, strict=True)
+    blast_radius_concurrency: int = Field(4, ge=1, le=64, strict=True)
     sbom_environment: str | None = None  # python or venv of the release; default: this one's
     signing: SigningSettings = SigningSettings()
     git: GitSettings = GitSettings()
@@ -342,11 +368,66 @@ def settings_error(exc: ValidationError, section: str | None = None) -> Settings
     field (`policy.stages: the last stage must be 100`)."""
     err = exc.errors()[0]
     message = err["msg"].removeprefix("Value error, ")
-    where = ([section] if section else []) + [str(p) for p in err["loc"]]
+    where = ([section] if section else []) + [_field_name(p) for p in err["loc"]]
     if isinstance(err.get("ctx", {}).get("error"), _FieldError):
         field, message = message.split(": ", 1)
         where.append(field)
     return SettingsError(f"{'.'.join(where)}: {message}" if where else message)
+
+
+def _field_name(key: object) -> str:
+    """A key of the settings as an error names it: on one line (a key may hold any text), and short."""
+    text = escape_line(key)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _check_shape(data: object) -> None:
+    """Refuse what no setting can be before validation meets it, naming where: nesting deeper
+    than MAX_DEPTH, more than MAX_VALUES values (a YAML alias bomb repeats one object millions of
+    times), an integer too large for a float. Walked without recursion, so any depth is safe."""
+    stack: list[tuple[object, tuple, int]] = [(data, (), 0)]
+    seen = 0
+    while stack:
+        value, path, depth = stack.pop()
+        seen += 1
+        where = ".".join(_field_name(p) for p in path) or "settings"
+        if seen > MAX_VALUES:
+            raise SettingsError(f"settings: more than {MAX_VALUES} values (YAML aliases repeating one?)")
+        if isinstance(value, dict | list | tuple):
+            if depth >= MAX_DEPTH:
+                raise SettingsError(f"{where}: nested too deeply (settings go {MAX_DEPTH} levels deep at most)")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((item, (*path, key), depth + 1) for key, item in items)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            try:
+                float(value)
+            except OverflowError:
+                raise SettingsError(f"{where}: a number too large to be a setting") from None
+
+
+def _read_yaml(path: Path) -> object:
+    """A settings file's YAML, or SettingsError in one line naming the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SettingsError(f"{escape_line(path)}: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SettingsError(f"{escape_line(path)}: larger than {MAX_FILE_BYTES // 1024} KiB, not a settings file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{escape_line(path)}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise SettingsError(f"{escape_line(path)}: invalid YAML{where} ({escape_line(exc.problem)})") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{escape_line(path)}: invalid YAML ({' '.join(str(exc).split())})") from None
+    except RecursionError:
+        raise SettingsError(f"{escape_line(path)}: nested too deeply") from None
 
 
 def _section_path(flat: str) -> str | None:
@@ -372,23 +453,20 @@ def load_settings(source: str | Path | dict | None = None, **overrides) -> GoLiv
         data = dict(source)
     elif source is not None:
         path = Path(source)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise SettingsError(f"{path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise SettingsError(f"{path}: invalid YAML ({exc})") from None
+        loaded = _read_yaml(path)
         if not isinstance(loaded, dict):
-            raise SettingsError(f"{path}: expected a mapping of settings")
+            raise SettingsError(f"{escape_line(path)}: expected a mapping of settings")
         data = loaded
     given = {key: {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
              for key, value in overrides.items() if value is not None}
     for key in data:
-        if (moved := _section_path(key)) is not None:
+        if isinstance(key, str) and (moved := _section_path(key)) is not None:
             raise SettingsError(f"{key}: settings are four sections now; this one is {moved}")
+    merged = merge_settings(data, given)
+    _check_shape(merged)
     try:
-        return GoLiveSettings.model_validate(merge_settings(data, given))
+        return GoLiveSettings.model_validate(merged)
     except ValidationError as exc:
         raise settings_error(exc) from None
     except ValueError as exc:
-        raise SettingsError(str(exc)) from None
+        raise SettingsError(escape_line(exc)) from None

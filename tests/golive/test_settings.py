@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli.main import main
-from golive.settings import SettingsError, load_settings
+from golive.settings import (
+    SECTIONS, FirstNightSettings, GameDaySettings, GitHubSettings, GoLiveSettings, RouterSettings, SettingsError,
+    SigningSettings, load_settings,
+)
+from tests.golive.hostile import FAST, json_values, text
 
 
 BASE = {"release": "1.4.0"}
@@ -85,6 +93,51 @@ ROWS = [
     (process(tag_message="Canary {green"), "process.tag_message: 'Canary {green': expected '}' before end of string"),
     (process(tag_message="{release:d}"),
      "process.tag_message: {release}: Unknown format code 'd' for object of type 'str'"),
+    # numbers and switches given as such: a string or a bool is not read as a number, nor a number as a switch
+    (policy(dwell_seconds="900"), "policy.dwell_seconds: Input should be a valid number"),
+    (policy(dwell_seconds=True), "policy.dwell_seconds: Input should be a valid number"),
+    (policy(readiness_failure_threshold=2.0), "policy.readiness_failure_threshold: Input should be a valid integer"),
+    (policy(stages=[1, "5", 25, 50, 100]), "policy.stages.1: Input should be a valid integer"),
+    (policy(stages=[True, 5, 25, 50, 100]), "policy.stages.0: Input should be a valid integer"),
+    (policy(approve_each_stage="yes"), "policy.approve_each_stage: Input should be a valid boolean"),
+    (policy(approve_each_stage=1), "policy.approve_each_stage: Input should be a valid boolean"),
+    ({"prometheus": {"tls_verify": "false"}}, "prometheus.tls_verify: Input should be a valid boolean"),
+    (process(first_night={"hours": "3"}), "process.first_night.hours: Input should be a valid integer"),
+    (process(blast_radius_concurrency=True), "process.blast_radius_concurrency: Input should be a valid integer"),
+    (process(signing={"required": "no"}), "process.signing.required: Input should be a valid boolean"),
+    # upper bounds no real setting reaches
+    (policy(dwell_seconds=10 ** 9), "policy.dwell_seconds: Input should be less than or equal to 86400"),
+    (policy(approval_timeout_seconds=10 ** 9), "policy.approval_timeout_seconds: Input should be less than or equal to 604800"),
+    (policy(rollback_budget_seconds=10 ** 6), "policy.rollback_budget_seconds: Input should be less than or equal to 3600"),
+    (policy(weight_tolerance_points=101), "policy.weight_tolerance_points: Input should be less than or equal to 100"),
+    (process(first_night={"hours": 10 ** 6}), "process.first_night.hours: Input should be less than or equal to 168"),
+    (process(first_night={"hour_seconds": 10 ** 6}),
+     "process.first_night.hour_seconds: Input should be less than or equal to 3600"),
+    (process(game_day={"burst_requests": 10 ** 9}),
+     "process.game_day.burst_requests: Input should be less than or equal to 100000"),
+    (process(github={"repository": "a/b", "max_wait_seconds": 10 ** 9}),
+     "process.github.max_wait_seconds: Input should be less than or equal to 3600"),
+    # numbers too large for a float, named where they are
+    (policy(dwell_seconds=10 ** 400), "policy.dwell_seconds: a number too large to be a setting"),
+    (policy(judge={"min_intervals": 10 ** 400}), "policy.judge.min_intervals: a number too large to be a setting"),
+    (policy(signals={"api_p95_ms": {"threshold": 10 ** 400}}),
+     "policy.signals.api_p95_ms.threshold: a number too large to be a setting"),
+    # the game day's folder stays under the evidence root
+    (process(game_day={"folder": "../elsewhere"}),
+     "process.game_day.folder: expected a folder inside process.evidence_root: relative, without `..`"),
+    (process(game_day={"folder": "drills/../../x"}),
+     "process.game_day.folder: expected a folder inside process.evidence_root: relative, without `..`"),
+    (process(game_day={"folder": "/tmp/drills"}),
+     "process.game_day.folder: expected a folder inside process.evidence_root: relative, without `..`"),
+    (process(game_day={"folder": ""}),
+     "process.game_day.folder: expected a folder inside process.evidence_root: relative, without `..`"),
+    (process(game_day={"folder": "."}),
+     "process.game_day.folder: expected a folder inside process.evidence_root: relative, without `..`"),
+    # a name that would break the line is escaped
+    (policy(**{"dwell\nseconds": 1}), "policy.dwell\\nseconds: Extra inputs are not permitted"),
+    (policy(signals={"api\rp95": {}}), "policy.signals.api\\rp95: unknown signal (known: api_p95_ms, http_5xx_pct, "
+     "ws_staleness_s, risk_blocks_per_min, idempotency_conflict_pct, csp_violations_per_min, event_loop_p95_ms, "
+     "gc_pause_avg_ms)"),
 ]
 
 
@@ -174,3 +227,97 @@ def test_settings_from_yaml_with_overrides(tmp_path):
 def test_missing_settings_file_is_one_line(tmp_path):
     with pytest.raises(SettingsError, match="No such file"):
         load_settings(tmp_path / "absent.yaml")
+
+
+def _alias_bomb(levels: int = 8) -> str:
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _deep_signals(depth: int) -> str:
+    inner = "1"
+    for level in range(depth):
+        inner = "{k%d: %s}" % (level, inner)
+    return f"release: '1.4.0'\npolicy:\n  signals:\n    api_p95_ms: {inner}\n"
+
+
+@pytest.mark.parametrize(("content", "error"), [
+    (b"policy:\n  dwell_seconds: \xff\n", "golive.yaml: not UTF-8 text (byte 25)"),
+    (b"[" * 100000, "golive.yaml: nested too deeply"),
+    (b"- " * 20000 + b"1", "golive.yaml: nested too deeply"),
+    (_deep_signals(30).encode(), "policy.signals.api_p95_ms.k29.k28.k27.k26.k25.k24.k23.k22.k21.k20.k19.k18.k17: nested "
+                                 "too deeply (settings go 16 levels deep at most)"),
+    (_alias_bomb().encode(), "settings: more than 10000 values (YAML aliases repeating one?)"),
+    (b"policy: [unclosed\n", "golive.yaml: invalid YAML at line 2 column 1 (expected ',' or ']', but got '<stream end>')"),
+    (b"policy:\n\tdwell_seconds: 1\n", "golive.yaml: invalid YAML at line 2 column 1 (found character '\\\\t' that "
+                                      "cannot start any token)"),
+    (b"# " + b"x" * (1 << 20) + b"\n", "golive.yaml: larger than 1024 KiB, not a settings file"),
+    (b"!!python/object:os.system {}\n", "golive.yaml: invalid YAML at line 1 column 1 (could not determine a "
+                                        "constructor for the tag 'tag:yaml.org,2002:python/object:os.system')"),
+])
+def test_a_settings_file_that_cannot_be_settings_is_one_line(tmp_path, content, error):
+    path = tmp_path / "golive.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SettingsError) as exc:
+        load_settings(path, release="1.4.0")
+    assert str(exc.value).removeprefix(f"{tmp_path}/") == error
+
+
+def test_blocks_apply_refuses_a_file_of_bad_bytes_in_one_line(tmp_path, capsys):
+    path = tmp_path / "golive.yaml"
+    path.write_bytes(b"\xfe\xff")
+    assert main(["blocks", "apply", str(path)]) == 2
+    assert capsys.readouterr().err == f"golive: {path}: not UTF-8 text (byte 0)\n"
+
+
+def _fields(model) -> list[str]:
+    return list(model.model_fields)
+
+
+_SECTION_FIELDS = {section: _fields(GoLiveSettings.model_fields[section].annotation) for section in SECTIONS}
+_NESTED = {"process": {"first_night": _fields(FirstNightSettings), "game_day": _fields(GameDaySettings),
+                       "signing": _fields(SigningSettings), "github": [*_fields(GitHubSettings)]},
+           "target": {"router": _fields(RouterSettings)}}
+
+
+@st.composite
+def hostile_settings(draw) -> dict:
+    """Settings with hostile values in real fields (so the validators meet them), and stray keys."""
+    data: dict = {"release": "1.4.0" if draw(st.booleans()) else draw(json_values)}
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        section = draw(st.sampled_from(SECTIONS))
+        fields = data.setdefault(section, {})
+        if not isinstance(fields, dict):
+            continue
+        nested = _NESTED.get(section, {})
+        if nested and draw(st.booleans()):
+            group = draw(st.sampled_from(sorted(nested)))
+            fields.setdefault(group, {})[draw(st.sampled_from(nested[group]))] = draw(json_values)
+        else:
+            fields[draw(st.sampled_from(_SECTION_FIELDS[section]) | text)] = draw(json_values)
+    if draw(st.booleans()):
+        data[draw(text)] = draw(json_values)
+    return data
+
+
+@FAST
+@given(data=hostile_settings())
+def test_any_settings_mapping_loads_or_is_refused_in_one_line(data):
+    try:
+        load_settings(data)
+    except SettingsError as exc:
+        assert "\n" not in str(exc) and "\r" not in str(exc)
+
+
+@FAST
+@given(content=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))))
+def test_any_settings_file_loads_or_is_refused_in_one_line(content):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "golive.yaml"
+        path.write_bytes(content)
+        try:
+            load_settings(path, release="1.4.0")
+        except SettingsError as exc:
+            assert "\n" not in str(exc) and "\r" not in str(exc)
