@@ -106,10 +106,18 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def _target_settings(args: argparse.Namespace, **overrides):
-    """Settings from --config, else from the running sandbox; a bad field is a UsageError."""
-    from golive.settings import SettingsError, load_settings, merge_settings
+DEFAULT_EVIDENCE_ROOT = "evidence"
+MAX_NIGHT_HOURS = 168  # as process.first_night.hours allows
 
+
+def _target_settings(args: argparse.Namespace, **overrides):
+    """Settings from --config, else from the running sandbox; a bad field is a UsageError. An
+    --evidence-root given on the command line wins over the file's; without one, the file's
+    stands (the sandbox's settings name none: `evidence`)."""
+    from golive.settings import SettingsError, load_settings
+    from sandbox.control import SandboxError
+
+    evidence_root = args.evidence_root
     try:
         source = args.config
         if source is None:
@@ -118,9 +126,12 @@ def _target_settings(args: argparse.Namespace, **overrides):
             sandbox = Sandbox(Path(args.sandbox_workdir) if args.sandbox_workdir else None)
             if not sandbox.running():
                 raise UsageError(f"{args.command}: give --config, or start the sandbox (`golive sandbox up`)")
-            source = merge_settings(sandbox.golive_settings(), {"process": {"evidence_root": args.evidence_root}})
+            source = sandbox.golive_settings()
+            evidence_root = evidence_root or DEFAULT_EVIDENCE_ROOT
+        if evidence_root is not None:
+            overrides["process"] = {**(overrides.get("process") or {}), "evidence_root": evidence_root}
         return load_settings(source, **overrides)
-    except SettingsError as exc:
+    except (SettingsError, SandboxError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -142,7 +153,8 @@ def _add_target_options(p: argparse.ArgumentParser, release_required: bool = Fal
         p.add_argument("--release", type=_release, default="1.4.0")
     p.add_argument("--config", help="golive settings (YAML); default: the running sandbox")
     p.add_argument("--sandbox-workdir", help="the sandbox's folder, when not the default")
-    p.add_argument("--evidence-root", default="evidence")
+    p.add_argument("--evidence-root", help=f"where the release folders are (default: the settings' "
+                                           f"process.evidence_root; {DEFAULT_EVIDENCE_ROOT} for the sandbox)")
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -280,9 +292,19 @@ def _add_after_live(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_close)
     p = sub.add_parser("first-night", help="hourly SLO burn-rate checks after Live (restartable)")
     _add_target_options(p)
-    p.add_argument("--hours", type=int, help="how many hours to watch (default 24)")
-    p.add_argument("--hour-seconds", type=float, help="the length of an hour, to compress it (default 3600)")
-    p.set_defaults(func=cmd_first_night)
+    p.add_argument("--hours", type=int, help=f"how many hours to watch (default 24, at most {MAX_NIGHT_HOURS})")
+    p.add_argument("--hour-seconds", type=float, help="the length of an hour, to compress it (default and most 3600)")
+    p.set_defaults(func=cmd_first_night, check=_check_first_night)
+
+
+def _check_first_night(args: argparse.Namespace) -> None:
+    """A night of no hours, or hours of no time, watches nothing and would still end Held."""
+    import math
+
+    if args.hours is not None and not 1 <= args.hours <= MAX_NIGHT_HOURS:
+        raise UsageError(f"--hours: expected a whole number of hours from 1 to {MAX_NIGHT_HOURS}, got {args.hours}")
+    if args.hour_seconds is not None and not (math.isfinite(args.hour_seconds) and 0 < args.hour_seconds <= 3600):
+        raise UsageError(f"--hour-seconds: expected seconds in (0, 3600], got {args.hour_seconds:g}")
 
 
 def cmd_server(args: argparse.Namespace) -> int:
