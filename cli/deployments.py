@@ -8,11 +8,13 @@ Appended as text after the last one, so the file's comments and anchors stay as 
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 import yaml
 
-from golive.validation import parse_release
+from golive.validation import escape_line, parse_release
 
 __all__ = ["HEARTBEAT_SECONDS", "SILENCE_SECONDS", "SILENT_RUNS_AUTOMATION", "DeploymentError", "add_release",
            "install_safety_net", "silent_runs_automation"]
@@ -48,23 +50,60 @@ def _entry(release: str) -> str:
 
 
 def add_release(path: Path, release: str) -> None:
+    """Append go-live/v<release> to the deployments of `path`; DeploymentError, in one line
+    naming the file, for a file that is not a prefect.yaml it can append to (nothing written)."""
     try:
         parse_release(release)
     except ValueError as exc:
         raise DeploymentError(f"release: {exc}") from None
+    shown = escape_line(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise DeploymentError(f"{path}: {exc.strerror}") from None
-    deployments = (yaml.safe_load(text) or {}).get("deployments") or []
+        raise DeploymentError(f"{shown}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DeploymentError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
+    deployments = _deployments(text, shown)
     if any(d.get("name") == f"v{release}" and d.get("entrypoint", "").endswith(":go_live") for d in deployments):
-        raise DeploymentError(f"{path}: go-live/v{release} is already there")
+        raise DeploymentError(f"{shown}: go-live/v{release} is already there")
     updated = text.rstrip("\n") + "\n" + _entry(release)
-    if len(yaml.safe_load(updated)["deployments"]) != len(deployments) + 1:
-        raise DeploymentError(f"{path}: the deployments list is not the file's last section")
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(updated)
-    os.replace(partial, path)
+    if len(_deployments(updated, shown)) != len(deployments) + 1:
+        raise DeploymentError(f"{shown}: the deployments list is not the file's last section")
+    # A scratch file of its own (O_EXCL, never a link), renamed over the file when whole.
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(updated)
+        os.chmod(partial, stat.S_IMODE(path.stat().st_mode))
+        os.replace(partial, path)
+    except OSError as exc:
+        Path(partial).unlink(missing_ok=True)
+        raise DeploymentError(f"{shown}: {exc.strerror}") from None
+
+
+def _deployments(text: str, shown: str) -> list[dict]:
+    """The `deployments` of a prefect.yaml, each checked for the fields read here."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise DeploymentError(f"{shown}: invalid YAML{where} ({escape_line(exc.problem)})") from None
+    except yaml.YAMLError as exc:
+        raise DeploymentError(f"{shown}: invalid YAML ({' '.join(str(exc).split())})") from None
+    except RecursionError:
+        raise DeploymentError(f"{shown}: nested too deeply") from None
+    data = {} if data is None else data
+    deployments = data.get("deployments") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(deployments, list | None):
+        raise DeploymentError(f"{shown}: expected a mapping with a `deployments` list")
+    for index, deployment in enumerate(deployments or []):
+        if not isinstance(deployment, dict):
+            raise DeploymentError(f"{shown}: deployments[{index}]: expected a mapping")
+        for field in ("name", "entrypoint"):
+            if not isinstance(deployment.get(field, ""), str):
+                raise DeploymentError(f"{shown}: deployments[{index}].{field}: expected text")
+    return deployments or []
 
 
 def silent_runs_automation():

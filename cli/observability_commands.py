@@ -13,6 +13,10 @@ __all__ = ["add_parsers", "render_png", "substitute"]
 ALL_TRACKS = "stable|canary"
 
 
+class _Refused(Exception):
+    """A bad argument, setting or output path: one line on stderr, exit 2, nothing written."""
+
+
 def _settings(args: argparse.Namespace):
     from golive.settings import SettingsError, load_settings
 
@@ -20,7 +24,7 @@ def _settings(args: argparse.Namespace):
         # Nothing generated here depends on the release; a file without one still describes a target.
         return load_settings(args.config or {}, release=args.release)
     except SettingsError as exc:
-        raise SystemExit(f"golive {args.command}: {exc}") from None
+        raise _Refused(str(exc)) from None
 
 
 def _options(args: argparse.Namespace, settings):
@@ -30,39 +34,85 @@ def _options(args: argparse.Namespace, settings):
         service = {"service": args.service} if args.service else {}
         return options_for(settings, **service, window_seconds=args.window, alert_for_seconds=args.alert_for)
     except ValueError as exc:
-        raise SystemExit(f"golive {args.command}: {exc}") from None
+        raise _Refused(str(exc)) from None
 
 
-def _write(path: str, text: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
+def _output(option: str, path: str | None) -> Path | None:
+    """The file an option names, checked before anything is generated or written."""
+    from golive.validation import check_output_path
+
+    if path is None:
+        return None
+    try:
+        return check_output_path(path)
+    except ValueError as exc:
+        raise _Refused(f"{option} {exc}") from None
+
+
+def _write(target: Path, text: str) -> None:
+    """Write whole or not at all: a temporary file beside the target, renamed over it."""
+    import os
+    import tempfile
+
+    try:
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    except OSError as exc:
+        raise _Refused(f"--out {target}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise _Refused(f"--out {target}: {exc.strerror}") from None
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from golive.rules import build_rules, render_rules
 
+    out = _output("--out", args.out)
     settings = _settings(args)
-    _write(args.out, render_rules(build_rules(settings.policy.catalogue(), _options(args, settings))))
-    print(f"rules for {args.service}: {args.out} (check with: promtool check rules {args.out})")
+    options = _options(args, settings)
+    _write(out, render_rules(build_rules(settings.policy.catalogue(), options)))
+    print(f"rules for {_shown(options.service)}: {_shown(out)} (check with: promtool check rules {_shown(out)})")
     return 0
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from golive.dashboard import build_dashboard, dashboard_json
 
+    out, png = _output("--out", args.out), _output("--png", args.png)
     settings = _settings(args)
-    board = build_dashboard(settings.policy.catalogue(), _options(args, settings),
+    options = _options(args, settings)
+    board = build_dashboard(settings.policy.catalogue(), options,
                             traffic_canary_query=settings.prometheus.traffic_canary_query,
                             traffic_total_query=settings.prometheus.traffic_total_query,
                             freeze_below_budget=settings.process.first_night.freeze_below_budget)
-    _write(args.out, dashboard_json(board))
-    print(f"dashboard for {args.service}: {args.out} (it reads the series of `golive rules`)")
-    if args.png:
-        render_png(board.build(), args.prometheus or settings.prometheus.url, Path(args.png), args.service,
-                   minutes=args.minutes)
-        print(f"its panels drawn from {args.prometheus or settings.prometheus.url}: {args.png}")
+    _write(out, dashboard_json(board))
+    print(f"dashboard for {_shown(options.service)}: {_shown(out)} (it reads the series of `golive rules`)")
+    if png:
+        import httpx
+
+        prometheus = args.prometheus or settings.prometheus.url
+        try:
+            render_png(board.build(), prometheus, png, options.service, minutes=args.minutes)
+        except (httpx.HTTPError, OSError, ValueError, LookupError, TypeError) as exc:  # an answer not as expected
+            raise _Refused(f"--png: the panels could not be drawn from {prometheus}: {_error(exc)}") from None
+        print(f"its panels drawn from {prometheus}: {_shown(png)}")
     return 0
+
+
+def _shown(text: object) -> str:
+    from golive.validation import escape_line
+
+    return escape_line(text)
+
+
+def _error(exc: BaseException) -> str:
+    from golive.validation import error_line
+
+    return error_line(exc)
 
 
 def substitute(expr: str, service: str, tracks: str = ALL_TRACKS) -> str:
@@ -151,13 +201,25 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="seconds a signal far over its threshold must last before its critical alert fires")
 
 
+def _guarded(command):
+    def run(args: argparse.Namespace) -> int:
+        import sys
+
+        try:
+            return command(args)
+        except _Refused as exc:
+            print(f"golive {args.command}: {exc}", file=sys.stderr)
+            return 2
+    return run
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rules", help="Prometheus recording and alerting rules from the signal catalogue")
     _common(p)
-    p.set_defaults(func=cmd_rules)
+    p.set_defaults(func=_guarded(cmd_rules))
     p = sub.add_parser("dashboard", help="the Grafana dashboard (JSON) from the signal catalogue")
     _common(p)
     p.add_argument("--png", help="also draw its panels from Prometheus into this PNG (no Grafana needed)")
     p.add_argument("--prometheus", help="the Prometheus to draw from (default: the settings' prometheus.url)")
     p.add_argument("--minutes", type=float, default=10.0, help="how much history to draw")
-    p.set_defaults(func=cmd_dashboard)
+    p.set_defaults(func=_guarded(cmd_dashboard))

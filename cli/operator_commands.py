@@ -50,13 +50,31 @@ def write_card(settings, out: Path, link: str | None = None, config: str = "goli
     return {"link": link, **written}
 
 
+def _card_folder(args: argparse.Namespace, release: str) -> Path:
+    """--out, checked before anything is written (its parent must exist); by default
+    operator-card/v<release>, made with its parents."""
+    from golive.validation import check_output_path
+
+    if args.out is None:
+        return Path(f"operator-card/v{release}")
+    try:
+        return check_output_path(args.out, folder=True)
+    except ValueError as exc:
+        raise _Exit(f"--out {exc}") from None
+
+
 def cmd_card(args: argparse.Namespace) -> int:
+    from golive.validation import escape_line
+
     settings = _settings(args)
-    out = Path(args.out or f"operator-card/v{settings.release}")
-    written = write_card(settings, out, args.link, args.config or "golive.yaml")
-    print(f"operator card v{settings.release}: QR code links to {written.pop('link')}")
+    out = _card_folder(args, settings.release)
+    try:
+        written = write_card(settings, out, args.link, args.config or "golive.yaml")
+    except OSError as exc:
+        raise _Exit(f"--out {escape_line(out)}: {exc.strerror}") from None
+    print(f"operator card v{settings.release}: QR code links to {escape_line(written.pop('link'))}")
     for path in written.values():
-        print(f"  {path}")
+        print(f"  {escape_line(path)}")
     return 0
 
 

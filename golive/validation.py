@@ -6,14 +6,17 @@ name, so it is a SemVer 2.0 version and nothing else (https://semver.org/#semant
 
 from __future__ import annotations
 
+import os
 import re
 import string
 import unicodedata
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
-    "MAX_RELEASE_LENGTH", "REDACTED", "TAG_MESSAGE_FIELDS", "check_service_url", "check_tag_message", "error_line",
-    "escape_line", "one_line", "parse_release", "redacted", "without_credentials", "without_credentials_in",
+    "MAX_RELEASE_LENGTH", "REDACTED", "TAG_MESSAGE_FIELDS", "check_output_path", "check_service_url",
+    "check_tag_message", "error_line", "escape_line", "one_line", "parse_release", "redacted", "without_credentials",
+    "without_credentials_in",
 ]
 
 # The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
@@ -90,6 +93,25 @@ def check_tag_message(template: str) -> str:
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{{{field}}}: {exc}") from None
     return template
+
+
+def check_output_path(path: str | os.PathLike, folder: bool = False) -> Path:
+    """`path` when something can be written there: a file (or, with `folder`, a folder, made if
+    absent) whose parent is an existing folder this process may write in. ValueError in one line
+    otherwise, before anything is written; a missing parent is not made (a typo would make a tree)."""
+    target = Path(path)
+    shown = escape_line(target)
+    parent = target.parent
+    if not parent.is_dir():
+        reason = "does not exist" if not parent.exists() else "is not a folder"
+        raise ValueError(f"{shown}: {escape_line(parent)} {reason}")
+    if folder and target.exists() and not target.is_dir():
+        raise ValueError(f"{shown}: not a folder")
+    if not folder and target.is_dir():
+        raise ValueError(f"{shown}: a folder; name a file to write")
+    if not os.access(target if target.exists() else parent, os.W_OK):
+        raise ValueError(f"{shown}: not writable")
+    return target
 
 
 def without_credentials(url: str) -> str:

@@ -57,3 +57,21 @@ def test_credentials_are_taken_out_of_every_url_a_message_quotes():
 
     said = "fatal: unable to access 'https://x-access-token:p@ss@github.com/o/r.git/': 403; see http://h/?a=b@c"
     assert without_credentials_in(said) == "fatal: unable to access 'https://github.com/o/r.git/': 403; see http://h/?a=b@c"
+
+
+def test_an_output_path_is_checked_before_anything_is_written(tmp_path):
+    from golive.validation import check_output_path
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    assert check_output_path(tmp_path / "new.yml") == tmp_path / "new.yml"
+    assert check_output_path(tmp_path / "folder", folder=True) == tmp_path / "folder"
+    for path, folder, reason in [(tmp_path / "folder", False, "a folder; name a file to write"),
+                                 (tmp_path / "file", True, "not a folder"),
+                                 (tmp_path / "no" / "x", False, f"{tmp_path / 'no'} does not exist"),
+                                 (tmp_path / "file" / "x", False, f"{tmp_path / 'file'} is not a folder"),
+                                 (tmp_path / "a\nb" / "x", False, f"{tmp_path}/a\\nb does not exist")]:
+        with pytest.raises(ValueError) as exc:
+            check_output_path(path, folder=folder)
+        assert str(exc.value).endswith(reason) and "\n" not in str(exc.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
