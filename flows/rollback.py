@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-from prefect import flow
+from prefect import Task, flow
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
@@ -62,13 +62,14 @@ def _run_name() -> str:
 _WITHOUT_THE_SERVER = contextvars.ContextVar("golive_rollback_without_the_server", default=False)
 
 
-def _step(task, *args) -> State:
+def _step(step, *args) -> State:
     """One step of the rollback, its final state: a Prefect task run (a visible step, not retried:
-    the rollback's own loop retries within its budget), or the task's function called directly."""
-    if not _WITHOUT_THE_SERVER.get():
-        return task.with_options(retries=0)(*args, return_state=True)
+    the rollback's own loop retries within its budget), or, for a plain function or with no
+    server, the function called directly."""
+    if isinstance(step, Task) and not _WITHOUT_THE_SERVER.get():
+        return step.with_options(retries=0)(*args, return_state=True)
     try:
-        return Completed(data=task.fn(*args))
+        return Completed(data=(step.fn if isinstance(step, Task) else step)(*args))
     except Exception as exc:  # noqa: BLE001 - as the task run's Failed state would carry it
         return Failed(data=exc, message=error_line(exc))
 

@@ -1,7 +1,16 @@
-"""The evidence folder: every result written as a readable file, whole or not at all."""
+"""The evidence folder: every result written as a readable file, whole or not at all.
+
+Writing and reading the folder are plain functions, not Prefect tasks: a go-live writes over a
+hundred files, and a task run each (three state events and a log line, all stored by the server)
+cost more than the write and showed nothing the file does not. Sealing is a task: one visible
+step per flow, which signs the chain and publishes its head.
+"""
 
 from __future__ import annotations
 
+import errno
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +35,8 @@ __all__ = [
 class ReleaseFolder(BaseModel):
     """A folder of evidence and the key that seals it, so a flow names neither at each write.
 
-    `record` and `seal` run the Prefect tasks of the same names; the folder itself is plain data
-    and may be passed to a subflow.
+    `record` and `seal` call the functions of the same names (`seal` is a Prefect task); the
+    folder itself is plain data and may be passed to a subflow.
     """
 
     path: str
@@ -52,7 +61,7 @@ class ReleaseFolder(BaseModel):
         return self.ledger.read_json(name)
 
     def record(self, name: str, content: Any) -> str:
-        """Write `content` as `name` (see the `record` task); returns the file's path."""
+        """Write `content` as `name` (see `record`); returns the file's path."""
         return record(self.path, name, content)
 
     def seal(self, flow_name: str) -> dict:
@@ -60,17 +69,36 @@ class ReleaseFolder(BaseModel):
         return seal(self.path, flow_name, self.signing)
 
 
-@task(name="record evidence", retries=2, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
+# An error that passes by itself: a busy or stale handle on a network file system. A full disk, a
+# read-only or refused folder does not, and waiting on it would only delay a rollback behind it.
+TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE})
+RETRY_DELAYS = (0.2, 0.5)
+
+
+def _written(write: Callable[[], Path]) -> Path:
+    """One whole-file write, tried again after a transient error only. Each file is retried on its
+    own, never a read-modify-write, so a retry cannot append a row twice."""
+    for delay in RETRY_DELAYS:
+        try:
+            return write()
+        except OSError as exc:
+            if exc.errno not in TRANSIENT_ERRNOS:
+                raise
+        time.sleep(delay)
+    return write()
+
+
 def record(folder: str, name: str, content: Any) -> str:
     """Write `content` (a model or JSON-able data as indented JSON, a str as text, bytes as they
-    are) to folder/name."""
+    are) to folder/name; returns the file's path."""
     ledger = EvidenceLedger(folder)
     if isinstance(content, BaseModel):
         content = content.model_dump(mode="json")
     if isinstance(content, bytes):
-        return str(ledger.write_bytes(name, content))
-    path = ledger.write_text(name, content) if isinstance(content, str) else ledger.write_json(name, content)
-    return str(path)
+        return str(_written(lambda: ledger.write_bytes(name, content)))
+    if isinstance(content, str):
+        return str(_written(lambda: ledger.write_text(name, content)))
+    return str(_written(lambda: ledger.write_json(name, content)))
 
 
 class UnsignedSealError(SigningError):
@@ -97,7 +125,6 @@ def seal(folder: str, flow_name: str, signing: SigningSettings | None = None) ->
     return {k: v for k, v in link.items() if k != "files"} | {"files": len(link["files"])}
 
 
-@task(name="add a row to the war room", retries=2, retry_delay_seconds=0.5, cache_policy=NO_CACHE)
 def add_war_room_row(folder: str, row: dict) -> list[dict]:
     """Append one decision to the war room's rows and rewrite its table and CSV from them."""
     from golive import warroom  # pandas, loaded by the flows that decide only
@@ -105,20 +132,18 @@ def add_war_room_row(folder: str, row: dict) -> list[dict]:
     ledger = EvidenceLedger(folder)
     rows = ledger.read_json(layout.WAR_ROOM_JSON) if ledger.path(layout.WAR_ROOM_JSON).exists() else []
     rows.append(row)
-    ledger.write_json(layout.WAR_ROOM_JSON, rows)
-    ledger.write_text(layout.WAR_ROOM_MD, warroom.to_markdown(rows))
-    ledger.write_text(layout.WAR_ROOM_CSV, warroom.to_csv(rows))
+    _written(lambda: ledger.write_json(layout.WAR_ROOM_JSON, rows))
+    _written(lambda: ledger.write_text(layout.WAR_ROOM_MD, warroom.to_markdown(rows)))
+    _written(lambda: ledger.write_text(layout.WAR_ROOM_CSV, warroom.to_csv(rows)))
     return rows
 
 
-@task(name="read the stage records", cache_policy=NO_CACHE)
 def read_stage_records(folder: str, stages: list[int]) -> list[dict]:
     """The stage records written so far, in stage order (the closing's source of truth)."""
     ledger = EvidenceLedger(folder)
     return [ledger.read_json(layout.stage_record(p)) for p in stages if ledger.path(layout.stage_record(p)).exists()]
 
 
-@task(name="check the evidence folder", cache_policy=NO_CACHE)
 def inspect_folder(folder: str) -> dict:
     """Whether a file can be written in `folder` (created if absent), and the evidence already there."""
     ledger = EvidenceLedger(folder)
@@ -131,6 +156,6 @@ def inspect_folder(folder: str) -> dict:
     return {"writable_error": error, "files": ledger.files()}
 
 
-@task(name="list the evidence", cache_policy=NO_CACHE)
 def list_evidence(folder: str) -> list[str]:
+    """The evidence files in `folder`, relative names, sorted."""
     return EvidenceLedger(folder).files()
