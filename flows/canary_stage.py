@@ -35,6 +35,7 @@ from tasks.approval import StageApproval
 from tasks.artifacts import publish_stage
 from tasks.evidence import ReleaseFolder, add_war_room_row
 from tasks.gate import judge_window
+from tasks.http_client import clients_for_this_run
 from tasks.kubernetes import read_kubernetes_rollout
 from tasks.notify import announce
 from tasks.plots import plot_stage
@@ -317,12 +318,13 @@ def canary_stage(settings: GoLiveSettings, percent: int, generation: int) -> Sta
     (`orchestrator-error`) and ends the stage; a cancel or an interrupt rolls back (`cancelled`)
     before it goes on."""
     stage = _StageRun(settings, percent, generation)
-    try:
-        return stage.run()
-    except Exception as exc:
-        stage.logger.exception("stage %s%%: the go-live failed; rolling back", percent)
-        return stage.end("rollback", f"the go-live failed: {error_line(exc)}", ["orchestrator-error"])
-    except BaseException as exc:
-        stage.logger.error("stage %s%%: stopped (%s); rolling back", percent, error_line(exc))
-        stage.end("rollback", f"the run was stopped: {error_line(exc)}", ["cancelled"])
-        raise
+    with clients_for_this_run():
+        try:
+            return stage.run()
+        except Exception as exc:
+            stage.logger.exception("stage %s%%: the go-live failed; rolling back", percent)
+            return stage.end("rollback", f"the go-live failed: {error_line(exc)}", ["orchestrator-error"])
+        except BaseException as exc:
+            stage.logger.error("stage %s%%: stopped (%s); rolling back", percent, error_line(exc))
+            stage.end("rollback", f"the run was stopped: {error_line(exc)}", ["cancelled"])
+            raise

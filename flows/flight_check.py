@@ -26,6 +26,7 @@ from flows.micro_blast_radius import micro_blast_radius
 from flows.preflight import preflight
 from flows.release_ritual import release_ritual
 from tasks.evidence import ReleaseFolder
+from tasks.http_client import clients_for_this_run
 
 
 def set_aside_previous(folder: Path) -> str | None:
@@ -66,14 +67,15 @@ def flight_check(release: str, config: str | None = None, settings: dict | None 
     # Settings hold no secret by construction; the net is for one that slips in anyway.
     evidence.record(layout.SETTINGS, redacted(cfg.model_dump(mode="json")))
 
-    checks = preflight(cfg, run_started=started)
-    if checks["decision"] != "GO":
-        return _verdict(cfg, checks["reasons"], evidence, started)
-    blast = micro_blast_radius(cfg)
-    if not blast.ok:
-        # A drill that fails before any traffic moved is the `drill-failed` trigger: nothing to roll back.
-        return _verdict(cfg, [f"drill-failed: micro_blast_radius: {f}" for f in blast.failures], evidence, started)
-    ritual = release_ritual(cfg)
+    with clients_for_this_run():  # the four flows below share them
+        checks = preflight(cfg, run_started=started)
+        if checks["decision"] != "GO":
+            return _verdict(cfg, checks["reasons"], evidence, started)
+        blast = micro_blast_radius(cfg)
+        if not blast.ok:
+            # A drill that fails before any traffic moved is the `drill-failed` trigger: nothing to roll back.
+            return _verdict(cfg, [f"drill-failed: micro_blast_radius: {f}" for f in blast.failures], evidence, started)
+        ritual = release_ritual(cfg)
     failed = [f"release_ritual: {name}" for name in ritual["failed"]]
     complete = artifact_completeness(cfg, "takeoff")
     if not complete["ok"]:

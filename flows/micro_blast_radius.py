@@ -14,7 +14,14 @@ from golive.models import BlastRadiusResult
 from golive.settings import GoLiveSettings
 from tasks.drill_traffic import send_canary_traffic
 from tasks.evidence import ReleaseFolder
+from tasks.http_client import clients_for_this_run
 from tasks.service import read_drill_requests
+
+
+def _drill_counters(stable_url: str, canary_url: str) -> dict[str, float | None]:
+    """Both services' drill counters, read at the same moment."""
+    stable, canary = read_drill_requests.submit(stable_url), read_drill_requests.submit(canary_url)
+    return {"stable": stable.result(), "canary": canary.result()}
 
 
 def _delta(before: float | None, after: float | None) -> float | None:
@@ -29,10 +36,11 @@ def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, u
     target = settings.target
     url = url or target.traffic_url
     seconds = seconds or settings.process.blast_radius_seconds
-    before = {"stable": read_drill_requests(target.stable_url), "canary": read_drill_requests(target.canary_url)}
-    logger.info("sending canary-only traffic to %s for %g s", url, seconds)
-    samples = send_canary_traffic(url, seconds, settings.process.blast_radius_concurrency)
-    after = {"stable": read_drill_requests(target.stable_url), "canary": read_drill_requests(target.canary_url)}
+    with clients_for_this_run():
+        before = _drill_counters(target.stable_url, target.canary_url)
+        logger.info("sending canary-only traffic to %s for %g s", url, seconds)
+        samples = send_canary_traffic(url, seconds, settings.process.blast_radius_concurrency)
+        after = _drill_counters(target.stable_url, target.canary_url)
     counted = {track: _delta(before[track], after[track]) for track in before}
     verdict = evaluate([DrillSample(**s) for s in samples], settings.release, counted["stable"], counted["canary"],
                        settings.policy.catalogue())
