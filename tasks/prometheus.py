@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import replace
-from functools import lru_cache
 from datetime import datetime, timezone
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-from requests import RequestException, Session
+from requests import RequestException, Session, Timeout
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from golive.gate import share_verdict
@@ -20,9 +21,19 @@ from golive.preflight import promql_check, scrape_targets_check, traffic_check
 from golive.scenario import parse_scenario
 from golive.settings import PolicySettings, PrometheusSettings
 from golive.signals import TRACKS, render_query
+from tasks.http_client import run_client
 
 # Prometheus' answer for "no value" (an empty ratio): never a zero.
 _NO_VALUE = {"NaN", "+Inf", "-Inf"}
+# A look's range queries in flight at once (Prometheus itself runs 20 at a time by default).
+QUERIES_IN_FLIGHT = 16
+# A look's queries all answer within one interval, but never less than the first bound (a busy
+# machine's slowest honest answer) nor more than the second (the client's own timeout).
+LOOK_TIMEOUT_BOUNDS = (2.0, 10.0)
+
+
+class PrometheusTimeout(TimeoutError):
+    """Prometheus did not answer every query of a look in time; the message says how many it did."""
 
 
 class PrometheusAuthError(ValueError):
@@ -53,34 +64,51 @@ def _load_secret(block: str) -> object:
 
 def _client(prometheus: PrometheusSettings, load_secret=_load_secret) -> PrometheusConnect:
     """A client that checks Prometheus' certificate (against its ca_file when given) and
-    authenticates from the Secret block, if one is named."""
-    # One quick retry per request: the task retries too, and the gate must learn quickly that
-    # Prometheus is gone (the client's default backs off for seconds on every request).
-    retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504), allowed_methods=None)
+    authenticates from the Secret block, if one is named; it keeps a connection for each query of
+    a look in flight."""
+    # One quick retry of a refused connection or a 502/503/504, never of an answer that is late
+    # (the look's time would be spent twice): the gate must learn quickly that Prometheus is gone
+    # (the client's default backs off for seconds on every request).
+    retry = Retry(total=1, read=False, backoff_factor=0.1, status_forcelist=(502, 503, 504), allowed_methods=None)
     session = Session()
     session.verify = (prometheus.ca_file or True) if prometheus.tls_verify else False
     headers, auth = {}, None
     if prometheus.auth_secret_block:
         block = prometheus.auth_secret_block
         headers, auth = prometheus_auth(load_secret(block), block)
-    return PrometheusConnect(url=prometheus.url, headers=headers or None, auth=auth, session=session,
-                             timeout=10, retry=retry)
+    client = PrometheusConnect(url=prometheus.url, headers=headers or None, auth=auth, session=session,
+                               timeout=10, retry=retry)
+    session.mount(client.url, HTTPAdapter(max_retries=retry, pool_maxsize=QUERIES_IN_FLIGHT))
+    return client
 
 
-@lru_cache(maxsize=16)
 def _prometheus(prometheus: PrometheusSettings) -> PrometheusConnect:
-    """The run's one client for this Prometheus: its connections kept alive and its Secret block
-    read once, not on every interval's queries."""
-    return _client(prometheus)
+    """The run's one client for this Prometheus (tasks.http_client): its connections kept alive
+    and its Secret block read once per run, not on every interval's queries."""
+    return run_client(("prometheus", prometheus), lambda: _client(prometheus))
 
 
-def _series(prom: PrometheusConnect, promql: str, times: list[float], step: float) -> dict[float, float | None]:
-    """One value per interval end; an interval with no sample or NaN is None."""
+def look_timeout(interval_seconds: float) -> float:
+    """How long a look's queries may take: one interval, within LOOK_TIMEOUT_BOUNDS."""
+    low, high = LOOK_TIMEOUT_BOUNDS
+    return min(high, max(low, interval_seconds))
+
+
+def _series(prom: PrometheusConnect, promql: str, times: list[float], step: float,
+            deadline: float | None = None) -> dict[float, float | None]:
+    """One value per interval end; an interval with no sample or NaN is None. The request's
+    timeout is what is left until `deadline` (time.monotonic()), when given."""
+    timeout = None
+    if deadline is not None:
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            raise PrometheusTimeout(f"no time left to ask Prometheus {promql!r}")
     result = prom.custom_query_range(
         promql,
         start_time=datetime.fromtimestamp(times[0], timezone.utc),
         end_time=datetime.fromtimestamp(times[-1], timezone.utc),
         step=f"{step:g}s",
+        timeout=timeout,
     )
     values: dict[float, float | None] = {t: None for t in times}
     for series in result[:1]:
@@ -91,10 +119,36 @@ def _series(prom: PrometheusConnect, promql: str, times: list[float], step: floa
     return values
 
 
-@task(name="query the eight signals", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def _all_series(prom: PrometheusConnect, promqls: dict[tuple, str], times: list[float], step: float,
+                timeout: float) -> dict[tuple, dict[float, float | None]]:
+    """Every query's series (by key), QUERIES_IN_FLIGHT at a time, all within `timeout` seconds.
+    The first failure, or the time running out, fails them all and drops those not yet asked: a
+    look answered in part is not answered."""
+    deadline = time.monotonic() + timeout
+    pool = ThreadPoolExecutor(max_workers=min(QUERIES_IN_FLIGHT, len(promqls)), thread_name_prefix="prometheus")
+    try:
+        asked = {pool.submit(_series, prom, promql, times, step, deadline): key for key, promql in promqls.items()}
+        done, _ = wait(asked, timeout=timeout, return_when=FIRST_EXCEPTION)
+        errors = [f.exception() for f in done if f.exception() is not None]
+        if failed := next((e for e in errors if not isinstance(e, (PrometheusTimeout, Timeout))), None):
+            raise failed
+        answered = {asked[f]: f.result() for f in done if f.exception() is None}
+        if len(answered) < len(asked):
+            raise PrometheusTimeout(f"Prometheus answered {len(answered)} of {len(asked)} queries within {timeout:g} s")
+        return answered
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+@task(name="query the eight signals", cache_policy=NO_CACHE)
 def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_percent: int, start: float,
                   end: float) -> SignalWindow:
     """The signals of both tracks for each whole interval in [start, end], as a judge scenario.
+
+    Every range query of the window is asked at once (at most QUERIES_IN_FLIGHT in flight), and
+    all must answer within one interval (`look_timeout`): a Prometheus that is silent costs a look
+    one timeout, whatever the number of queries. Not retried: a refused connection is tried again
+    once at once, and the stage's next look asks again.
 
     Args:
         prometheus: where Prometheus is.
@@ -104,6 +158,9 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
 
     Returns:
         The window with the PromQL as resolved and the judge's input (docs/judge.md).
+
+    Raises:
+        PrometheusTimeout: a query was not answered in time; any other failure of a query as it came.
     """
     interval = policy.interval_seconds
     count = int((end - start + 1e-6) // interval)
@@ -112,21 +169,23 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
     queries: dict[str, dict[str, dict[str, str]]] = {}
     signals: dict[str, dict[str, list]] = {}
     if times:
-        prom = _prometheus(prometheus)
         for sig in catalogue:
-            queries[sig.name] = {}
-            arms = {}
-            for track in TRACKS:
-                kinds = {"value": sig.value_query}
-                if sig.has_counts:
-                    kinds.update(bad=sig.bad_query, total=sig.total_query)
-                resolved = {kind: render_query(q, track, interval) for kind, q in kinds.items()}
-                queries[sig.name][track] = resolved
-                columns = {kind: _series(prom, promql, times, interval) for kind, promql in resolved.items()}
-                arms["canary" if track == "canary" else "baseline"] = [
-                    {kind: columns[kind][t] for kind in columns} for t in times
+            kinds = {"value": sig.value_query}
+            if sig.has_counts:
+                kinds.update(bad=sig.bad_query, total=sig.total_query)
+            queries[sig.name] = {track: {kind: render_query(q, track, interval) for kind, q in kinds.items()}
+                                 for track in TRACKS}
+        columns = _all_series(_prometheus(prometheus),
+                              {(name, track, kind): promql for name, tracks in queries.items()
+                               for track, resolved in tracks.items() for kind, promql in resolved.items()},
+                              times, interval, look_timeout(interval))
+        for name, tracks in queries.items():
+            signals[name] = {
+                "canary" if track == "canary" else "baseline": [
+                    {kind: columns[(name, track, kind)][t] for kind in resolved} for t in times
                 ]
-            signals[sig.name] = arms
+                for track, resolved in tracks.items()
+            }
     # Prometheus' numbers enter the judge here, checked as any judge input is.
     measured = parse_scenario({"stage_percent": stage_percent, "interval_seconds": interval, "signals": signals},
                               catalogue)

@@ -1,6 +1,7 @@
 """The Prometheus tasks: reached with its certificate checked and credentials from a Secret block
-only; against the real sandbox, the window of both tracks as the judge's typed input, the
-preflight's checks and the observed split; against a silent port, each check one failed line."""
+only; a look's queries asked at once, within one timeout however silent Prometheus is; against
+the real sandbox, the window of both tracks as the judge's typed input, the preflight's checks and
+the observed split; against a silent port, each check one failed line."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 import pytest
+from requests import RequestException
 
 from cli.demo import demo_settings
 from golive.models import SignalWindow
 from golive.scenario import Scenario
 from golive.settings import PolicySettings, PrometheusSettings, SettingsError, load_settings
 from sandbox.processes import free_ports
-from tasks.prometheus import (PrometheusAuthError, _client, check_promql, check_scrape_targets, check_traffic,
-                              observe_share, prometheus_auth, query_signals)
+from tasks.prometheus import (QUERIES_IN_FLIGHT, PrometheusAuthError, PrometheusTimeout, _client, check_promql,
+                              check_scrape_targets, check_traffic, look_timeout, observe_share, prometheus_auth,
+                              query_signals)
 
 INTERVAL = 5.0
 
@@ -150,3 +154,90 @@ def test_a_silent_prometheus_fails_each_check_in_one_line():
     assert set(promql.facts["queries"]) == {"value", "bad", "total"}
     traffic = check_traffic.fn(silent)
     assert not traffic.ok and traffic.detail.startswith("refused or unanswered: ")
+
+
+class _FakePrometheus:
+    """A Prometheus on a free loopback port that answers every range query with 1 at each step
+    after `delay` seconds, or never (`silent`); it counts the queries and the most in flight."""
+
+    def __init__(self, delay: float = 0.0, silent: bool = False):
+        self.queries: list[str] = []
+        self.in_flight = self.most_in_flight = 0
+        self.released = threading.Event()
+        lock, fake = threading.Lock(), self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the standard library's name)
+                params = parse_qs(urlparse(self.path).query)
+                with lock:
+                    fake.queries.append(params["query"][0])
+                    fake.in_flight += 1
+                    fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
+                try:
+                    fake.released.wait(60 if silent else delay)
+                    if silent:
+                        return
+                    start, end, step = (float(params[k][0].rstrip("s")) for k in ("start", "end", "step"))
+                    values = [[start + k * step, "1"] for k in range(int((end - start) / step + 1e-6) + 1)]
+                    body = json.dumps({"status": "success", "data": {"resultType": "matrix",
+                                                                     "result": [{"metric": {}, "values": values}]}})
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(body.encode())
+                finally:
+                    with lock:
+                        fake.in_flight -= 1
+
+            def log_message(self, *args):
+                pass
+
+        (port,) = free_ports(1)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.settings = PrometheusSettings(url=f"http://127.0.0.1:{port}")
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _queries_per_look(policy: PolicySettings) -> int:
+    return 2 * sum(3 if sig.has_counts else 1 for sig in policy.catalogue())
+
+
+def test_a_look_asks_every_query_of_both_tracks_at_once_and_reads_one_window():
+    fake, policy = _FakePrometheus(delay=0.2), PolicySettings(interval_seconds=5)
+    end = time.time()
+    try:
+        window = query_signals.fn(fake.settings, policy, 25, end - 2 * 5, end)
+    finally:
+        fake.close()
+    assert len(fake.queries) == _queries_per_look(policy)
+    assert 1 < fake.most_in_flight <= QUERIES_IN_FLIGHT
+    assert window.answered and len(window.timestamps) == 2
+    assert set(window.scenario.signals) == {s.name for s in policy.catalogue()}
+    assert all(o.value == 1 for series in window.scenario.signals.values() for o in [*series.canary, *series.baseline])
+    assert sorted(window.queries["http_5xx_pct"]) == ["canary", "stable"]
+
+
+def test_a_silent_prometheus_costs_a_look_one_timeout_and_the_queries_not_yet_asked_are_dropped():
+    fake, policy = _FakePrometheus(silent=True), PolicySettings(interval_seconds=2)
+    end = time.time()
+    started = time.monotonic()
+    try:
+        with pytest.raises((PrometheusTimeout, RequestException)):
+            query_signals.fn(fake.settings, policy, 25, end - 2, end)
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)  # a dropped query would have reached the server by now
+        asked = len(fake.queries)
+    finally:
+        fake.close()
+    assert look_timeout(policy.interval_seconds) == 2.0
+    assert elapsed < 3 * look_timeout(policy.interval_seconds)  # one timeout, not one per query
+    assert asked <= QUERIES_IN_FLIGHT < _queries_per_look(policy)
+
+
+def test_a_look_waits_one_interval_within_its_bounds():
+    assert [look_timeout(s) for s in (1, 5, 60)] == [2.0, 5.0, 10.0]
