@@ -39,14 +39,15 @@ def release_ritual(settings: GoLiveSettings) -> dict:
     release, process = settings.release, settings.process
     started = _now()
 
-    sbom = make_sbom(folder, release, process.sbom_environment)
-    subjects = {sbom.name: sbom.sha256}
-    git = None
+    described = make_sbom.submit(folder, release, process.sbom_environment)  # the longest step, while git is read
+    git, source = None, {}
     if process.git.repo is not None:
         state = read_git_state(process.git.repo, release, process.git.remote)
         git = {"url": state.remote_url, "branch": state.branch, "commit": state.commit}
         if state.commit:
-            subjects[f"source@{state.commit}.tar"] = source_tree_digest(process.git.repo, state.commit)
+            source[f"source@{state.commit}.tar"] = source_tree_digest(process.git.repo, state.commit)
+    sbom = described.result()
+    subjects = {sbom.name: sbom.sha256, **source}
     statement = provenance_statement(
         release, subjects, builder_id=f"urn:golive:builder:{platform.node() or 'local'}",
         parameters={"stages": list(settings.policy.stages), "canary_url": settings.target.canary_url,
