@@ -47,10 +47,13 @@ def _run(fn):
     """Turn the sandbox's own errors into one line on stderr and an exit code."""
 
     def wrapper(args: argparse.Namespace) -> int:
-        from sandbox.control import SandboxError
+        from sandbox.control import SandboxError, SandboxFolderError
 
         try:
             return fn(args)
+        except SandboxFolderError as exc:  # a folder or file that is not the sandbox's: refused, nothing touched
+            print(f"golive sandbox: {exc}", file=sys.stderr)
+            return 2
         except SandboxError as exc:
             print(f"golive sandbox: {exc}", file=sys.stderr)
             return 1
@@ -83,11 +86,20 @@ def _config_text(sandbox, args: argparse.Namespace) -> str:
 
 def _write_config(sandbox, args: argparse.Namespace, path: Path, overwrite: bool) -> str:
     """Write golive.yaml; one we did not write is left alone unless asked (`config --out`)."""
+    from golive.validation import check_output_path, escape_line
+
     text = _config_text(sandbox, args)
-    if not overwrite and path.exists() and not path.read_text().startswith(CONFIG_MARK):
-        return f"{path} exists and is not the sandbox's: left alone (`golive sandbox config --out FILE` writes one)"
-    path.write_text(text)
-    return f"wrote {path}: `golive blocks apply {path}` saves it for the deployments"
+    shown = escape_line(path)
+    try:
+        check_output_path(path)
+        if not overwrite and path.exists() and not path.read_bytes().startswith(CONFIG_MARK.encode()):
+            return f"{shown} exists and is not the sandbox's: left alone (`golive sandbox config --out FILE` writes one)"
+        path.write_text(text)
+    except ValueError as exc:
+        raise _Exit(f"settings file {exc}") from None
+    except OSError as exc:
+        raise _Exit(f"settings file {shown}: {exc.strerror}") from None
+    return f"wrote {shown}: `golive blocks apply {shown}` saves it for the deployments"
 
 
 def _print_urls(sandbox) -> None:
@@ -104,6 +116,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"… {message}", file=sys.stderr, flush=True)
 
     sandbox = _sandbox(args)
+    if args.config:
+        from golive.validation import check_output_path
+
+        try:
+            check_output_path(args.config)  # before anything starts, so a bad path starts nothing
+        except ValueError as exc:
+            raise _Exit(f"--config {exc}") from None
     if sandbox.running():
         if sandbox.config["release"] != args.release:
             raise _Exit(f"a sandbox serving canary {sandbox.config['release']} already runs in {sandbox.workdir}; "
@@ -137,8 +156,12 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 @_run
 def cmd_down(args: argparse.Namespace) -> int:
-    stopped = _sandbox(args).down()
+    sandbox = _sandbox(args)
+    left_alone = sandbox.unproven()
+    stopped = sandbox.down()
     print(f"stopped: {', '.join(stopped)}" if stopped else "no sandbox was running")
+    for process in left_alone:
+        print(f"left alone: {process}")
     return 0
 
 

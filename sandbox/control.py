@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from sandbox import processes
 from sandbox.configs import Ports, write_atomic
 from sandbox.release_repo import create_release_repo
 
-__all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "default_workdir"]
+__all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "SandboxFolderError", "default_workdir"]
 
 INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus prometheus-alertmanager nginx"
 TRACKS = ("stable", "canary")
@@ -40,9 +41,64 @@ class SandboxError(Exception):
     """Something the user can act on; the message says what."""
 
 
+class SandboxFolderError(SandboxError):
+    """The sandbox's folder, or a file in it, is not what the sandbox made: one line naming
+    which; nothing is started, stopped or written."""
+
+
 def default_workdir() -> Path:
+    """$GOLIVE_SANDBOX_DIR, or `golive-sandbox-<uid>` in the temp folder: a name anyone can
+    predict, so `Sandbox` uses it only when this user owns it (and makes it private)."""
     env = os.environ.get("GOLIVE_SANDBOX_DIR")
     return Path(env) if env else Path(tempfile.gettempdir()) / f"golive-sandbox-{os.getuid()}"
+
+
+def _check_folder(folder: Path) -> None:
+    """The sandbox's folder, when it exists, is a folder of this user's and not a symbolic link:
+    its configuration names the programs it starts and the processes it stops."""
+    try:
+        info = folder.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SandboxFolderError(f"{_quoted(folder)}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise SandboxFolderError(f"{_quoted(folder)}: a symbolic link; the sandbox's folder must be a folder of its own")
+    if not stat.S_ISDIR(info.st_mode):
+        raise SandboxFolderError(f"{_quoted(folder)}: not a folder")
+    if info.st_uid != os.geteuid():
+        raise SandboxFolderError(f"{_quoted(folder)}: owned by uid {info.st_uid}, not by this user "
+                                 f"(uid {os.geteuid()}); choose another with --workdir")
+
+
+def _make_own_folder(folder: Path) -> None:
+    """Make the sandbox's folder private to this user (0700) where it is not there yet, then check
+    it again: another user may have made it in between."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    _check_folder(folder)
+
+
+def _quoted(value: object) -> str:
+    """A name from a file or the disk on one line: control characters written as escapes."""
+    return repr(str(value))[1:-1]
+
+
+def _process(record: object, where: str) -> dict:
+    """A process as the state file records it: a pid and, when known, its start time."""
+    if not isinstance(record, dict):
+        raise SandboxFolderError(f"{where}: expected an object with pid and ticks")
+    pid, ticks, port = record.get("pid"), record.get("ticks"), record.get("port")
+    if type(pid) is not int or not 0 < pid < 2 ** 31:
+        raise SandboxFolderError(f"{where}.pid: expected a process id, got {_quoted(pid)[:40]}")
+    if ticks is not None and (type(ticks) is not int or ticks < 0):
+        raise SandboxFolderError(f"{where}.ticks: expected a start time in clock ticks or null, got {_quoted(ticks)[:40]}")
+    if port is not None and (type(port) is not int or not 0 < port < 65536):
+        raise SandboxFolderError(f"{where}.port: expected a port number or null, got {_quoted(port)[:40]}")
+    return record
 
 
 def _binary(name: str) -> str:
@@ -69,7 +125,9 @@ class Sandbox:
     """A handle on the sandbox in `workdir` (running or not)."""
 
     def __init__(self, workdir: Path | None = None):
-        self.workdir = (workdir or default_workdir()).resolve()
+        folder = Path(workdir) if workdir else default_workdir()
+        _check_folder(folder)
+        self.workdir = folder.resolve()
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -77,26 +135,61 @@ class Sandbox:
     def _state_path(self) -> Path:
         return self.workdir / "state.json"
 
-    def _read(self, name: str) -> dict | None:
+    def _read(self, name: str) -> object | None:
+        """A JSON file of the folder; None when it is not there, SandboxFolderError when it is not JSON."""
+        path = self.workdir / name
         try:
-            return json.loads((self.workdir / name).read_text())
-        except (OSError, json.JSONDecodeError):
+            return json.loads(path.read_bytes())
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise SandboxFolderError(f"{_quoted(path)}: {exc.strerror}") from None
+        except (ValueError, RecursionError):
+            raise SandboxFolderError(f"{_quoted(path)}: not JSON the sandbox wrote") from None
+
+    def _state(self) -> dict | None:
+        """state.json, every process in it checked for shape; None when no sandbox recorded one."""
+        state = self._read("state.json")
+        if state is None:
+            return None
+        where = _quoted(self._state_path)
+        if not isinstance(state, dict) or not isinstance(state.get("components"), dict):
+            raise SandboxFolderError(f"{where}: expected an object with supervisor and components")
+        if not isinstance(state.get("status"), str):
+            raise SandboxFolderError(f"{where}: status: expected text")
+        _process(state.get("supervisor"), f"{where}: supervisor")
+        for name, record in state["components"].items():
+            _process(record, f"{where}: components.{_quoted(name)}")
+        return state
 
     @property
     def config(self) -> dict:
         config = self._read("config.json")
         if config is None:
             raise SandboxError(f"no sandbox in {self.workdir}; start one with `golive sandbox up`")
+        if not isinstance(config, dict):
+            raise SandboxFolderError(f"{_quoted(self.workdir / 'config.json')}: expected an object")
         return config
 
     @property
     def ports(self) -> Ports:
-        return Ports(**self.config["ports"])
+        ports = self.config.get("ports")
+        try:
+            if not isinstance(ports, dict) or not all(type(p) is int and 0 < p < 65536 for p in ports.values()):
+                raise ValueError
+            return Ports(**ports)
+        except (TypeError, ValueError):
+            raise SandboxFolderError(f"{_quoted(self.workdir / 'config.json')}: ports: expected each part's "
+                                     "port number") from None
+
+    @staticmethod
+    def _proven_alive(record: dict) -> bool:
+        """The recorded process runs and is provably the one recorded: its start time matches."""
+        return record.get("ticks") is not None and processes.alive(record["pid"], record["ticks"])
 
     def _supervisor_alive(self) -> bool:
-        state = self._read("state.json")
-        return bool(state) and processes.alive(state["supervisor"]["pid"], state["supervisor"]["ticks"])
+        state = self._state()
+        return bool(state) and self._proven_alive(state["supervisor"])
 
     # -- urls -------------------------------------------------------------------------------------
 
@@ -177,7 +270,7 @@ class Sandbox:
         binaries = {"prometheus": _binary("prometheus"), "nginx": _binary("nginx"),
                     "alertmanager": _binary("prometheus-alertmanager")}
         if sandbox._supervisor_alive():
-            state = sandbox._read("state.json")
+            state = sandbox._state()
             raise SandboxError(
                 f"a sandbox is already running in {sandbox.workdir} (supervisor pid {state['supervisor']['pid']}, "
                 f"started {state.get('started_at')}); stop it first with `golive sandbox down`"
@@ -190,7 +283,7 @@ class Sandbox:
             for name, port in ports.as_dict().items():
                 if not processes.port_free(port):
                     raise SandboxError(f"port {port} ({name}) is in use; choose other ports with --port-base")
-        sandbox.workdir.mkdir(parents=True, exist_ok=True)
+        _make_own_folder(sandbox.workdir)
         for stale in ("prometheus/data", "prometheus/rules", "alertmanager/data", "spark.sqlite", "spark.sqlite-wal", "spark.sqlite-shm"):
             path = sandbox.workdir / stale
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
@@ -227,7 +320,7 @@ class Sandbox:
         missing: list[str] = ["supervisor state"]
         last_said = 0.0
         while time.monotonic() < deadline:
-            state = self._read("state.json")
+            state = self._state()
             if state and state["status"] == "running":
                 dead = [c.name for c in self.status() if not c.healthy]
                 missing = [f"{name} not up" for name in dead] or self.queries_missing(ready_queries or {})
@@ -296,40 +389,55 @@ class Sandbox:
         return self._supervisor_alive()
 
     def status(self) -> list[ComponentStatus]:
-        state = self._read("state.json")
+        """Every recorded part; one whose start time was not recorded reads as not alive, since
+        whatever runs under its pid now cannot be told from it."""
+        state = self._state()
         if not state:
             return []
         result = []
         for name, meta in state["components"].items():
-            is_alive = processes.alive(meta["pid"], meta["ticks"])
             port = meta.get("port")
-            result.append(ComponentStatus(name, meta["pid"], port, is_alive,
+            result.append(ComponentStatus(name, meta["pid"], port, self._proven_alive(meta),
                                           processes.listening(port) if port else None))
         return result
 
-    def down(self, timeout: float = 15.0) -> list[str]:
-        """Stop what `up` started (and only that); returns the names of what was running."""
-        state = self._read("state.json")
+    def unproven(self) -> list[str]:
+        """The recorded processes that run under their pid with no start time recorded: golive
+        cannot prove it started them, so it never stops them; one line each, for the operator."""
+        state = self._state()
         if not state:
             return []
+        records = {"supervisor": state["supervisor"], **state["components"]}
+        return [f"{_quoted(name)} (pid {meta['pid']}: no start time recorded, so not provably the sandbox's)"
+                for name, meta in records.items()
+                if meta.get("ticks") is None and processes.alive(meta["pid"])]
+
+    def down(self, timeout: float = 15.0) -> list[str]:
+        """Stop what `up` started (and only that: a process whose pid and start time both match
+        the record); returns the names of what was running. A state file that is not the sandbox's
+        is SandboxFolderError, and then nothing is stopped."""
+        state = self._state()
+        if not state:
+            return []
+        ports = list(self.ports.as_dict().values())
         stopped = [c.name for c in self.status() if c.alive]
         sup = state["supervisor"]
         processes.send(sup["pid"], signal.SIGTERM, sup["ticks"])
         deadline = time.monotonic() + timeout
-        while processes.alive(sup["pid"], sup["ticks"]) and time.monotonic() < deadline:
+        while self._proven_alive(sup) and time.monotonic() < deadline:
             processes.reap(sup["pid"])
             time.sleep(0.1)
         processes.reap(sup["pid"])
         self._stop_leftovers()
-        ports = [p for p in self.ports.as_dict().values()]
         while any(processes.listening(p) for p in ports) and time.monotonic() < deadline + 5:
             time.sleep(0.1)
         self._state_path.unlink(missing_ok=True)
         return stopped
 
     def _stop_leftovers(self) -> None:
-        """Kill anything recorded in a state file whose supervisor is gone (killed by hand, say)."""
-        state = self._read("state.json")
+        """Kill anything recorded in a state file whose supervisor is gone (killed by hand, say):
+        only a process still running under its recorded pid and start time."""
+        state = self._state()
         if not state:
             return
         recorded = [state["supervisor"], *state["components"].values()]

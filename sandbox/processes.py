@@ -14,6 +14,8 @@ _PR_SET_PDEATHSIG = 1
 
 def start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks (with the pid, its identity); None if gone or a zombie."""
+    if type(pid) is not int or pid <= 0:
+        return None
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -65,8 +67,10 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def send(pid: int, sig: int, ticks: int | None = None) -> bool:
-    if not alive(pid, ticks):
+def send(pid: int, sig: int, ticks: int | None) -> bool:
+    """Signal the process `pid` only while it is the one that started at `ticks`: a process whose
+    start time was not recorded cannot be told from whatever reuses its pid, and is never signalled."""
+    if type(ticks) is not int or not alive(pid, ticks):
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
