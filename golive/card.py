@@ -24,7 +24,7 @@ __all__ = [
 
 _NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 _GENERATION, _FENCE_HOLDER = "golive.dev/generation", "golive.dev/fence-holder"
-_GENERATION_PATH = "{.metadata.annotations.golive\\.dev/generation}"
+_VERSION_AND_GENERATION = "{.metadata.resourceVersion} {.metadata.annotations.golive\\.dev/generation}"
 _BY_HAND = {"kind": "operator", "name": "rollback by hand"}
 
 
@@ -49,11 +49,15 @@ def rollback_commands(settings: GoLiveSettings, config: str = "golive.yaml") -> 
     if router.kind == "ingress-nginx":
         cluster = router.kubernetes
         namespace, ingress = quote(cluster.namespace), quote(cluster.canary_ingress_name)
+        # The edit carries the resourceVersion read with the generation: a writer that came
+        # between (a go-live taking G + 1 itself) makes it a conflict, not a shared generation.
         commands += [
-            "# by hand: weight 0 and the generation one more than the current, in one edit",
-            f"G=$(kubectl -n {namespace} get ingress {ingress} -o jsonpath={quote(_GENERATION_PATH)}) && \\",
-            f"  kubectl -n {namespace} annotate ingress {ingress} --overwrite {_NGINX_WEIGHT}=0 "
-            f"{_GENERATION}=$((G + 1)) {quote(f'{_FENCE_HOLDER}={by_hand}')}",
+            "# by hand: weight 0 and the generation one more than the current, in one edit "
+            "(a conflict: run it again)",
+            f"R=$(kubectl -n {namespace} get ingress {ingress} -o jsonpath={quote(_VERSION_AND_GENERATION)}) && "
+            'read -r V G <<<"$R" && \\',
+            f'  kubectl -n {namespace} annotate ingress {ingress} --overwrite --resource-version="$V" '
+            f"{_NGINX_WEIGHT}=0 {_GENERATION}=$((G + 1)) {quote(f'{_FENCE_HOLDER}={by_hand}')}",
         ]
     elif router.kind == "gateway-api":
         cluster = router.kubernetes

@@ -31,7 +31,7 @@ def test_the_card_holds_the_settings_in_force():
     assert "**War room:** #spark-golive (notifications: `slack-webhook/war-room`)" in text
     assert "**Evidence:** `evidence/v1.4.0`" in text
     assert "1% → 5% → 25% → 50% → 100%; each 15 min (100 %: 30 min)" in text
-    assert ("  kubectl -n trading annotate ingress spark-canary --overwrite "
+    assert ('  kubectl -n trading annotate ingress spark-canary --overwrite --resource-version="$V" '
             "nginx.ingress.kubernetes.io/canary-weight=0 golive.dev/generation=$((G + 1)) ") in text
 
 
@@ -46,7 +46,8 @@ def _by_hand(**router) -> str:
 def test_every_by_hand_rollback_moves_the_generation_with_the_weight():
     ingress = _by_hand(**SETTINGS["target"]["router"])
     assert "golive.dev/generation=$((G + 1))" in ingress and "canary-weight=0" in ingress
-    assert ingress.count("kubectl") == 2 and ingress.count(" && ") == 1  # no write without the generation read
+    assert ingress.count("kubectl") == 2 and ingress.count(" && ") == 2  # no write without the generation read
+    assert '--resource-version="$V"' in ingress  # ... nor on an object changed since
 
     gateway = _by_hand(kind="gateway-api", kubernetes={"namespace": "trading"})
     assert "# by hand, in one save: weight 0 on spark-canary and 100 on spark-stable, golive.dev/generation one " \
@@ -141,6 +142,39 @@ def test_the_ingress_rollback_by_hand_fences_a_go_live(kube_emulator, cluster):
                                            "rollback by hand"):
         go_live.set_weight(25, taken.generation)  # the go-live wakes: refused
     assert kube_emulator.canary_weight(cluster["namespace"]) == 0
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl not installed")
+def test_the_ingress_rollback_by_hand_conflicts_with_a_writer_between_its_read_and_edit(kube_emulator, cluster):
+    """A go-live takes the next generation right after the by-hand line read the current one: the
+    edit is refused (its resourceVersion is stale) instead of writing the go-live's generation
+    again, which would leave the go-live free to write."""
+    from golive.fencing import FenceHolder
+    from golive.settings import KubernetesSettings
+    from tasks.kubernetes import FENCE_HOLDER, GENERATION, IngressNginxRouter
+    from tests.emulators.kubernetes import INGRESSES
+
+    namespace = cluster["namespace"]
+    go_live = IngressNginxRouter(KubernetesSettings(**cluster))
+    go_live.set_weight(25, go_live.take_generation(FenceHolder(kind="go-live", name="go-live v1.4.0")).generation)
+    newer_go_live = json.dumps({"kind": "go-live", "name": "go-live v1.4.1", "run": None, "at": 1.0})
+    kube_emulator.write_after_next_read("ingresses", "spark-canary",
+                                        {"metadata": {"annotations": {GENERATION: "2", FENCE_HOLDER: newer_go_live}}})
+
+    script = _by_hand(kind="ingress-nginx", kubernetes={"namespace": namespace})
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "KUBECONFIG": cluster["kubeconfig"]})
+
+    assert done.returncode != 0 and "Conflict" in done.stderr
+    annotations = kube_emulator.stored(INGRESSES, namespace, "spark-canary")["metadata"]["annotations"]
+    assert (annotations[GENERATION], json.loads(annotations[FENCE_HOLDER])["name"]) == ("2", "go-live v1.4.1")
+    assert kube_emulator.canary_weight(namespace) == 25  # left as it was: the operator runs the line again
+
+    again = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "KUBECONFIG": cluster["kubeconfig"]})
+    assert again.returncode == 0, again.stderr
+    assert kube_emulator.canary_weight(namespace) == 0
+    assert go_live.read().fence.generation == 3
 
 
 def test_the_quick_start_is_minute_by_minute_for_this_target():
