@@ -16,6 +16,7 @@ from shlex import quote
 
 from golive import layout
 from golive.settings import GoLiveSettings
+from golive.validation import escape_line
 
 __all__ = [
     "Card", "card_html", "card_markdown", "deployment_summary", "fill_release_notes", "qr_code", "quick_start",
@@ -78,9 +79,27 @@ def rollback_commands(settings: GoLiveSettings, config: str = "golive.yaml") -> 
     return commands
 
 
+# What markdown reads as a link, an image, code, raw HTML or a table's next cell: escaped in a name.
+_MARKUP = "\\`[]|"
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def _md(text: object) -> str:
+    """A name from the settings as markdown that shows it as written: on one line (escape_line),
+    and every character markdown would read as a link, code, HTML or a cell boundary escaped."""
+    escaped = "".join(f"\\{c}" if c in _MARKUP else c for c in escape_line(text))
+    return _TAG_START.sub(r"\\<", escaped)
+
+
+def _code(text: object) -> str:
+    """A name as a code span; as escaped text when it holds a backtick, which would end the span."""
+    line = escape_line(text)
+    return f"`{line}`" if "`" not in line else _md(text)
+
+
 def _thresholds(settings: GoLiveSettings) -> list[str]:
     rows = ["| Signal | Column | Rule |", "|---|---|---|"]
-    rows += [f"| {s.title} | `{s.column}` | {s.rule_text()} |" for s in settings.policy.catalogue()]
+    rows += [f"| {_md(s.title)} | {_code(s.column)} | {_md(s.rule_text())} |" for s in settings.policy.catalogue()]
     return rows
 
 
@@ -89,7 +108,7 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
     """OPERATOR_CARD.md: the QR code to the quick start first (top left), then what to watch,
     when to roll back and whom to call."""
     policy, people = settings.policy, settings.process.operator
-    escalation = " → ".join(people.escalation) or "(none set: process.operator.escalation)"
+    escalation = " → ".join(_md(name) for name in people.escalation) or "(none set: process.operator.escalation)"
     stages = " → ".join(f"{p}%" for p in policy.stages)
     longest_wait = policy.stage_plan(policy.stages[0]).max_dwell_seconds
     lines = [
@@ -99,12 +118,12 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
         "",
         f"Scan for the minute-by-minute commands ([{layout.QUICK_START}]({layout.QUICK_START})).",
         "",
-        f"- **Incident commander:** {people.incident_commander}",
+        f"- **Incident commander:** {_md(people.incident_commander)}",
         f"- **Escalation:** {escalation}",
-        f"- **War room:** {people.war_room_channel}" + (f" (notifications: `{settings.process.notify_block}`)"
-                                                       if settings.process.notify_block else ""),
-        f"- **Evidence:** `{settings.evidence_dir}`",
-        f"- **Target:** {settings.target.router.target}",
+        f"- **War room:** {_md(people.war_room_channel)}" + (f" (notifications: {_code(settings.process.notify_block)})"
+                                                            if settings.process.notify_block else ""),
+        f"- **Evidence:** {_code(settings.evidence_dir)}",
+        f"- **Target:** {_md(settings.target.router.target)}",
         "",
         '<br clear="left">',
         "",
@@ -127,7 +146,7 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
         *rollback_commands(settings, config),
         "```",
         "",
-        f"Then verify weight 0 and tell {people.war_room_channel}.",
+        f"Then verify weight 0 and tell {_md(people.war_room_channel)}.",
         "",
     ]
     return "\n".join(lines)
@@ -136,6 +155,7 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
 def quick_start(settings: GoLiveSettings, config: str = "golive.yaml") -> str:
     """QUICK_START_DEPLOYMENT.md: the commands of this target, minute by minute."""
     release, people, total = settings.release, settings.process.operator, 0.0
+    config, evidence = quote(config), quote(str(settings.evidence_dir))
     timeline = []
     for percent in settings.policy.stages:
         timeline.append(f"| T+{total / 60:.0f} min | {percent} % | watch the war room; Hold re-measures, "
@@ -146,16 +166,16 @@ def quick_start(settings: GoLiveSettings, config: str = "golive.yaml") -> str:
         "",
         "| When | What | Command |",
         "|---|---|---|",
-        f"| T-30 min | flight check: preflight, blast radius, ritual | `golive flight-check --release {release} "
-        f"--config {config}` |",
-        f"| T-5 min | announce in {people.war_room_channel} | IC: {people.incident_commander} |",
+        f"| T-30 min | flight check: preflight, blast radius, ritual | "
+        f"{_code(f'golive flight-check --release {release} --config {config}')} |",
+        f"| T-5 min | announce in {_md(people.war_room_channel)} | IC: {_md(people.incident_commander)} |",
         f"| T+0 | start the go-live | `prefect deployment run go-live/v{release} --watch` |",
         "",
         "| When | Canary | What to do |",
         "|---|---|---|",
         *timeline,
         f"| T+{total / 60:.0f} min | Live | the go-live closes (tag, freeze lifted) and starts the first night; "
-        f"if it ends ClosedPartially: `golive close --release {release} --config {config}` |",
+        f"if it ends ClosedPartially: {_code(f'golive close --release {release} --config {config}')} |",
         "",
         "If anything looks wrong, roll back first and talk after:",
         "",
@@ -163,7 +183,7 @@ def quick_start(settings: GoLiveSettings, config: str = "golive.yaml") -> str:
         *rollback_commands(settings, config),
         "```",
         "",
-        f"Evidence: `{settings.evidence_dir}`; check it with `golive evidence verify {settings.evidence_dir}`.",
+        f"Evidence: {_code(settings.evidence_dir)}; check it with {_code(f'golive evidence verify {evidence}')}.",
         "",
     ]
     return "\n".join(lines)
@@ -183,7 +203,8 @@ def qr_code(link: str) -> tuple[bytes, str]:
 
 
 def card_html(markdown_card: str, qr_svg: str, release: str) -> str:
-    """The card as an A5 page for print: the QR code top left, the card's text beside and below."""
+    """The card as an A5 page for print: the QR code top left, the card's text beside and below.
+    Every piece of text is HTML-escaped; the only link is the card's own, to the quick start."""
     body = []
     in_code = False
     for line in markdown_card.splitlines():
@@ -200,7 +221,7 @@ def card_html(markdown_card: str, qr_svg: str, release: str) -> str:
         elif line.startswith("|---"):
             continue
         elif line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
+            cells = [c.strip() for c in _cells(line)]
             body.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
         elif line.startswith("- "):
             body.append(f"<li>{_inline(line[2:])}</li>")
@@ -218,11 +239,53 @@ def card_html(markdown_card: str, qr_svg: str, release: str) -> str:
             f"</style></head><body><div class=\"qr\">{qr_svg}</div>\n{text}\n</body></html>\n")
 
 
+def _cells(row: str) -> list[str]:
+    """A table row's cells, split at the pipes that are not escaped."""
+    cells, cell, escaped = [], [], False
+    for char in row.strip().removeprefix("|"):
+        if char == "|" and not escaped:
+            cells.append("".join(cell))
+            cell = []
+        else:
+            cell.append(char)
+        escaped = char == "\\" and not escaped
+    if "".join(cell).strip():  # text after the last pipe: a row without its closing pipe
+        cells.append("".join(cell))
+    return cells
+
+
+# The card's own link; a link in any other text (a name from the settings) stays text.
+_OWN_LINKS = frozenset({layout.QUICK_START})
+_KEPT = re.compile("\ue000(\\d+)\ue001")
+
+
 def _inline(text: str) -> str:
-    text = html.escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-    text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
-    return re.sub(r"\[(.+?)\]\((.+?)\)", r'<a href="\2">\1</a>', text)
+    """One line of the card's markdown as HTML: escaped characters and code spans kept as text,
+    `**bold**`, and a link only where it points at the card's own quick start."""
+    kept: list[str] = []
+
+    def keep(fragment: str) -> str:
+        kept.append(fragment)
+        return f"\ue000{len(kept) - 1}\ue001"  # private-use marks: escape_line leaves none in a name
+
+    parts, i = [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in _MARKUP + "<":
+            parts.append(keep(html.escape(text[i + 1])))
+            i += 2
+        elif char == "`" and (end := text.find("`", i + 1)) > i:
+            parts.append(keep(f"<code>{html.escape(text[i + 1:end])}</code>"))
+            i = end + 1
+        else:
+            parts.append(char)
+            i += 1
+    line = html.escape("".join(parts))
+    line = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", line)
+    line = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)",
+                  lambda m: (f'<a href="{m.group(2)}">{m.group(1)}</a>' if html.unescape(m.group(2)) in _OWN_LINKS
+                             else m.group(0)), line)
+    return _KEPT.sub(lambda m: kept[int(m.group(1))], line)
 
 
 _SUMMARY_HEADING = re.compile(r"^## Deployment Summary[ \t]*\n(.*?)(?=^## |\Z)", re.M | re.S)

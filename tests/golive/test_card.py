@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -258,3 +259,43 @@ def test_the_release_notes_template_gets_its_summary_and_keeps_the_rest():
     assert filled.replace("v1.4.0 canary: 1%→100% in 0h06m", "") != template
     assert filled.startswith("# Release vX.Y.Z") and filled.endswith(template[template.index("## Evidence"):])
     assert card.fill_release_notes("# Notes\n", "S") == "# Notes\n\n## Deployment Summary\n\nS\n"
+
+
+HOSTILE_PEOPLE = {"incident_commander": "[Ayşe](javascript:alert(document.cookie))",
+                  "escalation": ["<img src=x onerror=alert(1)>", "Mehmet | CTO"],
+                  "war_room_channel": "#war`room\n<script>alert(2)</script>"}
+
+
+def _hostile_card() -> tuple[str, str]:
+    settings = load_settings(merge_settings(SETTINGS, {"process": {"operator": HOSTILE_PEOPLE,
+                                                                  "notify_block": "slack`](javascript:x)"}}))
+    markdown = card.card_markdown(settings)
+    return markdown, card.card_html(markdown, "<svg></svg>", settings.release)
+
+
+def test_names_from_the_settings_never_become_links_or_markup_in_the_cards_html():
+    _, page = _hostile_card()
+    body = page[page.index("<body>"):]
+    assert "javascript:" not in "".join(re.findall(r'href="([^"]*)"', body))
+    assert re.findall(r"<a href=\"([^\"]*)\"", body) == [layout.QUICK_START]  # the card's own link, and only it
+    assert "<img" not in body and "<script" not in body
+    assert "&lt;img src=x onerror=alert(1)&gt;" in body and "&lt;script&gt;alert(2)&lt;/script&gt;" in body
+    assert "[Ayşe](javascript:alert(document.cookie))" in body  # shown as written
+
+
+def test_names_from_the_settings_are_escaped_in_the_cards_markdown():
+    markdown, _ = _hostile_card()
+    assert "**Incident commander:** \\[Ayşe\\](javascript:alert(document.cookie))" in markdown
+    assert "**Escalation:** \\<img src=x onerror=alert(1)> → Mehmet \\| CTO" in markdown
+    assert "**War room:** #war\\`room\\\\n\\<script>alert(2)\\</script>" in markdown  # one line, no raw tag
+    assert "(notifications: slack\\`\\](javascript:x))" in markdown
+    assert len(markdown.splitlines()) == len(card.card_markdown(load_settings(SETTINGS)).splitlines())
+
+
+def test_the_quick_start_escapes_names_and_quotes_the_paths_of_its_commands():
+    settings = load_settings(merge_settings(SETTINGS, {"process": {"operator": HOSTILE_PEOPLE,
+                                                                  "evidence_root": "my evidence"}}))
+    text = card.quick_start(settings, config="conf dir/golive.yaml")
+    assert "| T-5 min | announce in #war\\`room\\\\n\\<script>alert(2)\\</script> | IC: \\[Ayşe\\](javascript:" in text
+    assert "`golive flight-check --release 1.4.0 --config 'conf dir/golive.yaml'`" in text
+    assert "check it with `golive evidence verify 'my evidence/v1.4.0'`" in text
