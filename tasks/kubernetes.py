@@ -296,6 +296,8 @@ class IngressNginxRouter(_FencedRouter):
             total = int(annotations.get(CANARY_WEIGHT_TOTAL, "100"))
         except ValueError:
             raise RouterError(f"{self.described}: {CANARY_WEIGHT} is not a number") from None
+        if total <= 0:
+            raise RouterError(f"{self.described}: {CANARY_WEIGHT_TOTAL} is {total}: no weight is a share of it")
         return round(weight * 100 / total)
 
     def _annotation_weight(self, percent: int) -> str:
@@ -340,7 +342,7 @@ class IngressNginxRouter(_FencedRouter):
         self.call("create", "ingresses", self.where(self.canary_name), self.networking.create_namespaced_ingress,
                   self.namespace, body, passes=(409,))
 
-    def _patch_annotations(self, canary: dict, annotations: dict[str, str]) -> None:
+    def _patch_annotations(self, canary: dict, annotations: dict[str, str | None]) -> None:
         patch = {"metadata": {"resourceVersion": _resource_version(canary, self.described), "annotations": annotations}}
         # 409: changed since we read it; 404: deleted since. Either way `_update` reads it again.
         self.call("patch", "ingresses", self.where(self.canary_name), self.networking.patch_namespaced_ingress,
@@ -354,7 +356,9 @@ class IngressNginxRouter(_FencedRouter):
     def _write_weight(self, canary: dict | None, weight: int) -> None:
         if canary is None:
             return self._create_canary(weight, None)  # generation 0: nobody ever took the target
-        self._patch_annotations(canary, self._canary_annotations(weight))
+        annotations: dict[str, str | None] = {CANARY_WEIGHT_TOTAL: None, **self._canary_annotations(weight)}
+        # A total left from other settings would scale the weight written here (None removes it).
+        self._patch_annotations(canary, annotations)
 
 
 class GatewayApiRouter(_FencedRouter):

@@ -15,8 +15,8 @@ from golive.fencing import Fence, FenceHolder, TargetState
 from golive.rollout import rollout_triggers
 from golive.settings import KubernetesSettings
 from tasks.kubernetes import (
-    CANARY, CANARY_BY_HEADER, CANARY_WEIGHT, FENCE_HOLDER, GENERATION, GatewayApiRouter, IngressNginxRouter, api_client,
-    read_kubernetes_rollout, scale_canary,
+    CANARY, CANARY_BY_HEADER, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, FENCE_HOLDER, GENERATION, GatewayApiRouter,
+    IngressNginxRouter, api_client, read_kubernetes_rollout, scale_canary,
 )
 from tasks.router_base import Deadline, RouterError, RouterFenced, RouterForbidden, retry_unless_refused
 from tests.emulators.kubernetes import DEPLOYMENTS, HTTP_ROUTES, INGRESSES, PODS, canary_pod
@@ -104,6 +104,26 @@ def test_ingress_nginx_weight_total_scales_the_annotation(kube_emulator, cluster
     router = IngressNginxRouter(settings(cluster, canary_weight_total=1000))
     assert router.set_weight(5, router.take_generation(GO_LIVE).generation) == 5
     assert kube_emulator.canary_weight(cluster["namespace"]) == 50
+
+
+def test_ingress_nginx_weight_total_left_from_other_settings_is_removed(kube_emulator, cluster):
+    namespace = cluster["namespace"]
+    router = IngressNginxRouter(settings(cluster))
+    taken = router.take_generation(GO_LIVE)
+    left = {"metadata": {"annotations": {CANARY_WEIGHT_TOTAL: "1000"}}}  # from settings changed since
+    kube_emulator.patch(INGRESSES, namespace, "spark-canary", left)
+    assert router.set_weight(25, taken.generation) == 25
+    annotations = stored_annotations(kube_emulator, INGRESSES, namespace, "spark-canary")
+    assert annotations[CANARY_WEIGHT] == "25" and CANARY_WEIGHT_TOTAL not in annotations
+
+
+def test_ingress_nginx_weight_total_of_zero_is_one_line(kube_emulator, cluster):
+    router = IngressNginxRouter(settings(cluster))
+    router.take_generation(GO_LIVE)
+    kube_emulator.patch(INGRESSES, cluster["namespace"], "spark-canary",
+                        {"metadata": {"annotations": {CANARY_WEIGHT_TOTAL: "0"}}})
+    with pytest.raises(RouterError, match=f"^ingress {cluster['namespace']}/spark-canary: {CANARY_WEIGHT_TOTAL} is 0: "):
+        router.read()
 
 
 def test_ingress_nginx_without_a_canary_ingress_was_never_taken(kube_emulator, cluster):
