@@ -93,7 +93,8 @@ def _write_config(sandbox, args: argparse.Namespace, path: Path, overwrite: bool
     try:
         check_output_path(path)
         if not overwrite and path.exists() and not path.read_bytes().startswith(CONFIG_MARK.encode()):
-            return f"{shown} exists and is not the sandbox's: left alone (`golive sandbox config --out FILE` writes one)"
+            return (f"{shown} exists and is not the sandbox's: left alone "
+                    "(`golive sandbox config --out FILE` writes one)")
         path.write_text(text)
     except ValueError as exc:
         raise _Exit(f"settings file {exc}") from None

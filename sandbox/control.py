@@ -63,7 +63,8 @@ def _check_folder(folder: Path) -> None:
     except OSError as exc:
         raise SandboxFolderError(f"{_quoted(folder)}: {exc.strerror}") from None
     if stat.S_ISLNK(info.st_mode):
-        raise SandboxFolderError(f"{_quoted(folder)}: a symbolic link; the sandbox's folder must be a folder of its own")
+        raise SandboxFolderError(f"{_quoted(folder)}: a symbolic link; the sandbox's folder must be a folder of "
+                                 "its own")
     if not stat.S_ISDIR(info.st_mode):
         raise SandboxFolderError(f"{_quoted(folder)}: not a folder")
     if info.st_uid != os.geteuid():
@@ -95,7 +96,8 @@ def _process(record: object, where: str) -> dict:
     if type(pid) is not int or not 0 < pid < 2 ** 31:
         raise SandboxFolderError(f"{where}.pid: expected a process id, got {_quoted(pid)[:40]}")
     if ticks is not None and (type(ticks) is not int or ticks < 0):
-        raise SandboxFolderError(f"{where}.ticks: expected a start time in clock ticks or null, got {_quoted(ticks)[:40]}")
+        raise SandboxFolderError(f"{where}.ticks: expected a start time in clock ticks or null, "
+                                 f"got {_quoted(ticks)[:40]}")
     if port is not None and (type(port) is not int or not 0 < port < 65536):
         raise SandboxFolderError(f"{where}.port: expected a port number or null, got {_quoted(port)[:40]}")
     return record

@@ -107,8 +107,10 @@ ROWS = [
     (process(signing={"required": "no"}), "process.signing.required: Input should be a valid boolean"),
     # upper bounds no real setting reaches
     (policy(dwell_seconds=10 ** 9), "policy.dwell_seconds: Input should be less than or equal to 86400"),
-    (policy(approval_timeout_seconds=10 ** 9), "policy.approval_timeout_seconds: Input should be less than or equal to 604800"),
-    (policy(rollback_budget_seconds=10 ** 6), "policy.rollback_budget_seconds: Input should be less than or equal to 3600"),
+    (policy(approval_timeout_seconds=10 ** 9),
+     "policy.approval_timeout_seconds: Input should be less than or equal to 604800"),
+    (policy(rollback_budget_seconds=10 ** 6),
+     "policy.rollback_budget_seconds: Input should be less than or equal to 3600"),
     (policy(weight_tolerance_points=101), "policy.weight_tolerance_points: Input should be less than or equal to 100"),
     (process(first_night={"hours": 10 ** 6}), "process.first_night.hours: Input should be less than or equal to 168"),
     (process(first_night={"hour_seconds": 10 ** 6}),
@@ -247,10 +249,11 @@ def _deep_signals(depth: int) -> str:
     (b"policy:\n  dwell_seconds: \xff\n", "golive.yaml: not UTF-8 text (byte 25)"),
     (b"[" * 100000, "golive.yaml: nested too deeply"),
     (b"- " * 20000 + b"1", "golive.yaml: nested too deeply"),
-    (_deep_signals(30).encode(), "policy.signals.api_p95_ms.k29.k28.k27.k26.k25.k24.k23.k22.k21.k20.k19.k18.k17: nested "
-                                 "too deeply (settings go 16 levels deep at most)"),
+    (_deep_signals(30).encode(), "policy.signals.api_p95_ms.k29.k28.k27.k26.k25.k24.k23.k22.k21.k20.k19.k18.k17: "
+                                 "nested too deeply (settings go 16 levels deep at most)"),
     (_alias_bomb().encode(), "settings: more than 10000 values (YAML aliases repeating one?)"),
-    (b"policy: [unclosed\n", "golive.yaml: invalid YAML at line 2 column 1 (expected ',' or ']', but got '<stream end>')"),
+    (b"policy: [unclosed\n",
+     "golive.yaml: invalid YAML at line 2 column 1 (expected ',' or ']', but got '<stream end>')"),
     (b"policy:\n\tdwell_seconds: 1\n", "golive.yaml: invalid YAML at line 2 column 1 (found character '\\\\t' that "
                                       "cannot start any token)"),
     (b"# " + b"x" * (1 << 20) + b"\n", "golive.yaml: larger than 1024 KiB, not a settings file"),
@@ -312,7 +315,8 @@ def test_any_settings_mapping_loads_or_is_refused_in_one_line(data):
 
 
 @FAST
-@given(content=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))))
+@given(content=st.one_of(st.binary(max_size=200),
+                         st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))))
 def test_any_settings_file_loads_or_is_refused_in_one_line(content):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "golive.yaml"

@@ -147,7 +147,8 @@ def test_a_new_sandbox_folder_is_private(tmp_path):
 
 def test_a_path_where_up_would_write_its_settings_is_checked_before_anything_starts(tmp_path, capsys):
     workdir = tmp_path / "sandbox"
-    assert main(["sandbox", "--workdir", str(workdir), "up", "--config", str(tmp_path / "missing" / "golive.yaml")]) == 2
+    settings_file = tmp_path / "missing" / "golive.yaml"
+    assert main(["sandbox", "--workdir", str(workdir), "up", "--config", str(settings_file)]) == 2
     assert capsys.readouterr().err == (f"golive sandbox: --config {tmp_path}/missing/golive.yaml: "
                                        f"{tmp_path}/missing does not exist\n")
     assert not workdir.exists()
