@@ -182,8 +182,7 @@ def test_ctrl_c_in_golive_demo_rolls_back_first_and_records_it(tmp_path):
 
 def test_a_go_live_killed_with_sigkill_leaves_locks_the_next_run_takes_over_and_records(
         sandbox, canary_weight, signing_key, tmp_path):
-    settings = flow_settings(sandbox, signing_key, tmp_path / "evidence", [1, 100], interval=2.0,
-                             policy={"dwell_seconds": 60})
+    settings = flow_settings(sandbox, signing_key, tmp_path / "evidence", [100], interval=2.0)
     settings.pop("release")
     config = tmp_path / "golive.yaml"
     config.write_text(yaml.safe_dump(settings))
@@ -192,12 +191,10 @@ def test_a_go_live_killed_with_sigkill_leaves_locks_the_next_run_takes_over_and_
     first = subprocess.Popen(command, cwd=ROOT, env=_serverless_env(tmp_path), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_for(lambda: (folder / layout.weight_set(1)).exists() or first.poll() is not None, 240, "the go-live at 1 %")
+        # Its locks are taken before its flight check writes anything.
+        _wait_for(lambda: any(folder.glob("preflight_*.json")) or first.poll() is not None, 240, "the flight check")
         os.kill(first.pid, signal.SIGKILL)  # the process alone, as the kernel's OOM killer would
         first.wait()
-        quick = yaml.safe_load(config.read_text())
-        quick["policy"]["dwell_seconds"] = 6
-        config.write_text(yaml.safe_dump(quick))
         second = subprocess.run([*command, "--recover"], cwd=ROOT, env=_serverless_env(tmp_path), capture_output=True,
                                 text=True, timeout=300)
     finally:
