@@ -477,7 +477,7 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     if report.head:
         checked = (f"expected {published_by}" if expect_head
                    else "not compared: give --expect-head or --from-prefect to prove no link was cut")
-        print(f"chain head: {report.head} ({checked})")
+        print(f"chain head: {escape_line(report.head)} ({checked})")
     return 0 if report.ok else 1
 
 

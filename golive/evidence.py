@@ -49,7 +49,12 @@ class MalformedManifest(ValueError):
     """The manifest is not a chain of links; the message says where."""
 
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_digest(value: object) -> bool:
+    """A sha256 digest as the ledger writes it: 64 lower-case hex digits, nothing more."""
+    return isinstance(value, str) and bool(_SHA256.fullmatch(value))
 
 
 def _is_scratch(relative: str) -> bool:
@@ -359,9 +364,10 @@ def chain_links(manifest: object) -> list[dict]:
             raise MalformedManifest(f"link {index} is not an object")
         files = link.get("files")
         if not isinstance(files, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) and _SHA256.match(v) for k, v in files.items()):
+                isinstance(k, str) and _is_digest(v) for k, v in files.items()):
             raise MalformedManifest(f"link {index}: `files` must map names to sha256 digests")
-        if not isinstance(link.get("head"), str) or not isinstance(link.get("previous"), (str, type(None))):
+        # Heads are printed and compared as they are: anything but a digest could carry a line break.
+        if not _is_digest(link.get("head")) or not (link.get("previous") is None or _is_digest(link["previous"])):
             raise MalformedManifest(f"link {index}: `head` and `previous` must be digests")
         if "signature" in link and not isinstance(link["signature"], dict):
             raise MalformedManifest(f"link {index}: `signature` must be an object")

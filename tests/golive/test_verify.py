@@ -337,6 +337,21 @@ def test_a_name_cannot_forge_a_line_of_the_verdict(ledger, key, capsys):
     assert not any(line.startswith("v1.4.0: verifies") for line in lines)
 
 
+@pytest.mark.parametrize("head", ["x\nv1.4.0: verifies: 3 files, 3 chain links", "0" * 64 + "\n", "A" * 64])
+def test_a_head_that_is_not_a_digest_cannot_forge_a_line_of_the_verdict(ledger, key, capsys, head):
+    _link_edit("head", head)(ledger, key)
+    assert _cli(ledger, key) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"FAIL {MANIFEST}: malformed (link 1: `head` and `previous` must be digests)"
+    assert not any("verifies" in line for line in lines)
+
+
+def test_a_previous_that_is_not_a_digest_is_malformed(ledger, key):
+    _link_edit("previous", "0" * 63 + "g")(ledger, key)
+    assert verify_folder(ledger.folder, key.public_key).problems == [
+        f"{MANIFEST}: malformed (link 1: `head` and `previous` must be digests)"]
+
+
 def test_a_folder_name_is_escaped_where_the_verdict_names_it(tmp_path, key, capsys):
     ledger = _folder(tmp_path / "v\n1", key)
     (tmp_path / "pub.pem").write_text(key.public_pem())
