@@ -9,6 +9,7 @@ validated, with errors that name the field (`policy.dwell_seconds: …`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
@@ -26,6 +27,17 @@ from golive.validation import check_service_url, check_tag_message, escape_line,
 # An address golive calls: http(s), and never with credentials in it (those live in Secret blocks).
 ServiceUrl = Annotated[str, AfterValidator(check_service_url)]
 
+
+def _check_path_text(value: str) -> str:
+    # The file system stops a name at NUL; refused here, it is an error naming the field, not a crash later.
+    if "\0" in value:
+        raise ValueError("a path cannot hold a NUL character")
+    return value
+
+
+# A file or folder golive opens.
+PathText = Annotated[str, AfterValidator(_check_path_text)]
+
 __all__ = [
     "SECTIONS", "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings",
     "KubernetesSettings", "OperatorSettings", "PolicySettings", "ProcessSettings", "PrometheusSettings",
@@ -40,6 +52,8 @@ DAY, WEEK = 86400.0, 7 * 86400.0
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 16
 MAX_VALUES = 10_000
+# The judge's overrides and the signals' thresholds: as the judge's scenarios, at most 10^12.
+MAX_NUMBER = 1e12
 
 
 class SettingsError(ValueError):
@@ -63,7 +77,7 @@ class KubernetesSettings(_Strict):
 
     namespace: str = Field("default", min_length=1)
     credentials_block: str | None = None  # a `golive kubernetes cluster` block …
-    kubeconfig: str | None = None  # … or this kubeconfig file (default: $KUBECONFIG, ~/.kube/config) …
+    kubeconfig: PathText | None = None  # … or this kubeconfig file (default: $KUBECONFIG, ~/.kube/config) …
     context: str | None = None
     in_cluster: StrictBool = False  # … or the pod's service account
     ingress: str = "spark"  # ingress-nginx: the primary Ingress, routing to the stable Service
@@ -109,8 +123,8 @@ class RouterSettings(_Strict):
 
 
 class SigningSettings(_Strict):
-    key_path: str = ".golive/keys/signing_key.pem"  # made by `golive keys init`
-    public_key_path: str | None = None  # default: beside the key, `<name>.pub.pem`
+    key_path: PathText = ".golive/keys/signing_key.pem"  # made by `golive keys init`
+    public_key_path: PathText | None = None  # default: beside the key, `<name>.pub.pem`
     secret_block: str | None = None  # a Prefect Secret block holding the PEM, instead of key_path
     sigstore: Literal["auto", "off"] = "auto"  # keyless too, when an identity token and the network are there
     sigstore_identity: str | None = None  # the signer's identity `evidence verify` expects
@@ -126,7 +140,7 @@ class SigningSettings(_Strict):
 
 
 class GitSettings(_Strict):
-    repo: str | None = "."  # the release's source work tree; None: no repository to check or tag
+    repo: PathText | None = "."  # the release's source work tree; None: no repository to check or tag
     remote: str = "origin"
 
 
@@ -211,10 +225,16 @@ class PolicySettings(_Strict):
         if isinstance(judge, dict):
             try:
                 JudgePolicy.from_mapping(judge, "judge")
-            except ValueError as exc:
-                raise _FieldError(str(exc)) from None
+            except ValueError as exc:  # it names the key as given, which may hold a line break
+                raise _FieldError(escape_line(exc)) from None
             except OverflowError:  # an integer past a float's range, where load_settings did not look first
                 raise _FieldError("judge: a number too large to be a setting") from None
+            _refuse_huge_numbers(judge, "judge")
+        signals = data.get("signals") if isinstance(data, dict) else None
+        if isinstance(signals, dict):
+            for name, fields in signals.items():
+                if isinstance(fields, dict):
+                    _refuse_huge_numbers(fields, f"signals.{_field_name(name)}")
         return data
 
     @field_validator("stages")
@@ -274,7 +294,7 @@ class PrometheusSettings(_Strict):
 
     url: ServiceUrl = "http://127.0.0.1:19090"  # never with credentials: see auth_secret_block
     tls_verify: StrictBool = True  # https: Prometheus' certificate is checked (false only for a lab)
-    ca_file: str | None = None  # the CA bundle that signed it, when not a public one
+    ca_file: PathText | None = None  # the CA bundle that signed it, when not a public one
     auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
     alertmanager_url: ServiceUrl | None = None  # its firing critical alerts for the service roll the canary back
     traffic_canary_query: str = TRAFFIC_CANARY_QUERY
@@ -297,11 +317,11 @@ class ProcessSettings(_Strict):
     """Everything around the canary: evidence, flight check, signing, git, GitHub, first night,
     game day, the people and the channel (the `process` section; the release process block)."""
 
-    evidence_root: str = "evidence"
+    evidence_root: PathText = Field("evidence", min_length=1)
     preflight_budget_seconds: float = Field(90.0, gt=0, le=3600, strict=True)
     blast_radius_seconds: float = Field(30.0, gt=0, le=3600, strict=True)
     blast_radius_concurrency: int = Field(4, ge=1, le=64, strict=True)
-    sbom_environment: str | None = None  # python or venv of the release; default: this one's
+    sbom_environment: PathText | None = None  # python or venv of the release; default: this one's
     signing: SigningSettings = SigningSettings()
     git: GitSettings = GitSettings()
     tag_message: str = "Canary successful: {green}/{total} signals pass"
@@ -379,6 +399,16 @@ def _field_name(key: object) -> str:
     """A key of the settings as an error names it: on one line (a key may hold any text), and short."""
     text = escape_line(key)
     return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _refuse_huge_numbers(overrides: dict, where: str) -> None:
+    """A number past MAX_NUMBER among `overrides` (a threshold, a count, seconds) is a typo or an
+    attack, never a setting: _FieldError naming it."""
+    for key, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue  # the field's own check names a value that is no number, or not finite
+        if (isinstance(value, int) or math.isfinite(value)) and abs(value) > MAX_NUMBER:
+            raise _FieldError(f"{where}.{_field_name(key)}: expected a number of at most {MAX_NUMBER:g}")
 
 
 def _check_shape(data: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 from pathlib import Path
@@ -11,10 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cli.main import main
+from golive.policy import JudgePolicy
 from golive.settings import (
     SECTIONS, FirstNightSettings, GameDaySettings, GitHubSettings, GoLiveSettings, RouterSettings, SettingsError,
     SigningSettings, load_settings,
 )
+from golive.signals import CATALOGUE, Signal
 from tests.golive.hostile import FAST, json_values, text
 
 
@@ -135,11 +138,21 @@ ROWS = [
      "process.game_day.folder: expected a folder inside process.evidence_root: relative, without `..`"),
     (process(game_day={"folder": "."}),
      "process.game_day.folder: expected a folder inside process.evidence_root: relative, without `..`"),
+    # the judge's overrides and the signals' thresholds stay within what a scenario may hold
+    (policy(judge={"min_requests": 1e300}), "policy.judge.min_requests: expected a number of at most 1e+12"),
+    (policy(signals={"api_p95_ms": {"threshold": 1e15}}),
+     "policy.signals.api_p95_ms.threshold: expected a number of at most 1e+12"),
+    # a path the file system would cut short, or none at all
+    (process(evidence_root="evidence\x00/elsewhere"), "process.evidence_root: a path cannot hold a NUL character"),
+    (process(evidence_root=""), "process.evidence_root: String should have at least 1 character"),
+    (process(signing={"key_path": "key.pem\x00"}), "process.signing.key_path: a path cannot hold a NUL character"),
+    (process(git={"repo": "\x00"}), "process.git.repo: a path cannot hold a NUL character"),
     # a name that would break the line is escaped
     (policy(**{"dwell\nseconds": 1}), "policy.dwell\\nseconds: Extra inputs are not permitted"),
     (policy(signals={"api\rp95": {}}), "policy.signals.api\\rp95: unknown signal (known: api_p95_ms, http_5xx_pct, "
      "ws_staleness_s, risk_blocks_per_min, idempotency_conflict_pct, csp_violations_per_min, event_loop_p95_ms, "
      "gc_pause_avg_ms)"),
+    (policy(judge={"min\nrequests": 1}), "policy.judge.min\\nrequests: unknown policy field"),
 ]
 
 
@@ -282,7 +295,10 @@ def _fields(model) -> list[str]:
 _SECTION_FIELDS = {section: _fields(GoLiveSettings.model_fields[section].annotation) for section in SECTIONS}
 _NESTED = {"process": {"first_night": _fields(FirstNightSettings), "game_day": _fields(GameDaySettings),
                        "signing": _fields(SigningSettings), "github": [*_fields(GitHubSettings)]},
-           "target": {"router": _fields(RouterSettings)}}
+           "target": {"router": _fields(RouterSettings)},
+           # the policy's open mappings: the judge's overrides, and each signal's
+           "policy": {"judge": [f.name for f in dataclasses.fields(JudgePolicy)],
+                      **{f"signals.{s.name}": list(Signal.__dataclass_fields__) for s in CATALOGUE}}}
 
 
 @st.composite
@@ -297,7 +313,11 @@ def hostile_settings(draw) -> dict:
         nested = _NESTED.get(section, {})
         if nested and draw(st.booleans()):
             group = draw(st.sampled_from(sorted(nested)))
-            fields.setdefault(group, {})[draw(st.sampled_from(nested[group]))] = draw(json_values)
+            place = fields
+            for step in group.split("."):
+                place = place.setdefault(step, {}) if isinstance(place, dict) else None
+            if isinstance(place, dict):
+                place[draw(st.sampled_from(nested[group]) | text)] = draw(json_values)
         else:
             fields[draw(st.sampled_from(_SECTION_FIELDS[section]) | text)] = draw(json_values)
     if draw(st.booleans()):
