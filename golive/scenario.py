@@ -221,7 +221,9 @@ def _policy(raw: Any) -> JudgePolicy:
     for key, value in _mapping(raw, "policy").items():
         if key not in known:
             raise ScenarioError(f"policy.{_name(key)}: unknown policy field")
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST:
+        # NaN and the infinities are JudgePolicy's to name; any other number past _LARGEST is refused here.
+        if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > _LARGEST \
+                and (isinstance(value, int) or math.isfinite(value)):
             raise ScenarioError(f"policy.{key}: expected a number of at most {_LARGEST:g}")
     try:
         return JudgePolicy.from_mapping(raw)

@@ -131,6 +131,8 @@ HOSTILE = [
      + "0" * 400 + '}}}', "thresholds.api_p95_ms.max: expected a number of at most 1e+12"),
     ('{"stage_percent": 5, "interval_seconds": 60, "signals": {}, "policy": {"min_intervals": 1' + "0" * 400 + "}}",
      "policy.min_intervals: expected a number of at most 1e+12"),
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {}, "policy": {"min_requests": 1e300}}',
+     "policy.min_requests: expected a number of at most 1e+12"),
     ('{"stage_percent": 1' + "0" * 5000 + "}", "scenario: invalid JSON (a number of more than 4300 digits)"),
     ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"x\\nFAIL": {}}}',
      "signals.x\\nFAIL: unknown signal (known: api_p95_ms, http_5xx_pct, ws_staleness_s, risk_blocks_per_min, "
