@@ -4,13 +4,18 @@ generated from the signal catalogue and the settings in force."""
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
-__all__ = ["add_parsers", "render_png", "substitute"]
+__all__ = ["add_parsers", "draw_png", "render_png", "substitute"]
 
 # What Grafana puts in for the dashboard's variables when a panel is drawn without it.
 ALL_TRACKS = "stable|canary"
+# The longest a recorded signal's window, an alert's `for` and the history drawn may be: past
+# these, a number is a typo (Prometheus would take a window of 10^308 seconds and answer nothing).
+MAX_WINDOW_SECONDS = 86400.0
+MAX_MINUTES = 7 * 24 * 60.0
 
 
 class _Refused(Exception):
@@ -18,21 +23,35 @@ class _Refused(Exception):
 
 
 def _settings(args: argparse.Namespace):
+    """The settings in force, --service in place of target.service (and checked as it is)."""
     from golive.settings import SettingsError, load_settings
 
     try:
         # Nothing generated here depends on the release; a file without one still describes a target.
-        return load_settings(args.config or {}, release=args.release)
+        return load_settings(args.config or {}, release=args.release, target={"service": args.service})
     except SettingsError as exc:
-        raise _Refused(str(exc)) from None
+        message = str(exc)
+        if args.service is not None and message.startswith("target.service: "):
+            message = "--service: " + message.removeprefix("target.service: ")
+        raise _Refused(message) from None
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """--window, --alert-for (and --minutes): finite, above zero, within their bounds."""
+    bounds = {"--window": (args.window, MAX_WINDOW_SECONDS, "seconds"),
+              "--alert-for": (args.alert_for, MAX_WINDOW_SECONDS, "seconds")}
+    if getattr(args, "minutes", None) is not None:
+        bounds["--minutes"] = (args.minutes, MAX_MINUTES, "minutes")
+    for option, (value, most, unit) in bounds.items():
+        if not (math.isfinite(value) and 0 < value <= most):
+            raise _Refused(f"{option}: expected {unit} in (0, {most:g}], got {value:g}")
 
 
 def _options(args: argparse.Namespace, settings):
     from golive.rules import options_for
 
     try:
-        service = {"service": args.service} if args.service else {}
-        return options_for(settings, **service, window_seconds=args.window, alert_for_seconds=args.alert_for)
+        return options_for(settings, window_seconds=args.window, alert_for_seconds=args.alert_for)
     except ValueError as exc:
         raise _Refused(str(exc)) from None
 
@@ -49,29 +68,32 @@ def _output(option: str, path: str | None) -> Path | None:
         raise _Refused(f"{option} {exc}") from None
 
 
-def _write(target: Path, text: str) -> None:
-    """Write whole or not at all: a temporary file beside the target, renamed over it."""
+def _write(target: Path, data: str | bytes, option: str = "--out") -> None:
+    """Write whole or not at all: a temporary file beside the target (never a link followed),
+    renamed over it."""
     import os
     import tempfile
 
+    content = data.encode("utf-8") if isinstance(data, str) else data
     try:
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     except OSError as exc:
-        raise _Refused(f"--out {target}: {exc.strerror}") from None
+        raise _Refused(f"{option} {_shown(target)}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
         os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
-        raise _Refused(f"--out {target}: {exc.strerror}") from None
+        raise _Refused(f"{option} {_shown(target)}: {exc.strerror}") from None
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from golive.rules import build_rules, render_rules
 
     out = _output("--out", args.out)
+    _check_numbers(args)
     settings = _settings(args)
     options = _options(args, settings)
     _write(out, render_rules(build_rules(settings.policy.catalogue(), options)))
@@ -83,24 +105,42 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from golive.dashboard import build_dashboard, dashboard_json
 
     out, png = _output("--out", args.out), _output("--png", args.png)
+    _check_numbers(args)
     settings = _settings(args)
     options = _options(args, settings)
+    prometheus = _prometheus(args.prometheus or settings.prometheus.url)
     board = build_dashboard(settings.policy.catalogue(), options,
                             traffic_canary_query=settings.prometheus.traffic_canary_query,
                             traffic_total_query=settings.prometheus.traffic_total_query,
                             freeze_below_budget=settings.process.first_night.freeze_below_budget)
+    # The panels are drawn before anything is written: an answer Prometheus gets wrong leaves no file.
+    drawn = _drawn(board.build(), prometheus, options.service, args.minutes) if png else None
     _write(out, dashboard_json(board))
     print(f"dashboard for {_shown(options.service)}: {_shown(out)} (it reads the series of `golive rules`)")
     if png:
-        import httpx
-
-        prometheus = args.prometheus or settings.prometheus.url
-        try:
-            render_png(board.build(), prometheus, png, options.service, minutes=args.minutes)
-        except (httpx.HTTPError, OSError, ValueError, LookupError, TypeError) as exc:  # an answer not as expected
-            raise _Refused(f"--png: the panels could not be drawn from {prometheus}: {_error(exc)}") from None
+        _write(png, drawn, "--png")
         print(f"its panels drawn from {prometheus}: {_shown(png)}")
     return 0
+
+
+def _prometheus(url: str) -> str:
+    """--prometheus (or the settings' prometheus.url): http(s), and no credentials to repeat in an error."""
+    from golive.validation import check_service_url
+
+    try:
+        return check_service_url(url)
+    except ValueError as exc:
+        raise _Refused(f"--prometheus: {exc}") from None
+
+
+def _drawn(model, prometheus: str, service: str, minutes: float) -> bytes:
+    """The panels as PNG bytes; whatever Prometheus answers that is not a series is one line."""
+    import httpx
+
+    try:
+        return draw_png(model, prometheus, service, minutes=minutes)
+    except (httpx.HTTPError, OSError, ValueError, LookupError, TypeError, RecursionError) as exc:
+        raise _Refused(f"--png: the panels could not be drawn from {prometheus}: {_error(exc)}") from None
 
 
 def _shown(text: object) -> str:
@@ -120,11 +160,21 @@ def substitute(expr: str, service: str, tracks: str = ALL_TRACKS) -> str:
     return expr.replace("$service", service).replace("$track", tracks)
 
 
+def _result(response) -> list[dict]:
+    """The series of a Prometheus answer (`data.result`), each an object with its labels;
+    ValueError when the answer is not one."""
+    response.raise_for_status()
+    result = response.json()["data"]["result"]
+    if not isinstance(result, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("metric"), dict) for r in result):
+        raise ValueError("the answer is not a list of series with their labels")
+    return result
+
+
 def _range(client, expr: str, start: float, end: float, step: float) -> list[tuple[dict, list[float], list[float]]]:
     response = client.get("/api/v1/query_range", params={"query": expr, "start": start, "end": end, "step": step})
-    response.raise_for_status()
     return [(r["metric"], [float(t) for t, _ in r["values"]], [float(v) for _, v in r["values"]])
-            for r in response.json()["data"]["result"]]
+            for r in _result(response)]
 
 
 def _steps(panel) -> list:
@@ -133,9 +183,16 @@ def _steps(panel) -> list:
 
 
 def render_png(model, prometheus_url: str, out: Path, service: str, minutes: float = 10.0) -> None:
-    """Draw the dashboard's panels from Prometheus with their own queries (Grafana is not needed):
-    time series with their threshold lines, gauges as their last value against their steps."""
-    import httpx
+    """Draw the dashboard's panels from Prometheus into the PNG file `out` (see `draw_png`)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write(out, draw_png(model, prometheus_url, service, minutes), "--png")
+
+
+def draw_png(model, prometheus_url: str, service: str, minutes: float = 10.0) -> bytes:
+    """The dashboard's panels drawn from Prometheus with their own queries (Grafana is not needed),
+    as PNG bytes: time series with their threshold lines, gauges as their last value against their steps."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,6 +202,20 @@ def render_png(model, prometheus_url: str, out: Path, service: str, minutes: flo
     columns = 4
     rows = -(-len(panels) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), squeeze=False)
+    try:
+        _draw_panels(axes, panels, prometheus_url, service, minutes)
+        figure.suptitle(f"{model.title}: panels drawn from Prometheus with the dashboard's queries", fontsize=11)
+        figure.tight_layout()
+        image = io.BytesIO()
+        figure.savefig(image, format="png", dpi=80)
+        return image.getvalue()
+    finally:
+        plt.close(figure)
+
+
+def _draw_panels(axes, panels: list, prometheus_url: str, service: str, minutes: float) -> None:
+    import httpx
+
     end = time.time()
     start = end - minutes * 60
     with httpx.Client(base_url=prometheus_url, timeout=30) as client:
@@ -156,7 +227,7 @@ def render_png(model, prometheus_url: str, out: Path, service: str, minutes: flo
                 continue
             for target in panel.targets:
                 for labels, times, values in _range(client, substitute(target.expr, service), start, end, 5):
-                    legend = (target.legend_format or "").replace("{{track}}", labels.get("track", ""))
+                    legend = (target.legend_format or "").replace("{{track}}", str(labels.get("track", "")))
                     ax.plot([(t - end) / 60 for t in times], values, label=legend, linewidth=1.2)
             for step in _steps(panel):
                 ax.axhline(step.value, color=step.color if step.color != "orange" else "darkorange",
@@ -165,17 +236,11 @@ def render_png(model, prometheus_url: str, out: Path, service: str, minutes: flo
             ax.legend(fontsize=7, loc="upper left")
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    figure.suptitle(f"{model.title}: panels drawn from Prometheus with the dashboard's queries", fontsize=11)
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=80)
-    plt.close(figure)
 
 
 def _draw_gauge(ax, panel, client, service: str, at: float) -> None:
     response = client.get("/api/v1/query", params={"query": substitute(panel.targets[0].expr, service), "time": at})
-    response.raise_for_status()
-    result = response.json()["data"]["result"]
+    result = _result(response)
     value = float(result[0]["value"][1]) if result else float("nan")
     steps = _steps(panel)
     colour = "green"
