@@ -69,23 +69,12 @@ def _output(option: str, path: str | None) -> Path | None:
 
 
 def _write(target: Path, data: str | bytes, option: str = "--out") -> None:
-    """Write whole or not at all: a temporary file beside the target (never a link followed),
-    renamed over it."""
-    import os
-    import tempfile
+    """Write whole or not at all, replacing (never following) a link at `target`."""
+    from golive.validation import write_whole
 
-    content = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        write_whole(target, data)
     except OSError as exc:
-        raise _Refused(f"{option} {_shown(target)}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise _Refused(f"{option} {_shown(target)}: {exc.strerror}") from None
 
 

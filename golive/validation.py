@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = [
     "MAX_RELEASE_LENGTH", "REDACTED", "TAG_MESSAGE_FIELDS", "check_output_path", "check_service_url",
     "check_tag_message", "error_line", "escape_line", "one_line", "parse_release", "redacted", "without_credentials",
-    "without_credentials_in",
+    "without_credentials_in", "write_whole",
 ]
 
 # The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
@@ -112,6 +112,25 @@ def check_output_path(path: str | os.PathLike, folder: bool = False) -> Path:
     if not os.access(target if target.exists() else parent, os.W_OK):
         raise ValueError(f"{shown}: not writable")
     return target
+
+
+def write_whole(path: str | os.PathLike, data: str | bytes, mode: int = 0o644) -> None:
+    """Write `data` (text as UTF-8) to `path` whole or not at all: into a new file beside it
+    (mkstemp: created exclusively, never through a link), renamed over `path`, so a symbolic link
+    there is replaced rather than followed. OSError when the folder refuses; nothing is left behind."""
+    import tempfile
+
+    target = Path(path)
+    content = data.encode("utf-8") if isinstance(data, str) else data
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.chmod(partial, mode)
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def without_credentials(url: str) -> str:

@@ -75,3 +75,24 @@ def test_an_output_path_is_checked_before_anything_is_written(tmp_path):
             check_output_path(path, folder=folder)
         assert str(exc.value).endswith(reason) and "\n" not in str(exc.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+
+
+def test_a_file_written_whole_replaces_a_link_instead_of_writing_through_it(tmp_path):
+    from golive.validation import write_whole
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("not ours")
+    (tmp_path / "out.yml").symlink_to(elsewhere)
+    write_whole(tmp_path / "out.yml", "written\n", mode=0o600)
+    assert not (tmp_path / "out.yml").is_symlink() and (tmp_path / "out.yml").read_text() == "written\n"
+    assert (tmp_path / "out.yml").stat().st_mode & 0o777 == 0o600
+    assert elsewhere.read_text() == "not ours"
+
+
+def test_a_file_that_cannot_be_written_whole_leaves_nothing_behind(tmp_path):
+    from golive.validation import write_whole
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OSError):
+        write_whole(tmp_path / "taken", b"bytes")  # a folder is not replaced by a file
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"] and not any((tmp_path / "taken").iterdir())
