@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,6 +20,13 @@ __all__ = ["add_parser", "sandbox_config"]
 
 CONFIG_MARK = "# golive sandbox config:"
 FIRST_NIGHT = {"hours": 3, "hour_seconds": 10.0}  # the first night compressed to half a minute
+# The sandbox's ports run from --port-base - 10 to --port-base + 1013 (sandbox.configs.Ports), each
+# one a user may bind.
+PORT_BASES = (1034, 65535 - 1013)
+# Bounds no sandbox needs to reach: past them a number is a typo (a NaN rate, a negative timeout).
+# A rate may be 0 (no load of that kind); a duration may not.
+RATES = {"rate": (1000.0, "requests a second"), "probe_rate": (100.0, "probes a second per track")}
+DURATIONS = {"timeout": 3600.0, "stage_seconds": 86400.0, "interval": 86400.0}
 
 
 class _Exit(Exception):
@@ -35,6 +43,23 @@ def _version(text: str) -> str:
         return parse_release(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Every number given is finite and within its bounds (RATES, DURATIONS, PORT_BASES): one line
+    naming the option, before anything starts or is written."""
+    for name, (most, unit) in RATES.items():
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and 0 <= value <= most):
+            raise _Exit(f"--{name.replace('_', '-')}: expected {unit} in [0, {most:g}], got {value:g}")
+    for name, most in DURATIONS.items():
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and 0 < value <= most):
+            raise _Exit(f"--{name.replace('_', '-')}: expected seconds in (0, {most:g}], got {value:g}")
+    base = getattr(args, "port_base", None)
+    if base is not None and not PORT_BASES[0] <= base <= PORT_BASES[1]:
+        raise _Exit(f"--port-base: expected a port from {PORT_BASES[0]} to {PORT_BASES[1]} (the sandbox's ports run "
+                    f"from it - 10 to it + 1013), got {base}")
 
 
 def _sandbox(args: argparse.Namespace):
@@ -79,28 +104,44 @@ def _config_text(sandbox, args: argparse.Namespace) -> str:
 
     if args.stage_seconds < 3 * args.interval:
         raise _Exit("--stage-seconds: at least three intervals (--interval) per stage")
-    header = (f"{CONFIG_MARK} the sandbox in {sandbox.workdir}, stages of {args.stage_seconds:g} s judged every "
-              f"{args.interval:g} s.\n# Rewritten by `golive sandbox up`; `golive blocks apply` saves it as blocks.\n")
+    header = (f"{CONFIG_MARK} the sandbox in {_shown(sandbox.workdir)}, stages of {args.stage_seconds:g} s judged "
+              f"every {args.interval:g} s.\n# Rewritten by `golive sandbox up`; `golive blocks apply` saves it as "
+              "blocks.\n")
     return header + yaml.safe_dump(sandbox_config(sandbox, args.stage_seconds, args.interval), sort_keys=False)
 
 
+def _shown(text: object) -> str:
+    from golive.validation import escape_line
+
+    return escape_line(text)
+
+
 def _write_config(sandbox, args: argparse.Namespace, path: Path, overwrite: bool) -> str:
-    """Write golive.yaml; one we did not write is left alone unless asked (`config --out`)."""
-    from golive.validation import check_output_path, escape_line
+    """Write golive.yaml (whole, replacing a link rather than following it); one we did not write
+    is left alone unless asked (`config --out`)."""
+    from golive.validation import check_output_path, escape_line, write_whole
 
     text = _config_text(sandbox, args)
     shown = escape_line(path)
     try:
         check_output_path(path)
-        if not overwrite and path.exists() and not path.read_bytes().startswith(CONFIG_MARK.encode()):
+        if not overwrite and path.exists() and not _written_by_the_sandbox(path):
             return (f"{shown} exists and is not the sandbox's: left alone "
                     "(`golive sandbox config --out FILE` writes one)")
-        path.write_text(text)
+        write_whole(path, text)
     except ValueError as exc:
         raise _Exit(f"settings file {exc}") from None
     except OSError as exc:
         raise _Exit(f"settings file {shown}: {exc.strerror}") from None
     return f"wrote {shown}: `golive blocks apply {shown}` saves it for the deployments"
+
+
+def _written_by_the_sandbox(path: Path) -> bool:
+    """`path` is a regular file (not a link) that starts with the sandbox's mark."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        return f.read(len(CONFIG_MARK)) == CONFIG_MARK.encode()
 
 
 def _print_urls(sandbox) -> None:
@@ -116,6 +157,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"… {message}", file=sys.stderr, flush=True)
 
+    _check_numbers(args)
     sandbox = _sandbox(args)
     if args.config:
         from golive.validation import check_output_path
@@ -125,8 +167,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise _Exit(f"--config {exc}") from None
     if sandbox.running():
-        if sandbox.config["release"] != args.release:
-            raise _Exit(f"a sandbox serving canary {sandbox.config['release']} already runs in {sandbox.workdir}; "
+        serving = sandbox.config.get("release")
+        if serving != args.release:
+            raise _Exit(f"a sandbox serving canary {_shown(serving)} already runs in {_shown(sandbox.workdir)}; "
                         f"stop it first with `golive sandbox down`")
         print(f"sandbox already up: canary {args.release}, canary weight {sandbox.weight()} (folder {sandbox.workdir})")
     else:
@@ -145,6 +188,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 @_run
 def cmd_config(args: argparse.Namespace) -> int:
+    _check_numbers(args)
     sandbox = _sandbox(args)
     if not sandbox.running():
         raise _Exit(f"no sandbox running in {sandbox.workdir}; start one with `golive sandbox up`", code=3)

@@ -138,9 +138,12 @@ class Sandbox:
         return self.workdir / "state.json"
 
     def _read(self, name: str) -> object | None:
-        """A JSON file of the folder; None when it is not there, SandboxFolderError when it is not JSON."""
+        """A JSON file of the folder; None when it is not there, SandboxFolderError when it is not
+        a regular file (a link, a FIFO that would never end the read) or not JSON."""
         path = self.workdir / name
         try:
+            if not stat.S_ISREG(path.lstat().st_mode):
+                raise SandboxFolderError(f"{_quoted(path)}: not a file the sandbox wrote")
             return json.loads(path.read_bytes())
         except FileNotFoundError:
             return None
@@ -345,10 +348,9 @@ class Sandbox:
         missing = []
         for name, query in queries.items():
             try:
-                result = prom.custom_query(query)
-            except Exception:  # noqa: BLE001 - not answering yet is what we wait for
-                result = []
-            values = [r["value"][1] for r in result]
+                values = [r["value"][1] for r in prom.custom_query(query)]
+            except Exception:  # noqa: BLE001 - not answering yet (or not as Prometheus does) is what we wait for
+                values = []
             if not values or values[0] in ("NaN", "+Inf", "-Inf"):
                 missing.append(name)
         return missing
@@ -457,7 +459,10 @@ class Sandbox:
 
     def weight(self) -> int:
         """The canary weight in force, read back from the router's workers."""
-        return self._control("GET", "/weight")["weight"]
+        weight = self._control("GET", "/weight").get("weight")
+        if type(weight) is not int:
+            raise SandboxError(f"the router's control API answered no weight (`weight`: {_quoted(weight)[:40]})")
+        return weight
 
     def fence(self) -> dict:
         """The router's fencing generation and who took it (`{"generation": N, "holder": …}`)."""
@@ -488,9 +493,7 @@ class Sandbox:
             response = httpx.request(method, f"{self.control_url}{path}", timeout=20, **kwargs)
         except httpx.TransportError as exc:
             raise SandboxError(f"the router's control API does not answer ({exc})") from None
-        if response.status_code != 200:
-            raise SandboxError(response.json().get("error", response.text))
-        return response.json()
+        return _answer(response, f"the router's control API ({self.control_url})")
 
     def faults(self, track: str) -> dict:
         return self._admin("GET", track)
@@ -506,10 +509,22 @@ class Sandbox:
             response = httpx.request(method, f"{self.admin_url(track)}/faults", timeout=5, **kwargs)
         except httpx.TransportError as exc:
             raise SandboxError(f"the {track} service does not answer on its admin port ({exc})") from None
-        if response.status_code == 422:
-            raise SandboxError(response.json()["error"])
-        response.raise_for_status()
-        return response.json()
+        return _answer(response, f"the {track} service's admin port ({self.admin_url(track)})")
+
+
+def _answer(response: httpx.Response, who: str) -> dict:
+    """The JSON object of a 200 answer; SandboxError in one line for anything else: the error a
+    refusal names, or what came instead of an object (whatever listens on the port may answer)."""
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):  # not JSON, not text, nested too deeply
+        body = None
+    if not isinstance(body, dict):
+        raise SandboxError(f"{who} answered {response.status_code} without a JSON object: "
+                           f"{_quoted(response.text[:80])}")
+    if response.status_code != 200:
+        raise SandboxError(_quoted(body.get("error", f"{who} answered {response.status_code}"))[:300])
+    return body
 
 
 def _track(track: str) -> str:

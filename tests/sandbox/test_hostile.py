@@ -4,9 +4,11 @@ exit 2, with nothing started, stopped or written. No real sandbox is started her
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
+import threading
 
 import pytest
 
@@ -152,3 +154,93 @@ def test_a_path_where_up_would_write_its_settings_is_checked_before_anything_sta
     assert capsys.readouterr().err == (f"golive sandbox: --config {tmp_path}/missing/golive.yaml: "
                                        f"{tmp_path}/missing does not exist\n")
     assert not workdir.exists()
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """Whatever listens on a sandbox port: every request gets the class's `status` and `body`."""
+
+    status, body = 200, b""
+
+    def _answer(self):
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def listener():
+    """A port that answers as a test says, and a way to say it."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("Listener", (_Answers,), {}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def answer(status: int, body: bytes) -> None:
+        server.RequestHandlerClass.status, server.RequestHandlerClass.body = status, body
+
+    yield server.server_address[1], answer
+    server.shutdown()
+    server.server_close()
+
+
+def _ports_at(port: int) -> dict:
+    return {name: port for name in Ports.__dataclass_fields__}
+
+
+STRANGE_ANSWERS = [
+    (200, b"<html>It works!</html>", "answered 200 without a JSON object: <html>It works!</html>"),
+    (502, b"Bad Gateway", "answered 502 without a JSON object: Bad Gateway"),
+    (200, b"[1, 2]", "answered 200 without a JSON object: [1, 2]"),
+    (200, b"[" * 100000, "answered 200 without a JSON object: " + "[" * 80),
+    (500, b'{"error": "broken\\nFAIL forged"}', "broken\\nFAIL forged"),
+]
+
+
+ANSWER_IDS = ["a web page", "bad gateway", "a list", "nested too deeply", "an error with a line break"]
+
+
+@pytest.mark.parametrize(("status", "body", "said"), STRANGE_ANSWERS, ids=ANSWER_IDS)
+def test_an_admin_port_that_answers_strangely_is_one_line(tmp_path, capsys, listener, status, body, said):
+    port, answer = listener
+    answer(status, body)
+    workdir = _workdir(tmp_path, _state({"pid": 2 ** 22 + 7, "ticks": 1}), {"ports": _ports_at(port)})
+    assert main(["sandbox", "--workdir", str(workdir), "fault", "canary"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("golive sandbox: ") and captured.err.endswith(f"{said}\n")
+
+
+@pytest.mark.parametrize(("status", "body", "said"), [
+    *STRANGE_ANSWERS, (200, b'{"weight": "50"}', "the router's control API answered no weight (`weight`: 50)")],
+    ids=[*ANSWER_IDS, "no weight"])
+def test_a_control_port_that_answers_strangely_is_one_line(tmp_path, capsys, monkeypatch, listener, status, body,
+                                                           said):
+    port, answer = listener
+    answer(status, body)
+    workdir = _workdir(tmp_path, _state({"pid": 2 ** 22 + 7, "ticks": 1}), {"ports": _ports_at(port)})
+    monkeypatch.setattr(Sandbox, "running", lambda self: True)
+    assert main(["sandbox", "--workdir", str(workdir), "weight"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("golive sandbox: ") and captured.err.endswith(f"{said}\n")
+
+
+def test_a_state_file_that_is_a_fifo_is_refused_instead_of_read_for_ever(tmp_path, capsys):
+    workdir = _workdir(tmp_path, _state({"pid": 2 ** 22 + 7, "ticks": 1}))
+    (workdir / "state.json").unlink()
+    os.mkfifo(workdir / "state.json")
+    codes: list[int] = []
+    status = threading.Thread(target=lambda: codes.append(main(["sandbox", "--workdir", str(workdir), "status"])),
+                              daemon=True)
+    status.start()
+    status.join(5)
+    if status.is_alive():  # let the read that never ends end, so the thread does not outlive the test
+        with open(workdir / "state.json", "wb"):
+            pass
+        status.join(5)
+    assert codes == [2]
+    assert capsys.readouterr().err == f"golive sandbox: {workdir}/state.json: not a file the sandbox wrote\n"
