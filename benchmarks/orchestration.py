@@ -127,7 +127,7 @@ def time_to_rollback(sandbox, evidence_root: Path) -> dict:
     record = json.loads((folder / layout.stage_record(25)).read_text())
     weight_zero_at = record["decisions"][-1]["at"] + from_breach
     return {"from_fault": weight_zero_at - injected["at"], "from_breach": from_breach,
-            "look_times": look_times(folder)}
+            "look_times": look_times(folder), "breach_end": record["decisions"][-1]["at"]}
 
 
 def zero_dwell_wall_time(sandbox, evidence_root: Path) -> dict:
@@ -150,48 +150,59 @@ def zero_dwell_wall_time(sandbox, evidence_root: Path) -> dict:
 
 class PrefectTraffic:
     """What this process asks of the Prefect API, counted where Prefect's own clients send it:
-    every HTTP request (by method and route) and every event handed to the events socket (by name)."""
+    every HTTP request sent (by method and route; a retry is a request too), every answer 503
+    (the server busy: SQLite locked; Prefect's client waits about 2 s and asks again) with its
+    time, and every event handed to the events socket (by name)."""
 
     def __init__(self):
+        import httpx
         from prefect.client.base import PrefectHttpxAsyncClient, PrefectHttpxSyncClient
         from prefect.events.worker import EventsWorker
 
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.events: Counter[str] = Counter()
-        sync_send, async_send, send_event = PrefectHttpxSyncClient.send, PrefectHttpxAsyncClient.send, EventsWorker.send
+        self.busy: list[tuple[float, str]] = []
+        sync_send, async_send, send_event = httpx.Client.send, httpx.AsyncClient.send, EventsWorker.send
         count = self
 
         def counted_sync(client, request, *args, **kwargs):
-            count._request(request)
-            return sync_send(client, request, *args, **kwargs)
+            response = sync_send(client, request, *args, **kwargs)
+            if isinstance(client, PrefectHttpxSyncClient):
+                count._answered(request, response)
+            return response
 
         async def counted_async(client, request, *args, **kwargs):
-            count._request(request)
-            return await async_send(client, request, *args, **kwargs)
+            response = await async_send(client, request, *args, **kwargs)
+            if isinstance(client, PrefectHttpxAsyncClient):
+                count._answered(request, response)
+            return response
 
         def counted_event(worker, event):
             with count._lock:
                 count.events[event.event] += 1
             return send_event(worker, event)
 
-        PrefectHttpxSyncClient.send, PrefectHttpxAsyncClient.send = counted_sync, counted_async
+        httpx.Client.send, httpx.AsyncClient.send = counted_sync, counted_async
         EventsWorker.send = counted_event
 
-    def _request(self, request) -> None:
+    def _answered(self, request, response) -> None:
         route = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", ":id",
                        request.url.path.split("/api", 1)[-1])
         with self._lock:
             self.requests[f"{request.method} {route}"] += 1
+            if response.status_code == 503:
+                self.busy.append((time.time(), f"{request.method} {route}"))
 
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self.events.clear()
+            self.busy.clear()
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"requests": dict(self.requests), "events": dict(self.events)}
+            return {"requests": dict(self.requests), "events": dict(self.events), "busy": list(self.busy)}
 
 
 def _drain_prefect() -> None:
@@ -239,7 +250,11 @@ def measure(sandbox, work: Path, zero_dwell: int, rollbacks: int) -> dict:
         result["zero_dwell"].append(run)
     for i in range(rollbacks):
         sandbox.set_weight(0)
-        result["rollbacks"].append(time_to_rollback(sandbox, work / f"rollback{i}"))
+        traffic.reset()
+        run = time_to_rollback(sandbox, work / f"rollback{i}")
+        _drain_prefect()
+        run["prefect"] = traffic.snapshot()
+        result["rollbacks"].append(run)
     return result
 
 
@@ -325,14 +340,23 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]
 
 
+def _busy_before_weight_zero(rollback: dict) -> int:
+    """The 503s the Prefect server answered between the breaching interval's end and weight 0."""
+    end, zero = rollback["breach_end"], rollback["breach_end"] + rollback["from_breach"]
+    return sum(end <= at <= zero for at, _route in rollback["prefect"]["busy"])
+
+
 def figures(results: list[dict]) -> list[tuple[str, list[float], str]]:
-    """(measure, its values, how they are summed up: `time`, `quantiles` or `count`), in table order."""
+    """(measure, its values, how they are summed up: `time`, `quantiles`, `count` or `share`), in
+    table order."""
     zero = [run for result in results for run in result["zero_dwell"]]
     rollbacks = [run for result in results for run in result["rollbacks"]]
     api = [run["prefect"] for run in zero]
     return [
         ("fault switched on → weight 0 (s)", [r["from_fault"] for r in rollbacks], "time"),
         ("end of the breaching interval → weight 0 (s)", [r["from_breach"] for r in rollbacks], "time"),
+        ("… rollbacks delayed on the way by a busy Prefect server (a 503, about 2 s)",
+         [min(1, _busy_before_weight_zero(r)) for r in rollbacks], "share"),
         ("a look: its interval's end and the scrape settle → its judge look on disk (s)",
          [t for run in rollbacks + zero for t in run["look_times"]], "quantiles"),
         ("zero-dwell five-stage go-live, wall time (s)", [r["wall"] for r in zero], "time"),
@@ -343,6 +367,8 @@ def figures(results: list[dict]) -> list[tuple[str, list[float], str]]:
          "time"),
         ("… looks (one per interval; a hold adds one)", [r["looks"] for r in zero], "count"),
         ("Prefect API per zero-dwell go-live: HTTP requests", [sum(a["requests"].values()) for a in api], "count"),
+        ("… of which answered 503, busy (SQLite locked; asked again after about 2 s)",
+         [len(a["busy"]) for a in api], "count"),
         ("… events sent (run states, heartbeats)", [sum(a["events"].values()) for a in api], "count"),
         ("… task runs stored by the server", [a["task_runs"] for a in api], "count"),
         ("… flow runs stored by the server", [a["flow_runs"] for a in api], "count"),
@@ -354,18 +380,23 @@ def _cell(values: list[float], how: str) -> str:
         return "–"
     if how == "quantiles":
         return f"p50 {statistics.median(values):.2f}, p95 {_p95(values):.2f} ({len(values)} looks)"
+    if how == "share":
+        return f"{sum(values):g} of {len(values)}"
     digits = 1 if how == "time" else 0
     return f"{statistics.median(values):.{digits}f} (max {max(values):.{digits}f})"
 
 
 def _central(values: list[float], how: str) -> float:
+    if how == "share":
+        return sum(values) / len(values)
     return _p95(values) if how == "quantiles" else statistics.median(values)
 
 
 def single_table(results: list[dict]) -> str:
     rows = ["| measure | median (max) | runs |", "|---|---|---|"]
     for label, values, how in figures(results):
-        rows.append(f"| {label} | {_cell(values, how)} | {len(values) if how != 'quantiles' else '–'} |")
+        runs = "–" if how in ("quantiles", "share") else len(values)
+        rows.append(f"| {label} | {_cell(values, how)} | {runs} |")
     return "\n".join(rows)
 
 
@@ -373,7 +404,8 @@ def compare_table(before: list[dict], after: list[dict], labels: dict[str, str])
     rows = [f"| measure | before: {labels['before']} | after: {labels['after']} | after ÷ before |",
             "|---|---|---|---|"]
     for (label, old, how), (_, new, _) in zip(figures(before), figures(after)):
-        ratio = f"{_central(new, how) / _central(old, how):.2f}×" if old and new and _central(old, how) else "–"
+        ratio = (f"{_central(new, how) / _central(old, how):.2f}×"
+                 if how != "share" and old and new and _central(old, how) else "–")
         rows.append(f"| {label} | {_cell(old, how)} | {_cell(new, how)} | {ratio} |")
     return "\n".join(rows)
 
@@ -386,7 +418,9 @@ def _busiest(results: list[dict]) -> str:
     last = api[-1]
     routes = ", ".join(f"{k} {v}" for k, v in Counter(last["requests"]).most_common(8))
     events = ", ".join(f"{k} {v}" for k, v in Counter(last["events"]).most_common(6))
-    return f"  requests: {routes}\n  events: {events}"
+    busy = [route for run in api for _at, route in run["busy"]]
+    busy += [route for result in results for run in result["rollbacks"] for _at, route in run["prefect"]["busy"]]
+    return f"  requests: {routes}\n  events: {events}\n  answered 503 (all runs): {dict(Counter(busy))}"
 
 
 # -- the README section ---------------------------------------------------------------------------
