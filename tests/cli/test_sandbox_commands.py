@@ -51,7 +51,8 @@ def test_the_sandbox_config_is_the_four_sections_of_the_settings(tmp_path):
     (["up", "--timeout", "-1"], "--timeout: expected seconds in (0, 3600], got -1"),
     (["up", "--stage-seconds", "nan"], "--stage-seconds: expected seconds in (0, 86400], got nan"),
     (["config", "--interval", "0"], "--interval: expected seconds in (0, 86400], got 0"),
-    (["config", "--interval", "-4", "--stage-seconds", "-30"], "--stage-seconds: expected seconds in (0, 86400], got -30"),
+    (["config", "--interval", "-4", "--stage-seconds", "-30"],
+     "--stage-seconds: expected seconds in (0, 86400], got -30"),
 ])
 def test_a_number_that_makes_no_sense_is_one_line_and_nothing_starts(tmp_path, capsys, monkeypatch, argv, error):
     from sandbox.control import Sandbox
@@ -97,5 +98,6 @@ def test_the_settings_file_replaces_a_link_instead_of_writing_through_it(tmp_pat
         assert said.startswith(f"wrote {link}") and not link.is_symlink()
         assert link.read_text().startswith(CONFIG_MARK)
     else:
-        assert said == f"{link} exists and is not the sandbox's: left alone (`golive sandbox config --out FILE` writes one)"
+        assert said == (f"{link} exists and is not the sandbox's: left alone "
+                        "(`golive sandbox config --out FILE` writes one)")
         assert link.is_symlink()
