@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -210,10 +211,15 @@ def _add_go_live(sub: argparse._SubParsersAction) -> None:
 def _add_rollback(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rollback", help="all traffic back to stable, verified and recorded")
     p.add_argument("--reason", required=True)
-    p.add_argument("--stage", type=int, default=0, help="the stage the release was at (for the record)")
+    p.add_argument("--stage", type=int, default=0, help="the stage the release was at, 0 to 100 (for the record)")
     p.add_argument("--dry-run", action="store_true", help="say every step, change nothing")
     _add_target_options(p, release_required=True)
-    p.set_defaults(func=cmd_rollback)
+    p.set_defaults(func=cmd_rollback, check=_check_rollback)
+
+
+def _check_rollback(args: argparse.Namespace) -> None:
+    if not 0 <= args.stage <= 100:
+        raise UsageError(f"--stage: expected the percentage the release was at, 0 to 100, got {args.stage}")
 
 
 def cmd_flight_check(args: argparse.Namespace) -> int:
@@ -329,6 +335,11 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_server(args: argparse.Namespace) -> None:
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port: expected a port from 1 to 65535, got {args.port}")
+
+
 def cmd_blocks_apply(args: argparse.Namespace) -> int:
     from golive.settings import SettingsError, load_settings
 
@@ -359,10 +370,20 @@ def cmd_blocks_cluster(args: argparse.Namespace) -> int:
     if args.in_cluster:
         cluster = KubernetesCluster(context=args.context)
     else:
+        import yaml
+
+        from golive.validation import escape_line
+
         try:
             cluster = KubernetesCluster.from_file(args.kubeconfig, args.context)
         except OSError as exc:
-            raise UsageError(f"--kubeconfig: {exc.strerror}: {exc.filename}") from None
+            raise UsageError(f"--kubeconfig: {exc.strerror}: {escape_line(exc.filename)}") from None
+        except (yaml.YAMLError, ValueError, RecursionError):  # not text, not YAML, not a mapping
+            cluster = None
+        # An empty file reads as no kubeconfig at all, which the block takes for in-cluster.
+        if cluster is None or cluster.kubeconfig is None:
+            shown = escape_line(args.kubeconfig) if args.kubeconfig else "the default kubeconfig"
+            raise UsageError(f"--kubeconfig: {shown}: not a kubeconfig (a YAML mapping)")
     KubernetesCluster.register_type_and_schema()
     cluster.save(args.name, overwrite=True)
     source = "the pod's service account" if args.in_cluster else "the kubeconfig (stored as a secret)"
@@ -411,12 +432,12 @@ def cmd_deployment_safety_net(args: argparse.Namespace) -> int:
 def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("server", help="a local Prefect server, the golive-local work pool and a worker")
     p.add_argument("action", choices=("up", "down", "status"))
-    p.add_argument("--port", type=int, default=4200)
+    p.add_argument("--port", type=int, default=4200, help="from 1 to 65535")
     p.add_argument("--folder", default=os.environ.get("GOLIVE_SERVER_DIR", ".golive/server"),
                    help="where pids and logs are kept (default: $GOLIVE_SERVER_DIR or .golive/server)")
     p.add_argument("--database", default="sqlite",
                    help="sqlite; postgresql: a local PostgreSQL of the stack's own; or a postgresql:// URL to use")
-    p.set_defaults(func=cmd_server)
+    p.set_defaults(func=cmd_server, check=_check_server)
     blocks = sub.add_parser("blocks", help="the blocks deployments load").add_subparsers(dest="action", required=True)
     p = blocks.add_parser("apply", help="save golive.yaml as the four golive blocks")
     p.add_argument("config")
@@ -460,6 +481,9 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     except SigningError as exc:
         raise UsageError(str(exc)) from None
     expect_head, published_by = args.expect_head, "as given"
+    if expect_head is not None and not re.fullmatch(r"[0-9a-f]{64}", expect_head.strip().lower()):
+        shown = escape_line(expect_head)[:80]
+        raise UsageError(f"--expect-head: expected a sha256 digest (64 hex digits), got {shown}")
     if args.from_prefect:
         from cli.evidence_head import HeadNotFound, published_head
 

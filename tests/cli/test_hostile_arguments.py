@@ -49,3 +49,54 @@ def test_an_explicit_evidence_root_keeps_the_other_process_overrides(tmp_path, c
     args = build_parser().parse_args(["flight-check", "--config", str(config), "--evidence-root", str(tmp_path / "e")])
     settings = _target_settings(args, release="1.4.0", process={"blast_radius_seconds": 7.0})
     assert (settings.process.evidence_root, settings.process.blast_radius_seconds) == (str(tmp_path / "e"), 7.0)
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    (["server", "up", "--port", "70000"], "--port: expected a port from 1 to 65535, got 70000"),
+    (["server", "up", "--port", "0"], "--port: expected a port from 1 to 65535, got 0"),
+    (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "-3", "--dry-run"],
+     "--stage: expected the percentage the release was at, 0 to 100, got -3"),
+    (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "250", "--dry-run"],
+     "--stage: expected the percentage the release was at, 0 to 100, got 250"),
+])
+def test_a_number_that_makes_no_sense_is_refused_before_anything_starts(tmp_path, capsys, monkeypatch, argv, error):
+    from cli.stack import Stack
+
+    def started(*args, **kwargs):
+        raise AssertionError("a server was started")
+
+    monkeypatch.setattr(Stack, "up", started)  # were the check missing, no server may be left running
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--config", str(tmp_path / "absent.yaml")] if argv[0] == "rollback" else argv) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"golive: {error}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", [b"[[[", b"\xff\xfe", b"- a\n- b\n", b"just text", b""])
+def test_a_file_that_is_no_kubeconfig_is_one_line_and_saves_nothing(tmp_path, capsys, monkeypatch, content):
+    from blocks import KubernetesCluster
+
+    def saved(*args, **kwargs):
+        raise AssertionError("a block was saved")
+
+    monkeypatch.setattr(KubernetesCluster, "save", saved)
+    monkeypatch.setattr(KubernetesCluster, "register_type_and_schema", saved)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_bytes(content)
+    assert main(["blocks", "cluster", "prod", "--kubeconfig", str(kubeconfig)]) == 2
+    assert capsys.readouterr().err == f"golive: --kubeconfig: {kubeconfig}: not a kubeconfig (a YAML mapping)\n"
+
+
+@pytest.mark.parametrize("head", ["abc", "0" * 63 + "g", "0" * 64 + "\n" + "0" * 64])
+def test_an_expected_head_that_is_no_digest_is_one_line(tmp_path, capsys, head):
+    from golive.signing import generate_key
+
+    _, public = generate_key(tmp_path / "keys")
+    (tmp_path / "v1.4.0").mkdir()
+    assert main(["evidence", "verify", str(tmp_path / "v1.4.0"), "--key", str(public), "--expect-head", head]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("golive: --expect-head: expected a sha256 digest (64 hex digits), got ")
+    assert captured.err.count("\n") == 1
