@@ -28,12 +28,14 @@ def _settings(args: argparse.Namespace):
 
 
 def write_card(settings, out: Path, link: str | None = None, config: str = "golive.yaml") -> dict[str, Path]:
-    """Write the card (markdown and A5 HTML), its QR code (PNG, SVG) and the quick start into `out`."""
+    """Write the card (markdown and A5 HTML), its QR code (PNG, SVG) and the quick start into `out`,
+    each file whole and in place of a link found under its name (never through it)."""
     from golive import card
+    from golive.validation import write_whole
 
     out.mkdir(parents=True, exist_ok=True)
     quick_start = out / layout.QUICK_START
-    quick_start.write_text(card.quick_start(settings, config))
+    write_whole(quick_start, card.quick_start(settings, config))
     if link is None and settings.process.github is not None:
         link = f"https://github.com/{settings.process.github.repository}/blob/HEAD/{layout.QUICK_START}"
     link = link or quick_start.resolve().as_uri()
@@ -43,9 +45,9 @@ def write_card(settings, out: Path, link: str | None = None, config: str = "goli
              layout.OPERATOR_CARD_QR_SVG: svg}
     written = {layout.QUICK_START: quick_start}
     for name, text in files.items():
-        (out / name).write_text(text)
+        write_whole(out / name, text)
         written[name] = out / name
-    (out / layout.OPERATOR_CARD_QR_PNG).write_bytes(png)
+    write_whole(out / layout.OPERATOR_CARD_QR_PNG, png)
     written[layout.OPERATOR_CARD_QR_PNG] = out / layout.OPERATOR_CARD_QR_PNG
     return {"link": link, **written}
 

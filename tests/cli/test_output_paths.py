@@ -203,3 +203,20 @@ def test_a_prometheus_url_with_credentials_is_refused_without_repeating_them(tmp
     err = capsys.readouterr().err
     assert err == "golive dashboard: --prometheus: credentials in the URL are refused: name a Secret block instead\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_card_replaces_links_in_its_folder_instead_of_writing_through_them(tmp_path, capsys):
+    from golive import layout
+
+    card = tmp_path / "card"
+    card.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    names = [layout.QUICK_START, layout.OPERATOR_CARD, layout.OPERATOR_CARD_HTML, layout.OPERATOR_CARD_QR_PNG]
+    for name in names:
+        (elsewhere / name).write_text("not golive's")
+        (card / name).symlink_to(elsewhere / name)
+    assert main(["card", "--release", "1.4.0", "--out", str(card)]) == 0
+    assert all((elsewhere / name).read_text() == "not golive's" for name in names)
+    assert not any((card / name).is_symlink() for name in names)
+    assert (card / layout.OPERATOR_CARD).read_text().startswith("<img")
