@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from golive import layout
+from golive.validation import escape_line
 
 __all__ = ["main"]
 
@@ -240,18 +241,31 @@ def cmd_flight_check(args: argparse.Namespace) -> int:
         print(f"NO-GO: v{args.release}: {exc}")
         return 1
     ledger = EvidenceLedger(settings.evidence_dir)
-    if ledger.path(layout.PREFLIGHT).exists():
-        for name, check in ledger.read_json(layout.PREFLIGHT)["checks"].items():
-            print(f"  [{'GO' if check['ok'] else 'NO-GO':>5}] {name:<32} {check['detail']}")
+    checks = _recorded(ledger, layout.PREFLIGHT, "checks")
+    for name, check in checks.items() if isinstance(checks, dict) else ():
+        if isinstance(check, dict):
+            verdict = "GO" if check.get("ok") is True else "NO-GO"
+            print(f"  [{verdict:>5}] {escape_line(name):<32} {escape_line(check.get('detail', ''))}")
     if state.name == "Cleared":
         print(f"CLEARED FOR TAKEOFF: v{args.release}, {len(ledger.files())} evidence files in {settings.evidence_dir}")
         return 0
-    verdict = ledger.path(layout.FLIGHT_CHECK)
-    failed = ledger.read_json(layout.FLIGHT_CHECK)["failed"] if verdict.exists() else [state.message]
+    failed = _recorded(ledger, layout.FLIGHT_CHECK, "failed")
     print(f"NO-GO: v{args.release}")
-    for reason in failed:
-        print(f"  - {reason}")
+    for reason in failed if isinstance(failed, list) else [state.message]:
+        print(f"  - {escape_line(reason)}")
     return 1
+
+
+def _recorded(ledger, name: str, key: str) -> object:
+    """`key` of the evidence record `name`; None when the record is not there or is not an object
+    (the folder is read as outside input, whoever wrote it)."""
+    from golive.evidence import read_regular
+
+    try:
+        record = json.loads(read_regular(ledger.path(name)))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return record.get(key) if isinstance(record, dict) else None
 
 
 def _add_flight_check(sub: argparse._SubParsersAction) -> None:
@@ -328,8 +342,8 @@ def cmd_server(args: argparse.Namespace) -> int:
             for name, alive in stack.running().items():
                 print(f"{name:<8} {'running' if alive else 'stopped'}")
             if state:
-                print(f"PREFECT_API_URL={state['api_url']}")
-                print(f"database: {state.get('database', 'sqlite')}")
+                print(f"PREFECT_API_URL={escape_line(state.get('api_url'))}")
+                print(f"database: {escape_line(state.get('database', 'sqlite'))}")
     except StackError as exc:
         raise UsageError(str(exc)) from None
     return 0
@@ -372,8 +386,6 @@ def cmd_blocks_cluster(args: argparse.Namespace) -> int:
     else:
         import yaml
 
-        from golive.validation import escape_line
-
         try:
             cluster = KubernetesCluster.from_file(args.kubeconfig, args.context)
         except OSError as exc:
@@ -402,7 +414,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         run = resume_stage(args.run_id, approve=not args.reject, approver=args.approver, reason=args.reason)
     except LookupError as exc:
         raise UsageError(str(exc)) from None
-    print(f"{'rejected' if args.reject else 'approved'} {run} as {args.approver}")
+    print(f"{'rejected' if args.reject else 'approved'} {escape_line(run)} as {escape_line(args.approver)}")
     return 0
 
 
@@ -413,7 +425,8 @@ def cmd_deployment_add(args: argparse.Namespace) -> int:
         add_release(Path(args.file), args.release)
     except DeploymentError as exc:
         raise UsageError(str(exc)) from None
-    print(f"added go-live/v{args.release} to {args.file}; create it with `prefect --no-prompt deploy --all`")
+    print(f"added go-live/v{args.release} to {escape_line(args.file)}; create it with "
+          "`prefect --no-prompt deploy --all`")
     return 0
 
 
@@ -470,7 +483,6 @@ def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from golive.settings import SigningSettings
     from golive.signing import SigningError, load_public_key
-    from golive.validation import escape_line
     from golive.verify import describe_key, verify_folder
 
     key_path = Path(args.key) if args.key else SigningSettings().public_path
@@ -512,8 +524,8 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
         private_path, public_path = generate_key(args.dir)
     except SigningError as exc:
         raise UsageError(str(exc)) from None
-    print(f"private key: {private_path} (mode 0600; keep it out of git and evidence)")
-    print(f"public key:  {public_path}")
+    print(f"private key: {escape_line(private_path)} (mode 0600; keep it out of git and evidence)")
+    print(f"public key:  {escape_line(public_path)}")
     print(f"key id:      {SigningKey.from_file(private_path).keyid}")
     return 0
 

@@ -100,3 +100,17 @@ def test_an_expected_head_that_is_no_digest_is_one_line(tmp_path, capsys, head):
     assert captured.out == ""
     assert captured.err.startswith("golive: --expect-head: expected a sha256 digest (64 hex digits), got ")
     assert captured.err.count("\n") == 1
+
+
+def test_a_path_given_on_the_command_line_is_echoed_on_one_line(tmp_path, capsys):
+    from pathlib import Path
+
+    folder = tmp_path / "x\nkey id:      forged"
+    folder.mkdir()
+    prefect_yaml = folder / "prefect.yaml"
+    prefect_yaml.write_text((Path(__file__).resolve().parents[2] / "prefect.yaml").read_text())
+    assert main(["deployment", "add", "9.9.9", "--file", str(prefect_yaml)]) == 0
+    assert main(["keys", "init", "--dir", str(folder / "keys")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and not any(line.startswith("key id:      forged") for line in lines)
+    assert lines[0].startswith(f"added go-live/v9.9.9 to {tmp_path}/x\\nkey id:      forged/prefect.yaml; ")
