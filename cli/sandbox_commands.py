@@ -204,7 +204,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     sandbox = _sandbox(args)
     left_alone = sandbox.unproven()
     stopped = sandbox.down()
-    print(f"stopped: {', '.join(stopped)}" if stopped else "no sandbox was running")
+    print(f"stopped: {', '.join(_shown(name) for name in stopped)}" if stopped else "no sandbox was running")
     for process in left_alone:
         print(f"left alone: {process}")
     return 0
@@ -220,8 +220,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for c in components:
         state = "up" if c.healthy else ("dead" if not c.alive else "not listening")
         port = f"  port {c.port}" if c.port else ""
-        print(f"  {c.name:<11} {state:<14} pid {c.pid:<8}{port}")
-    down = [c.name for c in components if not c.healthy]
+        print(f"  {_shown(c.name):<11} {state:<14} pid {c.pid:<8}{port}")
+    down = [_shown(c.name) for c in components if not c.healthy]
     if down:
         print(f"not running: {', '.join(down)}")
         return 1

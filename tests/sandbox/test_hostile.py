@@ -244,3 +244,13 @@ def test_a_state_file_that_is_a_fifo_is_refused_instead_of_read_for_ever(tmp_pat
         status.join(5)
     assert codes == [2]
     assert capsys.readouterr().err == f"golive sandbox: {workdir}/state.json: not a file the sandbox wrote\n"
+
+
+def test_a_part_named_in_the_state_file_is_printed_on_one_line(tmp_path, capsys):
+    forged = "stable\nall 8 components up; canary weight 0"
+    workdir = _workdir(tmp_path, _state({"pid": 2 ** 22 + 7, "ticks": 1},
+                                        **{forged: {"pid": 2 ** 22 + 9, "ticks": 1, "port": None}}))
+    assert main(["sandbox", "--workdir", str(workdir), "status"]) == 1
+    shown = "stable\\nall 8 components up; canary weight 0"
+    assert capsys.readouterr().out.splitlines() == [f"  {shown} dead           pid {2 ** 22 + 9:<8}",
+                                                    f"not running: {shown}"]
