@@ -41,6 +41,22 @@ def _judge_one(text: str) -> dict:
         raise ScenarioError(f"scenario: cannot be judged ({type(exc).__name__}: {exc})") from None
 
 
+# Far more than any scenario holds (some 20,000 intervals of every signal), far less than a stream
+# without an end (/dev/zero, a line that never breaks) would fill memory with.
+MAX_SCENARIO_CHARS = 1 << 24
+
+
+def _scenario_lines(stream):
+    """The stream's lines; one longer than MAX_SCENARIO_CHARS comes as None, the rest of it skipped."""
+    while line := stream.readline(MAX_SCENARIO_CHARS + 2):
+        if len(line.rstrip("\n")) <= MAX_SCENARIO_CHARS:
+            yield line
+            continue
+        while line and not line.endswith("\n"):
+            line = stream.readline(1 << 16)
+        yield None
+
+
 def cmd_judge(args: argparse.Namespace) -> int:
     import io
 
@@ -52,18 +68,23 @@ def cmd_judge(args: argparse.Namespace) -> int:
         stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace") if source == "-"
                   else open(source, encoding="utf-8", errors="replace"))
     except OSError as exc:
-        raise UsageError(f"{source}: {exc.strerror}") from None
+        raise UsageError(f"{escape_line(source)}: {exc.strerror}") from None
     with stream:
         if not args.jsonl:
+            text = stream.read(MAX_SCENARIO_CHARS + 1)
             try:
-                print(json.dumps(_judge_one(stream.read()), indent=2))
+                if len(text) > MAX_SCENARIO_CHARS:
+                    raise ScenarioError(f"scenario: longer than {MAX_SCENARIO_CHARS} characters")
+                print(json.dumps(_judge_one(text), indent=2))
             except ScenarioError as exc:
                 raise UsageError(str(exc)) from None
             return 0
-        for line in stream:
-            if not line.strip():
+        for line in _scenario_lines(stream):
+            if line is not None and not line.strip():
                 continue
             try:
+                if line is None:
+                    raise ScenarioError(f"scenario: longer than {MAX_SCENARIO_CHARS} characters")
                 out = _judge_one(line)
             except ScenarioError as exc:
                 out = {"error": str(exc)}

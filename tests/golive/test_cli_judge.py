@@ -240,3 +240,34 @@ def path_lines(lines: list[str]) -> list[str]:
 
 
 DECISIONS = {"proceed", "hold", "rollback"}
+
+
+def _judged(argv: list[str]) -> tuple[int, list[str], str]:
+    from cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue().splitlines(), err.getvalue()
+
+
+def test_a_line_longer_than_any_scenario_gets_one_error_and_the_stream_goes_on(tmp_path, monkeypatch):
+    import cli.main
+
+    scenario = json.dumps(healthy())
+    monkeypatch.setattr(cli.main, "MAX_SCENARIO_CHARS", len(scenario))
+    path = tmp_path / "batch.jsonl"
+    path.write_text("\n".join(["x" * (len(scenario) + 1), "y" * len(scenario), scenario, "z" * (3 * len(scenario))]))
+    code, lines, err = _judged(["judge", "--jsonl", str(path)])
+    answers = [json.loads(line) for line in lines]
+    too_long = {"error": f"scenario: longer than {len(scenario)} characters"}
+    assert (code, err) == (0, "")
+    assert answers[0] == too_long and answers[1]["error"].startswith("scenario: invalid JSON")
+    assert answers[2]["decision"] == "proceed" and answers[3] == too_long and len(answers) == 4
+
+
+def test_a_scenario_without_an_end_is_one_line(monkeypatch):
+    import cli.main
+
+    monkeypatch.setattr(cli.main, "MAX_SCENARIO_CHARS", 1000)
+    assert _judged(["judge", "/dev/zero"]) == (2, [], "golive: scenario: longer than 1000 characters\n")
