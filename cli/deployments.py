@@ -30,6 +30,10 @@ SILENT_RUNS_AUTOMATION = "golive: a go-live whose heartbeats stop is Crashed"
 _GO_LIVE_FLOWS = ["go-live", "canary-stage"]
 
 
+# Far more than a prefect.yaml holds; a file past it (or a device that never ends) is not one.
+MAX_FILE_BYTES = 1 << 20
+
+
 class DeploymentError(ValueError):
     """prefect.yaml cannot take the deployment; one line saying why."""
 
@@ -58,7 +62,15 @@ def add_release(path: Path, release: str) -> None:
         raise DeploymentError(f"release: {exc}") from None
     shown = escape_line(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        if path.is_symlink():
+            raise DeploymentError(f"{shown}: a symbolic link; name the file it points to (it is replaced whole)")
+        if path.exists() and not path.is_file():
+            raise DeploymentError(f"{shown}: not a file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise DeploymentError(f"{shown}: larger than {MAX_FILE_BYTES // 1024} KiB, not a prefect.yaml")
+        text = data.decode("utf-8")
     except OSError as exc:
         raise DeploymentError(f"{shown}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

@@ -76,3 +76,20 @@ def test_deployment_add_on_a_bad_file_exits_2_with_one_line(tmp_path, capsys):
     assert main(["deployment", "add", "1.5.0", "--file", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"golive: {target}: invalid YAML") and err.count("\n") == 1
+
+
+def test_a_prefect_yaml_that_is_a_link_a_device_or_too_large_is_one_line_and_untouched(tmp_path):
+    from cli.deployments import MAX_FILE_BYTES
+
+    real = tmp_path / "real.yaml"
+    shutil.copy(PREFECT_YAML, real)
+    (tmp_path / "linked.yaml").symlink_to(real)
+    large = tmp_path / "large.yaml"
+    large.write_bytes(PREFECT_YAML.read_bytes() + b"#" * MAX_FILE_BYTES)
+    for path, error in [(tmp_path / "linked.yaml", "a symbolic link; name the file it points to"),
+                        (Path("/dev/zero"), "not a file"),
+                        (large, f"larger than {MAX_FILE_BYTES // 1024} KiB, not a prefect.yaml")]:
+        with pytest.raises(DeploymentError) as exc:
+            add_release(path, "1.5.0")
+        assert str(exc.value).startswith(f"{path}: {error}")
+    assert real.read_bytes() == PREFECT_YAML.read_bytes() and (tmp_path / "linked.yaml").is_symlink()
