@@ -503,14 +503,14 @@ def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
 
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from golive.settings import SigningSettings
-    from golive.signing import SigningError, load_public_key
+    from golive.signing import SigningError, load_public_key, read_key_file
     from golive.verify import describe_key, verify_folder
 
     key_path = Path(args.key) if args.key else SigningSettings().public_path
     try:
-        public_key = load_public_key(key_path.read_bytes(), str(key_path))
+        public_key = load_public_key(read_key_file(key_path), escape_line(key_path))
     except OSError as exc:
-        raise UsageError(f"{key_path}: {exc.strerror} (give the trusted public key with --key)") from None
+        raise UsageError(f"{escape_line(key_path)}: {exc.strerror} (give the trusted public key with --key)") from None
     except SigningError as exc:
         raise UsageError(str(exc)) from None
     expect_head, published_by = args.expect_head, "as given"

@@ -9,9 +9,11 @@ ever holds envelopes, the public key and its id.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -23,11 +25,13 @@ from golive.validation import escape_line
 
 __all__ = [
     "IN_TOTO_PAYLOAD_TYPE", "SigningError", "SigningKey", "dsse_pae", "generate_key",
-    "key_id", "load_public_key", "verify_envelope",
+    "key_id", "load_public_key", "read_key_file", "verify_envelope",
 ]
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PASSPHRASE_ENV = "GOLIVE_SIGNING_KEY_PASSPHRASE"
+# A PEM key is a few hundred bytes; what a key file holds past this is not read (a device never ends).
+MAX_KEY_BYTES = 1 << 16
 
 
 class SigningError(ValueError):
@@ -76,10 +80,10 @@ class SigningKey:
     def from_file(cls, path: str | Path) -> SigningKey:
         path = Path(path)
         try:
-            pem = path.read_bytes()
+            pem = read_key_file(path)
         except OSError as exc:
-            raise SigningError(f"{path}: {exc.strerror} (make one with `golive keys init`)") from None
-        return cls.from_pem(pem, str(path))
+            raise SigningError(f"{escape_line(path)}: {exc.strerror} (make one with `golive keys init`)") from None
+        return cls.from_pem(pem, escape_line(path))
 
     def public_pem(self) -> str:
         return self.public_key.public_bytes(
@@ -147,6 +151,19 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def read_key_file(path: str | Path) -> bytes:
+    """The key file at `path` (a link is followed: mounted secrets are links), at most MAX_KEY_BYTES
+    of it, enough for any PEM key; OSError for anything but a regular file, so a FIFO or a device
+    never holds the command up."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a file", str(path))
+        return os.read(fd, MAX_KEY_BYTES)
+    finally:
+        os.close(fd)
 
 
 def load_public_key(pem: bytes | str, source: str = "public key") -> ec.EllipticCurvePublicKey:

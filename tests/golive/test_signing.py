@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import stat
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +91,27 @@ def test_keys_init_replaces_a_public_key_left_without_its_private_key(tmp_path):
     private_path, public_path = generate_key(tmp_path)
     assert public_path.read_text() == SigningKey.from_file(private_path).public_pem()
     assert stat.S_IMODE(public_path.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_a_key_path_that_is_no_file_is_one_line_and_never_waits(tmp_path, capsys, kind):
+    path = {"fifo": tmp_path / "key.pem", "device": Path("/dev/zero"), "folder": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    outcomes: list = []
+
+    def load() -> None:
+        try:
+            SigningKey.from_file(path)
+        except SigningError as exc:
+            outcomes.append(str(exc))
+        outcomes.append(main(["evidence", "verify", str(tmp_path), "--key", str(path)]))
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive() and kind == "fifo":  # end the wait of a reader that opened the FIFO
+        with open(path, "wb"):
+            pass
+    assert outcomes == [f"{path}: not a file (make one with `golive keys init`)", 2]
+    assert capsys.readouterr().err == f"golive: {path}: not a file (give the trusted public key with --key)\n"
