@@ -79,14 +79,16 @@ def rollback_commands(settings: GoLiveSettings, config: str = "golive.yaml") -> 
     return commands
 
 
-# What markdown reads as a link, an image, code, raw HTML or a table's next cell: escaped in a name.
-_MARKUP = "\\`[]|"
+# What markdown reads as a link, an image, code, emphasis, an entity, raw HTML or a table's next
+# cell: escaped in a name.
+_MARKUP = "\\`[]|*_~&"
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 
 def _md(text: object) -> str:
     """A name from the settings as markdown that shows it as written: on one line (escape_line),
-    and every character markdown would read as a link, code, HTML or a cell boundary escaped."""
+    and every character markdown would read as a link, code, emphasis, an entity, HTML or a cell
+    boundary escaped."""
     escaped = "".join(f"\\{c}" if c in _MARKUP else c for c in escape_line(text))
     return _TAG_START.sub(r"\\<", escaped)
 

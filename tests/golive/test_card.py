@@ -11,10 +11,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli.main import main
 from golive import card, layout
 from golive.settings import load_settings, merge_settings
+from tests.golive.hostile import FAST
 
 SETTINGS = {"release": "1.4.0", "policy": {"signals": {"api_p95_ms": {"threshold": 250}}},
             "target": {"router": {"kind": "ingress-nginx", "kubernetes": {"namespace": "trading", "ingress": "spark"}}},
@@ -299,3 +302,43 @@ def test_the_quick_start_escapes_names_and_quotes_the_paths_of_its_commands():
     assert "| T-5 min | announce in #war\\`room\\\\n\\<script>alert(2)\\</script> | IC: \\[Ayşe\\](javascript:" in text
     assert "`golive flight-check --release 1.4.0 --config 'conf dir/golive.yaml'`" in text
     assert "check it with `golive evidence verify 'my evidence/v1.4.0'`" in text
+
+
+def _people_card(**people) -> tuple[str, str]:
+    settings = load_settings(merge_settings(SETTINGS, {"process": {"operator": people}}))
+    markdown = card.card_markdown(settings)
+    return markdown, card.card_html(markdown, "<svg></svg>", settings.release)
+
+
+def _shown_text(page: str) -> str:
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", page[page.index("<body>"):]))
+
+
+def test_names_from_the_settings_never_become_emphasis_or_entities():
+    markdown, page = _people_card(escalation=["**", "**"], incident_commander="__Ayşe__ &amp; ~~Mehmet~~")
+    assert "**Escalation:** \\*\\* → \\*\\*" in markdown
+    assert "**Incident commander:** \\_\\_Ayşe\\_\\_ \\&amp; \\~\\~Mehmet\\~\\~" in markdown
+    assert "Escalation: ** → **" in _shown_text(page) and "<b> → </b>" not in page
+    assert "Incident commander: __Ayşe__ &amp; ~~Mehmet~~" in _shown_text(page)
+
+
+_MARKUP_PIECES = ["*", "**", "_", "~~", "&amp;", "&#60;", "`", "[", "](javascript:x)", "|", "<", "<b>", "\\", "\n",
+                  "(QUICK_START_DEPLOYMENT.md)", "[q](QUICK_START_DEPLOYMENT.md)"]
+_names = st.lists(st.sampled_from(_MARKUP_PIECES) | st.text(max_size=4), min_size=1, max_size=6).map("".join)
+
+
+@FAST
+@given(commander=_names, channel=_names, escalation=st.lists(_names, max_size=3))
+def test_any_name_is_shown_as_written_and_the_cards_only_link_is_its_own(commander, channel, escalation):
+    from golive.validation import escape_line
+
+    _, page = _people_card(incident_commander=commander, war_room_channel=channel, escalation=escalation)
+    body = page[page.index("<body>"):]
+    assert re.findall(r"<a\b[^>]*>", body) == [f'<a href="{layout.QUICK_START}">']
+    assert {tag.split()[0] for tag in re.findall(r"<([a-z]+)[\s>]", body)} <= {
+        "body", "div", "svg", "h1", "h2", "p", "ul", "li", "table", "tr", "td", "b", "code", "pre", "a"}
+    shown = _shown_text(page)
+    for name in (commander, channel, *escalation):
+        assert escape_line(name) in shown
