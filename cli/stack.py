@@ -32,6 +32,7 @@ __all__ = ["POOL", "LocalPostgres", "Stack", "StackError", "asyncpg_url"]
 
 POOL = "golive-local"
 POSTGRES_BINARIES = "/usr/lib/postgresql/*/bin"
+POSTGRES_PREFIX = "golive-postgres-"
 POSTGRES_INSTALL_HINT = "sudo apt-get install -y --no-install-recommends postgresql (or GOLIVE_POSTGRES=1 scripts/setup.sh)"
 
 
@@ -82,7 +83,7 @@ class LocalPostgres:
     @classmethod
     def create(cls, port: int) -> LocalPostgres:
         owner, initdb = cls._owner(), cls.binaries() / "initdb"
-        data_dir = Path(tempfile.mkdtemp(prefix="golive-postgres-"))  # a temp folder the owner can reach
+        data_dir = Path(tempfile.mkdtemp(prefix=POSTGRES_PREFIX))  # a temp folder the owner can reach
         if owner:
             shutil.chown(data_dir, owner, owner)
         cluster = cls(data_dir, port)
@@ -122,6 +123,15 @@ class LocalPostgres:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def _own_postgres_folder(path: object) -> bool:
+    """A folder `LocalPostgres.create` made: directly in the temp folder, named by its prefix."""
+    if not isinstance(path, str):
+        return False
+    folder = Path(path)
+    return (folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith(POSTGRES_PREFIX)
+            and not folder.is_symlink())
+
+
 @dataclass
 class Stack:
     folder: Path = Path(".golive/server")
@@ -131,10 +141,26 @@ class Stack:
         return self.folder / "state.json"
 
     def state(self) -> dict | None:
+        """The stack's state file, checked before anything trusts it: processes named with a pid and
+        the start it was recorded with, a PostgreSQL folder of its own making. None when there is
+        no state; StackError naming the file when it is not one `up` wrote."""
         try:
-            return json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
-            return None
+            if not self.state_path.is_file():
+                return None
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            raise StackError(f"{self.state_path}: not a state file golive wrote; move it away") from None
+        recorded = state.get("processes") if isinstance(state, dict) else None
+        if not isinstance(recorded, dict) or not all(
+                isinstance(p, dict) and type(p.get("pid")) is int and p["pid"] > 1 and type(p.get("ticks")) is int
+                for p in recorded.values()):
+            raise StackError(f"{self.state_path}: not a state file golive wrote (each process needs its pid and "
+                             "start); move it away")
+        postgres = state.get("postgres")
+        if postgres is not None and not _own_postgres_folder(postgres.get("data_dir") if isinstance(postgres, dict)
+                                                             else None):
+            raise StackError(f"{self.state_path}: names a PostgreSQL folder golive did not make; move it away")
+        return state
 
     def running(self) -> dict[str, bool]:
         state = self.state() or {}
@@ -252,7 +278,9 @@ class Stack:
             while processes.alive(meta["pid"], meta["ticks"]) and time.monotonic() < deadline:
                 processes.reap(meta["pid"])
                 time.sleep(0.2)
-            with contextlib.suppress(ProcessLookupError):  # stragglers of the group (flow runs)
+            # Its group's stragglers (flow runs): the group was the recorded process's (checked
+            # above), and a pid is not reused while a group of that id has members.
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(meta["pid"], signal.SIGKILL)
             processes.reap(meta["pid"])
             stopped.append(name)
