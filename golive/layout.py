@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 __all__ = [
     "NOTIFICATION_FAILURES", "OPERATOR_CARD", "OPERATOR_CARD_HTML", "OPERATOR_CARD_QR_PNG", "OPERATOR_CARD_QR_SVG",
     "QUICK_START", "RELEASE_NOTES_TEMPLATE", "release_notes", "WAR_ROOM_HTML", "notification_failure", "signal_plot", "signal_plot_files",
+    "BUILD_OUTPUTS", "CYCLONEDX_SUFFIX", "IN_TOTO_LINES_SUFFIX", "release_assets",
     "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "GO_LIVE_RUN", "FIRST_NIGHT_FREEZE",
     "FIRST_NIGHT_HOURS", "FIRST_NIGHT_PLAN", "FIRST_NIGHT_SCHEDULE", "FLIGHT_CHECK", "IDEMPOTENCY_BURST",
     "MANIFEST", "MICRO_BLAST_RADIUS", "MICRO_BLAST_RADIUS_COUNTERS", "MICRO_BLAST_RADIUS_REQUESTS",
@@ -31,6 +32,13 @@ MANIFEST = "manifest.json"
 # `X.dsse.json` is a DSSE envelope whose payload is exactly the file `X`.
 DSSE_SUFFIX = ".dsse.json"
 SIGSTORE_BUNDLE_SUFFIX = ".sigstore.json"
+
+# A build's supply-chain files (`golive attest`): `<name>-<version>` and these, beside the
+# wheel and the sdist, SHA256SUMS and the public key.
+CYCLONEDX_SUFFIX = ".cdx.json"
+IN_TOTO_LINES_SUFFIX = ".intoto.jsonl"
+BUILD_OUTPUTS = ("*.whl", "*.tar.gz", "*" + CYCLONEDX_SUFFIX, "*" + IN_TOTO_LINES_SUFFIX,
+                 "*" + SIGSTORE_BUNDLE_SUFFIX, "SHA256SUMS", "SHA256SUMS.asc")
 
 # Flight check: settings, preflight, micro blast radius, release ritual.
 SETTINGS = "settings.json"
@@ -228,6 +236,11 @@ def git_tag(dry_run: bool = False) -> str:
 
 def freeze_lift(dry_run: bool = False) -> str:
     return f"freeze_lift{_dry(dry_run)}.json"
+
+
+def release_assets(dry_run: bool = False) -> str:
+    """What the closing attached to the GitHub release (or would, in a dry run)."""
+    return f"release_assets{_dry(dry_run)}.json"
 
 
 def closing(dry_run: bool = False) -> str:

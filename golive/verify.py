@@ -25,12 +25,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from golive import layout
+from golive.attest import CHECKSUMS, is_signature, parse_checksums, signature_name
 from golive.closing import records_disagree
 from golive.evidence import (
     LINK_PAYLOAD_TYPE, MANIFEST, EvidenceLedger, MalformedManifest, chain_links, latest_hashes, link_head, read_regular,
@@ -39,7 +41,8 @@ from golive.evidence import (
 from golive.signing import SigningError, key_id, verify_envelope
 from golive.validation import escape_line
 
-__all__ = ["SIGSTORE_BUNDLE_SUFFIX", "VerifyReport", "describe_key", "verify_folder"]
+__all__ = ["SIGSTORE_BUNDLE_SUFFIX", "SignatureCheck", "VerifyReport", "describe_key", "verify_folder",
+           "verify_release_folder"]
 
 SIGSTORE_BUNDLE_SUFFIX = layout.SIGSTORE_BUNDLE_SUFFIX
 # The provenance names the release's source tree by its `git archive` digest; that archive is
@@ -183,12 +186,13 @@ def _json_file(folder: Path, name: str) -> object | None:
         return None
 
 
-def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report: VerifyReport) -> None:
+def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report: VerifyReport) -> bool:
+    """Whether the envelope verifies; what it signs is checked too."""
     try:
         payload_type, payload = verify_envelope(envelope, public_key)
     except SigningError as exc:
         report.problems.append(f"{name}: {exc}")
-        return
+        return False
     report.signatures += 1
     if name.endswith(layout.DSSE_SUFFIX):
         signed_name = name.removesuffix(layout.DSSE_SUFFIX)
@@ -201,6 +205,7 @@ def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report:
                 report.problems.append(f"{signed_name}: differs from what {name} signed")
     if payload_type == "application/vnd.in-toto+json":
         _check_statement(folder, name, payload, report)
+    return True
 
 
 def _check_sigstore_bundle(folder: Path, name: str, identity: str | None, issuer: str | None,
@@ -280,3 +285,133 @@ def _claims(folder: Path, recorded: dict) -> tuple[str | None, dict | None]:
 
 def describe_key(public_key: ec.EllipticCurvePublicKey) -> str:
     return f"P-256 key {key_id(public_key)[:16]}…"
+
+
+# A detached signature's check, given by the caller (GnuPG is an outside program): None when
+# `signature` is a good signature of `signed`, else why not.
+SignatureCheck = Callable[[Path, Path], "str | None"]
+
+
+def verify_release_folder(folder: str | Path, public_key: ec.EllipticCurvePublicKey,
+                          sigstore_identity: str | None = None, sigstore_issuer: str | None = None,
+                          expect_head: str | None = None, check_signature: SignatureCheck | None = None,
+                          require_signature: bool = False) -> VerifyReport:
+    """Every problem in the files of a release (downloaded into `folder`, or a build's
+    `golive attest` folder), checked against each other, one line each naming the file.
+
+    `SHA256SUMS` must list every file but itself and the `.asc` signatures, each with its sha256;
+    every DSSE envelope (`.json`, or a line of `.intoto.jsonl`) must verify with `public_key`, and
+    the subjects of its in-toto statement must be files here with those digests; every SBOM
+    (`*.cdx.json`, the ritual's `sbom_*.json`) must be such a subject; sigstore bundles verify
+    offline; each `X.asc` is checked over `X` by `check_signature` (without one it is a problem:
+    unchecked is not good), and with `require_signature` `SHA256SUMS.asc` must be there. An
+    evidence `manifest.json` (the chain as it stood at Live) must verify as a chain, and the
+    files it names that are here must match it.
+    """
+    folder = Path(folder)
+    report = VerifyReport()
+    if not folder.is_dir() or folder.is_symlink():
+        report.problems.append(f"{escape_line(folder)}: not a folder")
+        return report
+    present, refused, _ = EvidenceLedger(folder).survey()
+    if (folder / MANIFEST).is_file() and not (folder / MANIFEST).is_symlink():
+        present = sorted([*present, MANIFEST])
+    report.files = len(present)
+    report.problems += [f"{name}: a symbolic link or special file, refused" for name in refused]
+    _check_checksums(folder, present, report)
+    if require_signature and signature_name(CHECKSUMS) not in present:
+        report.problems.append(f"{signature_name(CHECKSUMS)}: missing (a GPG signature was asked for)")
+    if MANIFEST in present:
+        chain = _check_chain(folder, public_key, report)
+        if chain is not None:
+            if expect_head is not None:
+                _check_head([link["head"] for link in chain], expect_head.strip().lower(), report)
+            recorded = latest_hashes(chain)
+            for name in present:
+                if name in recorded and _digest(folder, name) != recorded[name]:
+                    report.problems.append(f"{name}: differs from the evidence manifest")
+    attested: set[str] = set()
+    for name in present:
+        if name.endswith(SIGSTORE_BUNDLE_SUFFIX):
+            _check_sigstore_bundle(folder, name, sigstore_identity, sigstore_issuer, report)
+        elif is_signature(name):
+            _check_detached(folder, name, present, check_signature, report)
+        elif name.endswith(layout.IN_TOTO_LINES_SUFFIX):
+            attested |= _check_envelope_lines(folder, name, public_key, report)
+        elif name.endswith(".json") and name != MANIFEST and _is_envelope(data := _json_file(folder, name)):
+            if _check_envelope(folder, name, data, public_key, report):
+                attested |= _subjects(data)
+    if not attested:
+        report.problems.append("no provenance: no in-toto statement signed with the key names a file here")
+    report.problems += [f"{name}: an SBOM no signed provenance names" for name in present
+                        if _is_sbom(name) and name not in attested]
+    report.problems = [escape_line(problem) for problem in report.problems]
+    return report
+
+
+def _is_sbom(name: str) -> bool:
+    return name.endswith(layout.CYCLONEDX_SUFFIX) or (name.startswith("sbom_") and name.endswith(".json"))
+
+
+def _subjects(envelope: dict) -> set[str]:
+    """The subject names of the in-toto statement in a verified envelope (none for another payload)."""
+    try:
+        if envelope["payloadType"] != "application/vnd.in-toto+json":
+            return set()
+        subjects = json.loads(base64.b64decode(envelope["payload"]))["subject"]
+        return {s["name"] for s in subjects if isinstance(s, dict) and isinstance(s.get("name"), str)}
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return set()
+
+
+def _check_detached(folder: Path, name: str, present: list[str], check_signature: SignatureCheck | None,
+                    report: VerifyReport) -> None:
+    signed = name.removesuffix(".asc")
+    if signed not in present:
+        report.problems.append(f"{name}: signs {signed}, which is missing")
+    elif check_signature is None:
+        report.problems.append(f"{name}: not checked (no OpenPGP checker given)")
+    elif (why := check_signature(folder / name, folder / signed)) is not None:
+        report.problems.append(f"{name}: {why}")
+    else:
+        report.signatures += 1
+
+
+def _check_checksums(folder: Path, present: list[str], report: VerifyReport, checksums: str = CHECKSUMS) -> None:
+    if checksums not in present:
+        report.problems.append(f"{checksums}: missing")
+        return
+    try:
+        listed, problems = parse_checksums(read_regular(folder / checksums).decode("utf-8"))
+    except (OSError, ValueError):
+        report.problems.append(f"{checksums}: unreadable (not UTF-8 text)")
+        return
+    report.problems += problems
+    for name, digest in sorted(listed.items()):
+        if name not in present:
+            report.problems.append(f"{name}: listed in {checksums}, missing")
+        elif _digest(folder, name) != digest:
+            report.problems.append(f"{name}: does not match {checksums}")
+    report.problems += [f"{name}: not in {checksums}" for name in present
+                        if name not in listed and name != checksums and not is_signature(name)]
+
+
+def _check_envelope_lines(folder: Path, name: str, public_key, report: VerifyReport) -> set[str]:
+    """Each line of an in-toto JSON-lines file is a DSSE envelope; the subjects of those that verify."""
+    try:
+        lines = read_regular(folder / name).decode("utf-8").splitlines()
+    except (OSError, ValueError):
+        report.problems.append(f"{name}: unreadable (not UTF-8 text)")
+        return set()
+    found: set[str] = set()
+    for number, line in enumerate(filter(str.strip, lines), 1):
+        try:
+            envelope = json.loads(line)
+        except (ValueError, RecursionError):
+            envelope = None
+        if not _is_envelope(envelope):
+            report.problems.append(f"{name}: line {number} is not a DSSE envelope")
+            continue
+        if _check_envelope(folder, name, envelope, public_key, report):
+            found |= _subjects(envelope)
+    return found
