@@ -16,13 +16,14 @@ import os
 import subprocess
 import sys
 import tempfile
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive import layout
+from golive.attest import Edge, normal_name, project_sbom, requires_dist, runtime_closure
 from golive.evidence import EvidenceLedger, sha256_file
 from golive.models import SbomResult
 
@@ -99,6 +100,37 @@ def validate_sbom(text: str) -> str | None:
     return None if error is None else str(error)[:500]
 
 
+def validate_remembered(text: str) -> tuple[str | None, str]:
+    """`validate_sbom`, done once per distinct document: (the error or None, how it was found)."""
+    marker = _validated_marker(hashlib.sha256(text.encode()).hexdigest())
+    if marker.exists():
+        return None, "validated earlier (same sha256)"
+    error = validate_sbom(text)
+    if error is not None:
+        return error, error
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return None, "validated"
+
+
+def describe_project(project: Path, interpreter: str = sys.executable, env: dict | None = None) -> dict:
+    """The CycloneDX document of `interpreter`'s environment with the project of `project` (its
+    pyproject.toml) as the root component, as cyclonedx-py makes it (reproducible: no serial
+    number; `SOURCE_DATE_EPOCH` in `env`, when set, is its timestamp)."""
+    with tempfile.TemporaryDirectory(prefix="golive-sbom-") as scratch:
+        target = Path(scratch) / "document"
+        done = subprocess.run(
+            [sys.executable, "-m", "cyclonedx_py", "environment", interpreter, "--pyproject",
+             str(project / "pyproject.toml"), "--mc-type", "library", "--of", "JSON", "--sv", SPEC_VERSION,
+             "--output-reproducible", "--no-validate", "-o", str(target)],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            raise RuntimeError(f"cyclonedx-py failed: {lines[-1][:300] if lines else f'exit {done.returncode}'}")
+        return json.loads(target.read_text())
+
+
 @task(name="make the SBOM", retries=1, cache_policy=NO_CACHE)
 def make_sbom(folder: str, release: str, environment: str | None = None) -> SbomResult:
     """Write sbom_<release>.json for the Python environment `environment` (an interpreter or a
@@ -113,16 +145,55 @@ def make_sbom(folder: str, release: str, environment: str | None = None) -> Sbom
     os.replace(partial, target)
     digest = sha256_file(target)
     text = target.read_text()
-    marker = _validated_marker(digest)
-    if marker.exists():
-        error, validation = None, "validated earlier (same sha256)"
-    else:
-        error = validate_sbom(text)
-        validation = "validated" if error is None else error
-        if error is None:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        else:
-            remembered.unlink(missing_ok=True)  # described anew next time, never served invalid again
+    error, validation = validate_remembered(text)
+    if error is not None:
+        remembered.unlink(missing_ok=True)  # described anew next time, never served invalid again
     return SbomResult(name=name, sha256=digest, components=len(json.loads(text).get("components", [])),
                       spec_version=SPEC_VERSION, valid=error is None, validation=validation)
+
+
+def requirement_edges(requirements: list[str], extras: list[str]) -> list[Edge]:
+    """Each requirement that can hold here (its environment marker evaluated for this interpreter)
+    as an edge: its name, its extras, and which of `extras` turns it on (None: it always holds)."""
+    from packaging.markers import InvalidMarker, UndefinedEnvironmentName
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    edges: list[Edge] = []
+    for text in requirements:
+        try:
+            requirement = Requirement(text)
+            marker = requirement.marker
+            when = next((extra for extra in (None, *extras)
+                         if marker is None or marker.evaluate({"extra": extra or ""})), "")
+        except (InvalidRequirement, InvalidMarker, UndefinedEnvironmentName):
+            continue  # a requirement pip could not have installed from either
+        if when != "":
+            edges.append((requirement.name, frozenset(requirement.extras), when))
+    return edges
+
+
+def installed_requirements() -> dict[str, list[Edge]]:
+    """Every distribution installed for this interpreter, by normal name, with its requirements."""
+    found: dict[str, list[Edge]] = {}
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(normal_name(name), requirement_edges(
+                dist.requires or [], [normal_name(e) for e in dist.metadata.get_all("Provides-Extra") or []]))
+    return found
+
+
+def write_project_sbom(target: Path, project: Path, metadata: str, env: dict | None = None) -> dict:
+    """Write the SBOM of the project in `project` to `target`, validated: the environment this
+    interpreter runs in, as cyclonedx-py describes it with the project's pyproject.toml as its
+    root, narrowed to what the wheel's requirements (its METADATA) reach here."""
+    roots = requirement_edges(requires_dist(metadata), [])
+    reached = runtime_closure(installed_requirements(), roots)
+    document = project_sbom(describe_project(project, env=env), reached, [name for name, _, _ in roots])
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    error, validation = validate_remembered(text)
+    if error is not None:
+        raise RuntimeError(f"{target.name}: not a valid CycloneDX {SPEC_VERSION} document ({error})")
+    target.write_text(text)
+    return {"name": target.name, "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "components": len(document["components"]), "validation": validation}
