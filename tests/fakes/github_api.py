@@ -4,7 +4,7 @@ It follows GitHub's documented request and response shapes for what golive calls
 with `state`/`labels`/`per_page`/`page` and a `Link` header, pull requests listed, labels added
 and removed; `Authorization: Bearer` required; rate limits as 429 + `Retry-After` or 403 +
 `x-ratelimit-remaining: 0` + `x-ratelimit-reset`. Knobs let a test make it rate-limit or refuse
-one pull request.
+one pull request. Releases and their assets are tests/fakes/github_releases.py's.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.processes import free_ports
+from tests.fakes.github_releases import FakeReleases
 
 
 @dataclass
@@ -38,7 +39,7 @@ BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head>\n<body><h1>502 
 
 
 @dataclass
-class FakeGitHub:
+class FakeGitHub(FakeReleases):
     token: str = TOKEN
     repository: str = "spark/trading"
     items: dict[int, Item] = field(default_factory=dict)
@@ -106,6 +107,8 @@ class FakeGitHub:
 
     async def gate(self, request: Request, call_next):
         self.calls.append((request.method, request.url.path))
+        if request.url.path.startswith("/downloads/"):  # storage: no token wanted there
+            return await call_next(request)
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return JSONResponse({"message": "Requires authentication"}, status_code=401)
         if self.rate_limit_next > 0:
@@ -123,6 +126,7 @@ class FakeGitHub:
             Route(f"{prefix}/pulls", self.pulls),
             Route(f"{prefix}/issues/{{number:int}}/labels", self.add_labels, methods=["POST"]),
             Route(f"{prefix}/issues/{{number:int}}/labels/{{name}}", self.remove_label, methods=["DELETE"]),
+            *self.release_routes(prefix),
         ], middleware=[Middleware(BaseHTTPMiddleware, dispatch=self.gate)])
 
 
