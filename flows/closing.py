@@ -5,8 +5,10 @@ changing nothing, unless it shows the release Live (golive.closing.not_live_beca
 proceeded, no rollback, the criteria met, the folder sealed and verifying with the release's key).
 The annotated tag `v<release>` carries the runbook's message and is pushed (never forced; a
 re-run pushes a tag an earlier push left behind); every open pull request labelled with the
-freeze label loses it. `dry_run` says what it would tag and which pull requests it would touch,
-and changes nothing.
+freeze label loses it. With `process.github.release_assets`, the release's SBOM, provenance,
+signed go/no-go, manifest at Live and SHA256SUMS become the assets of its GitHub release
+(flows/attest.py; attaching again changes nothing). `dry_run` says what it would tag, which pull
+requests it would touch and what it would attach, and changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
+from flows.attest import attach_release_evidence
 from golive import layout
 from golive.card import deployment_summary, fill_release_notes
 from golive.closing import final_decision, not_live_because
@@ -88,6 +91,13 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
         except GitHubError as exc:
             problems.append(f"freeze lift: {exc}")
         evidence.record(layout.freeze_lift(dry_run), done.get("freeze_lift") or {"error": problems[-1]})
+
+    if process.github is not None and process.github.release_assets:
+        done["release_assets"], failed = attach_release_evidence(settings, evidence.path, dry_run)
+        problems += failed
+        evidence.record(layout.release_assets(dry_run), done["release_assets"])
+        logger.info("release assets of v%s: %s", settings.release,
+                    "; ".join(failed) or ("would attach them (dry run)" if dry_run else "on the release"))
 
     if not dry_run:
         # The runbook's one-liner in the team's release notes (their template, or a bare one).

@@ -130,6 +130,7 @@ class SigningSettings(_Strict):
     sigstore_identity: str | None = None  # the signer's identity `evidence verify` expects
     sigstore_issuer: str | None = None
     required: StrictBool = True  # a key that fails stops the seal; false: the link is written unsigned
+    gpg_key: str | None = None  # a GnuPG key (fingerprint or user id) signing the release's SHA256SUMS
 
     @property
     def public_path(self) -> Path:
@@ -151,6 +152,7 @@ class GitHubSettings(_Strict):
     token_env: str = "GITHUB_TOKEN"  # … or the environment variable holding the token
     freeze_label: str = "hold-for-canary"
     max_wait_seconds: float = Field(300.0, ge=0, le=3600, strict=True)  # the longest rate-limit wait golive sits out
+    release_assets: StrictBool = False  # the closing attaches the release's SBOM, provenance, checksums to its release
 
 
 class FirstNightSettings(_Strict):
