@@ -517,6 +517,10 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     if expect_head is not None and not re.fullmatch(r"[0-9a-f]{64}", expect_head.strip().lower()):
         shown = escape_line(expect_head)[:80]
         raise UsageError(f"--expect-head: expected a sha256 digest (64 hex digits), got {shown}")
+    if args.release:
+        from cli.attest_commands import verify_release
+
+        return verify_release(args, public_key)
     if args.from_prefect:
         from cli.evidence_head import HeadNotFound, published_head
 
@@ -552,11 +556,16 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 
 def _add_evidence_and_keys(sub: argparse._SubParsersAction) -> None:
+    from cli import attest_commands
     from golive.settings import SigningSettings
 
     evidence = sub.add_parser("evidence", help="check a release's evidence").add_subparsers(dest="action", required=True)
     p = evidence.add_parser("verify", help="every hash, the manifest chain and every signature, offline")
-    p.add_argument("folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("folder", nargs="?")
+    source.add_argument("--release", help="instead of a folder: the assets of this GitHub release (v1.4.0), "
+                                          "checked against each other")
+    attest_commands.add_release_options(p)
     p.add_argument("--key", help=f"the trusted public key (default {SigningSettings().public_path})")
     p.add_argument("--sigstore-identity", help="the identity sigstore bundles must be signed by")
     p.add_argument("--sigstore-issuer", help="the OIDC issuer of that identity")
@@ -591,12 +600,18 @@ def _add_observability(sub: argparse._SubParsersAction) -> None:
     observability_commands.add_parsers(sub)
 
 
+def _add_attest(sub: argparse._SubParsersAction) -> None:
+    from cli import attest_commands
+
+    attest_commands.add_parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="golive", description="Prefect-native go-live orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
     adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (
         _add_judge, _add_demo, _add_flight_check, _add_go_live, _add_rollback, _add_after_live, _add_evidence_and_keys,
-        _add_prefect_path, _add_sandbox, _add_observability, _add_operator)
+        _add_prefect_path, _add_sandbox, _add_observability, _add_operator, _add_attest)
     for add in adders:
         add(sub)
     return parser
