@@ -73,6 +73,7 @@ def attest_build(project: Path, out: Path, key: SigningKey, gpg_fingerprint: str
     check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the build from the rest of CI
     try:
         made, report = _attest_into(project, staging, key, gpg_fingerprint, sigstore, git)
         if out.exists():
