@@ -84,13 +84,11 @@ def _git(project: Path) -> dict | None:
 
 
 def _print_report(report, where: str, key) -> int:
-    from golive.verify import describe_key
+    from golive.verify import describe_key, verdict
 
     for problem in report.problems:
         print(f"FAIL {problem}")
-    count = len(report.problems)
-    verdict = "verifies" if report.ok else f"does NOT verify ({count} problem{'s' if count > 1 else ''})"
-    print(f"{where}: {verdict}: {report.files} files, {report.signatures} signatures checked "
+    print(f"{where}: {verdict(report)}: {report.files} files, {report.signatures} signatures checked "
           f"({describe_key(key)}; .asc files with gpg)")
     return 0 if report.ok else 1
 

@@ -504,7 +504,7 @@ def _add_prefect_path(sub: argparse._SubParsersAction) -> None:
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from golive.settings import SigningSettings
     from golive.signing import SigningError, load_public_key, read_key_file
-    from golive.verify import describe_key, verify_folder
+    from golive.verify import describe_key, verdict, verify_folder
 
     key_path = Path(args.key) if args.key else SigningSettings().public_path
     try:
@@ -531,9 +531,7 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     report = verify_folder(args.folder, public_key, args.sigstore_identity, args.sigstore_issuer, expect_head)
     for problem in report.problems:
         print(f"FAIL {problem}")
-    count = len(report.problems)
-    verdict = "verifies" if report.ok else f"does NOT verify ({count} problem{'s' if count > 1 else ''})"
-    print(f"{escape_line(args.folder)}: {verdict}: {report.files} files, {report.links} chain links, "
+    print(f"{escape_line(args.folder)}: {verdict(report)}: {report.files} files, {report.links} chain links, "
           f"{report.signatures} signatures checked with {describe_key(public_key)}")
     if report.head:
         checked = (f"expected {published_by}" if expect_head

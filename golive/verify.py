@@ -41,7 +41,7 @@ from golive.evidence import (
 from golive.signing import SigningError, key_id, verify_envelope
 from golive.validation import escape_line
 
-__all__ = ["SIGSTORE_BUNDLE_SUFFIX", "SignatureCheck", "VerifyReport", "describe_key", "verify_folder",
+__all__ = ["SIGSTORE_BUNDLE_SUFFIX", "SignatureCheck", "VerifyReport", "describe_key", "verdict", "verify_folder",
            "verify_release_folder"]
 
 SIGSTORE_BUNDLE_SUFFIX = layout.SIGSTORE_BUNDLE_SUFFIX
@@ -222,6 +222,20 @@ def _check_sigstore_bundle(folder: Path, name: str, identity: str | None, issuer
         report.problems.append(f"{name}: sigstore bundle does not verify ({type(exc).__name__}: {exc})")
 
 
+def _survey(folder: Path, report: VerifyReport):
+    """The folder's files (EvidenceLedger.survey); None, with the problem said, when it is no folder."""
+    if not folder.is_dir() or folder.is_symlink():
+        report.problems.append(f"{escape_line(folder)}: not a folder")
+        return None
+    return EvidenceLedger(folder).survey()
+
+
+def verdict(report: VerifyReport) -> str:
+    """`verifies`, or `does NOT verify (N problems)`: how the command sums a report up."""
+    count = len(report.problems)
+    return "verifies" if report.ok else f"does NOT verify ({count} problem{'s' if count > 1 else ''})"
+
+
 def verify_folder(folder: str | Path, public_key: ec.EllipticCurvePublicKey,
                   sigstore_identity: str | None = None, sigstore_issuer: str | None = None,
                   expect_head: str | None = None) -> VerifyReport:
@@ -232,10 +246,9 @@ def verify_folder(folder: str | Path, public_key: ec.EllipticCurvePublicKey,
     """
     folder = Path(folder)
     report = VerifyReport()
-    if not folder.is_dir() or folder.is_symlink():
-        report.problems.append(f"{escape_line(folder)}: not a folder")
+    if (survey := _survey(folder, report)) is None:
         return report
-    present, refused, scratch = EvidenceLedger(folder).survey()
+    present, refused, scratch = survey
     report.files = len(present)
     report.problems += [f"{name}: a symbolic link or special file, refused as evidence" for name in refused]
     report.problems += [problem for name in scratch if (problem := scratch_problem(folder, name))]
@@ -310,10 +323,9 @@ def verify_release_folder(folder: str | Path, public_key: ec.EllipticCurvePublic
     """
     folder = Path(folder)
     report = VerifyReport()
-    if not folder.is_dir() or folder.is_symlink():
-        report.problems.append(f"{escape_line(folder)}: not a folder")
+    if (survey := _survey(folder, report)) is None:
         return report
-    present, refused, _ = EvidenceLedger(folder).survey()
+    present, refused, _ = survey
     if (folder / MANIFEST).is_file() and not (folder / MANIFEST).is_symlink():
         present = sorted([*present, MANIFEST])
     report.files = len(present)
