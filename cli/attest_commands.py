@@ -5,7 +5,6 @@ release's assets back from GitHub and checks them against each other."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -136,7 +135,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
         raise _Refused(f"--out {escape_line(out)}: {exc}") from None
     try:
         made, report = attest_build(project, out, key, fingerprint, sigstore=not args.no_sigstore, git=_git(project))
-    except (BuildError, GpgError, RuntimeError) as exc:
+    except (BuildError, GpgError, RuntimeError, ValueError, OSError) as exc:
         print(f"FAIL {escape_line(exc)}")
         print(f"{escape_line(out)}: nothing written (the build stopped)")
         return 1

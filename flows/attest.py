@@ -31,13 +31,13 @@ from golive.attest import (
 from golive.evidence import MANIFEST, EvidenceLedger
 from golive.settings import GitHubSettings, GoLiveSettings
 from golive.signing import SigningKey
-from golive.verify import SignatureCheck, VerifyReport, verify_release_folder
 from golive.validation import escape_line
+from golive.verify import SignatureCheck, VerifyReport, verify_release_folder
 from tasks.distributions import build_distributions, build_environment
-from tasks.sbom import write_project_sbom
 from tasks.github import GitHubError
 from tasks.github_releases import AssetOutcome, AttachReport, ReleaseAssets
 from tasks.gpg import GpgError, fingerprint_of, sign_detached, verify_detached
+from tasks.sbom import write_project_sbom
 from tasks.sigstore_signing import sign_keyless
 
 __all__ = ["OUTPUTS", "attach_release_evidence", "attach_to_release", "attest_build", "check_out",
