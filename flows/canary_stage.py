@@ -29,6 +29,7 @@ from golive.stage import StageMachine, Step
 from golive.triggers import describe
 from golive.validation import error_line
 from golive.warroom import WarRoomRow
+from flows import subflows_without_heartbeats
 from flows.rollback import roll_back, rollback_outcome
 from tasks.alerts import critical_alerts_firing
 from tasks.approval import StageApproval
@@ -312,6 +313,7 @@ class _StageRun:
 
 
 @flow(name="canary-stage", flow_run_name="stage {percent}%")
+@subflows_without_heartbeats
 def canary_stage(settings: GoLiveSettings, percent: int, generation: int) -> StageResult:
     """Run one stage at `percent` % of traffic, writing with the fencing `generation` the go-live
     took; returns how it ended (proceed, rollback or superseded). An error rolls back

@@ -27,6 +27,7 @@ from golive.first_night import (SETTLE_SECONDS, degraded_signals, fast_burn_reas
 from golive.settings import FirstNightSettings, GoLiveSettings
 from golive.slo import PERIOD, budget_remaining, burns_of, measurement_windows
 from blocks import settings_for_run
+from flows import subflows_without_heartbeats
 from flows.rollback import roll_back, rollback_outcome
 from tasks.evidence import ReleaseFolder
 from tasks.github import GitHubError, apply_freeze
@@ -44,6 +45,7 @@ def _utc(at: float) -> str:
 
 
 @flow(name="first-night", flow_run_name="first night v{release}")
+@subflows_without_heartbeats
 def first_night(release: str, config: str | None = None, settings: dict | None = None, hours: int | None = None,
                 hour_seconds: float | None = None, blocks: dict[str, str] | None = None) -> State:
     """Watch the release for `hours` hours of `hour_seconds` (default 24 of 3600) after Live, in

@@ -21,6 +21,7 @@ from prefect.states import Completed, Failed, State
 from golive import layout
 from golive.settings import GoLiveSettings, SettingsError, load_settings
 from golive.validation import redacted
+from flows import subflows_without_heartbeats
 from flows.artifact_completeness import artifact_completeness
 from flows.micro_blast_radius import micro_blast_radius
 from flows.preflight import preflight
@@ -50,6 +51,7 @@ def _verdict(settings: GoLiveSettings, failed: list[str], evidence: ReleaseFolde
 
 
 @flow(name="flight-check", flow_run_name="flight check v{release}")
+@subflows_without_heartbeats
 def flight_check(release: str, config: str | None = None, settings: dict | None = None,
                  blast_radius_seconds: float | None = None) -> State:
     """Every check before the first user is moved, on the target in `config` or `settings`."""

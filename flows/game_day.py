@@ -16,6 +16,7 @@ from blocks import settings_for_run
 from golive import layout
 from golive.drills import weekly_record
 from golive.settings import GoLiveSettings, SettingsError
+from flows import subflows_without_heartbeats
 from flows.chaos_scenario import chaos_scenario, pick_scenario
 from flows.contract_check import contract_check
 from flows.idempotency_burst import idempotency_burst
@@ -39,6 +40,7 @@ def drill_folder(cfg: GoLiveSettings, day: str) -> str:
 
 
 @flow(name="game-day", flow_run_name="game day")
+@subflows_without_heartbeats
 def game_day(config: str | None = None, settings: dict | None = None, blocks: dict[str, str] | None = None,
              scenario: str | None = None, seed: int | None = None, first_flight: bool = False) -> State:
     """Run the drills against the target; every result and its inputs go into

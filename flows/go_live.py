@@ -36,6 +36,7 @@ from golive.settings import GoLiveSettings
 from golive.validation import error_line
 from golive.warroom import table_rows, to_markdown
 from blocks import settings_for_run
+from flows import subflows_without_heartbeats
 from flows.artifact_completeness import artifact_completeness
 from flows.canary_stage import canary_stage
 from flows.closing import closing
@@ -92,6 +93,7 @@ def roll_back_after_the_run(flow: Flow, flow_run: FlowRun, state: State) -> None
 
 @flow(name="go-live", flow_run_name="go-live v{release}",
       on_cancellation=[roll_back_after_the_run], on_crashed=[roll_back_after_the_run])
+@subflows_without_heartbeats
 def go_live(
     release: str,
     config: str | None = None,

@@ -8,12 +8,14 @@ from prefect import flow
 
 from golive import layout
 from golive.settings import GoLiveSettings
+from flows import subflows_without_heartbeats
 from flows.rollback import rollback
 from tasks.evidence import ReleaseFolder
 from tasks.router import read_weight
 
 
 @flow(name="rollback-drill", flow_run_name="rollback drill")
+@subflows_without_heartbeats
 def rollback_drill(settings: GoLiveSettings, folder: str) -> dict:
     """Read the weight, run `rollback` with dry_run, read the weight again: it must not move."""
     at = time.time()
