@@ -154,6 +154,12 @@ def _serverless_env(tmp_path: Path) -> dict:
     return env
 
 
+def _harness_env(tmp_path: Path) -> dict:
+    from prefect.settings import get_current_settings
+
+    return {**_serverless_env(tmp_path), "PREFECT_API_URL": str(get_current_settings().api.url)}
+
+
 def test_ctrl_c_in_golive_demo_rolls_back_first_and_records_it(tmp_path):
     folder = tmp_path / "evidence" / "v1.4.0"
     demo = subprocess.Popen([sys.executable, "-m", "cli.main", "demo", "--evidence-root", str(tmp_path / "evidence"),
@@ -188,21 +194,20 @@ def test_a_go_live_killed_with_sigkill_leaves_locks_the_next_run_takes_over_and_
     config.write_text(yaml.safe_dump(settings))
     folder = tmp_path / "evidence" / "v1.4.0"
     command = [sys.executable, "-m", "cli.main", "go-live", "--release", "1.4.0", "--config", str(config)]
-    first = subprocess.Popen(command, cwd=ROOT, env=_serverless_env(tmp_path), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    env = _harness_env(tmp_path)  # the locks live on the server both runs use, as on a shared one
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
     try:
         # Its locks are taken before its flight check writes anything.
         _wait_for(lambda: any(folder.glob("preflight_*.json")) or first.poll() is not None, 240, "the flight check")
         os.kill(first.pid, signal.SIGKILL)  # the process alone, as the kernel's OOM killer would
         first.wait()
-        second = subprocess.run([*command, "--recover"], cwd=ROOT, env=_serverless_env(tmp_path), capture_output=True,
-                                text=True, timeout=300)
+        second = subprocess.run([*command, "--recover"], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=300)
     finally:
-        for pid in (first.pid,):
-            try:
-                os.killpg(pid, signal.SIGKILL)  # what the killed process left running (its temporary server)
-            except ProcessLookupError:
-                pass
+        if first.poll() is None:
+            first.kill()
+            first.wait()
     assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
     run = json.loads((folder / layout.GO_LIVE_RUN).read_text())
     assert sorted(t["lock"] for t in run["lock_takeovers"]) == ["go-live-release-1-4-0",
