@@ -151,7 +151,7 @@ def _verify_line(folder: Path) -> str:
 
 def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interval: float, rate: float,
              evidence_root: str, console: Console | None = None) -> int:
-    from cli.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect, use_a_server_of_its_own
 
     # The demo's Prefect database lives and dies with the demo, as its sandbox does: a demo that
     # was killed leaves no run "Running" and no lock taken for the next one to be refused by.
@@ -160,9 +160,11 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
     atexit.register(shutil.rmtree, prefect_home, ignore_errors=True)
     configure_prefect(prefect_home)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the screen tells the story
+    console = console or Console(width=None if Console().is_terminal else 120)
+    with console.status("starting a temporary Prefect server …"):
+        use_a_server_of_its_own()
     from sandbox.control import Sandbox, default_workdir
 
-    console = console or Console(width=None if Console().is_terminal else 120)
     _ensure_signing_key(console)
     with console.status("starting the sandbox (Prometheus, nginx, stable and canary, load) …"):
         sandbox = Sandbox.up(default_workdir().with_name(default_workdir().name + "-demo"), release=release,

@@ -10,6 +10,7 @@ writes weight 0. It then waits for that thread to notice and record its ending, 
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 
@@ -40,7 +41,8 @@ def run_rolling_back_on_interrupt(settings: GoLiveSettings, run: Callable[[], ob
         finally:
             ended.set()
 
-    threading.Thread(target=target, name="go-live", daemon=True).start()
+    # With this thread's context: Prefect's settings (the server to use) live in a context variable.
+    threading.Thread(target=contextvars.copy_context().run, args=(target,), name="go-live", daemon=True).start()
     try:
         while not ended.wait(0.5):
             tick()

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cli.prefect_env import ServerError
 from golive import layout
 from golive.validation import escape_line
 
@@ -204,10 +205,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_go_live(args: argparse.Namespace) -> int:
-    from cli.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect, use_a_server_of_its_own
 
     configure_prefect()
     settings = _target_settings(args, release=args.release)
+    use_a_server_of_its_own()
     from cli.interrupt import Interrupted, run_rolling_back_on_interrupt
     from flows.go_live import go_live
 
@@ -626,6 +628,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"golive: {exc}", file=sys.stderr)
         return 2
+    except ServerError as exc:
+        print(f"golive: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("golive: interrupted", file=sys.stderr)
         return 130
