@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -112,6 +113,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         faults = [parse_fault(f, args.fault_at) for f in args.fault]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    from cli.sandbox_commands import DURATIONS, RATES
+
+    for option, value, most in (("--stage-seconds", args.stage_seconds, DURATIONS["stage_seconds"]),
+                                ("--interval", args.interval, DURATIONS["interval"])):
+        if not (math.isfinite(value) and 0 < value <= most):
+            raise UsageError(f"{option}: expected seconds in (0, {most:g}], got {value:g}")
+    most, unit = RATES["rate"]
+    if not (math.isfinite(args.rate) and 0 < args.rate <= most):
+        raise UsageError(f"--rate: expected {unit} in (0, {most:g}], got {args.rate:g}")
     if args.stage_seconds < 3 * args.interval:
         raise UsageError("--stage-seconds: at least three intervals (--interval) per stage")
     return run_demo(args.release, faults, args.stage_seconds, args.interval, args.rate, args.evidence_root)
@@ -342,8 +352,6 @@ def _add_after_live(sub: argparse._SubParsersAction) -> None:
 
 def _check_first_night(args: argparse.Namespace) -> None:
     """A night of no hours, or hours of no time, watches nothing and would still end Held."""
-    import math
-
     if args.hours is not None and not 1 <= args.hours <= MAX_NIGHT_HOURS:
         raise UsageError(f"--hours: expected a whole number of hours from 1 to {MAX_NIGHT_HOURS}, got {args.hours}")
     if args.hour_seconds is not None and not (math.isfinite(args.hour_seconds) and 0 < args.hour_seconds <= 3600):

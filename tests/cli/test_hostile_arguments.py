@@ -73,6 +73,28 @@ def test_a_number_that_makes_no_sense_is_refused_before_anything_starts(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("option", "value", "error"), [
+    ("--rate", "nan", "--rate: expected requests a second in (0, 1000], got nan"),
+    ("--rate", "0", "--rate: expected requests a second in (0, 1000], got 0"),
+    ("--rate", "5000", "--rate: expected requests a second in (0, 1000], got 5000"),
+    ("--interval", "-1", "--interval: expected seconds in (0, 86400], got -1"),
+    ("--stage-seconds", "inf", "--stage-seconds: expected seconds in (0, 86400], got inf"),
+])
+def test_a_demo_of_timings_or_load_that_make_no_sense_is_refused_before_anything_starts(
+        tmp_path, capsys, monkeypatch, option, value, error):
+    import cli.demo
+
+    def started(*args, **kwargs):
+        raise AssertionError("the demo was started")
+
+    monkeypatch.setattr(cli.demo, "run_demo", started)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", option, value]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"golive: {error}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("content", [b"[[[", b"\xff\xfe", b"- a\n- b\n", b"just text", b""])
 def test_a_file_that_is_no_kubeconfig_is_one_line_and_saves_nothing(tmp_path, capsys, monkeypatch, content):
     from blocks import KubernetesCluster
