@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what golive needs on a fresh machine: Debian's prometheus, alertmanager and nginx (and chromium and
+# Installs what golive needs on a fresh machine: Debian's prometheus, alertmanager, nginx and GnuPG (and chromium and
 # zbar-tools, which the UI and operator-card tests use), a project venv,
 # and golive itself with its test extras. Safe to run again: it skips what is already there.
 # PostgreSQL (for `golive server up --database postgresql`) only when asked: --with-postgres or GOLIVE_POSTGRES=1.
@@ -16,7 +16,7 @@ done
 # Each Debian package with the binary that proves it is installed.
 missing=()
 for pair in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager nginx:nginx chromium:chromium \
-        zbar-tools:zbarimg; do
+        zbar-tools:zbarimg gnupg:gpg; do
     package="${pair%%:*}" bin="${pair#*:}"
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/usr/bin/$bin" ] || missing+=("$package")
 done
