@@ -16,7 +16,8 @@ from pathlib import Path
 
 from golive.validation import escape_line
 
-__all__ = ["GPG_KEY_ENV", "GpgError", "GpgVerdict", "fingerprint_of", "sign_detached", "verify_detached"]
+__all__ = ["GPG_KEY_ENV", "GpgError", "GpgVerdict", "fingerprint_of", "read_verdict", "sign_detached",
+           "verify_detached"]
 
 GPG_KEY_ENV = "GOLIVE_GPG_KEY"
 PASSPHRASE_ENV = "GOLIVE_GPG_PASSPHRASE"
@@ -90,23 +91,71 @@ def sign_detached(path: Path, key: str, signature: Path | None = None) -> Path:
     return signature
 
 
+# A signature gpg calls good (GOODSIG, VALIDSIG, exit 0) is still refused when one of these is
+# said of it or of its key: a revoked or expired key, an expired signature.
+_REFUSED = {"REVKEYSIG": "signed by a revoked key", "KEYREVOKED": "signed by a revoked key",
+            "EXPKEYSIG": "signed by an expired key", "EXPSIG": "an expired signature"}
+_FAILED = (("BADSIG", "BAD signature"), ("NO_PUBKEY", "signed by a key not in the keyring"),
+           ("ERRSIG", "cannot be checked"), ("NODATA", "not an OpenPGP signature"))
+_TRUSTED = {"TRUST_FULLY", "TRUST_ULTIMATE"}
+
+
+def _signatures(status: str) -> list[dict[str, list[str]]]:
+    """gpg's status lines, one group of keyword → fields per signature (each starts at NEWSIG)."""
+    groups: list[dict[str, list[str]]] = [{}]
+    for line in status.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or fields[0] != "[GNUPG:]":
+            continue
+        if fields[1] == "NEWSIG" and groups[-1]:
+            groups.append({})
+        groups[-1].setdefault(fields[1], fields[2:])
+    return [group for group in groups if group]
+
+
+def _signer(group: dict[str, list[str]]) -> tuple[str | None, str | None]:
+    """The signing (sub)key's and its primary key's fingerprints, from VALIDSIG."""
+    valid = group.get("VALIDSIG") or []
+    signer = valid[0].upper() if valid else None
+    return signer, (valid[9].upper() if len(valid) > 9 else signer)
+
+
+def read_verdict(status: str, returncode: int, expected: str | None, last_line: str = "") -> GpgVerdict:
+    """The verdict gpg's status lines give: good only for a signature with GOODSIG and VALIDSIG and
+    nothing refused (revoked, expired), by `expected` (its primary key or the subkey) when given,
+    else by a key the keyring trusts fully. Every signature of the file is read: the expected
+    signer may be any of them."""
+    groups = _signatures(status)
+    verdicts, others = [], []
+    for group in groups:
+        signer, primary = _signer(group)
+        if expected and primary and expected.upper() not in {signer, primary}:
+            others.append(GpgVerdict(False, primary, f"signed by {primary}, not by {expected}"))
+            continue
+        refused = next((why for keyword, why in _REFUSED.items() if keyword in group), None)
+        failed = next((why for keyword, why in _FAILED if keyword in group), None)
+        if refused or failed or "GOODSIG" not in group or primary is None:
+            verdicts.append(GpgVerdict(False, primary, refused or failed or "not a good signature"))
+        elif "TRUST_NEVER" in group:
+            verdicts.append(GpgVerdict(False, primary, f"signed by {primary}, a key the keyring never trusts"))
+        elif not expected and not _TRUSTED & group.keys():
+            verdicts.append(GpgVerdict(False, primary, f"signed by {primary}, a key the keyring does not trust "
+                                                       f"fully (name the key expected to accept it)"))
+        else:
+            verdicts.append(GpgVerdict(True, primary, f"good signature by {primary}"))
+    good = next((v for v in verdicts if v.ok), None)
+    # gpg exits 2 when one of several signers' keys is missing; a BAD signature (exit 1) fails it all.
+    if good is not None and (returncode == 0 or (returncode == 2 and len(groups) > 1)):
+        return good
+    if good is not None:
+        return GpgVerdict(False, good.fingerprint, f"another signature in it fails ({last_line})")
+    if verdicts or others:
+        return (verdicts or others)[0]
+    return GpgVerdict(False, None, f"does not verify ({last_line or f'exit {returncode}'})")
+
+
 def verify_detached(signature: Path, data: Path, expected: str | None = None) -> GpgVerdict:
-    """Whether `signature` is a good signature of `data` by a key of the keyring (by `expected`, a
-    fingerprint, when given), as gpg's status lines say."""
-    done = _gpg("--status-fd", "1", "--verify", "--", str(signature), str(data))
-    status = [line.split()[1:] for line in done.stdout.decode(errors="replace").splitlines()
-              if line.startswith("[GNUPG:] ") and len(line.split()) > 1]
-    valid = next((fields for fields in status if fields[0] == "VALIDSIG"), None)
-    keywords = {fields[0]: fields for fields in status}
-    if done.returncode != 0 or valid is None:
-        for keyword, why in (("BADSIG", "BAD signature"), ("NO_PUBKEY", "signed by a key not in the keyring"),
-                             ("EXPKEYSIG", "signed by an expired key"), ("REVKEYSIG", "signed by a revoked key"),
-                             ("NODATA", "not an OpenPGP signature"), ("ERRSIG", "cannot be checked")):
-            if keyword in keywords:
-                return GpgVerdict(False, None, why)
-        return GpgVerdict(False, None, f"does not verify ({_last_line(done)})")
-    signer = valid[1] if len(valid) > 1 else None
-    primary = valid[10] if len(valid) > 10 else signer
-    if expected and expected.upper() not in {signer, primary}:
-        return GpgVerdict(False, primary, f"signed by {primary}, not by {expected}")
-    return GpgVerdict(True, primary, f"good signature by {primary}")
+    """Whether `signature` is a good signature of `data` by `expected` (a fingerprint), or, when
+    none is named, by a key the keyring trusts fully; keys are never fetched from a keyserver."""
+    done = _gpg("--no-auto-key-retrieve", "--status-fd", "1", "--verify", "--", str(signature), str(data))
+    return read_verdict(done.stdout.decode(errors="replace"), done.returncode, expected, _last_line(done))
