@@ -6,7 +6,8 @@ DSSE envelope (and keyless with sigstore where an identity token and the network
 `SHA256SUMS` with a detached GPG signature when a key is named, every one of them verified in
 the same run. `attach_to_release` is what `golive attest --attach` and the closing run: the
 files become the assets of the tag's release, by content (golive.attest), with `SHA256SUMS` of
-every asset of the release and its GPG signature.
+those files and its GPG signature; an asset golive did not put there is named as a problem and
+never listed or signed.
 
 Plain functions, not Prefect flows: a CI build needs no Prefect server; the closing calls them
 inside its own run.
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from golive import layout
 from golive.attest import (
-    CHECKSUMS, Decision, LocalFile, RemoteAsset, build_statement, checksums_text, decide, file_of, is_signature,
+    CHECKSUMS, Decision, LocalFile, RemoteAsset, build_statement, checksums_text, decide, file_of,
     manifest_at_live, manifest_bytes, media_type, name_problem, plan, release_files, signature_name,
 )
 from golive.evidence import MANIFEST, EvidenceLedger
@@ -165,7 +166,8 @@ def attach_to_release(github: GitHubSettings, tag: str, files: Mapping[str, Path
                       gpg_key: str | None = None, signed: Sequence[str] = (CHECKSUMS,),
                       title: str | None = None, prior_signatures: Mapping[str, Path] | None = None) -> AttachReport:
     """Attach `files` (asset name → file) to the release of `tag`, made when there is none, with
-    `SHA256SUMS` over every asset of the release and, with `gpg_key`, a detached signature of each
+    `SHA256SUMS` over those files (an asset of the release that is none of them is a problem,
+    never listed or signed) and, with `gpg_key`, a detached signature of each
     of `signed` (a good one already on the release, or in `prior_signatures` by name, is kept:
     a new signature would differ only in its time). An asset of the same bytes is skipped, one of
     other bytes replaced, an unfinished one cleared; a stale signature of a replaced file is
@@ -186,14 +188,14 @@ def attach_to_release(github: GitHubSettings, tag: str, files: Mapping[str, Path
     report.release_id, report.release_created = release["id"], assets.created
     remote = assets.remote()
 
-    others = {}
-    for name, asset in remote.items():
-        if name in usable or name == CHECKSUMS or is_signature(name) or asset.state != "uploaded":
-            continue
-        others[name] = asset.digest or assets.download(asset.id)
+    # SHA256SUMS vouches for what golive attaches, never for what someone else put on the release.
+    ours = {*usable, CHECKSUMS, *map(signature_name, signed)}
+    for name in sorted(set(remote) - ours):
+        report.problems.append(f"{escape_line(name)}: on the release but not a file golive attaches; "
+                               f"left there, not in {CHECKSUMS}, not signed")
     local = {name: file_of(path, name) for name, path in usable.items()}
     sums = staging / CHECKSUMS
-    sums.write_text(checksums_text({**others, **{name: f.sha256 for name, f in local.items()}}))
+    sums.write_text(checksums_text({name: f.sha256 for name, f in local.items()}))
     paths = {**usable, CHECKSUMS: sums}
     local[CHECKSUMS] = file_of(sums)
 

@@ -4,8 +4,9 @@ A build (`golive attest`) leaves its wheel and sdist, the project's CycloneDX SB
 (`<name>-<version>.cdx.json`), an in-toto Statement v1 with a SLSA provenance v1 predicate over
 the three (`<name>-<version>.intoto.jsonl`: one DSSE envelope a line, as SLSA's generators write
 it), its signatures and `SHA256SUMS`. A go-live's release gets the release ritual's files, the
-evidence manifest as it stood at Live, and `SHA256SUMS` of them. `SHA256SUMS` lists every asset
-of the release but itself and the detached signatures (`X.asc`), so one file vouches for all.
+evidence manifest as it stood at Live, and `SHA256SUMS` of them. `SHA256SUMS` lists every file
+golive attaches but itself and the detached signatures (`X.asc`), so one file vouches for all of
+them, and for nothing else someone put on the release.
 
 Attaching is idempotent by content: an asset of the same name and the same bytes is skipped,
 one with other bytes is replaced (old digest → new), one left unfinished by a failed upload

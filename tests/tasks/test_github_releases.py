@@ -13,6 +13,7 @@ from flows.attest import attach_to_release
 from golive.settings import GitHubSettings
 from tasks.github import GitHubError
 from tasks.github_releases import ReleaseAssets
+from tests.fakes.github_releases import Asset
 from tests.fakes.gnupg import throwaway_gpg_home
 
 TAG = "v1.4.0"
@@ -176,3 +177,18 @@ def test_every_asset_is_read_back_by_name(github, settings, files, staging, tmp_
     assert all((folder / n).read_bytes() == p.read_bytes() for n, p in files.items())
     with pytest.raises(GitHubError, match="has no release for the tag v9.9.9"):
         ReleaseAssets(settings, "v9.9.9").download_all(folder)
+
+
+def test_an_asset_someone_else_put_on_the_release_is_named_and_never_listed_or_signed(github, settings, files,
+                                                                                       staging, monkeypatch):
+    attach_to_release(settings, TAG, files, staging)
+    release = github.release_of(TAG)
+    github._add(Asset(github._id(), release["id"], "evil-1.4.0-py3-none-any.whl", b"evil", "application/zip"))
+    with throwaway_gpg_home() as gpg:
+        monkeypatch.setenv("GNUPGHOME", gpg.path)
+        report = attach_to_release(settings, TAG, files, staging, gpg.fingerprint)
+    assert report.problems == ["evil-1.4.0-py3-none-any.whl: on the release but not a file golive attaches; "
+                               "left there, not in SHA256SUMS, not signed"]
+    on_release = _on_release(github)
+    assert b"evil" not in on_release["SHA256SUMS"] and on_release["evil-1.4.0-py3-none-any.whl"] == b"evil"
+    assert on_release["SHA256SUMS"].decode() == _sums({n: d for n, d in on_release.items() if n in files})
