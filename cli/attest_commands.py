@@ -152,6 +152,10 @@ def cmd_attest(args: argparse.Namespace) -> int:
     code = _print_report(report, escape_line(out), key.public_key)
     if code or github is None:
         return code
+    if tag is not None and tag != f"v{made['version']}":
+        print(f"FAIL --tag {tag}: the provenance is of {made['version']}, so the release {tag} would not verify; "
+              f"not attached")
+        return 1
     tag = tag or f"v{made['version']}"
     with tempfile.TemporaryDirectory(prefix="golive-attach-") as staging:
         files = {name: out / name for name in made["files"] if name != "SHA256SUMS" and not name.endswith(".asc")}
@@ -194,6 +198,7 @@ def _verify_release(args: argparse.Namespace, public_key) -> int:
     from tasks.github_releases import ReleaseAssets
 
     where = f"{escape_line(github.repository)} {tag}"
+    signers: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="golive-release-") as folder:
         try:
             names = ReleaseAssets(github, tag).download_all(Path(folder))
@@ -202,8 +207,16 @@ def _verify_release(args: argparse.Namespace, public_key) -> int:
             print(f"{where}: does NOT verify (its assets could not be read)")
             return 1
         report = verify_release_folder(folder, public_key, args.sigstore_identity, args.sigstore_issuer,
-                                       args.expect_head, gpg_check(expected), require_signature=expected is not None)
+                                       args.expect_head, gpg_check(expected, signers),
+                                       require_signature=not args.allow_unsigned_checksums,
+                                       release=tag.removeprefix("v"))
     print(f"downloaded {len(names)} assets of {where}")
+    for name, fingerprint in sorted(signers.items()):
+        print(f"GPG: {escape_line(name)} signed by {fingerprint}"
+              + ("" if expected else " (a key your keyring trusts; --gpg-key names the one expected)"))
+    if "SHA256SUMS.asc" not in names:
+        print("GPG: SHA256SUMS is not signed" + (" (allowed by --allow-unsigned-checksums)"
+                                                 if args.allow_unsigned_checksums else ""))
     return _print_report(report, where, public_key)
 
 
@@ -216,7 +229,9 @@ def add_release_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", help="GitHub's API (default $GITHUB_API_URL, else https://api.github.com)")
     p.add_argument("--config", help="golive settings whose process.github names the repository and the token")
     p.add_argument("--gpg-key", help="with --release: the key the .asc signatures must be made by "
-                                     "(default: any key of the keyring)")
+                                     "(default: a key the keyring trusts fully)")
+    p.add_argument("--allow-unsigned-checksums", action="store_true",
+                   help="with --release: a release without SHA256SUMS.asc may verify")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -52,14 +52,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def gpg_check(expected: str | None = None) -> SignatureCheck:
-    """A detached-signature check by gpg for golive.verify: good by a key of the user's keyring
-    (by the key `expected` names, when given)."""
+def gpg_check(expected: str | None = None, signers: dict[str, str] | None = None) -> SignatureCheck:
+    """A detached-signature check by gpg for golive.verify: good by the key `expected` names, or,
+    when none is named, by a key the user's keyring trusts fully; each good signature's key is
+    put in `signers` by the signature's file name, so the caller can say who signed."""
     def check(signature: Path, signed: Path) -> str | None:
         try:
             verdict = verify_detached(signature, signed, expected)
         except GpgError as exc:
             return str(exc)
+        if verdict.ok and signers is not None:
+            signers[signature.name] = verdict.fingerprint
         return None if verdict.ok else f"GPG: {verdict.reason}"
     return check
 
@@ -112,7 +115,7 @@ def _attest_into(project: Path, out: Path, key: SigningKey, gpg_fingerprint: str
     if gpg_fingerprint:
         sign_detached(out / CHECKSUMS, gpg_fingerprint)
     report = verify_release_folder(out, key.public_key, check_signature=gpg_check(gpg_fingerprint),
-                                   require_signature=gpg_fingerprint is not None)
+                                   require_signature=gpg_fingerprint is not None, release=dist.version)
     made = {"name": dist.name, "version": dist.version, "files": sorted([*files, CHECKSUMS] + (
         [signature_name(CHECKSUMS)] if gpg_fingerprint else [])), "sbom": sbom, "provenance": provenance,
         "subjects": subjects, "keyid": key.keyid, "sigstore": keyless, "gpg": gpg_fingerprint}

@@ -38,7 +38,7 @@ from golive.evidence import (
     LINK_PAYLOAD_TYPE, MANIFEST, EvidenceLedger, MalformedManifest, chain_links, latest_hashes, link_head, read_regular,
     scratch_problem, sha256_file,
 )
-from golive.signing import SigningError, key_id, verify_envelope
+from golive.signing import SigningError, key_id, load_public_key, verify_envelope
 from golive.validation import escape_line
 
 __all__ = ["SIGSTORE_BUNDLE_SUFFIX", "SignatureCheck", "VerifyReport", "describe_key", "verdict", "verify_folder",
@@ -134,7 +134,7 @@ def _check_head(chain_heads: list[str], expected: str, report: VerifyReport) -> 
     report.problems.append(f"{MANIFEST}: the chain ends at {last} but {expected} was published ({where})")
 
 
-def _check_statement(folder: Path, name: str, payload: bytes, report: VerifyReport) -> None:
+def _check_statement(folder: Path, name: str, payload: bytes, report: VerifyReport, release: str | None = None) -> None:
     try:
         statement = json.loads(payload)
         subjects = statement["subject"]
@@ -144,6 +144,9 @@ def _check_statement(folder: Path, name: str, payload: bytes, report: VerifyRepo
     if not isinstance(subjects, list):
         report.problems.append(f"{name}: payload is not an in-toto statement")
         return
+    if release is not None and (named := _release_of(statement)) != release:
+        report.problems.append(f"{name}: its statement is of release {escape_line(str(named))[:40]}, "
+                               f"not of {release}" if named is not None else f"{name}: its statement names no release")
     for subject in subjects:
         subject_name = subject.get("name") if isinstance(subject, dict) else None
         digest = subject.get("digest") if isinstance(subject, dict) else None
@@ -157,6 +160,15 @@ def _check_statement(folder: Path, name: str, payload: bytes, report: VerifyRepo
             report.problems.append(f"{name}: subject {subject_name} is missing from the folder")
         elif actual != digest.get("sha256"):
             report.problems.append(f"{name}: subject {subject_name} does not match its sha256")
+
+
+def _release_of(statement: object) -> str | None:
+    """The release a provenance statement was made for (its build's `release` parameter)."""
+    try:
+        release = statement["predicate"]["buildDefinition"]["externalParameters"]["release"]
+    except (KeyError, TypeError):
+        return None
+    return release if isinstance(release, str) else None
 
 
 def _names_a_file_inside(folder: Path, name: str) -> bool:
@@ -186,7 +198,8 @@ def _json_file(folder: Path, name: str) -> object | None:
         return None
 
 
-def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report: VerifyReport) -> bool:
+def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report: VerifyReport,
+                    release: str | None = None) -> bool:
     """Whether the envelope verifies; what it signs is checked too."""
     try:
         payload_type, payload = verify_envelope(envelope, public_key)
@@ -204,7 +217,7 @@ def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report:
             if signed != payload:
                 report.problems.append(f"{signed_name}: differs from what {name} signed")
     if payload_type == "application/vnd.in-toto+json":
-        _check_statement(folder, name, payload, report)
+        _check_statement(folder, name, payload, report, release)
     return True
 
 
@@ -308,7 +321,7 @@ SignatureCheck = Callable[[Path, Path], "str | None"]
 def verify_release_folder(folder: str | Path, public_key: ec.EllipticCurvePublicKey,
                           sigstore_identity: str | None = None, sigstore_issuer: str | None = None,
                           expect_head: str | None = None, check_signature: SignatureCheck | None = None,
-                          require_signature: bool = False) -> VerifyReport:
+                          require_signature: bool = False, release: str | None = None) -> VerifyReport:
     """Every problem in the files of a release (downloaded into `folder`, or a build's
     `golive attest` folder), checked against each other, one line each naming the file.
 
@@ -319,7 +332,11 @@ def verify_release_folder(folder: str | Path, public_key: ec.EllipticCurvePublic
     offline; each `X.asc` is checked over `X` by `check_signature` (without one it is a problem:
     unchecked is not good), and with `require_signature` `SHA256SUMS.asc` must be there. An
     evidence `manifest.json` (the chain as it stood at Live) must verify as a chain, and the
-    files it names that are here must match it.
+    files it names that are here must match it. Every other file must be vouched for by a
+    signature made with `public_key`: a subject of a statement, a file a verified envelope signs
+    or is, a file of the verified chain, or the public key itself; SHA256SUMS alone vouches for
+    nothing, since anyone who can add a file can rewrite it. With `release`, every statement must
+    name that release (a release's signed files do not pass as another's).
     """
     folder = Path(folder)
     report = VerifyReport()
@@ -333,7 +350,9 @@ def verify_release_folder(folder: str | Path, public_key: ec.EllipticCurvePublic
     _check_checksums(folder, present, report)
     if require_signature and signature_name(CHECKSUMS) not in present:
         report.problems.append(f"{signature_name(CHECKSUMS)}: missing (a GPG signature was asked for)")
+    vouched: set[str] = set()
     if MANIFEST in present:
+        before = len(report.problems)
         chain = _check_chain(folder, public_key, report)
         if chain is not None:
             if expect_head is not None:
@@ -342,6 +361,10 @@ def verify_release_folder(folder: str | Path, public_key: ec.EllipticCurvePublic
             for name in present:
                 if name in recorded and _digest(folder, name) != recorded[name]:
                     report.problems.append(f"{name}: differs from the evidence manifest")
+                elif name in recorded and len(report.problems) == before:
+                    vouched.add(name)
+            if len(report.problems) == before:
+                vouched.add(MANIFEST)
     attested: set[str] = set()
     for name in present:
         if name.endswith(SIGSTORE_BUNDLE_SUFFIX):
@@ -349,16 +372,33 @@ def verify_release_folder(folder: str | Path, public_key: ec.EllipticCurvePublic
         elif is_signature(name):
             _check_detached(folder, name, present, check_signature, report)
         elif name.endswith(layout.IN_TOTO_LINES_SUFFIX):
-            attested |= _check_envelope_lines(folder, name, public_key, report)
+            if found := _check_envelope_lines(folder, name, public_key, report, release):
+                attested |= found
+                vouched.add(name)
         elif name.endswith(".json") and name != MANIFEST and _is_envelope(data := _json_file(folder, name)):
-            if _check_envelope(folder, name, data, public_key, report):
+            if _check_envelope(folder, name, data, public_key, report, release):
                 attested |= _subjects(data)
+                vouched |= {name, name.removesuffix(layout.DSSE_SUFFIX)}
     if not attested:
         report.problems.append("no provenance: no in-toto statement signed with the key names a file here")
     report.problems += [f"{name}: an SBOM no signed provenance names" for name in present
                         if _is_sbom(name) and name not in attested]
+    if _is_the_key(folder, public_key):
+        vouched.add(layout.PUBLIC_KEY)
+    report.problems += [f"{name}: no signature by the key vouches for it (not a subject of the signed provenance, "
+                        f"not in the signed manifest)" for name in present
+                        if name not in vouched | attested and name != CHECKSUMS and not is_signature(name)
+                        and not name.endswith(SIGSTORE_BUNDLE_SUFFIX) and not _is_sbom(name)]
     report.problems = [escape_line(problem) for problem in report.problems]
     return report
+
+
+def _is_the_key(folder: Path, public_key: ec.EllipticCurvePublicKey) -> bool:
+    """Whether the folder's public key file holds `public_key` itself."""
+    try:
+        return key_id(load_public_key(read_regular(folder / layout.PUBLIC_KEY))) == key_id(public_key)
+    except (OSError, SigningError, ValueError):
+        return False
 
 
 def _is_sbom(name: str) -> bool:
@@ -408,7 +448,8 @@ def _check_checksums(folder: Path, present: list[str], report: VerifyReport, che
                         if name not in listed and name != checksums and not is_signature(name)]
 
 
-def _check_envelope_lines(folder: Path, name: str, public_key, report: VerifyReport) -> set[str]:
+def _check_envelope_lines(folder: Path, name: str, public_key, report: VerifyReport,
+                          release: str | None = None) -> set[str]:
     """Each line of an in-toto JSON-lines file is a DSSE envelope; the subjects of those that verify."""
     try:
         lines = read_regular(folder / name).decode("utf-8").splitlines()
@@ -424,6 +465,6 @@ def _check_envelope_lines(folder: Path, name: str, public_key, report: VerifyRep
         if not _is_envelope(envelope):
             report.problems.append(f"{name}: line {number} is not a DSSE envelope")
             continue
-        if _check_envelope(folder, name, envelope, public_key, report):
+        if _check_envelope(folder, name, envelope, public_key, report, release):
             found |= _subjects(envelope)
     return found

@@ -12,6 +12,7 @@ import pytest
 
 from cli.main import main
 from golive.signing import SigningKey, generate_key
+from tests.fakes.github_releases import Asset
 from tests.fakes.gnupg import throwaway_gpg_home
 
 NAME = "spark-client"
@@ -158,7 +159,8 @@ def test_attach_puts_every_file_on_the_release_and_verify_release_reads_them_bac
     assert _verify(keys, options, "--gpg-key", gpg.fingerprint) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == f"downloaded 7 assets of {github.repository} v1.4.0"
-    assert printed[1].startswith(f"{github.repository} v1.4.0: verifies: 7 files, 2 signatures checked")
+    assert printed[1] == f"GPG: SHA256SUMS.asc signed by {gpg.fingerprint}"
+    assert printed[2].startswith(f"{github.repository} v1.4.0: verifies: 7 files, 2 signatures checked")
     assert set(github.download_authorizations) == {None}  # storage never saw the token
 
 
@@ -212,3 +214,34 @@ def test_verify_release_refuses_a_bad_tag_in_one_line(keys, capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == "golive: --release: 'latest' is not a SemVer 2.0 version " \
                                                   "(MAJOR.MINOR.PATCH[-pre][+build])\n"
+
+
+def test_a_file_added_with_the_signature_removed_fails_verify_release_without_a_gpg_key(
+        attached, keys, github, capsys):
+    import hashlib
+
+    _, options = attached
+    release = github.release_of("v1.4.0")
+    del github.assets[github.asset_named("v1.4.0", "SHA256SUMS.asc").id]
+    github._add(Asset(github._id(), release["id"], "evil-1.4.0-py3-none-any.whl", b"evil", "application/zip"))
+    github.tamper("v1.4.0", "SHA256SUMS", github.asset_named("v1.4.0", "SHA256SUMS").data
+                  + f"{hashlib.sha256(b'evil').hexdigest()}  evil-1.4.0-py3-none-any.whl\n".encode())
+    assert _verify(keys, options) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert "FAIL SHA256SUMS.asc: missing (a GPG signature was asked for)" in printed
+    assert "FAIL evil-1.4.0-py3-none-any.whl: no signature by the key vouches for it (not a subject of the signed " \
+           "provenance, not in the signed manifest)" in printed
+    assert "GPG: SHA256SUMS is not signed" in printed
+    assert _verify(keys, options, "--allow-unsigned-checksums") == 1  # the added file still fails
+
+
+def test_one_releases_signed_files_do_not_pass_as_another_release(attached, keys, github, capsys):
+    _, options = attached
+    old = github.release_of("v1.4.0")
+    copy = {**old, "id": github._id(), "tag_name": "v1.5.0"}
+    github.releases[copy["id"]] = copy
+    for asset in [a for a in github.assets.values() if a.release_id == old["id"]]:
+        github._add(Asset(github._id(), copy["id"], asset.name, asset.data, asset.content_type))
+    assert main(["evidence", "verify", "--release", "v1.5.0", "--key", str(keys[1]), *options]) == 1
+    assert "FAIL spark_client-1.4.0.intoto.jsonl: its statement is of release 1.4.0, not of 1.5.0" in \
+        capsys.readouterr().out.splitlines()

@@ -179,4 +179,23 @@ def test_a_provenance_signed_by_another_key_is_no_provenance(tmp_path, key, tmp_
     problems = verify_release_folder(tmp_path, other.public_key).problems
     assert problems[0].startswith("spark-1.4.0.intoto.jsonl: no signature verifies with key")
     assert problems[1:] == ["no provenance: no in-toto statement signed with the key names a file here",
-                            "spark-1.4.0.cdx.json: an SBOM no signed provenance names"]
+                            "spark-1.4.0.cdx.json: an SBOM no signed provenance names",
+                            f"spark-1.4.0-py3-none-any.whl: {UNVOUCHED}", f"spark-1.4.0.intoto.jsonl: {UNVOUCHED}"]
+
+
+UNVOUCHED = "no signature by the key vouches for it (not a subject of the signed provenance, not in the signed manifest)"
+
+
+def test_a_file_added_with_its_checksum_and_no_signature_fails(tmp_path, key):
+    _release_folder(tmp_path, key)
+    (tmp_path / "evil-1.4.0-py3-none-any.whl").write_bytes(b"evil")
+    (tmp_path / CHECKSUMS).write_text(checksums_text({p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                                                      for p in tmp_path.iterdir()}))
+    assert verify_release_folder(tmp_path, key.public_key).problems == [f"evil-1.4.0-py3-none-any.whl: {UNVOUCHED}"]
+
+
+def test_a_releases_signed_files_do_not_pass_as_another_release(tmp_path, key):
+    _release_folder(tmp_path, key)
+    assert verify_release_folder(tmp_path, key.public_key, release="1.4.0").ok
+    assert verify_release_folder(tmp_path, key.public_key, release="1.5.0").problems == [
+        "spark-1.4.0.intoto.jsonl: its statement is of release 1.4.0, not of 1.5.0"]
