@@ -168,7 +168,8 @@ def _signature_there(assets: ReleaseAssets, remote: Mapping[str, RemoteAsset], n
 def attach_to_release(github: GitHubSettings, tag: str, files: Mapping[str, Path], staging: Path,
                       gpg_key: str | None = None, signed: Sequence[str] = (CHECKSUMS,),
                       title: str | None = None, prior_signatures: Mapping[str, Path] | None = None) -> AttachReport:
-    """Attach `files` (asset name → file) to the release of `tag`, made when there is none, with
+    """Attach `files` (asset name → file) to the release of `tag` (the tag must be on GitHub), made
+    as a draft when there is none and published once every file is on it, with
     `SHA256SUMS` over those files (an asset of the release that is none of them is a problem,
     never listed or signed) and, with `gpg_key`, a detached signature of each
     of `signed` (a good one already on the release, or in `prior_signatures` by name, is kept:
@@ -228,11 +229,18 @@ def attach_to_release(github: GitHubSettings, tag: str, files: Mapping[str, Path
             decisions[asc] = _settled(assets, local[asc], decide(local[asc], remote.get(asc)), remote)
         paths[asc] = staging / asc
 
+    failed = False
     for name, decision in decisions.items():
         outcome = assets.put(local[name], paths[name].read_bytes(), media_type(name), decision, remote.get(name))
         report.assets.append(outcome)
         if outcome.action == "failed":
             report.problems.append(f"{name}: {outcome.reason}")
+            failed = True
+    if assets.release.get("draft") is True and failed:
+        report.problems.append(f"the release of {tag} stays a draft: not all its files are on it")
+    elif assets.release.get("draft") is True:
+        assets.publish()
+        report.published = True
     return report
 
 

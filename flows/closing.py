@@ -7,7 +7,8 @@ The annotated tag `v<release>` carries the runbook's message and is pushed (neve
 re-run pushes a tag an earlier push left behind); every open pull request labelled with the
 freeze label loses it. With `process.github.release_assets`, the release's SBOM, provenance,
 signed go/no-go, manifest at Live and SHA256SUMS become the assets of its GitHub release
-(flows/attest.py; attaching again changes nothing). `dry_run` says what it would tag, which pull
+(flows/attest.py; attaching again changes nothing), once the tag is pushed: without a git
+repository, or when the tag step failed, nothing is attached and the closing says why. `dry_run` says what it would tag, which pull
 requests it would touch and what it would attach, and changes nothing.
 """
 
@@ -93,7 +94,17 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
         evidence.record(layout.freeze_lift(dry_run), done.get("freeze_lift") or {"error": problems[-1]})
 
     if process.github is not None and process.github.release_assets:
-        done["release_assets"], failed = attach_release_evidence(settings, evidence.path, dry_run)
+        # A release needs its tag on GitHub first; this closing pushes it, so without a tag pushed
+        # here nothing is attached.
+        if process.git.repo is None:
+            skipped = "no git repository (process.git.repo), so no tag was pushed"
+        else:
+            skipped = "the tag step failed" if "tag" not in done else None
+        if skipped:
+            done["release_assets"], failed = {"tag": f"v{settings.release}", "skipped": skipped}, [
+                f"release assets: not attached: {skipped}"]
+        else:
+            done["release_assets"], failed = attach_release_evidence(settings, evidence.path, dry_run)
         problems += failed
         evidence.record(layout.release_assets(dry_run), done["release_assets"])
         logger.info("release assets of v%s: %s", settings.release,

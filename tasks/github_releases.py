@@ -1,7 +1,10 @@
 """GitHub's releases with httpx: the release of a tag, its assets, and files attached as assets.
 
-Documented shapes only: `GET /repos/{owner}/{repo}/releases/tags/{tag}` (404: no release yet),
-`POST /repos/{owner}/{repo}/releases {"tag_name", "name"}`, `GET …/releases/{id}/assets` (paged),
+Documented shapes only: `GET /repos/{owner}/{repo}/releases/tags/{tag}` (404: no published
+release; a draft is found in `GET …/releases`, paged), `GET …/git/ref/tags/{tag}` (404: the tag is
+not on GitHub, and no release is made for it), `POST …/releases {"tag_name", "name", "draft": true}`
+and `PATCH …/releases/{id} {"draft": false}` once its files are on it, so nobody sees a release
+half filled, `GET …/releases/{id}/assets` (paged),
 `POST {upload_url}?name=N&label=L` with the file's media type as `Content-Type` and its bytes as
 the body, `DELETE …/releases/assets/{id}`, and `GET …/releases/assets/{id}` with
 `Accept: application/octet-stream`, which answers the bytes or redirects to storage.
@@ -77,28 +80,55 @@ class ReleaseAssets:
         self._uploads: GitHub | None = None
 
     def find(self) -> dict | None:
-        """The release of the tag; None when it has none (a draft is not found by its tag)."""
+        """The release of the tag, a draft among them (GitHub finds a draft by its tag only in the
+        list of releases); None when it has none."""
         response = self.api.request("GET", f"{self.repo_path}/releases/tags/{quote(self.tag, safe='')}")
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
+        if response.status_code == 200:
+            self.release = _release_object(response, f"GET release of {self.tag}")
+            return self.release
+        if response.status_code != 404:
             raise GitHubError(f"GET release of {self.tag}: {_message(response)}")
-        self.release = _release_object(response, f"GET release of {self.tag}")
+        drafts = [r for r in self.api._pages(f"{self.repo_path}/releases", {"per_page": 100})
+                  if isinstance(r, dict) and r.get("draft") is True and r.get("tag_name") == self.tag]
+        if not drafts:
+            return None
+        self.release = _release_dict(drafts[0], f"GET releases ({self.tag})")
         return self.release
 
+    def tag_exists(self) -> bool:
+        """Whether the repository on GitHub has the tag (`GET …/git/ref/tags/{tag}`)."""
+        response = self.api.request("GET", f"{self.repo_path}/git/ref/tags/{quote(self.tag, safe='')}")
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise GitHubError(f"GET tag {self.tag}: {_message(response)}")
+
     def find_or_create(self, name: str | None = None, body: str = "") -> dict:
-        """The release of the tag, made (not a draft) when there is none; a release another writer
-        made meanwhile (422) is read and used."""
+        """The release of the tag, made as a draft when there is none (`publish` makes it public
+        once its files are on it); a release another writer made meanwhile (422) is read and
+        used. GitHubError when the tag is not on GitHub: a release of a missing tag would make
+        GitHub tag the default branch's head."""
         if self.find() is not None:
             return self.release
-        response = self.api.request("POST", f"{self.repo_path}/releases",
-                                    json={"tag_name": self.tag, "name": name or self.tag, "body": body})
+        if not self.tag_exists():
+            raise GitHubError(f"the tag {self.tag} is not on {self.settings.repository}; push it before attaching "
+                              f"(a release made now would tag the default branch's head)")
+        response = self.api.request("POST", f"{self.repo_path}/releases", json={
+            "tag_name": self.tag, "name": name or self.tag, "body": body, "draft": True})
         if response.status_code == 201:
             self.release, self.created = _release_object(response, f"POST release {self.tag}"), True
             return self.release
         if response.status_code == 422 and self.find() is not None:
             return self.release
         raise GitHubError(f"POST release {self.tag}: {_message(response)}")
+
+    def publish(self) -> None:
+        """Make the draft release public (`PATCH …/releases/{id} {"draft": false}`)."""
+        if self.release.get("draft") is not True:
+            return
+        response = self.api.request("PATCH", f"{self.repo_path}/releases/{self.release['id']}", json={"draft": False})
+        if response.status_code != 200:
+            raise GitHubError(f"PATCH release {self.tag} (publish): {_message(response)}")
+        self.release = _release_object(response, f"PATCH release {self.tag}")
 
     def assets(self) -> list[dict]:
         """Every asset of the release, as GitHub describes them."""
@@ -238,8 +268,12 @@ def _release_object(response: httpx.Response, what: str) -> dict:
         release = response.json()
     except ValueError:
         release = None
+    return _release_dict(release, f"{what}: HTTP {response.status_code}")
+
+
+def _release_dict(release: object, what: str) -> dict:
     if not isinstance(release, dict) or not isinstance(release.get("id"), int) or "upload_url" not in release:
-        raise GitHubError(f"{what}: HTTP {response.status_code} but not a release object")
+        raise GitHubError(f"{what} but not a release object")
     return release
 
 
@@ -256,5 +290,6 @@ class AttachReport(BaseModel):
     tag: str
     release_id: int | None = None
     release_created: bool = False
+    published: bool = False  # a draft made public once every file was on it
     assets: list[AssetOutcome] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)

@@ -135,6 +135,7 @@ def test_an_out_folder_holding_other_files_is_refused_and_left_alone(project, ke
 @pytest.fixture
 def attached(project, keys, gpg, github, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_TOKEN", github.token)
+    github.tags.add("v1.4.0")
     options = ["--repository", github.repository, "--api-url", github.url]
     out = tmp_path / "attest"
     assert _attest(project, keys, out, "--no-sigstore", "--gpg-key", gpg.fingerprint, "--attach", *options) == 0

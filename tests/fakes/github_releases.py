@@ -7,7 +7,10 @@ or "starter" for an upload that failed part way), `size`, `digest` ("sha256:…"
 (`/uploads/repos/…/releases/{id}/assets?name=&label=`, the body the file's bytes); a taken name
 answers 422 `already_exists`. Downloading an asset through the API with
 `Accept: application/octet-stream` redirects to `/downloads/…`, standing for storage, which needs
-no token (and records whether one came).
+no token (and records whether one came). A draft is not found by its tag, only in the list of
+releases; `PATCH` publishes it. `tags` are the repository's tags (`GET …/git/ref/tags/{tag}`); a
+release made for another tag is recorded in `tagged_default_branch`, as GitHub would tag the
+default branch's head.
 
 Knobs inject each refusal: `fail_uploads` (the next uploads answer a proxy's 502 and leave an
 empty `starter` asset under the name), `race_uploads` (another writer uploads these bytes under
@@ -53,7 +56,9 @@ class FakeReleases:
     race_uploads: dict[str, bytes] = field(default_factory=dict)
     with_digests: bool = True
     upload_origin: str | None = None
+    tags: set[str] = field(default_factory=set)  # the tags pushed to the repository
     download_authorizations: list[str | None] = field(default_factory=list)
+    tagged_default_branch: list[str] = field(default_factory=list)  # releases made for a tag not pushed
     _next_id: int = 100
 
     def _id(self) -> int:
@@ -97,16 +102,36 @@ class FakeReleases:
 
     async def get_release_by_tag(self, request: Request) -> Response:
         release = self.release_of(request.path_params["tag"])
-        return JSONResponse(self._release(release)) if release else JSONResponse(NOT_FOUND, status_code=404)
+        if release is None or release["draft"]:  # GitHub finds no draft by its tag
+            return JSONResponse(NOT_FOUND, status_code=404)
+        return JSONResponse(self._release(release))
 
-    async def create_release(self, request: Request) -> Response:
+    async def git_ref(self, request: Request) -> Response:
+        tag = request.path_params["tag"]
+        if tag not in self.tags:
+            return JSONResponse(NOT_FOUND, status_code=404)
+        return JSONResponse({"ref": f"refs/tags/{tag}", "object": {"type": "tag", "sha": "0" * 40}})
+
+    async def releases_list_or_create(self, request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse([self._release(r) for r in reversed(self.releases.values())])
         body = await request.json()
-        if self.release_of(body["tag_name"]):
+        if body["tag_name"] not in self.tags:  # GitHub would tag the default branch's head
+            self.tags.add(body["tag_name"])
+            self.tagged_default_branch.append(body["tag_name"])
+        if any(r["tag_name"] == body["tag_name"] and not r["draft"] for r in self.releases.values()):
             return _already_exists("Release", "tag_name")
         release = {"id": self._id(), "tag_name": body["tag_name"], "name": body.get("name") or body["tag_name"],
-                   "body": body.get("body", ""), "draft": False, "prerelease": False}
+                   "body": body.get("body", ""), "draft": bool(body.get("draft")), "prerelease": False}
         self.releases[release["id"]] = release
         return JSONResponse(self._release(release), status_code=201)
+
+    async def update_release(self, request: Request) -> Response:
+        release = self.releases.get(int(request.path_params["release_id"]))
+        if release is None:
+            return JSONResponse(NOT_FOUND, status_code=404)
+        release.update({k: v for k, v in (await request.json()).items() if k in ("draft", "name", "body")})
+        return JSONResponse(self._release(release))
 
     async def list_assets(self, request: Request) -> Response:
         release_id = int(request.path_params["release_id"])
@@ -161,7 +186,9 @@ class FakeReleases:
     def release_routes(self, prefix: str) -> list[Route]:
         return [
             Route(f"{prefix}/releases/tags/{{tag}}", self.get_release_by_tag),
-            Route(f"{prefix}/releases", self.create_release, methods=["POST"]),
+            Route(f"{prefix}/releases", self.releases_list_or_create, methods=["GET", "POST"]),
+            Route(f"{prefix}/releases/{{release_id:int}}", self.update_release, methods=["PATCH"]),
+            Route(f"{prefix}/git/ref/tags/{{tag}}", self.git_ref),
             Route(f"{prefix}/releases/{{release_id:int}}/assets", self.list_assets),
             Route(f"{prefix}/releases/assets/{{asset_id:int}}", self.asset, methods=["GET", "DELETE"]),
             Route(f"/uploads{prefix}/releases/{{release_id:int}}/assets", self.upload_asset, methods=["POST"]),

@@ -5,6 +5,7 @@ reads them back and checks them against each other, with the GPG signature of SH
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -48,6 +49,16 @@ def _live(folder, key: SigningKey) -> None:
     ledger.seal("go-live", key)
 
 
+def _repo(tmp_path) -> str:
+    """A work tree with one commit and no remote: the closing tags it there."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q",
+                                  "--allow-empty", "-m", "release"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    return str(repo)
+
+
 @pytest.fixture
 def gpg(monkeypatch):
     with throwaway_gpg_home() as home:
@@ -60,10 +71,12 @@ def test_the_closing_attaches_the_release_files_once_and_they_verify_from_the_ou
     from flows.closing import closing
 
     monkeypatch.setenv("GITHUB_TOKEN", github.token)
+    github.tags.add(f"v{RELEASE}")  # as the closing's push leaves it on GitHub
     key = SigningKey.from_file(signing_key["key_path"])
     _live(tmp_path / f"v{RELEASE}", key)
     cfg = load_settings({"release": RELEASE, "policy": {"stages": [100]}, "process": {
-        "evidence_root": str(tmp_path), "git": {"repo": None}, "signing": {**signing_key, "gpg_key": gpg.fingerprint},
+        "evidence_root": str(tmp_path), "git": {"repo": _repo(tmp_path)},
+        "signing": {**signing_key, "gpg_key": gpg.fingerprint},
         "github": {"repository": github.repository, "api_url": github.url, "release_assets": True}}})
 
     state = closing(cfg, return_state=True)
@@ -101,3 +114,25 @@ def test_a_dry_run_asks_github_nothing_and_a_missing_ritual_file_is_named(github
     record, problems = attach_release_evidence(cfg, folder, dry_run=True)
     assert record["would_attach"] == sorted(set(ATTACHED) - {"SHA256SUMS.asc", "sbom_1.4.0.json"})
     assert problems == ["release assets: sbom_1.4.0.json is not in the evidence"] and github.calls == []
+
+
+@pytest.mark.parametrize("case", ["no git repository", "the tag step failed"])
+def test_nothing_is_attached_without_a_tag_pushed_and_the_closing_says_why(github, signing_key, tmp_path,
+                                                                          monkeypatch, case):
+    from flows.closing import closing
+
+    monkeypatch.setenv("GITHUB_TOKEN", github.token)
+    _live(tmp_path / f"v{RELEASE}", SigningKey.from_file(signing_key["key_path"]))
+    repo = None if case == "no git repository" else _repo(tmp_path)
+    if repo:  # a tag of the same name at another commit: golive never moves a tag
+        subprocess.run(["git", "-C", repo, "tag", f"v{RELEASE}", "HEAD"], check=True)
+        subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit",
+                        "-q", "--allow-empty", "-m", "later"], check=True)
+    cfg = load_settings({"release": RELEASE, "policy": {"stages": [100]}, "process": {
+        "evidence_root": str(tmp_path), "git": {"repo": repo}, "signing": signing_key,
+        "github": {"repository": github.repository, "api_url": github.url, "release_assets": True}}})
+    state = closing(cfg, return_state=True)
+    why = "no git repository (process.git.repo), so no tag was pushed" if repo is None else "the tag step failed"
+    assert state.name == "ClosedPartially" and f"release assets: not attached: {why}" in state.message
+    assert EvidenceLedger(cfg.evidence_dir).read_json(layout.release_assets())["skipped"] == why
+    assert github.releases == {} and not any("/releases" in path for _, path in github.calls)

@@ -22,6 +22,7 @@ TAG = "v1.4.0"
 @pytest.fixture
 def settings(github, monkeypatch) -> GitHubSettings:
     monkeypatch.setenv("GITHUB_TOKEN", github.token)
+    github.tags.add(TAG)
     return GitHubSettings(repository=github.repository, api_url=github.url, max_wait_seconds=10)
 
 
@@ -192,3 +193,23 @@ def test_an_asset_someone_else_put_on_the_release_is_named_and_never_listed_or_s
     on_release = _on_release(github)
     assert b"evil" not in on_release["SHA256SUMS"] and on_release["evil-1.4.0-py3-none-any.whl"] == b"evil"
     assert on_release["SHA256SUMS"].decode() == _sums({n: d for n, d in on_release.items() if n in files})
+
+
+def test_no_release_is_made_for_a_tag_github_does_not_have(github, settings, files, staging):
+    github.tags.clear()
+    with pytest.raises(GitHubError, match="the tag v1.4.0 is not on spark/trading; push it before attaching"):
+        attach_to_release(settings, TAG, files, staging)
+    assert github.releases == {} and github.tagged_default_branch == []
+
+
+def test_the_release_is_a_draft_until_every_file_is_on_it(github, settings, files, staging):
+    github.fail_uploads = 100
+    report = attach_to_release(settings, TAG, files, staging)
+    assert report.release_created and not report.published and github.release_of(TAG)["draft"] is True
+    assert report.problems[-1] == "the release of v1.4.0 stays a draft: not all its files are on it"
+    drafts = [call for call in github.calls if call[0] == "POST" and call[1].endswith("/releases")]
+    github.fail_uploads = 0
+    again = attach_to_release(settings, TAG, files, staging)  # finds its draft in the list, finishes, publishes
+    assert not again.problems and again.published and not again.release_created
+    assert github.release_of(TAG)["draft"] is False and len(github.releases) == 1
+    assert [c for c in github.calls if c[0] == "POST" and c[1].endswith("/releases")] == drafts
