@@ -6,8 +6,9 @@ not on GitHub, and no release is made for it), `POST …/releases {"tag_name", "
 and `PATCH …/releases/{id} {"draft": false}` once its files are on it, so nobody sees a release
 half filled, `GET …/releases/{id}/assets` (paged),
 `POST {upload_url}?name=N&label=L` with the file's media type as `Content-Type` and its bytes as
-the body, `DELETE …/releases/assets/{id}`, and `GET …/releases/assets/{id}` with
-`Accept: application/octet-stream`, which answers the bytes or redirects to storage.
+the body, `PATCH …/releases/assets/{id} {"name"}`, `DELETE …/releases/assets/{id}`, and
+`GET …/releases/assets/{id}` with `Accept: application/octet-stream`, which answers the bytes or
+redirects to storage.
 
 An upload can go wrong in two documented ways, each recovered here: a name that is taken answers
 422 `already_exists` (the asset is read again and compared), and a failed upload can leave an
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import time
 from pathlib import Path
 from urllib.parse import quote, urljoin
@@ -223,20 +225,57 @@ class ReleaseAssets:
     def put(self, local: LocalFile, data: bytes, media_type: str, decision: Decision,
             existing: RemoteAsset | None) -> AssetOutcome:
         """Carry out `decision` for one file, recovering from a taken name (422) and from a failed
-        upload that left an unfinished asset; the outcome says what was done and why."""
+        upload that left an unfinished asset; the outcome says what was done and why. An asset
+        being replaced stays until its successor is uploaded (under a name of its own, renamed
+        once the old is gone); one another writer is uploading (state `open`) is left alone."""
         outcome = dict(name=local.name, sha256=local.sha256, size=local.size, media_type=media_type)
         if decision.action == "skip":
             return AssetOutcome(action="skipped", reason=decision.reason, asset_id=existing and existing.id, **outcome)
-        action, reason, old = ("replaced", decision.reason, decision.old_sha256) if decision.action == "replace" \
-            else ("uploaded", decision.reason, None)
+        if existing is not None and existing.state == "open":
+            return AssetOutcome(action="failed", reason="another upload of it is under way (state open); left alone",
+                                asset_id=existing.id, **outcome)
+        if decision.action == "replace" and existing is not None and existing.state == "uploaded":
+            return self._replace(local, data, media_type, decision, existing, outcome)
         if decision.action == "replace" and existing is not None:
+            self.delete(existing.id)  # an unfinished upload holds nothing worth keeping
+        action = "replaced" if decision.action == "replace" else "uploaded"
+        return self._upload_as(local.name, local, data, media_type, action, decision.reason,
+                               decision.old_sha256 if action == "replaced" else None, outcome)
+
+    def _replace(self, local: LocalFile, data: bytes, media_type: str, decision: Decision, existing: RemoteAsset,
+                 outcome: dict) -> AssetOutcome:
+        """The new bytes uploaded under a name of their own, then the old asset removed and the new
+        one renamed (`PATCH …/releases/assets/{id} {"name"}`): the release never lacks the file
+        while an upload is failing."""
+        temporary = f"{local.name}.{secrets.token_hex(4)}.new"
+        new = self._upload_as(temporary, local, data, media_type, "replaced", decision.reason, decision.old_sha256,
+                              outcome)
+        if new.action != "replaced":
+            return new.model_copy(update={"action": "failed", "reason": f"{new.reason}; the old asset is kept"})
+        try:
             self.delete(existing.id)
+            response = self.api.request("PATCH", f"{self.repo_path}/releases/assets/{new.asset_id}",
+                                        json={"name": local.name})
+            if response.status_code != 200:
+                raise GitHubError(_message(response))
+        except GitHubError as exc:
+            return new.model_copy(update={"action": "failed", "reason": (
+                f"the new bytes are on the release as {temporary}, but putting them in the old one's place "
+                f"failed: {exc}")})
+        return new
+
+    def _upload_as(self, name: str, local: LocalFile, data: bytes, media_type: str, action: str, reason: str,
+                   old: str | None, outcome: dict) -> AssetOutcome:
+        """Upload `local`'s bytes as the asset `name`, up to _UPLOAD_TRIES times."""
         last = ""
         for _ in range(_UPLOAD_TRIES):
-            response = self.upload(local.name, data, media_type)
+            response = self.upload(name, data, media_type)
             status = "no answer" if response is None else f"HTTP {response.status_code}"
             if response is not None and response.status_code == 201:
-                uploaded = RemoteAsset.from_api(response.json())
+                try:
+                    uploaded = RemoteAsset.from_api(response.json())
+                except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                    return AssetOutcome(action="failed", reason="upload: HTTP 201 but not an asset object", **outcome)
                 if uploaded.digest not in (None, local.sha256) or uploaded.size != local.size:
                     return AssetOutcome(action="failed", reason="GitHub holds other bytes than were sent",
                                         asset_id=uploaded.id, **outcome)
@@ -245,9 +284,12 @@ class ReleaseAssets:
             if response is not None and response.status_code != 422 and response.status_code < 500:
                 return AssetOutcome(action="failed", reason=f"upload: {last}", **outcome)
             # 422: the name is taken; 5xx: the upload failed, perhaps leaving an unfinished asset.
-            there = self.remote().get(local.name)
+            there = self.remote().get(name)
             if there is None:
                 continue
+            if there.state == "open":
+                return AssetOutcome(action="failed", reason=f"upload: {last}; another upload of it is under way "
+                                                            f"(state open), left alone", **outcome)
             again = decide(local, there)
             if again.action == "compare":
                 again = decide(local, RemoteAsset(there.id, there.name, there.size, there.state,

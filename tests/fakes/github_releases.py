@@ -172,6 +172,12 @@ class FakeReleases:
         if request.method == "DELETE":
             del self.assets[asset.id]
             return Response(status_code=204)
+        if request.method == "PATCH":
+            name = (await request.json()).get("name", asset.name)
+            if any(a.release_id == asset.release_id and a.name == name and a is not asset for a in self.assets.values()):
+                return _already_exists("ReleaseAsset", "name")
+            asset.name = name
+            return JSONResponse(self._asset(asset))
         if request.headers.get("accept") == "application/octet-stream":
             return Response(status_code=302, headers={"location": f"{self.url}/downloads/{asset.id}/{asset.name}"})
         return JSONResponse(self._asset(asset))
@@ -190,7 +196,7 @@ class FakeReleases:
             Route(f"{prefix}/releases/{{release_id:int}}", self.update_release, methods=["PATCH"]),
             Route(f"{prefix}/git/ref/tags/{{tag}}", self.git_ref),
             Route(f"{prefix}/releases/{{release_id:int}}/assets", self.list_assets),
-            Route(f"{prefix}/releases/assets/{{asset_id:int}}", self.asset, methods=["GET", "DELETE"]),
+            Route(f"{prefix}/releases/assets/{{asset_id:int}}", self.asset, methods=["GET", "DELETE", "PATCH"]),
             Route(f"/uploads{prefix}/releases/{{release_id:int}}/assets", self.upload_asset, methods=["POST"]),
             Route("/downloads/{asset_id:int}/{name}", self.download),
         ]

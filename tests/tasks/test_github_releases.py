@@ -213,3 +213,30 @@ def test_the_release_is_a_draft_until_every_file_is_on_it(github, settings, file
     assert not again.problems and again.published and not again.release_created
     assert github.release_of(TAG)["draft"] is False and len(github.releases) == 1
     assert [c for c in github.calls if c[0] == "POST" and c[1].endswith("/releases")] == drafts
+
+
+def test_an_asset_being_replaced_stays_until_its_successor_is_uploaded(github, settings, files, staging):
+    attach_to_release(settings, TAG, files, staging)
+    name = "spark-1.4.0.cdx.json"
+    old = files[name].read_bytes()
+    files[name].write_bytes(b'{"bomFormat": "CycloneDX", "version": 2}\n')
+    github.fail_uploads = 100
+    report = attach_to_release(settings, TAG, files, staging)
+    failed = next(a for a in report.assets if a.name == name)
+    assert failed.action == "failed" and failed.reason.endswith("(3 tries); the old asset is kept")
+    assert _on_release(github)[name] == old
+    github.fail_uploads = 0
+    again = attach_to_release(settings, TAG, files, staging)
+    assert not again.problems and _actions(again)[name] == "replaced"
+    assert _on_release(github)[name] == files[name].read_bytes() and sorted(_on_release(github)) == sorted(
+        [*files, "SHA256SUMS"])
+
+
+def test_an_asset_another_writer_is_uploading_is_left_alone(github, settings, files, staging):
+    attach_to_release(settings, TAG, files, staging)
+    name = "spark-1.4.0.cdx.json"
+    github.asset_named(TAG, name).state = "open"
+    files[name].write_bytes(b"{}\n")
+    report = attach_to_release(settings, TAG, files, staging)
+    assert f"{name}: another upload of it is under way (state open); left alone" in report.problems
+    assert github.asset_named(TAG, name) is not None
