@@ -162,7 +162,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
         try:
             attached = attach_to_release(github, tag, files, Path(staging), fingerprint,
                                          prior_signatures={"SHA256SUMS": out / "SHA256SUMS.asc"})
-        except (GitHubError, GpgError) as exc:
+        except (GitHubError, GpgError, OSError) as exc:
             print(f"FAIL attach: {escape_line(exc)}")
             return 1
     _print_attached(attached)
@@ -202,7 +202,7 @@ def _verify_release(args: argparse.Namespace, public_key) -> int:
     with tempfile.TemporaryDirectory(prefix="golive-release-") as folder:
         try:
             names = ReleaseAssets(github, tag).download_all(Path(folder))
-        except GitHubError as exc:
+        except (GitHubError, OSError) as exc:
             print(f"FAIL {escape_line(exc)}")
             print(f"{where}: does NOT verify (its assets could not be read)")
             return 1

@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from golive.settings import GitHubSettings
+from golive.validation import escape_line
 
 API_VERSION = "2022-11-28"
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -42,10 +43,11 @@ def _message(response: httpx.Response) -> str:
     """GitHub's one-line reason for a refusal; an HTML or empty body (a proxy's 502) as its type."""
     try:
         message = response.json().get("message", "")
-    except (ValueError, AttributeError):
-        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        message = message if isinstance(message, str) else ""
+    except (ValueError, AttributeError, RecursionError):
+        kind = escape_line(response.headers.get("content-type", "no content type").split(";")[0])[:80]
         message = f"({kind} body)"
-    return " ".join(f"HTTP {response.status_code} {message}".split())
+    return " ".join(f"HTTP {response.status_code} {escape_line(message)[:300]}".split())
 
 
 class LabelReport(BaseModel):
@@ -90,10 +92,13 @@ class GitHub:
                                              or "retry-after" in response.headers))
         if not limited:
             return None
-        if "retry-after" in response.headers:
-            return max(0.0, float(response.headers["retry-after"]))
-        if "x-ratelimit-reset" in response.headers:
-            return max(0.0, float(response.headers["x-ratelimit-reset"]) - time.time())
+        try:
+            if "retry-after" in response.headers:
+                return max(0.0, float(response.headers["retry-after"]))
+            if "x-ratelimit-reset" in response.headers:
+                return max(0.0, float(response.headers["x-ratelimit-reset"]) - time.time())
+        except ValueError:
+            pass  # a time that is no number: as if none were named
         return 60.0  # GitHub's advice for a secondary limit that names no time
 
     def request(self, method: str, url: str, **kwargs) -> httpx.Response:
@@ -130,7 +135,7 @@ class GitHub:
                 raise GitHubError(f"GET {urlsplit(next_url).path}: {_message(response)}")
             try:
                 page = response.json()
-            except ValueError:
+            except (ValueError, RecursionError):
                 page = None
             if not isinstance(page, list):
                 raise GitHubError(f"GET {urlsplit(next_url).path}: HTTP 200 but not a JSON list")

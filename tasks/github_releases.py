@@ -159,7 +159,7 @@ class ReleaseAssets:
             if response.status_code == 200:
                 _take(response.content, digest, sink, limit, asset_id)
             elif response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
-                location = urljoin(str(response.request.url), response.headers["location"])
+                location = _location(response, asset_id)
                 with shared_client().stream("GET", location, timeout=60) as stored:
                     if stored.status_code != 200:
                         raise GitHubError(f"asset {asset_id}: storage answered HTTP {stored.status_code}")
@@ -308,7 +308,7 @@ class ReleaseAssets:
 def _release_object(response: httpx.Response, what: str) -> dict:
     try:
         release = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         release = None
     return _release_dict(release, f"{what}: HTTP {response.status_code}")
 
@@ -317,6 +317,18 @@ def _release_dict(release: object, what: str) -> dict:
     if not isinstance(release, dict) or not isinstance(release.get("id"), int) or "upload_url" not in release:
         raise GitHubError(f"{what} but not a release object")
     return release
+
+
+def _location(response: httpx.Response, asset_id: int) -> str:
+    """Where a download redirects to, as an absolute URL; GitHubError when it is not one."""
+    try:
+        location = urljoin(str(response.request.url), response.headers["location"])
+        url = httpx.URL(location)
+    except (ValueError, httpx.InvalidURL):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise GitHubError(f"GET asset {asset_id}: HTTP {response.status_code} to a location that is not a URL")
+    return location
 
 
 def _take(chunk: bytes, digest, sink, room: int, asset_id: int) -> None:

@@ -246,3 +246,14 @@ def test_one_releases_signed_files_do_not_pass_as_another_release(attached, keys
     assert main(["evidence", "verify", "--release", "v1.5.0", "--key", str(keys[1]), *options]) == 1
     assert "FAIL spark_client-1.4.0.intoto.jsonl: its statement is of release 1.4.0, not of 1.5.0" in \
         capsys.readouterr().out.splitlines()
+
+
+def test_a_hostile_answer_from_github_is_one_fail_line_never_a_traceback(keys, github, monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_TOKEN", github.token)
+    github.hostile[("GET", "/repos/spark/trading/releases/tags/")] = (
+        200, b"[" * 100_000 + b"]" * 100_000, {"content-type": "application/json"})
+    assert _verify(keys, ["--repository", github.repository, "--api-url", github.url]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["FAIL GET release of v1.4.0: HTTP 200 but not a release object",
+                                         f"{github.repository} v1.4.0: does NOT verify (its assets could not be read)"]
+    assert "Traceback" not in captured.err

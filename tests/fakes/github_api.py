@@ -3,8 +3,9 @@
 It follows GitHub's documented request and response shapes for what golive calls: issues listed
 with `state`/`labels`/`per_page`/`page` and a `Link` header, pull requests listed, labels added
 and removed; `Authorization: Bearer` required; rate limits as 429 + `Retry-After` or 403 +
-`x-ratelimit-remaining: 0` + `x-ratelimit-reset`. Knobs let a test make it rate-limit or refuse
-one pull request. Releases and their assets are tests/fakes/github_releases.py's.
+`x-ratelimit-remaining: 0` + `x-ratelimit-reset`. Knobs let a test make it rate-limit, refuse
+one pull request, or answer a request once with any bytes and headers (`hostile`). Releases and
+their assets are tests/fakes/github_releases.py's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class FakeGitHub(FakeReleases):
     next_origin: str | None = None  # pages link their next page to this origin instead of the API's
     calls: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
+    # A hostile or broken answer: (method, path prefix) → (status, body, headers), served once.
+    hostile: dict[tuple[str, str], tuple[int, bytes, dict]] = field(default_factory=dict)
 
     def _label(self, name: str) -> dict:
         return {"name": name, "url": f"{self.url}/repos/{self.repository}/labels/{quote(name)}"}
@@ -111,6 +114,10 @@ class FakeGitHub(FakeReleases):
             return await call_next(request)
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return JSONResponse({"message": "Requires authentication"}, status_code=401)
+        for (method, prefix), (status, body, headers) in list(self.hostile.items()):
+            if request.method == method and request.url.path.startswith(prefix):
+                del self.hostile[(method, prefix)]
+                return Response(body, status_code=status, headers=headers)
         if self.rate_limit_next > 0:
             self.rate_limit_next -= 1
             if self.rate_limit_style == "403":

@@ -117,3 +117,22 @@ class _NoSleep:
         import time
 
         return time.time()
+
+
+def test_deeply_nested_json_from_github_is_a_one_line_error(github, settings):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    github.hostile[("GET", "/repos/spark/trading/issues")] = (200, deep, {"content-type": "application/json"})
+    with pytest.raises(GitHubError, match="^GET /repos/spark/trading/issues: HTTP 200 but not a JSON list$"):
+        GitHub(settings, github.token).open_pull_requests("hold-for-canary")
+    github.hostile[("GET", "/repos/spark/trading/issues")] = (403, deep, {"content-type": "application/json"})
+    with pytest.raises(GitHubError, match=r"^GET /repos/spark/trading/issues: HTTP 403 \(application/json body\)$"):
+        GitHub(settings, github.token).open_pull_requests("hold-for-canary")
+
+
+def test_a_retry_after_that_is_no_number_is_waited_as_none_named(github, settings, monkeypatch):
+    import tasks.github as module
+    slept = []
+    monkeypatch.setattr(module.time, "sleep", slept.append)
+    github.hostile[("GET", "/repos/spark/trading/pulls")] = (429, b"{}", {"retry-after": "soon"})
+    GitHub(settings.model_copy(update={"max_wait_seconds": 100}), github.token).open_pull_requests()
+    assert slept == [60.0]

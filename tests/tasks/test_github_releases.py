@@ -240,3 +240,43 @@ def test_an_asset_another_writer_is_uploading_is_left_alone(github, settings, fi
     report = attach_to_release(settings, TAG, files, staging)
     assert f"{name}: another upload of it is under way (state open); left alone" in report.problems
     assert github.asset_named(TAG, name) is not None
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize("method, path, answer, error", [
+    ("GET", "/repos/spark/trading/releases/tags/", (200, DEEP, {"content-type": "application/json"}),
+     "GET release of v1.4.0: HTTP 200 but not a release object"),
+    ("GET", "/repos/spark/trading/releases/tags/", (403, DEEP, {"content-type": "application/json"}),
+     "GET release of v1.4.0: HTTP 403 (application/json body)"),
+    ("GET", "/repos/spark/trading/releases/assets/", (302, b"", {"location": "file:///etc/passwd"}),
+     "HTTP 302 to a location that is not a URL"),
+])
+def test_a_hostile_or_broken_answer_is_a_one_line_github_error(github, settings, files, staging, tmp_path,
+                                                               method, path, answer, error):
+    attach_to_release(settings, TAG, files, staging)
+    github.hostile[(method, path)] = answer
+    folder = tmp_path / "downloaded"
+    folder.mkdir()
+    with pytest.raises(GitHubError) as refused:
+        ReleaseAssets(settings, TAG).download_all(folder)
+    assert error in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_an_upload_answered_201_with_no_asset_object_is_a_failed_upload(github, settings, files, staging):
+    github.hostile[("POST", "/uploads/")] = (201, b"<html>ok</html>", {"content-type": "text/html"})
+    report = attach_to_release(settings, TAG, files, staging)
+    assert report.problems[0] == "spark-1.4.0.cdx.json: upload: HTTP 201 but not an asset object"
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://storage.example.invalid/a\x00b", "javascript:x"])
+def test_a_redirect_to_no_url_is_a_one_line_github_error(location):
+    import httpx
+
+    from tasks.github_releases import _location
+
+    redirect = httpx.Response(302, headers={"location": location}, request=httpx.Request(
+        "GET", "https://api.github.com/repos/a/b/releases/assets/7"))
+    with pytest.raises(GitHubError, match="^GET asset 7: HTTP 302 to a location that is not a URL$"):
+        _location(redirect, 7)
