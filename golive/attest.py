@@ -30,7 +30,7 @@ __all__ = [
     "ATTEST_BUILD_TYPE", "CHECKSUMS", "Decision", "LocalFile", "RemoteAsset", "build_statement", "checksums_text",
     "decide", "file_of", "is_signature", "manifest_at_live", "manifest_bytes", "media_type", "name_problem",
     "normal_name", "parse_checksums", "plan", "project_sbom", "release_files", "requires_dist", "runtime_closure",
-    "signature_name",
+    "signature_name", "without_secrets",
 ]
 
 CHECKSUMS = "SHA256SUMS"
@@ -110,6 +110,16 @@ def parse_checksums(text: str) -> tuple[dict[str, str], list[str]]:
         else:
             digests[match[2]] = match[1]
     return digests, problems
+
+
+# Environment variables a build, its backend and the SBOM tool never need: tokens, passwords,
+# passphrases (the GitHub token, the GPG and signing keys' passphrases among them), secrets.
+_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|PRIVATE_KEY|API_KEY", re.IGNORECASE)
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without the variables whose names say they hold a secret."""
+    return {name: value for name, value in environ.items() if not _SECRET_NAME.search(name)}
 
 
 def requires_dist(metadata: str) -> list[str]:

@@ -16,6 +16,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from golive.attest import without_secrets
 from golive.validation import escape_line
 
 __all__ = ["BuildError", "Distributions", "build_distributions", "build_environment"]
@@ -83,8 +84,10 @@ def _commit_time(project: Path) -> str | None:
 
 
 def build_environment(project: Path) -> dict:
-    """The environment a build of `project` runs in: `SOURCE_DATE_EPOCH` the commit's time, unless set."""
-    env = dict(os.environ)
+    """The environment a build of `project` runs in: golive's without its secrets (the project's
+    backend and the SBOM tool are the project's code and tools, not golive's), and
+    `SOURCE_DATE_EPOCH` the commit's time, unless set."""
+    env = without_secrets(os.environ)
     if "SOURCE_DATE_EPOCH" not in env and (epoch := _commit_time(project)):
         env["SOURCE_DATE_EPOCH"] = epoch
     return env

@@ -23,7 +23,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive import layout
-from golive.attest import Edge, normal_name, project_sbom, requires_dist, runtime_closure
+from golive.attest import Edge, normal_name, project_sbom, requires_dist, runtime_closure, without_secrets
 from golive.evidence import EvidenceLedger, sha256_file
 from golive.models import SbomResult
 
@@ -82,7 +82,7 @@ def described(interpreter: str) -> Path:
     done = subprocess.run(
         [sys.executable, "-m", "cyclonedx_py", "environment", interpreter,
          "--of", "JSON", "--sv", SPEC_VERSION, "--output-reproducible", "--no-validate", "-o", partial],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env=without_secrets(os.environ),
     )
     if done.returncode != 0:
         Path(partial).unlink(missing_ok=True)

@@ -257,3 +257,14 @@ def test_a_hostile_answer_from_github_is_one_fail_line_never_a_traceback(keys, g
     assert captured.out.splitlines() == ["FAIL GET release of v1.4.0: HTTP 200 but not a release object",
                                          f"{github.repository} v1.4.0: does NOT verify (its assets could not be read)"]
     assert "Traceback" not in captured.err
+
+
+def test_the_build_and_the_sbom_tool_see_none_of_golives_secrets(project, monkeypatch):
+    from tasks.distributions import build_environment
+
+    secrets = ["GITHUB_TOKEN", "GOLIVE_GPG_PASSPHRASE", "GOLIVE_SIGNING_KEY_PASSPHRASE", "PYPI_API_TOKEN",
+               "DB_PASSWORD", "AWS_SECRET_ACCESS_KEY"]
+    for name in secrets:
+        monkeypatch.setenv(name, "s3cret")
+    env = build_environment(project)
+    assert not set(secrets) & set(env) and env["PATH"] and env["SOURCE_DATE_EPOCH"] == "1767225600"
