@@ -134,7 +134,8 @@ def cmd_attest(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         raise _Refused(f"--out {escape_line(out)}: {exc}") from None
     try:
-        made, report = attest_build(project, out, key, fingerprint, sigstore=not args.no_sigstore, git=_git(project))
+        made, report = attest_build(project, out, key, fingerprint, sigstore=not args.no_sigstore, git=_git(project),
+                                    allow_incomplete_sbom=args.allow_incomplete_sbom)
     except (BuildError, GpgError, RuntimeError, ValueError, OSError) as exc:
         print(f"FAIL {escape_line(exc)}")
         print(f"{escape_line(out)}: nothing written (the build stopped)")
@@ -143,7 +144,8 @@ def cmd_attest(args: argparse.Namespace) -> int:
     for name in made["files"]:
         print(f"  {escape_line(name)}")
     sbom = made["sbom"]
-    print(f"SBOM: {sbom['name']}, {sbom['components']} components, {sbom['validation']}")
+    print(f"SBOM: {sbom['name']}, {sbom['components']} components, {sbom['validation']}"
+          + (f"; INCOMPLETE: {', '.join(sbom['missing'])} not installed here, left out" if sbom["missing"] else ""))
     print(f"provenance: {made['provenance']} (subjects: {', '.join(made['subjects'])}), key {made['keyid'][:16]}…")
     keyless = made["sigstore"]
     print(f"sigstore: {keyless['bundle']}" if keyless["signed"]
@@ -244,6 +246,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpg-key", help="sign SHA256SUMS with this GnuPG key, a fingerprint or user id "
                                      "(default $GOLIVE_GPG_KEY; the keyring is $GNUPGHOME's)")
     p.add_argument("--no-sigstore", action="store_true", help="do not try keyless signing")
+    p.add_argument("--allow-incomplete-sbom", action="store_true",
+                   help="build even when requirements of the project are not installed where golive runs "
+                        "(the SBOM, which describes that environment, leaves them out and says so)")
     p.add_argument("--attach", action="store_true", help="attach the files to the GitHub release of --tag")
     p.add_argument("--tag", help="the release's tag (default v<version>)")
     p.add_argument("--repository", help="owner/name on GitHub (default $GITHUB_REPOSITORY, or --config's)")

@@ -68,7 +68,8 @@ def gpg_check(expected: str | None = None, signers: dict[str, str] | None = None
 
 
 def attest_build(project: Path, out: Path, key: SigningKey, gpg_fingerprint: str | None = None,
-                 sigstore: bool = True, git: Mapping | None = None) -> tuple[dict, VerifyReport]:
+                 sigstore: bool = True, git: Mapping | None = None,
+                 allow_incomplete_sbom: bool = False) -> tuple[dict, VerifyReport]:
     """Build, describe, sign and verify into `out`; what was made, and the verification's report.
 
     The files are made in a new folder beside `out` that takes its place once all are written:
@@ -79,7 +80,7 @@ def attest_build(project: Path, out: Path, key: SigningKey, gpg_fingerprint: str
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the build from the rest of CI
     try:
-        made, report = _attest_into(project, staging, key, gpg_fingerprint, sigstore, git)
+        made, report = _attest_into(project, staging, key, gpg_fingerprint, sigstore, git, allow_incomplete_sbom)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, old / out.name)
@@ -93,12 +94,13 @@ def attest_build(project: Path, out: Path, key: SigningKey, gpg_fingerprint: str
 
 
 def _attest_into(project: Path, out: Path, key: SigningKey, gpg_fingerprint: str | None, sigstore: bool,
-                 git: Mapping | None) -> tuple[dict, VerifyReport]:
+                 git: Mapping | None, allow_incomplete_sbom: bool) -> tuple[dict, VerifyReport]:
     started = _now()
     env = build_environment(project)
     dist = build_distributions(project, out, env)
     stem = dist.stem
-    sbom = write_project_sbom(out / (stem + layout.CYCLONEDX_SUFFIX), project, dist.metadata, env)
+    sbom = write_project_sbom(out / (stem + layout.CYCLONEDX_SUFFIX), project, dist.metadata, env,
+                              allow_incomplete_sbom)
     subjects = {path.name: file_of(path).sha256 for path in (dist.wheel, dist.sdist, out / sbom["name"])}
     statement = build_statement(
         dist.name, dist.version, subjects, git, builder_id="urn:golive:attest",

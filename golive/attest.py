@@ -30,7 +30,7 @@ __all__ = [
     "ATTEST_BUILD_TYPE", "CHECKSUMS", "Decision", "LocalFile", "RemoteAsset", "build_statement", "checksums_text",
     "decide", "file_of", "is_signature", "manifest_at_live", "manifest_bytes", "media_type", "name_problem",
     "normal_name", "parse_checksums", "plan", "project_sbom", "release_files", "requires_dist", "runtime_closure",
-    "signature_name", "without_secrets",
+    "signature_name", "unmet_requirements", "without_secrets",
 ]
 
 CHECKSUMS = "SHA256SUMS"
@@ -142,19 +142,33 @@ def runtime_closure(requires: Mapping[str, Sequence[Edge]], roots: Iterable[Edge
     """The installed distributions (by normal name) that `roots`, the project's requirements that
     hold without an extra, reach: each one's requirements that hold with no extra, and those of
     the extras asked of it. `requires` maps every installed distribution to its requirements."""
+    return _walk(requires, roots)[0]
+
+
+def unmet_requirements(requires: Mapping[str, Sequence[Edge]], roots: Iterable[Edge]) -> list[str]:
+    """The distributions (by normal name) `roots` reach that are not installed: an SBOM of this
+    environment leaves them out."""
+    return sorted(_walk(requires, roots)[1])
+
+
+def _walk(requires: Mapping[str, Sequence[Edge]], roots: Iterable[Edge]) -> tuple[set[str], set[str]]:
     frontier = [(normal_name(name), extra) for name, extras, when in roots if when is None
                 for extra in (None, *extras)]
     seen: set[tuple[str, str | None]] = set()
     reached: set[str] = set()
+    missing: set[str] = set()
     while frontier:
         name, extra = frontier.pop()
-        if (name, extra) in seen or name not in requires:
+        if name not in requires:
+            missing.add(name)
+            continue
+        if (name, extra) in seen:
             continue
         seen.add((name, extra))
         reached.add(name)
         frontier += [(normal_name(dependency), wanted) for dependency, extras, when in requires[name]
                      if when == extra for wanted in (None, *extras)]
-    return reached
+    return reached, missing
 
 
 def project_sbom(document: Mapping, reached: Iterable[str], direct: Iterable[str]) -> dict:

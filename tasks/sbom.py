@@ -23,7 +23,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive import layout
-from golive.attest import Edge, normal_name, project_sbom, requires_dist, runtime_closure, without_secrets
+from golive.attest import (
+    Edge, normal_name, project_sbom, requires_dist, runtime_closure, unmet_requirements, without_secrets,
+)
 from golive.evidence import EvidenceLedger, sha256_file
 from golive.models import SbomResult
 
@@ -183,12 +185,20 @@ def installed_requirements() -> dict[str, list[Edge]]:
     return found
 
 
-def write_project_sbom(target: Path, project: Path, metadata: str, env: dict | None = None) -> dict:
+def write_project_sbom(target: Path, project: Path, metadata: str, env: dict | None = None,
+                       allow_incomplete: bool = False) -> dict:
     """Write the SBOM of the project in `project` to `target`, validated: the environment this
     interpreter runs in, as cyclonedx-py describes it with the project's pyproject.toml as its
-    root, narrowed to what the wheel's requirements (its METADATA) reach here."""
+    root, narrowed to what the wheel's requirements (its METADATA) reach here. A requirement that
+    is not installed here would be missing from it: a RuntimeError naming them, unless
+    `allow_incomplete` (then they are listed under `missing`)."""
     roots = requirement_edges(requires_dist(metadata), [])
-    reached = runtime_closure(installed_requirements(), roots)
+    installed = installed_requirements()
+    missing = unmet_requirements(installed, roots)
+    if missing and not allow_incomplete:
+        raise RuntimeError(f"the SBOM would leave out {', '.join(missing)}: required by the project but not "
+                           f"installed where golive runs (install them there, or --allow-incomplete-sbom)")
+    reached = runtime_closure(installed, roots)
     document = project_sbom(describe_project(project, env=env), reached, [name for name, _, _ in roots])
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     error, validation = validate_remembered(text)
@@ -196,4 +206,4 @@ def write_project_sbom(target: Path, project: Path, metadata: str, env: dict | N
         raise RuntimeError(f"{target.name}: not a valid CycloneDX {SPEC_VERSION} document ({error})")
     target.write_text(text)
     return {"name": target.name, "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "components": len(document["components"]), "validation": validation}
+            "components": len(document["components"]), "validation": validation, "missing": missing}

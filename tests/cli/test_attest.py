@@ -268,3 +268,20 @@ def test_the_build_and_the_sbom_tool_see_none_of_golives_secrets(project, monkey
         monkeypatch.setenv(name, "s3cret")
     env = build_environment(project)
     assert not set(secrets) & set(env) and env["PATH"] and env["SOURCE_DATE_EPOCH"] == "1767225600"
+
+
+def test_a_requirement_not_installed_here_fails_the_build_unless_an_incomplete_sbom_is_allowed(
+        project, keys, tmp_path, capsys):
+    other = tmp_path / "project"
+    other.mkdir()
+    (other / "spark_client.py").write_text((project / "spark_client.py").read_text())
+    (other / "pyproject.toml").write_text((project / "pyproject.toml").read_text().replace(
+        '"httpx>=0.27"', '"httpx>=0.27", "spark-not-installed-here>=1"'))
+    out = tmp_path / "attest"
+    assert _attest(other, keys, out, "--no-sigstore") == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == ("FAIL the SBOM would leave out spark-not-installed-here: required by the project but not "
+                          "installed where golive runs (install them there, or --allow-incomplete-sbom)")
+    assert not out.exists()
+    assert _attest(other, keys, out, "--no-sigstore", "--allow-incomplete-sbom") == 0
+    assert "; INCOMPLETE: spark-not-installed-here not installed here, left out" in capsys.readouterr().out

@@ -11,7 +11,7 @@ import pytest
 
 from golive.attest import (
     CHECKSUMS, LocalFile, RemoteAsset, build_statement, checksums_text, decide, manifest_at_live, media_type,
-    name_problem, parse_checksums, project_sbom, requires_dist, runtime_closure,
+    name_problem, parse_checksums, project_sbom, requires_dist, runtime_closure, unmet_requirements,
 )
 from golive.signing import SigningKey, generate_key
 from golive.verify import verify_release_folder
@@ -89,6 +89,10 @@ def test_requirements_reached_without_an_extra_and_through_the_extras_asked_for(
         "httpx", "httpcore", "h11"}
     assert runtime_closure(requires, [("HTTPX", frozenset({"http2"}), None)]) == {"httpx", "httpcore", "h11", "h2",
                                                                                   "hpack"}
+    assert unmet_requirements(requires, [("httpx", frozenset({"cli"}), None), ("spark-db", frozenset(), "db")]) == []
+    requires["httpcore"] = [("h11", frozenset(), None), ("anyio", frozenset(), None)]
+    assert unmet_requirements(requires, [("httpx", frozenset(), None), ("Spark_DB", frozenset(), None)]) == [
+        "anyio", "spark-db"]
     assert requires_dist("Name: x\nRequires-Dist: httpx>=0.27\nRequires-Dist: pytest; extra == 'test'\n") == [
         "httpx>=0.27", "pytest; extra == 'test'"]
 
