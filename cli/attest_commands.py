@@ -85,6 +85,8 @@ def _git(project: Path) -> dict | None:
 def _print_report(report, where: str, key) -> int:
     from golive.verify import describe_key, verdict
 
+    for note in report.notes:
+        print(f"NOTE {escape_line(note)}")
     for problem in report.problems:
         print(f"FAIL {problem}")
     print(f"{where}: {verdict(report)}: {report.files} files, {report.signatures} signatures checked "

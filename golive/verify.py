@@ -57,6 +57,7 @@ class VerifyReport:
     signatures: int = 0
     head: str | None = None  # the hash of the chain's last link
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what an auditor should know that is no failure
 
     @property
     def ok(self) -> bool:
@@ -222,17 +223,28 @@ def _check_envelope(folder: Path, name: str, envelope: dict, public_key, report:
 
 
 def _check_sigstore_bundle(folder: Path, name: str, identity: str | None, issuer: str | None,
-                           report: VerifyReport) -> None:
+                           report: VerifyReport, release: str | None = None) -> bool:
+    """Whether the bundle verifies; the statement it signs is checked against the files as a DSSE
+    envelope's is. Without an identity a bundle proves only that someone signed it, so it is not
+    counted as a signature, and the report says so."""
     from sigstore.models import Bundle
     from sigstore.verify import Verifier, policy
 
     try:
         bundle = Bundle.from_json(read_regular(folder / name))
         rule = policy.Identity(identity=identity, issuer=issuer) if identity else policy.UnsafeNoOp()
-        Verifier.production(offline=True).verify_dsse(bundle, rule)
-        report.signatures += 1
+        payload_type, payload = Verifier.production(offline=True).verify_dsse(bundle, rule)
     except Exception as exc:  # sigstore raises many types; each is "does not verify" to an auditor
         report.problems.append(f"{name}: sigstore bundle does not verify ({type(exc).__name__}: {exc})")
+        return False
+    if payload_type == "application/vnd.in-toto+json":
+        _check_statement(folder, name, payload, report, release)
+    if identity:
+        report.signatures += 1
+    else:
+        report.notes.append(f"{name}: sigstore bundle verifies, but without --sigstore-identity who signed it is "
+                            f"unknown; not counted as a signature")
+    return True
 
 
 def _survey(folder: Path, report: VerifyReport):
@@ -368,7 +380,7 @@ def verify_release_folder(folder: str | Path, public_key: ec.EllipticCurvePublic
     attested: set[str] = set()
     for name in present:
         if name.endswith(SIGSTORE_BUNDLE_SUFFIX):
-            _check_sigstore_bundle(folder, name, sigstore_identity, sigstore_issuer, report)
+            _check_sigstore_bundle(folder, name, sigstore_identity, sigstore_issuer, report, release)
         elif is_signature(name):
             _check_detached(folder, name, present, check_signature, report)
         elif name.endswith(layout.IN_TOTO_LINES_SUFFIX):

@@ -203,3 +203,39 @@ def test_a_releases_signed_files_do_not_pass_as_another_release(tmp_path, key):
     assert verify_release_folder(tmp_path, key.public_key, release="1.4.0").ok
     assert verify_release_folder(tmp_path, key.public_key, release="1.5.0").problems == [
         "spark-1.4.0.intoto.jsonl: its statement is of release 1.4.0, not of 1.5.0"]
+
+
+@pytest.fixture
+def sigstore_says(monkeypatch):
+    """sigstore's offline check, made to accept any bundle and answer the payload a test gives."""
+    import sigstore.models
+    import sigstore.verify
+
+    answer = {}
+
+    class Verifier:
+        def verify_dsse(self, bundle, rule):
+            return "application/vnd.in-toto+json", answer["payload"]
+
+    monkeypatch.setattr(sigstore.models.Bundle, "from_json", staticmethod(lambda data: data))
+    monkeypatch.setattr(sigstore.verify.Verifier, "production", staticmethod(lambda offline: Verifier()))
+    return answer
+
+
+def test_a_sigstore_bundles_statement_is_checked_against_the_files_and_needs_an_identity_to_count(
+        tmp_path, key, sigstore_says):
+    _release_folder(tmp_path, key)
+    (tmp_path / "spark-1.4.0.sigstore.json").write_text("{}")
+    statement = build_statement("spark", "1.4.0", {"spark-1.4.0-py3-none-any.whl": "0" * 64}, None, "urn:test", {},
+                                "t0", "t1", "i")
+    sigstore_says["payload"] = json.dumps(statement).encode()
+    report = verify_release_folder(tmp_path, key.public_key, "ci@example.invalid", "https://issuer.example.invalid")
+    assert "spark-1.4.0.sigstore.json: subject spark-1.4.0-py3-none-any.whl does not match its sha256" in \
+        report.problems
+    statement["subject"][0]["digest"]["sha256"] = hashlib.sha256(b"wheel").hexdigest()
+    sigstore_says["payload"] = json.dumps(statement).encode()
+    named = verify_release_folder(tmp_path, key.public_key, "ci@example.invalid", "https://issuer.example.invalid")
+    anyone = verify_release_folder(tmp_path, key.public_key)
+    assert named.signatures == 2 and anyone.signatures == 1 and not named.notes
+    assert anyone.notes == ["spark-1.4.0.sigstore.json: sigstore bundle verifies, but without --sigstore-identity "
+                            "who signed it is unknown; not counted as a signature"]
