@@ -15,7 +15,6 @@ from golive.validation import escape_line
 __all__ = ["add_parsers", "add_release_options", "cmd_attest", "release_tag_option", "verify_release"]
 
 DEFAULT_OUT = "dist/attest"
-GPG_KEY_ENV = "GOLIVE_GPG_KEY"
 
 
 class _Refused(Exception):
@@ -122,6 +121,8 @@ def cmd_attest(args: argparse.Namespace) -> int:
     if not (project / "pyproject.toml").is_file():
         raise _Refused(f"--project: {escape_line(project)} has no pyproject.toml")
     key = _signing_key(args.key)
+    from tasks.gpg import GPG_KEY_ENV
+
     fingerprint = _gpg_fingerprint(args.gpg_key or os.environ.get(GPG_KEY_ENV))
     tag = release_tag_option("--tag", args.tag) if args.tag else None
     github = _github_settings(args) if args.attach else None

@@ -100,6 +100,7 @@ def test_attest_leaves_the_build_its_sbom_signed_provenance_and_signed_checksums
 def test_a_second_run_replaces_the_first_whole(project, keys, tmp_path, capsys):
     out = tmp_path / "attest"
     assert _attest(project, keys, out, "--no-sigstore") == 0
+    (out / "spark_client-1.3.0.cdx.json").write_text("{}")  # an older build's file: golive's, but stale
     assert _attest(project, keys, out, "--no-sigstore") == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(set(BUILT) - {"SHA256SUMS.asc"})
     assert [p.name for p in tmp_path.iterdir()] == ["attest"]  # no staging folder left beside it
