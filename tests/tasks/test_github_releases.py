@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -136,11 +138,32 @@ def test_a_name_github_would_rewrite_is_refused_and_the_rest_attached(github, se
     assert "release notes.md" not in _on_release(github) and len(_on_release(github)) == 4
 
 
+class _Listener(BaseHTTPRequestHandler):
+    """Another host an upload_url could name: it answers 201 and keeps what it was sent."""
+
+    seen: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        self.seen.append(dict(self.headers))
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
 def test_the_token_never_goes_to_an_upload_url_on_another_host(github, settings, files, staging):
-    github.upload_origin = "http://uploads.example.invalid"
-    with pytest.raises(GitHubError, match="is neither the API's host nor its uploads host"):
-        attach_to_release(settings, TAG, files, staging)
-    assert not any(a.release_id for a in github.assets.values())
+    _Listener.seen = []
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), _Listener)
+    threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
+    try:
+        github.upload_origin = f"http://127.0.0.1:{elsewhere.server_address[1]}"
+        with pytest.raises(GitHubError, match="is neither the API's host nor its uploads host"):
+            attach_to_release(settings, TAG, files, staging)
+    finally:
+        elsewhere.shutdown()
+        elsewhere.server_close()
+    assert _Listener.seen == []  # nothing was sent there, least of all the token
 
 
 def test_the_token_appears_in_no_log_report_or_file(github, settings, files, staging, caplog):
