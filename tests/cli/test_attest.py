@@ -166,6 +166,14 @@ def test_attach_puts_every_file_on_the_release_and_verify_release_reads_them_bac
     assert set(github.download_authorizations) == {None}  # storage never saw the token
 
 
+def test_attach_under_a_tag_the_build_is_not_of_attaches_nothing(project, keys, github, tmp_path, capsys):
+    github.tags.add("v1.3.0")
+    options = ["--repository", github.repository, "--api-url", github.url]
+    assert _attest(project, keys, tmp_path / "attest", "--no-sigstore", "--attach", "--tag", "v1.3.0", *options) == 1
+    assert "FAIL --tag v1.3.0: the provenance is of 1.4.0" in capsys.readouterr().out
+    assert github.release_of("v1.3.0") is None and not github.assets
+
+
 def test_attesting_again_replaces_only_what_a_new_signature_changed_and_says_so(
         attached, project, keys, gpg, github, capsys):
     out, options = attached
