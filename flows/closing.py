@@ -8,8 +8,9 @@ re-run pushes a tag an earlier push left behind); every open pull request labell
 freeze label loses it. With `process.github.release_assets`, the release's SBOM, provenance,
 signed go/no-go, manifest at Live and SHA256SUMS become the assets of its GitHub release
 (flows/attest.py; attaching again changes nothing), once the tag is pushed: without a git
-repository, or when the tag step failed, nothing is attached and the closing says why. `dry_run` says what it would tag, which pull
-requests it would touch and what it would attach, and changes nothing.
+repository, or when the tag step failed, nothing is attached and the closing says why.
+`dry_run` says what it would tag, which pull requests it would touch and what it would attach,
+and changes nothing.
 """
 
 from __future__ import annotations
