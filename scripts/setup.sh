@@ -42,7 +42,8 @@ fi
 stamp="$venv/.golive-installed"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
     echo "setup: installing golive and its dependencies into .venv" >&2
-    "$venv/bin/python" -m pip install -q --upgrade pip
+    # The build backend too: `golive attest` builds the project without build isolation (offline).
+    "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=69"
     "$venv/bin/python" -m pip install -q -e "$root[test]"
     touch "$stamp"
 fi

@@ -70,8 +70,14 @@ def _wheel_metadata(wheel: Path) -> str:
 
 
 def _last_words(done: subprocess.CompletedProcess) -> str:
-    lines = [line for line in (done.stderr or done.stdout or "").strip().splitlines() if line.strip()]
-    return escape_line(lines[-1])[:300] if lines else f"exit {done.returncode}"
+    """What a failed build says went wrong: the backend's `error:` line (pip indents the backend's
+    output and ends on its own summary and "hint: See above for details."), else pip's, else the
+    last line."""
+    raw = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
+    backend = [line.strip() for line in raw if line[:1].isspace() and line.strip().startswith("error:")]
+    errors = backend or [line.strip() for line in raw if line.strip().startswith("error:")]
+    words = errors[-1] if errors else raw[-1].strip() if raw else ""
+    return escape_line(words)[:300] if words else f"exit {done.returncode}"
 
 
 def _commit_time(project: Path) -> str | None:
