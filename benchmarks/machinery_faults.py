@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.prefect_env import configure_prefect  # noqa: E402
+from cli.prefect_env import configure_prefect, wait_until_healthy  # noqa: E402
 from golive import layout  # noqa: E402
 from golive.settings import merge_settings  # noqa: E402
 
@@ -79,18 +79,9 @@ class Stack:
                                     preexec_fn=die_with_parent, cwd=ROOT)
 
     def start_server(self) -> None:
-        import httpx
-
         self.server = self._spawn("server.log", "server", "start", "--host", "127.0.0.1", "--port", str(self.port))
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError("the Prefect server did not start; see server.log")
+        if not wait_until_healthy(self.api_url, self.server, 180):
+            raise RuntimeError("the Prefect server did not start; see server.log")
 
     def stop_server(self) -> None:
         os.killpg(self.server.pid, signal.SIGTERM)

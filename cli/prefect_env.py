@@ -16,7 +16,7 @@ import time
 import tomllib
 from pathlib import Path
 
-__all__ = ["ServerError", "configure_prefect", "use_a_server_of_its_own"]
+__all__ = ["ServerError", "configure_prefect", "use_a_server_of_its_own", "wait_until_healthy"]
 
 STARTUP_SECONDS = 120.0
 
@@ -56,7 +56,9 @@ def use_a_server_of_its_own() -> str | None:
     # Registered before Prefect registers its own exit handlers, so run after them.
     atexit.register(_stop, server)
     api_url = f"http://127.0.0.1:{port}/api"
-    _wait_healthy(server, api_url, log)
+    if not wait_until_healthy(api_url, server, STARTUP_SECONDS):
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        raise ServerError(f"the temporary Prefect server stopped as it started: {tail[0]}")
     os.environ["PREFECT_API_URL"] = api_url
     return api_url
 
@@ -87,18 +89,19 @@ def _stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
-def _wait_healthy(server: subprocess.Popen, api_url: str, log: Path) -> None:
+def wait_until_healthy(api_url: str, server: subprocess.Popen, timeout: float) -> bool:
+    """Until a Prefect server started as `server` answers `api_url`/health: True once it does,
+    False when it exits first; ServerError when `timeout` seconds pass."""
     import httpx
 
-    deadline = time.monotonic() + STARTUP_SECONDS
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-            raise ServerError(f"the temporary Prefect server stopped as it started: {tail[0]}")
+            return False
         try:
             if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
+                return True
+        except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise ServerError(f"the temporary Prefect server did not answer within {STARTUP_SECONDS:g} s; its log: {log}")
+    raise ServerError(f"the Prefect server did not answer within {timeout:g} s")

@@ -23,9 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from cli.deployments import HEARTBEAT_SECONDS, install_safety_net
+from cli.prefect_env import ServerError, wait_until_healthy
 from sandbox import processes
 
 __all__ = ["POOL", "LocalPostgres", "Stack", "StackError", "asyncpg_url"]
@@ -251,17 +250,12 @@ class Stack:
 
     @staticmethod
     def _wait_healthy(api_url: str, server: subprocess.Popen, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise StackError(f"the Prefect server exited ({server.returncode}); see server.log")
-            try:
-                if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise StackError(f"the Prefect server did not answer within {timeout:g} s")
+        try:
+            healthy = wait_until_healthy(api_url, server, timeout)
+        except ServerError as exc:
+            raise StackError(str(exc)) from None
+        if not healthy:
+            raise StackError(f"the Prefect server exited ({server.returncode}); see server.log")
 
     def down(self, timeout: float = 20.0) -> list[str]:
         """Stop the worker (and its flow runs), the server, then its own PostgreSQL (whose folder is
