@@ -14,14 +14,13 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from golive.validation import escape_line
+from golive.validation import escape_line, write_whole
 
 __all__ = [
     "IN_TOTO_PAYLOAD_TYPE", "SigningError", "SigningKey", "dsse_pae", "generate_key",
@@ -133,24 +132,11 @@ def generate_key(directory: str | Path, name: str = "signing_key") -> tuple[Path
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     try:
-        _write_new(public_path, SigningKey(key).public_pem().encode(), 0o644)
+        write_whole(public_path, SigningKey(key).public_pem().encode(), 0o644)
     except OSError as exc:
         private_path.unlink(missing_ok=True)
         raise SigningError(f"{public_path}: {exc.strerror}; nothing written") from None
     return private_path, public_path
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """`data` into a file of its own (mkstemp: O_EXCL, never a link), renamed over `path`."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_key_file(path: str | Path) -> bytes:
