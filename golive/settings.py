@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from golive.error_budget import BudgetSettings
 from golive.policy import JudgePolicy
 from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
 from golive.stage import StagePlan
@@ -329,6 +330,7 @@ class ProcessSettings(_Strict):
     tag_message: str = "Canary successful: {green}/{total} signals pass"
     github: GitHubSettings | None = None  # None: no pull requests to freeze or release
     first_night: FirstNightSettings = FirstNightSettings()
+    budget: BudgetSettings = BudgetSettings()  # the error budget as policy: freeze, lift, predictions
     game_day: GameDaySettings = GameDaySettings()
     notify_block: str | None = None  # a Prefect notification block (Slack, Teams, custom webhook): the war-room channel
     operator: OperatorSettings = OperatorSettings()
