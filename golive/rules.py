@@ -12,6 +12,19 @@ overrides), so a threshold changed in settings changes the alert and the dashboa
   factor: the long one proves the burn is real, the short one that it is still going on, so
   the alert clears within the short window once the errors stop. Paging windows are
   `severity=critical`, the others `warning`.
+- **Error budget, sloth's names** (groups `sloth-slo-sli-recordings-<id>` and
+  `sloth-slo-meta-recordings-<id>`, id `<service>-requests-availability`): the SLO's error ratio
+  per window as `slo:sli_error:ratio_rate<window>`, and `slo:objective:ratio`,
+  `slo:error_budget:ratio`, `slo:time_period:days`, `slo:current_burn_rate:ratio` (over 5 min),
+  `slo:period_burn_rate:ratio` and `slo:period_error_budget_remaining:ratio`, with sloth's labels
+  (`sloth_id`, `sloth_service`, `sloth_slo`, and `sloth_window` on the ratios) plus `track`, so
+  dashboards built for sloth read them; the joins match on the SLO's labels and the track. As
+  sloth's, the burns and the budget left keep the `sloth_window` of the ratio they divide.
+- **Predictive** (group `golive-budget-predict`): the time until the budget is spent at the
+  burn of each of `budget.predict_windows_hours` (remaining x period / burn), as
+  `golive:error_budget_exhausted_in:seconds{burn_window}`; none while nothing burns, 0 once the
+  budget is spent. `GoLiveErrorBudgetExhaustion` fires when the prediction of the longest and the
+  shortest window are both under a horizon: the ticket's (`warning`) and the page's (`critical`).
 - **Far over threshold** (group `golive-critical`): one alert per signal, `severity=critical`,
   when a track is `severe_factor` times over its threshold for `alert_for` (the relative rule:
   the canary's per-request rate that many times the stable's). A firing one is the
@@ -32,6 +45,9 @@ from golive.slo import BURN_WINDOWS, BurnWindow
 __all__ = [
     "CRITICAL_ALERT",
     "BURN_ALERT",
+    "EXHAUSTION_ALERT",
+    "EXHAUSTION_SERIES",
+    "SLO_NAME",
     "RuleOptions",
     "build_rules",
     "options_for",
@@ -43,6 +59,9 @@ __all__ = [
 
 CRITICAL_ALERT = "GoLiveSignalFarOverThreshold"
 BURN_ALERT = "GoLiveErrorBudgetBurn"
+EXHAUSTION_ALERT = "GoLiveErrorBudgetExhaustion"
+EXHAUSTION_SERIES = "golive:error_budget_exhausted_in:seconds"
+SLO_NAME = "requests-availability"  # the SLO's name among sloth's labels: requests without a 5xx
 _BURN_SEVERITY = {"page": "critical", "ticket": "warning"}
 
 
@@ -57,13 +76,19 @@ class RuleOptions:
     slo_objective: float = 0.999
     slo_period_hours: float = 720.0
     burn_windows: tuple[BurnWindow, ...] = BURN_WINDOWS
+    predict_windows_hours: tuple[float, ...] = (1.0, 6.0)  # the burns the time until the budget is spent reads
+    ticket_horizon_hours: float = 24.0  # spent sooner than this: a ticket
+    page_horizon_hours: float = 2.0  # spent sooner than this: a page
 
     def __post_init__(self) -> None:
         if not self.service or '"' in self.service or "\\" in self.service:
             raise ValueError(f"service: expected a plain name, got {self.service!r}")
         if not 0 < self.slo_objective < 1:
             raise ValueError(f"slo_objective: expected a fraction in (0, 1), got {self.slo_objective}")
-        for name in ("window_seconds", "alert_for_seconds", "severe_factor", "slo_period_hours"):
+        if not self.predict_windows_hours or not all(math.isfinite(h) and h > 0 for h in self.predict_windows_hours):
+            raise ValueError(f"predict_windows_hours: expected hours > 0, got {self.predict_windows_hours}")
+        for name in ("window_seconds", "alert_for_seconds", "severe_factor", "slo_period_hours",
+                     "ticket_horizon_hours", "page_horizon_hours"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name}: expected a finite number > 0, got {value}")
@@ -154,6 +179,113 @@ def _burn_alerts(options: RuleOptions) -> list[dict]:
     return alerts
 
 
+def sloth_id(options: RuleOptions) -> str:
+    return f"{options.service}-{SLO_NAME}"
+
+
+def sli_error_series(window: str) -> str:
+    """sloth's error ratio of the SLO over a window: `slo:sli_error:ratio_rate5m`."""
+    return f"slo:sli_error:ratio_rate{window}"
+
+
+def _slo_labels(options: RuleOptions, track: str) -> dict[str, str]:
+    return {"sloth_id": sloth_id(options), "sloth_service": options.service, "sloth_slo": SLO_NAME, "track": track}
+
+
+def _slo_filter(options: RuleOptions, track: str | None = None) -> str:
+    labels = _slo_labels(options, track or "")
+    if track is None:
+        del labels["track"]
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+_SLO_JOIN = "on(sloth_id, sloth_service, sloth_slo, track)"
+
+
+def _sli_windows(options: RuleOptions) -> list[float]:
+    """The windows in hours the SLI is recorded over: the burn windows', the predictions', the period."""
+    hours = {h for w in options.burn_windows for h in (w.long_hours, w.short_hours)}
+    return sorted(hours | set(options.predict_windows_hours) | {options.slo_period_hours})
+
+
+def _sloth_sli_rules(catalogue: tuple[Signal, ...], options: RuleOptions) -> list[dict]:
+    errors = next((s for s in catalogue if s.name == "http_5xx_pct" and s.has_counts), None)
+    if errors is None:
+        return []
+    rules = []
+    for track in TRACKS:
+        for hours in _sli_windows(options):
+            window = duration(hours * 3600)
+            bad = render_query(errors.bad_query, track, hours * 3600)
+            total = render_query(errors.total_query, track, hours * 3600)
+            rules.append({"record": sli_error_series(window), "expr": f"({bad}) / ({total})",
+                          "labels": {**_slo_labels(options, track), "sloth_window": window}})
+    return rules
+
+
+def _sloth_meta_rules(options: RuleOptions) -> list[dict]:
+    """sloth's metadata recordings, per track; the burns divide the ratio by the budget as sloth does."""
+    period = duration(options.slo_period_hours * 3600)
+    current = duration(options.burn_windows[0].short_hours * 3600)  # sloth: the quick page's short window
+    rules = []
+    for track in TRACKS:
+        labels, where = _slo_labels(options, track), _slo_filter(options, track)
+
+        def burn(window: str) -> str:
+            return f"{sli_error_series(window)}{where} / {_SLO_JOIN} group_left slo:error_budget:ratio{where}"
+
+        recorded = (("slo:objective:ratio", f"vector({options.slo_objective:g})"),
+                    ("slo:error_budget:ratio", f"vector(1-{options.slo_objective:g})"),
+                    ("slo:time_period:days", f"vector({options.slo_period_hours / 24:g})"),
+                    ("slo:current_burn_rate:ratio", burn(current)),
+                    ("slo:period_burn_rate:ratio", burn(period)),
+                    ("slo:period_error_budget_remaining:ratio", f"1 - slo:period_burn_rate:ratio{where}"))
+        rules += [{"record": record, "expr": expr, "labels": dict(labels)} for record, expr in recorded]
+    return rules
+
+
+def _exhaustion_rules(options: RuleOptions) -> list[dict]:
+    """remaining x period / burn per prediction window; a burn of 0 leaves no sample (never spent)."""
+    period_seconds = options.slo_period_hours * 3600
+    rules = []
+    for track in TRACKS:
+        where = _slo_filter(options, track)
+        for hours in sorted(options.predict_windows_hours):
+            window = duration(hours * 3600)
+            burn = f"{sli_error_series(window)}{where} / {_SLO_JOIN} group_left slo:error_budget:ratio{where}"
+            rules.append({
+                "record": EXHAUSTION_SERIES,
+                "expr": (f"clamp_min(max without(sloth_window) (slo:period_error_budget_remaining:ratio{where}), 0) "
+                         f"* {period_seconds:.0f} "
+                         f"/ {_SLO_JOIN} ({burn} > 0)"),
+                "labels": {**_slo_labels(options, track), "burn_window": window}})
+    return rules
+
+
+def _exhaustion_alerts(options: RuleOptions) -> list[dict]:
+    """Both the longest and the shortest window's prediction under the horizon: the trend is real
+    and still going on."""
+    long = duration(max(options.predict_windows_hours) * 3600)
+    short = duration(min(options.predict_windows_hours) * 3600)
+    where = _slo_filter(options)[:-1]
+    alerts = []
+    for severity, horizon in (("warning", options.ticket_horizon_hours), ("critical", options.page_horizon_hours)):
+        seconds = f"{horizon * 3600:g}"
+        alerts.append({
+            "alert": EXHAUSTION_ALERT,
+            "expr": (f'{EXHAUSTION_SERIES}{where},burn_window="{long}"}} < {seconds} '
+                     f'and ignoring(burn_window) {EXHAUSTION_SERIES}{where},burn_window="{short}"}} < {seconds}'),
+            "labels": {"severity": severity, "service": options.service, "horizon": f"{horizon:g}h"},
+            "annotations": {
+                "summary": (f"{options.service} {{{{ $labels.track }}}}: error budget gone in "
+                            f"{{{{ $value | humanizeDuration }}}} at this rate ({long} burn; under {horizon:g} h)"),
+                "description": (f"remaining x period / burn over {long} and {short} both under {horizon:g} h "
+                                f"for the {options.slo_objective:g} SLO over {options.slo_period_hours:g} h"),
+            },
+        })
+    return alerts
+
+
 def budget_share(window: BurnWindow, options: RuleOptions) -> float:
     """The share of the period's budget a burn at the window's factor spends over its long window."""
     return window.factor * window.long_hours / options.slo_period_hours
@@ -207,7 +339,11 @@ def options_for(settings: GoLiveSettings, **changes) -> RuleOptions:
     """The rules' options from the settings in force: the service, "far over" as the judge's
     `severe_factor`, the SLO as the first night's."""
     night = settings.process.first_night
+    budget = settings.process.budget
     return RuleOptions(**{"service": settings.target.service,
+                          "predict_windows_hours": tuple(budget.predict_windows_hours),
+                          "ticket_horizon_hours": budget.ticket_horizon_hours,
+                          "page_horizon_hours": budget.page_horizon_hours,
                           "severe_factor": settings.policy.judge_policy().severe_factor,
                           "slo_objective": night.slo_objective, "slo_period_hours": night.slo_period_hours,
                           **changes})
@@ -220,6 +356,12 @@ def build_rules(catalogue: tuple[Signal, ...], options: RuleOptions | None = Non
         {"name": "golive-signals", "rules": _recording_rules(catalogue, options)},
         {"name": "golive-slo", "rules": _error_ratio_rules(catalogue, options)},
         {"name": "golive-burn", "rules": _burn_alerts(options)},
+        {"name": f"sloth-slo-sli-recordings-{sloth_id(options)}", "rules": _sloth_sli_rules(catalogue, options)},
+        {"name": f"sloth-slo-meta-recordings-{sloth_id(options)}",
+         "rules": _sloth_meta_rules(options) if _sloth_sli_rules(catalogue, options) else []},
+        {"name": "golive-budget-predict",
+         "rules": _exhaustion_rules(options) + _exhaustion_alerts(options) if _sloth_sli_rules(catalogue, options)
+         else []},
         {"name": "golive-critical", "rules": _critical_alerts(catalogue, options)},
     ]
     return {"groups": [g for g in groups if g["rules"]]}
