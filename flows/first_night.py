@@ -2,8 +2,11 @@
 
 Each hour: the error counts over the burn windows (1 h/5 min, 6 h/30 min, 1 d/2 h, 3 d/6 h) and
 the SLO period, the eight signals against the stage-100 snapshot, and the hour's verdict
-(golive.first_night). Freeze labels the open pull requests once; a fast burn rolls back when the
-policy says so. An hour without data is `nodata`; two in a row page the war room and the night
+(golive.first_night). A budget under the freeze line, or one the 1 h or 6 h burn would spend within
+the page horizon, freezes under the error budget's policy (flows/error_budget_freeze.py: the
+budget's label on the open pull requests, the freeze recorded, the event, the war room) and
+reports `golive.error-budget.low`, the event the freeze automation runs on; a fast burn rolls
+back when the policy says so. An hour without data is `nodata`; two in a row page the war room and the night
 ends `Held`, saying it cannot vouch for the release. Every hour is a file: an hour whose file
 exists is never measured again, and an hour measured late reads the windows that ended when it
 was due.
@@ -25,12 +28,13 @@ from golive import layout
 from golive.first_night import (SETTLE_SECONDS, degraded_signals, fast_burn_reason, hour_due, hour_verdict,
                                 night_ending, night_report, nodata_note, plot_burn)
 from golive.settings import FirstNightSettings, GoLiveSettings
+from golive.error_budget import spoken_duration
 from golive.slo import PERIOD, budget_remaining, burns_of, measurement_windows
 from blocks import settings_for_run
 from flows import subflows_without_heartbeats
+from flows.error_budget_freeze import enforce_budget, predictions, prediction_windows
 from flows.rollback import roll_back, rollback_outcome
 from tasks.evidence import ReleaseFolder
-from tasks.github import GitHubError, apply_freeze
 from tasks.notify import announce
 from tasks.prometheus import measure_error_counts, snapshot_signals
 
@@ -138,17 +142,23 @@ def _measure_hour(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNigh
     logger = get_run_logger()
     release = cfg.release
     reference = _reference(evidence)
-    windows = measurement_windows(night.hour_seconds, night.slo_period_hours)
+    windows = measurement_windows(night.hour_seconds, night.slo_period_hours) | prediction_windows(cfg)
     counts = measure_error_counts(cfg.prometheus, cfg.policy, night.track, windows, due)
     burns = burns_of(counts, night.slo_objective)
     remaining = budget_remaining(*(counts[PERIOD] or (None, None)), night.slo_objective)
+    _, exhaustion = predictions(cfg, counts)
     signals = snapshot_signals(cfg.prometheus, cfg.policy, night.track, night.hour_seconds, due)
     degraded = degraded_signals(signals, reference, cfg.policy.catalogue())
-    verdict = hour_verdict(burns, remaining, degraded, night)
+    verdict = hour_verdict(burns, remaining, degraded, night, exhaustion, cfg.process.budget.page_horizon_hours)
     taken = []
-    if "freeze" in verdict["actions"] and not evidence.has(layout.FIRST_NIGHT_FREEZE):
-        taken.append(_freeze(cfg, evidence, hour))
-        announce(cfg, "freeze", 100, taken[-1], details={"hour": hour})
+    if "freeze" in verdict["actions"]:
+        announce(cfg, "budget-low", 100, f"hour {hour}: error budget "
+                 f"{'–' if remaining is None else f'{100 * remaining:.1f}%'} left, gone in "
+                 f"{spoken_duration(min((s for s in exhaustion.values() if s is not None), default=None))}",
+                 details={"hour": hour, "remaining": remaining, "exhaustion_seconds": exhaustion})
+        if not evidence.has(layout.FIRST_NIGHT_FREEZE):
+            taken.append(_freeze(cfg, evidence, hour, remaining, exhaustion))
+            announce(cfg, "freeze", 100, taken[-1], details={"hour": hour})
     rolled = None
     if "rollback" in verdict["actions"]:
         # It ends the go-live that went Live, by the generation it took: a newer one is left alone.
@@ -161,6 +171,7 @@ def _measure_hour(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNigh
     record = {
         "hour": hour, "due": due, "measured_at_utc": _utc(due),
         "burn": {f"{h:g}": b for h, b in burns.items()}, "counts": counts, "budget_remaining": remaining,
+        "budget_exhaustion_seconds": exhaustion,
         "signals": signals, "degraded": degraded, **verdict, "taken": taken, "rollback": rolled,
     }
     page = nodata_note(release, [*_hours(evidence, hour - 1), record])
@@ -197,15 +208,14 @@ def _hour_line(hour: int, hours: int, status: str, burns: dict, remaining: float
     return f"{line}; {page}" if page else line
 
 
-def _freeze(cfg, evidence: ReleaseFolder, hour: int) -> str:
-    if cfg.process.github is None:
-        outcome = {"hour": hour, "labelled": [], "note": "no GitHub repository configured: freeze recorded only"}
-    else:
-        try:
-            report = apply_freeze(cfg.process.github)
-            outcome = {"hour": hour, "labelled": report.done, "failed": report.failed}
-        except GitHubError as exc:
-            outcome = {"hour": hour, "labelled": [], "failed": {"all": str(exc)}}
+def _freeze(cfg, evidence: ReleaseFolder, hour: int, remaining: float | None, exhaustion: dict) -> str:
+    """Freeze under the error budget's policy (a freeze already on stays as it is); the night's record."""
+    try:
+        applied = enforce_budget(cfg, remaining, exhaustion, source=f"first night v{cfg.release} hour {hour}")
+        outcome = {"hour": hour, **applied}
+    except ValueError as exc:  # the freeze's own record unreadable: said here, the night goes on
+        outcome = {"hour": hour, "labelled": [], "failed": {"all": str(exc)}}
+    outcome.setdefault("labelled", [])
     evidence.record(layout.FIRST_NIGHT_FREEZE, outcome)
     return f"hour {hour}: froze changes ({len(outcome['labelled'])} pull requests labelled)"
 

@@ -19,6 +19,7 @@ from golive import preflight as rules
 from golive.models import Check
 from golive.settings import GoLiveSettings
 from golive.signals import TRACKS
+from flows.error_budget_freeze import preflight_budget_check
 from tasks.evidence import ReleaseFolder, inspect_folder
 from tasks.git_repo import GitError, read_git_state
 from tasks.http_client import clients_for_this_run
@@ -81,6 +82,7 @@ def preflight(settings: GoLiveSettings, run_started: float | None = None) -> dic
             rules.service_check("stable_health", stable_health.result()),
             *_git_checks(git),
             signing.result(),
+            preflight_budget_check(settings),
         ]
 
     for check in checks:

@@ -2,8 +2,11 @@
 markdown (hourly table, the burn-rate plot, a mini-RCA filled with the facts).
 
 The runbook's thresholds: a 1 h burn under 1.5 is green; less than 10 % of the error budget left
-freezes changes; the fast-burn page (1 h and 5 min both at 14.4 or more) raises the
-`error-budget-burn` trigger and, when the policy says so, rolls back.
+freezes changes, and so does a budget that the 1 h or 6 h burn would spend within the page
+horizon (`process.budget.page_horizon_hours`, 2 h): the night freezes before the budget is gone,
+not after (golive.error_budget's rules, which the freeze then follows); the fast-burn page (1 h
+and 5 min both at 14.4 or more) raises the `error-budget-burn` trigger and, when the policy says
+so, rolls back.
 
 An hour without data (Prometheus answered nothing, or no request was counted) is `nodata`: not a
 zero burn and never green, for a night that cannot see cannot vouch. Two such hours in a row page
@@ -59,16 +62,20 @@ def degraded_signals(now: Mapping[str, float | None], at_100: Mapping[str, float
 
 
 def hour_verdict(burns: Mapping[float, float | None], budget_remaining: float | None, degraded: Sequence[str],
-                 policy: FirstNightSettings) -> dict:
+                 policy: FirstNightSettings, exhaustion: Mapping[str, float | None] | None = None,
+                 horizon_hours: float = 2.0) -> dict:
     """`status` (rollback, nodata, freeze, watch, green: the first that applies), the alerts that
-    fire, and the actions to take. No 1 h burn (no answer, no requests) is `nodata`, never green."""
+    fire, and the actions to take. No 1 h burn (no answer, no requests) is `nodata`, never green.
+    `exhaustion` is the seconds until the budget is spent at each window's burn (`{"1h": …}`)."""
     fired = firing(burns)
     actions = []
     triggers = []
     if FAST_BURN in fired:
         triggers.append("error-budget-burn")
         actions.append(policy.on_fast_burn)
-    if budget_remaining is not None and budget_remaining < policy.freeze_below_budget and "freeze" not in actions:
+    soon = [s for s in (exhaustion or {}).values() if s is not None and s < horizon_hours * 3600]
+    low = budget_remaining is not None and budget_remaining < policy.freeze_below_budget
+    if (low or (budget_remaining is not None and soon)) and "freeze" not in actions:
         actions.append("freeze")
     hourly = burns.get(1)
     if "rollback" in actions:

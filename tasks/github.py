@@ -203,3 +203,24 @@ def lift_freeze(settings: GitHubSettings, dry_run: bool = False) -> LabelReport:
 def apply_freeze(settings: GitHubSettings) -> LabelReport:
     """Label every open pull request with the freeze label (the error budget is nearly spent)."""
     return relabel_pull_requests(settings, "add")
+
+
+@task(name="label pull requests for the error budget", cache_policy=NO_CACHE)
+def relabel_for_budget(settings: GitHubSettings, label: str, action: str) -> LabelReport:
+    """Add the error budget's freeze label to every open pull request, or take it off again.
+
+    Args:
+        settings: the repository and its token's source.
+        label: the budget's freeze label (`process.budget.freeze_label`), not the go-live's own.
+        action: "add" (the budget froze) or "remove" (the freeze lifted).
+
+    Returns:
+        The pull requests changed, and those that failed with why.
+    """
+    if action not in ("add", "remove"):
+        raise ValueError(f"action: expected add or remove, got {action!r}")
+    report = relabel_pull_requests(settings.model_copy(update={"freeze_label": label}), action)
+    if report.failed:
+        get_run_logger().warning("error budget label %s partial: %s", action,
+                                 ", ".join(f"#{n} ({why})" for n, why in report.failed.items()))
+    return report

@@ -34,6 +34,9 @@ EVENTS = {
     "rollback-failed": "golive.rollback.failed",
     "first-night-hour": "golive.first-night.hour",
     "freeze": "golive.first-night.freeze",
+    "budget-low": "golive.error-budget.low",  # the first night measured a budget under the line or soon gone
+    "budget-freeze": "golive.error-budget.frozen",
+    "budget-lift": "golive.error-budget.lifted",
 }
 # What a person must hear about at once (the automations `golive automations` installs).
 ALERTING_EVENTS = ("golive.stage.rollback", "golive.rollback", "golive.rollback.failed", "golive.stage.paused")
@@ -63,8 +66,8 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
 def announce(settings: GoLiveSettings, decision: str, stage: int | None, reason: str, row: Mapping | None = None,
              details: Mapping[str, Any] | None = None) -> None:
     """Tell Prefect and the team: `decision` (proceed, hold, rollback, paused, live, rolled-back,
-    rollback-failed, first-night-hour, freeze) at `stage` %, with its reason and war-room row.
-    Never raises."""
+    rollback-failed, first-night-hour, freeze, budget-low, budget-freeze, budget-lift) at `stage` %,
+    with its reason and war-room row. Never raises."""
     logger = _logger()
     try:
         message = channel_message(settings.release, decision, stage, reason, row)

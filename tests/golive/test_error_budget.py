@@ -142,3 +142,18 @@ def test_budget_settings_refuse_bad_values_naming_the_field():
         load_settings({"release": "1.5.0", "process": {"budget": {"folder": "../x"}}})
     with pytest.raises(SettingsError, match="^process.budget.unknown"):
         load_settings({"release": "1.5.0", "process": {"budget": {"unknown": 1}}})
+
+
+def test_the_first_night_freezes_on_the_prediction_before_the_budget_is_gone():
+    from golive.first_night import hour_verdict
+    from golive.settings import FirstNightSettings
+
+    night = FirstNightSettings()
+    burns = {1: 4.0, 5 / 60: 4.0}  # under the fast-burn page: no rollback
+    # 60 % of the budget left, but gone in 1 h 30 m at the 1 h burn: freeze now, not at 10 %.
+    soon = hour_verdict(burns, 0.60, [], night, {"1h": 5400.0, "6h": 20000.0}, horizon_hours=2)
+    assert (soon["status"], soon["actions"]) == ("freeze", ["freeze"])
+    later = hour_verdict(burns, 0.60, [], night, {"1h": 3 * HOUR, "6h": None}, horizon_hours=2)
+    assert later["status"] == "watch" and later["actions"] == []
+    # A prediction with no budget measured is no reason: unknown is not a freeze, nor green.
+    assert hour_verdict({1: None}, None, [], night, {"1h": 10.0})["actions"] == []
