@@ -1,5 +1,6 @@
 """`golive dashboard` and `golive rules`: the operator's Grafana dashboard and Prometheus rules,
-generated from the signal catalogue and the settings in force."""
+generated from the signal catalogue and the settings in force; `golive budget`: the error
+budget's freeze (status, a person's override for one release, the policy run once)."""
 
 from __future__ import annotations
 
@@ -267,7 +268,88 @@ def _guarded(command):
     return run
 
 
+def _budget_settings(args: argparse.Namespace):
+    from golive.settings import SettingsError, load_settings
+
+    overrides = {"process": {"evidence_root": args.evidence_root}} if args.evidence_root else {}
+    try:
+        return load_settings(args.config or {}, release=getattr(args, "release", None) or "0.0.0-error-budget",
+                             **overrides)
+    except SettingsError as exc:
+        raise _Refused(str(exc)) from None
+
+
+def _budget_folder(settings) -> Path:
+    from golive.error_budget import budget_folder
+
+    try:
+        return budget_folder(settings.process.evidence_root, settings.process.budget)
+    except ValueError as exc:
+        raise _Refused(str(exc)) from None
+
+
+def cmd_budget_status(args: argparse.Namespace) -> int:
+    from golive.error_budget import read_freeze, spoken_duration
+
+    settings = _budget_settings(args)
+    folder = _budget_folder(settings)
+    try:
+        state = read_freeze(folder)
+    except ValueError as exc:
+        raise _Refused(str(exc)) from None
+    if state is None:
+        print(f"not frozen: no freeze ever recorded in {_shown(folder)}")
+        return 0
+    left = "unknown" if state.remaining is None else f"{100 * state.remaining:.1f} %"
+    soonest = min((s for s in state.exhaustion_seconds.values() if s is not None), default=None)
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(state.since)) if state.since else "–"
+    print(f"{'FROZEN' if state.frozen else 'not frozen'} since {since}: {_shown(state.reason) or '–'}")
+    print(f"budget left {left} (line {100 * state.line:g} %); gone in {spoken_duration(soonest)}")
+    return 3 if state.frozen else 0
+
+
+def cmd_budget_override(args: argparse.Namespace) -> int:
+    from golive.error_budget import record_override
+
+    settings = _budget_settings(args)
+    folder = _budget_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        override = record_override(folder, settings.release, args.who, args.why, time.time())
+    except ValueError as exc:
+        raise _Refused(f"--{exc}" if str(exc).split(":")[0] in ("who", "why", "release") else str(exc)) from None
+    print(f"override recorded for v{override.release} by {_shown(override.who)}: "
+          f"{_shown(folder / f'override_{override.release}.json')}")
+    return 0
+
+
+def cmd_budget_enforce(args: argparse.Namespace) -> int:
+    from flows.error_budget_freeze import error_budget_freeze
+
+    settings = _budget_settings(args)
+    state = error_budget_freeze(settings=settings.model_dump(mode="json", exclude={"release"}),
+                                triggered_by="command", return_state=True)
+    print(f"{state.name}: {state.message}")
+    return 0 if state.is_completed() else 1
+
+
+def _add_budget(sub: argparse._SubParsersAction) -> None:
+    budget = sub.add_parser("budget", help="the error budget's freeze").add_subparsers(dest="action", required=True)
+    for name, func, text in (("status", cmd_budget_status, "is the budget frozen (exit 3 when it is)"),
+                             ("override", cmd_budget_override, "record a person's go-live on a frozen budget"),
+                             ("enforce", cmd_budget_enforce, "read the budget now and freeze, keep or lift")):
+        p = budget.add_parser(name, help=text)
+        p.add_argument("--config", help="golive settings (YAML); default: the built-in ones")
+        p.add_argument("--evidence-root", help="default: the settings' process.evidence_root")
+        if name == "override":
+            p.add_argument("--release", required=True, help="the release whose go-live may start frozen")
+            p.add_argument("--who", required=True, help="who decided (recorded)")
+            p.add_argument("--why", required=True, help="why (recorded)")
+        p.set_defaults(func=_guarded(func), command=f"budget {name}")
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    _add_budget(sub)
     p = sub.add_parser("rules", help="Prometheus recording and alerting rules from the signal catalogue")
     _common(p)
     p.set_defaults(func=_guarded(cmd_rules))
