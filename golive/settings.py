@@ -21,7 +21,8 @@ from pydantic import (
 
 from golive.error_budget import BudgetSettings
 from golive.policy import JudgePolicy
-from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, with_overrides
+from golive.signal_packs import DEFAULT_PACK, PACKS
+from golive.signals import TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, signal_list
 from golive.stage import StagePlan
 from golive.validation import check_service_url, check_tag_message, escape_line, parse_release
 
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 RUNBOOK_STAGES = (1, 5, 25, 50, 100)
+TRAFFIC_QUERY_FIELDS = ("traffic_canary_query", "traffic_total_query")
 # Upper bounds no real setting reaches: a number past them is a typo or an attack, not a choice.
 DAY, WEEK = 86400.0, 7 * 86400.0
 # What a settings file may hold: far more than any holds, far less than a YAML alias bomb expands to.
@@ -216,7 +218,10 @@ class PolicySettings(_Strict):
     # probe failureThreshold): one slow answer on a busy machine is not a canary that is down.
     readiness_failure_threshold: int = Field(3, ge=1, le=100, strict=True)
     judge: dict[str, float] = Field(default_factory=dict)  # JudgePolicy overrides
-    signals: dict[str, dict] = Field(default_factory=dict)  # per-signal catalogue overrides
+    # The signals judged: a pack (golive.signal_packs) changed by `signals`, a mapping of changes
+    # (override fields, add, rename, null removes) or the whole list (golive.signals.signal_list).
+    signal_pack: str = DEFAULT_PACK
+    signals: dict[str, dict | None] | list[dict] = Field(default_factory=dict)
     approve_each_stage: StrictBool = False
     approval_timeout_seconds: float = Field(3600.0, gt=0, le=WEEK, strict=True)
 
@@ -238,6 +243,19 @@ class PolicySettings(_Strict):
             for name, fields in signals.items():
                 if isinstance(fields, dict):
                     _refuse_huge_numbers(fields, f"signals.{_field_name(name)}")
+                elif fields is not None:
+                    raise _FieldError(f"signals.{_field_name(name)}: expected a mapping of fields to override, "
+                                      "or null to remove the signal")
+        elif isinstance(signals, list):
+            for i, fields in enumerate(signals):
+                if not isinstance(fields, dict):
+                    raise _FieldError(f"signals[{i}]: expected a mapping of a signal's fields")
+                _refuse_huge_numbers(fields, f"signals[{i}]")
+        elif signals is not None and "signals" in data:
+            raise _FieldError("signals: expected a mapping of changes to the pack's signals, or a list of signals")
+        pack_name = data.get("signal_pack") if isinstance(data, dict) else None
+        if pack_name is not None and pack_name not in PACKS:
+            raise _FieldError(f"signal_pack: unknown pack {escape_line(repr(pack_name))} (known: {', '.join(PACKS)})")
         return data
 
     @field_validator("stages")
@@ -283,10 +301,12 @@ class PolicySettings(_Strict):
         return JudgePolicy.from_mapping({"hold_budget_seconds": self.hold_budget_seconds, **self.judge}, "judge")
 
     def catalogue(self) -> tuple[Signal, ...]:
+        """The signals this go-live is judged on, in the pack's order then the added ones."""
         try:
-            return with_overrides(CATALOGUE, self.signals)
+            return signal_list(PACKS[self.signal_pack].signals, self.signals)
         except (KeyError, ValueError) as exc:
-            raise SettingsError(f"signals.{escape_line(exc.args[0])}") from None
+            where = escape_line(exc.args[0])
+            raise SettingsError(f"signals{where}" if where[:1] in ("[", ":") else f"signals.{where}") from None
         except OverflowError:
             raise SettingsError("signals: a number too large to be a setting") from None
 
@@ -354,6 +374,28 @@ class GoLiveSettings(_Strict):
     @classmethod
     def _release_is_a_version(cls, release: str) -> str:
         return parse_release(release)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _traffic_split_of_the_pack(cls, data: object) -> object:
+        # A pack's traffic split stands in for the runbook's wherever the prometheus section does
+        # not give its own queries: the router pack counts users' requests where the router sees them.
+        if not isinstance(data, dict):
+            return data
+        policy = data.get("policy")
+        name = policy.get("signal_pack") if isinstance(policy, dict) else getattr(policy, "signal_pack", None)
+        if name == DEFAULT_PACK or name not in PACKS:
+            return data
+        prometheus = data.get("prometheus", {})
+        given = prometheus if isinstance(prometheus, dict) else getattr(prometheus, "model_fields_set", None)
+        if given is None:
+            return data
+        missing = {field: getattr(PACKS[name], field) for field in TRAFFIC_QUERY_FIELDS if field not in given}
+        if not missing:
+            return data
+        if isinstance(prometheus, dict):
+            return {**data, "prometheus": {**prometheus, **missing}}
+        return {**data, "prometheus": prometheus.model_copy(update=missing)}
 
     @model_validator(mode="after")
     def _release_folder_sound(self) -> GoLiveSettings:

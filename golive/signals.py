@@ -1,9 +1,15 @@
-"""The eight golden signals: names, rules and the PromQL that measures them.
+"""The signals a go-live is judged on: names, rules and the PromQL that measures them.
 
-The catalogue is data. Thresholds are the runbook's field card; the queries are templates over
-``$track`` (``stable`` | ``canary``) and ``$window`` (a Prometheus duration such as ``60s``) and
-point at the sandbox's metric names by default. A user re-points a signal at their own metrics by
-overriding its queries (YAML or the policy block), never by editing the judge.
+The signal list is the user's data. `CATALOGUE` is the runbook's eight (the default list): the
+thresholds are the runbook's field card, the queries templates over ``$track`` (``stable`` |
+``canary``) and ``$window`` (a Prometheus duration such as ``60s``) pointing at the sandbox's
+metric names. A target's settings start from a pack (golive.signal_packs: the runbook's eight,
+the router's, an exporter's) and change it (`signal_list`): re-point, re-threshold, rename, add or
+remove a signal, or give the whole list; a list that cannot be judged is refused at load.
+
+What golive reads a signal for beyond judging it is a role, never its name: the signal with role
+``errors`` (a ratio with counts) is the error ratio of the SLO, the alerts and the drill; the one
+with role ``latency`` the drill's p95 and the one-liner's.
 """
 
 from __future__ import annotations
@@ -24,17 +30,25 @@ __all__ = [
     "TRAFFIC_CANARY_QUERY",
     "TRAFFIC_TOTAL_QUERY",
     "SIGNAL_NAMES",
+    "ROLES",
     "Kind",
+    "Role",
     "Rule",
     "Signal",
+    "by_role",
+    "check_signal_list",
     "readiness_queries",
     "render_query",
+    "signal_list",
     "with_overrides",
 ]
 
 Kind = Literal["quantile", "ratio", "gauge", "rate"]
 # max: value <= threshold; below: value < threshold; max_ratio_to_baseline: canary <= baseline * threshold
 Rule = Literal["max", "below", "max_ratio_to_baseline"]
+# errors: the error ratio (SLO burn, alerts, the drill's 5xx); latency: the drill's p95, the one-liner's.
+Role = Literal["errors", "latency"]
+ROLES: tuple[str, ...] = get_args(Role)
 
 # Classic histograms give no quantile without `sum by (le)`; a ratio whose numerator has no series
 # yet (no 5xx ever served) must read 0, not "no data", hence `or vector(0)` on numerators only.
@@ -55,6 +69,10 @@ class Signal:
     total_query: str | None = None
     # Signals computed from requests need a minimum of canary requests before they can be green.
     request_derived: bool = False
+    role: Role | None = None
+    # Whether a mirror (shadow traffic, no user sees the answer) shows this signal: latency and
+    # errors of the mirrored requests do, a business count of real users' actions does not.
+    mirror_visible: bool = False
 
     @property
     def has_counts(self) -> bool:
@@ -82,6 +100,8 @@ CATALOGUE: tuple[Signal, ...] = (
             'rate(spark_http_request_duration_seconds_bucket{track="$track",route=~"/api/.*"}[$window])))'
         ),
         request_derived=True,
+        role="latency",
+        mirror_visible=True,
     ),
     Signal(
         name="http_5xx_pct",
@@ -98,6 +118,8 @@ CATALOGUE: tuple[Signal, ...] = (
         bad_query='sum(increase(spark_http_requests_total{track="$track",code=~"5.."}[$window])) or vector(0)',
         total_query=_REQUESTS,
         request_derived=True,
+        role="errors",
+        mirror_visible=True,
     ),
     Signal(
         name="ws_staleness_s",
@@ -163,6 +185,7 @@ CATALOGUE: tuple[Signal, ...] = (
             "1000 * histogram_quantile(0.95, sum by (le) ("
             'rate(spark_event_loop_lag_seconds_bucket{track="$track"}[$window])))'
         ),
+        mirror_visible=True,
     ),
     Signal(
         name="gc_pause_avg_ms",
@@ -176,6 +199,7 @@ CATALOGUE: tuple[Signal, ...] = (
             '1000 * sum(rate(spark_gc_pause_seconds_sum{track="$track"}[$window]))'
             ' / sum(rate(spark_gc_pause_seconds_count{track="$track"}[$window]))'
         ),
+        mirror_visible=True,
     ),
 )
 
@@ -212,6 +236,9 @@ def readiness_queries(catalogue: tuple[Signal, ...] = CATALOGUE, window_seconds:
 
 # A signal's name becomes part of evidence file names.
 _SIGNAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# What a signal new to the list must say; the rest has defaults (title and column: its name).
+_REQUIRED = ("kind", "rule", "threshold", "value_query")
+_NEW_DEFAULTS = {"unit": ""}
 
 
 def _field_problem(field: str, value: object) -> str | None:
@@ -223,7 +250,9 @@ def _field_problem(field: str, value: object) -> str | None:
         return f"expected one of {', '.join(get_args(Kind))}, got {value!r}"
     elif field == "rule" and value not in get_args(Rule):
         return f"expected one of {', '.join(get_args(Rule))}, got {value!r}"
-    elif field == "request_derived" and not isinstance(value, bool):
+    elif field == "role" and value is not None and value not in ROLES:
+        return f"expected one of {', '.join(ROLES)} or null, got {value!r}"
+    elif field in ("request_derived", "mirror_visible") and not isinstance(value, bool):
         return f"expected true or false, got {value!r}"
     elif field == "name" and not (isinstance(value, str) and _SIGNAL_NAME.fullmatch(value)):
         return f"expected a name of letters, digits and _, got {value!r}"
@@ -233,40 +262,145 @@ def _field_problem(field: str, value: object) -> str | None:
         return f"expected text, got {value!r}"
     elif field == "value_query" and not value.strip():
         return "expected a PromQL query, got an empty one"
+    elif field == "column" and not value.strip():
+        return "expected a column heading, got an empty one"
     return None
 
 
-def with_overrides(catalogue: tuple[Signal, ...], overrides: dict[str, dict]) -> tuple[Signal, ...]:
-    """Return the catalogue with per-signal field overrides applied (threshold, queries, …).
+def _checked_fields(where: str, changes: dict) -> None:
+    """Refuse an unknown field or a value of the wrong type or range: `<where>.<field>: …`."""
+    unknown = set(changes) - set(Signal.__dataclass_fields__)
+    if unknown:
+        raise KeyError(f"{where}.{sorted(unknown)[0]}: unknown field")
+    for field, value in changes.items():
+        problem = _field_problem(field, value)
+        if problem:
+            raise ValueError(f"{where}.{field}: {problem}")
 
-    `overrides` maps a signal name to the fields to replace. An unknown name or field raises
-    ``KeyError``, a value of the wrong type or range (or a name another signal has) raises
-    ``ValueError``; each message is one line starting with `<signal>.<field>`.
+
+def _new_signal(where: str, fields: dict) -> Signal:
+    """A signal that is no pack's, from its fields: kind, rule, threshold and value_query required."""
+    _checked_fields(where, fields)
+    for required in _REQUIRED:
+        if required not in fields:
+            raise ValueError(f"{where}.{required}: required for a signal new to the list "
+                             f"({', '.join(_REQUIRED)} are; a rule without a threshold cannot be judged)")
+    return Signal(**{"title": fields["name"], "column": fields["name"], **_NEW_DEFAULTS, **fields})
+
+
+def with_overrides(catalogue: tuple[Signal, ...], overrides: dict[str, dict | None]) -> tuple[Signal, ...]:
+    """Return the catalogue with its changes applied: per-signal field overrides (threshold,
+    queries, name, …), a signal removed (`None`), a signal added (a name not in the catalogue
+    with at least kind, rule, threshold and value_query). The result is not yet checked as a
+    whole (see `signal_list`).
+
+    An unknown name without a new signal's fields, or an unknown field, raises ``KeyError``; a
+    value of the wrong type or range (or a name another signal has) raises ``ValueError``; each
+    message is one line starting with `<signal>.<field>`.
     """
     by_name = {s.name: s for s in catalogue}
     for name, changes in overrides.items():
-        if name not in by_name:
+        if name not in by_name and not (isinstance(changes, dict) and {"kind", "value_query"} & set(changes)):
             raise KeyError(f"{name}: unknown signal (known: {', '.join(by_name)})")
-        if not isinstance(changes, dict):
-            raise ValueError(f"{name}: expected a mapping of fields to override")
-    allowed = set(Signal.__dataclass_fields__)
+        if changes is not None and not isinstance(changes, dict):
+            raise ValueError(f"{name}: expected a mapping of fields to override, or null to remove the signal")
     result = []
     for sig in catalogue:
+        if sig.name in overrides and overrides[sig.name] is None:
+            continue
         changes = overrides.get(sig.name, {})
-        unknown = set(changes) - allowed
-        if unknown:
-            raise KeyError(f"{sig.name}.{sorted(unknown)[0]}: unknown field")
-        for field, value in changes.items():
-            problem = _field_problem(field, value)
-            if problem:
-                raise ValueError(f"{sig.name}.{field}: {problem}")
+        _checked_fields(sig.name, changes)
         changed = replace(sig, **changes)
         if (changed.bad_query is None) != (changed.total_query is None):
             raise ValueError(f"{sig.name}.bad_query: bad_query and total_query are given together or not at all")
         result.append(changed)
+    result += [_new_signal(name, {"name": name, **changes}) for name, changes in overrides.items()
+               if name not in by_name]
     names = [s.name for s in result]
     for sig in result:
         if names.count(sig.name) > 1:
-            renamed = next(s.name for s in catalogue if s.name != sig.name and overrides.get(s.name, {}).get("name") == sig.name)
+            renamed = next((s.name for s in catalogue if s.name != sig.name
+                            and (overrides.get(s.name) or {}).get("name") == sig.name), sig.name)
             raise ValueError(f"{renamed}.name: {sig.name!r} is already another signal's name")
     return tuple(result)
+
+
+def _from_list(catalogue: tuple[Signal, ...], items: list) -> tuple[Signal, ...]:
+    """A whole list of signals: an item named as a signal of `catalogue` starts from it (so
+    `{name: api_p95_ms}` alone keeps it as it is), any other is a new signal."""
+    by_name = {s.name: s for s in catalogue}
+    result = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"[{i}]: expected a mapping of a signal's fields")
+        name = item.get("name")
+        problem = "required" if name is None else _field_problem("name", name)
+        if problem:
+            raise ValueError(f"[{i}].name: {problem}")
+        if name in by_name:
+            changes = {k: v for k, v in item.items() if k != "name"}
+            _checked_fields(name, changes)
+            result.append(replace(by_name[name], **changes))
+        else:
+            result.append(_new_signal(name, item))
+    return tuple(result)
+
+
+def check_signal_list(signals: tuple[Signal, ...]) -> None:
+    """Refuse a list the judge cannot judge, as one line naming the field (``ValueError``): an
+    empty list; a name or a war-room column twice; a signal without a query; a ratio, or a
+    request-derived rate, without the counts behind it (bad_query and total_query: without them
+    no stage short of 100 % can tell); bad_query without total_query; the relative rule with a
+    factor of 0; a role that is not a ratio with counts (errors) or that two signals claim."""
+    if not signals:
+        raise ValueError(": an empty list: nothing to judge a go-live on")
+    seen_names: set[str] = set()
+    seen_columns: dict[str, str] = {}
+    roles: dict[str, str] = {}
+    for sig in signals:
+        if sig.name in seen_names:
+            raise ValueError(f"{sig.name}.name: {sig.name!r} is in the list twice")
+        seen_names.add(sig.name)
+        if sig.column in seen_columns:
+            raise ValueError(f"{sig.name}.column: {sig.column!r} is already {seen_columns[sig.column]}'s column")
+        seen_columns[sig.column] = sig.name
+        if not sig.value_query.strip():
+            raise ValueError(f"{sig.name}.value_query: no query, nothing to judge")
+        if (sig.bad_query is None) != (sig.total_query is None):
+            raise ValueError(f"{sig.name}.bad_query: bad_query and total_query are given together or not at all")
+        if not sig.has_counts and (sig.kind == "ratio" or (sig.kind == "rate" and sig.request_derived)):
+            raise ValueError(f"{sig.name}.bad_query: a {'ratio' if sig.kind == 'ratio' else 'request-derived rate'} "
+                             "needs bad_query and total_query (the events and the requests they are counted among)")
+        if sig.rule == "max_ratio_to_baseline" and sig.threshold <= 0:
+            raise ValueError(f"{sig.name}.threshold: the relative rule needs a factor > 0, got {sig.threshold:g}")
+        if sig.role is not None:
+            if sig.role in roles:
+                raise ValueError(f"{sig.name}.role: {sig.role!r} is already {roles[sig.role]}'s role")
+            roles[sig.role] = sig.name
+            if sig.role == "errors" and not (sig.kind == "ratio" and sig.has_counts):
+                raise ValueError(f"{sig.name}.role: the errors role needs a ratio with bad_query and total_query")
+
+
+def signal_list(catalogue: tuple[Signal, ...], spec: dict | list | tuple | None) -> tuple[Signal, ...]:
+    """The signals a go-live is judged on: `catalogue` (a pack) changed by `spec`, checked whole.
+
+    `spec` is a mapping of changes (`with_overrides`: override, add, remove with null, rename)
+    or a list that is the whole list (`{name: …}` items; one named as a signal of `catalogue`
+    starts from it). Errors as `with_overrides` and `check_signal_list`: one line, starting with
+    the signal and field (`queue_depth.threshold: …`) or the item (`[2].name: …`).
+    """
+    if spec is None:
+        signals = catalogue
+    elif isinstance(spec, dict):
+        signals = with_overrides(catalogue, spec)
+    elif isinstance(spec, (list, tuple)):
+        signals = _from_list(catalogue, list(spec))
+    else:
+        raise ValueError(": expected a mapping of changes to the pack's signals, or a list of signals")
+    check_signal_list(signals)
+    return signals
+
+
+def by_role(signals: tuple[Signal, ...], role: Role) -> Signal | None:
+    """The signal of the list that plays `role`; None when none does (what needs it says so)."""
+    return next((s for s in signals if s.role == role), None)

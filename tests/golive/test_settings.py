@@ -69,7 +69,8 @@ ROWS = [
      "policy.signals.http_5xx_pct.bad_query: bad_query and total_query are given together or not at all"),
     (policy(signals={"api_p95_ms": {"request_derived": "yes"}}),
      "policy.signals.api_p95_ms.request_derived: expected true or false, got 'yes'"),
-    (policy(signals={"api_p95_ms": 5}), "policy.signals.api_p95_ms: Input should be a valid dictionary"),
+    (policy(signals={"api_p95_ms": 5}),
+     "policy.signals.api_p95_ms: expected a mapping of fields to override, or null to remove the signal"),
     # the judge's policy
     (policy(judge={"min_seconds": NAN}), "policy.judge.min_seconds: expected a finite number >= 0, got nan"),
     (policy(judge={"breach_alpha": 5}), "policy.judge.breach_alpha: expected a level in (0, 1), got 5"),
