@@ -163,7 +163,8 @@ class _StageRun:
             "series": window.model_dump(mode="json"),
         })
         row = WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent, step.action.capitalize(),
-                                      verdict["signals"], series=window.scenario.to_dict()["signals"])
+                                      verdict["signals"], series=window.scenario.to_dict()["signals"],
+                                      catalogue=catalogue)
         add_war_room_row(str(self.folder), row)
         if step.action != "pause":  # a pause is announced where it asks
             announce(self.settings, step.action, self.percent, f"{verdict['reason']}; {step.reason}", row)

@@ -23,7 +23,6 @@ from golive import layout
 from golive.card import deployment_summary, fill_release_notes
 from golive.closing import final_decision, not_live_because
 from golive.settings import GoLiveSettings, SigningSettings
-from golive.signals import CATALOGUE
 from golive.signing import SigningError, load_public_key
 from golive.verify import verify_folder
 from tasks.evidence import ReleaseFolder, list_evidence, read_stage_records
@@ -69,7 +68,7 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
         return Failed(name="Refused", message=refusal)
     final = final_decision(stages) or {"signals": {}}
     green = sum(v.get("verdict") == "pass" for v in final["signals"].values())
-    message = process.tag_message.format(green=green, total=len(CATALOGUE), release=settings.release)
+    message = process.tag_message.format(green=green, total=len(settings.policy.catalogue()), release=settings.release)
     problems: list[str] = []
     done: dict = {"dry_run": dry_run}
 

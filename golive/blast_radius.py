@@ -3,7 +3,9 @@
 The drill sends header-routed traffic (`X-Canary: always`) to the canary only, in the users'
 mix, before any user is moved. It passes when the canary answered as a healthy service would
 (success ratio, p95 and 5xx within the field card, beyond the doubt a few seconds of traffic
-leave), served the release, and stable saw none of it.
+leave), served the release, and stable saw none of it. The p95 limit is the threshold of the
+list's signal with role `latency`, the 5xx limit that of the one with role `errors` (a list
+without one leaves that limit out, and the verdict says so).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from golive.signals import CATALOGUE, Signal
+from golive.signals import CATALOGUE, Signal, by_role
 
 __all__ = ["MIN_SUCCESS_RATIO", "DrillRequest", "DrillSample", "evaluate", "plan_request", "samples_csv"]
 
@@ -91,26 +93,31 @@ def evaluate(samples: Sequence[DrillSample], release: str, stable_requests: floa
              canary_requests: float | None, catalogue: tuple[Signal, ...] = CATALOGUE) -> dict:
     """The drill's verdict from what it saw and what the services counted, against the
     thresholds of `catalogue` (the release's, overrides included)."""
-    thresholds = {s.name: s.threshold for s in catalogue}
+    latency, errors = by_role(catalogue, "latency"), by_role(catalogue, "errors")
     answered = [s for s in samples if s.status is not None]
     as_expected = sum(s.expected for s in samples)
     ratio = as_expected / len(samples) if samples else 0.0
     p95 = _p95([s.latency_ms for s in answered])
-    errors = 100 * sum(s.status >= 500 for s in answered) / len(samples) if samples else 0.0
+    error_pct = 100 * sum(s.status >= 500 for s in answered) / len(samples) if samples else 0.0
     versions = Counter(s.version or "unknown" for s in answered)
     failures = []
     if not samples:
         failures.append("no request was sent")
     if ratio < MIN_SUCCESS_RATIO:
         failures.append(f"{ratio:.1%} of requests answered as expected (at least {MIN_SUCCESS_RATIO:.0%})")
-    slow = sum(s.latency_ms > thresholds["api_p95_ms"] for s in answered)
-    if p95 is not None and p95 > thresholds["api_p95_ms"] and _beyond_doubt(slow, len(answered), 0.05):
-        failures.append(f"p95 {p95:.0f} ms > {thresholds['api_p95_ms']:g} ms "
-                        f"({slow} of {len(answered)} requests slower, more than 5 % beyond doubt)")
+    unchecked = []
+    if latency is not None:
+        slow = sum(s.latency_ms > latency.threshold for s in answered)
+        if p95 is not None and p95 > latency.threshold and _beyond_doubt(slow, len(answered), 0.05):
+            failures.append(f"p95 {p95:.0f} ms > {latency.threshold:g} ms "
+                            f"({slow} of {len(answered)} requests slower, more than 5 % beyond doubt)")
+    else:
+        unchecked.append("p95 (no signal with role latency)")
     server_errors = sum(s.status >= 500 for s in answered)
-    if errors > thresholds["http_5xx_pct"] and _beyond_doubt(server_errors, len(samples),
-                                                              thresholds["http_5xx_pct"] / 100):
-        failures.append(f"5xx {errors:.2f}% > {thresholds['http_5xx_pct']:g}% ({server_errors} of {len(samples)})")
+    if errors is None:
+        unchecked.append("5xx (no signal with role errors)")
+    elif error_pct > errors.threshold and _beyond_doubt(server_errors, len(samples), errors.threshold / 100):
+        failures.append(f"5xx {error_pct:.2f}% > {errors.threshold:g}% ({server_errors} of {len(samples)})")
     if set(versions) - {release}:
         failures.append(f"served by {dict(versions)}, not only {release}")
     if stable_requests is None:
@@ -119,9 +126,10 @@ def evaluate(samples: Sequence[DrillSample], release: str, stable_requests: floa
         failures.append(f"stable received {stable_requests:g} drill requests")
     return {
         "requests": len(samples), "as_expected": as_expected, "success_ratio": round(ratio, 4),
-        "p95_ms": None if p95 is None else round(p95, 1), "http_5xx_pct": round(errors, 3),
+        "p95_ms": None if p95 is None else round(p95, 1), "http_5xx_pct": round(error_pct, 3),
         "versions_seen": dict(versions), "stable_requests": stable_requests,
         "canary_requests": canary_requests, "ok": not failures, "failures": failures,
+        **({"unchecked": unchecked} if unchecked else {}),
     }
 
 

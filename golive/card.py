@@ -1,6 +1,6 @@
 """The operator card and its quick start, from the settings in force; the release notes' summary.
 
-The card is what the runbook's operator carries: the eight thresholds, the stages and dwell, the
+The card is what the runbook's operator carries: the signals' thresholds, the stages and dwell, the
 rollback command for this target, who is in command and who is called next, the war-room
 channel and the evidence folder, with a QR code (top left) linking to the quick start, the
 minute-by-minute commands of this target. Pure: text and bytes out, the caller writes them.
@@ -136,7 +136,7 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
         f"up to {_minutes(policy.hold_budget_seconds)} a stage; too little traffic: "
         f"{policy.on_insufficient_traffic} after {_minutes(longest_wait)}.",
         "",
-        "## The eight thresholds",
+        f"## The {len(policy.catalogue())} thresholds",
         "",
         *_thresholds(settings),
         "",
@@ -314,16 +314,24 @@ def deployment_summary(release: str, stages: list[Mapping], elapsed_seconds: flo
         value = signals.get(name, {}).get("canary")
         return f"{label}=n/a" if value is None else f"{label}={fmt.format(value)}"
 
-    csp = signals.get("csp_violations_per_min", {})
-    if csp.get("canary") is not None and csp.get("baseline"):
-        csp_text = f"baseline{(csp['canary'] / csp['baseline'] - 1) * 100:+.0f}%"
-    else:
-        csp_text = "n/a"
-    parts = [level("p95", "api_p95_ms", "~{:.0f}ms"), level("5xx", "http_5xx_pct", "{:.2f}%"),
-             level("ws_stale_p95", "ws_staleness_s", "{:.1f}s"),
-             level("risk_block", "risk_blocks_per_min", "{:.2f}/min"),
-             level("idemp_conflict", "idempotency_conflict_pct", "{:.2f}%"), f"csp_viol={csp_text}",
-             level("event-loop p95", "event_loop_p95_ms", "{:.1f}ms"), level("GC avg", "gc_pause_avg_ms", "{:.1f}ms")]
+    def relative(label: str, name: str) -> str:
+        sig = signals.get(name, {})
+        if sig.get("canary") is not None and sig.get("baseline"):
+            return f"{label}=baseline{(sig['canary'] / sig['baseline'] - 1) * 100:+.0f}%"
+        return f"{label}=n/a"
+
+    # The runbook's words for its eight; any other signal of the list by its name, in the list's order.
+    runbook = {"api_p95_ms": ("p95", "~{:.0f}ms"), "http_5xx_pct": ("5xx", "{:.2f}%"),
+               "ws_staleness_s": ("ws_stale_p95", "{:.1f}s"), "risk_blocks_per_min": ("risk_block", "{:.2f}/min"),
+               "idempotency_conflict_pct": ("idemp_conflict", "{:.2f}%"), "csp_violations_per_min": ("csp_viol", None),
+               "event_loop_p95_ms": ("event-loop p95", "{:.1f}ms"), "gc_pause_avg_ms": ("GC avg", "{:.1f}ms")}
+    parts = []
+    for name, verdict in signals.items():
+        label, fmt = runbook.get(name, (name, "{:.4g}"))
+        if fmt is None or str(verdict.get("rule", "")).startswith("<= baseline"):
+            parts.append(relative(label, name))
+        else:
+            parts.append(level(label, name, fmt))
     return f"{head}; {', '.join(parts)}"
 
 

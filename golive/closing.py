@@ -8,7 +8,6 @@ from fnmatch import fnmatch
 
 from golive import layout
 from golive.rollback_report import rollback_started_at
-from golive.signals import CATALOGUE
 
 __all__ = ["final_decision", "not_live_because", "records_disagree", "release_oneliner", "rollbacks_since",
            "success_criteria", "transient_breaches"]
@@ -69,17 +68,23 @@ def release_oneliner(release: str, stages: Sequence[Mapping], elapsed_seconds: f
     final = final_decision(stages)
     if not final:
         return head
-    parts = []
-    for name, (label, fmt) in _SHORT.items():
-        value = final["signals"].get(name, {}).get("canary")
-        parts.append(f"{label}={fmt.format(value) if value is not None else 'n/a'}")
-    csp = final["signals"].get("csp_violations_per_min", {})
-    if csp.get("canary") is not None and csp.get("baseline"):
-        parts.insert(5, f"csp={(csp['canary'] / csp['baseline'] - 1) * 100:+.0f}%")
+    parts = [_level(name, verdict) for name, verdict in final["signals"].items()]
     green = sum(v.get("verdict") == "pass" for v in final["signals"].values())
     transient = transient_breaches(stages)
     held = f"; transient breaches={len(transient)} ({', '.join(transient)}: held, re-measured green)" if transient else ""
-    return f"{head}; {', '.join(parts)}; {green}/{len(CATALOGUE)} green{held}"
+    return f"{head}; {', '.join(p for p in parts if p)}; {green}/{len(final['signals'])} green{held}"
+
+
+def _level(name: str, verdict: Mapping) -> str:
+    """One signal's canary level in the one-liner: the runbook's short form for its eight
+    (`p95=~141ms`, `csp=+10%` against stable), `name=value` for any other signal."""
+    value = verdict.get("canary")
+    if str(verdict.get("rule", "")).startswith("<= baseline") or name == "csp_violations_per_min":
+        label = "csp" if name == "csp_violations_per_min" else name
+        baseline = verdict.get("baseline")
+        return f"{label}={(value / baseline - 1) * 100:+.0f}%" if value is not None and baseline else ""
+    label, fmt = _SHORT.get(name, (name, "{:.4g}"))
+    return f"{label}={fmt.format(value) if value is not None else 'n/a'}"
 
 
 def transient_breaches(stages: Sequence[Mapping]) -> list[str]:
@@ -93,7 +98,8 @@ def transient_breaches(stages: Sequence[Mapping]) -> list[str]:
 
 
 def _green(decision: Mapping | None) -> bool:
-    return (decision is not None and decision.get("decision") == "proceed" and len(decision["signals"]) == len(CATALOGUE)
+    # The judge gives every signal of the list a verdict, so a decision's signals are the list judged.
+    return (decision is not None and decision.get("decision") == "proceed" and bool(decision["signals"])
             and all(v.get("verdict") == "pass" for v in decision["signals"].values()))
 
 

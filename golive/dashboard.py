@@ -4,7 +4,8 @@ Every panel reads the series `golive rules` records (`golive:<signal>:<window>`)
 dashboard, the alerts and the judge see the same numbers, and every threshold comes from the
 settings in force: change one there and the panel's line moves with it.
 
-Panels, top to bottom: the eight signals, canary against stable, each with its threshold line
+Panels, top to bottom: the go-live's signals (the list in the settings, in its order), canary
+against stable, each with its threshold line
 (the relative rule draws the stable line times its factor); the canary's weight as the users'
 requests show it; the runbook's panel 11 (event-loop lag p95, steps 30 / 50 ms) and panel 12 (GC
 pause mean, steps 15 / 20 ms) as gauges; the error budget left and its burn rate over 1 h, 6 h and
@@ -117,8 +118,14 @@ def _seconds(window: str) -> float:
     return float(window[:-1]) * sizes[window[-1]]
 
 
-def _variables(window: str) -> list:
-    any_signal = signal_series("api_p95_ms", window)
+def _in_words(count: int) -> str:
+    words = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+    return words[count - 1] if 1 <= count <= len(words) else str(count)
+
+
+def _variables(first_signal: str, window: str) -> list:
+    # The service and track choices are read off the list's first recorded series, which any list has.
+    any_signal = signal_series(first_signal, window)
     return [
         db.DatasourceVariable("datasource").label("Prometheus").type("prometheus"),
         db.QueryVariable("service").label("Service").datasource(DATASOURCE)
@@ -147,8 +154,8 @@ def build_dashboard(catalogue: tuple[Signal, ...], options: RuleOptions | None =
     window = options.window
     board = (db.Dashboard(f"golive: {options.service} go-live").uid(f"golive-{options.service}")
              .tags(["golive", "canary"]).refresh("10s").time("now-1h", "now").timezone("browser")
-             .editable().variables(_variables(window)).annotations(_annotations()))
-    board = board.with_row(db.Row("The eight signals, canary against stable"))
+             .editable().variables(_variables(catalogue[0].name, window)).annotations(_annotations()))
+    board = board.with_row(db.Row(f"The {_in_words(len(catalogue))} signals, canary against stable"))
     for sig in catalogue:
         board = board.with_panel(_signal_panel(sig, window))
     board = board.with_row(db.Row("Traffic and the runbook's panels 11 and 12"))

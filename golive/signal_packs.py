@@ -4,14 +4,17 @@ A pack is data: its signals (golive.signals.Signal) and the two queries of the t
 (the canary's users' requests and all users' requests). `policy.signal_pack` names the pack a
 target starts from; `policy.signals` changes it (see golive.signals.signal_list).
 
-| pack | what exports the metrics | series (per track) |
-|---|---|---|
-| `runbook` | the sandbox's demo service (the runbook's eight) | `spark_*` |
-| `router` | the sandbox router's access log, turned into series by `sandbox.router_metrics` | `golive_router_*` |
-| `fastapi-instrumentator` | prometheus-fastapi-instrumentator's default metrics | `http_requests_total`, `http_request_duration_highr_seconds` |
-| `flask-exporter` | prometheus-flask-exporter's default metrics (prefix `flask`) | `flask_http_request_total`, `flask_http_request_duration_seconds` |
-| `starlette-exporter` | starlette-exporter's default metrics (prefix `starlette`) | `starlette_requests_total`, `starlette_request_duration_seconds` |
-| `opentelemetry` | OpenTelemetry's `http.server.request.duration` through its Prometheus exporter | `http_server_request_duration_seconds` |
+- `runbook`: the runbook's eight, as the sandbox's demo service exports them (`spark_*`).
+- `router`: any HTTP service behind the sandbox router, its access log turned into series by
+  `sandbox.router_metrics` (`golive_router_requests_total`, `golive_router_request_duration_seconds`).
+- `fastapi-instrumentator`: prometheus-fastapi-instrumentator's defaults (`http_requests_total`
+  by `status`, `http_request_duration_highr_seconds`).
+- `flask-exporter`: prometheus-flask-exporter's defaults (`flask_http_request_total` by `status`,
+  `flask_http_request_duration_seconds`).
+- `starlette-exporter`: starlette-exporter's defaults (`starlette_requests_total` by
+  `status_code`, `starlette_request_duration_seconds`).
+- `opentelemetry`: OpenTelemetry's `http.server.request.duration` through its Prometheus
+  exporter (`http_server_request_duration_seconds` by `http_response_status_code`).
 
 An application's own metrics carry no `track` label: the scrape configuration gives each target
 one (`labels: {track: canary}`), as the sandbox's does, so `$track` selects the version. The
@@ -64,7 +67,8 @@ def http_pack(name: str, description: str, *, requests: str, duration_bucket: st
     signals = (
         Signal(name="http_p95_ms", title="HTTP latency p95", column="p95", unit="ms", kind="quantile", rule="max",
                threshold=p95_ms, request_derived=True, role="latency", mirror_visible=True,
-               value_query=f"1000 * histogram_quantile(0.95, sum by (le) (rate({duration_bucket}{{{track}}}[$window])))"),
+               value_query=("1000 * histogram_quantile(0.95, sum by (le) ("
+                            f"rate({duration_bucket}{{{track}}}[$window])))")),
         Signal(name="http_5xx_pct", title="5xx responses", column="5xx%", unit="%", kind="ratio", rule="max",
                threshold=errors_pct, request_derived=True, role="errors", mirror_visible=True,
                value_query=(f'100 * (sum(rate({requests}{{{track},{status_label}=~"5.."}}[$window])) or vector(0))'

@@ -1,9 +1,11 @@
-"""The war-room table: the eight signals at every gate decision, in the runbook's columns.
+"""The war-room table: the go-live's signals at every gate decision, one column each.
 
 A row keeps the canary's level per column (what the demo's screen and the CSV show) and, under
 `cells`, what the judge said of each signal: the value against its threshold, the verdict and
-the evidence it rests on, so a cell never reads as a breach beside a green light. Rows written
-before `cells` existed still render, value only.
+the evidence it rests on, so a cell never reads as a breach beside a green light. The columns
+are the signal list's (each signal's `column`), in its order, named under `columns` in each row;
+a table's columns are its rows'. Rows written before `columns` existed have the runbook's eight,
+and rows written before `cells` existed still render, value only.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from datetime import datetime
 
 import pandas as pd
 
-from golive.signals import CATALOGUE
+from golive.signals import CATALOGUE, Signal
 
 __all__ = [
-    "COLUMNS", "VERDICT_WORDS", "WarRoomRow", "cell_summary", "cell_text", "channel_message", "table_rows", "to_csv",
-    "to_frame", "to_html", "to_markdown",
+    "COLUMNS", "VERDICT_WORDS", "WarRoomRow", "cell_summary", "cell_text", "channel_message", "columns", "table_rows",
+    "to_csv", "to_frame", "to_html", "to_markdown",
 ]
 
 SIGNAL_COLUMNS = {s.name: s.column for s in CATALOGUE}
+# The runbook's table: what rows without `columns` (and the demo's screen) show.
 COLUMNS = ["Time", "Stage", *SIGNAL_COLUMNS.values(), "Decision"]
 _DIGITS = {"p95": 0, "5xx%": 2, "ws_stale": 1, "risk/min": 2, "idem%": 2, "evloop": 1, "gc": 1}
 _RELATIVE = "cspΔ"
@@ -42,10 +45,10 @@ def _over(rule: str, threshold: float, value: float) -> bool:
     return value >= threshold if rule == "below" else value > threshold
 
 
-def _threshold_text(column: str, rule: str | None, threshold: float | None) -> str:
+def _threshold_text(relative: bool, rule: str | None, threshold: float | None) -> str:
     if threshold is None:
         return "–"
-    if column == _RELATIVE:
+    if relative:
         return f"≤ {(threshold - 1) * 100:+.0f}%"
     return f"{'<' if rule == 'below' else '≤'} {threshold:g}"
 
@@ -69,12 +72,17 @@ def _series_evidence(series: Mapping | None) -> str | None:
     return f"{len(values)} intervals, {min(values):.4g}–{max(values):.4g}"
 
 
+def _relative(column: str, verdict: Mapping) -> bool:
+    # The judge writes its rule as text (`<= 200 ms`, `< 0.5 /min`, `<= baseline x 1.1`).
+    return column == _RELATIVE or str(verdict.get("rule", "")).startswith("<= baseline")
+
+
 def _cell(column: str, verdict: Mapping, series: Mapping | None) -> dict:
     canary, baseline = _number(verdict.get("canary")), _number(verdict.get("baseline"))
-    # The judge writes its rule as text (`<= 200 ms`, `< 0.5 /min`, `<= baseline x 1.1`).
     rule = "below" if str(verdict.get("rule", "")).startswith("< ") else "max"
     threshold = _number(verdict.get("threshold"))
-    if column == _RELATIVE:
+    relative = _relative(column, verdict)
+    if relative:
         value = (canary / baseline - 1) * 100 if canary is not None and baseline else None
         naive_over = value is not None and threshold is not None and value > (threshold - 1) * 100
     else:
@@ -83,8 +91,11 @@ def _cell(column: str, verdict: Mapping, series: Mapping | None) -> dict:
     word = {"nodata": "no data"}.get(verdict.get("verdict"), verdict.get("verdict") or "no data")
     if word == "pass" and naive_over:
         word = "within noise"
-    return {"value": value, "threshold": _threshold_text(column, rule, threshold), "verdict": word,
+    cell = {"value": value, "threshold": _threshold_text(relative, rule, threshold), "verdict": word,
             "evidence": _series_evidence(series) or verdict.get("detail") or "–", "detail": verdict.get("detail")}
+    if relative:
+        cell["relative"] = True
+    return cell
 
 
 class WarRoomRow(dict):
@@ -93,12 +104,24 @@ class WarRoomRow(dict):
 
     @classmethod
     def from_verdict(cls, at: datetime, stage: int, decision: str, signals: Mapping[str, Mapping],
-                     series: Mapping[str, Mapping] | None = None) -> WarRoomRow:
+                     series: Mapping[str, Mapping] | None = None,
+                     catalogue: Iterable[Signal] | None = None) -> WarRoomRow:
         """`signals` is the judge's verdict per signal; `series` (the judged scenario's signals,
-        optional) lets each cell name the events or intervals it rests on."""
+        optional) lets each cell name the events or intervals it rests on. The columns are
+        `catalogue`'s (the signal list judged); without it, the verdict's own signals' (the
+        judge gives every signal of its list a verdict), each under its runbook column or its
+        name, or the runbook's eight when they are all of them (a rollback's row has no signals)."""
         row = cls(Time=at.strftime("%H:%M:%S"), Stage=f"{stage}%", Decision=decision)
+        if catalogue is not None:
+            signal_columns = {s.name: s.column for s in catalogue}
+        elif set(signals) - set(SIGNAL_COLUMNS):
+            signal_columns = {name: SIGNAL_COLUMNS.get(name, name) for name in signals}
+        else:
+            signal_columns = SIGNAL_COLUMNS
+        if signal_columns is not SIGNAL_COLUMNS:
+            row["columns"] = list(signal_columns.values())
         cells = {}
-        for name, column in SIGNAL_COLUMNS.items():
+        for name, column in signal_columns.items():
             verdict = signals.get(name)
             if not verdict:
                 row[column] = None
@@ -111,24 +134,39 @@ class WarRoomRow(dict):
         return row
 
 
+def columns(rows: Iterable[Mapping]) -> list[str]:
+    """The table's columns: Time, Stage, the signal columns its rows name (in their order; the
+    runbook's eight when none names any), Decision."""
+    named: dict[str, None] = {}
+    for row in rows:
+        named.update(dict.fromkeys(row.get("columns") or ()))
+    if not named:
+        return list(COLUMNS)
+    return ["Time", "Stage", *named, "Decision"]
+
+
 def to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
-    return pd.DataFrame(list(rows), columns=COLUMNS)
+    rows = list(rows)
+    return pd.DataFrame([{k: v for k, v in row.items() if k not in ("cells", "columns")} for row in rows],
+                        columns=columns(rows))
 
 
-def cell_text(column: str, value) -> str:
+def cell_text(column: str, value, relative: bool = False) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
-    if column == _RELATIVE:
+    if column == _RELATIVE or relative:
         return f"{value:+.0f}%"
     if column in _DIGITS:
         return f"{value:.{_DIGITS[column]}f}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
     return str(value)
 
 
 def cell_summary(row: Mapping, column: str, evidence: bool = True) -> str:
     """`141 / ≤ 200 pass (3 intervals, 120–160)`: the value, the threshold, the judge's word."""
-    value = cell_text(column, row.get(column))
     cell = (row.get("cells") or {}).get(column)
+    value = cell_text(column, row.get(column), bool(cell and cell.get("relative")))
     if cell is None:
         return value
     text = f"{value} / {cell['threshold']} {cell['verdict']}"
@@ -141,9 +179,10 @@ def _markdown_cell(text: str) -> str:
 
 def to_markdown(rows: Iterable[Mapping]) -> str:
     rows = list(rows)
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    table = columns(rows)
+    lines = ["| " + " | ".join(table) + " |", "|" + "---|" * len(table)]
     for row in rows:
-        lines.append("| " + " | ".join(_markdown_cell(cell_summary(row, c)) for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_markdown_cell(cell_summary(row, c)) for c in table) + " |")
     if any(row.get("cells") for row in rows):
         lines += ["", "Each signal: the canary's value / its threshold, the judge's verdict "
                       "(pass, within noise, deviation, breach, insufficient, no data) and what it rests on."]
@@ -152,7 +191,9 @@ def to_markdown(rows: Iterable[Mapping]) -> str:
 
 def table_rows(rows: Iterable[Mapping]) -> list[dict[str, str]]:
     """The rows as flat text, one key per column, for a table artifact."""
-    return [{c: cell_summary(row, c) for c in COLUMNS} for row in rows]
+    rows = list(rows)
+    table = columns(rows)
+    return [{c: cell_summary(row, c) for c in table} for row in rows]
 
 
 def to_csv(rows: Iterable[Mapping]) -> str:
@@ -161,11 +202,13 @@ def to_csv(rows: Iterable[Mapping]) -> str:
 
 def to_html(rows: Iterable[Mapping], title: str = "War room") -> str:
     """A page of its own: the table coloured by the judge's verdicts, the judge's detail on hover."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    rows = list(rows)
+    table = columns(rows)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table)
     body = []
     for row in rows:
         cells = []
-        for column in COLUMNS:
+        for column in table:
             cell = (row.get("cells") or {}).get(column)
             if column == "Decision":
                 colour = _DECISION_COLOURS.get(str(row.get(column)), "#333")
@@ -176,7 +219,8 @@ def to_html(rows: Iterable[Mapping], title: str = "War room") -> str:
                 cells.append(
                     f'<td style="background:{_COLOURS.get(cell["verdict"], "#fff")}" '
                     f'title="{html.escape(cell.get("detail") or "")}">'
-                    f'<b>{html.escape(cell_text(column, row.get(column)))}</b> / {html.escape(cell["threshold"])}'
+                    f'<b>{html.escape(cell_text(column, row.get(column), bool(cell.get("relative"))))}</b> / '
+                    f'{html.escape(cell["threshold"])}'
                     f'<br><span class="verdict">{html.escape(cell["verdict"])}</span>'
                     f'<br><small>{html.escape(cell["evidence"])}</small></td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -195,6 +239,6 @@ def channel_message(release: str, decision: str, stage: int | None, reason: str,
     where = f" at {stage}%" if stage is not None else ""
     lines = [f"golive v{release}{where}: {decision.upper()}"]
     if row:
-        lines.append(" | ".join(f"{c} {cell_summary(row, c, evidence=False)}" for c in COLUMNS if c in row))
+        lines.append(" | ".join(f"{c} {cell_summary(row, c, evidence=False)}" for c in columns([row]) if c in row))
     lines.append(f"reason: {' '.join(reason.split())}")
     return "\n".join(lines)

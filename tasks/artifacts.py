@@ -13,7 +13,7 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from golive.warroom import COLUMNS, cell_text
+from golive.warroom import cell_text, columns
 from tasks.logs import run_logger
 
 
@@ -66,7 +66,7 @@ def publish_stage(release: str, percent: int, decision: str, reason: str, signal
     """The stage's decision as a table: each signal's canary and stable value against its rule."""
     table = [{"signal": name, "canary": v.get("canary"), "stable": v.get("baseline"), "rule": v.get("rule"),
               "verdict": v.get("verdict"), "detail": v.get("detail")} for name, v in signals.items()]
-    row = " | ".join(f"{column} {cell_text(column, war_room_row.get(column))}" for column in COLUMNS)
+    row = " | ".join(f"{c} {cell_text(c, war_room_row.get(c))}" for c in columns([war_room_row]))
     _publish("stage", lambda: create_table_artifact(
         table, key=_key(f"stage-{percent}-v{release}"),
         description=f"v{release} stage {percent}%: {decision.upper()} ({reason}). War room: {row}"))

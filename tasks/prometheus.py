@@ -20,7 +20,7 @@ from golive.models import Check, ShareReading, SignalWindow
 from golive.preflight import promql_check, scrape_targets_check, traffic_check
 from golive.scenario import parse_scenario
 from golive.settings import PolicySettings, PrometheusSettings
-from golive.signals import TRACKS, render_query
+from golive.signals import TRACKS, by_role, render_query
 from tasks.http_client import run_client
 
 # Prometheus' answer for "no value" (an empty ratio): never a zero.
@@ -140,7 +140,7 @@ def _all_series(prom: PrometheusConnect, promqls: dict[tuple, str], times: list[
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-@task(name="query the eight signals", cache_policy=NO_CACHE)
+@task(name="query the signals", cache_policy=NO_CACHE)
 def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_percent: int, start: float,
                   end: float) -> SignalWindow:
     """The signals of both tracks for each whole interval in [start, end], as a judge scenario.
@@ -268,8 +268,12 @@ def measure_error_counts(prometheus: PrometheusSettings, policy: PolicySettings,
                          at: float) -> dict[str, list | None]:
     """5xx and all requests of `track` over each named window (seconds) ending at `at`:
     {name: [bad, total]}. A window whose total has no answer is None (no data, never a zero);
-    no 5xx series where requests were counted is 0 errors."""
-    sig = next(s for s in policy.catalogue() if s.name == "http_5xx_pct")
+    no 5xx series where requests were counted is 0 errors. The errors are those of the list's
+    signal with role `errors`; a list without one raises ValueError naming the field."""
+    sig = by_role(policy.catalogue(), "errors")
+    if sig is None:
+        raise ValueError("policy.signals: no signal has role errors (a ratio with counts): the error budget "
+                         "cannot be measured")
     prom = _prometheus(prometheus)
     counts: dict[str, list | None] = {}
     for name, seconds in windows.items():
@@ -280,7 +284,7 @@ def measure_error_counts(prometheus: PrometheusSettings, policy: PolicySettings,
     return counts
 
 
-@task(name="snapshot the eight signals", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="snapshot the signals", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def snapshot_signals(prometheus: PrometheusSettings, policy: PolicySettings, track: str, window_seconds: float,
                      at: float) -> dict[str, float | None]:
     """Each signal of the policy's catalogue: its value for `track` over the window ending at `at`
