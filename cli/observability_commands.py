@@ -215,6 +215,9 @@ def _draw_panels(axes, panels: list, prometheus_url: str, service: str, minutes:
             if panel.type_val == "gauge":
                 _draw_gauge(ax, panel, client, service, end)
                 continue
+            if panel.type_val == "stat":
+                _draw_stat(ax, panel, client, service, end)
+                continue
             for target in panel.targets:
                 for labels, times, values in _range(client, substitute(target.expr, service), start, end, 5):
                     legend = (target.legend_format or "").replace("{{track}}", str(labels.get("track", "")))
@@ -226,6 +229,24 @@ def _draw_panels(axes, panels: list, prometheus_url: str, service: str, minutes:
             ax.legend(fontsize=7, loc="upper left")
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+
+
+def _draw_stat(ax, panel, client, service: str, at: float) -> None:
+    """A stat panel's values now, one line a series (the budget's time left is in seconds)."""
+    from golive.error_budget import spoken_duration
+
+    response = client.get("/api/v1/query", params={"query": substitute(panel.targets[0].expr, service), "time": at})
+    lines = []
+    for row in _result(response):
+        legend = panel.targets[0].legend_format or ""
+        for key, value in row["metric"].items():
+            legend = legend.replace("{{" + key + "}}", value)
+        value = float(row["value"][1])
+        shown = spoken_duration(value) if panel.field_config.defaults.unit == "dtdurations" else f"{value:.3g}"
+        lines.append(f"{legend}: {shown}")
+    ax.axis("off")
+    ax.text(0.5, 0.5, "\n".join(lines) or panel.field_config.defaults.no_value or "no data", transform=ax.transAxes,
+            ha="center", va="center", fontsize=10)
 
 
 def _draw_gauge(ax, panel, client, service: str, at: float) -> None:

@@ -30,6 +30,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
 )
 
+from golive.error_budget_panel import exhaustion_panel
 from golive.rules import RuleOptions, duration, error_ratio_series, signal_series
 from golive.signals import Signal, render_query
 
@@ -102,7 +103,7 @@ def _budget_gauge(options: RuleOptions, freeze_below: float) -> gauge.Panel:
 
 def _burn_panel(options: RuleOptions) -> timeseries.Panel:
     factors = sorted({w.factor for w in options.burn_windows if w.long_hours in BURN_PANEL_HOURS})
-    panel = (timeseries.Panel().title("Burn rate 1 h / 6 h / 24 h").unit("short").min(0).height(8).span(18)
+    panel = (timeseries.Panel().title("Burn rate 1 h / 6 h / 24 h").unit("short").min(0).height(8).span(12)
              .datasource(DATASOURCE)
              .thresholds(_thresholds((None, "green"), *((f, "orange" if f < max(factors) else "red") for f in factors)))
              .thresholds_style(GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)))
@@ -164,7 +165,8 @@ def build_dashboard(catalogue: tuple[Signal, ...], options: RuleOptions | None =
         if sig.name in RUNBOOK_GAUGES:
             board = board.with_panel(_runbook_gauge(sig, window))
     board = board.with_row(db.Row("Error budget"))
-    return board.with_panel(_budget_gauge(options, freeze_below_budget)).with_panel(_burn_panel(options))
+    return (board.with_panel(_budget_gauge(options, freeze_below_budget))
+            .with_panel(exhaustion_panel(options, DATASOURCE)).with_panel(_burn_panel(options)))
 
 
 def dashboard_json(board: db.Dashboard) -> str:

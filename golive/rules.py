@@ -12,19 +12,21 @@ overrides), so a threshold changed in settings changes the alert and the dashboa
   factor: the long one proves the burn is real, the short one that it is still going on, so
   the alert clears within the short window once the errors stop. Paging windows are
   `severity=critical`, the others `warning`.
-- **Error budget, sloth's names** (groups `sloth-slo-sli-recordings-<id>` and
-  `sloth-slo-meta-recordings-<id>`, id `<service>-requests-availability`): the SLO's error ratio
+- **Error budget, sloth's names** (group `golive-budget`, sloth's id
+  `<service>-requests-availability`): the SLO's error ratio
   per window as `slo:sli_error:ratio_rate<window>`, and `slo:objective:ratio`,
   `slo:error_budget:ratio`, `slo:time_period:days`, `slo:current_burn_rate:ratio` (over 5 min),
   `slo:period_burn_rate:ratio` and `slo:period_error_budget_remaining:ratio`, with sloth's labels
   (`sloth_id`, `sloth_service`, `sloth_slo`, and `sloth_window` on the ratios) plus `track`, so
   dashboards built for sloth read them; the joins match on the SLO's labels and the track. As
   sloth's, the burns and the budget left keep the `sloth_window` of the ratio they divide.
-- **Predictive** (group `golive-budget-predict`): the time until the budget is spent at the
+- **Predictive** (group `golive-budget` too): the time until the budget is spent at the
   burn of each of `budget.predict_windows_hours` (remaining x period / burn), as
   `golive:error_budget_exhausted_in:seconds{burn_window}`; none while nothing burns, 0 once the
   budget is spent. `GoLiveErrorBudgetExhaustion` fires when the prediction of the longest and the
   shortest window are both under a horizon: the ticket's (`warning`) and the page's (`critical`).
+  One group, not sloth's three: a group's rules run in order at one instant, so the budget, its
+  burns and the prediction are of the same evaluation (across groups each reads the others' last).
 - **Far over threshold** (group `golive-critical`): one alert per signal, `severity=critical`,
   when a track is `severe_factor` times over its threshold for `alert_for` (the relative rule:
   the canary's per-request rate that many times the stable's). A firing one is the
@@ -140,7 +142,7 @@ def _error_windows(options: RuleOptions) -> list[float]:
 
 
 def _error_ratio_rules(catalogue: tuple[Signal, ...], options: RuleOptions) -> list[dict]:
-    errors = next((s for s in catalogue if s.name == "http_5xx_pct" and s.has_counts), None)
+    errors = next((s for s in catalogue if s.role == "errors" and s.has_counts), None)
     if errors is None:
         return []
     rules = []
@@ -202,14 +204,20 @@ def _slo_filter(options: RuleOptions, track: str | None = None) -> str:
 _SLO_JOIN = "on(sloth_id, sloth_service, sloth_slo, track)"
 
 
+def _current_burn_hours(options: RuleOptions) -> float:
+    """sloth's current burn: over the quick page's short window (5 min), also without burn alerts."""
+    return options.burn_windows[0].short_hours if options.burn_windows else BURN_WINDOWS[0].short_hours
+
+
 def _sli_windows(options: RuleOptions) -> list[float]:
-    """The windows in hours the SLI is recorded over: the burn windows', the predictions', the period."""
-    hours = {h for w in options.burn_windows for h in (w.long_hours, w.short_hours)}
+    """The windows in hours the SLI is recorded over: the burn windows', the current burn's, the
+    predictions', the period."""
+    hours = {h for w in options.burn_windows for h in (w.long_hours, w.short_hours)} | {_current_burn_hours(options)}
     return sorted(hours | set(options.predict_windows_hours) | {options.slo_period_hours})
 
 
 def _sloth_sli_rules(catalogue: tuple[Signal, ...], options: RuleOptions) -> list[dict]:
-    errors = next((s for s in catalogue if s.name == "http_5xx_pct" and s.has_counts), None)
+    errors = next((s for s in catalogue if s.role == "errors" and s.has_counts), None)
     if errors is None:
         return []
     rules = []
@@ -226,7 +234,7 @@ def _sloth_sli_rules(catalogue: tuple[Signal, ...], options: RuleOptions) -> lis
 def _sloth_meta_rules(options: RuleOptions) -> list[dict]:
     """sloth's metadata recordings, per track; the burns divide the ratio by the budget as sloth does."""
     period = duration(options.slo_period_hours * 3600)
-    current = duration(options.burn_windows[0].short_hours * 3600)  # sloth: the quick page's short window
+    current = duration(_current_burn_hours(options) * 3600)
     rules = []
     for track in TRACKS:
         labels, where = _slo_labels(options, track), _slo_filter(options, track)
@@ -260,6 +268,14 @@ def _exhaustion_rules(options: RuleOptions) -> list[dict]:
                          f"/ {_SLO_JOIN} ({burn} > 0)"),
                 "labels": {**_slo_labels(options, track), "burn_window": window}})
     return rules
+
+
+def _budget_rules(catalogue: tuple[Signal, ...], options: RuleOptions) -> list[dict]:
+    """The SLI, sloth's metadata, the predictions and their alerts, in the order they read each other."""
+    sli = _sloth_sli_rules(catalogue, options)
+    if not sli:
+        return []
+    return sli + _sloth_meta_rules(options) + _exhaustion_rules(options) + _exhaustion_alerts(options)
 
 
 def _exhaustion_alerts(options: RuleOptions) -> list[dict]:
@@ -356,12 +372,7 @@ def build_rules(catalogue: tuple[Signal, ...], options: RuleOptions | None = Non
         {"name": "golive-signals", "rules": _recording_rules(catalogue, options)},
         {"name": "golive-slo", "rules": _error_ratio_rules(catalogue, options)},
         {"name": "golive-burn", "rules": _burn_alerts(options)},
-        {"name": f"sloth-slo-sli-recordings-{sloth_id(options)}", "rules": _sloth_sli_rules(catalogue, options)},
-        {"name": f"sloth-slo-meta-recordings-{sloth_id(options)}",
-         "rules": _sloth_meta_rules(options) if _sloth_sli_rules(catalogue, options) else []},
-        {"name": "golive-budget-predict",
-         "rules": _exhaustion_rules(options) + _exhaustion_alerts(options) if _sloth_sli_rules(catalogue, options)
-         else []},
+        {"name": "golive-budget", "rules": _budget_rules(catalogue, options)},
         {"name": "golive-critical", "rules": _critical_alerts(catalogue, options)},
     ]
     return {"groups": [g for g in groups if g["rules"]]}
