@@ -102,6 +102,7 @@ class StageResult(BaseModel):
     superseded_by: str | None = None  # the fence that stood when the stage found itself fenced off
     critical_alerts: list[str] = Field(default_factory=list)  # the critical alerts seen firing during the stage
     alerts_unread: int = 0  # looks at which no alert source answered (not knowing is not "no alerts")
+    profile: dict[str, Any] | None = None  # the stage's profiles, what grew and the advice (golive.profiles)
 
 
 class RollbackReport(BaseModel):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["png", "signal_png", "stage_decisions", "stage_frame"]
+__all__ = ["flamegraph_png", "png", "signal_png", "stage_decisions", "stage_frame"]
 
 
 def png(draw: Callable, xlabel: str, ylabel: str) -> bytes:
@@ -85,3 +86,54 @@ def signal_png(frame: pd.DataFrame, decisions: list[tuple[float, str]], title: s
 
 _DECISION_COLOURS = {"proceed": "#2e7d32", "hold": "#b7860b", "rollback": "#c62828", "pause": "#5e35b1",
                      "extend": "#888888"}
+
+
+def flamegraph_png(stacks: dict[tuple[str, ...], int], title: str, min_share: float = 0.005,
+                   max_depth: int = 40) -> bytes:
+    """A flame graph of aggregated stacks (root first, with their samples): one box per frame, as
+    wide as its samples, children stacked on their caller, frames sorted by name so that two
+    tracks' pictures line up. Boxes narrower than `min_share` of all samples are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    total = sum(stacks.values())
+    tree: dict = {}
+    for stack, count in stacks.items():
+        node = tree
+        for frame in stack[:max_depth]:
+            entry = node.setdefault(frame, [0, {}])
+            entry[0] += count
+            node = entry[1]
+    boxes: list[tuple[float, int, float, str]] = []
+
+    def place(node: dict, left: float, depth: int) -> None:
+        for frame in sorted(node):
+            width, children = node[frame][0] / total, node[frame][1]
+            if width >= min_share:
+                boxes.append((left, depth, width, frame))
+                place(children, left, depth + 1)
+            left += width
+
+    if total:
+        place(tree, 0.0, 0)
+    depth = max((b[1] for b in boxes), default=0) + 1
+    figure, axes = plt.subplots(figsize=(12, max(2.5, 0.28 * depth + 1)), dpi=100)
+    palette = ("#f2a65a", "#eec170", "#f58549", "#e4572e", "#f3c969", "#ee964b")
+    for left, level, width, frame in boxes:
+        colour = palette[zlib.crc32(frame.encode()) % len(palette)]
+        axes.add_patch(plt.Rectangle((left, level), width, 0.95, facecolor=colour, edgecolor="white", linewidth=0.5))
+        if width > 0.04:
+            label = frame if len(frame) * 0.006 < width else frame[: max(3, int(width / 0.006)) - 1] + "…"
+            axes.text(left + 0.003, level + 0.45, label, fontsize=6.5, va="center", clip_on=True)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, depth)
+    axes.set_yticks([])
+    axes.set_xlabel(f"share of {total} samples")
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()

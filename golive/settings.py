@@ -21,6 +21,7 @@ from pydantic import (
 
 from golive.error_budget import BudgetSettings
 from golive.policy import JudgePolicy
+from golive.profiling_settings import ProfilingSettings
 from golive.signal_packs import DEFAULT_PACK, PACKS
 from golive.signals import TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, signal_list
 from golive.stage import StagePlan
@@ -354,6 +355,7 @@ class ProcessSettings(_Strict):
     game_day: GameDaySettings = GameDaySettings()
     notify_block: str | None = None  # a Prefect notification block (Slack, Teams, custom webhook): the war-room channel
     operator: OperatorSettings = OperatorSettings()
+    profiling: ProfilingSettings = ProfilingSettings()  # py-spy on both tracks each stage; Pyroscope push
 
     @field_validator("tag_message")
     @classmethod

@@ -30,6 +30,10 @@ FAULTS: dict[str, tuple[str, str, float, float]] = {
         "gc_pause_avg_ms", 0, 5_000,
     ),
     "slow_db_ms": ("every outbox write waits this many ms", "outbox lag", 0, 10_000),
+    "cpu_burn_ms": (
+        "every API request burns this many ms of CPU on the event loop in spark_price_checksum_burn",
+        "api_p95_ms", 0, 1_000,
+    ),
 }
 
 
@@ -46,6 +50,7 @@ class Faults:
     loop_block_ms: float = 0.0
     gc_pressure: float = 0.0
     slow_db_ms: float = 0.0
+    cpu_burn_ms: float = 0.0
 
     def update(self, values: dict) -> None:
         """Validate every value first, then apply them all: a bad request changes nothing."""

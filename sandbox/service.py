@@ -3,7 +3,8 @@
 Every golden signal is measured for real in this process: request latency and status codes by
 an ASGI middleware, websocket staleness from the tick feed, risk blocks and idempotency
 conflicts where orders are decided, CSP violations from the reports browsers post, event-loop
-lag by a probe coroutine, GC pauses from `gc.callbacks`. Faults (see `faults.py`) are switched
+lag and GC pauses per generation by `loopwatch` (the probes any asyncio service can import).
+Faults (see `faults.py`) are switched
 on an admin port that only loopback reaches.
 
     python -m sandbox.service --track canary --version 1.4.0 --port 18082 --admin-port 18092 --db spark.sqlite
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import hashlib
 import json
 import math
 import random
@@ -39,6 +41,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from loopwatch import instrument
 from sandbox import openapi
 from sandbox.faults import FAULTS, FaultError, Faults
 from sandbox.store import DuplicateKey, OrderStore
@@ -57,8 +60,6 @@ LOOP_PROBE_SECONDS = 0.05
 LAG_WINDOW_SECONDS = 60.0
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10)
-LOOP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5)
-GC_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1)
 UNMEASURED_PATHS = {"/metrics", "/healthz"}
 
 disable_created_metrics()  # `*_created` series only double what Prometheus scrapes
@@ -97,10 +98,7 @@ class Metrics:
         )
         self.csp = Counter("spark_csp_violations", "CSP violation reports received", ["track", "version"], registry=r)
         self.ws_age = Gauge("spark_ws_last_message_age_seconds", "Age of the data in the newest websocket tick", ["track", "version"], registry=r)
-        self.loop_lag = Histogram(
-            "spark_event_loop_lag_seconds", "asyncio event-loop lag", ["track", "version"], buckets=LOOP_BUCKETS, registry=r
-        )
-        self.gc_pause = Histogram("spark_gc_pause_seconds", "GC pauses", ["track", "version"], buckets=GC_BUCKETS, registry=r)
+        self.loop_probe, self.gc_probe = instrument(r, prefix="spark_", labels=self.labels, interval=LOOP_PROBE_SECONDS)
         self.outbox_lag = Histogram(
             "spark_outbox_lag_seconds", "Order to outbox publication", ["track", "version"],
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=r,
@@ -129,7 +127,6 @@ class Spark:
         self.subscribers: set[asyncio.Queue] = set()
         self.last_tick = time.time()
         self.prices = dict(SYMBOLS)
-        self._gc_started = 0.0
         # A busy service collects many times a second; this small one would not, at low
         # traffic, and "mean GC pause" would have no data. A small young generation collects
         # often (each pause microseconds), as a loaded runtime does.
@@ -145,8 +142,8 @@ class Spark:
         self.store = await loop.run_in_executor(self.db_pool, OrderStore, self.db_path, self.track)
         self.outbox_store = await loop.run_in_executor(self.outbox_pool, OrderStore, self.db_path, self.track)
         gc.set_threshold(*self._gc_default)
-        gc.callbacks.append(self._on_gc)
-        for work in (self._feed, self._probe_loop, self._block_loop, self._gc_churn, self._drain_outbox):
+        self.metrics.gc_probe.install()
+        for work in (self._feed, self.metrics.loop_probe.run, self._block_loop, self._gc_churn, self._drain_outbox):
             self._tasks.append(asyncio.create_task(work()))
         try:
             yield
@@ -154,17 +151,11 @@ class Spark:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            gc.callbacks.remove(self._on_gc)
+            self.metrics.gc_probe.remove()
             self.db_pool.submit(self.store.close).result()
             self.outbox_pool.submit(self.outbox_store.close).result()
             self.db_pool.shutdown()
             self.outbox_pool.shutdown()
-
-    def _on_gc(self, phase: str, _info: dict) -> None:
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-        else:
-            self.metrics.one(self.metrics.gc_pause).observe(time.perf_counter() - self._gc_started)
 
     async def _feed(self) -> None:
         while True:
@@ -179,13 +170,6 @@ class Spark:
                 with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(message)
             self.last_tick = data_time
-
-    async def _probe_loop(self) -> None:
-        lag = self.metrics.one(self.metrics.loop_lag)
-        while True:
-            started = time.perf_counter()
-            await asyncio.sleep(LOOP_PROBE_SECONDS)
-            lag.observe(max(0.0, time.perf_counter() - started - LOOP_PROBE_SECONDS))
 
     async def _block_loop(self) -> None:
         while True:
@@ -240,6 +224,8 @@ class Spark:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         if self.faults.error_rate and self.random.random() < self.faults.error_rate:
             return JSONResponse({"error": "internal error"}, status_code=500)
+        if self.faults.cpu_burn_ms:
+            spark_price_checksum_burn(self.prices, self.faults.cpu_burn_ms / 1000)
         return None
 
     async def order(self, request: Request) -> Response:
@@ -404,6 +390,17 @@ class Spark:
             Route("/faults", self.clear_faults, methods=["DELETE"]),
             Route("/healthz", self.healthz),
         ])
+
+
+def spark_price_checksum_burn(prices: dict[str, float], seconds: float) -> str:
+    """The `cpu_burn_ms` fault's bug: a checksum of the price book recomputed, synchronously on the
+    event loop, for `seconds` of CPU per request. Named to be found in a profile."""
+    digest = hashlib.sha256(json.dumps(prices, sort_keys=True).encode())
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        for _ in range(200):
+            digest = hashlib.sha256(digest.digest())
+    return digest.hexdigest()
 
 
 def _invalid(field: str, error: str) -> Response:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("golive", "flows", "tasks", "blocks", "cli", "sandbox")
+PACKAGES = ("golive", "flows", "tasks", "blocks", "cli", "sandbox", "loopwatch")
 # The benchmarks are scripts that import each other from their own folder.
 FIRST_PARTY = {*PACKAGES, "tests", "benchmarks", *(p.stem for p in (ROOT / "benchmarks").glob("*.py"))}
 

@@ -1,0 +1,271 @@
+"""Profiles of the two tracks and what grew between them: pure functions over speedscope JSON.
+
+A profile is what a sampling profiler saw of one track during one stage (py-spy writes it as
+speedscope's "sampled" profiles, one per thread, each stack root first). golive reads three
+things from it, per frame (a function in a file; the line is left out, since stable and canary are
+different builds of the same code and their line numbers differ):
+
+- **self samples**: the samples in which the frame was at the top of a stack, running itself;
+- **self share**: self samples / the profile's samples (all threads; py-spy takes no sample of an
+  idle thread), the frame's share of the track's self time;
+- **wall share**: self samples / the sampling ticks of the profile (seconds x rate), the share of
+  wall time the frame ran.
+
+What grew is the differential view: for each frame, canary's self share minus stable's, in
+percentage points. The tracks serve different shares of traffic (1 % on the canary at the first
+stage), which moves self shares on its own: a canary that serves little spends a larger share of
+its little time in the event loop's own timers. So a frame counts as grown only when both of its
+shares grew, each significantly (a two-proportion z-test, z >= `GROWTH_Z`, on the samples as
+Bernoulli trials at a fixed rate), and its self share by at least `GROWTH_MIN_POINTS`. A frame
+the canary runs more because of its code grows in both; one it runs more because of the traffic
+mix does not grow in wall share. Below `MIN_SAMPLES` in either track there is no comparison:
+the view says so rather than rank noise.
+
+Recommendations are rules over that view and the GC pauses per generation, in order; each names
+the evidence it read. They advise a person and change nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE", "MIN_SAMPLES",
+    "Profile", "ProfileError", "diff_profiles", "folded", "parse_speedscope", "profiled_triggers", "pyroscope_name",
+    "recommend",
+]
+
+MIN_SAMPLES = 20
+GROWTH_Z = 3.0
+GROWTH_MIN_POINTS = 5.0
+HOT_FRAME_MIN_SHARE = 0.10  # of the canary's self time, for a frame to be pointed at
+GC_GROWTH_RATIO = 3.0  # canary's mean gen-2 pause over stable's
+GC_FREEZE_MIN_SHARE = 0.5  # of the canary's GC pause time spent in generation 2
+TOP_GROWN = 10
+# Frames of the asyncio loop itself: a frame with one of these under it ran on the loop's thread.
+_LOOP_FILES = ("asyncio/base_events.py", "asyncio/events.py", "uvloop")
+
+
+class ProfileError(ValueError):
+    """A profile that is not speedscope's sampled format; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One track's samples, aggregated per frame (`name (file)`)."""
+
+    track: str
+    samples: int
+    ticks: float  # seconds sampled x rate: the samples one busy thread would have given
+    self_samples: dict[str, int]
+    callers: dict[str, dict[str, int]]  # frame -> the frames it was called from, with samples
+    on_loop: dict[str, int]  # frame -> self samples with the asyncio loop under it
+    stacks: dict[tuple[str, ...], int] = field(repr=False)  # root first, for the flamegraph
+
+    def self_share(self, frame: str) -> float:
+        return self.self_samples.get(frame, 0) / self.samples if self.samples else 0.0
+
+    def wall_share(self, frame: str) -> float:
+        return self.self_samples.get(frame, 0) / self.ticks if self.ticks else 0.0
+
+    def top(self, n: int = 10) -> list[dict]:
+        return [{"frame": f, "self_samples": c, "self_share": round(c / self.samples, 4)}
+                for f, c in Counter(self.self_samples).most_common(n)]
+
+
+def _frame_key(frame: Any, where: str) -> str:
+    if not isinstance(frame, dict) or not isinstance(frame.get("name"), str):
+        raise ProfileError(f"{where}.name: expected a string")
+    path = frame.get("file") if isinstance(frame.get("file"), str) else ""
+    tail = "/".join(path.replace("\\", "/").split("/")[-2:])
+    return f"{frame['name']} ({tail})" if tail else frame["name"]
+
+
+def parse_speedscope(document: Any, track: str, seconds: float, rate_hz: float) -> Profile:
+    """The profile of `track` from a speedscope document (py-spy's `--format speedscope`) that
+    sampled for `seconds` at `rate_hz`.
+
+    Args:
+        document: the parsed JSON.
+        track: "stable" or "canary".
+        seconds: how long the profiler sampled (wall time).
+        rate_hz: samples a second it was asked for.
+
+    Returns:
+        The aggregated `Profile`. Raises `ProfileError` naming the field on another shape."""
+    if not isinstance(document, dict):
+        raise ProfileError("profile: expected a speedscope JSON object")
+    frames = (document.get("shared") or {}).get("frames") if isinstance(document.get("shared"), dict) else None
+    if not isinstance(frames, list):
+        raise ProfileError("shared.frames: expected a list")
+    keys = [_frame_key(f, f"shared.frames[{i}]") for i, f in enumerate(frames)]
+    loop_frames = {i for i, f in enumerate(frames) if any(m in str(f.get("file", "")) for m in _LOOP_FILES)}
+    profiles = document.get("profiles")
+    if not isinstance(profiles, list):
+        raise ProfileError("profiles: expected a list")
+    stacks: Counter = Counter()
+    self_samples: Counter = Counter()
+    on_loop: Counter = Counter()
+    callers: dict[str, Counter] = {}
+    total = 0
+    for p, profile in enumerate(profiles):
+        samples = profile.get("samples") if isinstance(profile, dict) else None
+        if not isinstance(samples, list):
+            raise ProfileError(f"profiles[{p}].samples: expected a list of stacks")
+        for s, stack in enumerate(samples):
+            if not isinstance(stack, list) or not stack or not all(
+                    type(i) is int and 0 <= i < len(keys) for i in stack):
+                raise ProfileError(f"profiles[{p}].samples[{s}]: expected frame indices into shared.frames")
+            total += 1
+            leaf = keys[stack[-1]]
+            self_samples[leaf] += 1
+            stacks[tuple(keys[i] for i in stack)] += 1
+            if len(stack) > 1:
+                callers.setdefault(leaf, Counter())[keys[stack[-2]]] += 1
+            if loop_frames.intersection(stack[:-1]):
+                on_loop[leaf] += 1
+    return Profile(track=track, samples=total, ticks=max(0.0, seconds) * rate_hz, self_samples=dict(self_samples),
+                   callers={k: dict(v) for k, v in callers.items()}, on_loop=dict(on_loop), stacks=dict(stacks))
+
+
+def _z(a_hits: int, a_n: float, b_hits: int, b_n: float) -> float:
+    """Two-proportion z statistic of a (canary) over b (stable), pooled; 0 when undefined."""
+    if a_n <= 0 or b_n <= 0:
+        return 0.0
+    pooled = (a_hits + b_hits) / (a_n + b_n)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / a_n + 1 / b_n)) if 0 < pooled < 1 else 0.0
+    return (a_hits / a_n - b_hits / b_n) / spread if spread else 0.0
+
+
+def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN) -> dict:
+    """The differential view canary vs stable: every frame's self share in both, and the frames
+    that grew (see the module's docstring for the rule), most grown first.
+
+    Returns:
+        `{"comparable", "reason", "samples", "grown": [...], "top_canary", "top_stable"}`; a grown
+        frame has its shares, points grown, ratio, z scores, its caller in the canary and the share
+        of its samples that ran on the asyncio loop's thread."""
+    view = {"comparable": True, "reason": "", "samples": {"canary": canary.samples, "stable": stable.samples},
+            "grown": [], "top_canary": canary.top(), "top_stable": stable.top()}
+    few = [p.track for p in (canary, stable) if p.samples < MIN_SAMPLES]
+    if few:
+        view.update(comparable=False, reason=f"too few samples to compare ({', '.join(few)} under {MIN_SAMPLES})")
+        return view
+    grown = []
+    for frame, hits in canary.self_samples.items():
+        base = stable.self_samples.get(frame, 0)
+        points = 100 * (canary.self_share(frame) - stable.self_share(frame))
+        z_self = _z(hits, canary.samples, base, stable.samples)
+        z_wall = _z(hits, max(canary.ticks, canary.samples), base, max(stable.ticks, stable.samples))
+        if points < GROWTH_MIN_POINTS or z_self < GROWTH_Z or z_wall < GROWTH_Z:
+            continue
+        caller = max((canary.callers.get(frame) or {"": 0}).items(), key=lambda kv: kv[1])[0] or None
+        grown.append({
+            "frame": frame, "caller": caller,
+            "canary_self_share": round(canary.self_share(frame), 4),
+            "stable_self_share": round(stable.self_share(frame), 4),
+            "canary_wall_share": round(canary.wall_share(frame), 4),
+            "stable_wall_share": round(stable.wall_share(frame), 4),
+            "points": round(points, 2),
+            "ratio": round(canary.self_share(frame) / stable.self_share(frame), 2) if base else None,
+            "z_self": round(z_self, 2), "z_wall": round(z_wall, 2),
+            "on_loop_share": round(canary.on_loop.get(frame, 0) / hits, 4),
+        })
+    grown.sort(key=lambda g: -g["points"])
+    view["grown"] = grown[:top]
+    view["reason"] = (f"{len(grown)} frame(s) grew beyond noise" if grown else "no frame grew beyond noise")
+    return view
+
+
+def profiled_triggers(signals: dict, triggers: list[str] | tuple[str, ...], profiled: set[str]) -> list[str]:
+    """The signals among `profiled` (latency, event loop, GC) that a decision stood on: a breach
+    or a deviation in its verdict, or a trigger naming them. Empty: no profile belongs with it."""
+    named = {t.split(":", 1)[1] for t in triggers if t.startswith("breach:")}
+    bad = {n for n, v in (signals or {}).items() if isinstance(v, dict) and v.get("verdict") in ("breach", "deviation")}
+    return sorted((named | bad) & profiled)
+
+
+def _short(frame: str) -> str:
+    return frame.split(" (", 1)[0]
+
+
+def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = (),
+              evidence: dict[str, str] | None = None, loop_signal: str = "event_loop_p95_ms") -> list[dict]:
+    """Advice from the differential view and the GC pauses, rule by rule, in this order:
+
+    1. **Hot frame.** The most grown frame holds at least `HOT_FRAME_MIN_SHARE` of the canary's self
+       time: it is named with its caller and both shares. When loop lag is among the decision's
+       signals and the frame ran on the asyncio loop's thread, the advice is to move it to an
+       executor; otherwise to look at what changed in it.
+    2. **Gen-2 pauses grew.** The canary's mean generation-2 pause is `GC_GROWTH_RATIO` times the
+       stable's or more: named with the ratio (and with rule 1's frame when there is one, since
+       allocation in it is the first suspect).
+    3. **Gen 2 dominates.** Generation 2 takes at least `GC_FREEZE_MIN_SHARE` of the canary's GC pause
+       time: objects that live for the process' life are traced again at every full collection;
+       `gc.freeze()` after start-up takes them out of it.
+
+    Args:
+        view: `diff_profiles`' answer.
+        gc_pauses: per track, per generation, `{"seconds": total pause, "count": pauses}` over the
+            stage (None: not read).
+        signals: the profiled signals the decision stood on (`profiled_triggers`).
+        evidence: the names of the files these came from, `{"profile_diff": ..., "gc_pauses": ...}`.
+        loop_signal: the event-loop lag signal's name.
+
+    Returns:
+        A list of `{"rule", "advice", "evidence": [...], "frame"?}`; empty when nothing rose above noise."""
+    evidence = evidence or {}
+    found = []
+    hot = next(iter(view.get("grown") or []), None)
+    if hot and hot["canary_self_share"] >= HOT_FRAME_MIN_SHARE:
+        where = f"`{_short(hot['frame'])}`" + (f" in `{_short(hot['caller'])}()`" if hot.get("caller") else "")
+        said = (f"{where} holds {hot['canary_self_share']:.0%} of canary self time "
+                f"(stable {hot['stable_self_share']:.0%}, +{hot['points']:g} points)")
+        if loop_signal in signals and hot["on_loop_share"] >= 0.5:
+            advice = f"{said}: a synchronous frame on the event loop during loop lag; move it to an executor " \
+                     "(loop.run_in_executor) or make it cheaper"
+            rule = "sync-frame-on-loop"
+        else:
+            advice = f"{said}: it grew in this release; look at what changed in it"
+            rule = "hot-frame"
+        found.append({"rule": rule, "frame": hot["frame"], "advice": advice,
+                      "evidence": [f"{evidence.get('profile_diff', 'profile diff')}: grown[0]"]})
+    gc_file = evidence.get("gc_pauses", "GC pauses")
+    canary_gc, stable_gc = (gc_pauses or {}).get("canary") or {}, (gc_pauses or {}).get("stable") or {}
+    mean = lambda g: g["seconds"] / g["count"] if g and g.get("count") else None  # noqa: E731
+    c2, s2 = mean(canary_gc.get("2")), mean(stable_gc.get("2"))
+    if c2 is not None and s2 and c2 / s2 >= GC_GROWTH_RATIO:
+        advice = f"gen-2 pauses grew {c2 / s2:.1f}x ({s2 * 1000:.2f} -> {c2 * 1000:.2f} ms mean)"
+        if found:
+            advice += f" and {found[0]['advice'].split(':', 1)[0]}: look at what it allocates"
+        found.append({"rule": "gen2-pauses-grew", "advice": advice,
+                      "evidence": [f"{gc_file}: canary.2, stable.2"] + (found[0]["evidence"] if found else [])})
+    total = sum(g.get("seconds", 0.0) for g in canary_gc.values())
+    gen2 = (canary_gc.get("2") or {}).get("seconds", 0.0)
+    if total > 0 and gen2 / total >= GC_FREEZE_MIN_SHARE and (canary_gc.get("2") or {}).get("count", 0) >= 3:
+        found.append({"rule": "gen2-dominates", "advice": f"GC generation 2 holds {gen2 / total:.0%} of the canary's "
+                      "pause time: consider gc.freeze() after start-up so long-lived objects are not traced again",
+                      "evidence": [f"{gc_file}: canary"]})
+    return found
+
+
+def folded(profile: Profile) -> str:
+    """The profile as folded stacks (`root;caller;frame count` a line, sorted), the format
+    Pyroscope's `/ingest` reads by default and flamegraph tools read too. `;` and a line break
+    inside a frame's name would split it, so they are replaced."""
+    def clean(frame: str) -> str:
+        return frame.replace(";", ":").replace("\n", " ")
+
+    return "".join(f"{';'.join(clean(f) for f in stack)} {count}\n" for stack, count in sorted(profile.stacks.items()))
+
+
+def pyroscope_name(app: str, tags: dict[str, str]) -> str:
+    """Pyroscope's `name` parameter: `<app>.cpu{key=value,...}`, tags sorted. A value may not hold
+    the characters that delimit the tag list; they are replaced by `_`."""
+    def clean(value: str) -> str:
+        return "".join("_" if c in "{},= " else c for c in str(value))
+
+    return f"{app}.cpu{{{','.join(f'{clean(k)}={clean(v)}' for k, v in sorted(tags.items()))}}}"

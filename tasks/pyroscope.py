@@ -1,0 +1,57 @@
+"""Grafana Pyroscope: push a stage's profiles, tagged, to its HTTP ingest API.
+
+`POST {url}/ingest?name=<app>.cpu{service=…,track=…,version=…,stage=…}&from=&until=&format=folded
+&sampleRate=&spyName=pyspy&units=samples`, the body the folded stacks
+(`a;b;c 12` a line), as Pyroscope's server API documents it. Its maintained Python client,
+`pyroscope-io`, is an agent that runs inside the profiled process (`pyroscope.configure()` in the
+service) and pushes its own samples: it does not fit here, where golive profiles the service from
+outside with py-spy and changes nothing in it; so the profiles golive already took are pushed over
+the same ingest API the agent uses. No Pyroscope server can run on the test machines: the tests
+push to a small receiver that follows the documented API.
+"""
+
+from __future__ import annotations
+
+import httpx
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from golive.profiles import Profile, folded, pyroscope_name
+from tasks.http_client import shared_client
+
+__all__ = ["PyroscopeError", "push_profile"]
+
+
+class PyroscopeError(RuntimeError):
+    """Pyroscope refused the profile or did not answer; one line."""
+
+
+@task(name="push a profile to Pyroscope", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def push_profile(url: str, app: str, profile: Profile, tags: dict[str, str], started_at: float, ended_at: float,
+                 rate_hz: int) -> str:
+    """Push one track's profile of a stage.
+
+    Args:
+        url: Pyroscope's base URL (`process.profiling.pyroscope_url`).
+        app: the application name (`process.profiling.pyroscope_app`).
+        profile: the track's profile.
+        tags: service, track, version, stage.
+        started_at: when sampling began (Unix seconds).
+        ended_at: when it ended.
+        rate_hz: the sampling rate.
+
+    Returns:
+        The `name` it was pushed under."""
+    name = pyroscope_name(app, tags)
+    params = {"name": name, "from": int(started_at), "until": max(int(ended_at), int(started_at) + 1),
+              "format": "folded", "sampleRate": rate_hz, "spyName": "pyspy", "units": "samples"}
+    try:
+        response = shared_client().post(f"{url.rstrip('/')}/ingest", params=params,
+                                        content=folded(profile).encode(), headers={"Content-Type": "text/plain"},
+                                        timeout=10)
+    except httpx.HTTPError as exc:
+        raise PyroscopeError(f"Pyroscope at {url} did not answer: {exc}") from None
+    if response.status_code >= 300:
+        raise PyroscopeError(f"Pyroscope at {url} refused the profile {name}: HTTP {response.status_code} "
+                             f"{response.text[:200]!r}")
+    return name
