@@ -13,6 +13,7 @@ it was paused): it ends `superseded` at once, touching nothing. Never retried.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 
@@ -20,11 +21,14 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 
-from golive import layout
+from golive import layout, plots
+from golive.evidence import EvidenceLedger
+from golive.profiles import ProfileError, diff_profiles, parse_speedscope, profiled_triggers, recommend
 from golive.models import RolloutObservation, SignalWindow, StageResult
 from golive.rollout import RolloutWatch
 from golive.scenario import Scenario
 from golive.settings import GoLiveSettings
+from golive.signals import by_role
 from golive.stage import StageMachine, Step
 from golive.triggers import describe
 from golive.validation import error_line
@@ -40,13 +44,116 @@ from tasks.http_client import clients_for_this_run
 from tasks.kubernetes import read_kubernetes_rollout
 from tasks.notify import announce
 from tasks.plots import plot_stage
+from tasks.profiler import ProfileSampling, TakenProfile, discard_scratch, start_profiling, stop_profiling
 from tasks.prometheus import observe_share, query_signals
+from tasks.pyroscope import push_profile
 from tasks.router import RouterFenced, read_weight, set_weight
 from tasks.router_base import Deadline
-from tasks.service import read_service_rollout
+from tasks.service import check_version, read_service_rollout
 
 # Prometheus scrapes every second; give an interval's last samples time to land before reading it.
 SCRAPE_SETTLE_SECONDS = 1.5
+
+
+class _StageProfiles:
+    """py-spy on both tracks from the stage's start to its end, cut at each Hold whose signals are
+    latency, event loop or GC: each cut's profiles, flame graphs, difference and advice go to the
+    evidence (and to Pyroscope when set). Anything missing is written down as not taken."""
+
+    def __init__(self, settings: GoLiveSettings, percent: int, folder: str, logger):
+        self.settings, self.percent, self.folder, self.logger = settings, percent, folder, logger
+        self.config = settings.process.profiling
+        catalogue = settings.policy.catalogue()
+        latency = by_role(catalogue, "latency")
+        self.profiled = {s.name for s in catalogue} & (
+            {"event_loop_p95_ms", "gc_pause_avg_ms"} | ({latency.name} if latency else set()))
+        self.samplings: list[ProfileSampling] = []
+        self.versions = {"canary": settings.release}
+
+    def start(self) -> None:
+        if not self.config.enabled:
+            return
+        target = self.settings.target
+        if self.config.pyroscope_url and "stable" not in self.versions:
+            self.versions["stable"] = check_version.fn(target.stable_url).version or "unknown"
+        self.samplings = [start_profiling(track, url, self.config.pids.get(track), self.config.rate_hz,
+                                          self.config.py_spy)
+                          for track, url in (("stable", target.stable_url), ("canary", target.canary_url))]
+        for sampling in self.samplings:
+            if sampling.problem:
+                self.logger.warning("stage %s%%: %s", self.percent, sampling.problem)
+
+    def stop(self) -> list[TakenProfile]:
+        samplings, self.samplings = self.samplings, []
+        taken = []
+        for sampling in samplings:
+            state = stop_profiling(sampling, return_state=True)
+            taken.append(state.result() if state.is_completed() else
+                         TakenProfile(track=sampling.track, problem=f"{sampling.track}: {state.message}"))
+        return taken
+
+    def cut(self, signals: dict, triggers: list[str], hold: int) -> dict | None:
+        """At a Hold: the profiles so far, written, and sampling again for the rest of the stage."""
+        taken = self.stop()
+        self.start()
+        return self.write(taken, signals, triggers, hold)
+
+    def write(self, taken: list[TakenProfile], signals: dict, triggers: list[str],
+              hold: int | None = None) -> dict | None:
+        """What was taken and what grew, into the evidence; None when profiling is off. A profile
+        that cannot be written is a warning and a line in the summary, never the stage's end."""
+        if not taken:
+            return None
+        try:
+            return self._write(taken, signals, triggers, hold)
+        except Exception as exc:
+            self.logger.warning("stage %s%%: the profiles could not be written: %s", self.percent, error_line(exc))
+            return {"error": error_line(exc)}
+
+    def _write(self, taken: list[TakenProfile], signals: dict, triggers: list[str], hold: int | None) -> dict:
+        ledger, summary, profiles = EvidenceLedger(self.folder), {"files": {}, "not_taken": {}}, {}
+        for profile in taken:
+            if profile.problem:
+                summary["not_taken"][profile.track] = profile.problem
+                continue
+            try:
+                document = json.loads(open(profile.output, "rb").read())
+                parsed = parse_speedscope(document, profile.track, profile.seconds, profile.rate_hz)
+            except (OSError, ValueError, ProfileError) as exc:
+                summary["not_taken"][profile.track] = f"{profile.track}: unreadable profile: {error_line(exc)}"
+                continue
+            name = layout.profile(self.percent, f"{profile.track}.speedscope.json", hold)
+            ledger.write_json(name, document)
+            picture = layout.profile(self.percent, f"{profile.track}.png", hold)
+            ledger.write_bytes(picture, plots.flamegraph_png(
+                parsed.stacks, f"{profile.track} at {self.percent}% ({parsed.samples} samples, "
+                f"{profile.rate_hz} Hz, {profile.seconds:.0f} s)"))
+            summary["files"][profile.track] = [name, picture]
+            profiles[profile.track] = (parsed, profile)
+            discard_scratch(profile)
+        stood_on = profiled_triggers(signals, triggers, self.profiled)
+        summary["signals"] = stood_on
+        diff_name = layout.profile(self.percent, "diff.json", hold)
+        if len(profiles) == 2:
+            view = diff_profiles(profiles["canary"][0], profiles["stable"][0])
+            summary["diff"] = {k: view[k] for k in ("comparable", "reason", "grown")}
+            summary["recommendations"] = recommend(view, None, stood_on, {"profile_diff": diff_name})
+            ledger.write_json(diff_name, {**view, "signals": stood_on, "recommendations": summary["recommendations"]})
+            summary["files"]["diff"] = diff_name
+            self.push(profiles, hold)
+        return summary
+
+    def push(self, profiles: dict, hold: int | None) -> None:
+        url = self.config.pyroscope_url
+        if url is None:
+            return
+        for track, (parsed, taken) in profiles.items():
+            tags = {"service": self.settings.target.service, "track": track, "stage": str(self.percent),
+                    "version": self.versions.get(track, "unknown")}
+            state = push_profile(url, self.config.pyroscope_app, parsed, tags, taken.started_at, taken.ended_at,
+                                 taken.rate_hz, return_state=True)
+            if not state.is_completed():
+                self.logger.warning("stage %s%%: %s profile not pushed: %s", self.percent, track, state.message)
 
 
 def _sleep_until(at: float) -> None:
@@ -66,12 +173,14 @@ class _StageRun:
         self.result = StageResult(stage=percent, outcome="proceed", started_at=time.time(), ended_at=time.time(),
                                   generation=generation)
         self.rollout = RolloutWatch(settings.release, settings.policy.readiness_failure_threshold)
+        self.profiles = _StageProfiles(settings, percent, str(self.folder), self.logger)
 
     def run(self) -> StageResult:
         if self.settings.policy.approve_each_stage and (ended := self.wait_for_approval()):
             return ended
         if ended := self.canary_fit_to_start():
             return ended
+        self.profiles.start()
         if ended := self.raise_weight():
             return ended
         self.logger.info("stage %s%%: weight in force, watching %d intervals of %gs", self.percent,
@@ -156,7 +265,11 @@ class _StageRun:
     def decide(self, step: Step, verdict: dict, window: SignalWindow, window_start: float, tick: float) -> None:
         """A decision is evidence: the snapshot, a war-room row, the stage's artifact."""
         catalogue = self.settings.policy.catalogue()
+        profile = None
+        if step.action == "hold" and profiled_triggers(verdict["signals"], step.triggers, self.profiles.profiled):
+            profile = self.profiles.cut(verdict["signals"], list(step.triggers), self.gate.holds)
         self.folder.record(layout.snapshot(self.percent, self.gate.holds if step.action == "hold" else None), {
+            "profile": profile,
             "stage_percent": self.percent, "window": [window_start, tick], "decision": step.action,
             "reason": step.reason, "triggers": list(step.triggers), "verdict": verdict,
             "thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in catalogue},
@@ -171,7 +284,7 @@ class _StageRun:
         publish_stage(self.settings.release, self.percent, step.action, verdict["reason"], verdict["signals"], row)
         self.result.decisions.append({"at": tick, "decision": step.action, "reason": verdict["reason"],
                                       "gate": step.reason, "triggers": list(step.triggers),
-                                      "signals": verdict["signals"]})
+                                      "signals": verdict["signals"], "profile": profile})
         self.result.holds = self.gate.holds
         self.logger.info("stage %s%%: %s (%s; %s)", self.percent, step.action.upper(), verdict["reason"], step.reason)
 
@@ -290,6 +403,7 @@ class _StageRun:
         go-live holding the target leaves it alone: the stage was superseded."""
         result = self.result
         result.outcome, result.reason, result.triggers = outcome, reason, list(triggers)
+        profiles = self.profiles.stop()  # before the rollback, which it must not delay; written after it
         if outcome == "rollback":
             rolled = roll_back(reason=f"{describe(list(triggers), signals or {})}: {reason}", stage=self.percent,
                                release=self.settings.release, settings=self.settings,
@@ -307,6 +421,7 @@ class _StageRun:
             add_war_room_row(str(self.folder), WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent,
                                                                        "Superseded", {}))
         result.ended_at = time.time()
+        result.profile = self.profiles.write(profiles, signals or {}, list(triggers))
         self.folder.record(layout.stage_record(self.percent), result)
         plot_stage(str(self.folder), self.percent)
         self.folder.seal(f"canary-stage {self.percent}%")
