@@ -1,0 +1,131 @@
+"""The profile math: speedscope read, what grew, the advice, the folded stacks and Pyroscope's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from golive.profiles import (
+    MIN_SAMPLES, ProfileError, diff_profiles, folded, parse_speedscope, profiled_triggers, pyroscope_name, recommend,
+)
+
+FRAMES = [
+    {"name": "run_forever", "file": "/usr/lib/python3.11/asyncio/base_events.py", "line": 600},
+    {"name": "handle", "file": "/srv/app/server.py", "line": 10},
+    {"name": "quote", "file": "/srv/app/service.py", "line": 20},
+    {"name": "burn", "file": "/srv/app/service.py", "line": 30},
+    {"name": "encode", "file": "/srv/app/json.py", "line": 40},
+    {"name": "worker", "file": "/srv/app/pool.py", "line": 50},
+]
+LOOP, HANDLE, QUOTE, BURN, ENCODE, WORKER = range(6)
+
+
+def speedscope(stacks: dict[tuple[int, ...], int]) -> dict:
+    samples = [list(stack) for stack, n in stacks.items() for _ in range(n)]
+    return {"shared": {"frames": FRAMES},
+            "profiles": [{"type": "sampled", "samples": samples, "weights": [0.05] * len(samples)}]}
+
+
+def profile(track: str, stacks: dict, seconds: float = 10.0, rate: float = 20.0):
+    return parse_speedscope(speedscope(stacks), track, seconds, rate)
+
+
+def test_self_samples_are_the_top_of_each_stack_and_lines_are_left_out():
+    p = profile("canary", {(LOOP, HANDLE, QUOTE): 3, (LOOP, HANDLE, QUOTE, BURN): 5})
+    assert p.samples == 8 and p.ticks == 200
+    assert p.self_samples == {"quote (app/service.py)": 3, "burn (app/service.py)": 5}
+    assert p.callers["burn (app/service.py)"] == {"quote (app/service.py)": 5}
+    assert p.on_loop["burn (app/service.py)"] == 5
+    assert p.self_share("burn (app/service.py)") == 5 / 8
+
+
+@pytest.mark.parametrize(("document", "field"), [
+    ([], "profile"),
+    ({"profiles": []}, "shared.frames"),
+    ({"shared": {"frames": [{"file": "x"}]}, "profiles": []}, r"shared.frames\[0\].name"),
+    ({"shared": {"frames": FRAMES}, "profiles": [{"samples": [[9]]}]}, r"profiles\[0\].samples\[0\]"),
+    ({"shared": {"frames": FRAMES}, "profiles": [{"samples": "x"}]}, r"profiles\[0\].samples"),
+])
+def test_another_shape_is_refused_naming_the_field(document, field):
+    with pytest.raises(ProfileError, match=f"^{field}:"):
+        parse_speedscope(document, "canary", 1, 1)
+
+
+def test_a_function_the_canary_burns_in_is_the_top_grown_frame_with_its_caller():
+    stable = profile("stable", {(LOOP, HANDLE, QUOTE): 60, (LOOP, HANDLE, ENCODE): 40})
+    canary = profile("canary", {(LOOP, HANDLE, QUOTE): 60, (LOOP, HANDLE, ENCODE): 40,
+                                (LOOP, HANDLE, QUOTE, BURN): 100})
+    view = diff_profiles(canary, stable)
+    assert view["comparable"]
+    (grown,) = view["grown"]
+    assert grown["frame"] == "burn (app/service.py)" and grown["caller"] == "quote (app/service.py)"
+    assert grown["canary_self_share"] == 0.5 and grown["stable_self_share"] == 0 and grown["points"] == 50
+    assert grown["on_loop_share"] == 1.0
+
+
+def test_a_share_moved_by_the_traffic_mix_alone_is_not_growth():
+    # The canary serves little: its self time is mostly the loop's own work, but no more of it per
+    # second than the stable's, so the wall share says it did not grow.
+    stable = profile("stable", {(LOOP,): 40, (LOOP, HANDLE, QUOTE): 160})
+    canary = profile("canary", {(LOOP,): 40, (LOOP, HANDLE, QUOTE): 10})
+    assert diff_profiles(canary, stable)["grown"] == []
+
+
+def test_a_small_difference_is_noise():
+    stable = profile("stable", {(LOOP, HANDLE, QUOTE): 100, (LOOP, HANDLE, ENCODE): 100})
+    canary = profile("canary", {(LOOP, HANDLE, QUOTE): 108, (LOOP, HANDLE, ENCODE): 92})
+    assert diff_profiles(canary, stable)["grown"] == []
+
+
+def test_too_few_samples_are_not_compared():
+    view = diff_profiles(profile("canary", {(LOOP, BURN): MIN_SAMPLES - 1}), profile("stable", {(LOOP,): 100}))
+    assert not view["comparable"] and "canary under" in view["reason"] and view["grown"] == []
+
+
+def test_profiled_triggers_are_the_latency_loop_and_gc_signals_the_decision_stood_on():
+    profiled = {"api_p95_ms", "event_loop_p95_ms", "gc_pause_avg_ms"}
+    signals = {"api_p95_ms": {"verdict": "deviation"}, "http_5xx_pct": {"verdict": "breach"},
+               "gc_pause_avg_ms": {"verdict": "pass"}}
+    assert profiled_triggers(signals, ["breach:event_loop_p95_ms"], profiled) == ["api_p95_ms", "event_loop_p95_ms"]
+    assert profiled_triggers({"http_5xx_pct": {"verdict": "breach"}}, ["breach:http_5xx_pct"], profiled) == []
+
+
+def _burning_view():
+    stable = profile("stable", {(LOOP, HANDLE, QUOTE): 100})
+    canary = profile("canary", {(LOOP, HANDLE, QUOTE): 100, (LOOP, HANDLE, QUOTE, BURN): 100})
+    return diff_profiles(canary, stable)
+
+
+def test_a_hot_frame_on_the_loop_during_loop_lag_is_advised_to_an_executor_naming_its_evidence():
+    (advice,) = recommend(_burning_view(), None, ["event_loop_p95_ms"], {"profile_diff": "diff.json"})
+    assert advice["rule"] == "sync-frame-on-loop" and advice["evidence"] == ["diff.json: grown[0]"]
+    assert advice["advice"].startswith("`burn` in `quote()` holds 50% of canary self time (stable 0%")
+    assert "executor" in advice["advice"]
+
+
+def test_a_hot_frame_without_loop_lag_is_pointed_at_as_changed():
+    (advice,) = recommend(_burning_view(), None, ["api_p95_ms"])
+    assert advice["rule"] == "hot-frame" and "look at what changed" in advice["advice"]
+
+
+def test_gen2_pauses_that_grew_and_dominate_are_advised():
+    gc = {"stable": {"0": {"seconds": 0.1, "count": 100}, "2": {"seconds": 0.01, "count": 5}},
+          "canary": {"0": {"seconds": 0.1, "count": 100}, "2": {"seconds": 0.4, "count": 10}}}
+    rules = [r["rule"] for r in recommend({"grown": []}, gc, ["gc_pause_avg_ms"], {"gc_pauses": "gc.json"})]
+    assert rules == ["gen2-pauses-grew", "gen2-dominates"]
+
+
+def test_nothing_above_noise_gives_no_advice():
+    same = {"stable": {"2": {"seconds": 0.01, "count": 5}}, "canary": {"2": {"seconds": 0.012, "count": 5}}}
+    healthy = diff_profiles(profile("canary", {(LOOP, HANDLE, QUOTE): 100}),
+                            profile("stable", {(LOOP, HANDLE, QUOTE): 100}))
+    assert recommend(healthy, {**same, "canary": {"0": {"seconds": 1, "count": 100}, **same["canary"]}},
+                     ["event_loop_p95_ms"]) == []
+
+
+def test_folded_stacks_and_the_pyroscope_name():
+    p = profile("canary", {(LOOP, QUOTE): 2, (LOOP, QUOTE, BURN): 1})
+    loop_quote = "run_forever (asyncio/base_events.py);quote (app/service.py)"
+    assert folded(p).splitlines() == [f"{loop_quote} 2", f"{loop_quote};burn (app/service.py) 1"]
+    assert pyroscope_name("golive", {"track": "canary", "service": "spark", "stage": "5", "version": "1.4.0"}) \
+        == "golive.cpu{service=spark,stage=5,track=canary,version=1.4.0}"
+    assert pyroscope_name("a", {"t": "x}y,z"}) == "a.cpu{t=x_y_z}"
