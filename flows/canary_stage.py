@@ -122,9 +122,9 @@ class _StageProfiles:
             except (OSError, ValueError, ProfileError) as exc:
                 summary["not_taken"][profile.track] = f"{profile.track}: unreadable profile: {error_line(exc)}"
                 continue
-            name = layout.profile(self.percent, f"{profile.track}.speedscope.json", hold)
+            name = layout.profile_speedscope(self.percent, profile.track, hold)
             ledger.write_json(name, document)
-            picture = layout.profile(self.percent, f"{profile.track}.png", hold)
+            picture = layout.profile_flamegraph(self.percent, profile.track, hold)
             ledger.write_bytes(picture, plots.flamegraph_png(
                 parsed.stacks, f"{profile.track} at {self.percent}% ({parsed.samples} samples, "
                 f"{profile.rate_hz} Hz, {profile.seconds:.0f} s)"))
@@ -133,7 +133,7 @@ class _StageProfiles:
             discard_scratch(profile)
         stood_on = profiled_triggers(signals, triggers, self.profiled)
         summary["signals"] = stood_on
-        diff_name = layout.profile(self.percent, "diff.json", hold)
+        diff_name = layout.profile_diff(self.percent, hold)
         if len(profiles) == 2:
             view = diff_profiles(profiles["canary"][0], profiles["stable"][0])
             summary["diff"] = {k: view[k] for k in ("comparable", "reason", "grown")}

@@ -22,7 +22,8 @@ __all__ = [
     "WAR_ROOM_JSON", "WAR_ROOM_MD", "approval", "artifact_completeness", "build_provenance", "chaos", "closing",
     "drill_record", "drill_records", "dsse_envelope", "first_night_hour", "first_night_plot", "first_night_report",
     "freeze_lift", "git_tag", "go_nogo", "judge_look", "judge_look_files", "parse_judge_look", "parse_weight_set",
-    "late_rollback_file", "preflight_check", "preflight_promql_files", "profile", "rollback_drill", "rollback_file", "rollout", "sbom",
+    "late_rollback_file", "preflight_check", "preflight_promql_files", "profile_diff", "profile_flamegraph",
+    "profile_speedscope", "rollback_drill", "rollback_file", "rollout", "sbom",
     "sigstore_bundle", "snapshot", "snapshot_files", "stage_record", "traffic_share", "utc_stamp",
     "weight_readback", "weight_set",
 ]
@@ -208,10 +209,23 @@ def signal_plot_files(percent: int | str = "*") -> str:
     return f"plot_{_stage(percent)}_*.png"
 
 
-def profile(percent: int, part: str, hold: int | None = None) -> str:
-    """A stage's profiles (py-spy, `golive.profiles`): `<track>.speedscope.json`, `<track>.png` (its
-    flame graph) and `diff.json` (canary vs stable and the advice); a hold's cut numbered from 1."""
-    return f"profile_{_stage(percent)}{'' if hold is None else f'_hold{hold}'}_{part}"
+def _profile(percent: int, hold: int | None) -> str:
+    return f"profile_{_stage(percent)}{'' if hold is None else f'_hold{hold}'}"
+
+
+def profile_speedscope(percent: int, track: str, hold: int | None = None) -> str:
+    """A track's profile of a stage (py-spy's speedscope JSON); a hold's cut numbered from 1."""
+    return f"{_profile(percent, hold)}_{track}.speedscope.json"
+
+
+def profile_flamegraph(percent: int, track: str, hold: int | None = None) -> str:
+    """The flame graph of that profile."""
+    return f"{_profile(percent, hold)}_{track}.png"
+
+
+def profile_diff(percent: int, hold: int | None = None) -> str:
+    """Canary vs stable: the frames that grew and the advice (`golive.profiles`)."""
+    return f"{_profile(percent, hold)}_diff.json"
 
 
 def snapshot(percent: int, hold: int | None = None) -> str:

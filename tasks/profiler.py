@@ -143,7 +143,7 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
         return ProfileSampling(track=track, pid=found, found_by=how,
                                problem=f"{track}: py-spy not installed ({py_spy}): pip install py-spy")
     scratch = Path(tempfile.mkdtemp(prefix=f"golive-profile-{track}-"))
-    output, log = scratch / f"{track}.speedscope.json", scratch / "py-spy.log"
+    output, log = scratch / "speedscope", scratch / "py-spy.log"
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
             [executable, "record", "--pid", str(found), "--rate", str(rate_hz), "--nonblocking",
