@@ -608,6 +608,12 @@ def _add_observability(sub: argparse._SubParsersAction) -> None:
     observability_commands.add_parsers(sub)
 
 
+def _add_signals(sub: argparse._SubParsersAction) -> None:
+    from cli import signals_commands
+
+    signals_commands.add_parsers(sub)
+
+
 def _add_attest(sub: argparse._SubParsersAction) -> None:
     from cli import attest_commands
 
@@ -619,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     adders: Sequence[Callable[[argparse._SubParsersAction], None]] = (
         _add_judge, _add_demo, _add_flight_check, _add_go_live, _add_rollback, _add_after_live, _add_evidence_and_keys,
-        _add_prefect_path, _add_sandbox, _add_observability, _add_operator, _add_attest)
+        _add_prefect_path, _add_sandbox, _add_observability, _add_operator, _add_attest, _add_signals)
     for add in adders:
         add(sub)
     return parser

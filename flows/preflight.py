@@ -1,8 +1,9 @@
 """preflight: the runbook's T-10 minutes, every check its own task and its own evidence file.
 
-Configuration, every signal's PromQL on both tracks, the scrape targets, users' traffic, the
-router at weight 0, both versions served and healthy, the evidence folder, the git tree and
-tag, the signing key. The checks are independent, so they are asked all at once. One failure,
+Configuration, every signal's PromQL on both tracks (and, as `golive signals check` says it, every
+signal of the list with data for both tracks and no metric Prometheus has never seen), the scrape
+targets, users' traffic, the router at weight 0, both versions served and healthy, the evidence
+folder, the git tree and tag, the signing key. The checks are independent, so they are asked all at once. One failure,
 or the whole taking longer than its budget, is NO-GO.
 """
 
@@ -23,7 +24,7 @@ from flows.error_budget_freeze import preflight_budget_check
 from tasks.evidence import ReleaseFolder, inspect_folder
 from tasks.git_repo import GitError, read_git_state
 from tasks.http_client import clients_for_this_run
-from tasks.prometheus import check_promql, check_scrape_targets, check_traffic
+from tasks.prometheus import check_promql, check_scrape_targets, check_signal_data, check_traffic
 from tasks.router import RouterError, read_weight
 from tasks.service import check_health, check_version
 from tasks.signing import check_signing_key
@@ -56,6 +57,7 @@ def preflight(settings: GoLiveSettings, run_started: float | None = None) -> dic
         signals = [(sig.name, track) for sig in policy.catalogue() for track in TRACKS]
         scrape_targets = check_scrape_targets.submit(prometheus)
         traffic = check_traffic.submit(prometheus)
+        signal_data = check_signal_data.submit(prometheus, policy)
         promql = check_promql.map(unmapped(prometheus), unmapped(policy), [name for name, _ in signals],
                                   [track for _, track in signals])
         router = read_weight.submit(target.router)
@@ -75,6 +77,7 @@ def preflight(settings: GoLiveSettings, run_started: float | None = None) -> dic
             scrape_targets.result(),
             traffic.result(),
             *promql.result(),
+            signal_data.result(),
             _router_check(router),
             rules.service_check("canary_version", canary_version.result()),
             rules.service_check("canary_health", canary_health.result()),

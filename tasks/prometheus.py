@@ -20,7 +20,8 @@ from golive.models import Check, ShareReading, SignalWindow
 from golive.preflight import promql_check, scrape_targets_check, traffic_check
 from golive.scenario import parse_scenario
 from golive.settings import PolicySettings, PrometheusSettings
-from golive.signals import TRACKS, by_role, render_query
+from golive.signal_check import check_signals, signal_queries, signals_check
+from golive.signals import TRACKS, Signal, by_role, render_query
 from tasks.http_client import run_client
 
 # Prometheus' answer for "no value" (an empty ratio): never a zero.
@@ -234,6 +235,38 @@ def check_promql(prometheus: PrometheusSettings, policy: PolicySettings, signal:
     except (PrometheusApiClientException, RequestException) as exc:
         return promql_check(signal, track, window_seconds, resolved, None, str(exc))
     return promql_check(signal, track, window_seconds, resolved, values)
+
+
+def ask_signal_queries(prometheus: PrometheusSettings, catalogue: tuple[Signal, ...], window_seconds: float,
+                       at: float | None = None) -> tuple[dict[tuple[str, str, str], float | None], list[str]]:
+    """Every query of every signal for both tracks over the window ending at `at` (now), and the
+    metric names Prometheus knows: what golive.signal_check judges. A plain function, so that
+    `golive signals check` asks without a flow."""
+    prom = _prometheus(prometheus)
+    at = time.time() if at is None else at
+    answers = {key: _value(prom, promql, at) for key, promql in signal_queries(catalogue, window_seconds).items()}
+    return answers, prom.all_metrics()
+
+
+@task(name="check every signal has data", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def check_signal_data(prometheus: PrometheusSettings, policy: PolicySettings, window_seconds: float = 30.0) -> Check:
+    """Every signal of the policy's list answers for both tracks, its metrics known to Prometheus
+    (golive.signal_check).
+
+    Args:
+        prometheus: where Prometheus is.
+        policy: the signal list.
+        window_seconds: the window each query looks back over.
+
+    Returns:
+        The `signal_data` check: failed naming each signal without data and why.
+    """
+    catalogue = policy.catalogue()
+    try:
+        answers, known = ask_signal_queries(prometheus, catalogue, window_seconds)
+    except (PrometheusApiClientException, RequestException) as exc:
+        return signals_check([], window_seconds, str(exc))
+    return signals_check(check_signals(catalogue, answers, known), window_seconds)
 
 
 @task(name="check Prometheus scrapes every target", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
