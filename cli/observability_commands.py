@@ -370,7 +370,10 @@ def _add_budget(sub: argparse._SubParsersAction) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from cli import alert_webhook
+
     _add_budget(sub)
+    alert_webhook.add_parsers(sub)
     p = sub.add_parser("rules", help="Prometheus recording and alerting rules from the signal catalogue")
     _common(p)
     p.set_defaults(func=_guarded(cmd_rules))

@@ -1,0 +1,157 @@
+"""`golive alert-webhook`: Alertmanager's webhook receiver that rolls the canary back at once.
+
+A stage looks at the critical alerts once per judging interval (a minute with the runbook's
+timings); this receiver does not wait for it. Alertmanager POSTs its notification (configure a
+`webhook_configs: [{url: http://HOST:PORT/alertmanager}]` receiver for `severity="critical"`);
+golive.alert_webhook says which alerts act, and the go-live holding the traffic target is rolled
+back by the `rollback` flow with that go-live's fencing generation, like every rollback. One
+notification is acted on at a time and the target's fence is read again first, so Alertmanager's
+repeats, a second alert, or the stage seeing the same alert find a rollback holding the target
+and roll back nothing more. Then the event `golive.critical-alert` is emitted for automations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from golive.alert_webhook import WebhookRefused, acting_alerts, go_live_to_end, rollback_reason
+from golive.settings import GoLiveSettings, SettingsError, load_settings
+from golive.validation import error_line, escape_line
+
+__all__ = ["AlertReceiver", "add_parsers"]
+
+PATH = "/alertmanager"
+MAX_BODY_BYTES = 1 << 20
+logger = logging.getLogger("golive.alert_webhook")
+
+
+def _started(alerts) -> float | None:
+    """When the earliest acting alert began firing (Alertmanager's startsAt), Unix seconds."""
+    times = []
+    for alert in alerts:
+        try:
+            times.append(datetime.fromisoformat(alert.starts_at).timestamp())
+        except (TypeError, ValueError):
+            continue
+    return min(times, default=None)
+
+
+class AlertReceiver:
+    """The HTTP receiver on `host:port` (0: a free port), acting for `settings`' service and target."""
+
+    def __init__(self, settings: dict, host: str = "127.0.0.1", port: int = 0):
+        self.base = {k: v for k, v in settings.items() if k != "release"}
+        self.check = load_settings(self.base, release="0.0.0-alert-webhook")  # refused here, before serving
+        self.service = self.check.target.service
+        self.lock = threading.Lock()
+        self.outcomes: list[dict] = []  # what each acting notification led to, newest last
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+                if self.path != PATH:
+                    self._answer(404, f"POST {PATH}")
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY_BYTES:
+                    self._answer(413, f"larger than {MAX_BODY_BYTES} bytes")
+                    return
+                try:
+                    alerts = acting_alerts(json.loads(self.rfile.read(length) or b"null"), receiver.service)
+                except (ValueError, RecursionError) as exc:
+                    self._answer(400, escape_line(exc) if isinstance(exc, WebhookRefused) else "not JSON")
+                    return
+                self._answer(200, f"{len(alerts)} acting")
+                if alerts:
+                    threading.Thread(target=receiver.act, args=(alerts,), daemon=True).start()
+
+            def _answer(self, status: int, text: str) -> None:
+                body = (text + "\n").encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.url = f"http://{host}:{self.server.server_port}{PATH}"
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> AlertReceiver:
+        self.thread = threading.Thread(target=self.server.serve_forever, name="golive-alert-webhook", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def act(self, alerts) -> dict:
+        """Roll back the go-live holding the target, if one does (one notification at a time)."""
+        from flows.rollback import roll_back, rollback_outcome
+        from tasks.notify import announce
+        from tasks.router import read_weight
+
+        with self.lock:
+            try:
+                reading = read_weight.fn(self.check.target.router)
+            except Exception as exc:  # noqa: BLE001 - a router that cannot be read: say so, act on nothing
+                outcome = {"action": "none", "why": f"the router could not be read: {error_line(exc)}"}
+                return self._done(outcome)
+            ends = go_live_to_end(reading.fence)
+            if ends is None:
+                holder = reading.fence.describe() if reading.fence else "nobody"
+                return self._done({"action": "none", "why": f"no go-live holds the target ({holder})"})
+            release, generation = ends
+            try:
+                cfg = load_settings(self.base, release=release)
+            except SettingsError as exc:
+                return self._done({"action": "none", "why": f"release {release!r}: {exc}"})
+            reason = rollback_reason(alerts)
+            state = roll_back(reason=reason, stage=reading.in_force, release=release, settings=cfg,
+                              triggered_by="alertmanager", triggers=["critical-alert"], generation=generation,
+                              breach_detected_at=_started(alerts))
+            outcome = {"action": "rollback", "release": release, "generation": generation,
+                       "outcome": rollback_outcome(state), "reason": reason}
+        announce(cfg, "critical-alert", reading.in_force, reason, details={"rollback": outcome["outcome"]})
+        return self._done(outcome)
+
+    def _done(self, outcome: dict) -> dict:
+        self.outcomes.append(outcome)
+        logger.warning("alert webhook: %s", outcome)
+        return outcome
+
+
+def cmd_alert_webhook(args: argparse.Namespace) -> int:
+    import sys
+    import time
+
+    try:
+        settings = load_settings(args.config or {}, release="0.0.0-alert-webhook")
+        receiver = AlertReceiver(settings.model_dump(mode="json"), args.host, args.port).start()
+    except (SettingsError, OSError) as exc:
+        print(f"golive alert-webhook: {escape_line(exc)}", file=sys.stderr)
+        return 2
+    print(f"receiving Alertmanager's notifications at {receiver.url} for {receiver.service}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        receiver.stop()
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("alert-webhook", help="Alertmanager's webhook: a critical alert rolls the canary back at once")
+    p.add_argument("--config", help="golive settings (YAML): the service, the router, the evidence root")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument("--port", type=int, default=19095, help="the port to listen on")
+    p.set_defaults(func=cmd_alert_webhook)
