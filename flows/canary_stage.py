@@ -115,6 +115,7 @@ class _StageProfiles:
         for profile in taken:
             if profile.problem:
                 summary["not_taken"][profile.track] = profile.problem
+                discard_scratch(profile)
                 continue
             try:
                 document = json.loads(open(profile.output, "rb").read())
@@ -122,6 +123,8 @@ class _StageProfiles:
             except (OSError, ValueError, ProfileError) as exc:
                 summary["not_taken"][profile.track] = f"{profile.track}: unreadable profile: {error_line(exc)}"
                 continue
+            finally:
+                discard_scratch(profile)
             name = layout.profile_speedscope(self.percent, profile.track, hold)
             ledger.write_json(name, document)
             picture = layout.profile_flamegraph(self.percent, profile.track, hold)
@@ -130,7 +133,6 @@ class _StageProfiles:
                 f"{profile.rate_hz} Hz, {profile.seconds:.0f} s)"))
             summary["files"][profile.track] = [name, picture]
             profiles[profile.track] = (parsed, profile)
-            discard_scratch(profile)
         stood_on = profiled_triggers(signals, triggers, self.profiled)
         summary["signals"] = stood_on
         diff_name = layout.profile_diff(self.percent, hold)

@@ -116,9 +116,10 @@ def parse_speedscope(document: Any, track: str, seconds: float, rate_hz: float) 
         if not isinstance(samples, list):
             raise ProfileError(f"profiles[{p}].samples: expected a list of stacks")
         for s, stack in enumerate(samples):
-            if not isinstance(stack, list) or not stack or not all(
-                    type(i) is int and 0 <= i < len(keys) for i in stack):
+            if not isinstance(stack, list) or not all(type(i) is int and 0 <= i < len(keys) for i in stack):
                 raise ProfileError(f"profiles[{p}].samples[{s}]: expected frame indices into shared.frames")
+            if not stack:  # a thread caught with no Python frame: nothing of it ran
+                continue
             total += 1
             leaf = keys[stack[-1]]
             self_samples[leaf] += 1

@@ -51,6 +51,7 @@ class ProfileSampling(BaseModel):
     log: str | None = None
     rate_hz: int = 0
     started_at: float = 0.0
+    scratch: str | None = None  # py-spy's folder, removed once its file is in the evidence
     problem: str | None = None  # one line: why there is no sampling
 
 
@@ -64,6 +65,7 @@ class TakenProfile(BaseModel):
     rate_hz: int = 0
     started_at: float = 0.0
     ended_at: float = 0.0
+    scratch: str | None = None
     problem: str | None = None
 
 
@@ -150,7 +152,7 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
              "--format", "speedscope", "--output", str(output)],
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     sampling = ProfileSampling(track=track, pid=found, found_by=how, profiler_pid=process.pid, output=str(output),
-                               log=str(log), rate_hz=rate_hz, started_at=time.time())
+                               log=str(log), rate_hz=rate_hz, started_at=time.time(), scratch=str(scratch))
     deadline = time.monotonic() + ATTACH_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -184,7 +186,8 @@ def stop_profiling(sampling: ProfileSampling) -> TakenProfile:
     Returns:
         The profile's file and how long it sampled, or why there is none."""
     taken = TakenProfile(track=sampling.track, pid=sampling.pid, rate_hz=sampling.rate_hz,
-                         started_at=sampling.started_at, ended_at=time.time(), problem=sampling.problem)
+                         started_at=sampling.started_at, ended_at=time.time(), scratch=sampling.scratch,
+                         problem=sampling.problem)
     if sampling.problem or sampling.profiler_pid is None:
         return taken
     with _LOCK:
@@ -212,6 +215,6 @@ def stop_profiling(sampling: ProfileSampling) -> TakenProfile:
 
 
 def discard_scratch(taken: TakenProfile) -> None:
-    """Remove py-spy's scratch folder once its file is in the evidence."""
-    if taken.output:
-        shutil.rmtree(Path(taken.output).parent, ignore_errors=True)
+    """Remove py-spy's scratch folder once its file is in the evidence (or there is none)."""
+    if taken.scratch:
+        shutil.rmtree(taken.scratch, ignore_errors=True)

@@ -38,6 +38,12 @@ def test_self_samples_are_the_top_of_each_stack_and_lines_are_left_out():
     assert p.self_share("burn (app/service.py)") == 5 / 8
 
 
+def test_a_sample_with_no_python_frame_is_left_out():
+    document = speedscope({(LOOP, QUOTE): 2})
+    document["profiles"][0]["samples"].append([])
+    assert parse_speedscope(document, "canary", 1, 20).samples == 2
+
+
 @pytest.mark.parametrize(("document", "field"), [
     ([], "profile"),
     ({"profiles": []}, "shared.frames"),
