@@ -138,6 +138,24 @@ def _ensure_signing_key(console: Console) -> None:
         console.print(f"made a signing key for the demo: {private_path} (`golive keys init` makes one yourself)")
 
 
+def _profile_lines(folder: Path) -> list[str]:
+    """What the profiles of each stage and its holds advise, from the stage records, and the
+    profiles not taken (the advice is never applied: a person reads it)."""
+    lines = []
+    for record in sorted(folder.glob(layout.stage_record("*")), key=lambda p: p.stat().st_mtime):
+        try:
+            stage = json.loads(record.read_text())
+            cuts = [(f"hold {i}", d["profile"]) for i, d in enumerate(stage.get("decisions") or [], 1)
+                    if isinstance(d, dict) and d.get("profile")] + [("end", stage.get("profile") or {})]
+        except (OSError, json.JSONDecodeError, AttributeError, TypeError):
+            continue
+        for when, profile in cuts:
+            lines += [f"profile advice ({record.stem}, {when}): {r['advice']} [evidence: {', '.join(r['evidence'])}]"
+                      for r in profile.get("recommendations") or []]
+        lines += [f"profile not taken ({record.stem}): {why}" for why in (cuts[-1][1].get("not_taken") or {}).values()]
+    return lines
+
+
 def _verify_line(folder: Path) -> str:
     from golive.settings import SigningSettings
     from golive.signing import load_public_key
@@ -200,6 +218,8 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
         console.print(f"[{color}]{state.name}[/{color}]: {state.message}")
         if oneliner:
             console.print(oneliner)
+        for line in _profile_lines(folder):
+            console.print(line, markup=False)
         console.print(f"evidence: {folder} ({files} files; {_verify_line(folder)})")
         return 0 if state.name == "Live" else 1
     finally:
