@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sandbox.router_metrics import ACCESS_LOG, LOG_FORMAT
+
 __all__ = ["Ports", "render_alertmanager", "render_nginx", "render_prometheus", "write_atomic"]
 
 
@@ -44,6 +46,9 @@ def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0) -
     /__golive/weight by the workers running this very configuration; its first line names the
     fencing generation that wrote it. Snippets in `conf.d/` are included as a real ingress
     controller includes its users' (a broken one makes every reload fail, as it would there).
+    Every proxied request is logged to `access.log` with the track that served it (read off the
+    upstream's address), its status, its time and its source (`X-Synthetic`: none for users,
+    `1` for golive's probes, `drill` for its drills): `sandbox.router_metrics` counts them.
     """
     if not 0 <= weight <= 100:
         raise ValueError(f"weight: expected 0 to 100, got {weight}")
@@ -63,7 +68,12 @@ pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    map $upstream_addr $golive_track {{
+        "127.0.0.1:{ports.stable}" stable; "127.0.0.1:{ports.canary}" canary; default other;
+    }}
+    map $http_x_synthetic $golive_source {{ "" user; "1" probe; "drill" drill; default other; }}
+    log_format golive_router '{LOG_FORMAT}';
+    access_log {folder}/{ACCESS_LOG} golive_router;
     client_body_temp_path {temp}/client;
     proxy_temp_path {temp}/proxy;
     fastcgi_temp_path {temp}/fastcgi;
@@ -82,7 +92,7 @@ http {{
 
     server {{
         listen 127.0.0.1:{ports.router};
-        location = /__golive/weight {{ default_type text/plain; return 200 "{weight}\\n"; }}
+        location = /__golive/weight {{ access_log off; default_type text/plain; return 200 "{weight}\\n"; }}
         location / {{
             proxy_pass http://$spark_pool;
             proxy_http_version 1.1;
@@ -97,8 +107,9 @@ http {{
 
 
 def render_prometheus(ports: Ports, rules_folder: Path) -> str:
-    """Prometheus scraping both tracks, evaluating every rule file in `rules_folder` (none is
-    fine) and sending its alerts to the sandbox's Alertmanager."""
+    """Prometheus scraping both tracks and the router's request counts (its control API's
+    /metrics), evaluating every rule file in `rules_folder` (none is fine) and sending its alerts
+    to the sandbox's Alertmanager."""
     return f"""# rendered by golive sandbox
 global:
   scrape_interval: 1s
@@ -114,6 +125,9 @@ scrape_configs:
   - job_name: spark
     static_configs:
       - targets: ["127.0.0.1:{ports.stable}", "127.0.0.1:{ports.canary}"]
+  - job_name: router
+    static_configs:
+      - targets: ["127.0.0.1:{ports.control}"]
 """
 
 

@@ -9,7 +9,9 @@ generation, or it is refused with 409 and the fence that stands. The check and t
 under one lock, so no write can slip between a newer writer's fence and its own write.
 
 For the fault suite, the control API can be told to refuse the next writes or to answer them
-late (`POST /faults {"refuse": N, "delay_seconds": S}`, `DELETE /faults`).
+late (`POST /faults {"refuse": N, "delay_seconds": S}`, `DELETE /faults`). `GET /metrics` is every
+request the router proxied, per track, status and source, in Prometheus' format
+(sandbox.router_metrics).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from sandbox import processes
 from sandbox.configs import Ports, render_nginx, write_atomic
+from sandbox.router_metrics import ACCESS_LOG, RouterMetrics
 
 
 class RouterError(Exception):
@@ -85,6 +89,7 @@ class NginxRouter:
         self._lock = threading.Lock()
         self.fence = load_fence(folder)
         self.faults = {"refuse": 0, "delay_seconds": 0.0}
+        self.metrics = RouterMetrics(folder / ACCESS_LOG)
 
     @property
     def _fence_path(self) -> Path:
@@ -192,6 +197,13 @@ def serve_control(router: NginxRouter, port: int) -> ThreadingHTTPServer:
                     self._reply(HTTPStatus.OK, {"weight": router.weight(), "fence": router.fence})
                 except httpx.HTTPError as exc:
                     self._reply(HTTPStatus.BAD_GATEWAY, {"error": f"router does not answer: {exc}"})
+            elif self.path == "/metrics":
+                data = router.metrics.exposition()
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
             elif self.path == "/healthz":
                 self._reply(HTTPStatus.OK, {"status": "ok"})
             elif self.path == "/faults":
