@@ -257,3 +257,11 @@ def test_the_drill_judges_p95_and_5xx_by_role_and_says_what_it_could_not():
     drill = evaluate(samples, "1.4.0", 0, 200, gauges_only)
     assert drill["ok"] and drill["unchecked"] == ["p95 (no signal with role latency)",
                                                   "5xx (no signal with role errors)"]
+
+
+def test_the_evidence_minimum_counts_the_lists_preflight_files():
+    from golive.completeness import check_completeness
+
+    assert check_completeness("takeoff", "1.4.0", [100], 8, [])["minimum_files"] == 40
+    assert check_completeness("takeoff", "1.4.0", [100], 3, [])["minimum_files"] == 30
+    assert check_completeness("end", "1.4.0", [100], 12, [])["minimum_files"] == 50
