@@ -16,7 +16,8 @@ import time
 import tomllib
 from pathlib import Path
 
-__all__ = ["ServerError", "configure_prefect", "use_a_server_of_its_own", "wait_until_healthy"]
+__all__ = ["ServerError", "configure_prefect", "start_server", "stop_server", "use_a_server_of_its_own",
+           "wait_until_healthy"]
 
 STARTUP_SECONDS = 120.0
 
@@ -42,25 +43,41 @@ def use_a_server_of_its_own() -> str | None:
     process if it dies. Returns its API URL, or None where a server is configured."""
     if _server_configured():
         return None
+    server, api_url = start_server(Path(os.environ["PREFECT_HOME"]))
+    # Registered before Prefect registers its own exit handlers, so run after them.
+    atexit.register(stop_server, server)
+    os.environ["PREFECT_API_URL"] = api_url
+    return api_url
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """Prefect's temporary server (its database in `home`, no UI) on a free loopback port, in a
+    session of its own and ending with this process; the app asks again what SQLite refused as
+    busy (`cli.prefect_server_app`). Returns the server and its API URL once it answers; its
+    output goes to `home`/server.log. ServerError when it cannot start."""
     from sandbox.processes import die_with_parent, free_ports
 
     port = free_ports(1)[0]
-    log = Path(os.environ["PREFECT_HOME"]) / "server.log"
-    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    log = home / "server.log"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+           "PREFECT__SERVER_FINAL": "1"}
     with log.open("ab") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parent.parent),
+             "--factory", "cli.prefect_server_app:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             preexec_fn=die_with_parent)
-    # Registered before Prefect registers its own exit handlers, so run after them.
-    atexit.register(_stop, server)
     api_url = f"http://127.0.0.1:{port}/api"
-    if not wait_until_healthy(api_url, server, STARTUP_SECONDS):
+    try:
+        started = wait_until_healthy(api_url, server, STARTUP_SECONDS)
+    except ServerError:
+        stop_server(server)
+        raise
+    if not started:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
         raise ServerError(f"the temporary Prefect server stopped as it started: {tail[0]}")
-    os.environ["PREFECT_API_URL"] = api_url
-    return api_url
+    return server, api_url
 
 
 def _server_configured() -> bool:
@@ -80,7 +97,7 @@ def _server_configured() -> bool:
     return isinstance(profile, dict) and bool(profile.get("PREFECT_API_URL"))
 
 
-def _stop(server: subprocess.Popen) -> None:
+def stop_server(server: subprocess.Popen) -> None:
     server.terminate()
     try:
         server.wait(10)
