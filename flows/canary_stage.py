@@ -23,7 +23,9 @@ from prefect.flow_runs import pause_flow_run
 
 from golive import layout, plots
 from golive.evidence import EvidenceLedger
-from golive.profiles import ProfileError, diff_profiles, parse_speedscope, profiled_triggers, recommend
+from golive.profiles import (
+    ProfileError, diff_profiles, gc_pause_delta, parse_speedscope, profiled_triggers, recommend,
+)
 from golive.models import RolloutObservation, SignalWindow, StageResult
 from golive.rollout import RolloutWatch
 from golive.scenario import Scenario
@@ -49,7 +51,7 @@ from tasks.prometheus import observe_share, query_signals
 from tasks.pyroscope import push_profile
 from tasks.router import RouterFenced, read_weight, set_weight
 from tasks.router_base import Deadline
-from tasks.service import check_version, read_service_rollout
+from tasks.service import check_version, read_gc_pauses, read_service_rollout
 
 # Prometheus scrapes every second; give an interval's last samples time to land before reading it.
 SCRAPE_SETTLE_SECONDS = 1.5
@@ -69,6 +71,7 @@ class _StageProfiles:
             {"event_loop_p95_ms", "gc_pause_avg_ms"} | ({latency.name} if latency else set()))
         self.samplings: list[ProfileSampling] = []
         self.versions = {"canary": settings.release}
+        self.gc_before: dict = {}
 
     def start(self) -> None:
         if not self.config.enabled:
@@ -79,9 +82,18 @@ class _StageProfiles:
         self.samplings = [start_profiling(track, url, self.config.pids.get(track), self.config.rate_hz,
                                           self.config.py_spy)
                           for track, url in (("stable", target.stable_url), ("canary", target.canary_url))]
+        self.gc_before = self.gc_pauses()
         for sampling in self.samplings:
             if sampling.problem:
                 self.logger.warning("stage %s%%: %s", self.percent, sampling.problem)
+
+    def gc_pauses(self) -> dict:
+        """Each track's GC pauses per generation so far (None for a track that did not answer)."""
+        if self.config.gc_pause_metric is None:
+            return {}
+        target = self.settings.target
+        return {track: read_gc_pauses.fn(url, self.config.gc_pause_metric)
+                for track, url in (("stable", target.stable_url), ("canary", target.canary_url))}
 
     def stop(self) -> list[TakenProfile]:
         samplings, self.samplings = self.samplings, []
@@ -94,23 +106,24 @@ class _StageProfiles:
 
     def cut(self, signals: dict, triggers: list[str], hold: int) -> dict | None:
         """At a Hold: the profiles so far, written, and sampling again for the rest of the stage."""
-        taken = self.stop()
+        taken, gc_before = self.stop(), self.gc_before
         self.start()
-        return self.write(taken, signals, triggers, hold)
+        return self.write(taken, signals, triggers, hold, gc_before)
 
     def write(self, taken: list[TakenProfile], signals: dict, triggers: list[str],
-              hold: int | None = None) -> dict | None:
+              hold: int | None = None, gc_before: dict | None = None) -> dict | None:
         """What was taken and what grew, into the evidence; None when profiling is off. A profile
         that cannot be written is a warning and a line in the summary, never the stage's end."""
         if not taken:
             return None
         try:
-            return self._write(taken, signals, triggers, hold)
+            return self._write(taken, signals, triggers, hold, self.gc_before if gc_before is None else gc_before)
         except Exception as exc:
             self.logger.warning("stage %s%%: the profiles could not be written: %s", self.percent, error_line(exc))
             return {"error": error_line(exc)}
 
-    def _write(self, taken: list[TakenProfile], signals: dict, triggers: list[str], hold: int | None) -> dict:
+    def _write(self, taken: list[TakenProfile], signals: dict, triggers: list[str], hold: int | None,
+               gc_before: dict) -> dict:
         ledger, summary, profiles = EvidenceLedger(self.folder), {"files": {}, "not_taken": {}}, {}
         for profile in taken:
             if profile.problem:
@@ -138,9 +151,13 @@ class _StageProfiles:
         diff_name = layout.profile_diff(self.percent, hold)
         if len(profiles) == 2:
             view = diff_profiles(profiles["canary"][0], profiles["stable"][0])
+            gc_after = self.gc_pauses()
+            gc = {track: gc_pause_delta(gc_before.get(track), gc_after.get(track)) for track in gc_after} or None
             summary["diff"] = {k: view[k] for k in ("comparable", "reason", "grown")}
-            summary["recommendations"] = recommend(view, None, stood_on, {"profile_diff": diff_name})
-            ledger.write_json(diff_name, {**view, "signals": stood_on, "recommendations": summary["recommendations"]})
+            summary["recommendations"] = recommend(view, gc, stood_on, {"profile_diff": diff_name,
+                                                                        "gc_pauses": f"{diff_name}: gc_pauses"})
+            ledger.write_json(diff_name, {**view, "gc_pauses": gc, "signals": stood_on,
+                                          "recommendations": summary["recommendations"]})
             summary["files"]["diff"] = diff_name
             self.push(profiles, hold)
         return summary

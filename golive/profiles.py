@@ -34,8 +34,8 @@ from typing import Any
 
 __all__ = [
     "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE", "MIN_SAMPLES",
-    "Profile", "ProfileError", "diff_profiles", "folded", "parse_speedscope", "profiled_triggers", "pyroscope_name",
-    "recommend",
+    "Profile", "ProfileError", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope", "profiled_triggers",
+    "pyroscope_name", "recommend",
 ]
 
 MIN_SAMPLES = 20
@@ -181,6 +181,21 @@ def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN) -> dic
     return view
 
 
+def gc_pause_delta(before: dict | None, after: dict | None) -> dict | None:
+    """The GC pauses per generation between two readings of a track's histogram
+    (`{generation: {"seconds", "count"}}`); None when either reading is missing. A counter that went
+    down (the service restarted) counts from zero."""
+    if before is None or after is None:
+        return None
+    delta = {}
+    for generation, now in after.items():
+        then = before.get(generation) or {}
+        restarted = now.get("count", 0) < then.get("count", 0)
+        delta[generation] = {k: now.get(k, 0.0) - (0.0 if restarted else then.get(k, 0.0))
+                             for k in ("seconds", "count")}
+    return delta
+
+
 def profiled_triggers(signals: dict, triggers: list[str] | tuple[str, ...], profiled: set[str]) -> list[str]:
     """The signals among `profiled` (latency, event loop, GC) that a decision stood on: a breach
     or a deviation in its verdict, or a trigger naming them. Empty: no profile belongs with it."""
@@ -242,14 +257,14 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
         advice = f"gen-2 pauses grew {c2 / s2:.1f}x ({s2 * 1000:.2f} -> {c2 * 1000:.2f} ms mean)"
         if found:
             advice += f" and {found[0]['advice'].split(':', 1)[0]}: look at what it allocates"
-        found.append({"rule": "gen2-pauses-grew", "advice": advice,
-                      "evidence": [f"{gc_file}: canary.2, stable.2"] + (found[0]["evidence"] if found else [])})
+        found.append({"rule": "gen2-pauses-grew", "advice": advice, "evidence": [
+            f"{gc_file}.canary.2", f"{gc_file}.stable.2", *(found[0]["evidence"] if found else [])]})
     total = sum(g.get("seconds", 0.0) for g in canary_gc.values())
     gen2 = (canary_gc.get("2") or {}).get("seconds", 0.0)
     if total > 0 and gen2 / total >= GC_FREEZE_MIN_SHARE and (canary_gc.get("2") or {}).get("count", 0) >= 3:
         found.append({"rule": "gen2-dominates", "advice": f"GC generation 2 holds {gen2 / total:.0%} of the canary's "
                       "pause time: consider gc.freeze() after start-up so long-lived objects are not traced again",
-                      "evidence": [f"{gc_file}: canary"]})
+                      "evidence": [f"{gc_file}.canary"]})
     return found
 
 

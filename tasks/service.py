@@ -73,6 +73,33 @@ def read_idempotency_conflicts(url: str) -> float | None:
     return _counter(url, IDEMPOTENCY_CONFLICTS_METRIC, {})
 
 
+@task(name="read the service's GC pauses", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def read_gc_pauses(url: str, metric: str) -> dict[str, dict[str, float]] | None:
+    """The service's GC pause histogram per generation so far, from its /metrics (`loopwatch`'s
+    `<metric>_sum` and `<metric>_count` with a `generation` label).
+
+    Args:
+        url: the track's URL.
+        metric: the histogram's name, e.g. "spark_gc_pause_seconds".
+
+    Returns:
+        `{generation: {"seconds": total pause, "count": pauses}}`; None when it does not answer."""
+    try:
+        response = shared_client().get(f"{url.rstrip('/')}/metrics", timeout=5)
+        response.raise_for_status()
+    except httpx.HTTPError:
+        return None
+    pauses: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            generation = sample.labels.get("generation")
+            field = {f"{metric}_sum": "seconds", f"{metric}_count": "count"}.get(sample.name)
+            if generation is not None and field:
+                entry = pauses.setdefault(generation, {"seconds": 0.0, "count": 0.0})
+                entry[field] += sample.value
+    return pauses
+
+
 @task(name="fetch the API contract", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def fetch_openapi(url: str) -> dict:
     """The OpenAPI document the service publishes at /openapi.json."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from golive.profiles import (
-    MIN_SAMPLES, ProfileError, diff_profiles, folded, parse_speedscope, profiled_triggers, pyroscope_name, recommend,
+    MIN_SAMPLES, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope, profiled_triggers, pyroscope_name,
+    recommend,
 )
 
 FRAMES = [
@@ -135,3 +136,10 @@ def test_folded_stacks_and_the_pyroscope_name():
     assert pyroscope_name("golive", {"track": "canary", "service": "spark", "stage": "5", "version": "1.4.0"}) \
         == "golive.cpu{service=spark,stage=5,track=canary,version=1.4.0}"
     assert pyroscope_name("a", {"t": "x}y,z"}) == "a.cpu{t=x_y_z}"
+
+
+def test_gc_pauses_between_two_readings_count_from_zero_after_a_restart():
+    before = {"0": {"seconds": 1.0, "count": 100}, "2": {"seconds": 0.5, "count": 10}}
+    after = {"0": {"seconds": 1.5, "count": 150}, "2": {"seconds": 0.1, "count": 2}}
+    assert gc_pause_delta(before, after) == {"0": {"seconds": 0.5, "count": 50}, "2": {"seconds": 0.1, "count": 2}}
+    assert gc_pause_delta(None, after) is None
