@@ -459,12 +459,23 @@ def _one_side(args: argparse.Namespace) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="golive-bench-side-"))
     configure_prefect(work / "prefect")
+    _server_as_golive_starts_it()
     generate_key(work, "key")
     try:
         result = measure(Sandbox(Path(args.sandbox)), work, args.zero_dwell, args.rollbacks)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     Path(args.side).write_text(json.dumps(result))
+
+
+def _server_as_golive_starts_it() -> None:
+    """The go-lives run on the temporary Prefect server `golive go-live` and `golive demo` start (the
+    measured code's own), as a user's do; code older than that server runs on Prefect's own."""
+    import cli.prefect_env as prefect_env
+
+    start = getattr(prefect_env, "use_a_server_of_its_own", None)
+    if start is not None:
+        start()
 
 
 def _tree_at(ref: str, dest: Path) -> str:
@@ -544,6 +555,7 @@ def main() -> None:
     else:
         work = Path(tempfile.mkdtemp(prefix="golive-bench-"))
         configure_prefect(work / "prefect")
+        _server_as_golive_starts_it()
         from golive.signals import readiness_queries
         from golive.signing import generate_key
         from sandbox.control import Sandbox
