@@ -77,7 +77,8 @@ def _exhaustion_alert(track: str, severity: str, seconds: float) -> dict:
         "exp_annotations": {
             "summary": (f"spark {track}: error budget gone in {_humanize_duration(seconds)} at this rate "
                         f"(6h burn; under {horizon} h)"),
-            "description": f"remaining x period / burn over 6h and 1h both under {horizon} h for the 0.99 SLO over 24 h",
+            "description": (f"remaining x period / burn over 6h and 1h both under {horizon} h "
+                            "for the 0.99 SLO over 24 h"),
         },
     }
 
@@ -146,9 +147,11 @@ def test_promtool_a_ticket_when_both_windows_predict_under_a_day_and_nothing_on_
         "input_series": series,
         "promql_expr_test": [
             {"expr": f'round(slo:period_error_budget_remaining:ratio{{track="canary"}} * 1000)',
-             "eval_time": f"{MINUTES}m", "exp_samples": [{"labels": _labels({**canary, "sloth_window": "1d"}), "value": 500}]},
+             "eval_time": f"{MINUTES}m",
+             "exp_samples": [{"labels": _labels({**canary, "sloth_window": "1d"}), "value": 500}]},
             {"expr": f'round(slo:current_burn_rate:ratio{{track="canary"}} * 1000)',
-             "eval_time": f"{MINUTES}m", "exp_samples": [{"labels": _labels({**canary, "sloth_window": "5m"}), "value": 3000}]},
+             "eval_time": f"{MINUTES}m",
+             "exp_samples": [{"labels": _labels({**canary, "sloth_window": "5m"}), "value": 3000}]},
             {"expr": f"round({EXHAUSTION_SERIES})", "eval_time": f"{MINUTES}m", "exp_samples": [
                 {"labels": _labels({**canary, "burn_window": "1h"}), "value": 4 * 3600},
                 {"labels": _labels({**canary, "burn_window": "6h"}), "value": 12 * 3600},
