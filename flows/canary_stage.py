@@ -159,10 +159,10 @@ class _StageProfiles:
             ledger.write_json(diff_name, {**view, "gc_pauses": gc, "signals": stood_on,
                                           "recommendations": summary["recommendations"]})
             summary["files"]["diff"] = diff_name
-            self.push(profiles, hold)
+            self.push(profiles)
         return summary
 
-    def push(self, profiles: dict, hold: int | None) -> None:
+    def push(self, profiles: dict) -> None:
         url = self.config.pyroscope_url
         if url is None:
             return
