@@ -3,6 +3,10 @@
 `up` and `config` write the `golive.yaml` that takes the demo release live on the running sandbox
 through a Prefect server: the sandbox's addresses and git repository, and the compressed timings
 and judge overrides `golive demo` uses (the sandbox itself knows nothing of golive's settings).
+
+`up --app module:attribute` serves a user's ASGI or WSGI application as both tracks in the demo
+service's place (sandbox.app_wrapper), with load on `--paths`; its settings judge it on
+`--pack` (default: the router's signals, which need nothing of the application).
 """
 
 from __future__ import annotations
@@ -91,11 +95,15 @@ def _run(fn):
 
 def sandbox_config(sandbox, stage_seconds: float, interval: float) -> dict:
     """Settings for any release on the running sandbox: its addresses, compressed timings, and
-    the evidence under ./evidence (flow runs start in the deploying checkout)."""
+    the evidence under ./evidence (flow runs start in the deploying checkout); for a user's
+    application, the signal pack it was started with."""
     from cli.demo import demo_settings
 
     settings = demo_settings("0.0.0", sandbox.golive_settings(), stage_seconds, interval, "evidence")
     settings = merge_settings(settings, {"process": {"first_night": dict(FIRST_NIGHT)}})
+    app = sandbox.config.get("app")
+    if app:
+        settings = merge_settings(settings, {"policy": {"signal_pack": app.get("pack", "router")}})
     return {section: settings[section] for section in SECTIONS}
 
 
@@ -173,10 +181,11 @@ def cmd_up(args: argparse.Namespace) -> int:
                         f"stop it first with `golive sandbox down`")
         print(f"sandbox already up: canary {args.release}, canary weight {sandbox.weight()} (folder {sandbox.workdir})")
     else:
+        app, ready = _app(args)
         sandbox = Sandbox.up(
             sandbox.workdir, release=args.release, stable_version=args.stable, rate=args.rate,
             probe_rate=args.probe_rate, port_base=args.port_base, free_ports=args.free_ports, seed=args.seed,
-            timeout=args.timeout, progress=progress, ready_queries=readiness_queries(),
+            timeout=args.timeout, progress=progress, ready_queries=ready, app=app,
         )
         print(f"sandbox up: stable {args.stable}, canary {args.release}, canary weight 0, "
               f"load {args.rate:g} req/s (folder {sandbox.workdir})")
@@ -184,6 +193,27 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.config:
         print(_write_config(sandbox, args, Path(args.config), overwrite=False))
     return 0
+
+
+def _app(args: argparse.Namespace) -> tuple[dict | None, dict[str, str]]:
+    """`--app` as the sandbox records it, and what Prometheus must answer before `up` returns:
+    every signal of the pack (the demo's eight without `--app`)."""
+    import os
+
+    from golive.signal_packs import PACKS
+
+    if not args.app:
+        return None, readiness_queries()
+    module, _, attribute = args.app.partition(":")
+    if not module or not attribute:
+        raise _Exit(f"--app: expected module:attribute, got {_shown(args.app)}")
+    paths = [p for p in args.paths.split(",") if p]
+    if not paths or any(not p.startswith("/") for p in paths):
+        raise _Exit(f"--paths: expected paths starting with /, got {_shown(args.paths)}")
+    if args.pack not in PACKS:
+        raise _Exit(f"--pack: unknown pack {_shown(args.pack)} (known: {', '.join(PACKS)})")
+    app = {"spec": args.app, "factory": args.factory, "paths": paths, "path": os.getcwd(), "pack": args.pack}
+    return app, readiness_queries(PACKS[args.pack].signals)
 
 
 @_run
@@ -291,6 +321,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--seed", type=int, help="seed the services' and the load's randomness")
     up.add_argument("--probe-rate", type=float, default=5.0, help="synthetic probes per second to each track")
     up.add_argument("--timeout", type=float, default=45.0)
+    up.add_argument("--app", help="serve this ASGI or WSGI application (module:attribute) as both tracks instead "
+                                  "of the demo service")
+    up.add_argument("--factory", action="store_true", help="--app names a function that makes the application")
+    up.add_argument("--paths", default="/", help="with --app: comma-separated paths the load sends GET requests to")
+    up.add_argument("--pack", default="router", help="with --app: the signal pack its settings judge it on")
     up.add_argument("--config", default="golive.yaml",
                     help="write golive settings for this sandbox here, unless a file not written by the sandbox "
                          "is there ('' for none)")

@@ -109,7 +109,9 @@ http {{
 def render_prometheus(ports: Ports, rules_folder: Path) -> str:
     """Prometheus scraping both tracks and the router's request counts (its control API's
     /metrics), evaluating every rule file in `rules_folder` (none is fine) and sending its alerts
-    to the sandbox's Alertmanager."""
+    to the sandbox's Alertmanager. Each track's target is labelled with its `track`, so the
+    metrics of an application that knows nothing of tracks carry one; the demo's own `track`
+    label is kept as it is (`honor_labels`)."""
     return f"""# rendered by golive sandbox
 global:
   scrape_interval: 1s
@@ -123,8 +125,12 @@ alerting:
         - targets: ["127.0.0.1:{ports.alertmanager}"]
 scrape_configs:
   - job_name: spark
+    honor_labels: true
     static_configs:
-      - targets: ["127.0.0.1:{ports.stable}", "127.0.0.1:{ports.canary}"]
+      - targets: ["127.0.0.1:{ports.stable}"]
+        labels: {{track: stable}}
+      - targets: ["127.0.0.1:{ports.canary}"]
+        labels: {{track: canary}}
   - job_name: router
     static_configs:
       - targets: ["127.0.0.1:{ports.control}"]

@@ -263,6 +263,7 @@ class Sandbox:
         progress: Progress | None = None,
         ready_queries: Mapping[str, str] | None = None,
         rules_file: Path | None = None,
+        app: Mapping | None = None,
     ) -> Sandbox:
         """Start everything and wait until every part listens and Prometheus answers each of
         `ready_queries` (name → PromQL: what the caller will read) with a number. Prometheus
@@ -296,6 +297,7 @@ class Sandbox:
             "ports": ports.as_dict(), "release": release, "stable_version": stable_version, "rate": rate,
             "probe_rate": probe_rate, "seed": seed, "duration": duration, "binaries": binaries,
             "owner_pid": owner_pid, "owner_ticks": processes.start_ticks(owner_pid) if owner_pid else None,
+            "app": dict(app) if app else None,  # sandbox.app_wrapper: a user's application in the demo's place
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         write_atomic(sandbox.workdir / "config.json", json.dumps(config, indent=2))

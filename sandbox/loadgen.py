@@ -10,6 +10,9 @@ Synthetic probes (`--probe-rate` a second per track) go to each track by header
 (`X-Canary: always|never`) and carry `X-Synthetic: 1`, so that both versions report every signal
 even at weight 0 or 100, and so that the observed traffic split can leave them out.
 
+For an application that is not the demo (`--paths /,/get`), users and probes send GET requests
+to those paths instead of the mix, and there are no websocket clients.
+
 It only ever targets loopback and stops by itself after `--duration` seconds.
 """
 
@@ -68,8 +71,10 @@ def csp_violations(html: str, policy: str | None) -> list[dict]:
 
 
 class LoadGenerator:
-    def __init__(self, target: str, rate: float, probe_rate: float, ws_clients: int, seed: int | None):
+    def __init__(self, target: str, rate: float, probe_rate: float, ws_clients: int, seed: int | None,
+                 paths: tuple[str, ...] = ()):
         self.target = target.rstrip("/")
+        self.paths = paths
         self.rate, self.probe_rate, self.ws_clients = rate, probe_rate, ws_clients
         self.random = random.Random(seed)
         self.stats: Counter[str] = Counter()
@@ -124,6 +129,8 @@ class LoadGenerator:
         """One request of the traffic mix (45 % orders, 40 % quotes, 15 % pages). Probes use the
         same mix: per-request rates (CSP reports, risk blocks) are only comparable across tracks
         when the requests behind them are alike."""
+        if self.paths:
+            return self._send("GET", self.random.choice(self.paths), headers)
         roll = self.random.random()
         work = self.order if roll < 0.45 else self.quote if roll < 0.85 else self.page
         return work(headers)
@@ -192,11 +199,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ws-clients", type=int, default=4)
     parser.add_argument("--duration", type=float, default=4 * 3600, help="stop after this many seconds")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--paths", default="", help="comma-separated paths to GET instead of the demo's mix")
     args = parser.parse_args(argv)
+    paths = tuple(p for p in args.paths.split(",") if p)
+    if any(not p.startswith("/") for p in paths):
+        raise SystemExit(f"loadgen: --paths: expected paths starting with /, got {args.paths!r}")
     require_loopback(args.target)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the summary
-    generator = LoadGenerator(args.target, args.rate, args.probe_rate, args.ws_clients, args.seed)
+    generator = LoadGenerator(args.target, args.rate, args.probe_rate, 0 if paths else args.ws_clients, args.seed,
+                              paths)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

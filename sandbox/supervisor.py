@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sandbox import processes
 from sandbox.configs import Ports, render_alertmanager, render_nginx, render_prometheus, write_atomic
+from sandbox.app_wrapper import app_command, loadgen_args
 from sandbox.router import NginxRouter, load_fence, serve_control
 from sandbox.store import create_database
 
@@ -99,6 +100,7 @@ class Supervisor:
                    "--admin-port", str(admin), "--db", str(db)]
             if cfg.get("seed") is not None:
                 cmd += ["--seed", str(cfg["seed"] + (track == "canary"))]
+            cmd = app_command(cfg, py, track, version, port, admin) or cmd  # a user's app in the demo's place
             self._spawn(track, cmd, port)
         self._spawn("router", [
             cfg["binaries"]["nginx"], "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"),
@@ -113,7 +115,7 @@ class Supervisor:
                "--rate", str(cfg["rate"]), "--probe-rate", str(cfg["probe_rate"]), "--duration", str(cfg["duration"])]
         if cfg.get("seed") is not None:
             cmd += ["--seed", str(cfg["seed"])]
-        self._spawn("loadgen", cmd, None)
+        self._spawn("loadgen", cmd + loadgen_args(cfg), None)
         self._state("running")
 
     def _owner_gone(self) -> bool:

@@ -1,0 +1,81 @@
+"""The wrapper around a user's application: golive's two paths, an empty /metrics where it has none,
+and faults that sit inside a FastAPI app's own middleware, so its own metrics see them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from sandbox.app_wrapper import AppFaults, WrappedApp, app_command, load_app, loadgen_args, with_faults
+
+
+def _client(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
+
+
+def _wsgi_hello(environ, start_response):
+    start_response("404 Not Found" if environ["PATH_INFO"] == "/metrics" else "200 OK",
+                   [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+@pytest.mark.asyncio
+async def test_golive_paths_are_the_wrappers_and_a_missing_metrics_is_empty():
+    faults = AppFaults()
+    app = WrappedApp(with_faults(load_app("tests.sandbox.test_app_wrapper:_wsgi_hello"), faults), "canary", "1.4.0")
+    async with _client(app) as client:
+        assert (await client.get("/version")).json() == {"version": "1.4.0", "track": "canary"}
+        assert (await client.get("/healthz")).text == "ok"
+        metrics = await client.get("/metrics")
+        assert (metrics.status_code, metrics.text) == (200, "")
+        assert (await client.get("/anything")).text == "hello"
+
+
+@pytest.mark.asyncio
+async def test_faults_of_a_fastapi_app_sit_inside_its_instrumentation():
+    from fastapi import FastAPI
+    from prometheus_client import CollectorRegistry
+    from prometheus_fastapi_instrumentator import Instrumentator, metrics
+
+    api = FastAPI()
+
+    @api.get("/items")
+    async def items() -> dict:
+        return {"items": []}
+
+    registry = CollectorRegistry()
+    Instrumentator(registry=registry).add(metrics.default(registry=registry)).instrument(api).expose(api)
+    faults = AppFaults()
+    app = WrappedApp(with_faults(api, faults), "canary", "1.4.0")
+    faults.update({"error_rate": 1})
+    async with _client(app) as client, api.router.lifespan_context(api):
+        assert (await client.get("/items")).status_code == 500
+        assert (await client.get("/metrics")).status_code == 200  # never faulted
+    failed = registry.get_sample_value("http_requests_total", {"handler": "/items", "method": "GET", "status": "5xx"})
+    assert failed == 1  # the instrumentator counted the injected 500: the fault is inside it
+
+
+def test_a_fault_of_another_kind_or_out_of_range_changes_nothing():
+    faults = AppFaults()
+    faults.update({"latency_ms": "250"})
+    with pytest.raises(ValueError, match="ws_stall: not a fault of a wrapped application"):
+        faults.update({"error_rate": 0.5, "ws_stall": 1})
+    with pytest.raises(ValueError, match=r"error_rate: expected a number in \[0, 1\], got 2"):
+        faults.update({"error_rate": 2})
+    assert faults.active() == {"latency_ms": 250.0}
+
+
+def test_an_unloadable_app_is_one_line():
+    with pytest.raises(SystemExit, match="--app: expected module:attribute"):
+        load_app("pypiserver")
+    with pytest.raises(SystemExit, match="--app nowhere_at_all:app: No module named 'nowhere_at_all'"):
+        load_app("nowhere_at_all:app")
+
+
+def test_the_supervisor_runs_the_wrapper_only_for_an_app():
+    assert app_command({}, "py", "canary", "1.4.0", 1, 2) is None and loadgen_args({}) == []
+    app = {"spec": "pypiserver:app", "factory": True, "paths": ["/", "/simple/"], "path": "/src"}
+    assert app_command({"app": app}, "py", "canary", "1.4.0", 1, 2) == [
+        "py", "-m", "sandbox.app_wrapper", "--app", "pypiserver:app", "--track", "canary", "--version", "1.4.0",
+        "--port", "1", "--admin-port", "2", "--factory", "--app-path", "/src"]
+    assert loadgen_args({"app": app}) == ["--paths", "/,/simple/"]
