@@ -18,8 +18,8 @@ its little time in the event loop's own timers. So a frame counts as grown only 
 shares grew, each significantly (a two-proportion z-test, z >= `GROWTH_Z`, on the samples as
 Bernoulli trials at a fixed rate), and its self share by at least `GROWTH_MIN_POINTS`. A frame
 the canary runs more because of its code grows in both; one it runs more because of the traffic
-mix does not grow in wall share. Below `MIN_SAMPLES` in either track there is no comparison:
-the view says so rather than rank noise.
+mix does not grow in wall share. Below `MIN_SAMPLES` canary samples (or a stable sampled for
+fewer ticks) there is no comparison: the view says so rather than rank noise.
 
 Recommendations are rules over that view and the GC pauses per generation, in order; each names
 the evidence it read. They advise a person and change nothing.
@@ -151,9 +151,12 @@ def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN) -> dic
         of its samples that ran on the asyncio loop's thread."""
     view = {"comparable": True, "reason": "", "samples": {"canary": canary.samples, "stable": stable.samples},
             "grown": [], "top_canary": canary.top(), "top_stable": stable.top()}
-    few = [p.track for p in (canary, stable) if p.samples < MIN_SAMPLES]
+    # The canary needs samples to rank; the stable only needs to have been sampled long enough: a
+    # stable that is almost idle against a canary busy in one frame is growth, not too little data.
+    few = ([f"canary under {MIN_SAMPLES} samples"] if canary.samples < MIN_SAMPLES else []) + (
+        [f"stable sampled under {MIN_SAMPLES} ticks"] if stable.ticks < MIN_SAMPLES else [])
     if few:
-        view.update(comparable=False, reason=f"too few samples to compare ({', '.join(few)} under {MIN_SAMPLES})")
+        view.update(comparable=False, reason=f"too few samples to compare ({', '.join(few)})")
         return view
     grown = []
     for frame, hits in canary.self_samples.items():

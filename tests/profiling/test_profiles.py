@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from golive.profiles import (
-    MIN_SAMPLES, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope, profiled_triggers, pyroscope_name,
-    recommend,
+    MIN_SAMPLES, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope, profiled_triggers,
+    pyroscope_name, recommend,
 )
 
 FRAMES = [
@@ -86,6 +86,14 @@ def test_a_small_difference_is_noise():
 def test_too_few_samples_are_not_compared():
     view = diff_profiles(profile("canary", {(LOOP, BURN): MIN_SAMPLES - 1}), profile("stable", {(LOOP,): 100}))
     assert not view["comparable"] and "canary under" in view["reason"] and view["grown"] == []
+    view = diff_profiles(profile("canary", {(LOOP, BURN): 100}), profile("stable", {(LOOP,): 1}, seconds=0.5))
+    assert not view["comparable"] and "stable sampled under" in view["reason"]
+
+
+def test_an_almost_idle_stable_still_shows_what_the_canary_burns():
+    view = diff_profiles(profile("canary", {(LOOP, HANDLE, QUOTE, BURN): 80, (LOOP, HANDLE, QUOTE): 20}),
+                         profile("stable", {(LOOP, HANDLE, QUOTE): 5}))
+    assert view["comparable"] and view["grown"][0]["frame"] == "burn (app/service.py)"
 
 
 def test_profiled_triggers_are_the_latency_loop_and_gc_signals_the_decision_stood_on():

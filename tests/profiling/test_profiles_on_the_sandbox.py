@@ -1,6 +1,7 @@
 """py-spy on the sandbox's real services: a canary that burns CPU in one function is named among
 the frames that grew, in the record a Rollback or a Hold writes, and the advice points at it; a
-healthy pair gives no advice. Sampling runs 8 s at the default rate, under the load generator."""
+healthy pair gives no advice. Sampling runs 8 s under the load generator at 100 Hz, so that the
+healthy pair's little CPU gives enough samples to compare (golive's stages run longer at 20 Hz)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from tasks.profiler import find_service_pid, start_profiling, stop_profiling
 
 pytestmark = pytest.mark.sandbox
 SAMPLE_SECONDS = 8.0
+RATE_HZ = 100
 BURN = "spark_price_checksum_burn"
 
 
-def _sample(sandbox, settings) -> list:
-    config = settings.process.profiling
-    samplings = [start_profiling.fn(track, sandbox.service_url(track), None, config.rate_hz)
+def _sample(sandbox) -> list:
+    samplings = [start_profiling.fn(track, sandbox.service_url(track), None, RATE_HZ)
                  for track in ("stable", "canary")]
     assert [s.problem for s in samplings] == [None, None]
     time.sleep(SAMPLE_SECONDS)
@@ -43,27 +44,29 @@ def test_the_service_pid_is_the_process_listening_on_its_port(sandbox):
 def test_a_cpu_burning_canary_is_named_in_the_rollback_record_and_advised_on(sandbox, canary_weight, tmp_path):
     canary_weight(50)
     sandbox.set_faults("canary", {"cpu_burn_ms": 15})
-    settings = _settings(sandbox, tmp_path)
-    taken = _sample(sandbox, settings)
+    profiles = _StageProfiles(_settings(sandbox, tmp_path), 50, str(tmp_path), logging.getLogger("test"))
+    profiles.gc_before = profiles.gc_pauses()  # as start() reads them
+    taken = _sample(sandbox)
     assert all(t.output and t.seconds >= SAMPLE_SECONDS for t in taken)
-    profiles = _StageProfiles(settings, 50, str(tmp_path), logging.getLogger("test"))
     record = profiles.write(taken, {"event_loop_p95_ms": {"verdict": "breach"}}, ["breach:event_loop_p95_ms"])
 
     assert record["not_taken"] == {} and record["signals"] == ["event_loop_p95_ms"]
-    assert record["diff"]["comparable"]
+    assert record["diff"]["comparable"], record["diff"]["reason"]
     assert BURN in record["diff"]["grown"][0]["frame"]
     (advice,) = [r for r in record["recommendations"] if r["rule"] == "sync-frame-on-loop"]
     assert BURN in advice["frame"] and "executor" in advice["advice"]
     ledger = EvidenceLedger(tmp_path)
     assert {"profile_stage_50_canary.speedscope.json", "profile_stage_50_stable.png", "profile_stage_50_diff.json"} \
         <= set(ledger.files())
-    assert ledger.read_json("profile_stage_50_diff.json")["grown"][0]["frame"] == record["diff"]["grown"][0]["frame"]
+    diff = ledger.read_json("profile_stage_50_diff.json")
+    assert diff["grown"][0]["frame"] == record["diff"]["grown"][0]["frame"]
+    assert diff["gc_pauses"]["canary"]["0"]["count"] > 0 and set(diff["gc_pauses"]) == {"stable", "canary"}
 
 
 def test_a_healthy_canary_gets_no_advice(sandbox, canary_weight, tmp_path):
     canary_weight(50)
     settings = _settings(sandbox, tmp_path)
     record = _StageProfiles(settings, 50, str(tmp_path), logging.getLogger("test")).write(
-        _sample(sandbox, settings), {}, [])
+        _sample(sandbox), {}, [])
     assert record["diff"]["comparable"], record["diff"]["reason"]
     assert record["recommendations"] == [] and record["diff"]["grown"] == []
