@@ -18,9 +18,20 @@ from tasks.http_client import clients_for_this_run
 from tasks.service import read_drill_requests
 
 
-def _drill_counters(stable_url: str, canary_url: str) -> dict[str, float | None]:
-    """Both services' drill counters, read at the same moment."""
-    stable, canary = read_drill_requests.submit(stable_url), read_drill_requests.submit(canary_url)
+# The sandbox router's count of requests per track and source (sandbox.router_metrics).
+ROUTER_REQUESTS_METRIC = "golive_router_requests_total"
+
+
+def _drill_counters(settings: GoLiveSettings) -> dict[str, float | None]:
+    """Both tracks' drill counts, read at the same moment: the services' own counters, or for a
+    drill of paths (a service that counts no drill) the sandbox router's per track."""
+    target = settings.target
+    if target.drill_paths:
+        control = target.router.control_url
+        stable = read_drill_requests.submit(control, ROUTER_REQUESTS_METRIC, "stable")
+        canary = read_drill_requests.submit(control, ROUTER_REQUESTS_METRIC, "canary")
+    else:
+        stable, canary = read_drill_requests.submit(target.stable_url), read_drill_requests.submit(target.canary_url)
     return {"stable": stable.result(), "canary": canary.result()}
 
 
@@ -37,10 +48,11 @@ def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, u
     url = url or target.traffic_url
     seconds = seconds or settings.process.blast_radius_seconds
     with clients_for_this_run():
-        before = _drill_counters(target.stable_url, target.canary_url)
+        before = _drill_counters(settings)
         logger.info("sending canary-only traffic to %s for %g s", url, seconds)
-        samples = send_canary_traffic(url, seconds, settings.process.blast_radius_concurrency)
-        after = _drill_counters(target.stable_url, target.canary_url)
+        samples = send_canary_traffic(url, seconds, settings.process.blast_radius_concurrency,
+                                      paths=list(target.drill_paths) if target.drill_paths else None)
+        after = _drill_counters(settings)
     counted = {track: _delta(before[track], after[track]) for track in before}
     verdict = evaluate([DrillSample(**s) for s in samples], settings.release, counted["stable"], counted["canary"],
                        settings.policy.catalogue())

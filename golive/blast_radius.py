@@ -32,7 +32,7 @@ SYMBOLS = ("BTCUSD", "ETHUSD", "SOLUSD", "AAPL", "TSLA")
 
 @dataclass(frozen=True)
 class DrillRequest:
-    kind: str  # order, order-replay, quote, page
+    kind: str  # order, order-replay, quote, page; get (a drill of paths)
     method: str
     path: str
     json: dict | None = None
@@ -43,6 +43,8 @@ class DrillRequest:
             return status in (201, 403)  # 403: the risk engine refused, a business answer
         if self.kind == "order-replay":
             return status in (409, 403)
+        if self.kind == "get":
+            return status < 500  # any service's own answer (a 404 of a path it lacks), not a failure of it
         return status == 200
 
 
@@ -55,8 +57,12 @@ class DrillSample:
     expected: bool
 
 
-def plan_request(rng: random.Random, sequence: int, run_id: str, last_key: str | None) -> DrillRequest:
-    """The next request of the users' mix (45 % orders, all keyed, 40 % quotes, 15 % pages)."""
+def plan_request(rng: random.Random, sequence: int, run_id: str, last_key: str | None,
+                 paths: Sequence[str] = ()) -> DrillRequest:
+    """The next request of the users' mix (45 % orders, all keyed, 40 % quotes, 15 % pages), or a
+    GET of one of `paths` (target.drill_paths) for a service that is not the demo."""
+    if paths:
+        return DrillRequest("get", "GET", rng.choice(list(paths)))
     roll = rng.random()
     if roll < 0.45:
         if last_key and rng.random() < REPLAY_SHARE:

@@ -335,6 +335,17 @@ class TargetSettings(_Strict):
     canary_url: ServiceUrl = "http://127.0.0.1:18082"
     stable_url: ServiceUrl = "http://127.0.0.1:18081"
     canary_admin_url: ServiceUrl | None = None  # the sandbox's fault switch, for chaos drills
+    # The micro blast radius drill: the demo's mix (None), or GET requests to these paths of any
+    # service (a 5xx or no answer is unexpected), stable's share counted by the sandbox router.
+    drill_paths: tuple[Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=512)], ...] | None = Field(
+        None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _paths_drill_counted_by_the_router(self) -> TargetSettings:
+        if self.drill_paths is not None and self.router.kind != "sandbox":
+            raise _FieldError(f"drill_paths: a drill of paths counts stable's share with the sandbox router's "
+                              f"series; not yet with the {self.router.kind} router")
+        return self
 
 
 class ProcessSettings(_Strict):

@@ -8,7 +8,9 @@ no arguments to make it), served by uvicorn (a WSGI application through a2wsgi),
 a thin ASGI layer that adds what the sandbox asks of a track and nothing else:
 
 - `GET /version` (`{"version": …, "track": …}`) and `GET /healthz`, for golive's version and
-  health checks; these two paths are the wrapper's, the application never sees them;
+  health checks; these two paths are the wrapper's, the application never sees them; and on every
+  answer the headers the demo service sends too (`x-spark-track`, `x-spark-version`), by which the
+  drill sees which version served it;
 - the two faults a wrapped application can be given, on every other request but `/metrics`:
   `latency_ms` (the request waits this long before the application's handlers see it) and
   `error_rate` (this share of requests is answered 500, the handlers never called), set on the
@@ -18,8 +20,9 @@ a thin ASGI layer that adds what the sandbox asks of a track and nothing else:
   its own middleware (an exporter's) and its routes, where a defect of its handlers would be, so
   its own metrics see it; around any other application it is outermost, seen by the router only.
 
-Metrics are the application's own (its `/metrics`) and the router's; an application without a
-`/metrics` (404) is answered an empty exposition there, so its scrape target is up with no series.
+Metrics are the application's own (its `/metrics`) and the router's; where the application has
+no metrics there (an answer other than 200 in Prometheus' text format: a 404, a page of its own)
+the wrapper answers an empty exposition, so its scrape target is up with no series.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = ["AppFaults", "FaultInjector", "WrappedApp", "app_command", "load_app"
 WRAPPER_FAULTS = ("latency_ms", "error_rate")
 UNFAULTED_PATHS = ("/metrics", "/version", "/healthz")
 EMPTY_EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_CONTENT_TYPES = (b"text/plain", b"application/openmetrics-text")
 
 
 class AppFaults:
@@ -133,6 +137,7 @@ class WrappedApp:
 
     def __init__(self, app, track: str, version: str):
         self.app, self.track, self.version = app, track, version
+        self.identity = [(b"x-spark-track", track.encode()), (b"x-spark-version", version.encode())]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -144,17 +149,24 @@ class WrappedApp:
             return await PlainTextResponse("ok")(scope, receive, send)
         if path == "/metrics":
             return await self._metrics_or_none(scope, receive, send)
-        return await self.app(scope, receive, send)
+
+        async def send_with_identity(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.identity]}
+            await send(message)
+
+        return await self.app(scope, receive, send_with_identity)
 
 
     async def _metrics_or_none(self, scope, receive, send):
-        status = None
+        exposition = None
 
         async def send_unless_missing(message):
-            nonlocal status
+            nonlocal exposition
             if message["type"] == "http.response.start":
-                status = message["status"]
-            if status != 404:
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                exposition = message["status"] == 200 and content_type.startswith(METRICS_CONTENT_TYPES)
+            if exposition:
                 return await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 await PlainTextResponse("", media_type=EMPTY_EXPOSITION)(scope, receive, send)

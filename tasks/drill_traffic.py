@@ -22,7 +22,8 @@ from tasks.http_client import shared_client
 DRILL_HEADERS = {"X-Canary": "always", **DRILL_MARK}
 
 
-async def _drive(url: str, seconds: float, concurrency: int, seed: int | None) -> list[DrillSample]:
+async def _drive(url: str, seconds: float, concurrency: int, seed: int | None,
+                 paths: tuple[str, ...] = ()) -> list[DrillSample]:
     rng = random.Random(seed)
     run_id = uuid.uuid4().hex[:8]
     samples: list[DrillSample] = []
@@ -34,7 +35,7 @@ async def _drive(url: str, seconds: float, concurrency: int, seed: int | None) -
         nonlocal sequence, last_key
         while time.monotonic() < deadline:
             sequence += 1
-            request = plan_request(rng, sequence, run_id, last_key)
+            request = plan_request(rng, sequence, run_id, last_key, paths)
             headers = dict(DRILL_HEADERS)
             if request.key:
                 headers["X-Idempotency-Key"] = request.key
@@ -57,10 +58,12 @@ async def _drive(url: str, seconds: float, concurrency: int, seed: int | None) -
 
 
 @task(name="send canary-only traffic", cache_policy=NO_CACHE)
-def send_canary_traffic(url: str, seconds: float, concurrency: int = 4, seed: int | None = None) -> list[dict]:
-    """Send the users' mix (keyed orders, replays, quotes, pages) with `X-Canary: always` through
-    the router at `url` for `seconds`; one sample (kind, status, latency, version) a request."""
-    return [asdict(s) for s in asyncio.run(_drive(url, seconds, concurrency, seed))]
+def send_canary_traffic(url: str, seconds: float, concurrency: int = 4, seed: int | None = None,
+                        paths: list[str] | None = None) -> list[dict]:
+    """Send the users' mix (keyed orders, replays, quotes, pages), or GET requests to `paths`, with
+    `X-Canary: always` through the router at `url` for `seconds`; one sample (kind, status,
+    latency, version) a request."""
+    return [asdict(s) for s in asyncio.run(_drive(url, seconds, concurrency, seed, tuple(paths or ())))]
 
 
 async def _burst(url: str, requests: int, parallel: int, key: str) -> list[int | None]:

@@ -61,10 +61,11 @@ def _counter(url: str, name: str, labels: dict[str, str]) -> float | None:
 
 
 @task(name="read the service's drill counter", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def read_drill_requests(url: str) -> float | None:
+def read_drill_requests(url: str, metric: str = DRILL_REQUESTS_METRIC, track: str | None = None) -> float | None:
     """How many drill requests (`source="drill"`) the service at `url` has counted, from its
-    /metrics; None when it does not answer."""
-    return _counter(url, DRILL_REQUESTS_METRIC, {"source": "drill"})
+    /metrics; or, with `track`, the sandbox router's count of that track's (`metric` of its
+    control API's /metrics); None when it does not answer."""
+    return _counter(url, metric, {"source": "drill", **({"track": track} if track else {})})
 
 
 @task(name="read the service's idempotency conflicts", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)

@@ -14,8 +14,7 @@ def _client(app) -> httpx.AsyncClient:
 
 
 def _wsgi_hello(environ, start_response):
-    start_response("404 Not Found" if environ["PATH_INFO"] == "/metrics" else "200 OK",
-                   [("Content-Type", "text/plain")])
+    start_response("200 OK", [("Content-Type", "text/html" if environ["PATH_INFO"] == "/metrics" else "text/plain")])
     return [b"hello"]
 
 
@@ -28,7 +27,8 @@ async def test_golive_paths_are_the_wrappers_and_a_missing_metrics_is_empty():
         assert (await client.get("/healthz")).text == "ok"
         metrics = await client.get("/metrics")
         assert (metrics.status_code, metrics.text) == (200, "")
-        assert (await client.get("/anything")).text == "hello"
+        answer = await client.get("/anything")
+        assert answer.text == "hello" and answer.headers["x-spark-version"] == "1.4.0"
 
 
 @pytest.mark.asyncio
