@@ -103,7 +103,17 @@ def sandbox_config(sandbox, stage_seconds: float, interval: float) -> dict:
     settings = merge_settings(settings, {"process": {"first_night": dict(FIRST_NIGHT)}})
     app = sandbox.config.get("app")
     if app:
-        settings = merge_settings(settings, {"policy": {"signal_pack": app.get("pack", "router")}})
+        from golive.signal_packs import PACKS
+
+        router = PACKS["router"]
+        # The drill GETs the load's paths; users' share is the router's count (an application's own
+        # request counter counts golive's probes too).
+        settings = merge_settings(settings, {
+            "policy": {"signal_pack": app.get("pack", "router")},
+            "target": {"drill_paths": list(app.get("paths") or ["/"])},
+            "prometheus": {"traffic_canary_query": router.traffic_canary_query,
+                           "traffic_total_query": router.traffic_total_query},
+        })
     return {section: settings[section] for section in SECTIONS}
 
 
