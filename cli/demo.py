@@ -168,7 +168,7 @@ def _verify_line(folder: Path) -> str:
 
 
 def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interval: float, rate: float,
-             evidence_root: str, console: Console | None = None) -> int:
+             evidence_root: str, console: Console | None = None, pyroscope_url: str | None = None) -> int:
     from cli.prefect_env import configure_prefect, use_a_server_of_its_own
 
     # The demo's Prefect database lives and dies with the demo, as its sandbox does: a demo that
@@ -190,6 +190,8 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
                              ready_queries=readiness_queries())
     try:
         settings = demo_settings(release, sandbox.golive_settings(), stage_seconds, interval, evidence_root)
+        if pyroscope_url:
+            settings = merge_settings(settings, {"process": {"profiling": {"pyroscope_url": pyroscope_url}}})
         folder = Path(evidence_root) / f"v{release}"
         console.print(f"sandbox up; go-live of v{release}: stages 1→5→25→50→100 %, {stage_seconds:g} s each, "
                       f"judged every {interval:g} s")

@@ -124,7 +124,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"--rate: expected {unit} in (0, {most:g}], got {args.rate:g}")
     if args.stage_seconds < 3 * args.interval:
         raise UsageError("--stage-seconds: at least three intervals (--interval) per stage")
-    return run_demo(args.release, faults, args.stage_seconds, args.interval, args.rate, args.evidence_root)
+    return run_demo(args.release, faults, args.stage_seconds, args.interval, args.rate, args.evidence_root,
+                    pyroscope_url=args.pyroscope)
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -137,6 +138,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", type=float, default=5.0, help="judge every this many seconds (runbook: 60)")
     p.add_argument("--rate", type=float, default=50.0, help="user requests per second")
     p.add_argument("--evidence-root", default="evidence")
+    p.add_argument("--pyroscope", metavar="URL", help="push each stage's profiles to this Pyroscope (off by default)")
     p.set_defaults(func=cmd_demo)
 
 

@@ -212,7 +212,8 @@ def _short(frame: str) -> str:
 
 
 def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = (),
-              evidence: dict[str, str] | None = None, loop_signal: str = "event_loop_p95_ms") -> list[dict]:
+              evidence: dict[str, str] | None = None, loop_signal: str = "event_loop_p95_ms",
+              gc_signal: str = "gc_pause_avg_ms") -> list[dict]:
     """Advice from the differential view and the GC pauses, rule by rule, in this order:
 
     1. **Hot frame.** The most grown frame holds at least `HOT_FRAME_MIN_SHARE` of the canary's self
@@ -222,9 +223,10 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
     2. **Gen-2 pauses grew.** The canary's mean generation-2 pause is `GC_GROWTH_RATIO` times the
        stable's or more: named with the ratio (and with rule 1's frame when there is one, since
        allocation in it is the first suspect).
-    3. **Gen 2 dominates.** Generation 2 takes at least `GC_FREEZE_MIN_SHARE` of the canary's GC pause
-       time: objects that live for the process' life are traced again at every full collection;
-       `gc.freeze()` after start-up takes them out of it.
+    3. **Gen 2 dominates.** The decision stood on the GC signal and generation 2 takes at least
+       `GC_FREEZE_MIN_SHARE` of the canary's GC pause time: objects that live for the process' life
+       are traced again at every full collection; `gc.freeze()` after start-up takes them out of
+       it. (Not on its own: a healthy service's full collections may dominate its tiny pauses.)
 
     Args:
         view: `diff_profiles`' answer.
@@ -233,6 +235,7 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
         signals: the profiled signals the decision stood on (`profiled_triggers`).
         evidence: the names of the files these came from, `{"profile_diff": ..., "gc_pauses": ...}`.
         loop_signal: the event-loop lag signal's name.
+        gc_signal: the GC pause signal's name.
 
     Returns:
         A list of `{"rule", "advice", "evidence": [...], "frame"?}`; empty when nothing rose above noise."""
@@ -264,7 +267,8 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
             f"{gc_file}.canary.2", f"{gc_file}.stable.2", *(found[0]["evidence"] if found else [])]})
     total = sum(g.get("seconds", 0.0) for g in canary_gc.values())
     gen2 = (canary_gc.get("2") or {}).get("seconds", 0.0)
-    if total > 0 and gen2 / total >= GC_FREEZE_MIN_SHARE and (canary_gc.get("2") or {}).get("count", 0) >= 3:
+    if gc_signal in signals and total > 0 and gen2 / total >= GC_FREEZE_MIN_SHARE \
+            and (canary_gc.get("2") or {}).get("count", 0) >= 3:
         found.append({"rule": "gen2-dominates", "advice": f"GC generation 2 holds {gen2 / total:.0%} of the canary's "
                       "pause time: consider gc.freeze() after start-up so long-lived objects are not traced again",
                       "evidence": [f"{gc_file}.canary"]})

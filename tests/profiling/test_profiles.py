@@ -129,6 +129,13 @@ def test_gen2_pauses_that_grew_and_dominate_are_advised():
     assert rules == ["gen2-pauses-grew", "gen2-dominates"]
 
 
+def test_gen2_dominating_is_advised_only_when_the_decision_stood_on_gc():
+    gc = {"stable": {"0": {"seconds": 0.01, "count": 100}, "2": {"seconds": 0.02, "count": 4}},
+          "canary": {"0": {"seconds": 0.01, "count": 100}, "2": {"seconds": 0.02, "count": 4}}}
+    assert recommend({"grown": []}, gc, ["api_p95_ms"]) == []
+    assert [r["rule"] for r in recommend({"grown": []}, gc, ["gc_pause_avg_ms"])] == ["gen2-dominates"]
+
+
 def test_nothing_above_noise_gives_no_advice():
     same = {"stable": {"2": {"seconds": 0.01, "count": 5}}, "canary": {"2": {"seconds": 0.012, "count": 5}}}
     healthy = diff_profiles(profile("canary", {(LOOP, HANDLE, QUOTE): 100}),
