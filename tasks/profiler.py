@@ -33,7 +33,8 @@ ATTACH_SECONDS = 5.0
 # How long it may take to write its file once told to stop.
 STOP_SECONDS = 15.0
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_REFUSED = ("Operation not permitted", "Permission denied", "os error 1)", "os error 13)")
+# py-spy's words when the kernel refuses ptrace (lower-cased).
+_REFUSED = ("permission denied", "operation not permitted", "os error 1)", "os error 13)")
 
 # The running py-spy processes of this process, by their pid: a task's result is plain data.
 _RUNNING: dict[int, subprocess.Popen] = {}
@@ -157,7 +158,8 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sampling.problem = f"{track}: {_refusal(log.read_text(errors='replace'), found)}"
-            sampling.profiler_pid = None
+            sampling.profiler_pid = sampling.output = sampling.log = sampling.scratch = None
+            shutil.rmtree(scratch, ignore_errors=True)
             return sampling
         if "Sampling process" in log.read_text(errors="replace"):
             break
@@ -169,10 +171,11 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
 
 def _refusal(log: str, pid: int) -> str:
     """py-spy's own error, as one line; ptrace refused said plainly."""
-    if any(marker in log for marker in _REFUSED):
+    if any(marker in log.lower() for marker in _REFUSED):
         return (f"ptrace refused: py-spy may not attach to pid {pid} (run golive as the service's user with "
                 "kernel.yama.ptrace_scope=0, or with CAP_SYS_PTRACE); no profile this stage")
-    first = next((line.strip() for line in log.splitlines() if line.startswith("Error")), "py-spy exited")
+    first = next((line.strip() for line in log.splitlines() if line.startswith("Error")), "")
+    first = first or next((line.strip() for line in log.splitlines() if line.strip()), "py-spy exited")
     return f"py-spy could not sample pid {pid}: {first.removeprefix('Error: ')}"
 
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from golive.profiles import parse_speedscope
 from loopwatch import GCPauses, LoopLagProbe, instrument
 from tasks.http_client import clients_for_this_run
-from tasks.profiler import _refusal, start_profiling
+from tasks.profiler import _refusal, py_spy_executable, start_profiling
 from tasks.pyroscope import PyroscopeError, push_profile
 
 
@@ -118,6 +124,28 @@ def test_a_refused_push_is_one_line_naming_the_server(pyroscope):
 def test_ptrace_refused_is_said_in_one_line():
     line = _refusal("Error: Permission denied (os error 13)\n\nStack backtrace:\n  0: anyhow", 4242)
     assert line.startswith("ptrace refused: py-spy may not attach to pid 4242") and "\n" not in line
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to drop to another user")
+def test_a_real_refusal_ends_the_sampling_with_that_line(tmp_path):
+    # py-spy run as nobody against this user's process: the kernel refuses ptrace for real.
+    folder = Path(tempfile.mkdtemp(prefix="golive-test-py-spy-"))
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        folder.chmod(0o755)
+        binary = folder / "py-spy"
+        shutil.copy(py_spy_executable(), binary)
+        wrapper = folder / "py-spy-as-nobody"
+        wrapper.write_text(f"#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups {binary} \"$@\"\n")
+        wrapper.chmod(0o755)
+        time.sleep(0.3)
+        sampling = start_profiling.fn("canary", "http://127.0.0.1:1", target.pid, 20, str(wrapper))
+        assert sampling.problem.startswith(f"canary: ptrace refused: py-spy may not attach to pid {target.pid}")
+        assert sampling.profiler_pid is None and sampling.scratch is None and "\n" not in sampling.problem
+    finally:
+        target.kill()
+        target.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_no_process_to_profile_is_a_problem_not_an_error():
