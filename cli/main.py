@@ -22,7 +22,7 @@ class UsageError(Exception):
     """A bad argument or input: one line on stderr, exit 2."""
 
 
-def _judge_one(text: str) -> dict:
+def _judge_one(text: str, catalogue: tuple | None = None) -> dict:
     """One scenario's verdict; any input it cannot judge is one ScenarioError line, never a traceback."""
     from golive.judge import judge
     from golive.scenario import ScenarioError, parse_scenario
@@ -36,7 +36,7 @@ def _judge_one(text: str) -> dict:
     except ValueError:  # Python reads no integer of more digits than this
         raise ScenarioError(f"scenario: invalid JSON (a number of more than {sys.get_int_max_str_digits()} "
                             "digits)") from None
-    scenario = parse_scenario(raw)
+    scenario = parse_scenario(raw) if catalogue is None else parse_scenario(raw, catalogue)
     try:
         return judge(scenario).to_dict()
     except (ArithmeticError, ValueError, RecursionError) as exc:  # a bug of the judge's, told as one line
@@ -65,6 +65,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     from golive.scenario import ScenarioError
 
     source = args.jsonl or args.scenario
+    catalogue = _signal_list(args.signals) if args.signals else None
     try:
         # Undecodable bytes become U+FFFD, so a bad line is an invalid-JSON error, not a crash.
         stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace") if source == "-"
@@ -77,7 +78,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
             try:
                 if len(text) > MAX_SCENARIO_CHARS:
                     raise ScenarioError(f"scenario: longer than {MAX_SCENARIO_CHARS} characters")
-                print(json.dumps(_judge_one(text), indent=2))
+                print(json.dumps(_judge_one(text, catalogue), indent=2))
             except ScenarioError as exc:
                 raise UsageError(str(exc)) from None
             return 0
@@ -87,7 +88,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
             try:
                 if line is None:
                     raise ScenarioError(f"scenario: longer than {MAX_SCENARIO_CHARS} characters")
-                out = _judge_one(line)
+                out = _judge_one(line, catalogue)
             except ScenarioError as exc:
                 out = {"error": str(exc)}
             sys.stdout.write(json.dumps(out, separators=(",", ":")) + "\n")
@@ -98,7 +99,19 @@ def _add_judge(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judge", help="judge a scenario: proceed / hold / rollback (docs/judge.md)")
     p.add_argument("scenario", nargs="?", help="scenario JSON file, or - for stdin")
     p.add_argument("--jsonl", metavar="FILE", help="one scenario per line in, one verdict per line out")
+    p.add_argument("--signals", metavar="CONFIG", help="judge on the signal list of these settings (golive.yaml; "
+                                                     "default: the runbook's eight)")
     p.set_defaults(func=cmd_judge, check=_check_judge)
+
+
+def _signal_list(config: str) -> tuple:
+    """The signal list of the settings in `config` (the release does not matter to it)."""
+    from golive.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(config, release="0.0.0").policy.catalogue()
+    except SettingsError as exc:
+        raise UsageError(f"--signals {exc}") from None
 
 
 def _check_judge(args: argparse.Namespace) -> None:
