@@ -21,7 +21,7 @@ LOOP_LAG = {"kind": "quantile", "rule": "max", "threshold": 50, "unit": "ms", "c
 def test_a_go_live_judged_on_three_signals_goes_live_and_counts_three(sandbox, canary_weight, signing_key, tmp_path):
     from flows.go_live import go_live
 
-    settings = flow_settings(sandbox, signing_key, tmp_path, [50, 100],
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100],
                              policy={"signal_pack": "router", "signals": {"loop_lag_p95_ms": LOOP_LAG}})
     state = go_live("1.4.0", settings=settings, return_state=True)
     assert (state.type.value, state.name) == ("COMPLETED", "Live"), state.message
@@ -40,5 +40,5 @@ def test_a_go_live_judged_on_three_signals_goes_live_and_counts_three(sandbox, c
     recorded = json.loads((folder / layout.SETTINGS).read_text())
     assert recorded["prometheus"]["traffic_canary_query"] == (
         'sum(increase(golive_router_requests_total{source="user",track="canary"}[$window]))')
-    share = json.loads((folder / layout.traffic_share(50)).read_text())
-    assert share["ok"] and 0 < share["canary_requests"] < share["total_requests"]
+    share = json.loads((folder / layout.traffic_share(100)).read_text())
+    assert share["ok"] and share["canary_requests"] > 0 and share["observed_pct"] == 100
