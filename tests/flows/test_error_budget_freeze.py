@@ -81,3 +81,15 @@ def test_a_spent_budget_freezes_refuses_the_go_live_until_overridden_and_lifts_a
     assert not any(LABEL in item.labels for item in github.items.values())
     assert not read_freeze(folder).frozen
     assert json.loads(next(folder.glob("lift_*.json")).read_text())["reason"].startswith("error budget 50 % ≥ 10 %")
+
+
+def test_the_budget_and_its_predictions_from_the_counts():
+    from flows.error_budget_freeze import prediction_windows, predictions
+
+    cfg = load_settings({"release": "1.5.0", "process": {"first_night": {"hour_seconds": 10.0}}})
+    assert prediction_windows(cfg) == {"period": 7200.0, "1h": 10.0, "6h": 60.0}
+    # 99.9 % SLO: 600 5xx in 1 000 000 requests leaves 40 %; the 1 h burn of 6 spends it in 48 h,
+    # the 6 h window had no requests (no burn: no prediction), nothing answered: unknown.
+    remaining, exhaustion = predictions(cfg, {"period": [600, 1_000_000], "1h": [6, 1000], "6h": [0, 0]})
+    assert round(remaining, 6) == 0.4 and round(exhaustion["1h"]) == 48 * 3600 and exhaustion["6h"] is None
+    assert predictions(cfg, {"period": None, "1h": None, "6h": None}) == (None, {"1h": None, "6h": None})
