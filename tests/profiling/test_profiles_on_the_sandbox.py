@@ -24,14 +24,15 @@ BURN = "spark_price_checksum_burn"
 def _sample(sandbox) -> list:
     samplings = [start_profiling.fn(track, sandbox.service_url(track), None, RATE_HZ)
                  for track in ("stable", "canary")]
-    refused = [s.problem for s in samplings if s.problem and "ptrace refused" in s.problem]
-    if refused:  # a machine that forbids ptrace: what the stage would log, and no profile to test
-        for sampling in samplings:
-            stop_profiling.fn(sampling)
-        pytest.skip(refused[0])
-    assert [s.problem for s in samplings] == [None, None]
-    time.sleep(SAMPLE_SECONDS)
-    return [stop_profiling.fn(s) for s in samplings]
+    try:
+        refused = [s.problem for s in samplings if s.problem and "ptrace refused" in s.problem]
+        if refused:  # a machine that forbids ptrace: what the stage would log, and no profile to test
+            pytest.skip(refused[0])
+        assert [s.problem for s in samplings] == [None, None]
+        time.sleep(SAMPLE_SECONDS)
+    finally:
+        taken = [stop_profiling.fn(s) for s in samplings]  # stopped even when the test fails
+    return taken
 
 
 def _settings(sandbox, tmp_path):
