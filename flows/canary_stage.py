@@ -79,8 +79,12 @@ class _StageProfiles:
         target = self.settings.target
         if self.config.pyroscope_url and "stable" not in self.versions:
             self.versions["stable"] = check_version.fn(target.stable_url).version or "unknown"
+        policy = self.settings.policy
+        # Far beyond any stage's end, holds included: only an orphaned profiler ever reaches it.
+        limit = int(2 * (policy.max_dwell_seconds or max(policy.dwell_seconds, policy.final_dwell_seconds)
+                         + policy.hold_budget_seconds + policy.approval_timeout_seconds)) + 300
         self.samplings = [start_profiling(track, url, self.config.pids.get(track), self.config.rate_hz,
-                                          self.config.py_spy)
+                                          self.config.py_spy, limit)
                           for track, url in (("stable", target.stable_url), ("canary", target.canary_url))]
         self.gc_before = self.gc_pauses()
         for sampling in self.samplings:

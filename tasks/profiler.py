@@ -124,7 +124,8 @@ def find_service_pid(url: str, configured: int | None = None) -> tuple[int | Non
 
 
 @task(name="start profiling a track", cache_policy=NO_CACHE)
-def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy: str = "py-spy") -> ProfileSampling:
+def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy: str = "py-spy",
+                    max_seconds: int | None = None) -> ProfileSampling:
     """Start py-spy on one track's process, sampling `rate_hz` times a second without pausing it,
     until `stop_profiling`.
 
@@ -134,6 +135,8 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
         pid: the configured process id, or None.
         rate_hz: samples a second.
         py_spy: the executable (see `py_spy_executable`).
+        max_seconds: py-spy stops by itself after this long (its file written), so that a
+            profiler whose stage's process died does not sample on for ever; None: no limit.
 
     Returns:
         The sampling (to stop later), or one with `problem` set: no process found, py-spy missing,
@@ -150,7 +153,8 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
             [executable, "record", "--pid", str(found), "--rate", str(rate_hz), "--nonblocking",
-             "--format", "speedscope", "--output", str(output)],
+             "--format", "speedscope", "--output", str(output),
+             *(["--duration", str(max_seconds)] if max_seconds else [])],
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     sampling = ProfileSampling(track=track, pid=found, found_by=how, profiler_pid=process.pid, output=str(output),
                                log=str(log), rate_hz=rate_hz, started_at=time.time(), scratch=str(scratch))
