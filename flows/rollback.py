@@ -97,7 +97,8 @@ def _attempts(deadline: float, steps: list[str], gave_up: str) -> Iterator[int]:
 def _take_target(router: RouterSettings, holder: FenceHolder, generation: int | None, crashed_run: str | None,
                  deadline: float, steps: list[str]) -> Fence | None:
     """A new generation for this rollback (rule 4 of golive.fencing), tried again until the budget
-    is spent; None when the target never answered. _LeftAlone when a newer go-live holds it."""
+    is spent; None when the target never answered. _LeftAlone when a newer go-live holds it, or
+    a rollback that already brought it to 0."""
     ends = generation is not None or crashed_run is not None
     for attempt in _attempts(deadline, steps, "gave up taking the target after {attempt} attempts"):
         if ends:  # a conditional take: on the generation read now, so a newer go-live is never fenced
@@ -106,7 +107,7 @@ def _take_target(router: RouterSettings, holder: FenceHolder, generation: int | 
                 steps.append(f"could not read the target's fence (attempt {attempt}): {_failure(current)}")
                 continue
             fence = current.result().fence or Fence()
-            if why := leave_alone_because(fence, generation, crashed_run):
+            if why := leave_alone_because(fence, generation, crashed_run, current.result().in_force):
                 steps.append(why)
                 raise _LeftAlone(why)
             taken = _step(take_generation, router, holder, fence.generation, deadline)

@@ -15,6 +15,9 @@ concurrency). The rules, in order:
 4. A rollback that ends a named go-live (by its generation, or by its flow run) takes the target
    only while that go-live, a rollback or an operator holds it; a newer go-live is left alone.
    A rollback that names no go-live (an operator's) takes the target whoever holds it.
+5. A rollback that ends a named go-live leaves the target alone, too, when another rollback holds
+   it and the weight in force is already 0: that go-live is rolled back (an alert's rollback came
+   first, say), and a second one would only write a second record. Short of 0, it takes it again.
 
 The sandbox's router, the ingress-nginx canary Ingress and the Gateway API HTTPRoute each keep
 the fence beside the weight and apply rules 2 and 3 themselves.
@@ -82,10 +85,16 @@ def take_refusal(fence: Fence, if_generation: int | None) -> str | None:
     return f"the target moved on from generation {if_generation}: it is at {fence.describe()}"
 
 
-def leave_alone_because(fence: Fence, ends_generation: int | None, ends_run: str | None) -> str | None:
+def leave_alone_because(fence: Fence, ends_generation: int | None, ends_run: str | None,
+                        weight_in_force: int | None = None) -> str | None:
     """Why a rollback that ends the go-live of `ends_generation` or `ends_run` must leave the
-    target alone (rule 4); None: it takes the target. Naming neither ends whatever runs."""
-    if (ends_generation is None and ends_run is None) or fence.holder is None or fence.holder.kind != "go-live":
+    target alone (rules 4 and 5), the target serving `weight_in_force`; None: it takes the target.
+    Naming neither ends whatever runs."""
+    if (ends_generation is None and ends_run is None) or fence.holder is None:
+        return None
+    if fence.holder.kind == "rollback" and weight_in_force == 0:
+        return f"already rolled back: weight 0 under {fence.describe()}: left alone"
+    if fence.holder.kind != "go-live":
         return None
     if fence.generation == ends_generation or (ends_run is not None and fence.holder.run == ends_run):
         return None

@@ -51,8 +51,21 @@ def test_a_rollback_ends_the_go_live_it_names_by_generation_or_by_run():
 
 
 @pytest.mark.parametrize("holder", [ROLLBACK, OPERATOR, None])
-def test_a_rollback_may_zero_again_after_a_rollback_or_an_operator(holder):
-    assert leave_alone_because(Fence(generation=9, holder=holder), 5, "run-a") is None
+@pytest.mark.parametrize("weight", [None, 5])
+def test_a_rollback_may_zero_again_after_a_rollback_or_an_operator_short_of_0(holder, weight):
+    assert leave_alone_because(Fence(generation=9, holder=holder), 5, "run-a", weight) is None
+
+
+@pytest.mark.parametrize("holder", [OPERATOR, None])
+def test_a_rollback_zeroes_again_what_an_operator_left_at_0(holder):
+    assert leave_alone_because(Fence(generation=9, holder=holder), 5, "run-a", 0) is None
+
+
+def test_a_go_live_a_rollback_already_brought_to_0_is_not_rolled_back_twice():
+    fence = Fence(generation=9, holder=ROLLBACK)
+    assert leave_alone_because(fence, 5, None, 0) == f"already rolled back: weight 0 under {fence.describe()}: left alone"
+    assert leave_alone_because(fence, None, "run-a", 0) is not None
+    assert leave_alone_because(fence, None, None, 0) is None  # an operator's rollback does what it is told
 
 
 def test_a_late_rollback_leaves_a_newer_go_live_alone():
