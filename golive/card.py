@@ -321,7 +321,8 @@ def deployment_summary(release: str, stages: list[Mapping], elapsed_seconds: flo
         return f"{label}=n/a"
 
     # The runbook's words for its eight; any other signal of the list by its name, in the list's order.
-    runbook = {"api_p95_ms": ("p95", "~{:.0f}ms"), "http_5xx_pct": ("5xx", "{:.2f}%"),
+    runbook = {"api_p95_ms": ("p95", "~{:.0f}ms"), "http_p95_ms": ("p95", "~{:.0f}ms"),
+               "http_5xx_pct": ("5xx", "{:.2f}%"),
                "ws_staleness_s": ("ws_stale_p95", "{:.1f}s"), "risk_blocks_per_min": ("risk_block", "{:.2f}/min"),
                "idempotency_conflict_pct": ("idemp_conflict", "{:.2f}%"), "csp_violations_per_min": ("csp_viol", None),
                "event_loop_p95_ms": ("event-loop p95", "{:.1f}ms"), "gc_pause_avg_ms": ("GC avg", "{:.1f}ms")}

@@ -14,6 +14,7 @@ __all__ = ["final_decision", "not_live_because", "records_disagree", "release_on
 
 _SHORT = {
     "api_p95_ms": ("p95", "~{:.0f}ms"),
+    "http_p95_ms": ("p95", "~{:.0f}ms"),  # the packs' latency (golive.signal_packs)
     "http_5xx_pct": ("5xx", "{:.2f}%"),
     "ws_staleness_s": ("ws", "{:.1f}s"),
     "risk_blocks_per_min": ("risk", "{:.2f}/min"),
