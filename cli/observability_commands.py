@@ -271,7 +271,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the file to write")
     p.add_argument("--config", help="golive settings (YAML): thresholds and queries; default: the catalogue's")
     p.add_argument("--release", default="0.0.0", help=argparse.SUPPRESS)
-    p.add_argument("--service", help="the service label the rules put on their series (default: the settings' target.service)")
+    p.add_argument("--service",
+                   help="the service label the rules put on their series (default: the settings' target.service)")
     p.add_argument("--window", type=float, default=60.0, help="seconds each recorded signal measures over")
     p.add_argument("--alert-for", type=float, default=60.0,
                    help="seconds a signal far over its threshold must last before its critical alert fires")
@@ -330,6 +331,7 @@ def cmd_budget_status(args: argparse.Namespace) -> int:
 
 
 def cmd_budget_override(args: argparse.Namespace) -> int:
+    from golive import layout
     from golive.error_budget import record_override
 
     settings = _budget_settings(args)
@@ -340,7 +342,7 @@ def cmd_budget_override(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _Refused(f"--{exc}" if str(exc).split(":")[0] in ("who", "why", "release") else str(exc)) from None
     print(f"override recorded for v{override.release} by {_shown(override.who)}: "
-          f"{_shown(folder / f'override_{override.release}.json')}")
+          f"{_shown(folder / layout.budget_override(override.release))}")
     return 0
 
 

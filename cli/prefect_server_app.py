@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import anyio
+import asyncio
 
 __all__ = ["RETRY_DELAYS", "AskAgainWhenBusy", "create_app"]
 
@@ -64,7 +64,7 @@ class AskAgainWhenBusy:
                     _log.info("%s %s went through when asked again, %d time(s)", scope["method"], scope["path"],
                               attempt)
                 return
-            await anyio.sleep(delay)
+            await asyncio.sleep(delay)
 
 
 async def _whole_body(receive) -> bytes:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from golive import layout
 from golive.models import Check
 from golive.validation import write_whole
 
@@ -47,7 +48,7 @@ __all__ = ["FREEZE_STATE", "BudgetSettings", "Freeze", "Override", "budget_check
            "exhaustion_seconds", "freeze_step", "read_freeze", "read_override", "record_change", "record_override",
            "spoken_duration"]
 
-FREEZE_STATE = "freeze.json"
+FREEZE_STATE = layout.BUDGET_FREEZE
 HOUR = 3600.0
 
 
@@ -209,7 +210,7 @@ def record_change(folder: Path, state: Freeze, change: str | None, details: Mapp
     _write_json(folder / FREEZE_STATE, state.model_dump())
     if change is None:
         return None
-    name = f"{change}_{_stamp(state.since or 0)}.json"
+    name = layout.budget_change(change, _stamp(state.since or 0))
     _write_json(folder / name, {"change": change, **state.model_dump(), **(details or {})})
     return name
 
@@ -226,12 +227,12 @@ def record_override(folder: Path, release: str, who: str, why: str, at: float) -
         if not (value or "").strip():
             raise ValueError(f"{field}: an override names who decided and why; {field} is empty")
     override = Override(release=release, who=who.strip(), why=why.strip(), at=at)
-    _write_json(folder / f"override_{release}.json", override.model_dump())
+    _write_json(folder / layout.budget_override(release), override.model_dump())
     return override
 
 
 def read_override(folder: Path, release: str) -> Override | None:
     if not _RELEASE_NAME.match(release or ""):
         return None
-    data = _read(folder / f"override_{release}.json")
+    data = _read(folder / layout.budget_override(release))
     return None if data is None else Override.model_validate(data)

@@ -12,9 +12,11 @@ from datetime import datetime, timezone
 
 __all__ = [
     "NOTIFICATION_FAILURES", "OPERATOR_CARD", "OPERATOR_CARD_HTML", "OPERATOR_CARD_QR_PNG", "OPERATOR_CARD_QR_SVG",
-    "QUICK_START", "RELEASE_NOTES_TEMPLATE", "release_notes", "WAR_ROOM_HTML", "notification_failure", "signal_plot", "signal_plot_files",
-    "BUILD_OUTPUTS", "CYCLONEDX_SUFFIX", "IN_TOTO_LINES_SUFFIX", "release_assets",
-    "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "GO_LIVE_RUN", "FIRST_NIGHT_FREEZE",
+    "QUICK_START", "RELEASE_NOTES_TEMPLATE", "release_notes", "WAR_ROOM_HTML", "notification_failure", "signal_plot",
+    "signal_plot_files", "BUDGET_FREEZE", "budget_change", "budget_override", "BUILD_OUTPUTS", "CYCLONEDX_SUFFIX",
+    "IN_TOTO_LINES_SUFFIX", "release_assets",
+    "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "GO_LIVE_RUN",
+    "FIRST_NIGHT_FREEZE",
     "FIRST_NIGHT_HOURS", "FIRST_NIGHT_PLAN", "FIRST_NIGHT_SCHEDULE", "FLIGHT_CHECK", "IDEMPOTENCY_BURST",
     "MANIFEST", "MICRO_BLAST_RADIUS", "MICRO_BLAST_RADIUS_COUNTERS", "MICRO_BLAST_RADIUS_REQUESTS",
     "OUTBOX_SMOKE", "OUTBOX_SMOKE_PLOT", "PREFLIGHT", "PUBLIC_KEY", "RELEASE_ONELINER", "RELEASE_RITUAL",
@@ -83,6 +85,20 @@ FIRST_NIGHT_SCHEDULE = "first_night_schedule.json"
 FIRST_NIGHT_PLAN = "first_night.json"
 FIRST_NIGHT_FREEZE = "first_night_freeze.json"
 FIRST_NIGHT_HOURS = "first_night_hour_*.json"
+
+# The error budget's freeze (golive.error_budget), in its own folder of the evidence root.
+BUDGET_FREEZE = "freeze.json"
+
+
+def budget_change(change: str, stamp: str) -> str:
+    """A freeze or a lift of the error budget's freeze, as it happened (`change`: freeze | lift)."""
+    return f"{change}_{stamp}.json"
+
+
+def budget_override(release: str) -> str:
+    """Who let `release` go live on a frozen budget, and why."""
+    return f"override_{release}.json"
+
 
 # Game day (in the day's own folder).
 CONTRACT_CHECK = "contract_check.json"

@@ -39,9 +39,9 @@ def _post(app, payload: dict, raise_app_exceptions: bool = False) -> httpx.Respo
         async with httpx.AsyncClient(transport=transport, base_url="http://server") as client:
             return await client.post("/api/flow_runs/", json=payload)
 
-    import anyio
+    import asyncio
 
-    return anyio.run(go)
+    return asyncio.run(go())
 
 
 def test_a_request_refused_as_busy_is_asked_again_with_its_body_and_the_client_sees_the_answer():
