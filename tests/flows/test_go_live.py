@@ -30,7 +30,7 @@ def war_room(folder: Path) -> list[dict]:
 
 
 def test_a_breach_at_25_percent_rolls_back_to_stable(sandbox, canary_weight, signing_key, tmp_path):
-    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100])
+    settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], profiling=True)
     folder = tmp_path / "v1.4.0"
     with EvidenceWatcher(folder, stage_started(25), lambda: sandbox.set_faults("canary", {"latency_ms": 400})):
         state = run_go_live(settings)
@@ -43,6 +43,9 @@ def test_a_breach_at_25_percent_rolls_back_to_stable(sandbox, canary_weight, sig
     (record,) = folder.glob(layout.ROLLBACKS)
     text = record.read_text()
     assert "breach:api_p95_ms" in text and "stage:          25%" in text
+    # The stage that rolled back profiled both tracks, and its record says what the profiles showed.
+    assert all((folder / layout.profile_speedscope(25, track)).exists() for track in ("stable", "canary"))
+    assert json.loads((folder / layout.stage_record(25)).read_text())["profile"]
     seconds = float(re.search(r"seconds from the breaching interval to weight 0: ([\d.]+)", text).group(1))
     assert seconds <= 10
     assert [r["Decision"] for r in war_room(folder)][-1] == "Rollback"
