@@ -29,20 +29,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import inspect
 import json
 import random
 import sys
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from sandbox.faults import FAULTS
+from sandbox.service import serve_with_admin
 
 __all__ = ["AppFaults", "FaultInjector", "WrappedApp", "app_command", "load_app", "loadgen_args", "main",
            "with_faults"]
@@ -205,25 +204,8 @@ def admin_app(track: str, faults: AppFaults) -> Starlette:
     ])
 
 
-class _AdminServer(uvicorn.Server):
-    """The admin listener leaves signal handling to the main server, which stops it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        yield
-
-
 async def serve(app, track: str, faults: AppFaults, host: str, port: int, admin_port: int) -> None:
-    quiet = {"log_level": "warning", "access_log": False}
-    main_server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="auto", **quiet))
-    admin = _AdminServer(uvicorn.Config(admin_app(track, faults), host=host, port=admin_port, lifespan="off",
-                                        **quiet))
-    admin_task = asyncio.create_task(admin.serve())
-    try:
-        await main_server.serve()
-    finally:
-        admin.should_exit = True
-        await admin_task
+    await serve_with_admin(app, admin_app(track, faults), host, port, admin_port, lifespan="auto")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -449,9 +449,15 @@ class _AdminServer(uvicorn.Server):
 
 
 async def serve(spark: Spark, host: str, port: int, admin_port: int) -> None:
+    await serve_with_admin(spark.app(), spark.admin_app(), host, port, admin_port, lifespan="on")
+
+
+async def serve_with_admin(app, admin_app, host: str, port: int, admin_port: int, lifespan: str) -> None:
+    """A track: its application on `port`, its admin API (faults, metrics) on `admin_port`, both
+    stopped when the application's server stops."""
     quiet = {"log_level": "warning", "access_log": False}
-    main_server = uvicorn.Server(uvicorn.Config(spark.app(), host=host, port=port, lifespan="on", **quiet))
-    admin = _AdminServer(uvicorn.Config(spark.admin_app(), host=host, port=admin_port, lifespan="off", **quiet))
+    main_server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan=lifespan, **quiet))
+    admin = _AdminServer(uvicorn.Config(admin_app, host=host, port=admin_port, lifespan="off", **quiet))
     admin_task = asyncio.create_task(admin.serve())
     try:
         await main_server.serve()
