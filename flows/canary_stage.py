@@ -46,7 +46,9 @@ from tasks.http_client import clients_for_this_run
 from tasks.kubernetes import read_kubernetes_rollout
 from tasks.notify import announce
 from tasks.plots import plot_stage
-from tasks.profiler import ProfileSampling, TakenProfile, discard_scratch, start_profiling, stop_profiling
+from tasks.profiler import (
+    ProfileSampling, TakenProfile, discard_scratch, start_profiling, stop_profiling, tell_to_stop,
+)
 from tasks.prometheus import observe_share, query_signals
 from tasks.pyroscope import push_profile
 from tasks.router import RouterFenced, read_weight, set_weight
@@ -101,6 +103,8 @@ class _StageProfiles:
 
     def stop(self) -> list[TakenProfile]:
         samplings, self.samplings = self.samplings, []
+        for sampling in samplings:
+            tell_to_stop(sampling)
         taken = []
         for sampling in samplings:
             state = stop_profiling(sampling, return_state=True)
@@ -426,7 +430,6 @@ class _StageRun:
         go-live holding the target leaves it alone: the stage was superseded."""
         result = self.result
         result.outcome, result.reason, result.triggers = outcome, reason, list(triggers)
-        profiles = self.profiles.stop()  # before the rollback, which it must not delay; written after it
         if outcome == "rollback":
             rolled = roll_back(reason=f"{describe(list(triggers), signals or {})}: {reason}", stage=self.percent,
                                release=self.settings.release, settings=self.settings,
@@ -444,6 +447,8 @@ class _StageRun:
             add_war_room_row(str(self.folder), WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent,
                                                                        "Superseded", {}))
         result.ended_at = time.time()
+        # Only now: stopping the profilers waits for py-spy's files, and a rollback waits for nothing.
+        profiles = self.profiles.stop()
         result.profile = self.profiles.write(profiles, signals or {}, list(triggers))
         self.folder.record(layout.stage_record(self.percent), result)
         plot_stage(str(self.folder), self.percent)
