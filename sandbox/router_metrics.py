@@ -6,7 +6,13 @@ seconds; where it came from: `user`, or golive's own `probe` and `drill`, by `X-
 module reads the lines written since the last scrape and counts them with prometheus_client:
 
 - `golive_router_requests_total{track, code, source}`: requests per track, status code and source;
-- `golive_router_request_duration_seconds{track}`: a histogram of the time nginx took per request.
+- `golive_router_request_duration_seconds{track}`: a histogram of the time nginx took per request;
+- `golive_router_upgraded_sessions_total{track, source}`: websocket sessions (status 101), apart.
+
+A session is logged when it ends, with the whole session as its time: one routed at weight 0
+and closed ten seconds after the weight went to 100 (or cut by the old workers' shutdown) would
+count as a user request on stable long after the change, and its minutes as a request's latency.
+So it is counted as a session, never as a request: the split and the signals are requests'.
 
 It is served at `/metrics` of the router's control API, so Prometheus scrapes it like any target
 (job `router`). Why golive's own and not an exporter from Debian or PyPI: Debian's
@@ -35,6 +41,8 @@ TRACKS = ("stable", "canary")
 SOURCES = ("user", "probe", "drill")
 # A line longer than this is no line of ours: skipped, never parsed.
 MAX_LINE = 256
+# Switching Protocols: the line is a websocket session, logged when it ends.
+UPGRADED = "101"
 
 
 class RouterMetrics:
@@ -48,6 +56,9 @@ class RouterMetrics:
         self.duration = Histogram("golive_router_request_duration_seconds", "Time the router took per request "
                                   "(nginx $request_time)", ["track"], buckets=DURATION_BUCKETS,
                                   registry=self.registry)
+        self.sessions = Counter("golive_router_upgraded_sessions", "Upgraded connections (websockets) the router "
+                                "proxied, counted when they end, by the track that served them and source",
+                                ["track", "source"], registry=self.registry)
         self.skipped = Counter("golive_router_log_lines_skipped", "Access-log lines that were not a request of "
                                "a track", registry=self.registry)
         self._offset = 0
@@ -84,7 +95,11 @@ class RouterMetrics:
         except ValueError:
             self.skipped.inc()
             return 0
-        self.requests.labels(track=track, code=code, source=source if source in SOURCES else "other").inc()
+        source = source if source in SOURCES else "other"
+        if code == UPGRADED:
+            self.sessions.labels(track=track, source=source).inc()
+            return 0
+        self.requests.labels(track=track, code=code, source=source).inc()
         self.duration.labels(track=track).observe(elapsed)
         return 1
 

@@ -194,12 +194,23 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
                         timestamps=times, queries=queries, scenario=replace(measured, policy=policy.judge_policy()))
 
 
+# The shortest window render_query gives (a counter's increase needs two scrapes in it).
+MIN_SHARE_WINDOW_SECONDS = 2
+
+
 @task(name="observe the traffic split", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def observe_share(prometheus: PrometheusSettings, weight: int, tolerance_points: float, start: float,
                   end: float) -> ShareReading:
     """The canary's share of user requests (synthetic probes left out) over [start, end], and
-    whether it matches the weight within `tolerance_points` beyond noise (golive.gate.share_verdict)."""
-    window = max(2.0, end - start)
+    whether it matches the weight within `tolerance_points` beyond noise (golive.gate.share_verdict).
+
+    The window is whole seconds ending at `end` and never reaches back before `start`: a request
+    counted before `start` may have been routed by the weight before. Shorter than
+    MIN_SHARE_WINDOW_SECONDS, nothing is counted yet (no observed share: asked again later)."""
+    window = math.floor(end - start)
+    if window < MIN_SHARE_WINDOW_SECONDS:
+        return ShareReading(weight=weight, canary_requests=0.0, total_requests=0.0, observed_pct=None,
+                            tolerance_points=tolerance_points, ok=False, window_seconds=max(0.0, end - start))
     prom = _prometheus(prometheus)
 
     def total(promql: str) -> float:
