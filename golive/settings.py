@@ -60,6 +60,11 @@ MAX_VALUES = 10_000
 MAX_NUMBER = 1e12
 
 
+def _known_pack(name: object) -> bool:
+    """A pack's name: a string among PACKS (a list or a mapping is never looked up)."""
+    return isinstance(name, str) and name in PACKS
+
+
 class SettingsError(ValueError):
     """Invalid settings; one line naming the field."""
 
@@ -255,8 +260,10 @@ class PolicySettings(_Strict):
         elif signals is not None and "signals" in data:
             raise _FieldError("signals: expected a mapping of changes to the pack's signals, or a list of signals")
         pack_name = data.get("signal_pack") if isinstance(data, dict) else None
-        if pack_name is not None and pack_name not in PACKS:
-            raise _FieldError(f"signal_pack: unknown pack {escape_line(repr(pack_name))} (known: {', '.join(PACKS)})")
+        if pack_name is not None and not _known_pack(pack_name):
+            problem = (f"unknown pack {escape_line(repr(pack_name))}" if isinstance(pack_name, (str, int, float))
+                       else f"expected a pack's name, got a {type(pack_name).__name__}")
+            raise _FieldError(f"signal_pack: {problem} (known: {', '.join(PACKS)})")
         return data
 
     @field_validator("stages")
@@ -397,7 +404,7 @@ class GoLiveSettings(_Strict):
             return data
         policy = data.get("policy")
         name = policy.get("signal_pack") if isinstance(policy, dict) else getattr(policy, "signal_pack", None)
-        if name == DEFAULT_PACK or name not in PACKS:
+        if name == DEFAULT_PACK or not _known_pack(name):  # an unknown one is refused by PolicySettings
             return data
         prometheus = data.get("prometheus", {})
         given = prometheus if isinstance(prometheus, dict) else getattr(prometheus, "model_fields_set", None)

@@ -146,6 +146,10 @@ REFUSED = [
      "policy.signals: expected a mapping of changes to the pack's signals, or a list of signals"),
     (policy(signal_pack="nginx"), "policy.signal_pack: unknown pack 'nginx' (known: runbook, router, "
      "fastapi-instrumentator, flask-exporter, starlette-exporter, opentelemetry)"),
+    (policy(signal_pack=["router"]), "policy.signal_pack: expected a pack's name, got a list (known: runbook, "
+     "router, fastapi-instrumentator, flask-exporter, starlette-exporter, opentelemetry)"),
+    (policy(signal_pack={"router": None}), "policy.signal_pack: expected a pack's name, got a dict (known: "
+     "runbook, router, fastapi-instrumentator, flask-exporter, starlette-exporter, opentelemetry)"),
 ]
 
 
