@@ -76,30 +76,46 @@ class _StageProfiles:
         self.gc_before: dict = {}
 
     def start(self) -> None:
+        """py-spy on both tracks. Whatever fails is that track's "not taken" line, never the stage's
+        end; a profiler is kept in `samplings` as soon as it runs, so that a later failure cannot
+        orphan it."""
         if not self.config.enabled:
             return
-        target = self.settings.target
+        target, policy = self.settings.target, self.settings.policy
         if self.config.pyroscope_url and "stable" not in self.versions:
-            self.versions["stable"] = check_version.fn(target.stable_url).version or "unknown"
-        policy = self.settings.policy
+            try:
+                self.versions["stable"] = check_version.fn(target.stable_url).version or "unknown"
+            except Exception as exc:
+                self.logger.warning("stage %s%%: stable's version unread: %s", self.percent, error_line(exc))
+                self.versions["stable"] = "unknown"
         # Far beyond any stage's end, holds included: only an orphaned profiler ever reaches it.
         limit = int(2 * (policy.max_dwell_seconds or max(policy.dwell_seconds, policy.final_dwell_seconds)
                          + policy.hold_budget_seconds + policy.approval_timeout_seconds)) + 300
-        self.samplings = [start_profiling(track, url, self.config.pids.get(track), self.config.rate_hz,
-                                          self.config.py_spy, limit)
-                          for track, url in (("stable", target.stable_url), ("canary", target.canary_url))]
-        self.gc_before = self.gc_pauses()
-        for sampling in self.samplings:
+        for track, url in (("stable", target.stable_url), ("canary", target.canary_url)):
+            try:
+                sampling = start_profiling(track, url, self.config.pids.get(track), self.config.rate_hz,
+                                           self.config.py_spy, limit)
+            except Exception as exc:
+                sampling = ProfileSampling(track=track, problem=f"{track}: the profiler could not start: "
+                                                                f"{error_line(exc)}")
+            self.samplings.append(sampling)
             if sampling.problem:
                 self.logger.warning("stage %s%%: %s", self.percent, sampling.problem)
+        self.gc_before = self.gc_pauses()
 
     def gc_pauses(self) -> dict:
-        """Each track's GC pauses per generation so far (None for a track that did not answer)."""
+        """Each track's GC pauses per generation so far (None for a track that did not answer, or
+        answered something unreadable)."""
         if self.config.gc_pause_metric is None:
             return {}
-        target = self.settings.target
-        return {track: read_gc_pauses.fn(url, self.config.gc_pause_metric)
-                for track, url in (("stable", target.stable_url), ("canary", target.canary_url))}
+        target, pauses = self.settings.target, {}
+        for track, url in (("stable", target.stable_url), ("canary", target.canary_url)):
+            try:
+                pauses[track] = read_gc_pauses.fn(url, self.config.gc_pause_metric)
+            except Exception as exc:
+                self.logger.warning("stage %s%%: %s GC pauses unread: %s", self.percent, track, error_line(exc))
+                pauses[track] = None
+        return pauses
 
     def stop(self) -> list[TakenProfile]:
         samplings, self.samplings = self.samplings, []

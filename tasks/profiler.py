@@ -150,14 +150,21 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
     if executable is None:
         return ProfileSampling(track=track, pid=found, found_by=how,
                                problem=f"{track}: py-spy not installed ({py_spy}): pip install py-spy")
-    scratch = Path(tempfile.mkdtemp(prefix=f"golive-profile-{track}-"))
-    output, log = scratch / "speedscope", scratch / "py-spy.log"
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [executable, "record", "--pid", str(found), "--rate", str(rate_hz), "--nonblocking",
-             "--format", "speedscope", "--output", str(output),
-             *(["--duration", str(max_seconds)] if max_seconds else [])],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    scratch = None
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f"golive-profile-{track}-"))
+        output, log = scratch / "speedscope", scratch / "py-spy.log"
+        with open(log, "wb") as log_file:
+            process = subprocess.Popen(
+                [executable, "record", "--pid", str(found), "--rate", str(rate_hz), "--nonblocking",
+                 "--format", "speedscope", "--output", str(output),
+                 *(["--duration", str(max_seconds)] if max_seconds else [])],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return ProfileSampling(track=track, pid=found, found_by=how,
+                               problem=f"{track}: py-spy could not be started: {exc.strerror or exc}")
     sampling = ProfileSampling(track=track, pid=found, found_by=how, profiler_pid=process.pid, output=str(output),
                                log=str(log), rate_hz=rate_hz, started_at=time.time(), scratch=str(scratch))
     deadline = time.monotonic() + ATTACH_SECONDS

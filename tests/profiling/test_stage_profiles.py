@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +95,64 @@ def test_the_rollback_is_written_before_a_profiler_that_will_not_stop_is_waited_
     assert result.outcome == "rollback" and result.rollback == "RolledBack"
     assert process.poll() is not None  # killed once it ignored the stop signal
     assert result.profile["not_taken"] == {"canary": "canary: py-spy wrote no profile (the process may have ended)"}
+
+
+def test_a_profiler_that_cannot_start_is_a_line_and_the_one_that_started_is_still_stopped(tmp_path, monkeypatch):
+    started = []
+
+    def start_profiling(track, url, pid, rate_hz, py_spy, limit):
+        if track == "canary":
+            raise OSError(24, "Too many open files")
+        started.append(ProfileSampling(track=track, pid=4242, rate_hz=rate_hz, started_at=time.time()))
+        return started[-1]
+
+    def html_metrics(url, metric):
+        raise ValueError("could not convert string to float: '<html>'")
+
+    def json_array_version(url):
+        raise AttributeError("'list' object has no attribute 'get'")
+
+    stopped = []
+    monkeypatch.setattr(canary_stage, "start_profiling", start_profiling)
+    monkeypatch.setattr(canary_stage.read_gc_pauses, "fn", html_metrics)
+    monkeypatch.setattr(canary_stage.check_version, "fn", json_array_version)
+    monkeypatch.setattr(canary_stage, "tell_to_stop", lambda sampling: stopped.append(sampling.track))
+    profiles = _stage(_settings(tmp_path, {"pyroscope_url": "http://127.0.0.1:1"})).profiles
+
+    profiles.start()
+
+    assert [s.track for s in profiles.samplings] == ["stable", "canary"] and profiles.samplings[0] is started[0]
+    assert profiles.samplings[1].problem == "canary: the profiler could not start: OSError: [Errno 24] Too many " \
+        "open files"
+    assert profiles.gc_before == {"stable": None, "canary": None} and profiles.versions["stable"] == "unknown"
+    taken = profiles.stop()
+    assert stopped == ["stable", "canary"] and [t.track for t in taken] == ["stable", "canary"]
+    assert taken[1].problem.startswith("canary: the profiler could not start")
+
+
+def test_a_hold_whose_profilers_cannot_restart_still_writes_its_profile_record(tmp_path, monkeypatch):
+    def start_profiling(*_args):
+        raise RuntimeError("mkdtemp: No space left on device")
+
+    monkeypatch.setattr(canary_stage, "start_profiling", start_profiling)
+    profiles = _stage(_settings(tmp_path, {"gc_pause_metric": None})).profiles
+    record = profiles.cut({"event_loop_p95_ms": {"verdict": "breach"}}, ["breach:event_loop_p95_ms"], 1)
+
+    assert record is None  # nothing had been sampled before this Hold
+    assert [s.problem for s in profiles.samplings] == [
+        f"{track}: the profiler could not start: RuntimeError: mkdtemp: No space left on device"
+        for track in ("stable", "canary")]
+    assert profiles.cut({}, [], 2)["not_taken"] == {s.track: s.problem for s in profiles.samplings}
+
+
+def test_a_py_spy_that_cannot_be_executed_is_a_problem_not_an_error(tmp_path):
+    not_a_program = tmp_path / "py-spy"
+    not_a_program.write_bytes(b"\x00\x01 not an executable")
+    not_a_program.chmod(0o755)
+    scratches = set(Path(tempfile.gettempdir()).glob("golive-profile-canary-*"))
+
+    sampling = profiler.start_profiling.fn("canary", "http://127.0.0.1:1", 4242, 20, str(not_a_program), 60)
+
+    assert sampling.profiler_pid is None and sampling.problem.startswith("canary: py-spy could not be started: ")
+    assert set(Path(tempfile.gettempdir()).glob("golive-profile-canary-*")) == scratches  # its scratch removed
+
