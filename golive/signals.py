@@ -239,6 +239,9 @@ _SIGNAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 # What a signal new to the list must say; the rest has defaults (title and column: its name).
 _REQUIRED = ("kind", "rule", "threshold", "value_query")
 _NEW_DEFAULTS = {"unit": ""}
+# Written into the alert rules' Go-template annotations: one `{{` there makes Prometheus refuse the
+# whole rules file, every alert in it lost.
+_TEMPLATE_FREE = ("title", "column", "unit")
 
 
 def _field_problem(field: str, value: object) -> str | None:
@@ -264,6 +267,8 @@ def _field_problem(field: str, value: object) -> str | None:
         return "expected a PromQL query, got an empty one"
     elif field == "column" and not value.strip():
         return "expected a column heading, got an empty one"
+    elif field in _TEMPLATE_FREE and ("{{" in value or "}}" in value):
+        return f"expected text without {{{{ or }}}} (an alert's summary is a template), got {value!r}"
     return None
 
 

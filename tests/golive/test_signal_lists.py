@@ -140,6 +140,14 @@ REFUSED = [
      "policy.signals.queue_depth.role: the errors role needs a ratio with bad_query and total_query"),
     (policy(signals=[{"name": "queue_depth", **QUEUE_DEPTH, "mirror_visible": "yes"}]),
      "policy.signals.queue_depth.mirror_visible: expected true or false, got 'yes'"),
+    (policy(signals={"api_p95_ms": {"title": "p95 {{ oops"}}),
+     "policy.signals.api_p95_ms.title: expected text without {{ or }} (an alert's summary is a template), "
+     "got 'p95 {{ oops'"),
+    (policy(signals={"queue_depth": {**QUEUE_DEPTH, "unit": "}}"}}),
+     "policy.signals.queue_depth.unit: expected text without {{ or }} (an alert's summary is a template), got '}}'"),
+    (policy(signals=[{"name": "queue_depth", **QUEUE_DEPTH, "column": "{{q}}"}]),
+     "policy.signals.queue_depth.column: expected text without {{ or }} (an alert's summary is a template), "
+     "got '{{q}}'"),
     (policy(signals=[{"kind": "gauge"}]), "policy.signals[0].name: required"),
     (policy(signals=[5]), "policy.signals[0]: expected a mapping of a signal's fields"),
     (policy(signals="api_p95_ms"),
