@@ -24,7 +24,7 @@ from prefect.flow_runs import pause_flow_run
 from golive import layout, plots
 from golive.evidence import EvidenceLedger
 from golive.profiles import (
-    ProfileError, diff_profiles, gc_pause_delta, parse_speedscope, profiled_triggers, recommend,
+    ProfileError, diff_profiles, gc_pause_delta, parse_speedscope, profiled_triggers, profiler_time_limit, recommend,
 )
 from golive.models import RolloutObservation, SignalWindow, StageResult
 from golive.rollout import RolloutWatch
@@ -88,9 +88,8 @@ class _StageProfiles:
             except Exception as exc:
                 self.logger.warning("stage %s%%: stable's version unread: %s", self.percent, error_line(exc))
                 self.versions["stable"] = "unknown"
-        # Far beyond any stage's end, holds included: only an orphaned profiler ever reaches it.
-        limit = int(2 * (policy.max_dwell_seconds or max(policy.dwell_seconds, policy.final_dwell_seconds)
-                         + policy.hold_budget_seconds + policy.approval_timeout_seconds)) + 300
+        limit = profiler_time_limit(policy.stage_plan(self.percent).max_dwell_seconds, policy.hold_budget_seconds,
+                                    policy.approval_timeout_seconds)
         for track, url in (("stable", target.stable_url), ("canary", target.canary_url)):
             try:
                 sampling = start_profiling(track, url, self.config.pids.get(track), self.config.rate_hz,

@@ -35,7 +35,7 @@ from typing import Any
 __all__ = [
     "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE", "MIN_SAMPLES",
     "Profile", "ProfileError", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope", "profiled_triggers",
-    "pyroscope_name", "recommend",
+    "PROFILER_LIMIT_CAP_SECONDS", "profiler_time_limit", "pyroscope_name", "recommend",
 ]
 
 MIN_SAMPLES = 20
@@ -292,3 +292,15 @@ def pyroscope_name(app: str, tags: dict[str, str]) -> str:
         return "".join("_" if c in "{},= " else c for c in str(value))
 
     return f"{app}.cpu{{{','.join(f'{clean(k)}={clean(v)}' for k, v in sorted(tags.items()))}}}"
+
+
+# However long a stage may be set to last (a maximum dwell of a week), py-spy stops by itself
+# within this: a profile longer than a few hours says no more, and an orphan must not run for days.
+PROFILER_LIMIT_CAP_SECONDS = 6 * 3600
+
+
+def profiler_time_limit(longest_dwell: float, hold_budget: float, approval_wait: float) -> int:
+    """The seconds after which a stage's py-spy stops by itself: twice the stage's longest run
+    (its longest dwell, its holds and a person's approval wait), so that only a profiler whose
+    flow process died ever reaches it, and never more than `PROFILER_LIMIT_CAP_SECONDS`."""
+    return min(PROFILER_LIMIT_CAP_SECONDS, int(2 * (longest_dwell + hold_budget + approval_wait)) + 300)

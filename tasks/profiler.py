@@ -55,6 +55,7 @@ class ProfileSampling(BaseModel):
     rate_hz: int = 0
     started_at: float = 0.0
     scratch: str | None = None  # py-spy's folder, removed once its file is in the evidence
+    max_seconds: int | None = None  # py-spy stops by itself after this long
     problem: str | None = None  # one line: why there is no sampling
 
 
@@ -166,7 +167,8 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
         return ProfileSampling(track=track, pid=found, found_by=how,
                                problem=f"{track}: py-spy could not be started: {exc.strerror or exc}")
     sampling = ProfileSampling(track=track, pid=found, found_by=how, profiler_pid=process.pid, output=str(output),
-                               log=str(log), rate_hz=rate_hz, started_at=time.time(), scratch=str(scratch))
+                               log=str(log), rate_hz=rate_hz, started_at=time.time(), scratch=str(scratch),
+                               max_seconds=max_seconds)
     deadline = time.monotonic() + ATTACH_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -220,6 +222,8 @@ def stop_profiling(sampling: ProfileSampling) -> TakenProfile:
     with _LOCK:
         _TOLD.discard(process.pid)
     taken.ended_at = time.time()
+    if sampling.max_seconds:  # a py-spy that reached its own limit sampled no longer than it
+        taken.ended_at = min(taken.ended_at, sampling.started_at + sampling.max_seconds)
     taken.seconds = round(taken.ended_at - sampling.started_at, 3)
     output = Path(sampling.output)
     if output.is_file() and output.stat().st_size:

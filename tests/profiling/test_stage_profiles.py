@@ -16,6 +16,7 @@ import flows.canary_stage as canary_stage
 import tasks.profiler as profiler
 from flows.canary_stage import _StageProfiles, _StageRun
 from golive.models import StageResult
+from golive.profiles import PROFILER_LIMIT_CAP_SECONDS, profiler_time_limit
 from golive.settings import load_settings
 from tasks.profiler import ProfileSampling
 
@@ -156,3 +157,40 @@ def test_a_py_spy_that_cannot_be_executed_is_a_problem_not_an_error(tmp_path):
     assert sampling.profiler_pid is None and sampling.problem.startswith("canary: py-spy could not be started: ")
     assert set(Path(tempfile.gettempdir()).glob("golive-profile-canary-*")) == scratches  # its scratch removed
 
+
+def test_the_profilers_own_limit_covers_the_stage_with_its_holds_and_approval_and_is_capped():
+    assert profiler_time_limit(1800, 1200, 3600) == 2 * (1800 + 1200 + 3600) + 300
+    assert profiler_time_limit(600, 0, 0) == 1500
+    assert profiler_time_limit(7 * 24 * 3600, 1200, 3600) == PROFILER_LIMIT_CAP_SECONDS
+
+
+def test_a_long_stage_with_a_maximum_dwell_gives_its_profiler_the_hold_budget_and_approval_wait_within_the_cap(
+        tmp_path, monkeypatch):
+    limits = []
+    monkeypatch.setattr(canary_stage, "start_profiling",
+                        lambda track, url, pid, rate, py_spy, limit: limits.append(limit) or ProfileSampling(
+                            track=track, problem="not here"))
+    policy = {"dwell_seconds": 600, "max_dwell_seconds": 1200, "hold_budget_seconds": 900,
+              "approval_timeout_seconds": 1800}
+    settings = load_settings({"release": "1.4.0", "policy": policy,
+                              "process": {"evidence_root": str(tmp_path), "profiling": {"gc_pause_metric": None}}})
+    _stage(settings).profiles.start()
+    assert limits == [2 * (1200 + 900 + 1800) + 300] * 2
+
+    week = load_settings({"release": "1.4.0", "policy": {**policy, "max_dwell_seconds": 7 * 24 * 3600},
+                          "process": {"evidence_root": str(tmp_path), "profiling": {"gc_pause_metric": None}}})
+    limits.clear()
+    _stage(week).profiles.start()
+    assert limits == [PROFILER_LIMIT_CAP_SECONDS] * 2
+
+
+def test_a_profile_cut_short_by_its_own_limit_counts_only_the_seconds_it_sampled(tmp_path):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    (tmp_path / "speedscope").write_text("{}")
+    with profiler._LOCK:
+        profiler._RUNNING[finished.pid] = finished
+    sampling = ProfileSampling(track="stable", pid=1, profiler_pid=finished.pid, output=str(tmp_path / "speedscope"),
+                               rate_hz=20, started_at=time.time() - 100, max_seconds=30)
+    taken = profiler.stop_profiling.fn(sampling)
+    assert taken.output and taken.seconds == pytest.approx(30, abs=0.01)
