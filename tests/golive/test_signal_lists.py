@@ -241,7 +241,8 @@ def test_the_dashboard_draws_one_panel_per_signal_of_the_list(listed):
     assert f"golive:{catalogue[0].name}:" in queries
     if len(catalogue) == 3:
         assert "spark_" not in queries and "golive_router_requests_total" in queries
-    assert "The three signals" in dashboard_json(board) or "The twelve signals" in dashboard_json(board)
+    in_words = {3: "three", 12: "twelve"}[len(catalogue)]
+    assert f"The {in_words} signals, canary against stable" in dashboard_json(board)
 
 
 def test_the_closing_and_the_card_count_the_list(listed):
