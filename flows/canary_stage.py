@@ -57,6 +57,9 @@ from tasks.service import check_version, read_gc_pauses, read_service_rollout
 
 # Prometheus scrapes every second; give an interval's last samples time to land before reading it.
 SCRAPE_SETTLE_SECONDS = 1.5
+# All of a stage's pushes to Pyroscope together, once the stage has ended (one attempt each).
+PYROSCOPE_BUDGET_SECONDS = 20.0
+PYROSCOPE_TIMEOUT_SECONDS = 10.0
 
 
 class _StageProfiles:
@@ -74,6 +77,7 @@ class _StageProfiles:
         self.samplings: list[ProfileSampling] = []
         self.versions = {"canary": settings.release}
         self.gc_before: dict = {}
+        self.unpushed: list[dict] = []  # each cut's (and the end's) profiles, for Pyroscope after the stage
 
     def start(self) -> None:
         """py-spy on both tracks. Whatever fails is that track's "not taken" line, never the stage's
@@ -182,20 +186,30 @@ class _StageProfiles:
             ledger.write_json(diff_name, {**view, "gc_pauses": gc, "signals": stood_on,
                                           "recommendations": summary["recommendations"]})
             summary["files"]["diff"] = diff_name
-            self.push(profiles)
+            if self.config.pyroscope_url is not None:
+                self.unpushed.append(profiles)
         return summary
 
-    def push(self, profiles: dict) -> None:
+    def push(self) -> None:
+        """The stage's profiles to Pyroscope, once the stage has ended (a push never delays a look or
+        a rollback), within `PYROSCOPE_BUDGET_SECONDS` in all; what does not fit is a warning."""
+        unpushed, self.unpushed = self.unpushed, []
         url = self.config.pyroscope_url
-        if url is None:
-            return
-        for track, (parsed, taken) in profiles.items():
-            tags = {"service": self.settings.target.service, "track": track, "stage": str(self.percent),
-                    "version": self.versions.get(track, "unknown")}
-            state = push_profile(url, self.config.pyroscope_app, parsed, tags, taken.started_at, taken.ended_at,
-                                 taken.rate_hz, return_state=True)
-            if not state.is_completed():
-                self.logger.warning("stage %s%%: %s profile not pushed: %s", self.percent, track, state.message)
+        deadline = time.monotonic() + PYROSCOPE_BUDGET_SECONDS
+        for profiles in unpushed:
+            for track, (parsed, taken) in profiles.items():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.logger.warning("stage %s%%: %s profile not pushed: the %g s for Pyroscope are spent",
+                                        self.percent, track, PYROSCOPE_BUDGET_SECONDS)
+                    continue
+                tags = {"service": self.settings.target.service, "track": track, "stage": str(self.percent),
+                        "version": self.versions.get(track, "unknown")}
+                state = push_profile(url, self.config.pyroscope_app, parsed, tags, taken.started_at,
+                                     taken.ended_at, taken.rate_hz, min(PYROSCOPE_TIMEOUT_SECONDS, left),
+                                     return_state=True)
+                if not state.is_completed():
+                    self.logger.warning("stage %s%%: %s profile not pushed: %s", self.percent, track, state.message)
 
 
 def _sleep_until(at: float) -> None:
@@ -468,6 +482,7 @@ class _StageRun:
         self.folder.record(layout.stage_record(self.percent), result)
         plot_stage(str(self.folder), self.percent)
         self.folder.seal(f"canary-stage {self.percent}%")
+        self.profiles.push()
         return result
 
 

@@ -26,10 +26,10 @@ class PyroscopeError(RuntimeError):
     """Pyroscope refused the profile or did not answer; one line."""
 
 
-@task(name="push a profile to Pyroscope", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="push a profile to Pyroscope", cache_policy=NO_CACHE)
 def push_profile(url: str, app: str, profile: Profile, tags: dict[str, str], started_at: float, ended_at: float,
-                 rate_hz: int) -> str:
-    """Push one track's profile of a stage.
+                 rate_hz: int, timeout: float = 10.0) -> str:
+    """Push one track's profile of a stage, once (no retry: the stage gives its pushes one budget).
 
     Args:
         url: Pyroscope's base URL (`process.profiling.pyroscope_url`).
@@ -39,6 +39,7 @@ def push_profile(url: str, app: str, profile: Profile, tags: dict[str, str], sta
         started_at: when sampling began (Unix seconds).
         ended_at: when it ended.
         rate_hz: the sampling rate.
+        timeout: seconds the push may take.
 
     Returns:
         The `name` it was pushed under."""
@@ -48,7 +49,7 @@ def push_profile(url: str, app: str, profile: Profile, tags: dict[str, str], sta
     try:
         response = shared_client().post(f"{url.rstrip('/')}/ingest", params=params,
                                         content=folded(profile).encode(), headers={"Content-Type": "text/plain"},
-                                        timeout=10)
+                                        timeout=timeout)
     except httpx.HTTPError as exc:
         raise PyroscopeError(f"Pyroscope at {url} did not answer: {exc}") from None
     if response.status_code >= 300:

@@ -3,6 +3,7 @@ profiler is stopped, and a profiler that cannot start is a line in the record, n
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prefect.states import Completed
 
 import flows.canary_stage as canary_stage
 import tasks.profiler as profiler
@@ -18,7 +20,7 @@ from flows.canary_stage import _StageProfiles, _StageRun
 from golive.models import StageResult
 from golive.profiles import PROFILER_LIMIT_CAP_SECONDS, profiler_time_limit
 from golive.settings import load_settings
-from tasks.profiler import ProfileSampling
+from tasks.profiler import ProfileSampling, TakenProfile
 
 # A profiler that ignores its stop signal, as a py-spy stuck writing its file would.
 _DEAF = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
@@ -194,3 +196,52 @@ def test_a_profile_cut_short_by_its_own_limit_counts_only_the_seconds_it_sampled
                                rate_hz=20, started_at=time.time() - 100, max_seconds=30)
     taken = profiler.stop_profiling.fn(sampling)
     assert taken.output and taken.seconds == pytest.approx(30, abs=0.01)
+
+
+def _taken(tmp_path, track: str) -> TakenProfile:
+    frames = [{"name": "handle", "file": "server.py"}, {"name": "burn", "file": "service.py"}]
+    output = tmp_path / f"{track}.speedscope"
+    output.write_text(json.dumps({"shared": {"frames": frames},
+                                  "profiles": [{"type": "sampled", "samples": [[0, 1]] * 300 + [[0]] * 300}]}))
+    return TakenProfile(track=track, output=str(output), seconds=30.0, rate_hz=20, started_at=1000.0, ended_at=1030.0)
+
+
+def _pushes_recorded(monkeypatch, seconds_each: float = 0.0) -> list:
+    pushes = []
+
+    def push_profile(url, app, profile, tags, started_at, ended_at, rate_hz, timeout, return_state):
+        pushes.append((tags["track"], tags["stage"], timeout))
+        time.sleep(seconds_each)
+        return Completed(data="pushed")
+
+    monkeypatch.setattr(canary_stage, "push_profile", push_profile)
+    return pushes
+
+
+def test_a_holds_profiles_go_to_pyroscope_only_once_the_stage_has_ended(tmp_path, monkeypatch):
+    pushes = _pushes_recorded(monkeypatch)
+    profiles = _stage(_settings(tmp_path, {"pyroscope_url": "http://127.0.0.1:1", "gc_pause_metric": None})).profiles
+
+    record = profiles.write([_taken(tmp_path, "stable"), _taken(tmp_path, "canary")],
+                            {"event_loop_p95_ms": {"verdict": "breach"}}, ["breach:event_loop_p95_ms"], hold=1)
+
+    assert record["files"]["diff"] and pushes == []
+    profiles.push()
+    assert pushes == [("stable", "25", canary_stage.PYROSCOPE_TIMEOUT_SECONDS),
+                      ("canary", "25", canary_stage.PYROSCOPE_TIMEOUT_SECONDS)]
+    profiles.push()
+    assert len(pushes) == 2  # each profile once
+
+
+def test_the_pushes_of_a_stage_stop_at_their_budget(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(canary_stage, "PYROSCOPE_BUDGET_SECONDS", 0.2)
+    pushes = _pushes_recorded(monkeypatch, seconds_each=0.3)  # the first push alone spends the budget
+    profiles = _stage(_settings(tmp_path, {"pyroscope_url": "http://127.0.0.1:1", "gc_pause_metric": None})).profiles
+    for hold in (1, 2):
+        profiles.write([_taken(tmp_path, "stable"), _taken(tmp_path, "canary")], {}, [], hold=hold)
+
+    with caplog.at_level(logging.WARNING):
+        profiles.push()
+
+    assert [track for track, _, _ in pushes] == ["stable"] and pushes[0][2] <= 0.2
+    assert caplog.text.count("profile not pushed: the 0.2 s for Pyroscope are spent") == 3
