@@ -12,11 +12,14 @@ push to a small receiver that follows the documented API.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
 import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive.profiles import Profile, folded, pyroscope_name
+from golive.validation import REDACTED, without_credentials, without_credentials_in
 from tasks.http_client import shared_client
 
 __all__ = ["PyroscopeError", "push_profile"]
@@ -24,6 +27,18 @@ __all__ = ["PyroscopeError", "push_profile"]
 
 class PyroscopeError(RuntimeError):
     """Pyroscope refused the profile or did not answer; one line."""
+
+
+def _shown(url: str) -> str:
+    """`url` as said in a message: no credentials and no query (a `?token=` is one)."""
+    return urlunsplit(urlsplit(without_credentials(url))._replace(query="", fragment=""))
+
+
+def _masked(text: str, secrets: list[str]) -> str:
+    """`text` (the HTTP library's or the server's words) without any of `secrets` or URL credentials."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return without_credentials_in(text)
 
 
 @task(name="push a profile to Pyroscope", cache_policy=NO_CACHE)
@@ -44,15 +59,18 @@ def push_profile(url: str, app: str, profile: Profile, tags: dict[str, str], sta
     Returns:
         The `name` it was pushed under."""
     name = pyroscope_name(app, tags)
-    params = {"name": name, "from": int(started_at), "until": max(int(ended_at), int(started_at) + 1),
+    base = urlsplit(url)
+    own = parse_qsl(base.query)  # the URL's own query (a token, a tenant) goes with every push
+    ingest = urlunsplit(base._replace(path=f"{base.path.rstrip('/')}/ingest", query="", fragment=""))
+    params = {**dict(own), "name": name, "from": int(started_at), "until": max(int(ended_at), int(started_at) + 1),
               "format": "folded", "sampleRate": rate_hz, "spyName": "pyspy", "units": "samples"}
+    shown, secrets = _shown(url), [value for _, value in own if value]
     try:
-        response = shared_client().post(f"{url.rstrip('/')}/ingest", params=params,
-                                        content=folded(profile).encode(), headers={"Content-Type": "text/plain"},
-                                        timeout=timeout)
+        response = shared_client().post(ingest, params=params, content=folded(profile).encode(),
+                                        headers={"Content-Type": "text/plain"}, timeout=timeout)
     except httpx.HTTPError as exc:
-        raise PyroscopeError(f"Pyroscope at {url} did not answer: {exc}") from None
+        raise PyroscopeError(f"Pyroscope at {shown} did not answer: {_masked(str(exc), secrets)}") from None
     if response.status_code >= 300:
-        raise PyroscopeError(f"Pyroscope at {url} refused the profile {name}: HTTP {response.status_code} "
-                             f"{response.text[:200]!r}")
+        raise PyroscopeError(f"Pyroscope at {shown} refused the profile {name}: HTTP {response.status_code} "
+                             f"{_masked(response.text[:200], secrets)!r}")
     return name

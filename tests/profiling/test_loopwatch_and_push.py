@@ -121,6 +121,22 @@ def test_a_refused_push_is_one_line_naming_the_server(pyroscope):
         push_profile.fn(url + "/wrong", "golive", parse_speedscope(document, "canary", 1, 1), {}, 1.0, 2.0, 1)
 
 
+def test_a_token_in_pyroscopes_url_goes_with_the_push_and_never_into_its_error(pyroscope):
+    url, received = pyroscope
+    document = {"shared": {"frames": [{"name": "main"}]}, "profiles": [{"samples": [[0]]}]}
+    profile = parse_speedscope(document, "canary", 1, 1)
+    with clients_for_this_run():
+        push_profile.fn(f"{url}/?token=s3cret-t0ken", "golive", profile, {}, 1.0, 2.0, 1)
+        with pytest.raises(PyroscopeError) as refused:
+            push_profile.fn(f"{url}/wrong?token=s3cret-t0ken", "golive", profile, {}, 1.0, 2.0, 1)
+        with pytest.raises(PyroscopeError) as unanswered:
+            push_profile.fn("http://127.0.0.1:1/?token=s3cret-t0ken", "golive", profile, {}, 1.0, 2.0, 1, 2.0)
+    assert received[0][0]["token"] == "s3cret-t0ken" and received[0][0]["name"] == "golive.cpu{}"
+    assert str(refused.value).startswith(f"Pyroscope at {url}/wrong refused the profile golive.cpu{{}}: HTTP 400")
+    assert str(unanswered.value).startswith("Pyroscope at http://127.0.0.1:1/ did not answer: ")
+    assert "s3cret" not in str(refused.value) + str(unanswered.value)
+
+
 def test_ptrace_refused_is_said_in_one_line():
     line = _refusal("Error: Permission denied (os error 13)\n\nStack backtrace:\n  0: anyhow", 4242)
     assert line.startswith("ptrace refused: py-spy may not attach to pid 4242") and "\n" not in line
