@@ -4,8 +4,9 @@ Before any traffic moves, each query of each signal (the value, and the event an
 where it has them) is asked of Prometheus for both tracks. A signal passes when its value (and
 its request count) answers a number for stable and for canary. When it does not, the check says
 why in the one way a user can act on: a metric its queries name that Prometheus has never seen
-is a wrong name (or a target not scraped); a metric that exists but answers nothing for a track
-is a label that matches nothing there, or no traffic yet.
+is a wrong name (or a target not scraped); a query that answers several series (ManySeries) must
+aggregate them; a metric that exists but answers nothing for a track is a label that matches
+nothing there, or no traffic yet.
 
 The metric names of a query are read from its text: a name directly before a selector's braces
 or a range (`http_requests_total{…}`, `up[5m]`), quoted strings left out. A bare name with
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from golive.models import Check
 from golive.signals import TRACKS, Signal, render_query
 
-__all__ = ["SignalDataCheck", "check_signals", "metric_names", "signal_queries", "signals_check"]
+__all__ = ["ManySeries", "SignalDataCheck", "check_signals", "metric_names", "signal_queries", "signals_check"]
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _SELECTED_NAME = re.compile(r"(?<![A-Za-z0-9_:.])([A-Za-z_:][A-Za-z0-9_:]*)\s*(?=[{\[])")
@@ -47,6 +48,21 @@ def signal_queries(catalogue: Iterable[Signal], window_seconds: float) -> dict[t
 
 
 @dataclass(frozen=True)
+class ManySeries:
+    """A query's answer of more than one series. A signal is one number per track and interval:
+    which of several to judge is not golive's to guess, so none of them is (no data, never the
+    first one's); the query must aggregate them."""
+
+    count: int
+
+    def __str__(self) -> str:
+        return f"answers {self.count} series, not one (aggregate them: sum, max, …)"
+
+
+Answer = float | ManySeries | None
+
+
+@dataclass(frozen=True)
 class SignalDataCheck:
     """One signal's answer: its value per track, whether it can be judged, and why not."""
 
@@ -64,15 +80,23 @@ def _shown(value: float | None) -> str:
     return "no data" if value is None else f"{value:.4g}"
 
 
-def check_signals(catalogue: Iterable[Signal], answers: Mapping[tuple[str, str, str], float | None],
+def _number(answer: Answer) -> float | None:
+    return None if isinstance(answer, ManySeries) else answer
+
+
+def check_signals(catalogue: Iterable[Signal], answers: Mapping[tuple[str, str, str], Answer],
                   known_metrics: Iterable[str] | None) -> list[SignalDataCheck]:
     """Each signal's check from Prometheus' `answers` (as `signal_queries` keys them; None: no
-    value) and the metric names it knows (`known_metrics`; None: not asked, names not looked up)."""
+    value; ManySeries: several series) and the metric names it knows (`known_metrics`; None: not
+    asked, names not looked up)."""
     known = None if known_metrics is None else set(known_metrics)
     results = []
     for sig in catalogue:
-        values = {track: answers.get((sig.name, track, "value")) for track in TRACKS}
-        counted = {track: answers.get((sig.name, track, "total")) for track in TRACKS} if sig.has_counts else {}
+        several = {key: answer for key, answer in answers.items()
+                   if key[0] == sig.name and isinstance(answer, ManySeries)}
+        values = {track: _number(answers.get((sig.name, track, "value"))) for track in TRACKS}
+        counted = ({track: _number(answers.get((sig.name, track, "total"))) for track in TRACKS}
+                   if sig.has_counts else {})
         queries = [q for q in (sig.value_query, sig.bad_query, sig.total_query) if q]
         names = list(dict.fromkeys(n for q in queries for n in metric_names(q)))
         unknown = [n for n in names if known is not None and n not in known]
@@ -80,6 +104,8 @@ def check_signals(catalogue: Iterable[Signal], answers: Mapping[tuple[str, str, 
         if unknown:
             detail = (f"no such metric in Prometheus: {', '.join(unknown)} (a wrong name, or a target not scraped)"
                       + (f"; no data on {' and '.join(silent)}" if silent else ""))
+        elif several:
+            detail = "; ".join(f"its {kind} query {answer} on {track}" for (_, track, kind), answer in several.items())
         elif silent:
             detail = (f"no data on {' and '.join(silent)}: its metrics exist, but the query answers nothing there "
                       "(a label that matches nothing, or no traffic yet)")
@@ -87,7 +113,7 @@ def check_signals(catalogue: Iterable[Signal], answers: Mapping[tuple[str, str, 
             detail = ", ".join(f"{track} {_shown(values[track])}" for track in TRACKS)
             if sig.has_counts:
                 detail += f" (requests: {', '.join(f'{t} {_shown(counted[t])}' for t in TRACKS)})"
-        results.append(SignalDataCheck(sig.name, not unknown and not silent, values, detail, unknown))
+        results.append(SignalDataCheck(sig.name, not unknown and not several and not silent, values, detail, unknown))
     return results
 
 

@@ -20,9 +20,10 @@ from golive.models import Check, ShareReading, SignalWindow
 from golive.preflight import promql_check, scrape_targets_check, traffic_check
 from golive.scenario import parse_scenario
 from golive.settings import PolicySettings, PrometheusSettings
-from golive.signal_check import check_signals, signal_queries, signals_check
+from golive.signal_check import Answer, ManySeries, check_signals, signal_queries, signals_check
 from golive.signals import TRACKS, Signal, by_role, render_query
 from tasks.http_client import run_client
+from tasks.logs import run_logger
 
 # Prometheus' answer for "no value" (an empty ratio): never a zero.
 _NO_VALUE = {"NaN", "+Inf", "-Inf"}
@@ -96,9 +97,10 @@ def look_timeout(interval_seconds: float) -> float:
 
 
 def _series(prom: PrometheusConnect, promql: str, times: list[float], step: float,
-            deadline: float | None = None) -> dict[float, float | None]:
-    """One value per interval end; an interval with no sample or NaN is None. The request's
-    timeout is what is left until `deadline` (time.monotonic()), when given."""
+            deadline: float | None = None) -> dict[float, float | None] | ManySeries:
+    """One value per interval end; an interval with no sample or NaN is None; ManySeries when
+    the query answers more than one series. The request's timeout is what is left until
+    `deadline` (time.monotonic()), when given."""
     timeout = None
     if deadline is not None:
         timeout = deadline - time.monotonic()
@@ -111,8 +113,10 @@ def _series(prom: PrometheusConnect, promql: str, times: list[float], step: floa
         step=f"{step:g}s",
         timeout=timeout,
     )
+    if len(result) > 1:
+        return ManySeries(len(result))
     values: dict[float, float | None] = {t: None for t in times}
-    for series in result[:1]:
+    for series in result:
         for stamp, raw in series["values"]:
             nearest = min(times, key=lambda t: abs(t - float(stamp)))
             if abs(nearest - float(stamp)) < step / 2 and raw not in _NO_VALUE and math.isfinite(float(raw)):
@@ -121,7 +125,7 @@ def _series(prom: PrometheusConnect, promql: str, times: list[float], step: floa
 
 
 def _all_series(prom: PrometheusConnect, promqls: dict[tuple, str], times: list[float], step: float,
-                timeout: float) -> dict[tuple, dict[float, float | None]]:
+                timeout: float) -> dict[tuple, dict[float, float | None] | ManySeries]:
     """Every query's series (by key), QUERIES_IN_FLIGHT at a time, all within `timeout` seconds.
     The first failure, or the time running out, fails them all and drops those not yet asked: a
     look answered in part is not answered."""
@@ -180,6 +184,11 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
                               {(name, track, kind): promql for name, tracks in queries.items()
                                for track, resolved in tracks.items() for kind, promql in resolved.items()},
                               times, interval, look_timeout(interval))
+        for (name, track, kind), column in columns.items():
+            if isinstance(column, ManySeries):
+                run_logger().warning("signal %s on %s: its %s query %s; no data for it in this look",
+                                     name, track, kind, column)
+                columns[(name, track, kind)] = dict.fromkeys(times)
         for name, tracks in queries.items():
             signals[name] = {
                 "canary" if track == "canary" else "baseline": [
@@ -224,11 +233,20 @@ def observe_share(prometheus: PrometheusSettings, weight: int, tolerance_points:
                         tolerance_points=round(tolerance, 3), ok=ok, window_seconds=window)
 
 
-def _value(prom: PrometheusConnect, promql: str, at: float) -> float | None:
+def _answer(prom: PrometheusConnect, promql: str, at: float) -> Answer:
+    """The query's one number at `at`; None when it has none; ManySeries when it answers several."""
     result = prom.custom_query(promql, params={"time": at})
+    if len(result) > 1:
+        return ManySeries(len(result))
     if not result or result[0]["value"][1] in _NO_VALUE:
         return None
     return float(result[0]["value"][1])
+
+
+def _value(prom: PrometheusConnect, promql: str, at: float) -> float | None:
+    """The query's one number at `at`, or None: no value, or several series (never the first one's)."""
+    answer = _answer(prom, promql, at)
+    return None if isinstance(answer, ManySeries) else answer
 
 
 @task(name="check a signal's PromQL", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -242,20 +260,22 @@ def check_promql(prometheus: PrometheusSettings, policy: PolicySettings, signal:
     prom = _prometheus(prometheus)
     now = time.time()
     try:
-        values = {kind: _value(prom, promql, now) for kind, promql in resolved.items()}
+        answers = {kind: _answer(prom, promql, now) for kind, promql in resolved.items()}
     except (PrometheusApiClientException, RequestException) as exc:
         return promql_check(signal, track, window_seconds, resolved, None, str(exc))
-    return promql_check(signal, track, window_seconds, resolved, values)
+    if several := [f"its {kind} query {answer}" for kind, answer in answers.items() if isinstance(answer, ManySeries)]:
+        return promql_check(signal, track, window_seconds, resolved, None, "; ".join(several))
+    return promql_check(signal, track, window_seconds, resolved, answers)
 
 
 def ask_signal_queries(prometheus: PrometheusSettings, catalogue: tuple[Signal, ...], window_seconds: float,
-                       at: float | None = None) -> tuple[dict[tuple[str, str, str], float | None], list[str]]:
+                       at: float | None = None) -> tuple[dict[tuple[str, str, str], Answer], list[str]]:
     """Every query of every signal for both tracks over the window ending at `at` (now), and the
     metric names Prometheus knows: what golive.signal_check judges. A plain function, so that
     `golive signals check` asks without a flow."""
     prom = _prometheus(prometheus)
     at = time.time() if at is None else at
-    answers = {key: _value(prom, promql, at) for key, promql in signal_queries(catalogue, window_seconds).items()}
+    answers = {key: _answer(prom, promql, at) for key, promql in signal_queries(catalogue, window_seconds).items()}
     return answers, prom.all_metrics()
 
 
