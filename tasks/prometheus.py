@@ -215,19 +215,21 @@ def observe_share(prometheus: PrometheusSettings, weight: int, tolerance_points:
 
     The window is whole seconds ending at `end` and never reaches back before `start`: a request
     counted before `start` may have been routed by the weight before. Shorter than
-    MIN_SHARE_WINDOW_SECONDS, nothing is counted yet (no observed share: asked again later)."""
+    MIN_SHARE_WINDOW_SECONDS, nothing is counted yet (no observed share: asked again later); nor
+    when a query answers several series (never the first one's count)."""
     window = math.floor(end - start)
+    unobserved = ShareReading(weight=weight, canary_requests=0.0, total_requests=0.0, observed_pct=None,
+                              tolerance_points=tolerance_points, ok=False, window_seconds=max(0.0, end - start))
     if window < MIN_SHARE_WINDOW_SECONDS:
-        return ShareReading(weight=weight, canary_requests=0.0, total_requests=0.0, observed_pct=None,
-                            tolerance_points=tolerance_points, ok=False, window_seconds=max(0.0, end - start))
+        return unobserved
     prom = _prometheus(prometheus)
-
-    def total(promql: str) -> float:
-        result = prom.custom_query(render_query(promql, "", window), params={"time": end})
-        return float(result[0]["value"][1]) if result else 0.0
-
-    canary = total(prometheus.traffic_canary_query)
-    everyone = total(prometheus.traffic_total_query)
+    answers = {name: _answer(prom, render_query(promql, "", window), end)
+               for name, promql in (("canary", prometheus.traffic_canary_query),
+                                    ("total", prometheus.traffic_total_query))}
+    if several := [f"its {name} query {answer}" for name, answer in answers.items() if isinstance(answer, ManySeries)]:
+        run_logger().warning("the traffic split is not observed: %s", "; ".join(several))
+        return unobserved
+    canary, everyone = answers["canary"] or 0.0, answers["total"] or 0.0
     observed, tolerance, ok = share_verdict(weight, canary, everyone, tolerance_points)
     return ShareReading(weight=weight, canary_requests=canary, total_requests=everyone, observed_pct=observed,
                         tolerance_points=round(tolerance, 3), ok=ok, window_seconds=window)

@@ -1,6 +1,6 @@
-"""A signal's query that answers several series is never judged on one of them: the signals check
-(and so the preflight) names it, and a stage's look has no data for it rather than the first
-series' numbers."""
+"""A query that answers several series is never judged on one of them: the signals check (and so
+the preflight) names it, a stage's look has no data for it rather than the first series' numbers,
+and the traffic split is not observed on it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from golive.settings import PolicySettings, PrometheusSettings
 from golive.signal_check import ManySeries, check_signals
 from golive.signals import TRACKS
-from tasks.prometheus import ask_signal_queries, check_promql, check_signal_data, query_signals
+from tasks.prometheus import ask_signal_queries, check_promql, check_signal_data, observe_share, query_signals
 
 # A value query that forgot to aggregate: one series per route.
 PER_ROUTE = 'rate(spark_http_requests_total{track="$track"}[$window])'
@@ -86,3 +86,10 @@ def test_a_look_has_no_data_for_it_never_the_first_series(prometheus):
     errors = window.scenario.signals["http_5xx_pct"]
     assert all(o.value == 1 for o in [*errors.canary, *errors.baseline])
     assert set(TRACKS) == set(window.queries["http_p95_ms"])
+
+
+def test_the_traffic_split_is_not_observed_on_a_query_answering_several_series(prometheus):
+    per_code = prometheus.model_copy(update={"traffic_canary_query": 'rate(requests_total{track="canary"}[$window])'})
+    share = observe_share.fn(per_code, 100, 2.0, 1000.0, 1010.0)
+    assert share.observed_pct is None and not share.ok
+    assert observe_share.fn(prometheus, 100, 2.0, 1000.0, 1010.0).ok  # one series each: 1 of 1 on the canary
