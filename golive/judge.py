@@ -435,8 +435,7 @@ class _SignalJudge:
         sig, pol = self.sig, self.policy
         if sig.kind not in ("ratio", "rate") or not sig.request_derived:
             return None
-        keyed = sig.name == "idempotency_conflict_pct"
-        noun = "keyed requests" if keyed else "requests"
+        noun = "keyed requests" if sig.keyed else "requests"
         pairs = [(c, b) for c, b in zip(self.canary, self.baseline) if c is not None]
         counted = [(c, b) for c, b in pairs if c.scale is not None]
         if not counted:
@@ -445,7 +444,7 @@ class _SignalJudge:
             return (f"too little to tell: values without request counts at {self.ctx.scenario.stage_percent:g} % "
                     f"(need bad and total: how many {noun} stand behind them)")
         seen = sum(c.exposure for c, _ in counted)
-        flat = pol.min_keyed_requests if keyed else pol.min_requests
+        flat = pol.min_keyed_requests if sig.keyed else pol.min_requests
         if flat is not None:
             needed, why = flat, "the policy's minimum"
         else:

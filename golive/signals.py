@@ -73,6 +73,9 @@ class Signal:
     # Whether a mirror (shadow traffic, no user sees the answer) shows this signal: latency and
     # errors of the mirrored requests do, a business count of real users' actions does not.
     mirror_visible: bool = False
+    # Its total counts keyed requests (orders with an idempotency key), not all requests: the
+    # policy's min_keyed_requests stands for min_requests.
+    keyed: bool = False
 
     @property
     def has_counts(self) -> bool:
@@ -159,6 +162,7 @@ CATALOGUE: tuple[Signal, ...] = (
         bad_query='sum(increase(spark_idempotency_conflicts_total{track="$track"}[$window]))',
         total_query='sum(increase(spark_idempotency_keyed_requests_total{track="$track"}[$window]))',
         request_derived=True,
+        keyed=True,
     ),
     Signal(
         name="csp_violations_per_min",
@@ -255,7 +259,7 @@ def _field_problem(field: str, value: object) -> str | None:
         return f"expected one of {', '.join(get_args(Rule))}, got {value!r}"
     elif field == "role" and value is not None and value not in ROLES:
         return f"expected one of {', '.join(ROLES)} or null, got {value!r}"
-    elif field in ("request_derived", "mirror_visible") and not isinstance(value, bool):
+    elif field in ("request_derived", "mirror_visible", "keyed") and not isinstance(value, bool):
         return f"expected true or false, got {value!r}"
     elif field == "name" and not (isinstance(value, str) and _SIGNAL_NAME.fullmatch(value)):
         return f"expected a name of letters, digits and _, got {value!r}"
