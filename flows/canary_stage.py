@@ -295,7 +295,8 @@ class _StageRun:
             "window": [self.gate.window_start, tick], "answered": window.answered, "verdict": verdict,
             "rollout": rollout.model_dump(mode="json") if rollout else None, "rollout_triggers": list(fired)})
         if fired:
-            self.logger.warning("stage %s%%: the canary's rollout is not fit: %s", self.percent, "; ".join(fired.values()))
+            self.logger.warning("stage %s%%: the canary's rollout is not fit: %s", self.percent,
+                                "; ".join(fired.values()))
             return self.end("rollback", "; ".join(fired.values()), list(fired), verdict["signals"],
                             rollout.at if rollout else tick)
         alerts = self.critical_alerts()
