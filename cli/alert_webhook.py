@@ -16,10 +16,9 @@ import argparse
 import json
 import logging
 import threading
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from golive.alert_webhook import WebhookRefused, acting_alerts, go_live_to_end, rollback_reason
+from golive.alert_webhook import WebhookRefused, acting_alerts, alerts_of_holder, go_live_to_end, rollback_reason
 from golive.settings import GoLiveSettings, SettingsError, load_settings
 from golive.validation import error_line, escape_line
 
@@ -32,13 +31,7 @@ logger = logging.getLogger("golive.alert_webhook")
 
 def _started(alerts) -> float | None:
     """When the earliest acting alert began firing (Alertmanager's startsAt), Unix seconds."""
-    times = []
-    for alert in alerts:
-        try:
-            times.append(datetime.fromisoformat(alert.starts_at).timestamp())
-        except (TypeError, ValueError):
-            continue
-    return min(times, default=None)
+    return min((a.started for a in alerts if a.started is not None), default=None)
 
 
 class AlertReceiver:
@@ -111,6 +104,9 @@ class AlertReceiver:
                 holder = reading.fence.describe() if reading.fence else "nobody"
                 return self._done({"action": "none", "why": f"no go-live holds the target ({holder})"})
             release, generation = ends
+            alerts = alerts_of_holder(alerts, reading.fence)
+            if not alerts:
+                return self._done({"action": "none", "why": f"every alert began before {reading.fence.describe()}"})
             try:
                 cfg = load_settings(self.base, release=release)
             except SettingsError as exc:

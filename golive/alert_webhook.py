@@ -12,19 +12,40 @@ startsAt, endsAt, fingerprint}]`). The rules, in order:
    rollback's conditional take, golive.fencing rule 4). When no go-live holds it (a rollback or
    an operator took it already, or nothing runs), nothing is rolled back: Alertmanager repeats
    a notification, and the stage may see the alert too, but the first rollback is the only one.
+4. An alert that began firing more than a minute before the go-live took the target is a
+   leftover (an earlier go-live's, still firing and repeated): it ends nothing (`began_during`,
+   the stage's rule too).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from golive.fencing import Fence
 
-__all__ = ["ActingAlert", "WebhookRefused", "acting_alerts", "go_live_to_end", "rollback_reason"]
+__all__ = ["ActingAlert", "WebhookRefused", "acting_alerts", "alerts_of_holder", "began_during", "go_live_to_end",
+           "rollback_reason", "started_seconds"]
 
 GO_LIVE_HOLDER_PREFIX = "go-live v"  # flows/go_live.py names its fence holder `go-live v<release>`
 MAX_ALERTS = 1000
+LEFTOVER_MARGIN_SECONDS = 60  # clocks and Prometheus' `for:` differ a little: an alert this much older still counts
+
+
+def started_seconds(starts_at: str | None) -> float | None:
+    """An alert's RFC 3339 start (Alertmanager's startsAt) in Unix seconds; None when absent or not RFC 3339."""
+    try:
+        return datetime.fromisoformat(starts_at).timestamp() if starts_at else None
+    except (TypeError, ValueError):
+        return None
+
+
+def began_during(started: float | None, since: float | None) -> bool:
+    """Whether an alert that began firing at `started` is the business of a go-live (or stage)
+    that began at `since`: one that began earlier, past the margin, is a leftover of what ran
+    before. An unknown start (or since) counts as new: not knowing never silences an alert."""
+    return started is None or since is None or started >= since - LEFTOVER_MARGIN_SECONDS
 
 
 class WebhookRefused(ValueError):
@@ -39,6 +60,10 @@ class ActingAlert:
     summary: str
     starts_at: str | None
     fingerprint: str | None
+
+    @property
+    def started(self) -> float | None:
+        return started_seconds(self.starts_at)
 
 
 def _mapping(value: object, where: str) -> Mapping:
@@ -91,6 +116,12 @@ def go_live_to_end(fence: Fence | None) -> tuple[str, int] | None:
     if not fence.holder.name.startswith(GO_LIVE_HOLDER_PREFIX):
         return None
     return fence.holder.name.removeprefix(GO_LIVE_HOLDER_PREFIX), fence.generation
+
+
+def alerts_of_holder(alerts: list[ActingAlert], fence: Fence | None) -> list[ActingAlert]:
+    """The alerts that began while the target's holder held it (rule 4)."""
+    since = fence.holder.at if fence is not None and fence.holder is not None else None
+    return [a for a in alerts if began_during(a.started, since)]
 
 
 def rollback_reason(alerts: list[ActingAlert]) -> str:
