@@ -2,21 +2,29 @@
 
 A stage looks at the critical alerts once per judging interval (a minute with the runbook's
 timings); this receiver does not wait for it. Alertmanager POSTs its notification (configure a
-`webhook_configs: [{url: http://HOST:PORT/alertmanager}]` receiver for `severity="critical"`);
+`webhook_configs` receiver for `severity="critical"` with the URL http://HOST:PORT/alertmanager and
+the shared token as its `http_config.authorization.credentials_file`, a bearer token);
 golive.alert_webhook says which alerts act, and the go-live holding the traffic target is rolled
 back by the `rollback` flow with that go-live's fencing generation, like every rollback. One
 notification is acted on at a time and the target's fence is read again first, so Alertmanager's
 repeats, a second alert, or the stage seeing the same alert find a rollback holding the target
 and roll back nothing more. Then the event `golive.critical-alert` is emitted for automations.
+
+A request without that bearer token is refused (401) before its body is read; one without a
+whole, non-negative Content-Length too (411, 400): the body is read to that length, never to the
+connection's end.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
+import os
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from golive.alert_webhook import WebhookRefused, acting_alerts, alerts_of_holder, go_live_to_end, rollback_reason
 from golive.settings import GoLiveSettings, SettingsError, load_settings
@@ -26,7 +34,40 @@ __all__ = ["AlertReceiver", "add_parsers"]
 
 PATH = "/alertmanager"
 MAX_BODY_BYTES = 1 << 20
+TOKEN_ENV = "GOLIVE_ALERT_WEBHOOK_TOKEN"
 logger = logging.getLogger("golive.alert_webhook")
+
+
+class TokenMissing(ValueError):
+    """No shared token to check Alertmanager's requests against; one line naming where it is looked for."""
+
+
+def read_token(token_file: str | None) -> str:
+    """The shared bearer token: the file's first line when a file is named, else the environment's."""
+    if token_file:
+        try:
+            token = Path(token_file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TokenMissing(f"--token-file: cannot be read ({type(exc).__name__})") from None
+        if not token:
+            raise TokenMissing("--token-file: the file is empty")
+        return token
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise TokenMissing(f"--token-file: required (or the environment's {TOKEN_ENV}): Alertmanager's bearer token")
+    return token
+
+
+def _body_length(header: str | None) -> tuple[int, str] | int:
+    """The Content-Length to read, or (the status, why) that refuses the request."""
+    if header is None:
+        return 411, "Content-Length required"
+    if not (header.strip().isascii() and header.strip().isdigit()):
+        return 400, "Content-Length: expected a whole number from 0"
+    length = int(header)
+    if length > MAX_BODY_BYTES:
+        return 413, f"larger than {MAX_BODY_BYTES} bytes"
+    return length
 
 
 def _started(alerts) -> float | None:
@@ -37,7 +78,10 @@ def _started(alerts) -> float | None:
 class AlertReceiver:
     """The HTTP receiver on `host:port` (0: a free port), acting for `settings`' service and target."""
 
-    def __init__(self, settings: dict, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, settings: dict, *, token: str, host: str = "127.0.0.1", port: int = 0):
+        if not token:
+            raise TokenMissing("token: required: Alertmanager's bearer token")
+        expected = f"Bearer {token}".encode()
         self.base = {k: v for k, v in settings.items() if k != "release"}
         self.check = load_settings(self.base, release="0.0.0-alert-webhook")  # refused here, before serving
         self.service = self.check.target.service
@@ -50,9 +94,12 @@ class AlertReceiver:
                 if self.path != PATH:
                     self._answer(404, f"POST {PATH}")
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
-                    self._answer(413, f"larger than {MAX_BODY_BYTES} bytes")
+                if not hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected):
+                    self._answer(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+                    return
+                length = _body_length(self.headers.get("Content-Length"))
+                if isinstance(length, tuple):
+                    self._answer(*length)
                     return
                 try:
                     alerts = acting_alerts(json.loads(self.rfile.read(length) or b"null"), receiver.service)
@@ -63,9 +110,14 @@ class AlertReceiver:
                 if alerts:
                     threading.Thread(target=receiver.act, args=(alerts,), daemon=True).start()
 
-            def _answer(self, status: int, text: str) -> None:
+            def _answer(self, status: int, text: str, headers: dict | None = None) -> None:
                 body = (text + "\n").encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                if status >= 400:
+                    self.send_header("Connection", "close")  # an unread body must not be taken for a request
+                    self.close_connection = True
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -132,8 +184,9 @@ def cmd_alert_webhook(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(args.config or {}, release="0.0.0-alert-webhook")
-        receiver = AlertReceiver(settings.model_dump(mode="json"), args.host, args.port).start()
-    except (SettingsError, OSError) as exc:
+        receiver = AlertReceiver(settings.model_dump(mode="json"), token=read_token(args.token_file),
+                                 host=args.host, port=args.port).start()
+    except (SettingsError, TokenMissing, OSError) as exc:
         print(f"golive alert-webhook: {escape_line(exc)}", file=sys.stderr)
         return 2
     print(f"receiving Alertmanager's notifications at {receiver.url} for {receiver.service}", flush=True)
@@ -150,4 +203,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="golive settings (YAML): the service, the router, the evidence root")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     p.add_argument("--port", type=int, default=19095, help="the port to listen on")
+    p.add_argument("--token-file", help=f"the bearer token Alertmanager sends (else the environment's {TOKEN_ENV})")
     p.set_defaults(func=cmd_alert_webhook)

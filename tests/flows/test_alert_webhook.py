@@ -24,14 +24,17 @@ needs_alertmanager = pytest.mark.skipif(ALERTMANAGER is None, reason="prometheus
 
 
 @contextmanager
-def alertmanager_sending_to(webhook_url: str, folder: Path):
-    """A real Alertmanager on a free loopback port whose one receiver is golive's webhook."""
+def alertmanager_sending_to(webhook_url: str, token: str, folder: Path):
+    """A real Alertmanager on a free loopback port whose one receiver is golive's webhook, sending
+    the shared bearer token from a file (http_config.authorization.credentials_file)."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "webhook.token").write_text(token + "\n")
     (folder / "alertmanager.yml").write_text(
         "route:\n  receiver: golive\n  group_by: [alertname, service, track]\n"
         "  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1m\n"
         f"receivers:\n  - name: golive\n    webhook_configs:\n      - url: {webhook_url}\n"
-        "        send_resolved: false\n")
+        "        send_resolved: false\n"
+        f"        http_config:\n          authorization:\n            credentials_file: {folder / 'webhook.token'}\n")
     port = free_ports(1)[0]
     process = subprocess.Popen(
         [ALERTMANAGER, f"--config.file={folder / 'alertmanager.yml'}", f"--storage.path={folder / 'data'}",
@@ -82,9 +85,9 @@ def test_a_critical_alert_rolls_the_canary_back_within_seconds_and_only_once(san
     # A go-live of 1.4.0 holds the target at 5 %, as flows/go_live.py takes it.
     fence = take_generation.fn(router, FenceHolder(kind="go-live", name="go-live v1.4.0", run="a-go-live-run"))
     set_weight.fn(router, 5, fence.generation)
-    receiver = AlertReceiver(settings).start()
+    receiver = AlertReceiver(settings, token="a-shared-token").start()
     try:
-        with alertmanager_sending_to(receiver.url, tmp_path / "alertmanager") as alertmanager:
+        with alertmanager_sending_to(receiver.url, "a-shared-token", tmp_path / "alertmanager") as alertmanager:
             fired = _fire(alertmanager, "api_p95_ms")
             deadline = time.monotonic() + 30
             while read_weight.fn(router).in_force != 0 and time.monotonic() < deadline:

@@ -1,0 +1,71 @@
+"""`golive alert-webhook` refuses what is not Alertmanager's authenticated notification before
+reading it: no bearer token (401), no or a bad Content-Length (411, 400), a body too large (413);
+and it will not start without a token."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from cli.alert_webhook import TOKEN_ENV, AlertReceiver, TokenMissing, read_token
+
+TOKEN = "s3cret-shared-token"
+NOTIFICATION = b'{"version": "4", "status": "firing", "alerts": []}'
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    receiver = AlertReceiver({"process": {"evidence_root": str(tmp_path)}}, token=TOKEN).start()
+    yield receiver
+    receiver.stop()
+
+
+def _post(receiver, headers: dict[str, str], body: bytes = b"") -> tuple[int, str]:
+    """One raw request (so headers can be missing or malformed); the status and the body."""
+    port = receiver.server.server_port
+    lines = ["POST /alertmanager HTTP/1.1", f"Host: 127.0.0.1:{port}"] + [f"{k}: {v}" for k, v in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        conn.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    head, _, text = answer.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), text.strip()
+
+
+def _authorized(**headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}", **headers}
+
+
+def test_a_request_without_the_token_is_refused_before_its_body_is_read(receiver):
+    length = {"Content-Length": str(len(NOTIFICATION))}
+    assert _post(receiver, length, NOTIFICATION)[0] == 401
+    assert _post(receiver, {"Authorization": "Bearer wrong", **length}, NOTIFICATION)[0] == 401
+    assert _post(receiver, {"Authorization": TOKEN, **length}, NOTIFICATION)[0] == 401
+    assert _post(receiver, _authorized(**length), NOTIFICATION) == (200, "0 acting")
+
+
+@pytest.mark.parametrize("length, status", [(None, 411), ("abc", 400), ("-1", 400), ("1.5", 400), ("²", 400),
+                                            (str((1 << 20) + 1), 413)])
+def test_a_missing_or_bad_content_length_is_answered_not_read_until_close(receiver, length, status):
+    headers = _authorized() if length is None else _authorized(**{"Content-Length": length})
+    answered, text = _post(receiver, headers, NOTIFICATION)
+    assert answered == status
+    assert text.startswith("Content-Length") or text.startswith("larger than")
+
+
+def test_the_token_comes_from_a_file_or_the_environment_and_is_required(tmp_path, monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with pytest.raises(TokenMissing, match="^--token-file: required"):
+        read_token(None)
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
+    assert read_token(None) == "from-the-environment"
+    (tmp_path / "token").write_text("from-a-file\n")
+    assert read_token(str(tmp_path / "token")) == "from-a-file"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(TokenMissing, match="^--token-file: the file is empty$"):
+        read_token(str(tmp_path / "empty"))
+    with pytest.raises(TokenMissing):
+        AlertReceiver({"process": {"evidence_root": str(tmp_path)}}, token="")
