@@ -1,6 +1,6 @@
 """Alerts act at once: a real Alertmanager (Debian's prometheus-alertmanager) with golive's webhook
 as its receiver; a critical alert on the canary rolls the go-live holding the sandbox's router
-back to weight 0 within seconds, fenced, and a second alert rolls back nothing more."""
+back to weight 0, fenced, and a second alert rolls back nothing more (how fast: benchmarks/alert_rollback.py)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,7 @@ def _fire(alertmanager_url: str, signal: str) -> float:
 
 
 @needs_alertmanager
-def test_a_critical_alert_rolls_the_canary_back_within_seconds_and_only_once(sandbox, canary_weight, signing_key,
-                                                                             tmp_path):
+def test_a_critical_alert_rolls_the_canary_back_once(sandbox, canary_weight, signing_key, tmp_path):
     from cli.alert_webhook import AlertReceiver
     from tasks.router import read_weight, set_weight, take_generation
 
@@ -88,15 +87,14 @@ def test_a_critical_alert_rolls_the_canary_back_within_seconds_and_only_once(san
     receiver = AlertReceiver(settings, token="a-shared-token").start()
     try:
         with alertmanager_sending_to(receiver.url, "a-shared-token", tmp_path / "alertmanager") as alertmanager:
-            fired = _fire(alertmanager, "api_p95_ms")
+            _fire(alertmanager, "api_p95_ms")
+            # The rollback's outcome, not one read of 0: while nginx reloads, a new worker may answer 0
+            # and an old one, still accepting, 5; the rollback returns once 0 is in force everywhere.
             deadline = time.monotonic() + 30
-            while read_weight.fn(router).in_force != 0 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            seconds = time.time() - fired
-            assert read_weight.fn(router).in_force == 0
-            assert seconds <= 15, f"alert to weight 0 took {seconds:.1f} s"
             while not receiver.outcomes and time.monotonic() < deadline:
                 time.sleep(0.1)
+            assert receiver.outcomes, "no rollback within 30 s of the alert"
+            assert read_weight.fn(router).in_force == 0
             first = receiver.outcomes[0]
             assert (first["action"], first["release"], first["generation"], first["outcome"]) == (
                 "rollback", "1.4.0", fence.generation, "RolledBack")
