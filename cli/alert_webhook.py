@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import hmac
 import json
-import os
 import logging
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -87,6 +87,9 @@ class AlertReceiver:
         self.service = self.check.target.service
         self.lock = threading.Lock()
         self.outcomes: list[dict] = []  # what each acting notification led to, newest last
+        self.acting: list[threading.Thread] = []  # not daemons: stopping waits for a rollback under way
+        self.acting_lock = threading.Lock()
+        self.stopping = False
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -106,9 +109,10 @@ class AlertReceiver:
                 except (ValueError, RecursionError) as exc:
                     self._answer(400, escape_line(exc) if isinstance(exc, WebhookRefused) else "not JSON")
                     return
+                if alerts and not receiver.begin_acting(alerts):
+                    self._answer(503, "stopping")
+                    return
                 self._answer(200, f"{len(alerts)} acting")
-                if alerts:
-                    threading.Thread(target=receiver.act, args=(alerts,), daemon=True).start()
 
             def _answer(self, status: int, text: str, headers: dict | None = None) -> None:
                 body = (text + "\n").encode()
@@ -135,9 +139,25 @@ class AlertReceiver:
         self.thread.start()
         return self
 
+    def begin_acting(self, alerts) -> bool:
+        """Act on the alerts in a thread of their own; False once stopping (nothing new starts)."""
+        with self.acting_lock:
+            if self.stopping:
+                return False
+            self.acting = [t for t in self.acting if t.is_alive()]
+            thread = threading.Thread(target=self.act, args=(alerts,), name="golive-alert-webhook-act")
+            self.acting.append(thread)
+            thread.start()
+            return True
+
     def stop(self) -> None:
+        """Stop receiving, then wait for every rollback under way: none is cut off half-way."""
+        with self.acting_lock:
+            self.stopping = True
         self.server.shutdown()
         self.server.server_close()
+        for thread in self.acting:
+            thread.join()
 
     def act(self, alerts) -> dict:
         """Roll back the go-live holding the target, if one does (one notification at a time)."""
@@ -179,8 +199,8 @@ class AlertReceiver:
 
 
 def cmd_alert_webhook(args: argparse.Namespace) -> int:
+    import signal
     import sys
-    import time
 
     try:
         settings = load_settings(args.config or {}, release="0.0.0-alert-webhook")
@@ -190,11 +210,15 @@ def cmd_alert_webhook(args: argparse.Namespace) -> int:
         print(f"golive alert-webhook: {escape_line(exc)}", file=sys.stderr)
         return 2
     print(f"receiving Alertmanager's notifications at {receiver.url} for {receiver.service}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a service manager's stop, handled as Ctrl-C
     try:
-        while True:
-            time.sleep(3600)
+        while not stop.wait(3600):
+            pass
     except KeyboardInterrupt:
-        receiver.stop()
+        pass
+    print("stopping: waiting for a rollback under way, if any", flush=True)
+    receiver.stop()
     return 0
 
 

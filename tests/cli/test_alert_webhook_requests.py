@@ -69,3 +69,52 @@ def test_the_token_comes_from_a_file_or_the_environment_and_is_required(tmp_path
         read_token(str(tmp_path / "empty"))
     with pytest.raises(TokenMissing):
         AlertReceiver({"process": {"evidence_root": str(tmp_path)}}, token="")
+
+
+def test_stopping_waits_for_a_rollback_under_way_and_starts_none(receiver):
+    import json
+    import threading
+    import time
+
+    finished = threading.Event()
+
+    def slow_rollback(_alerts):
+        time.sleep(1.0)
+        finished.set()
+
+    receiver.act = slow_rollback
+    alert = {"status": "firing", "labels": {"alertname": "A", "severity": "critical", "service": receiver.service},
+             "startsAt": "2026-12-04T09:00:00Z"}
+    body = json.dumps({"version": "4", "status": "firing", "alerts": [alert]}).encode()
+    assert _post(receiver, _authorized(**{"Content-Length": str(len(body))}), body) == (200, "1 acting")
+    receiver.stop()
+    assert finished.is_set()
+    assert receiver.begin_acting([alert]) is False
+
+
+def test_sigterm_stops_the_webhook_like_ctrl_c(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sandbox.processes import free_ports
+
+    (tmp_path / "golive.yaml").write_text(f"process:\n  evidence_root: {tmp_path / 'evidence'}\n")
+    (tmp_path / "token").write_text(TOKEN)
+    golive = Path(sys.executable).with_name("golive")
+    process = subprocess.Popen(
+        [str(golive), "alert-webhook", "--config", str(tmp_path / "golive.yaml"), "--port", str(free_ports(1)[0]),
+         "--token-file", str(tmp_path / "token")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != TOKEN_ENV})
+    try:
+        assert process.stdout.readline().startswith("receiving Alertmanager's notifications at")
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "stopping" in out and "Traceback" not in err and TOKEN not in out + err
