@@ -146,7 +146,7 @@ def freeze_step(state: Freeze, remaining: float | None, exhaustion: Mapping[str,
 
 def budget_check(state: Freeze | None, override: Override | None, release: str) -> Check:
     """The preflight's word on the budget: a frozen budget is NO-GO, naming it ("error budget
-    7 % < 10 %: frozen"), unless a person's override for this release is on record."""
+    7 % < 10 %: frozen"), unless a person's override for this release was recorded during this freeze."""
     if state is None or not state.frozen:
         left = "" if state is None or state.remaining is None else f": {_percent(state.remaining)} left"
         return Check(name="error_budget", ok=True, detail=f"not frozen{left}",
@@ -157,8 +157,11 @@ def budget_check(state: Freeze | None, override: Override | None, release: str) 
         frozen = f"error budget {shown}, frozen since it was gone too soon ({state.reason}), not yet lifted"
     facts = {"freeze": state.model_dump(), "override": override.model_dump() if override else None}
     if override is not None and override.release == release:
-        return Check(name="error_budget", ok=True, facts=facts,
-                     detail=f"{frozen}; overridden by {override.who}: {override.why}")
+        # A decision taken on an earlier freeze is not one on this: it lapses when the budget freezes again.
+        if state.since is None or override.at >= state.since:
+            return Check(name="error_budget", ok=True, facts=facts,
+                         detail=f"{frozen}; overridden by {override.who}: {override.why}")
+        frozen += f" (the override by {override.who} was recorded before this freeze began; it lapsed)"
     return Check(name="error_budget", ok=False, facts=facts,
                  detail=f"{frozen} (a go-live needs `golive budget override --release {release} --who … --why …`)")
 
