@@ -38,7 +38,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from golive import layout
 from golive.models import Check
@@ -66,6 +66,13 @@ class BudgetSettings(BaseModel):
     predict_windows_hours: tuple[float, ...] = (1.0, 6.0)  # the burns the prediction reads
     folder: str = Field("error-budget", pattern=r"^[A-Za-z0-9_.-]+$")  # under process.evidence_root
     label_pull_requests: StrictBool = True  # false: the freeze is recorded and told, no label set
+
+    @field_validator("predict_windows_hours")
+    @classmethod
+    def _some_finite_positive_hours(cls, hours: tuple[float, ...]) -> tuple[float, ...]:
+        if not hours or not all(math.isfinite(h) and 0 < h <= 720 for h in hours):
+            raise ValueError(f"expected one or more hours, each > 0 and at most 720, got {list(hours)}")
+        return hours
 
 
 class Override(BaseModel):
