@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
 from blocks import settings_for_run
+from golive import layout
 from golive.error_budget import (Freeze, budget_check, budget_folder, exhaustion_seconds, freeze_step, read_freeze,
                                  read_override, record_change)
 from golive.models import Check
@@ -67,7 +68,7 @@ class _FolderLock:
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / ".lock"
+        self.path = folder / layout.BUDGET_LOCK
 
     def __enter__(self):
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 __all__ = [
     "NOTIFICATION_FAILURES", "OPERATOR_CARD", "OPERATOR_CARD_HTML", "OPERATOR_CARD_QR_PNG", "OPERATOR_CARD_QR_SVG",
     "QUICK_START", "RELEASE_NOTES_TEMPLATE", "release_notes", "WAR_ROOM_HTML", "notification_failure", "signal_plot",
-    "signal_plot_files", "BUDGET_FREEZE", "budget_change", "budget_override", "BUILD_OUTPUTS", "CYCLONEDX_SUFFIX",
+    "signal_plot_files", "BUDGET_FREEZE", "BUDGET_LOCK", "budget_change", "budget_override", "BUILD_OUTPUTS", "CYCLONEDX_SUFFIX",
     "IN_TOTO_LINES_SUFFIX", "release_assets",
     "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "GO_LIVE_RUN",
     "FIRST_NIGHT_FREEZE",
@@ -88,6 +88,7 @@ FIRST_NIGHT_HOURS = "first_night_hour_*.json"
 
 # The error budget's freeze (golive.error_budget), in its own folder of the evidence root.
 BUDGET_FREEZE = "freeze.json"
+BUDGET_LOCK = ".lock"  # held by the one writer of the freeze at a time; no evidence, never sealed
 
 
 def budget_change(change: str, stamp: str) -> str:
