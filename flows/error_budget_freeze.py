@@ -132,8 +132,11 @@ def error_budget_freeze(config: str | None = None, settings: dict | None = None,
     """Read the error budget now and freeze, keep, or lift as the policy says."""
     logger = get_run_logger()
     cfg = settings_for_run(BUDGET_RELEASE, config, settings, blocks)
-    counts = measure_error_counts(cfg.prometheus, cfg.policy, cfg.process.budget.track, prediction_windows(cfg),
-                                  time.time())
+    try:
+        counts = measure_error_counts(cfg.prometheus, cfg.policy, cfg.process.budget.track, prediction_windows(cfg),
+                                      time.time())
+    except ValueError as exc:  # a signal list without an errors role: said in one line, every run
+        return Failed(name="Unknown", message=f"the budget cannot be measured: {error_line(exc)}")
     remaining, exhaustion = predictions(cfg, counts)
     try:
         outcome = enforce_budget(cfg, remaining, exhaustion, source=f"error-budget-freeze ({triggered_by})")
