@@ -26,8 +26,10 @@ still goes on).
 4. Otherwise: not frozen.
 
 **The folder is the truth.** The freeze is `<evidence_root>/<budget.folder>/freeze.json`, written
-whole at each change; every freeze, lift and override is also a record of its own beside it
-(`freeze_<stamp>.json`, `lift_<stamp>.json`, `override_<release>.json`), never rewritten.
+whole at each change; every freeze and lift is also a record of its own beside it
+(`freeze_<stamp>.json`, `lift_<stamp>.json`), never rewritten. A release's override is
+`override_<release>.json`: a later override of the same release replaces it whole, and it counts
+only for the freeze it was recorded during.
 """
 
 from __future__ import annotations
