@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 __all__ = [
     "NOTIFICATION_FAILURES", "OPERATOR_CARD", "OPERATOR_CARD_HTML", "OPERATOR_CARD_QR_PNG", "OPERATOR_CARD_QR_SVG",
     "QUICK_START", "RELEASE_NOTES_TEMPLATE", "release_notes", "WAR_ROOM_HTML", "notification_failure", "signal_plot",
-    "signal_plot_files", "BUDGET_FREEZE", "BUDGET_LOCK", "budget_change", "budget_override", "BUILD_OUTPUTS", "CYCLONEDX_SUFFIX",
+    "signal_plot_files", "BUDGET_FREEZE", "BUDGET_LOCK", "budget_change", "budget_override", "BUILD_OUTPUTS",
+    "CYCLONEDX_SUFFIX",
     "IN_TOTO_LINES_SUFFIX", "release_assets",
     "ALL_JUDGE_LOOKS", "ALL_WEIGHT_SETS", "CONTRACT_CHECK", "DSSE_SUFFIX", "FINAL_SNAPSHOT", "GO_LIVE_RUN",
     "FIRST_NIGHT_FREEZE",
