@@ -47,8 +47,8 @@ from golive.models import Check
 from golive.validation import write_whole
 
 __all__ = ["FREEZE_STATE", "BudgetSettings", "Freeze", "Override", "budget_check", "budget_folder",
-           "exhaustion_seconds", "freeze_step", "read_freeze", "read_override", "record_change", "record_override",
-           "spoken_duration"]
+           "exhaustion_seconds", "freeze_reason", "freeze_step", "read_freeze", "read_override", "record_change",
+           "record_override", "spoken_duration"]
 
 FREEZE_STATE = layout.BUDGET_FREEZE
 HOUR = 3600.0
@@ -128,18 +128,30 @@ def _percent(share: float) -> str:
     return f"{100 * share:.0f} %" if abs(100 * share - round(100 * share)) < 0.05 else f"{100 * share:.1f} %"
 
 
+def freeze_reason(remaining: float | None, exhaustion: Mapping[str, float | None], line: float,
+                  horizon_hours: float) -> str | None:
+    """Why the budget calls for a freeze (rule 2): below the line, or gone within the page horizon
+    at some window's burn; None when it does not, or the budget is unknown (rule 1)."""
+    if remaining is None:
+        return None
+    if remaining < line:
+        return f"error budget {_percent(remaining)} < {_percent(line)}"
+    soon = {w: s for w, s in exhaustion.items() if s is not None and s < horizon_hours * HOUR}
+    if soon:
+        return (f"error budget gone in {spoken_duration(min(soon.values()))} at the {min(soon, key=soon.get)} burn "
+                f"(< {horizon_hours:g} h)")
+    return None
+
+
 def freeze_step(state: Freeze, remaining: float | None, exhaustion: Mapping[str, float | None], now: float,
                 line: float, policy: BudgetSettings) -> tuple[Freeze, str | None]:
     """The freeze after one reading of the budget (the module's rules in order), and the change
     it makes: "freeze", "lift", or None."""
-    soon = {w: s for w, s in exhaustion.items() if s is not None and s < policy.page_horizon_hours * HOUR}
     readings = {"remaining": remaining, "line": line, "exhaustion_seconds": dict(exhaustion)}
     if remaining is None:
         return state, None
-    if remaining < line or soon:
-        why = (f"error budget {_percent(remaining)} < {_percent(line)}" if remaining < line else
-               f"error budget gone in {spoken_duration(min(soon.values()))} at the {min(soon, key=soon.get)} burn "
-               f"(< {policy.page_horizon_hours:g} h)")
+    why = freeze_reason(remaining, exhaustion, line, policy.page_horizon_hours)
+    if why is not None:
         if state.frozen:
             return state.model_copy(update={**readings, "above_since": None}), None
         return Freeze(frozen=True, since=now, reason=why, **readings), "freeze"

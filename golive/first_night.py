@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from golive.error_budget import freeze_reason
 from golive.plots import png
 from golive.settings import FirstNightSettings
 from golive.signals import Signal
@@ -73,9 +74,8 @@ def hour_verdict(burns: Mapping[float, float | None], budget_remaining: float | 
     if FAST_BURN in fired:
         triggers.append("error-budget-burn")
         actions.append(policy.on_fast_burn)
-    soon = [s for s in (exhaustion or {}).values() if s is not None and s < horizon_hours * 3600]
-    low = budget_remaining is not None and budget_remaining < policy.freeze_below_budget
-    if (low or (budget_remaining is not None and soon)) and "freeze" not in actions:
+    frozen_by = freeze_reason(budget_remaining, exhaustion or {}, policy.freeze_below_budget, horizon_hours)
+    if frozen_by is not None and "freeze" not in actions:
         actions.append("freeze")
     hourly = burns.get(1)
     if "rollback" in actions:
