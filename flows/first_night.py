@@ -29,7 +29,7 @@ from golive.first_night import (SETTLE_SECONDS, degraded_signals, fast_burn_reas
                                 night_ending, night_report, nodata_note, plot_burn)
 from golive.settings import FirstNightSettings, GoLiveSettings
 from golive.error_budget import spoken_duration
-from golive.slo import PERIOD, budget_remaining, burns_of, measurement_windows
+from golive.slo import burns_of, measurement_windows
 from blocks import settings_for_run
 from flows import subflows_without_heartbeats
 from flows.error_budget_freeze import enforce_budget, predictions, prediction_windows
@@ -145,8 +145,7 @@ def _measure_hour(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNigh
     windows = measurement_windows(night.hour_seconds, night.slo_period_hours) | prediction_windows(cfg)
     counts = measure_error_counts(cfg.prometheus, cfg.policy, night.track, windows, due)
     burns = burns_of(counts, night.slo_objective)
-    remaining = budget_remaining(*(counts[PERIOD] or (None, None)), night.slo_objective)
-    _, exhaustion = predictions(cfg, counts)
+    remaining, exhaustion = predictions(cfg, counts)
     signals = snapshot_signals(cfg.prometheus, cfg.policy, night.track, night.hour_seconds, due)
     degraded = degraded_signals(signals, reference, cfg.policy.catalogue())
     verdict = hour_verdict(burns, remaining, degraded, night, exhaustion, cfg.process.budget.page_horizon_hours)
@@ -156,7 +155,12 @@ def _measure_hour(cfg: GoLiveSettings, evidence: ReleaseFolder, night: FirstNigh
                  f"{'–' if remaining is None else f'{100 * remaining:.1f}%'} left, gone in "
                  f"{spoken_duration(min((s for s in exhaustion.values() if s is not None), default=None))}",
                  details={"hour": hour, "remaining": remaining, "exhaustion_seconds": exhaustion})
-        if not evidence.has(layout.FIRST_NIGHT_FREEZE):
+        if night.track != cfg.process.budget.track:
+            # The freeze is read on process.budget.track, as the scheduled policy reads it (the budget-low
+            # event runs it): frozen on this night's track, it would be lifted on the other.
+            taken.append(f"hour {hour}: freeze left to the error-budget policy (track {cfg.process.budget.track}, "
+                         f"not the night's {night.track})")
+        elif not evidence.has(layout.FIRST_NIGHT_FREEZE):
             taken.append(_freeze(cfg, evidence, hour, remaining, exhaustion))
             announce(cfg, "freeze", 100, taken[-1], details={"hour": hour})
     rolled = None
