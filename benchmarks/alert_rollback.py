@@ -40,10 +40,14 @@ from readme_section import write_section  # noqa: E402
 FAULT_AFTER_STAGE_START = 5.0
 
 
-def _webhook_config(url: str) -> str:
+TOKEN = "benchmark-webhook-token"
+
+
+def _webhook_config(url: str, token_file: Path) -> str:
     return ("route:\n  receiver: golive\n  group_by: [alertname, service, track]\n"
             "  group_wait: 1s\n  group_interval: 5s\n  repeat_interval: 1m\n"
-            f"receivers:\n  - name: golive\n    webhook_configs:\n      - url: {url}\n        send_resolved: false\n")
+            f"receivers:\n  - name: golive\n    webhook_configs:\n      - url: {url}\n        send_resolved: false\n"
+            f"        http_config:\n          authorization:\n            credentials_file: {token_file}\n")
 
 
 def one_run(mode: str, interval: float, work: Path) -> dict:
@@ -82,8 +86,11 @@ def one_run(mode: str, interval: float, work: Path) -> dict:
                                                                        alert_for_seconds=2, burn_windows=()))))
         sandbox.load_rules(rules)
         if mode == "webhook":
-            receiver = AlertReceiver(settings).start()
-            (sandbox.workdir / "alertmanager" / "alertmanager.yml").write_text(_webhook_config(receiver.url))
+            receiver = AlertReceiver(settings, token=TOKEN).start()
+            token_file = work / "webhook-token"
+            token_file.write_text(TOKEN)
+            config = _webhook_config(receiver.url, token_file)
+            (sandbox.workdir / "alertmanager" / "alertmanager.yml").write_text(config)
             httpx.post(f"{sandbox.alertmanager_url}/-/reload", timeout=10).raise_for_status()
 
         folder = Path(cfg.evidence_dir)

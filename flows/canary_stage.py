@@ -22,6 +22,7 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 
 from golive import layout, plots
+from golive.alert_webhook import began_during
 from golive.evidence import EvidenceLedger
 from golive.profiles import (
     ProfileError, diff_profiles, gc_pause_delta, parse_speedscope, profiled_triggers, profiler_time_limit, recommend,
@@ -399,7 +400,7 @@ class _StageRun:
         # one still firing from before the go-live is the environment's (another run's leftover).
         # One whose start is unknown counts as new.
         firing = [f"{a.name}" + (f" ({a.signal}, {a.track})" if a.signal else "") for a in state.result()
-                  if a.track in (None, "canary") and (a.started or time.time()) >= self.result.started_at - 60]
+                  if a.track in (None, "canary") and began_during(a.started, self.result.started_at)]
         self.result.critical_alerts = sorted(set(self.result.critical_alerts) | set(firing))
         return firing
 
