@@ -27,6 +27,7 @@ def _canary_errors_seen(prometheus_url: str) -> bool:
 def test_a_spent_budget_freezes_refuses_the_go_live_until_overridden_and_lifts_after_recovery(
         sandbox, canary_weight, signing_key, github, monkeypatch, tmp_path):
     from flows.error_budget_freeze import enforce_budget, error_budget_freeze
+    from flows.go_live import go_live
     from flows.preflight import preflight
     from tests.flows.test_notify import _events
 
@@ -55,14 +56,14 @@ def test_a_spent_budget_freezes_refuses_the_go_live_until_overridden_and_lifts_a
     assert record["change"] == "freeze" and record["source"] == "error-budget-freeze (schedule)"
     assert _events("golive.error-budget.frozen", "0.0.0-error-budget", reason=frozen.reason)
 
-    # The next go-live's preflight: NO-GO, naming the budget.
+    # The next go-live: NoGo at its flight check, naming the budget; no weight moved.
     sandbox.clear_faults("canary")
     canary_weight(0)
     cfg = load_settings(settings, release="1.5.0")
-    result = preflight(cfg, time.time())
-    assert result["decision"] == "NO-GO"
-    refusal = next(r for r in result["reasons"] if r.startswith("error_budget: "))
-    assert refusal.startswith("error_budget: error budget ") and "< 10 %: frozen" in refusal
+    refused = go_live("1.5.0", settings={**settings, "release": "1.5.0"}, return_state=True)
+    assert (refused.type.value, refused.name) == ("FAILED", "NoGo"), refused.message
+    assert "error_budget: error budget " in refused.message and "< 10 %: frozen" in refused.message
+    assert sandbox.weight() == 0
     check = json.loads((cfg.evidence_dir / layout.preflight_check("error_budget")).read_text())
     assert check["ok"] is False
 
