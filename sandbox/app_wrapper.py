@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from sandbox.faults import FAULTS
+from sandbox.faults import FAULTS, checked_faults
 from sandbox.service import serve_with_admin
 
 __all__ = ["AppFaults", "FaultInjector", "WrappedApp", "app_command", "load_app", "loadgen_args", "main",
@@ -59,19 +59,7 @@ class AppFaults:
         self.values = {name: 0.0 for name in WRAPPER_FAULTS}
 
     def update(self, values: dict) -> None:
-        checked = {}
-        for name, raw in values.items():
-            if name not in WRAPPER_FAULTS:
-                raise ValueError(f"{name}: not a fault of a wrapped application (known: {', '.join(WRAPPER_FAULTS)})")
-            try:
-                value = float(raw)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name}: expected a number, got {raw!r}") from None
-            low, high = FAULTS[name][2], FAULTS[name][3]
-            if not low <= value <= high:  # NaN is in no range
-                raise ValueError(f"{name}: expected a number in [{low:g}, {high:g}], got {value:g}")
-            checked[name] = value
-        self.values.update(checked)
+        self.values.update(checked_faults(values, tuple(WRAPPER_FAULTS), "not a fault of a wrapped application"))
 
     def clear(self) -> None:
         self.values = {name: 0.0 for name in WRAPPER_FAULTS}

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-__all__ = ["FAULTS", "Faults", "FaultError"]
+__all__ = ["FAULTS", "Faults", "FaultError", "checked_faults"]
 
 
 class FaultError(ValueError):
     """An unknown fault or a value out of its range; the message names it."""
+
+
+def checked_faults(values: dict, known: tuple[str, ...], unknown: str) -> dict[str, float]:
+    """`values` as numbers, each a fault of `known` inside its range (FAULTS); FaultError, its
+    message starting with the fault's name (`unknown` says what a name outside `known` is), else."""
+    checked = {}
+    for name, raw in values.items():
+        if name not in known:
+            raise FaultError(f"{name}: {unknown} (known: {', '.join(known)})")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise FaultError(f"{name}: expected a number, got {raw!r}") from None
+        low, high = FAULTS[name][2], FAULTS[name][3]
+        if not low <= value <= high:  # NaN is in no range
+            raise FaultError(f"{name}: expected a number in [{low:g}, {high:g}], got {value:g}")
+        checked[name] = value
+    return checked
 
 
 # name: (what it does, the signal it moves, lowest, highest)
@@ -54,18 +72,7 @@ class Faults:
 
     def update(self, values: dict) -> None:
         """Validate every value first, then apply them all: a bad request changes nothing."""
-        checked = {}
-        for name, raw in values.items():
-            if name not in FAULTS:
-                raise FaultError(f"{name}: unknown fault (known: {', '.join(FAULTS)})")
-            try:
-                value = float(raw)
-            except (TypeError, ValueError):
-                raise FaultError(f"{name}: expected a number, got {raw!r}") from None
-            low, high = FAULTS[name][2], FAULTS[name][3]
-            if not low <= value <= high:
-                raise FaultError(f"{name}: expected a number in [{low:g}, {high:g}], got {value:g}")
-            checked[name] = value
+        checked = checked_faults(values, tuple(FAULTS), "unknown fault")
         for name, value in checked.items():
             setattr(self, name, value)
 
