@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from golive import layout
+from golive.profiles import profile_notes
 from golive.settings import merge_settings
 from golive.signals import readiness_queries
 from golive.warroom import COLUMNS, cell_text
@@ -139,8 +140,9 @@ def _ensure_signing_key(console: Console) -> None:
 
 
 def _profile_lines(folder: Path) -> list[str]:
-    """What the profiles of each stage and its holds advise, from the stage records, and the
-    profiles not taken (the advice is never applied: a person reads it)."""
+    """What the profiles of each stage and its holds show, from the stage records: the frames that
+    grew in the canary, the advice (never applied: a person reads it) and the profiles not taken.
+    A stage whose profiles show nothing of these has no line."""
     lines = []
     for record in sorted(folder.glob(layout.stage_record("*")), key=lambda p: p.stat().st_mtime):
         try:
@@ -150,9 +152,8 @@ def _profile_lines(folder: Path) -> list[str]:
         except (OSError, json.JSONDecodeError, AttributeError, TypeError):
             continue
         for when, profile in cuts:
-            lines += [f"profile advice ({record.stem}, {when}): {r['advice']} [evidence: {', '.join(r['evidence'])}]"
-                      for r in profile.get("recommendations") or []]
-        lines += [f"profile not taken ({record.stem}): {why}" for why in (cuts[-1][1].get("not_taken") or {}).values()]
+            if profile.get("recommendations") or profile.get("not_taken") or (profile.get("diff") or {}).get("grown"):
+                lines += [f"profile ({record.stem}, {when}): {note}" for note in profile_notes(profile)]
     return lines
 
 

@@ -25,10 +25,12 @@ from golive import layout, plots
 from golive.alert_webhook import began_during
 from golive.evidence import EvidenceLedger
 from golive.profiles import (
-    ProfileError, diff_profiles, gc_pause_delta, parse_speedscope, profiled_triggers, profiler_time_limit, recommend,
+    ProfileError, diff_profiles, gc_pause_delta, parse_speedscope, profile_notes, profiled_triggers,
+    profiler_time_limit, recommend,
 )
-from golive.models import RolloutObservation, SignalWindow, StageResult
+from golive.models import RollbackReport, RolloutObservation, SignalWindow, StageResult
 from golive.rollout import RolloutWatch
+from golive.rollback_report import render_profile_addendum
 from golive.scenario import Scenario
 from golive.settings import GoLiveSettings
 from golive.signals import by_role
@@ -41,7 +43,7 @@ from flows.rollback import roll_back, rollback_outcome
 from tasks.alerts import critical_alerts_firing
 from tasks.approval import StageApproval
 from tasks.artifacts import publish_stage
-from tasks.evidence import ReleaseFolder, add_war_room_row
+from tasks.evidence import ReleaseFolder, add_war_room_row, append_text, update_war_room_row
 from tasks.gate import judge_window
 from tasks.http_client import clients_for_this_run
 from tasks.kubernetes import read_kubernetes_rollout
@@ -336,6 +338,8 @@ class _StageRun:
         row = WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent, step.action.capitalize(),
                                       verdict["signals"], series=window.scenario.to_dict()["signals"],
                                       catalogue=catalogue)
+        if notes := profile_notes(profile):
+            row["profile"] = notes
         add_war_room_row(str(self.folder), row)
         if step.action != "pause":  # a pause is announced where it asks
             announce(self.settings, step.action, self.percent, f"{verdict['reason']}; {step.reason}", row)
@@ -459,7 +463,7 @@ class _StageRun:
             detected_at: float | None = None, superseded_by: str | None = None) -> StageResult:
         """The stage's record, after the rollback when it ends in one. A rollback that finds a newer
         go-live holding the target leaves it alone: the stage was superseded."""
-        result = self.result
+        result, record_file = self.result, None
         result.outcome, result.reason, result.triggers = outcome, reason, list(triggers)
         if outcome == "rollback":
             rolled = roll_back(reason=f"{describe(list(triggers), signals or {})}: {reason}", stage=self.percent,
@@ -471,6 +475,8 @@ class _StageRun:
                 result.outcome, superseded_by = "superseded", rolled.result().left_alone
             else:
                 result.rollback = ended
+                report = rolled.result() if rolled.is_completed() else None
+                record_file = report.evidence_file if isinstance(report, RollbackReport) else None
         if result.outcome == "superseded":
             result.superseded_by = superseded_by
             self.logger.warning("stage %s%%: superseded, stopping without touching the target: %s", self.percent,
@@ -482,10 +488,33 @@ class _StageRun:
         profiles = self.profiles.stop()
         result.profile = self.profiles.write(profiles, signals or {}, list(triggers))
         self.folder.record(layout.stage_record(self.percent), result)
+        if result.rollback:
+            self.rollback_in_war_room(signals or {}, record_file)
         plot_stage(str(self.folder), self.percent)
         self.folder.seal(f"canary-stage {self.percent}%")
         self.profiles.push()
         return result
+
+    def rollback_in_war_room(self, signals: dict, record_file: str | None) -> None:
+        """After weight 0: the stage's Rollback row (written now when no gate decision wrote it: a
+        rollout, an alert or the split rolled back) and, when the rollback stood on latency, event
+        loop or GC, what the profiles say, on that row and at the end of the rollback's record."""
+        profile = self.result.profile or {}
+        notes = profile_notes(profile) if profile.get("signals") else []
+        decided = bool(self.result.decisions) and self.result.decisions[-1]["decision"] == "rollback"
+        try:
+            if not decided:
+                row = WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent, "Rollback", signals,
+                                              catalogue=self.settings.policy.catalogue())
+                add_war_room_row(str(self.folder), {**row, "profile": notes} if notes else row)
+            elif notes:
+                update_war_room_row(str(self.folder), f"{self.percent}%", "Rollback", {"profile": notes})
+            if notes and record_file:
+                append_text(str(self.folder), record_file,
+                            render_profile_addendum(notes, (profile.get("files") or {}).get("diff"), time.time()))
+        except Exception as exc:  # the traffic is safe at weight 0; a lost note must not roll back again
+            self.logger.warning("stage %s%%: the rollback's war-room row or profile note could not be written: %s",
+                                self.percent, error_line(exc))
 
 
 @flow(name="canary-stage", flow_run_name="stage {percent}%")

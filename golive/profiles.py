@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE", "MIN_SAMPLES",
-    "Profile", "ProfileError", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope", "profiled_triggers",
+    "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GC_MIN_PAUSES", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE", "MIN_SAMPLES",
+    "Profile", "ProfileError", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope", "profile_notes",
+    "profiled_triggers",
     "PROFILER_LIMIT_CAP_SECONDS", "profiler_time_limit", "pyroscope_name", "recommend",
 ]
 
@@ -44,6 +45,10 @@ GROWTH_MIN_POINTS = 5.0
 HOT_FRAME_MIN_SHARE = 0.10  # of the canary's self time, for a frame to be pointed at
 GC_GROWTH_RATIO = 3.0  # canary's mean gen-2 pause over stable's
 GC_FREEZE_MIN_SHARE = 0.5  # of the canary's GC pause time spent in generation 2
+# Full collections are few (a handful a minute) and one can be stretched by the machine's other
+# work: a mean of fewer pauses than this says nothing (one 64-ms pause beside two of 11 ms was seen
+# on a healthy canary on a busy machine).
+GC_MIN_PAUSES = 5
 TOP_GROWN = 10
 # Frames of the asyncio loop itself: a frame with one of these under it ran on the loop's thread.
 _LOOP_FILES = ("asyncio/base_events.py", "asyncio/events.py", "uvloop")
@@ -211,6 +216,11 @@ def _short(frame: str) -> str:
     return frame.split(" (", 1)[0]
 
 
+def _where(grown: dict) -> str:
+    """A grown frame as a person names it: `frame` in `caller()`."""
+    return f"`{_short(grown['frame'])}`" + (f" in `{_short(grown['caller'])}()`" if grown.get("caller") else "")
+
+
 def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = (),
               evidence: dict[str, str] | None = None, loop_signal: str = "event_loop_p95_ms",
               gc_signal: str = "gc_pause_avg_ms") -> list[dict]:
@@ -221,12 +231,13 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
        signals and the frame ran on the asyncio loop's thread, the advice is to move it to an
        executor; otherwise to look at what changed in it.
     2. **Gen-2 pauses grew.** The canary's mean generation-2 pause is `GC_GROWTH_RATIO` times the
-       stable's or more: named with the ratio (and with rule 1's frame when there is one, since
-       allocation in it is the first suspect).
+       stable's or more, each a mean of at least `GC_MIN_PAUSES` pauses: named with the ratio (and
+       with rule 1's frame when there is one, since allocation in it is the first suspect).
     3. **Gen 2 dominates.** The decision stood on the GC signal and generation 2 takes at least
-       `GC_FREEZE_MIN_SHARE` of the canary's GC pause time: objects that live for the process' life
-       are traced again at every full collection; `gc.freeze()` after start-up takes them out of
-       it. (Not on its own: a healthy service's full collections may dominate its tiny pauses.)
+       `GC_FREEZE_MIN_SHARE` of the canary's GC pause time, over `GC_MIN_PAUSES` pauses or more:
+       objects that live for the process' life are traced again at every full collection;
+       `gc.freeze()` after start-up takes them out of it. (Not on its own: a healthy service's full
+       collections may dominate its tiny pauses.)
 
     Args:
         view: `diff_profiles`' answer.
@@ -243,8 +254,7 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
     found = []
     hot = next(iter(view.get("grown") or []), None)
     if hot and hot["canary_self_share"] >= HOT_FRAME_MIN_SHARE:
-        where = f"`{_short(hot['frame'])}`" + (f" in `{_short(hot['caller'])}()`" if hot.get("caller") else "")
-        said = (f"{where} holds {hot['canary_self_share']:.0%} of canary self time "
+        said = (f"{_where(hot)} holds {hot['canary_self_share']:.0%} of canary self time "
                 f"(stable {hot['stable_self_share']:.0%}, +{hot['points']:g} points)")
         if loop_signal in signals and hot["on_loop_share"] >= 0.5:
             advice = f"{said}: a synchronous frame on the event loop during loop lag; move it to an executor " \
@@ -257,7 +267,7 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
                       "evidence": [f"{evidence.get('profile_diff', 'profile diff')}: grown[0]"]})
     gc_file = evidence.get("gc_pauses", "GC pauses")
     canary_gc, stable_gc = (gc_pauses or {}).get("canary") or {}, (gc_pauses or {}).get("stable") or {}
-    mean = lambda g: g["seconds"] / g["count"] if g and g.get("count") else None  # noqa: E731
+    mean = lambda g: g["seconds"] / g["count"] if g and g.get("count", 0) >= GC_MIN_PAUSES else None  # noqa: E731
     c2, s2 = mean(canary_gc.get("2")), mean(stable_gc.get("2"))
     if c2 is not None and s2 and c2 / s2 >= GC_GROWTH_RATIO:
         advice = f"gen-2 pauses grew {c2 / s2:.1f}x ({s2 * 1000:.2f} -> {c2 * 1000:.2f} ms mean)"
@@ -268,11 +278,38 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
     total = sum(g.get("seconds", 0.0) for g in canary_gc.values())
     gen2 = (canary_gc.get("2") or {}).get("seconds", 0.0)
     if gc_signal in signals and total > 0 and gen2 / total >= GC_FREEZE_MIN_SHARE \
-            and (canary_gc.get("2") or {}).get("count", 0) >= 3:
+            and (canary_gc.get("2") or {}).get("count", 0) >= GC_MIN_PAUSES:
         found.append({"rule": "gen2-dominates", "advice": f"GC generation 2 holds {gen2 / total:.0%} of the canary's "
                       "pause time: consider gc.freeze() after start-up so long-lived objects are not traced again",
                       "evidence": [f"{gc_file}.canary"]})
     return found
+
+
+def _grown_text(grown: dict) -> str:
+    return (f"{_where(grown)} {grown['canary_self_share']:.0%} of canary self time "
+            f"(stable {grown['stable_self_share']:.0%}, +{grown['points']:g} points)")
+
+
+def profile_notes(summary: dict | None, top: int = 3) -> list[str]:
+    """A stage's (or a Hold's) profile summary in a few lines for a person: the frames that grew
+    most in the canary, or why none is named, then each piece of advice. Empty when profiling was off.
+
+    Args:
+        summary: the `profile` a stage record or a Hold's snapshot carries.
+        top: how many grown frames to name."""
+    if not summary:
+        return []
+    if summary.get("error"):
+        return [f"profiles not written: {summary['error']}"]
+    notes = [f"profile not taken: {why}" for why in (summary.get("not_taken") or {}).values()]
+    diff = summary.get("diff")
+    if diff:
+        grown = (diff.get("grown") or [])[:top]
+        notes.append("grown in the canary: " + "; ".join(_grown_text(g) for g in grown) if grown
+                     else f"canary vs stable: {diff.get('reason') or 'no frame grew beyond noise'}")
+    notes += [f"advice: {r['advice']} [evidence: {', '.join(r.get('evidence') or [])}]"
+              for r in summary.get("recommendations") or []]
+    return notes
 
 
 def folded(profile: Profile) -> str:

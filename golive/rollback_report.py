@@ -9,7 +9,7 @@ from golive import layout
 from golive.models import RollbackReport
 from golive.validation import escape_line
 
-__all__ = ["render_rollback", "rollback_file_name", "rollback_started_at"]
+__all__ = ["render_profile_addendum", "render_rollback", "rollback_file_name", "rollback_started_at"]
 
 _STAMPED = re.compile(r"^(?:late_)?rollback_(?:dryrun_)?(\d{8}T\d{6}Z)_(\d{6})(?:_[A-Za-z0-9]{1,8})?\.txt$")
 
@@ -64,3 +64,12 @@ def render_rollback(report: RollbackReport, release: str, at: float, signals: di
         lines.append("  (not given: a rollback started by hand)")
     lines += ["", "steps:"] + [f"  {i}. {e(step)}" for i, step in enumerate(report.steps, 1)]
     return "\n".join(lines) + "\n"
+
+
+def render_profile_addendum(notes: list[str], diff_file: str | None, at: float) -> str:
+    """The lines a stage appends to its rollback's record once the profiles are written (after
+    weight 0, which they never delay): what grew in the canary and the advice, escaped as above."""
+    when = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+    source = f"; {escape_line(diff_file)}" if diff_file else ""
+    return "\n".join(["", f"profile of the stage, canary vs stable (written after weight 0, at {when}{source}):",
+                      *(f"  {escape_line(note)}" for note in notes)]) + "\n"

@@ -5,7 +5,9 @@ A row keeps the canary's level per column (what the demo's screen and the CSV sh
 the evidence it rests on, so a cell never reads as a breach beside a green light. The columns
 are the signal list's (each signal's `column`), in its order, named under `columns` in each row;
 a table's columns are its rows'. Rows written before `columns` existed have the runbook's eight,
-and rows written before `cells` existed still render, value only.
+and rows written before `cells` existed still render, value only. A Hold or Rollback whose signals
+were latency, event loop or GC carries, under `profile`, a few lines on what grew in the canary's
+profile (`golive.profiles.profile_notes`): the tables show them below the rows, the CSV does not.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import pandas as pd
 from golive.signals import CATALOGUE, Signal
 
 __all__ = [
-    "COLUMNS", "VERDICT_WORDS", "WarRoomRow", "cell_summary", "cell_text", "channel_message", "columns", "table_rows",
-    "to_csv", "to_frame", "to_html", "to_markdown",
+    "COLUMNS", "VERDICT_WORDS", "WarRoomRow", "cell_summary", "cell_text", "channel_message", "columns",
+    "profile_notes_of", "table_rows", "to_csv", "to_frame", "to_html", "to_markdown",
 ]
 
 SIGNAL_COLUMNS = {s.name: s.column for s in CATALOGUE}
@@ -35,6 +37,7 @@ VERDICT_WORDS = ("pass", "within noise", "deviation", "breach", "insufficient", 
 _COLOURS = {"pass": "#d9f2d9", "within noise": "#eef7d4", "deviation": "#fff1c2", "breach": "#f8c9c4",
             "insufficient": "#e4e4f4", "no data": "#eeeeee"}
 _DECISION_COLOURS = {"Proceed": "#2e7d32", "Hold": "#b7860b", "Rollback": "#c62828", "Pause": "#5e35b1"}
+_NOT_COLUMNS = ("cells", "columns", "profile")
 
 
 def _number(value) -> float | None:
@@ -147,7 +150,7 @@ def columns(rows: Iterable[Mapping]) -> list[str]:
 
 def to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
     rows = list(rows)
-    return pd.DataFrame([{k: v for k, v in row.items() if k not in ("cells", "columns")} for row in rows],
+    return pd.DataFrame([{k: v for k, v in row.items() if k not in _NOT_COLUMNS} for row in rows],
                         columns=columns(rows))
 
 
@@ -173,6 +176,12 @@ def cell_summary(row: Mapping, column: str, evidence: bool = True) -> str:
     return f"{text} ({cell['evidence']})" if evidence else text
 
 
+def profile_notes_of(rows: Iterable[Mapping]) -> list[tuple[str, list[str]]]:
+    """The rows' profile lines, each with the decision it belongs to (`25% Hold at 10:03:01`)."""
+    return [(f"{row.get('Stage')} {row.get('Decision')} at {row.get('Time')}", [str(n) for n in row["profile"]])
+            for row in rows if row.get("profile")]
+
+
 def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -186,6 +195,11 @@ def to_markdown(rows: Iterable[Mapping]) -> str:
     if any(row.get("cells") for row in rows):
         lines += ["", "Each signal: the canary's value / its threshold, the judge's verdict "
                       "(pass, within noise, deviation, breach, insufficient, no data) and what it rests on."]
+    profiled = profile_notes_of(rows)
+    if profiled:
+        lines += ["", "Profiles at these decisions (canary vs stable):"]
+        for decision, notes in profiled:
+            lines += [f"- {decision}"] + [f"  - {' '.join(note.split())}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -226,12 +240,16 @@ def to_html(rows: Iterable[Mapping], title: str = "War room") -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = " ".join(f'<span style="background:{c};padding:0 .4em">{html.escape(w)}</span>'
                       for w, c in _COLOURS.items())
+    profiled = "".join(f"<li>{html.escape(decision)}<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+                       + "</ul></li>" for decision, notes in profile_notes_of(rows))
+    if profiled:
+        profiled = f"<h2>Profiles at these decisions (canary vs stable)</h2><ul>{profiled}</ul>"
     return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title><style>"
             "body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:13px}"
             "th,td{border:1px solid #bbb;padding:4px 6px;vertical-align:top;text-align:right}"
             "td.decision{font-weight:bold;text-align:left}small{color:#444}</style></head><body>"
             f"<h1>{html.escape(title)}</h1><table><thead><tr>{head}</tr></thead><tbody>\n"
-            + "\n".join(body) + f"\n</tbody></table><p>{legend}</p></body></html>\n")
+            + "\n".join(body) + f"\n</tbody></table><p>{legend}</p>{profiled}</body></html>\n")
 
 
 def channel_message(release: str, decision: str, stage: int | None, reason: str, row: Mapping | None = None) -> str:

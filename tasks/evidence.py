@@ -27,8 +27,8 @@ from tasks.logs import run_logger
 from tasks.signing import load_signing_key
 
 __all__ = [
-    "ReleaseFolder", "UnsignedSealError", "add_war_room_row", "inspect_folder", "list_evidence", "read_stage_records",
-    "record", "seal",
+    "ReleaseFolder", "UnsignedSealError", "add_war_room_row", "append_text", "inspect_folder", "list_evidence",
+    "read_stage_records", "record", "seal", "update_war_room_row",
 ]
 
 
@@ -136,6 +136,29 @@ def add_war_room_row(folder: str, row: dict) -> list[dict]:
     _written(lambda: ledger.write_text(layout.WAR_ROOM_MD, warroom.to_markdown(rows)))
     _written(lambda: ledger.write_text(layout.WAR_ROOM_CSV, warroom.to_csv(rows)))
     return rows
+
+
+def update_war_room_row(folder: str, stage: str, decision: str, changes: dict) -> bool:
+    """Add `changes` to the last row of `stage` (`25%`) that decided `decision` and rewrite the
+    table from the rows; False when there is no such row (nothing is written)."""
+    from golive import warroom
+
+    ledger = EvidenceLedger(folder)
+    rows = ledger.read_json(layout.WAR_ROOM_JSON) if ledger.path(layout.WAR_ROOM_JSON).exists() else []
+    mine = [row for row in rows if row.get("Stage") == stage and row.get("Decision") == decision]
+    if not mine:
+        return False
+    mine[-1].update(changes)
+    _written(lambda: ledger.write_json(layout.WAR_ROOM_JSON, rows))
+    _written(lambda: ledger.write_text(layout.WAR_ROOM_MD, warroom.to_markdown(rows)))
+    return True
+
+
+def append_text(folder: str, name: str, text: str) -> str:
+    """`text` added at the end of the text file `name` (written whole again, through a rename)."""
+    ledger = EvidenceLedger(folder)
+    before = ledger.path(name).read_text(encoding="utf-8") if ledger.path(name).exists() else ""
+    return str(_written(lambda: ledger.write_text(name, before + text)))
 
 
 def read_stage_records(folder: str, stages: list[int]) -> list[dict]:

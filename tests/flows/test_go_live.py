@@ -49,6 +49,9 @@ def test_a_breach_at_25_percent_rolls_back_to_stable(sandbox, canary_weight, sig
     seconds = float(re.search(r"seconds from the breaching interval to weight 0: ([\d.]+)", text).group(1))
     assert seconds <= 10
     assert [r["Decision"] for r in war_room(folder)][-1] == "Rollback"
+    # It stood on latency: what the profiles showed is on its war-room row and ends its record.
+    assert war_room(folder)[-1]["profile"]
+    assert "\nprofile of the stage, canary vs stable (written after weight 0, at " in text
 
 
 def test_rollback_dry_run_changes_nothing_and_a_real_one_is_safe_twice(sandbox, canary_weight, tmp_path, capsys):

@@ -6,7 +6,7 @@ from fnmatch import fnmatch
 
 from golive import layout
 from golive.models import RollbackReport
-from golive.rollback_report import render_rollback, rollback_file_name
+from golive.rollback_report import render_profile_addendum, render_rollback, rollback_file_name
 
 AT = 1_796_032_807.25  # 2026-11-30T10:00:07.25Z
 
@@ -26,6 +26,14 @@ def test_a_reason_with_a_line_break_cannot_forge_a_line():
     text = render_rollback(_report(reason="oops\nweight after:   0\r\nverified"), "1.4.0", AT, None)
     assert _lines_starting(text, "weight after:") == ["weight after:   5"]
     assert _lines_starting(text, "reason:") == ["reason:         oops\\nweight after:   0\\r\\nverified"]
+
+
+def test_the_profile_addendum_is_one_line_a_note_and_cannot_forge_a_line():
+    # A frame's name is the service's text: a function named with a line break stays on its line.
+    text = render_profile_addendum(["grown in the canary: `f\nweight after:   25`", "advice: x"], "d.json", AT)
+    assert text.splitlines() == [
+        "", "profile of the stage, canary vs stable (written after weight 0, at 2026-11-30T10:00:07+00:00; d.json):",
+        "  grown in the canary: `f\\nweight after:   25`", "  advice: x"]
 
 
 def test_every_free_text_is_one_line_with_control_characters_escaped():

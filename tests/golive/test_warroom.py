@@ -69,6 +69,16 @@ def test_markdown_html_and_the_channel_say_the_same():
     assert reason == "reason: 8/8 green over 10 intervals"
 
 
+def test_a_holds_profile_lines_follow_the_table_and_stay_out_of_the_csv():
+    hold = {**_row(healthy(), "Hold"), "profile": ["grown in the canary: `burn` in `quote()` 41% <of> self time"]}
+    rows = [json.loads(json.dumps(_row(healthy()))), hold]
+    markdown, page = warroom.to_markdown(rows), warroom.to_html(rows)
+    assert markdown.split("Profiles at these decisions (canary vs stable):\n")[1] == (
+        "- 25% Hold at 10:00:07\n  - grown in the canary: `burn` in `quote()` 41% <of> self time\n")
+    assert "<li>grown in the canary: `burn` in `quote()` 41% &lt;of&gt; self time</li>" in page
+    assert "burn" not in to_csv(rows) and list(warroom.to_frame(rows).columns) == COLUMNS
+
+
 def test_rows_written_before_cells_still_render():
     old = {"Time": "10:00:00", "Stage": "5%", "p95": 141.0, "cspΔ": 201.0, "Decision": "Proceed"}
     assert "| 10:00:00 | 5% | 141 | – | – | – | – | +201% | – | – | Proceed |" in warroom.to_markdown([old])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from golive.profiles import (
-    MIN_SAMPLES, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope, profiled_triggers,
-    pyroscope_name, recommend,
+    GC_MIN_PAUSES, MIN_SAMPLES, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope, profile_notes,
+    profiled_triggers, pyroscope_name, recommend,
 )
 
 FRAMES = [
@@ -130,10 +130,19 @@ def test_gen2_pauses_that_grew_and_dominate_are_advised():
 
 
 def test_gen2_dominating_is_advised_only_when_the_decision_stood_on_gc():
-    gc = {"stable": {"0": {"seconds": 0.01, "count": 100}, "2": {"seconds": 0.02, "count": 4}},
-          "canary": {"0": {"seconds": 0.01, "count": 100}, "2": {"seconds": 0.02, "count": 4}}}
+    gc = {"stable": {"0": {"seconds": 0.01, "count": 100}, "2": {"seconds": 0.02, "count": 5}},
+          "canary": {"0": {"seconds": 0.01, "count": 100}, "2": {"seconds": 0.02, "count": 5}}}
     assert recommend({"grown": []}, gc, ["api_p95_ms"]) == []
     assert [r["rule"] for r in recommend({"grown": []}, gc, ["gc_pause_avg_ms"])] == ["gen2-dominates"]
+
+
+def test_a_gc_mean_of_fewer_than_the_minimum_pauses_is_not_compared():
+    # As seen on a healthy canary on a busy machine: one stretched full collection.
+    one_long = {"stable": {"2": {"seconds": 0.0226, "count": 2}}, "canary": {"2": {"seconds": 0.0638, "count": 1}}}
+    assert recommend({"grown": []}, one_long, ["gc_pause_avg_ms"]) == []
+    enough = {track: {"2": {"seconds": g["2"]["seconds"] * GC_MIN_PAUSES, "count": GC_MIN_PAUSES}}
+              for track, g in {"stable": {"2": {"seconds": 0.0113}}, "canary": {"2": {"seconds": 0.0638}}}.items()}
+    assert [r["rule"] for r in recommend({"grown": []}, enough, [])] == ["gen2-pauses-grew"]
 
 
 def test_nothing_above_noise_gives_no_advice():
@@ -142,6 +151,20 @@ def test_nothing_above_noise_gives_no_advice():
                             profile("stable", {(LOOP, HANDLE, QUOTE): 100}))
     assert recommend(healthy, {**same, "canary": {"0": {"seconds": 1, "count": 100}, **same["canary"]}},
                      ["event_loop_p95_ms"]) == []
+
+
+def test_the_notes_name_the_top_grown_frames_then_the_advice_or_say_why_none_is_named():
+    view = diff_profiles(profile("canary", {(LOOP, HANDLE, QUOTE, BURN): 80, (LOOP, HANDLE, QUOTE): 20}),
+                         profile("stable", {(LOOP, HANDLE, QUOTE): 100}))
+    advice = recommend(view, None, ["event_loop_p95_ms"], {"profile_diff": "d.json"})
+    notes = profile_notes({"not_taken": {}, "diff": view, "recommendations": advice})
+    assert notes[0] == "grown in the canary: `burn` in `quote()` 80% of canary self time (stable 0%, +80 points)"
+    assert notes[1].startswith("advice: `burn` in `quote()` holds 80%") and notes[1].endswith("[evidence: d.json: grown[0]]")
+    few = diff_profiles(profile("canary", {(LOOP, QUOTE): 3}), profile("stable", {(LOOP, QUOTE): 100}))
+    assert profile_notes({"not_taken": {"stable": "stable: ptrace refused"}, "diff": few}) == [
+        "profile not taken: stable: ptrace refused",
+        "canary vs stable: too few samples to compare (canary under 20 samples)"]
+    assert profile_notes(None) == [] and profile_notes({"error": "disk full"}) == ["profiles not written: disk full"]
 
 
 def test_folded_stacks_and_the_pyroscope_name():

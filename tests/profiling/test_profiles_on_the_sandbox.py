@@ -12,6 +12,7 @@ import pytest
 
 from flows.canary_stage import _StageProfiles
 from golive.evidence import EvidenceLedger
+from golive.profiles import profile_notes
 from golive.settings import load_settings
 from tasks.profiler import find_service_pid, start_profiling, stop_profiling
 
@@ -61,6 +62,8 @@ def test_a_cpu_burning_canary_is_named_in_the_rollback_record_and_advised_on(san
     assert BURN in record["diff"]["grown"][0]["frame"]
     (advice,) = [r for r in record["recommendations"] if r["rule"] == "sync-frame-on-loop"]
     assert BURN in advice["frame"] and "executor" in advice["advice"]
+    grown, *_ = profile_notes(record)  # the lines the rollback's record and war-room row get
+    assert grown.startswith(f"grown in the canary: `{BURN}`")
     ledger = EvidenceLedger(tmp_path)
     assert {"profile_stage_50_canary.speedscope.json", "profile_stage_50_stable.png", "profile_stage_50_diff.json"} \
         <= set(ledger.files())

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,13 @@ from prefect.states import Completed
 import flows.canary_stage as canary_stage
 import tasks.profiler as profiler
 from flows.canary_stage import _StageProfiles, _StageRun
-from golive.models import StageResult
-from golive.profiles import PROFILER_LIMIT_CAP_SECONDS, profiler_time_limit
+from golive import layout
+from golive.evidence import EvidenceLedger
+from golive.models import RollbackReport, StageResult
+from golive.profiles import PROFILER_LIMIT_CAP_SECONDS, profile_notes, profiler_time_limit
 from golive.settings import load_settings
+from golive.warroom import WarRoomRow
+from tasks.evidence import ReleaseFolder, add_war_room_row
 from tasks.profiler import ProfileSampling, TakenProfile
 
 # A profiler that ignores its stop signal, as a py-spy stuck writing its file would.
@@ -27,8 +32,8 @@ _DEAF = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); prin
 
 
 class _Folder:
-    def __init__(self):
-        self.records = []
+    def __init__(self, path: str):
+        self.records, self.path = [], path
 
     def record(self, name, data):
         self.records.append(name)
@@ -37,7 +42,7 @@ class _Folder:
         pass
 
     def __str__(self):
-        return "folder"
+        return self.path
 
 
 @pytest.fixture
@@ -63,7 +68,7 @@ def _settings(tmp_path, profiling: dict | None = None):
 def _stage(settings, percent: int = 25) -> _StageRun:
     stage = object.__new__(_StageRun)
     stage.settings, stage.percent, stage.generation = settings, percent, 7
-    stage.folder, stage.logger = _Folder(), logging.getLogger("test")
+    stage.folder, stage.logger = _Folder(str(settings.process.evidence_root)), logging.getLogger("test")
     stage.result = StageResult(stage=percent, outcome="proceed", started_at=time.time(), ended_at=time.time(),
                                generation=7)
     stage.profiles = _StageProfiles(settings, percent, str(settings.process.evidence_root), stage.logger)
@@ -77,7 +82,7 @@ def test_the_rollback_is_written_before_a_profiler_that_will_not_stop_is_waited_
 
     def roll_back(**kwargs):
         events.append(("roll_back", process.poll() is None, kwargs["generation"]))
-        return "rolled"
+        return Completed(data=_rolled_back())
 
     def stop_profiling(sampling, return_state):
         events.append(("stop", sampling.track))
@@ -98,6 +103,67 @@ def test_the_rollback_is_written_before_a_profiler_that_will_not_stop_is_waited_
     assert result.outcome == "rollback" and result.rollback == "RolledBack"
     assert process.poll() is not None  # killed once it ignored the stop signal
     assert result.profile["not_taken"] == {"canary": "canary: py-spy wrote no profile (the process may have ended)"}
+
+
+RECORD = "rollback_20261204T100000Z_000000.txt"
+
+
+def _rolled_back() -> RollbackReport:
+    return RollbackReport(reason="p95 breached", stage=25, triggered_by="canary-stage 25%", dry_run=False, steps=[],
+                          weight_before=25, weight_after=0, verified=True, seconds_to_weight_zero=1.0,
+                          breach_detected_at=None, evidence_file=RECORD)
+
+
+def _burning_summary(signals: list[str]) -> dict:
+    """A stage's profile summary as `_StageProfiles.write` gives it for a canary burning in `burn`."""
+    burn = {"frame": "burn (app/service.py)", "caller": "quote (app/service.py)", "canary_self_share": 0.41,
+            "stable_self_share": 0.0, "points": 41.0}
+    return {"files": {"diff": "profile_stage_25_diff.json"}, "not_taken": {}, "signals": signals,
+            "diff": {"comparable": True, "reason": "1 frame(s) grew beyond noise", "grown": [burn]},
+            "recommendations": [{"rule": "sync-frame-on-loop", "frame": burn["frame"],
+                                 "advice": "`burn` in `quote()` holds 41% of canary self time: move it to an executor",
+                                 "evidence": ["profile_stage_25_diff.json: grown[0]"]}]}
+
+
+def _stage_in(tmp_path, summary: dict, decided: bool) -> _StageRun:
+    stage = _stage(_settings(tmp_path))
+    stage.folder = ReleaseFolder(path=str(tmp_path))
+    stage.result.profile = summary
+    if decided:  # the gate's Rollback: its row is in the war room already
+        stage.result.decisions = [{"decision": "rollback"}]
+        add_war_room_row(str(tmp_path), WarRoomRow.from_verdict(datetime.now(timezone.utc), 25, "Rollback", {}))
+    EvidenceLedger(tmp_path).write_text(RECORD, "ROLLBACK v1.4.0\nweight after:   0\n")
+    return stage
+
+
+def test_a_rollback_on_loop_lag_gets_the_grown_frames_and_advice_on_its_row_and_at_the_end_of_its_record(tmp_path):
+    stage = _stage_in(tmp_path, _burning_summary(["event_loop_p95_ms"]), decided=True)
+
+    stage.rollback_in_war_room({}, RECORD)
+
+    text = (tmp_path / RECORD).read_text()
+    assert text.startswith("ROLLBACK v1.4.0\nweight after:   0\n")  # what was written at weight 0 stays
+    added = text.split("\n", 3)[3]
+    assert added.startswith("profile of the stage, canary vs stable (written after weight 0, at ")
+    assert "profile_stage_25_diff.json" in added.splitlines()[0]
+    assert "grown in the canary: `burn` in `quote()` 41% of canary self time (stable 0%, +41 points)" in added
+    assert "advice: `burn` in `quote()` holds 41%" in added and "[evidence: profile_stage_25_diff.json: grown[0]]" \
+        in added
+    (row,) = json.loads((tmp_path / layout.WAR_ROOM_JSON).read_text())
+    assert row["Decision"] == "Rollback" and row["profile"] == profile_notes(_burning_summary(["event_loop_p95_ms"]))
+    table = (tmp_path / layout.WAR_ROOM_MD).read_text()
+    assert "- 25% Rollback at " in table and "`burn` in `quote()`" in table.split("Profiles at these decisions")[1]
+    assert "burn" not in (tmp_path / layout.WAR_ROOM_CSV).read_text()
+
+
+def test_a_rollback_no_gate_decided_gets_its_row_and_one_not_on_a_profiled_signal_no_profile_note(tmp_path):
+    stage = _stage_in(tmp_path, _burning_summary([]), decided=False)  # a critical alert on 5xx, say
+
+    stage.rollback_in_war_room({}, RECORD)
+
+    (row,) = json.loads((tmp_path / layout.WAR_ROOM_JSON).read_text())
+    assert (row["Stage"], row["Decision"]) == ("25%", "Rollback") and "profile" not in row
+    assert (tmp_path / RECORD).read_text() == "ROLLBACK v1.4.0\nweight after:   0\n"
 
 
 def test_a_profiler_that_cannot_start_is_a_line_and_the_one_that_started_is_still_stopped(tmp_path, monkeypatch):
