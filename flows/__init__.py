@@ -29,3 +29,18 @@ def subflows_without_heartbeats(body: Callable[P, R]) -> Callable[P, R]:
     # parameters against them, and this module does not know the body's types.
     without_heartbeats.__signature__ = inspect.signature(body, eval_str=True)  # type: ignore[attr-defined]
     return without_heartbeats
+
+
+def with_its_clients(body: Callable[P, R]) -> Callable[P, R]:
+    """A flow's body that holds its run's HTTP clients (`tasks.http_client.clients_for_this_run`)
+    and closes them when it ends. Goes under `@flow`, as `subflows_without_heartbeats` does."""
+
+    @functools.wraps(body)
+    def holding_clients(*args: P.args, **kwargs: P.kwargs) -> R:
+        from tasks.http_client import clients_for_this_run
+
+        with clients_for_this_run():
+            return body(*args, **kwargs)
+
+    holding_clients.__signature__ = inspect.signature(body, eval_str=True)  # type: ignore[attr-defined]
+    return holding_clients

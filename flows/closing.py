@@ -18,6 +18,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
+from flows import with_its_clients
 from flows.attest import attach_release_evidence
 from golive import layout
 from golive.card import deployment_summary, fill_release_notes
@@ -55,6 +56,7 @@ def _refusal(settings: GoLiveSettings, evidence: ReleaseFolder, stages: list[dic
 
 
 @flow(name="closing", flow_run_name="closing v{settings.release}")
+@with_its_clients  # its GitHub clients closed when it ends
 def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
     """Tag and push, lift the freeze; ends `Closed`, `ClosedPartially` naming what failed, or
     `Refused` (nothing changed) when the evidence does not show the release Live."""

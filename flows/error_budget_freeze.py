@@ -32,6 +32,7 @@ from golive.models import Check
 from golive.settings import GoLiveSettings
 from golive.slo import PERIOD, budget_remaining, burn_rate
 from golive.validation import error_line
+from flows import with_its_clients
 from tasks.github import GitHubError, relabel_for_budget
 from tasks.notify import announce
 from tasks.prometheus import measure_error_counts
@@ -127,6 +128,7 @@ def preflight_budget_check(settings: GoLiveSettings) -> Check:
 
 
 @flow(name="error-budget-freeze", flow_run_name="error budget freeze policy")
+@with_its_clients  # its GitHub clients closed when it ends
 def error_budget_freeze(config: str | None = None, settings: dict | None = None,
                         blocks: dict[str, str] | None = None, triggered_by: str = "schedule") -> State:
     """Read the error budget now and freeze, keep, or lift as the policy says."""

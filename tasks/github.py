@@ -11,6 +11,7 @@ own origin: a `next` link to any other host is refused, never followed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -23,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from golive.settings import GitHubSettings
 from golive.validation import escape_line
+from tasks.http_client import run_client
 
 API_VERSION = "2022-11-28"
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -81,7 +83,10 @@ class GitHub:
             headers["Authorization"] = f"Bearer {token}"
         self.settings = settings
         self.repo_path = f"/repos/{settings.repository}"
-        self.client = httpx.Client(base_url=settings.api_url.rstrip("/"), headers=headers, timeout=20)
+        # One client per API and token for the run (closed when the run's clients are), not one a call.
+        base_url = settings.api_url.rstrip("/")
+        key = ("github", base_url, hashlib.sha256((token or "").encode()).hexdigest())
+        self.client = run_client(key, lambda: httpx.Client(base_url=base_url, headers=headers, timeout=20))
         self.origin = _origin(settings.api_url)
         self.waited = 0.0
 

@@ -136,3 +136,14 @@ def test_a_retry_after_that_is_no_number_is_waited_as_none_named(github, setting
     github.hostile[("GET", "/repos/spark/trading/pulls")] = (429, b"{}", {"retry-after": "soon"})
     GitHub(settings.model_copy(update={"max_wait_seconds": 100}), github.token).open_pull_requests()
     assert slept == [60.0]
+
+
+def test_a_runs_calls_to_one_api_with_one_token_share_a_client_closed_when_the_run_ends(github, settings):
+    from tasks.http_client import clients_for_this_run
+
+    with clients_for_this_run():
+        first, second = GitHub(settings, github.token), GitHub(settings, github.token)
+        other_token = GitHub(settings, "another-token")
+        assert first.client is second.client and other_token.client is not first.client
+        assert first.open_pull_requests("hold-for-canary") == [1, 2, 6]
+    assert first.client.is_closed and other_token.client.is_closed
