@@ -29,8 +29,8 @@ from golive.profiles import (
     profiler_time_limit, recommend,
 )
 from golive.models import RollbackReport, RolloutObservation, SignalWindow, StageResult
-from golive.rollout import RolloutWatch
 from golive.rollback_report import render_profile_addendum
+from golive.rollout import RolloutWatch
 from golive.scenario import Scenario
 from golive.settings import GoLiveSettings
 from golive.signals import by_role

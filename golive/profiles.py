@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GC_MIN_PAUSES", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE", "MIN_SAMPLES",
-    "Profile", "ProfileError", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope", "profile_notes",
-    "profiled_triggers",
-    "PROFILER_LIMIT_CAP_SECONDS", "profiler_time_limit", "pyroscope_name", "recommend",
+    "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GC_MIN_PAUSES", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE",
+    "MIN_SAMPLES", "Profile", "ProfileError", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope",
+    "profile_notes", "profiled_triggers", "PROFILER_LIMIT_CAP_SECONDS", "profiler_time_limit", "pyroscope_name",
+    "recommend",
 ]
 
 MIN_SAMPLES = 20
