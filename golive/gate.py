@@ -19,6 +19,8 @@ def share_verdict(weight: int, canary: float, total: float, tolerance_points: fl
     tolerance = max(tolerance_points, 4 * 100 * math.sqrt(p * (1 - p) / total) if total else 0.0)
     if observed is None:
         return None, tolerance, False
+    # Judged on the exact ratio; recorded to 6 decimals (counts from increase() are extrapolated:
+    # all of them on the canary reads 99.99999999999999).
     if weight in (0, 100):
-        return observed, tolerance, (canary if weight == 0 else total - canary) <= 1e-9 * total
-    return observed, tolerance, abs(observed - weight) <= tolerance
+        return round(observed, 6), tolerance, (canary if weight == 0 else total - canary) <= 1e-9 * total
+    return round(observed, 6), tolerance, abs(observed - weight) <= tolerance
