@@ -22,7 +22,7 @@ from pydantic import (
 from golive.error_budget import BudgetSettings
 from golive.policy import JudgePolicy
 from golive.profiling_settings import ProfilingSettings
-from golive.signal_packs import DEFAULT_PACK, PACKS
+from golive.signal_packs import DEFAULT_PACK, PACKS, ClusterNames, selected_by, track_selectors_problem
 from golive.signals import TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, signal_list
 from golive.stage import StagePlan
 from golive.validation import check_service_url, check_tag_message, escape_line, parse_release
@@ -228,6 +228,10 @@ class PolicySettings(_Strict):
     # (override fields, add, rename, null removes) or the whole list (golive.signals.signal_list).
     signal_pack: str = DEFAULT_PACK
     signals: dict[str, dict | None] | list[dict] = Field(default_factory=dict)
+    # How a track is selected where a query says `$track_selector`: label matchers per track
+    # ({stable: …, canary: …}); default: the pack's rule over target.router.kubernetes' names, or
+    # the scrape's `track="$track"` for a pack without one.
+    track_selectors: dict[str, str] | None = None
     approve_each_stage: StrictBool = False
     approval_timeout_seconds: float = Field(3600.0, gt=0, le=WEEK, strict=True)
 
@@ -259,6 +263,10 @@ class PolicySettings(_Strict):
                 _refuse_huge_numbers(fields, f"signals[{i}]")
         elif signals is not None and "signals" in data:
             raise _FieldError("signals: expected a mapping of changes to the pack's signals, or a list of signals")
+        selectors = data.get("track_selectors") if isinstance(data, dict) else None
+        problem = None if selectors is None else track_selectors_problem(selectors)
+        if problem:
+            raise _FieldError(f"track_selectors{'' if problem[:1] == ':' else '.'}{escape_line(problem)}")
         pack_name = data.get("signal_pack") if isinstance(data, dict) else None
         if pack_name is not None and not _known_pack(pack_name):
             problem = (f"unknown pack {escape_line(repr(pack_name))}" if isinstance(pack_name, (str, int, float))
@@ -311,12 +319,29 @@ class PolicySettings(_Strict):
     def catalogue(self) -> tuple[Signal, ...]:
         """The signals this go-live is judged on, in the pack's order then the added ones."""
         try:
-            return signal_list(PACKS[self.signal_pack].signals, self.signals)
+            pack = PACKS[self.signal_pack]
+            return selected_by(signal_list(pack.signals, self.signals), self.track_selectors or pack.track_selectors())
         except (KeyError, ValueError) as exc:
             where = escape_line(exc.args[0])
             raise SettingsError(f"signals{where}" if where[:1] in ("[", ":") else f"signals.{where}") from None
         except OverflowError:
             raise SettingsError("signals: a number too large to be a setting") from None
+
+
+def _cluster_names(target: object) -> ClusterNames:
+    """The names a pack's track rule selects by: target.router.kubernetes' (its defaults where the
+    target gives none, or gives them wrong: that is refused by the target's own fields)."""
+    router = target.get("router") if isinstance(target, dict) else getattr(target, "router", None)
+    cluster = router.get("kubernetes") if isinstance(router, dict) else getattr(router, "kubernetes", None)
+    if isinstance(cluster, dict):
+        try:
+            cluster = KubernetesSettings.model_validate(cluster)
+        except ValidationError:
+            cluster = None
+    if not isinstance(cluster, KubernetesSettings):
+        return ClusterNames()
+    return ClusterNames(namespace=cluster.namespace, ingress=cluster.ingress,
+                        stable_service=cluster.stable_service, canary_service=cluster.canary_service)
 
 
 class PrometheusSettings(_Strict):
@@ -400,17 +425,26 @@ class GoLiveSettings(_Strict):
     def _traffic_split_of_the_pack(cls, data: object) -> object:
         # A pack's traffic split stands in for the runbook's wherever the prometheus section does
         # not give its own queries: the router pack counts users' requests where the router sees them.
+        # A pack with a track rule selects the tracks by the target's names unless the policy says how.
         if not isinstance(data, dict):
             return data
         policy = data.get("policy")
         name = policy.get("signal_pack") if isinstance(policy, dict) else getattr(policy, "signal_pack", None)
         if name == DEFAULT_PACK or not _known_pack(name):  # an unknown one is refused by PolicySettings
             return data
+        names = _cluster_names(data.get("target"))
+        if PACKS[name].track_rule is not None:
+            selectors = PACKS[name].track_selectors(names)
+            if isinstance(policy, dict) and "track_selectors" not in policy:
+                data = {**data, "policy": {**policy, "track_selectors": selectors}}
+            elif isinstance(policy, PolicySettings) and "track_selectors" not in policy.model_fields_set:
+                data = {**data, "policy": policy.model_copy(update={"track_selectors": selectors})}
         prometheus = data.get("prometheus", {})
         given = prometheus if isinstance(prometheus, dict) else getattr(prometheus, "model_fields_set", None)
         if given is None:
             return data
-        missing = {field: getattr(PACKS[name], field) for field in TRAFFIC_QUERY_FIELDS if field not in given}
+        queries = dict(zip(TRAFFIC_QUERY_FIELDS, PACKS[name].traffic_queries(names), strict=True))
+        missing = {field: queries[field] for field in TRAFFIC_QUERY_FIELDS if field not in given}
         if not missing:
             return data
         if isinstance(prometheus, dict):

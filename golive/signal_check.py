@@ -25,12 +25,14 @@ from golive.signals import TRACKS, Signal, render_query
 __all__ = ["ManySeries", "SignalDataCheck", "check_signals", "metric_names", "signal_queries", "signals_check"]
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_COMMENT = re.compile(r"#[^\n]*")
 _SELECTED_NAME = re.compile(r"(?<![A-Za-z0-9_:.])([A-Za-z_:][A-Za-z0-9_:]*)\s*(?=[{\[])")
 
 
 def metric_names(query: str) -> list[str]:
-    """The metric names a PromQL query selects with braces or a range, in order, each once."""
-    names = _SELECTED_NAME.findall(_STRING.sub('""', query))
+    """The metric names a PromQL query selects with braces or a range, in order, each once
+    (comments, such as the matchers per track a query carries, left out)."""
+    names = _SELECTED_NAME.findall(_COMMENT.sub("", _STRING.sub('""', query)))
     return list(dict.fromkeys(names))
 
 

@@ -25,13 +25,43 @@ prometheus-flask-exporter 0.23, starlette-exporter 0.24 and opentelemetry-export
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
-from golive.signals import CATALOGUE, TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal
+from golive.signals import (
+    CATALOGUE,
+    TRACK_SELECTOR,
+    TRACKS,
+    TRAFFIC_CANARY_QUERY,
+    TRAFFIC_TOTAL_QUERY,
+    Signal,
+    select_track,
+    with_track_selectors,
+)
 
-__all__ = ["DEFAULT_PACK", "PACKS", "SignalPack", "http_pack", "pack"]
+__all__ = [
+    "DEFAULT_PACK", "PACKS", "ClusterNames", "SignalPack", "http_pack", "pack", "selected_by",
+    "track_selectors_problem",
+]
 
 DEFAULT_PACK = "runbook"
+
+
+@dataclass(frozen=True)
+class ClusterNames:
+    """The Kubernetes objects a pack's track rule selects by: target.router.kubernetes' names
+    (these defaults are its defaults)."""
+
+    namespace: str = "default"
+    ingress: str = "spark"
+    stable_service: str = "spark-stable"
+    canary_service: str = "spark-canary"
+
+
+# A pack's track rule: the label matchers of stable's requests, of the canary's, and of both
+# (the traffic split's total), from the cluster's names.
+TrackRule = Callable[[ClusterNames], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -39,12 +69,32 @@ class SignalPack:
     name: str
     description: str
     signals: tuple[Signal, ...]
+    # Templates; a pack with a track rule writes `$track_selector` where the track is selected.
     traffic_canary_query: str
     traffic_total_query: str
+    # None: each version's series carry `track` from the scrape (`$track_selector` is track="$track").
+    track_rule: TrackRule | None = None
+
+    def track_selectors(self, names: ClusterNames = ClusterNames()) -> dict[str, str] | None:
+        """The matchers per track (stable, canary) its queries' `$track_selector` is filled with;
+        None for a pack without a track rule."""
+        if self.track_rule is None:
+            return None
+        rule = self.track_rule(names)
+        return {track: rule[track] for track in TRACKS}
+
+    def traffic_queries(self, names: ClusterNames = ClusterNames()) -> tuple[str, str]:
+        """The traffic split's two queries (the canary's requests, all requests) for `names`."""
+        if self.track_rule is None:
+            return self.traffic_canary_query, self.traffic_total_query
+        rule = self.track_rule(names)
+        return (select_track(self.traffic_canary_query, rule["canary"]),
+                select_track(self.traffic_total_query, rule["all"]))
 
 
 def http_pack(name: str, description: str, *, requests: str, duration_bucket: str, status_label: str,
-              selector: str = "", p95_ms: float = 200.0, errors_pct: float = 1.0) -> SignalPack:
+              selector: str = "", p95_ms: float = 200.0, errors_pct: float = 1.0, duration_unit_ms: float = 1000.0,
+              track_rule: TrackRule | None = None) -> SignalPack:
     """A pack of the two signals every HTTP service has: latency p95 and the 5xx ratio, from a
     request counter (`requests`, with a status label) and a duration histogram in seconds.
 
@@ -56,18 +106,21 @@ def http_pack(name: str, description: str, *, requests: str, duration_bucket: st
         status_label: the label of `requests` that holds the status code.
         selector: more label matchers for every series (`handler!="/metrics"`), or "".
         p95_ms, errors_pct: the thresholds.
+        duration_unit_ms: milliseconds in the histogram's unit (1000 for seconds, 1 for milliseconds).
+        track_rule: how a track is selected (`$track_selector`); None: the scrape's `track` label.
 
     Returns:
         The pack; its traffic split counts `requests` per track.
     """
     extra = f",{selector}" if selector else ""
-    track = f'track="$track"{extra}'
+    track = f"{'$track_selector' if track_rule else TRACK_SELECTOR}{extra}"
+    scale = f"{duration_unit_ms:g} * " if duration_unit_ms != 1 else ""
     total = f"sum(increase({requests}{{{track}}}[$window]))"
     bad = f'sum(increase({requests}{{{track},{status_label}=~"5.."}}[$window])) or vector(0)'
     signals = (
         Signal(name="http_p95_ms", title="HTTP latency p95", column="p95", unit="ms", kind="quantile", rule="max",
                threshold=p95_ms, request_derived=True, role="latency", mirror_visible=True,
-               value_query=("1000 * histogram_quantile(0.95, sum by (le) ("
+               value_query=(f"{scale}histogram_quantile(0.95, sum by (le) ("
                             f"rate({duration_bucket}{{{track}}}[$window])))")),
         Signal(name="http_5xx_pct", title="5xx responses", column="5xx%", unit="%", kind="ratio", rule="max",
                threshold=errors_pct, request_derived=True, role="errors", mirror_visible=True,
@@ -75,9 +128,41 @@ def http_pack(name: str, description: str, *, requests: str, duration_bucket: st
                             f" / sum(rate({requests}{{{track}}}[$window]))"),
                bad_query=bad, total_query=total),
     )
+    if track_rule is not None:
+        every = f"sum(increase({requests}{{{track}}}[$window]))"
+        return SignalPack(name, description, signals, every, every, track_rule)
     return SignalPack(name, description, signals,
                       traffic_canary_query=f'sum(increase({requests}{{track="canary"{extra}}}[$window]))',
                       traffic_total_query=f"sum(increase({requests}{{{selector}}}[$window]))")
+
+
+def _quoted(value: str) -> str:
+    """`value` as a PromQL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _literal(value: str) -> str:
+    """`value` as a regular expression matching it alone, inside a PromQL string literal."""
+    pattern = re.sub(r"[\\.+*?()|\[\]{}^$]", lambda m: "\\" + m.group(0), value)
+    return pattern.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _ingress_nginx_tracks(names: ClusterNames) -> dict[str, str]:
+    # The controller counts every request on the primary Ingress (`ingress`); one its balancer sent
+    # to the canary Ingress' backend carries that upstream's name in `canary` (`<namespace>-<service>-
+    # <port>`), any other an empty `canary` (rootfs/etc/nginx/lua/monitor.lua, balancer.lua).
+    ingress = f"namespace={_quoted(names.namespace)},ingress={_quoted(names.ingress)}"
+    return {"stable": f'{ingress},canary=""', "canary": f'{ingress},canary!=""', "all": ingress}
+
+
+def _istio_tracks(names: ClusterNames) -> dict[str, str]:
+    # The gateway's Envoy reports each request as its client (`reporter="source"`), by the backend
+    # Service the HTTPRoute's weight sent it to (`destination_service_name`).
+    where = f'reporter="source",destination_service_namespace={_quoted(names.namespace)}'
+    both = "|".join(_literal(n) for n in (names.stable_service, names.canary_service))
+    return {"stable": f"{where},destination_service_name={_quoted(names.stable_service)}",
+            "canary": f"{where},destination_service_name={_quoted(names.canary_service)}",
+            "all": f'{where},destination_service_name=~"{both}"'}
 
 
 _ROUTER = http_pack(
@@ -107,6 +192,13 @@ PACKS: dict[str, SignalPack] = {p.name: p for p in (
               requests="http_server_request_duration_seconds_count",
               duration_bucket="http_server_request_duration_seconds_bucket",
               status_label="http_response_status_code"),
+    http_pack("ingress-nginx", "any HTTP service behind ingress-nginx: the controller's own request metrics",
+              requests="nginx_ingress_controller_requests",
+              duration_bucket="nginx_ingress_controller_request_duration_seconds_bucket",
+              status_label="status", track_rule=_ingress_nginx_tracks),
+    http_pack("gateway-istio", "any HTTP service behind a Gateway API route on Istio: the gateway's request metrics",
+              requests="istio_requests_total", duration_bucket="istio_request_duration_milliseconds_bucket",
+              status_label="response_code", duration_unit_ms=1, track_rule=_istio_tracks),
 )}
 
 
@@ -116,3 +208,37 @@ def pack(name: str) -> SignalPack:
         return PACKS[name]
     except KeyError:
         raise KeyError(f"unknown pack {name!r} (known: {', '.join(PACKS)})") from None
+
+
+# Label matchers, comma-separated: `name="value"`, `name!="value"`, `name=~"re"`, `name!~"re"`.
+_MATCHER = r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\\n]|\\.)*"\s*'
+_MATCHERS = re.compile(rf"{_MATCHER}(?:,{_MATCHER})*,?\s*")
+
+
+def track_selectors_problem(selectors: object) -> str | None:
+    """Why `selectors` cannot be a target's matchers per track (`<track>: …`); None when it can:
+    a mapping of stable and canary, each label matchers without braces (`canary!=""`)."""
+    if not isinstance(selectors, Mapping):
+        return f": expected a mapping of stable and canary to label matchers, got {type(selectors).__name__}"
+    unknown = [str(k) for k in selectors if k not in TRACKS]
+    if unknown:
+        return f"{unknown[0]}: unknown track (expected {' and '.join(TRACKS)})"
+    for track in TRACKS:
+        value = selectors.get(track)
+        if value is None:
+            return f"{track}: required (the matchers that select its requests, such as canary!=\"\")"
+        if not isinstance(value, str) or not _MATCHERS.fullmatch(value):
+            return f'{track}: expected label matchers such as namespace="shop",canary!="", got {value!r}'
+    return None
+
+
+def selected_by(signals: tuple[Signal, ...], selectors: Mapping[str, str] | None) -> tuple[Signal, ...]:
+    """The signals, each query that says `$track_selector` carrying `selectors` (stable, canary):
+    rendered for a track, it selects the track by them (golive.signals.render_query)."""
+    if selectors is None:
+        return signals
+    pair = {track: selectors[track] for track in TRACKS}
+    return tuple(replace(sig, value_query=with_track_selectors(sig.value_query, pair),
+                         bad_query=sig.bad_query and with_track_selectors(sig.bad_query, pair),
+                         total_query=sig.total_query and with_track_selectors(sig.total_query, pair))
+                 for sig in signals)

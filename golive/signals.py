@@ -3,9 +3,11 @@
 The signal list is the user's data. `CATALOGUE` is the runbook's eight (the default list): the
 thresholds are the runbook's field card, the queries templates over ``$track`` (``stable`` |
 ``canary``) and ``$window`` (a Prometheus duration such as ``60s``) pointing at the sandbox's
-metric names. A target's settings start from a pack (golive.signal_packs: the runbook's eight,
-the router's, an exporter's) and change it (`signal_list`): re-point, re-threshold, rename, add or
-remove a signal, or give the whole list; a list that cannot be judged is refused at load.
+metric names; ``$track_selector`` is the label matchers that select a track (``track="$track"``
+unless the pack or the target says otherwise: `render_query`). A target's settings start from a
+pack (golive.signal_packs: the runbook's eight, the router's, an exporter's, an ingress
+controller's) and change it (`signal_list`): re-point, re-threshold, rename, add or remove a
+signal, or give the whole list; a list that cannot be judged is refused at load.
 
 What golive reads a signal for beyond judging it is a role, never its name: the signal with role
 ``errors`` (a ratio with counts) is the error ratio of the SLO, the alerts and the drill; the one
@@ -14,6 +16,7 @@ with role ``latency`` the drill's p95 and the one-liner's.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, replace
@@ -30,17 +33,21 @@ __all__ = [
     "TRAFFIC_CANARY_QUERY",
     "TRAFFIC_TOTAL_QUERY",
     "SIGNAL_NAMES",
+    "TRACK_SELECTOR",
     "ROLES",
     "Kind",
     "Role",
     "Rule",
     "Signal",
     "by_role",
+    "carried_selectors",
     "check_signal_list",
     "readiness_queries",
     "render_query",
+    "select_track",
     "signal_list",
     "with_overrides",
+    "with_track_selectors",
 ]
 
 Kind = Literal["quantile", "ratio", "gauge", "rate"]
@@ -221,14 +228,61 @@ TRAFFIC_CANARY_QUERY = 'sum(increase(spark_http_requests_total{source="user",tra
 TRAFFIC_TOTAL_QUERY = 'sum(increase(spark_http_requests_total{source="user"}[$window]))'
 
 
-def render_query(template: str, track: str, window_seconds: float) -> str:
+# How a track is selected where a query says `$track_selector` and nothing chooses otherwise: the
+# `track` label the scrape configuration gives each version's target.
+TRACK_SELECTOR = 'track="$track"'
+# A query whose track is told apart by other labels (an ingress controller's, a mesh's) carries its
+# matchers per track on a first line, a PromQL comment: `# track_selector {"stable": …, "canary": …}`.
+_SELECTOR_PLACEHOLDER = re.compile(r"\$(?:track_selector\b|\{track_selector\})")
+_CARRIED = re.compile(r"\A#\s*track_selector\s+(\{[^\n]*\})[ \t]*(?:\n|\Z)")
+
+
+def carried_selectors(template: str) -> tuple[dict[str, str] | None, str]:
+    """The per-track matchers a query template carries (None: none), and the template without them."""
+    found = _CARRIED.match(template)
+    if not found:
+        return None, template
+    return json.loads(found.group(1)), template[found.end():]
+
+
+def with_track_selectors(template: str, selectors: dict[str, str] | None) -> str:
+    """`template` carrying `selectors` ({stable: matchers, canary: matchers}) for its `$track_selector`;
+    as it is when it has no `$track_selector` or `selectors` is None."""
+    _, body = carried_selectors(template)
+    if selectors is None or not _SELECTOR_PLACEHOLDER.search(body):
+        return template
+    pair = {track: selectors[track] for track in TRACKS}
+    return f"# track_selector {json.dumps(pair, ensure_ascii=False)}\n{body}"
+
+
+def select_track(template: str, selector: str) -> str:
+    """`template` with `$track_selector` (or `${track_selector}`) filled by `selector`; `$track`,
+    `$window` and PromQL's own `$` stay for later."""
+    return _SELECTOR_PLACEHOLDER.sub(lambda _: selector, template)
+
+
+def render_query(template: str, track: str, window_seconds: float,
+                 selectors: dict[str, str] | None = None) -> str:
     """Fill a query template for one track and window (rounded to whole seconds, at least 2 s).
 
-    Only `$track` and `$window` are replaced: any other `$` (a regex anchor such as
-    `path=~"/api$"`) is PromQL's own and stays as written.
+    `$track_selector` is the label matchers that select `track`: `selectors[track]` when given,
+    else those the template carries (`with_track_selectors`), else `track="$track"`. Then only
+    `$track` and `$window` are replaced: any other `$` (a regex anchor such as `path=~"/api$"`)
+    is PromQL's own and stays as written. A track the matchers do not name (the traffic split's
+    "") fills `$track_selector` with nothing to select by: ``ValueError``.
     """
+    carried, body = carried_selectors(template)
+    chosen = selectors if selectors is not None else carried
+    if chosen is None:
+        selector = TRACK_SELECTOR
+    elif track in chosen:
+        selector = chosen[track]
+    elif _SELECTOR_PLACEHOLDER.search(body):
+        raise ValueError(f"no label matchers select the track {track!r} (given: {', '.join(chosen)})")
+    else:
+        selector = ""
     window = f"{max(2, round(window_seconds))}s"
-    return Template(template).safe_substitute(track=track, window=window)
+    return Template(select_track(body, selector)).safe_substitute(track=track, window=window)
 
 
 def readiness_queries(catalogue: tuple[Signal, ...] = CATALOGUE, window_seconds: float = 10.0) -> dict[str, str]:

@@ -37,6 +37,8 @@ EXTRA = {
     "cache_hit_pct": ({"value": 95.0}, {"value": 95.0}),
 }
 
+KNOWN_PACKS = ("runbook, router, fastapi-instrumentator, flask-exporter, starlette-exporter, opentelemetry, "
+               "ingress-nginx, gateway-istio")
 THREE = {"release": "1.4.0", "policy": {"signal_pack": "router", "signals": {"queue_depth": QUEUE_DEPTH}}}
 TWELVE = {"release": "1.4.0", "policy": {"signals": {
     "queue_depth": QUEUE_DEPTH, "declines_pct": DECLINES,
@@ -152,12 +154,10 @@ REFUSED = [
     (policy(signals=[5]), "policy.signals[0]: expected a mapping of a signal's fields"),
     (policy(signals="api_p95_ms"),
      "policy.signals: expected a mapping of changes to the pack's signals, or a list of signals"),
-    (policy(signal_pack="nginx"), "policy.signal_pack: unknown pack 'nginx' (known: runbook, router, "
-     "fastapi-instrumentator, flask-exporter, starlette-exporter, opentelemetry)"),
-    (policy(signal_pack=["router"]), "policy.signal_pack: expected a pack's name, got a list (known: runbook, "
-     "router, fastapi-instrumentator, flask-exporter, starlette-exporter, opentelemetry)"),
-    (policy(signal_pack={"router": None}), "policy.signal_pack: expected a pack's name, got a dict (known: "
-     "runbook, router, fastapi-instrumentator, flask-exporter, starlette-exporter, opentelemetry)"),
+    (policy(signal_pack="nginx"), f"policy.signal_pack: unknown pack 'nginx' (known: {KNOWN_PACKS})"),
+    (policy(signal_pack=["router"]), f"policy.signal_pack: expected a pack's name, got a list (known: {KNOWN_PACKS})"),
+    (policy(signal_pack={"router": None}),
+     f"policy.signal_pack: expected a pack's name, got a dict (known: {KNOWN_PACKS})"),
 ]
 
 
