@@ -2,7 +2,8 @@
 tells the canary's requests apart by its `canary` label (the canary upstream's name, empty for the
 primary's), Istio's gateway by the backend Service (`destination_service_name`). A pack says how a
 track is selected (`$track_selector`), the target's names fill it in, and every other pack and query
-renders as it did (`track="$track"`)."""
+renders as it did (`track="$track"`). Rendered here; asked of a real Prometheus in the last test,
+where an exposition in the controller's names stands in for ingress-nginx."""
 
 from __future__ import annotations
 
@@ -122,3 +123,159 @@ def test_matchers_that_cannot_select_a_track_are_refused_in_one_line(selectors, 
     with pytest.raises(SettingsError) as exc:
         load_settings({"policy": {"signal_pack": "ingress-nginx", "track_selectors": selectors}}, release="1.4.0")
     assert str(exc.value) == error
+
+
+class _ControllerExposition:
+    """What ingress-nginx's controller serves on /metrics, in its names and labels
+    (internal/ingress/metric/collectors/socket.go): requests and their durations on one primary
+    Ingress, stable's with an empty `canary`, the canary's with the canary upstream's name. Stable
+    answers 1 % 5xx, the canary 20 %; the counters grow with time, as a controller's do."""
+
+    RATES = {("", "200"): 99.0, ("", "503"): 1.0, ("shop-web-v2-80", "200"): 20.0, ("shop-web-v2-80", "503"): 5.0}
+    BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+    def __init__(self):
+        import time
+
+        self.started = time.monotonic()
+
+    def text(self) -> str:
+        import time
+
+        elapsed = time.monotonic() - self.started
+        lines = ["# TYPE nginx_ingress_controller_requests counter",
+                 "# TYPE nginx_ingress_controller_request_duration_seconds histogram"]
+        const = 'controller_class="k8s.io/ingress-nginx",controller_namespace="ingress-nginx",controller_pod="c-1"'
+        for (canary, status), rate in self.RATES.items():
+            labels = (f'{const},canary="{canary}",ingress="web",method="GET",namespace="shop",path="/",'
+                      f'service="web-v1",status="{status}"')
+            count = int(rate * elapsed)
+            lines.append(f"nginx_ingress_controller_requests{{{labels}}} {count}")
+            # Stable's requests take 20 ms, the canary's 40 ms.
+            seconds = 0.04 if canary else 0.02
+            for le in (*self.BUCKETS, "+Inf"):
+                within = count if le == "+Inf" or seconds <= le else 0
+                lines.append(f'nginx_ingress_controller_request_duration_seconds_bucket{{{labels},le="{le}"}} {within}')
+            lines.append(f"nginx_ingress_controller_request_duration_seconds_sum{{{labels}}} {count * seconds}")
+            lines.append(f"nginx_ingress_controller_request_duration_seconds_count{{{labels}}} {count}")
+        return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def ingress_prometheus(tmp_path):
+    """A real Prometheus scraping, every second, an exposition that stands in for ingress-nginx's
+    controller (there is no cluster here), served on a free loopback port; its URL once it holds
+    12 s of samples."""
+    import shutil
+    import subprocess
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+
+    from sandbox.processes import free_ports
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    exposition = _ControllerExposition()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            body = exposition.text().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = free_ports(1)[0]
+    config = tmp_path / "prometheus.yml"
+    config.write_text(f"""global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: ingress-nginx
+    static_configs:
+      - targets: ["127.0.0.1:{server.server_address[1]}"]
+""")
+    process = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                                f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                up = httpx.get(f"{url}/api/v1/query", params={"query": "count_over_time(up[1m])"}, timeout=2).json()
+                if up["data"]["result"] and float(up["data"]["result"][0]["value"][1]) >= 14:
+                    break
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "Prometheus did not scrape in time"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        server.shutdown()
+        server.server_close()
+
+
+def _config(tmp_path, url: str, signals: dict | None = None) -> str:
+    import yaml
+
+    path = tmp_path / "golive.yaml"
+    path.write_text(yaml.safe_dump({
+        "release": "1.4.0", "prometheus": {"url": url}, "target": CLUSTER,
+        "policy": {"signal_pack": "ingress-nginx", "interval_seconds": 2, **({"signals": signals} if signals else {})},
+    }))
+    return str(path)
+
+
+@pytest.mark.sandbox
+def test_ingress_nginx_pack_on_a_real_prometheus_has_both_tracks_and_judges_the_5xx_canary(
+        ingress_prometheus, tmp_path, capsys):
+    """On a real Prometheus scraping an exposition that stands in for ingress-nginx's controller (no
+    cluster here; its metric names and labels as the controller's source has them): `golive signals
+    check` finds data for both tracks, the judge's queries of a stage's look breach the canary's 20 %
+    of 5xx, the traffic split counts the canary's share, and a wrong metric name is named, exit 2."""
+    import time
+
+    from cli.main import main
+    from golive.judge import judge
+    from tasks.prometheus import observe_share, query_signals
+
+    assert main(["signals", "check", "--config", _config(tmp_path, ingress_prometheus), "--window", "6"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out[:2]] == ["ok    http_p95_ms", "ok    http_5xx_pct"]
+    assert out[-1] == "2/2 signals answer for both tracks over 6 s"
+
+    # The judge's own queries, as a stage's look asks them: the canary's 20 % of 5xx is a breach.
+    settings = load_settings(_config(tmp_path, ingress_prometheus), release="1.4.0")
+    end = time.time()
+    window = query_signals.fn(settings.prometheus, settings.policy, 25, end - 12, end)
+    assert all('canary!=""' in q for q in window.queries["http_5xx_pct"]["canary"].values())
+    assert all('canary=""' in q for q in window.queries["http_5xx_pct"]["stable"].values())
+    verdict = judge(window.scenario)
+    assert verdict.decision == "rollback" and "breach:http_5xx_pct" in verdict.triggers, verdict.reason
+    # Every request in its histogram's (25, 50] ms bucket: interpolated, the canary's p95 is 48.75 ms.
+    assert verdict.signals["http_p95_ms"].canary == pytest.approx(48.75, abs=0.5)
+    # The traffic split from the controller's counts: 25 of every 125 requests went to the canary.
+    share = observe_share.fn(settings.prometheus, 20, 2.0, end - 10, end)
+    assert share.observed_pct == pytest.approx(20, abs=2) and share.ok
+
+    typo = {"http_p95_ms": {"value_query": "1000 * histogram_quantile(0.95, sum by (le) (rate("
+                                           "nginx_ingress_controller_request_duration_second_bucket{$track_selector}"
+                                           "[$window])))"}}
+    assert main(["signals", "check", "--config", _config(tmp_path, ingress_prometheus, typo), "--window", "6"]) == 2
+    captured = capsys.readouterr()
+    assert ("FAIL  http_p95_ms: no such metric in Prometheus: nginx_ingress_controller_request_duration_second_bucket"
+            " (a wrong name, or a target not scraped); no data on stable and canary") in captured.out.splitlines()
+    assert captured.err == "golive: 1 of 2 signals cannot be judged: http_p95_ms\n"
