@@ -1,8 +1,8 @@
 """Signal packs: ready signal lists for the metric names services already export.
 
-A pack is data: its signals (golive.signals.Signal) and the two queries of the traffic split
-(the canary's users' requests and all users' requests). `policy.signal_pack` names the pack a
-target starts from; `policy.signals` changes it (see golive.signals.signal_list).
+A pack is data: its signals (golive.signals.Signal), the two queries of the traffic split (the
+canary's users' requests and all users' requests) and how a track is selected. `policy.signal_pack`
+names the pack a target starts from; `policy.signals` changes it (see golive.signals.signal_list).
 
 - `runbook`: the runbook's eight, as the sandbox's demo service exports them (`spark_*`).
 - `router`: any HTTP service behind the sandbox router, its access log turned into series by
@@ -15,12 +15,31 @@ target starts from; `policy.signals` changes it (see golive.signals.signal_list)
   `status_code`, `starlette_request_duration_seconds`).
 - `opentelemetry`: OpenTelemetry's `http.server.request.duration` through its Prometheus
   exporter (`http_server_request_duration_seconds` by `http_response_status_code`).
+- `ingress-nginx`: the ingress-nginx controller's own metrics on Kubernetes
+  (`nginx_ingress_controller_requests` by `status`, `nginx_ingress_controller_request_duration_seconds`).
+- `gateway-istio`: what Istio's gateway reports for a Gateway API route (`istio_requests_total` by
+  `response_code`, `istio_request_duration_milliseconds`).
 
-An application's own metrics carry no `track` label: the scrape configuration gives each target
-one (`labels: {track: canary}`), as the sandbox's does, so `$track` selects the version. The
-exporters' names and labels are their defaults as of prometheus-fastapi-instrumentator 8.1,
+How a track is selected is the pack's: its queries write `$track_selector`, which
+golive.signals.render_query fills with the track's label matchers. An application's own metrics
+carry no `track` label: the scrape configuration gives each target one (`labels: {track:
+canary}`), as the sandbox's does, and `track="$track"` selects the version (the packs above
+write it out). On Kubernetes one router's series hold both versions, so a pack has a track rule
+(`SignalPack.track_rule`) over the cluster's names (`ClusterNames`, from target.router.kubernetes):
+- ingress-nginx counts every request on the primary Ingress; one its balancer sent to the canary
+  Ingress' backend carries that upstream's name in `canary` (`<namespace>-<service>-<port>`), any
+  other an empty one (rootfs/etc/nginx/lua/monitor.lua and balancer.lua): stable is
+  `namespace,ingress,canary=""`, the canary `canary!=""` (as Flagger's nginx metrics select it).
+- Istio's gateway reports each request as its client (`reporter="source"`) by the backend Service
+  the route's weight sent it to: `destination_service_name` is the stable or the canary Service.
+The settings put the rule's matchers, or the policy's own (`policy.track_selectors`), into every
+query of the list (`selected_by`); the traffic split selects the canary and both by the same rule.
+
+The exporters' names and labels are their defaults as of prometheus-fastapi-instrumentator 8.1,
 prometheus-flask-exporter 0.23, starlette-exporter 0.24 and opentelemetry-exporter-prometheus
-0.66b (status codes grouped as `5xx` by the instrumentator match `5..` as well).
+0.66b (status codes grouped as `5xx` by the instrumentator, or by ingress-nginx's
+`--report-status-classes`, match `5..` as well); ingress-nginx's as of its controller's
+internal/ingress/metric/collectors/socket.go, Istio's as its standard metrics.
 """
 
 from __future__ import annotations
