@@ -19,7 +19,7 @@ def idempotency_burst(settings: GoLiveSettings, folder: str, requests: int | Non
     requests = requests or settings.process.game_day.burst_requests
     parallel = parallel or settings.process.game_day.burst_parallel
     before = read_idempotency_conflicts(settings.target.canary_url)
-    sent = send_keyed_burst(settings.target.traffic_url, requests, parallel)
+    sent = send_keyed_burst(settings.target.traffic_url, requests, parallel, settings.target.router)
     after = read_idempotency_conflicts(settings.target.canary_url)
     verdict = burst_verdict(sent["statuses"], before, after)
     summary = (f"{verdict['created']} created, {verdict['conflicts']} conflicts of {requests}"

@@ -1,6 +1,6 @@
 """micro-blast-radius: the runbook's `… https://canary v1.4.0 30` before any user is moved.
 
-Header-routed traffic (`X-Canary: always`) in the users' mix goes to the canary only, for a few
+Header-routed traffic (`X-Canary:` the router's pin) in the users' mix goes to the canary only, for a few
 seconds; the services' own counters prove stable saw none of it.
 """
 
@@ -51,7 +51,8 @@ def micro_blast_radius(settings: GoLiveSettings, seconds: float | None = None, u
         before = _drill_counters(settings)
         logger.info("sending canary-only traffic to %s for %g s", url, seconds)
         samples = send_canary_traffic(url, seconds, settings.process.blast_radius_concurrency,
-                                      paths=list(target.drill_paths) if target.drill_paths else None)
+                                      paths=list(target.drill_paths) if target.drill_paths else None,
+                                      router=target.router)
         after = _drill_counters(settings)
     counted = {track: _delta(before[track], after[track]) for track in before}
     verdict = evaluate([DrillSample(**s) for s in samples], settings.release, counted["stable"], counted["canary"],

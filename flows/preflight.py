@@ -18,7 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from golive import layout
 from golive import preflight as rules
 from golive.models import Check
-from golive.settings import GoLiveSettings
+from golive.settings import GoLiveSettings, RouterSettings
 from golive.signals import TRACKS
 from flows.error_budget_freeze import preflight_budget_check
 from tasks.evidence import ReleaseFolder, inspect_folder
@@ -26,11 +26,16 @@ from tasks.git_repo import GitError, read_git_state
 from tasks.http_client import clients_for_this_run
 from tasks.prometheus import check_promql, check_scrape_targets, check_signal_data, check_traffic
 from tasks.router import RouterError, read_weight
+from tasks.router_base import read_canary_pin
 from tasks.service import check_health, check_version
 from tasks.signing import check_signing_key
 
 
-def _router_check(reading: PrefectFuture) -> Check:
+def _router_check(reading: PrefectFuture, router: RouterSettings) -> Check:
+    try:
+        read_canary_pin(router)
+    except RouterError as exc:
+        return rules.router_check(None, pin_problem=str(exc))
     try:
         return rules.router_check(reading.result())
     except RouterError as exc:
@@ -78,7 +83,7 @@ def preflight(settings: GoLiveSettings, run_started: float | None = None) -> dic
             traffic.result(),
             *promql.result(),
             signal_data.result(),
-            _router_check(router),
+            _router_check(router, target.router),
             rules.service_check("canary_version", canary_version.result()),
             rules.service_check("canary_health", canary_health.result()),
             rules.stable_version_check(stable_version.result(), settings.release),

@@ -1,6 +1,6 @@
 """The micro blast radius drill's rules: what traffic it sends and when it passes.
 
-The drill sends header-routed traffic (`X-Canary: always`) to the canary only, in the users'
+The drill sends header-routed traffic (`X-Canary:` the router's pin) to the canary only, in the users'
 mix, before any user is moved. It passes when the canary answered as a healthy service would
 (success ratio, p95 and 5xx within the field card, beyond the doubt a few seconds of traffic
 leave), served the release, and stable saw none of it. The p95 limit is the threshold of the

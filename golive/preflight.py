@@ -68,8 +68,11 @@ def signing_key_check(keyid: str | None, source: str | None, error: str | None =
                  facts={"keyid": keyid, "source": source})
 
 
-def router_check(reading: WeightReading | None, error: str | None = None) -> Check:
-    """Reachable, and at weight 0: a go-live starts with every user on stable."""
+def router_check(reading: WeightReading | None, error: str | None = None, pin_problem: str | None = None) -> Check:
+    """Reachable, at weight 0 (a go-live starts with every user on stable), and its canary pin
+    readable when one is set (the drills could not reach the canary without it)."""
+    if pin_problem:
+        return Check(name="router", ok=False, detail=pin_problem)
     if reading is None:
         return Check(name="router", ok=False, detail=f"unreachable: {error}")
     ok = reading.in_force == 0

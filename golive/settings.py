@@ -110,6 +110,10 @@ class RouterSettings(_Strict):
     kind: Literal["sandbox", "ingress-nginx", "gateway-api"] = "sandbox"
     control_url: ServiceUrl = "http://127.0.0.1:18070"  # the sandbox router's control API
     kubernetes: KubernetesSettings | None = None  # for the ingress-nginx and gateway-api routers
+    # A file holding the canary header's value that sends a request to the canary (ingress-nginx
+    # `canary-by-header-value`; the sandbox router makes one): only golive's drills know it. Without
+    # it the value is `always`, which any client can send, reaching a canary even after a rollback.
+    canary_pin_file: PathText | None = None
 
     @model_validator(mode="after")
     def _cluster_routers_name_their_cluster(self) -> RouterSettings:
@@ -120,6 +124,11 @@ class RouterSettings(_Strict):
     @property
     def on_kubernetes(self) -> bool:
         return self.kind != "sandbox"
+
+    @property
+    def canary_header(self) -> str:
+        """The header that sends a request to the canary (`canary-by-header`)."""
+        return self.kubernetes.canary_header if self.kubernetes and self.on_kubernetes else "X-Canary"
 
     @property
     def target(self) -> str:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sandbox.router_metrics import ACCESS_LOG, LOG_FORMAT
 
-__all__ = ["Ports", "render_alertmanager", "render_nginx", "render_prometheus", "write_atomic"]
+__all__ = ["CANARY_PIN_FILE", "Ports", "canary_pin", "render_alertmanager", "render_nginx", "render_prometheus",
+           "write_atomic"]
+
+# In nginx's folder: the value of `X-Canary` that sends a request to the canary.
+CANARY_PIN_FILE = "canary_pin"
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,30 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def canary_pin(folder: Path) -> str:
+    """The router's canary pin: the value of `X-Canary` that sends a request to the canary, made
+    (random, readable by its owner only) the first time it is asked for, kept for the router's life."""
+    path = folder / CANARY_PIN_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    pin = secrets.token_urlsafe(18)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(pin + "\n")
+    return pin
+
+
 def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0) -> str:
     """nginx in front of both tracks, splitting like ingress-nginx's canary annotations.
 
     `canary-weight` is the `weighted` upstream (smooth weighted round-robin: exact shares);
-    `canary-by-header` is the `X-Canary: always|never` map. A weight of 0 or 100 leaves the other
-    server out entirely, since nginx has no zero weight. The weight in force is served at
+    `canary-by-header` with `canary-by-header-value` is the `X-Canary` map: the router's pin
+    (`canary_pin`, which golive's drills and the load generator's probes read from its file) sends a
+    request to the canary, `never` to stable, any other value by the weight. `always` does not pin:
+    any client could send it, and reach a canary a rollback has taken all traffic from. A weight of
+    0 or 100 leaves the other server out entirely, since nginx has no zero weight. The weight in force is served at
     /__golive/weight by the workers running this very configuration; its first line names the
     fencing generation that wrote it. Snippets in `conf.d/` are included as a real ingress
     controller includes its users' (a broken one makes every reload fail, as it would there).
@@ -86,7 +109,7 @@ http {{
         {weighted}
         keepalive 32;
     }}
-    map $http_x_canary $spark_pool {{ always canary; never stable; default weighted; }}
+    map $http_x_canary $spark_pool {{ "{canary_pin(folder)}" canary; never stable; default weighted; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
     include {folder}/conf.d/*.conf;
 

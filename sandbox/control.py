@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from sandbox import processes
-from sandbox.configs import Ports, write_atomic
+from sandbox.configs import CANARY_PIN_FILE, Ports, write_atomic
 from sandbox.release_repo import create_release_repo
 
 __all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "SandboxFolderError", "default_workdir"]
@@ -216,6 +216,14 @@ class Sandbox:
     def admin_url(self, track: str) -> str:
         return f"http://127.0.0.1:{getattr(self.ports, _track(track) + '_admin')}"
 
+    @property
+    def canary_pin_file(self) -> Path:
+        """The file holding the router's canary pin: `X-Canary: <pin>` goes to the canary."""
+        return self.workdir / "nginx" / CANARY_PIN_FILE
+
+    def canary_pin(self) -> str:
+        return self.canary_pin_file.read_text().strip()
+
     def urls(self) -> dict[str, str]:
         return {
             "router (nginx)": self.router_url,
@@ -234,7 +242,8 @@ class Sandbox:
         return {
             "prometheus": {"url": self.prometheus_url, "alertmanager_url": self.alertmanager_url},
             "target": {
-                "router": {"kind": "sandbox", "control_url": self.control_url},
+                "router": {"kind": "sandbox", "control_url": self.control_url,
+                           "canary_pin_file": str(self.canary_pin_file)},
                 "traffic_url": self.router_url,
                 "canary_url": self.service_url("canary"),
                 "stable_url": self.service_url("stable"),

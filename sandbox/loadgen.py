@@ -6,9 +6,10 @@ key as clients do after a timeout; quotes; page loads whose Content-Security-Pol
 the way a browser does, with a report posted for each violation (back to the version that served
 the page, as a sticky session would); and websocket clients that reconnect now and then.
 
-Synthetic probes (`--probe-rate` a second per track) go to each track by header
-(`X-Canary: always|never`) and carry `X-Synthetic: 1`, so that both versions report every signal
-even at weight 0 or 100, and so that the observed traffic split can leave them out.
+Synthetic probes (`--probe-rate` a second per track) go to each track by header (`X-Canary:`
+the router's pin, read from `--canary-pin-file`, or `never`) and carry `X-Synthetic: 1`, so that
+both versions report every signal even at weight 0 or 100, and so that the observed traffic split
+can leave them out.
 
 For an application that is not the demo (`--paths /,/get`), users and probes send GET requests
 to those paths instead of the mix, and there are no websocket clients.
@@ -29,6 +30,7 @@ import re
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -72,9 +74,10 @@ def csp_violations(html: str, policy: str | None) -> list[dict]:
 
 class LoadGenerator:
     def __init__(self, target: str, rate: float, probe_rate: float, ws_clients: int, seed: int | None,
-                 paths: tuple[str, ...] = ()):
+                 paths: tuple[str, ...] = (), canary_pin: str = "always"):
         self.target = target.rstrip("/")
         self.paths = paths
+        self.canary_pin = canary_pin  # the value of X-Canary the router sends to the canary
         self.rate, self.probe_rate, self.ws_clients = rate, probe_rate, ws_clients
         self.random = random.Random(seed)
         self.stats: Counter[str] = Counter()
@@ -119,7 +122,7 @@ class LoadGenerator:
         if response is None or response.status_code != 200:
             return
         served_by = response.headers.get("x-spark-track")
-        sticky = {**headers, "X-Canary": "always" if served_by == "canary" else "never",
+        sticky = {**headers, "X-Canary": self.canary_pin if served_by == "canary" else "never",
                   "Content-Type": "application/csp-report"}
         for report in csp_violations(response.text, response.headers.get("content-security-policy")):
             report["document-uri"] = f"{self.target}/app"
@@ -151,7 +154,7 @@ class LoadGenerator:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def probe(self, track: str) -> None:
-        headers = {"X-Canary": "always" if track == "canary" else "never", "X-Synthetic": "1"}
+        headers = {"X-Canary": self.canary_pin if track == "canary" else "never", "X-Synthetic": "1"}
         while not self.stop.is_set():
             await self._mixed(headers)
             await asyncio.sleep(1.0 / self.probe_rate)
@@ -200,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=4 * 3600, help="stop after this many seconds")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--paths", default="", help="comma-separated paths to GET instead of the demo's mix")
+    parser.add_argument("--canary-pin-file", help="the file holding the router's canary pin (default: always)")
     args = parser.parse_args(argv)
     paths = tuple(p for p in args.paths.split(",") if p)
     if any(not p.startswith("/") for p in paths):
@@ -207,8 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     require_loopback(args.target)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the summary
+    pin = Path(args.canary_pin_file).read_text().strip() if args.canary_pin_file else "always"
     generator = LoadGenerator(args.target, args.rate, args.probe_rate, 0 if paths else args.ws_clients, args.seed,
-                              paths)
+                              paths, pin)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 from sandbox import processes
-from sandbox.configs import Ports, render_alertmanager, render_nginx, render_prometheus, write_atomic
+from sandbox.configs import (
+    CANARY_PIN_FILE, Ports, render_alertmanager, render_nginx, render_prometheus, write_atomic,
+)
 from sandbox.app_wrapper import app_command, loadgen_args
 from sandbox.router import NginxRouter, load_fence, serve_control
 from sandbox.store import create_database
@@ -112,6 +114,7 @@ class Supervisor:
         self.meta["control"] = {"pid": os.getpid(), "ticks": processes.start_ticks(os.getpid()),
                                 "port": ports.control, "log": str(self.workdir / "logs" / "supervisor.log")}
         cmd = [py, "-m", "sandbox.loadgen", "--target", f"http://127.0.0.1:{ports.router}",
+               "--canary-pin-file", str(nginx_dir / CANARY_PIN_FILE),
                "--rate", str(cfg["rate"]), "--probe-rate", str(cfg["probe_rate"]), "--duration", str(cfg["duration"])]
         if cfg.get("seed") is not None:
             cmd += ["--seed", str(cfg["seed"])]

@@ -14,16 +14,19 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive.blast_radius import DrillSample, plan_request
+from golive.settings import RouterSettings
 from golive.signals import DRILL_MARK
 from tasks.http_client import shared_client
+from tasks.router_base import canary_pin_headers
 
-# Routes every request to the canary (ingress-nginx `canary-by-header`, the sandbox's nginx map),
-# marked as a drill's.
-DRILL_HEADERS = {"X-Canary": "always", **DRILL_MARK}
+def drill_headers(router: RouterSettings | None) -> dict[str, str]:
+    """Routes every request to the canary (ingress-nginx `canary-by-header`, the sandbox's nginx
+    map; the router's pin when it has one), marked as a drill's."""
+    return {**(canary_pin_headers(router) if router else {"X-Canary": "always"}), **DRILL_MARK}
 
 
 async def _drive(url: str, seconds: float, concurrency: int, seed: int | None,
-                 paths: tuple[str, ...] = ()) -> list[DrillSample]:
+                 paths: tuple[str, ...] = (), pinned: dict[str, str] | None = None) -> list[DrillSample]:
     rng = random.Random(seed)
     run_id = uuid.uuid4().hex[:8]
     samples: list[DrillSample] = []
@@ -36,7 +39,7 @@ async def _drive(url: str, seconds: float, concurrency: int, seed: int | None,
         while time.monotonic() < deadline:
             sequence += 1
             request = plan_request(rng, sequence, run_id, last_key, paths)
-            headers = dict(DRILL_HEADERS)
+            headers = dict(pinned or drill_headers(None))
             if request.key:
                 headers["X-Idempotency-Key"] = request.key
             started = time.perf_counter()
@@ -59,17 +62,18 @@ async def _drive(url: str, seconds: float, concurrency: int, seed: int | None,
 
 @task(name="send canary-only traffic", cache_policy=NO_CACHE)
 def send_canary_traffic(url: str, seconds: float, concurrency: int = 4, seed: int | None = None,
-                        paths: list[str] | None = None) -> list[dict]:
+                        paths: list[str] | None = None, router: RouterSettings | None = None) -> list[dict]:
     """Send the users' mix (keyed orders, replays, quotes, pages), or GET requests to `paths`, with
-    `X-Canary: always` through the router at `url` for `seconds`; one sample (kind, status,
-    latency, version) a request."""
-    return [asdict(s) for s in asyncio.run(_drive(url, seconds, concurrency, seed, tuple(paths or ())))]
+    the canary header (`router`'s pin, else `always`) through the router at `url` for `seconds`;
+    one sample (kind, status, latency, version) a request."""
+    pinned = drill_headers(router)
+    return [asdict(s) for s in asyncio.run(_drive(url, seconds, concurrency, seed, tuple(paths or ()), pinned))]
 
 
-async def _burst(url: str, requests: int, parallel: int, key: str) -> list[int | None]:
+async def _burst(url: str, requests: int, parallel: int, key: str, pinned: dict[str, str]) -> list[int | None]:
     limit = asyncio.Semaphore(parallel)
     body = {"symbol": "BTCUSD", "side": "buy", "quantity": 0.01}
-    headers = {**DRILL_HEADERS, "X-Idempotency-Key": key}
+    headers = {**pinned, "X-Idempotency-Key": key}
 
     async def one(client: httpx.AsyncClient) -> int | None:
         async with limit:
@@ -84,11 +88,11 @@ async def _burst(url: str, requests: int, parallel: int, key: str) -> list[int |
 
 
 @task(name="send one idempotency key many times", cache_policy=NO_CACHE)
-def send_keyed_burst(url: str, requests: int, parallel: int) -> dict:
+def send_keyed_burst(url: str, requests: int, parallel: int, router: RouterSettings | None = None) -> dict:
     """`requests` orders with one fresh idempotency key, `parallel` at a time, to the canary
-    through the router at `url`; the key and every status."""
+    through the router at `url` (pinned by `router`'s canary header); the key and every status."""
     key = f"burst-{uuid.uuid4().hex}"
-    return {"key": key, "statuses": asyncio.run(_burst(url, requests, parallel, key))}
+    return {"key": key, "statuses": asyncio.run(_burst(url, requests, parallel, key, drill_headers(router)))}
 
 
 @task(name="read the outbox lag", retries=1, retry_delay_seconds=0.5, cache_policy=NO_CACHE)

@@ -48,8 +48,9 @@ __all__ = ["FENCE_HOLDER", "GENERATION", "GatewayApiRouter", "IngressNginxRouter
            "read_kubernetes_rollout", "scale_canary"]
 
 NGINX = "nginx.ingress.kubernetes.io/"
-CANARY, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, CANARY_BY_HEADER = (
-    f"{NGINX}canary", f"{NGINX}canary-weight", f"{NGINX}canary-weight-total", f"{NGINX}canary-by-header")
+CANARY, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, CANARY_BY_HEADER, CANARY_BY_HEADER_VALUE = (
+    f"{NGINX}canary", f"{NGINX}canary-weight", f"{NGINX}canary-weight-total", f"{NGINX}canary-by-header",
+    f"{NGINX}canary-by-header-value")
 GOLIVE = "golive.dev/"
 GENERATION, FENCE_HOLDER = f"{GOLIVE}generation", f"{GOLIVE}fence-holder"
 GATEWAY_GROUP, GATEWAY_VERSION, HTTP_ROUTES = "gateway.networking.k8s.io", "v1", "httproutes"
@@ -269,10 +270,11 @@ class IngressNginxRouter(_FencedRouter):
     is kept on the canary Ingress, which golive makes from the primary when it first takes it."""
 
     def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None,
-                 deadline: Deadline | None = None):
+                 deadline: Deadline | None = None, canary_pin: str | None = None):
         super().__init__(settings, api, deadline)
         self.networking = client.NetworkingV1Api(self.api)
         self.canary_name = settings.canary_ingress_name
+        self.canary_pin = canary_pin  # `canary-by-header-value`: only this value of the header pins
         self.described = f"ingress {self.where(self.canary_name)}"
 
     def _read(self, name: str, passes: tuple[int, ...] = ()) -> dict:
@@ -309,6 +311,8 @@ class IngressNginxRouter(_FencedRouter):
     def _canary_annotations(self, percent: int) -> dict[str, str]:
         annotations = {CANARY: "true", CANARY_WEIGHT: self._annotation_weight(percent),
                        CANARY_BY_HEADER: self.settings.canary_header}
+        if self.canary_pin:
+            annotations[CANARY_BY_HEADER_VALUE] = self.canary_pin
         if self.settings.canary_weight_total != 100:
             annotations[CANARY_WEIGHT_TOTAL] = str(self.settings.canary_weight_total)
         return annotations

@@ -19,7 +19,7 @@ from golive.models import WeightReading
 from golive.settings import RouterSettings
 from tasks.kubernetes import GatewayApiRouter, IngressNginxRouter
 from tasks.router_base import (
-    Deadline, RouterError, RouterFenced, RouterForbidden, TrafficRouter, retry_unless_refused,
+    Deadline, RouterError, RouterFenced, RouterForbidden, TrafficRouter, read_canary_pin, retry_unless_refused,
 )
 from tasks.sandbox_router import SandboxRouter
 
@@ -30,8 +30,15 @@ __all__ = ["RouterError", "RouterFenced", "RouterForbidden", "read_weight", "rou
 def router_for(settings: RouterSettings, deadline: float | None = None) -> TrafficRouter:
     if settings.kind == "sandbox":
         return SandboxRouter(settings.control_url, deadline=Deadline(deadline))
-    kind = {"ingress-nginx": IngressNginxRouter, "gateway-api": GatewayApiRouter}[settings.kind]
-    return kind(settings.kubernetes, deadline=Deadline(deadline))
+    if settings.kind == "ingress-nginx":
+        try:
+            pin = read_canary_pin(settings)
+        except RouterError:
+            # The preflight names an unreadable pin; a write (a rollback's above all) goes on and
+            # leaves the value the canary Ingress already has.
+            pin = None
+        return IngressNginxRouter(settings.kubernetes, deadline=Deadline(deadline), canary_pin=pin)
+    return GatewayApiRouter(settings.kubernetes, deadline=Deadline(deadline))
 
 
 @task(name="take the traffic target", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,

@@ -8,12 +8,14 @@ carries its generation and the router refuses any but the newest (`RouterFenced`
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Protocol
 
 from golive.fencing import Fence, FenceHolder, TargetState
+from golive.settings import RouterSettings
 
 __all__ = ["Deadline", "RouterError", "RouterFenced", "RouterForbidden", "RouterRefused", "TrafficRouter",
-           "retry_unless_refused"]
+           "canary_pin_headers", "read_canary_pin", "retry_unless_refused"]
 
 
 class RouterError(RuntimeError):
@@ -34,6 +36,25 @@ class RouterFenced(RouterRefused):
     def __init__(self, message: str, fence: Fence):
         super().__init__(message)
         self.fence = fence
+
+
+def read_canary_pin(router: RouterSettings) -> str | None:
+    """The canary header's value that sends a request to the canary, from `canary_pin_file`; None
+    when none is set. An unreadable or empty file is a RouterError naming the setting."""
+    if router.canary_pin_file is None:
+        return None
+    try:
+        pin = Path(router.canary_pin_file).read_text().strip()
+    except OSError as exc:
+        raise RouterError(f"target.router.canary_pin_file: {exc.strerror or exc}: {router.canary_pin_file}") from None
+    if not pin or any(c.isspace() or not c.isprintable() or c == '"' for c in pin):
+        raise RouterError("target.router.canary_pin_file: expected one word of printable characters, no quote")
+    return pin
+
+
+def canary_pin_headers(router: RouterSettings) -> dict[str, str]:
+    """The header that sends a request to the canary: the pin, or `always` when none is set."""
+    return {router.canary_header: read_canary_pin(router) or "always"}
 
 
 def retry_unless_refused(task, task_run, state) -> bool:

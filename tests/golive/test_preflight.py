@@ -31,6 +31,8 @@ def test_the_router_must_start_at_weight_zero():
     assert router_check(WeightReading(in_force=5, at=0)).detail.startswith(
         "weight 5 in force, expected 0: the canary still holds users (a go-live that died?). Roll it back with")
     assert router_check(None, "connection refused").detail == "unreachable: connection refused"
+    pinless = router_check(WeightReading(in_force=0, at=0), pin_problem="target.router.canary_pin_file: No such file")
+    assert not pinless.ok and pinless.detail == "target.router.canary_pin_file: No such file"
 
 
 def test_one_failed_check_or_an_overrun_budget_is_no_go():

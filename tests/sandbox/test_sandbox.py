@@ -84,9 +84,9 @@ def test_a_fault_breaches_each_signal_on_the_canary_only_and_clears(sandbox, can
     assert wait_until(inside, timeout=30), f"{sig.name}: still over 30 s after --clear"
 
 
-async def _same_key(url: str, key: str, n: int) -> list[int]:
+async def _same_key(url: str, key: str, n: int, pin: str) -> list[int]:
     body = {"symbol": "ETHUSD", "side": "buy", "quantity": 0.5}
-    headers = {"X-Idempotency-Key": key, "X-Canary": "always"}
+    headers = {"X-Idempotency-Key": key, "X-Canary": pin}
     async with httpx.AsyncClient(base_url=url, timeout=10, limits=httpx.Limits(max_connections=100)) as client:
         responses = await asyncio.gather(*(client.post("/api/exec/order", json=body, headers=headers)
                                            for _ in range(n)))
@@ -94,14 +94,14 @@ async def _same_key(url: str, key: str, n: int) -> list[int]:
 
 
 def test_one_idempotency_key_one_order_under_concurrency(sandbox, canary_weight):
-    codes = asyncio.run(_same_key(sandbox.router_url, uuid.uuid4().hex, 100))
+    codes = asyncio.run(_same_key(sandbox.router_url, uuid.uuid4().hex, 100, sandbox.canary_pin()))
     assert codes.count(201) == 1
     assert codes.count(409) == 99
 
 
 def test_broken_idempotency_accepts_duplicates(sandbox, canary_weight):
     sandbox.set_faults("canary", {"idempotency_broken": 1})
-    codes = asyncio.run(_same_key(sandbox.router_url, uuid.uuid4().hex, 100))
+    codes = asyncio.run(_same_key(sandbox.router_url, uuid.uuid4().hex, 100, sandbox.canary_pin()))
     assert codes.count(201) > 1
 
 
@@ -128,9 +128,15 @@ def test_order_validation_names_the_field(sandbox):
     assert response.json() == {"detail": [{"field": "side", "error": "expected 'buy' or 'sell'"}]}
 
 
-def test_versions_and_header_routing(sandbox):
-    assert httpx.get(f"{sandbox.router_url}/version", headers={"X-Canary": "always"}).json()["version"] == "1.4.0"
-    assert httpx.get(f"{sandbox.router_url}/version", headers={"X-Canary": "never"}).json()["version"] == "1.3.2"
+def test_versions_and_header_routing_where_only_the_routers_pin_reaches_the_canary(sandbox):
+    def version(pin: str) -> str:
+        return httpx.get(f"{sandbox.router_url}/version", headers={"X-Canary": pin}).json()["version"]
+
+    assert version(sandbox.canary_pin()) == "1.4.0"
+    assert version("never") == "1.3.2"
+    # At weight 0 (after a rollback, say) a user's header cannot reach the canary: only golive's drills know the pin.
+    assert {version("always"), version(sandbox.canary_pin()[:-1]), version("")} == {"1.3.2"}
+    assert sandbox.canary_pin_file.stat().st_mode & 0o077 == 0
 
 
 def test_unknown_fault_is_refused_and_changes_nothing(sandbox):

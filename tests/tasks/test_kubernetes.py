@@ -15,8 +15,8 @@ from golive.fencing import Fence, FenceHolder, TargetState
 from golive.rollout import rollout_triggers
 from golive.settings import KubernetesSettings
 from tasks.kubernetes import (
-    CANARY, CANARY_BY_HEADER, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, FENCE_HOLDER, GENERATION, GatewayApiRouter,
-    IngressNginxRouter, api_client, read_kubernetes_rollout, scale_canary,
+    CANARY, CANARY_BY_HEADER, CANARY_BY_HEADER_VALUE, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, FENCE_HOLDER, GENERATION,
+    GatewayApiRouter, IngressNginxRouter, api_client, read_kubernetes_rollout, scale_canary,
 )
 from tasks.router_base import Deadline, RouterError, RouterFenced, RouterForbidden, retry_unless_refused
 from tests.emulators.kubernetes import DEPLOYMENTS, HTTP_ROUTES, INGRESSES, PODS, canary_pod
@@ -98,6 +98,24 @@ def test_ingress_nginx_weights_are_stored_and_read_back(kube_emulator, cluster):
         assert router.set_weight(weight, fence.generation) == weight
         assert kube_emulator.canary_weight(cluster["namespace"]) == weight
         assert router.read() == TargetState(weight=weight, fence=fence)
+
+
+def test_ingress_nginx_pins_the_canary_by_the_routers_value_only_and_a_rollback_keeps_it(kube_emulator, cluster,
+                                                                                          tmp_path):
+    from golive.settings import RouterSettings
+    from tasks.router import router_for
+
+    pin_file = tmp_path / "pin"
+    pin_file.write_text("s3cret-pin\n")
+    router_settings = RouterSettings(kind="ingress-nginx", kubernetes=settings(cluster), canary_pin_file=str(pin_file))
+    fence = router_for(router_settings).take_generation(GO_LIVE)
+    annotations = kube_emulator.stored(INGRESSES, cluster["namespace"], "spark-canary")["metadata"]["annotations"]
+    assert (annotations[CANARY_BY_HEADER], annotations[CANARY_BY_HEADER_VALUE]) == ("X-Canary", "s3cret-pin")
+
+    pin_file.unlink()  # unreadable at the rollback: the weight is written all the same, the pin kept
+    assert router_for(router_settings).set_weight(0, fence.generation) == 0
+    annotations = kube_emulator.stored(INGRESSES, cluster["namespace"], "spark-canary")["metadata"]["annotations"]
+    assert annotations[CANARY_BY_HEADER_VALUE] == "s3cret-pin"
 
 
 def test_ingress_nginx_weight_total_scales_the_annotation(kube_emulator, cluster):
