@@ -6,7 +6,7 @@ what the returned step says. The rules, in order:
 1. A rollback trigger rolls back at once, whenever it fires.
 2. Until the observation window is complete (the dwell, or a Hold's re-measurement), keep
    watching: a stage is watched for its whole dwell before it may proceed.
-3. Complete, 8/8 green and every source answered (Prometheus, the alert source, the observed
+3. Complete, every signal green and every source answered (Prometheus, the alert source, the observed
    traffic split: not knowing whether a critical alert fires is not "no alert"): **proceed**.
 4. Complete, and the only thing missing is traffic (every signal that is not green is
    `insufficient`): **extend** the window. The intervals seen are kept, so the evidence
@@ -99,7 +99,7 @@ class StageMachine:
         if self.looks < self.intervals_in_window:
             return Step("continue")
         if decision == "proceed" and answered:
-            return Step("proceed", "8/8 green over the window")
+            return Step("proceed", f"{len(verdicts)}/{len(verdicts)} green over the window")
         if answered and only_traffic_missing(decision, verdicts):
             return self._too_little_traffic(at)
         return self._hold(at, answered)

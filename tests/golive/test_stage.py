@@ -33,6 +33,13 @@ def test_green_proceeds_only_once_the_dwell_is_watched():
     assert m.next_tick == 1000.0 + 6 * 60
 
 
+def test_the_proceed_counts_the_signals_of_the_list():
+    m = machine(dwell_seconds=60)
+    assert look(m, "proceed").reason == "8/8 green over the window"
+    three = {"http_p95_ms": "pass", "http_5xx_pct": "pass", "queue_depth": "pass"}
+    assert look(machine(dwell_seconds=60), "proceed", three).reason == "3/3 green over the window"
+
+
 def test_too_little_traffic_extends_the_window_and_keeps_its_intervals():
     m = machine()
     steps = [look(m, "hold", THIN).action for _ in range(6)]
