@@ -35,10 +35,13 @@ class Ports:
         return asdict(self)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so no reader ever sees half a file."""
+def write_atomic(path: Path, text: str, private: bool = False) -> None:
+    """Write via a temporary file and rename, so no reader ever sees half a file; `private`: its
+    owner's only (nginx's configuration names the canary pin)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
+    if private:
+        tmp.chmod(0o600)
     os.replace(tmp, path)
 
 
@@ -57,7 +60,7 @@ def canary_pin(folder: Path) -> str:
     return pin
 
 
-def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0) -> str:
+def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, mirror: bool = False) -> str:
     """nginx in front of both tracks, splitting like ingress-nginx's canary annotations.
 
     `canary-weight` is the `weighted` upstream (smooth weighted round-robin: exact shares);
@@ -72,9 +75,19 @@ def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0) -
     Every proxied request is logged to `access.log` with the track that served it (read off the
     upstream's address), its status, its time and its source (`X-Synthetic`: none for users,
     `1` for golive's probes, `drill` for its drills): `sandbox.router_metrics` counts them.
+
+    `mirror` (at weight 0 only: the shadow stage) copies each user request that cannot change
+    anything (GET and HEAD but websockets, and the orders the canary fills on paper) to the canary
+    with `X-Golive-Shadow: 1`, nginx's `mirror`: the user is answered by stable, the copy's answer
+    is dropped, and a copy that is slow is cut short. No client can send that header: it is taken
+    off every request the router proxies. The copies are subrequests, which the access log leaves
+    out, so the router's counts stay the users'. The workers say whether they mirror in the
+    `X-Golive-Mirror` header of /__golive/weight.
     """
     if not 0 <= weight <= 100:
         raise ValueError(f"weight: expected 0 to 100, got {weight}")
+    if mirror and weight != 0:
+        raise ValueError(f"mirror: only at weight 0 (users on stable, their copies to the canary), not {weight}")
     servers = []
     if weight < 100:
         servers.append(f"server 127.0.0.1:{ports.stable} weight={100 - weight};")
@@ -111,18 +124,43 @@ http {{
     }}
     map $http_x_canary $spark_pool {{ "{canary_pin(folder)}" canary; never stable; default weighted; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
+    # What a mirror may copy: a user's (no X-Synthetic) GET or HEAD that upgrades to nothing, or an order.
+    map "$http_x_synthetic|$request_method|$request_uri|$http_upgrade" $golive_mirrorable {{
+        default 0;
+        "~^\\|(GET|HEAD)\\|[^|]*\\|$" 1;
+        "~^\\|POST\\|/api/exec/order(\\?[^|]*)?\\|$" 1;
+    }}
     include {folder}/conf.d/*.conf;
 
     server {{
         listen 127.0.0.1:{ports.router};
-        location = /__golive/weight {{ access_log off; default_type text/plain; return 200 "{weight}\\n"; }}
+        location = /__golive/weight {{
+            access_log off;
+            default_type text/plain;
+            add_header X-Golive-Mirror {"on" if mirror else "off"} always;
+            return 200 "{weight}\\n";
+        }}
         location / {{
+            {"mirror /__golive/mirror;" if mirror else "mirror off;"}
             proxy_pass http://$spark_pool;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header Host $host;
+            proxy_set_header X-Golive-Shadow "";
             proxy_read_timeout 3600s;
+        }}
+        location = /__golive/mirror {{
+            internal;
+            if ($golive_mirrorable = 0) {{ return 204; }}
+            proxy_pass http://canary$request_uri;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Golive-Shadow 1;
+            proxy_connect_timeout 200ms;
+            proxy_send_timeout 2s;
+            proxy_read_timeout 2s;
         }}
     }}
 }}

@@ -7,6 +7,8 @@ nginx configuration names the generation that wrote it. `POST /fence` takes the 
 (only while the newest is `if_generation`, when given); `PUT /weight` must carry the newest
 generation, or it is refused with 409 and the fence that stands. The check and the reload happen
 under one lock, so no write can slip between a newer writer's fence and its own write.
+`PUT /weight {"weight": 0, "mirror": true}` is the shadow stage's mirror (see `render_nginx`); a
+write without `mirror` turns it off, so a rollback's does.
 
 For the fault suite, the control API can be told to refuse the next writes or to answer them
 late (`POST /faults {"refuse": N, "delay_seconds": S}`, `DELETE /faults`). `GET /metrics` is every
@@ -109,22 +111,33 @@ class NginxRouter:
             self.fence = fence
             return fence
 
-    def weight(self) -> int:
-        """The weight in force, as the router's workers serve it (a fresh connection each time)."""
+    def in_force(self) -> tuple[int, bool]:
+        """The weight in force and whether the mirror is on, as the router's workers serve them (a
+        fresh connection each time)."""
         response = httpx.get(f"http://127.0.0.1:{self.ports.router}/__golive/weight",
                              headers={"Connection": "close"}, timeout=5)
         response.raise_for_status()
-        return int(response.text.strip())
+        return int(response.text.strip()), response.headers.get("x-golive-mirror") == "on"
 
-    def set_weight(self, weight: int, generation: int, timeout: float = 10.0) -> int:
+    def weight(self) -> int:
+        return self.in_force()[0]
+
+    def set_weight(self, weight: int, generation: int, timeout: float = 10.0, mirror: bool = False) -> int:
+        """Write the weight (and the mirror: on only when asked, so that every other write, a
+        rollback's above all, turns it off) with the newest generation, and wait until it is in force."""
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
             raise RouterError(f"weight: expected a whole number from 0 to 100, got {weight!r}")
+        if not isinstance(mirror, bool):
+            raise RouterError(f"mirror: expected true or false, got {mirror!r}")
+        if mirror and weight != 0:
+            raise RouterError(f"mirror: expected only at weight 0 (the shadow stage), not at {weight}")
         generation = _generation(generation, "generation")
         with self._lock:
             if generation != self.fence["generation"]:
                 older = "is fenced" if generation < self.fence["generation"] else "was never issued"
                 raise Fenced(f"generation {generation} {older}: the target is at {_describe(self.fence)}", self.fence)
-            write_atomic(self.folder / "nginx.conf", render_nginx(self.folder, self.ports, weight, generation))
+            write_atomic(self.folder / "nginx.conf", render_nginx(self.folder, self.ports, weight, generation, mirror),
+                         private=True)
             reloaded_at = processes.clock_ticks_now()
             result = subprocess.run(
                 [self.nginx, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),
@@ -133,10 +146,10 @@ class NginxRouter:
             )
             if result.returncode != 0:
                 raise RouterError(f"nginx reload failed: {result.stderr.strip()}")
-            self._wait_in_force(weight, reloaded_at, timeout)
+            self._wait_in_force((weight, mirror), reloaded_at, timeout)
             return weight
 
-    def _wait_in_force(self, weight: int, reloaded_at: int, timeout: float) -> None:
+    def _wait_in_force(self, wanted: tuple[int, bool], reloaded_at: int, timeout: float) -> None:
         # In force means every accepting worker runs the new configuration: nginx starts new
         # workers before it tells the old ones to quit, and until then either may take a new
         # connection. A worker "shutting down" takes none; it only finishes what it has.
@@ -145,12 +158,13 @@ class NginxRouter:
             accepting = [w for w in processes.children(self.master_pid) if "shutting down" not in processes.title(w)]
             fresh = accepting and all((processes.start_ticks(w) or 0) >= reloaded_at for w in accepting)
             try:
-                if fresh and self.weight() == weight:
+                if fresh and self.in_force() == wanted:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise RouterError(f"weight {weight} not in force after {timeout:g} s")
+        raise RouterError(f"weight {wanted[0]}{' with the mirror' if wanted[1] else ''} not in force after "
+                          f"{timeout:g} s")
 
 
 def serve_control(router: NginxRouter, port: int) -> ThreadingHTTPServer:
@@ -194,7 +208,8 @@ def serve_control(router: NginxRouter, port: int) -> ThreadingHTTPServer:
         def do_GET(self):  # noqa: N802 - the stdlib's naming
             if self.path == "/weight":
                 try:
-                    self._reply(HTTPStatus.OK, {"weight": router.weight(), "fence": router.fence})
+                    weight, mirror = router.in_force()
+                    self._reply(HTTPStatus.OK, {"weight": weight, "mirror": mirror, "fence": router.fence})
                 except httpx.HTTPError as exc:
                     self._reply(HTTPStatus.BAD_GATEWAY, {"error": f"router does not answer: {exc}"})
             elif self.path == "/metrics":
@@ -217,8 +232,9 @@ def serve_control(router: NginxRouter, port: int) -> ThreadingHTTPServer:
 
             def change(body: dict) -> dict:
                 started = time.monotonic()
-                weight = router.set_weight(body.get("weight"), body.get("generation"))
-                return {"weight": weight, "generation": body["generation"],
+                mirror = body.get("mirror", False)
+                weight = router.set_weight(body.get("weight"), body.get("generation"), mirror=mirror)
+                return {"weight": weight, "mirror": mirror, "generation": body["generation"],
                         "seconds": round(time.monotonic() - started, 3)}
 
             self._write(change)

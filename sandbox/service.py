@@ -75,6 +75,16 @@ def route_of(path: str) -> str:
 
 # `X-Synthetic: 1` marks the load generator's probes, `X-Synthetic: drill` a golive drill's traffic.
 _SOURCES = {b"1": "synthetic", b"drill": "drill"}
+# Set by the router on the copy of a user's request it mirrors to the canary (and taken off every
+# request a client sends): the request is shadow traffic, answered and dropped, never acted upon.
+SHADOW_HEADER = "x-golive-shadow"
+# The idempotency keys a shadow order was paper-filled with, newest last: enough for a resend to
+# conflict as it would in the store, bounded so that a long shadow stage holds no more.
+PAPER_KEYS_KEPT = 50_000
+
+
+def is_shadow(headers) -> bool:
+    return headers.get(SHADOW_HEADER) == "1"
 
 
 class Metrics:
@@ -86,7 +96,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.requests = Counter(
-            "spark_http_requests", "HTTP requests by status code and source (user, synthetic probe or drill)",
+            "spark_http_requests", "HTTP requests by status code and source (user, synthetic probe, drill or shadow)",
             ["track", "version", "route", "code", "source"], registry=r,
         )
         self.risk_blocks = Counter("spark_risk_blocks", "Orders blocked by the risk engine", ["track", "version"], registry=r)
@@ -124,6 +134,7 @@ class Spark:
         self.store: OrderStore | None = None
         self.outbox_store: OrderStore | None = None
         self.lags: deque[tuple[float, float]] = deque()
+        self.paper_keys: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
         self.subscribers: set[asyncio.Queue] = set()
         self.last_tick = time.time()
         self.prices = dict(SYMBOLS)
@@ -255,6 +266,8 @@ class Spark:
             self.metrics.one(self.metrics.risk_blocks).inc()
             return JSONResponse({"error": "risk_blocked", "symbol": symbol}, status_code=403)
         stored_key = key[: int(self.faults.idem_key_chars)] if key and self.faults.idem_key_chars else key
+        if is_shadow(request.headers):
+            return self.paper_fill(symbol, side, float(quantity), stored_key)
         place = partial(
             self.store.place, symbol, side, float(quantity), stored_key, enforce_key=not self.faults.idempotency_broken
         )
@@ -266,6 +279,20 @@ class Spark:
         return JSONResponse(
             {"order_id": order_id, "status": "accepted", "track": self.track, "version": self.version}, status_code=201
         )
+
+    def paper_fill(self, symbol: str, side: str, quantity: float, key: str | None) -> Response:
+        """A shadow order: decided as a live one is (risk, idempotency) and filled on paper at the
+        feed's price, in memory; nothing reaches the store, the outbox or anything downstream."""
+        if key is not None and not self.faults.idempotency_broken:
+            if key in self.paper_keys:
+                self.metrics.one(self.metrics.conflicts).inc()
+                return JSONResponse({"error": "idempotency_conflict", "idempotency_key": key}, status_code=409)
+            self.paper_keys[key] = None
+            if len(self.paper_keys) > PAPER_KEYS_KEPT:
+                del self.paper_keys[next(iter(self.paper_keys))]
+        return JSONResponse({"status": "paper_filled", "symbol": symbol, "side": side, "quantity": quantity,
+                             "price": round(self.prices[symbol], 4), "filled_at_ns": time.monotonic_ns(),
+                             "track": self.track, "version": self.version}, status_code=201)
 
     async def quote(self, request: Request) -> Response:
         if failed := await self._downstream():
@@ -435,7 +462,9 @@ class _Instrumented:
         finally:
             m = self.spark.metrics
             route = route_of(scope["path"])
-            source = _SOURCES.get(dict(scope["headers"]).get(b"x-synthetic"), "user")
+            headers = dict(scope["headers"])
+            source = "shadow" if headers.get(SHADOW_HEADER.encode()) == b"1" else _SOURCES.get(
+                headers.get(b"x-synthetic"), "user")
             m.duration.labels(**m.labels, route=route).observe(time.perf_counter() - started)
             m.requests.labels(**m.labels, route=route, code=str(status), source=source).inc()
 

@@ -80,7 +80,8 @@ class Supervisor:
         nginx_dir = self.workdir / "nginx"
         for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
             (nginx_dir / "temp" / sub).mkdir(parents=True, exist_ok=True)
-        write_atomic(nginx_dir / "nginx.conf", render_nginx(nginx_dir, ports, 0, load_fence(nginx_dir)["generation"]))
+        write_atomic(nginx_dir / "nginx.conf", render_nginx(nginx_dir, ports, 0, load_fence(nginx_dir)["generation"]),
+                     private=True)
         db = self.workdir / "spark.sqlite"
         create_database(str(db))
 

@@ -1,0 +1,90 @@
+"""The shadow stage's parts in the sandbox: at weight 0 the router copies users' requests to the
+canary (nginx's `mirror`), the users are answered by stable, and the canary fills the copied orders
+on paper: nothing of them reaches the store or the outbox. No client can pass for a copy."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+
+import httpx
+import pytest
+
+from sandbox.control import SandboxError
+from tests.sandbox.helpers import wait_until
+
+pytestmark = pytest.mark.sandbox
+ORDER = {"symbol": "ETHUSD", "side": "buy", "quantity": 0.5}
+
+
+def _orders_by_track(sandbox, keys: list[str]) -> dict[str, int]:
+    with sqlite3.connect(f"file:{sandbox.workdir / 'spark.sqlite'}?mode=ro", uri=True) as db:
+        rows = db.execute(f"SELECT track, count(*) FROM orders WHERE idempotency_key IN ({','.join('?' * len(keys))})"
+                          " GROUP BY track", keys).fetchall()
+    return dict(rows)
+
+
+def _outbox_of(sandbox, keys: list[str]) -> dict[str, int]:
+    with sqlite3.connect(f"file:{sandbox.workdir / 'spark.sqlite'}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT outbox.track, count(*) FROM outbox JOIN orders ON orders.id = outbox.order_id "
+                          f"WHERE orders.idempotency_key IN ({','.join('?' * len(keys))}) GROUP BY outbox.track",
+                          keys).fetchall()
+    return dict(rows)
+
+
+def _shadow_requests(sandbox, route: str = "/api/exec/order") -> float:
+    text = httpx.get(f"{sandbox.service_url('canary')}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("spark_http_requests_total{") and 'source="shadow"' in line
+               and f'route="{route}"' in line)
+
+
+def test_users_are_answered_by_stable_and_their_orders_reach_the_canary_only_on_paper(sandbox, canary_weight):
+    sandbox.set_weight(0, mirror=True)
+    assert sandbox.mirroring() and sandbox.weight() == 0
+    before = _shadow_requests(sandbox)
+    keys = [f"shadow-test-{uuid.uuid4().hex}" for _ in range(20)]
+    with httpx.Client(base_url=sandbox.router_url, timeout=10) as client:
+        answers = [client.post("/api/exec/order", json=ORDER, headers={"X-Idempotency-Key": key}) for key in keys]
+    assert {(a.status_code, a.json()["status"], a.json()["track"]) for a in answers} == {(201, "accepted", "stable")}
+    assert wait_until(lambda: _shadow_requests(sandbox) - before >= len(keys), timeout=10), "the copies never came"
+
+    assert _orders_by_track(sandbox, keys) == {"stable": len(keys)}  # not one row of the canary's
+    assert wait_until(lambda: _outbox_of(sandbox, keys).get("stable") == len(keys), timeout=10)
+    assert "canary" not in _outbox_of(sandbox, keys)
+    # A POST that is not an order is not copied at all (a CSP report, say).
+    reports = _shadow_requests(sandbox, "/csp-report")
+    httpx.post(f"{sandbox.router_url}/csp-report", content=b'{"csp-report": {}}', timeout=10,
+               headers={"Content-Type": "application/csp-report"})
+    time.sleep(0.5)
+    assert _shadow_requests(sandbox, "/csp-report") == reports
+
+
+def test_a_client_cannot_pass_for_a_copy(sandbox, canary_weight):
+    sandbox.set_weight(0, mirror=True)
+    key = f"forged-{uuid.uuid4().hex}"
+    answer = httpx.post(f"{sandbox.router_url}/api/exec/order", json=ORDER, timeout=10,
+                        headers={"X-Idempotency-Key": key, "X-Golive-Shadow": "1", "X-Canary": "never"})
+    assert answer.json()["status"] == "accepted"  # a real order: the header was taken off on the way
+    assert _orders_by_track(sandbox, [key]) == {"stable": 1}
+
+
+def test_the_canary_fills_a_copy_on_paper_and_a_resent_key_conflicts_as_it_would_in_the_store(sandbox):
+    key, canary = f"paper-{uuid.uuid4().hex}", sandbox.service_url("canary")
+    headers = {"X-Golive-Shadow": "1", "X-Idempotency-Key": key}
+    first = httpx.post(f"{canary}/api/exec/order", json=ORDER, headers=headers, timeout=10)
+    again = httpx.post(f"{canary}/api/exec/order", json=ORDER, headers=headers, timeout=10)
+    assert (first.status_code, first.json()["status"], again.status_code) == (201, "paper_filled", 409)
+    assert first.json()["price"] > 0 and isinstance(first.json()["filled_at_ns"], int)
+    time.sleep(0.2)
+    assert _orders_by_track(sandbox, [key]) == {}
+
+
+def test_the_mirror_is_refused_above_weight_0_and_any_later_write_turns_it_off(sandbox, canary_weight):
+    with pytest.raises(SandboxError, match="mirror: expected only at weight 0"):
+        sandbox.set_weight(5, mirror=True)
+    sandbox.set_weight(0, mirror=True)
+    assert sandbox.mirroring()
+    sandbox.set_weight(0)  # as a rollback writes it
+    assert not sandbox.mirroring()
