@@ -9,7 +9,7 @@ import json
 import pytest
 
 from golive import layout
-from tests.emulators.kubernetes import DEPLOYMENTS, PODS, IngressControllerStandIn, canary_pod
+from tests.emulators.kubernetes import DEPLOYMENTS, INGRESSES, PODS, IngressControllerStandIn, canary_pod
 from tests.flows.helpers import EvidenceWatcher, flow_settings, stage_started
 
 pytestmark = pytest.mark.sandbox
@@ -18,8 +18,11 @@ pytestmark = pytest.mark.sandbox
 @pytest.fixture
 def on_kubernetes(sandbox, canary_weight, kube_emulator, cluster, signing_key, tmp_path):
     """Settings for the ingress-nginx router in this test's namespace, with the controller running."""
+    # The sandbox's nginx stands in for the controller's: it pins by the same value golive writes
+    # as canary-by-header-value, which the drills send.
     settings = flow_settings(sandbox, signing_key, tmp_path, [25, 100], target={"router": {
-        "kind": "ingress-nginx", "kubernetes": {**cluster, "scale_canary_to_zero": True}}})
+        "kind": "ingress-nginx", "kubernetes": {**cluster, "scale_canary_to_zero": True},
+        "canary_pin_file": str(sandbox.canary_pin_file)}})
     with IngressControllerStandIn(kube_emulator, cluster["namespace"], sandbox.set_weight) as controller:
         yield settings, controller
 
@@ -30,13 +33,15 @@ def run_go_live(settings: dict):
     return go_live(settings["release"], settings=settings, return_state=True)
 
 
-def test_a_release_goes_live_through_the_canary_ingress(on_kubernetes, kube_emulator, cluster, tmp_path):
+def test_a_release_goes_live_through_the_canary_ingress(on_kubernetes, kube_emulator, cluster, sandbox, tmp_path):
     settings, controller = on_kubernetes
     state = run_go_live(settings)
 
     assert state.name == "Live", state.message
     assert kube_emulator.canary_weight(cluster["namespace"]) == 100
     assert controller.applied == [0, 25, 100]
+    annotations = kube_emulator.stored(INGRESSES, cluster["namespace"], "spark-canary")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/canary-by-header-value"] == sandbox.canary_pin()
     folder = tmp_path / "v1.4.0"
     rollout = json.loads((folder / layout.rollout(25)).read_text())
     assert rollout["source"] == f"deployment {cluster['namespace']}/spark-canary"
