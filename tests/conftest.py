@@ -13,6 +13,17 @@ from sandbox.control import Sandbox
 pytest_plugins = ["tests.prefect_harness"]
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` hands out the heaviest files first, the deployments tests as one unit
+    (tests/scheduling.py); any other `--dist` is xdist's own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.scheduling import HeaviestFirst
+
+    return HeaviestFirst(config, log)
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> Sandbox:
     running = Sandbox.up(
