@@ -1,7 +1,9 @@
-"""One real Prefect server and process worker per test session (per pytest-xdist worker), on a
-free loopback port, with golive's deployments; stopped whatever happens, and tied to this
-process so nothing outlives a killed test run. The server runs on a PostgreSQL of its own where
-Debian's `postgresql` is installed (the database a shared server uses), else on SQLite."""
+"""One real Prefect server and process worker for the deployments tests (one unit of work for the
+test workers, tests/scheduling.py), on a free loopback port, with golive's deployments; stopped
+once these tests are done, whatever happens (not left using the CPU while the test worker runs
+other files), and tied to this process so nothing outlives a killed test run. The server runs on
+a PostgreSQL of its own where Debian's `postgresql` is installed (the database a shared server
+uses), else on SQLite."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from sandbox.processes import free_ports
 from tests.deployments._prefect import ROOT, os_environ_scoped, run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prefect_stack(tmp_path_factory):
     """The running stack; yields (stack, the environment that points at it). The worker's flow
     runs see the GitHub stand-in's token, as a real worker would see a real one."""
@@ -31,13 +33,13 @@ def prefect_stack(tmp_path_factory):
         restore()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prefect(prefect_stack) -> dict:
     """The environment of the stack's server and worker."""
     return prefect_stack[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployed(prefect) -> str:
     """`prefect deploy --all` from the checkout, once; its output."""
     return run(prefect, sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all")
