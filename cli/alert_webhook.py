@@ -209,9 +209,10 @@ def cmd_alert_webhook(args: argparse.Namespace) -> int:
     except (SettingsError, TokenMissing, OSError) as exc:
         print(f"golive alert-webhook: {escape_line(exc)}", file=sys.stderr)
         return 2
-    print(f"receiving Alertmanager's notifications at {receiver.url} for {receiver.service}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a service manager's stop, handled as Ctrl-C
+    # Said once a stop is handled: a service manager may stop it as soon as it reads the line.
+    print(f"receiving Alertmanager's notifications at {receiver.url} for {receiver.service}", flush=True)
     try:
         while not stop.wait(3600):
             pass
