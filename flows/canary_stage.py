@@ -496,7 +496,7 @@ class _StageRun:
         return result
 
     def rollback_in_war_room(self, signals: dict, record_file: str | None) -> None:
-        """After weight 0: the stage's Rollback row (written now when no gate decision wrote it: a
+        """After the rollback: the stage's Rollback row (written now when no gate decision wrote it: a
         rollout, an alert or the split rolled back) and, when the rollback stood on latency, event
         loop or GC, what the profiles say, on that row and at the end of the rollback's record."""
         profile = self.result.profile or {}

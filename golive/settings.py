@@ -92,7 +92,7 @@ class KubernetesSettings(_Strict):
     ingress: str = "spark"  # ingress-nginx: the primary Ingress, routing to the stable Service
     canary_ingress: str | None = None  # default: "<ingress>-canary", created from the primary when absent
     canary_weight_total: int = Field(100, ge=1, le=10_000, strict=True)  # ingress-nginx `canary-weight-total`
-    canary_header: str = "X-Canary"  # `canary-by-header`: drills send `always`
+    canary_header: str = "X-Canary"  # `canary-by-header`: drills send the pin (RouterSettings.canary_pin_file)
     http_route: str = "spark"  # Gateway API: the HTTPRoute whose backendRefs carry the weights
     stable_service: str = "spark-stable"
     canary_service: str = "spark-canary"
@@ -353,6 +353,27 @@ def _cluster_names(target: object) -> ClusterNames:
                         stable_service=cluster.stable_service, canary_service=cluster.canary_service)
 
 
+def _selectors_can_be_followed(pack, policy: object, prometheus: object) -> None:
+    """`policy.track_selectors` given by the user must change something, and the traffic split
+    must follow them: the split counts all of a service's requests, which matchers per track do
+    not say, so its two queries are given with them."""
+    if isinstance(policy, dict):
+        selectors = policy.get("track_selectors")
+        given = selectors is not None and not track_selectors_problem(selectors)  # else refused as malformed
+    else:
+        given = getattr(policy, "track_selectors", None) is not None and "track_selectors" in policy.model_fields_set
+    if not given:
+        return
+    if pack.track_rule is None:
+        raise ValueError(f"policy.track_selectors: the {pack.name} pack selects a track by its track label; "
+                         "its queries have no $track_selector to fill")
+    fields = prometheus if isinstance(prometheus, dict) else getattr(prometheus, "model_fields_set", set())
+    if any(field not in fields for field in TRAFFIC_QUERY_FIELDS):
+        raise ValueError("policy.track_selectors: give prometheus.traffic_canary_query and "
+                         "prometheus.traffic_total_query with them (the traffic split counts every request "
+                         "of the service, which matchers per track do not say)")
+
+
 class PrometheusSettings(_Strict):
     """Where the golden signals, the traffic split and the critical alerts are read (the
     `prometheus` section; the Prometheus source block)."""
@@ -439,7 +460,10 @@ class GoLiveSettings(_Strict):
             return data
         policy = data.get("policy")
         name = policy.get("signal_pack") if isinstance(policy, dict) else getattr(policy, "signal_pack", None)
-        if name == DEFAULT_PACK or not _known_pack(name):  # an unknown one is refused by PolicySettings
+        if not _known_pack(name if name is not None else DEFAULT_PACK):  # refused by PolicySettings
+            return data
+        _selectors_can_be_followed(PACKS[name or DEFAULT_PACK], policy, data.get("prometheus", {}))
+        if name is None or name == DEFAULT_PACK:
             return data
         names = _cluster_names(data.get("target"))
         if PACKS[name].track_rule is not None:

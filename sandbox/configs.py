@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,36 +38,42 @@ class Ports:
 
 def write_atomic(path: Path, text: str, private: bool = False) -> None:
     """Write via a temporary file and rename, so no reader ever sees half a file; `private`: its
-    owner's only (nginx's configuration names the canary pin)."""
+    owner's only from its creation (nginx's configuration names the canary pin)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    if private:
-        tmp.chmod(0o600)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
     os.replace(tmp, path)
+
+
+_PIN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def canary_pin(folder: Path) -> str:
     """The router's canary pin: the value of `X-Canary` that sends a request to the canary, made
-    (random, readable by its owner only) the first time it is asked for, kept for the router's life."""
+    (random, readable by its owner only, written whole) the first time it is asked for, kept for
+    the router's life. A file that holds anything else is refused: an empty pin in nginx's map
+    would send every request without the header to the canary."""
     path = folder / CANARY_PIN_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    pin = secrets.token_urlsafe(18)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(pin + "\n")
+    if not path.exists():
+        write_atomic(path, secrets.token_urlsafe(18) + "\n", private=True)
+    pin = path.read_text().strip()
+    if not _PIN.fullmatch(pin):
+        raise ValueError(f"{path}: expected a canary pin of 16 to 64 letters, digits, - or _; remove the file "
+                         "to have a new one made")
     return pin
 
 
-def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, mirror: bool = False) -> str:
+def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, mirror: bool = False,
+                 pin: str | None = None) -> str:
     """nginx in front of both tracks, splitting like ingress-nginx's canary annotations.
 
     `canary-weight` is the `weighted` upstream (smooth weighted round-robin: exact shares);
     `canary-by-header` with `canary-by-header-value` is the `X-Canary` map: the router's pin
-    (`canary_pin`, which golive's drills and the load generator's probes read from its file) sends a
-    request to the canary, `never` to stable, any other value by the weight. `always` does not pin:
+    (`canary_pin`, which golive's drills and the load generator read from its file; matched exactly,
+    a map's plain strings ignore case) sends a request to the canary, `never` to stable, any other
+    value by the weight. `always` does not pin:
     any client could send it, and reach a canary a rollback has taken all traffic from. A weight of
     0 or 100 leaves the other server out entirely, since nginx has no zero weight. The weight in force is served at
     /__golive/weight by the workers running this very configuration; its first line names the
@@ -78,8 +85,10 @@ def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, m
 
     `mirror` (at weight 0 only: the shadow stage) copies each user request that cannot change
     anything (GET and HEAD but websockets, and the orders the canary fills on paper) to the canary
-    with `X-Golive-Shadow: 1`, nginx's `mirror`: the user is answered by stable, the copy's answer
-    is dropped, and a copy that is slow is cut short. No client can send that header: it is taken
+    with `X-Golive-Shadow: 1`, nginx's `mirror`: the user is answered by stable and the copy's answer
+    is dropped. nginx holds the user's keep-alive connection until the copy ends, so a slow canary
+    delays that connection's next request by up to the copy's 2-s read limit: the shadow stage
+    must watch stable's latency with the mirror on. No client can send that header: it is taken
     off every request the router proxies. The copies are subrequests, which the access log leaves
     out, so the router's counts stay the users'. The workers say whether they mirror in the
     `X-Golive-Mirror` header of /__golive/weight.
@@ -122,7 +131,7 @@ http {{
         {weighted}
         keepalive 32;
     }}
-    map $http_x_canary $spark_pool {{ "{canary_pin(folder)}" canary; never stable; default weighted; }}
+    map $http_x_canary $spark_pool {{ "~^{pin or canary_pin(folder)}$" canary; never stable; default weighted; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
     # What a mirror may copy: a user's (no X-Synthetic) GET or HEAD that upgrades to nothing, or an order.
     map "$http_x_synthetic|$request_method|$request_uri|$http_upgrade" $golive_mirrorable {{

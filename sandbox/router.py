@@ -30,7 +30,7 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sandbox import processes
-from sandbox.configs import Ports, render_nginx, write_atomic
+from sandbox.configs import Ports, canary_pin, render_nginx, write_atomic
 from sandbox.router_metrics import ACCESS_LOG, RouterMetrics
 
 
@@ -90,6 +90,7 @@ class NginxRouter:
         self.folder, self.ports, self.nginx, self.master_pid = folder, ports, nginx, master_pid
         self._lock = threading.Lock()
         self.fence = load_fence(folder)
+        self.pin = canary_pin(folder)  # read once: a write, a rollback's above all, never reads the file
         self.faults = {"refuse": 0, "delay_seconds": 0.0}
         self.metrics = RouterMetrics(folder / ACCESS_LOG)
 
@@ -136,8 +137,8 @@ class NginxRouter:
             if generation != self.fence["generation"]:
                 older = "is fenced" if generation < self.fence["generation"] else "was never issued"
                 raise Fenced(f"generation {generation} {older}: the target is at {_describe(self.fence)}", self.fence)
-            write_atomic(self.folder / "nginx.conf", render_nginx(self.folder, self.ports, weight, generation, mirror),
-                         private=True)
+            config = render_nginx(self.folder, self.ports, weight, generation, mirror, self.pin)
+            write_atomic(self.folder / "nginx.conf", config, private=True)
             reloaded_at = processes.clock_ticks_now()
             result = subprocess.run(
                 [self.nginx, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),

@@ -270,11 +270,13 @@ class IngressNginxRouter(_FencedRouter):
     is kept on the canary Ingress, which golive makes from the primary when it first takes it."""
 
     def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None,
-                 deadline: Deadline | None = None, canary_pin: str | None = None):
+                 deadline: Deadline | None = None, canary_pin: str | bool | None = None):
         super().__init__(settings, api, deadline)
         self.networking = client.NetworkingV1Api(self.api)
         self.canary_name = settings.canary_ingress_name
-        self.canary_pin = canary_pin  # `canary-by-header-value`: only this value of the header pins
+        # `canary-by-header-value`: only this value of the header pins. None: no pin is set (any value
+        # there is removed); False: one is set but could not be read (the Ingress keeps its value).
+        self.canary_pin = canary_pin
         self.described = f"ingress {self.where(self.canary_name)}"
 
     def _read(self, name: str, passes: tuple[int, ...] = ()) -> dict:
@@ -309,12 +311,17 @@ class IngressNginxRouter(_FencedRouter):
         return str(percent * total // 100)
 
     def _canary_annotations(self, percent: int) -> dict[str, str]:
-        annotations = {CANARY: "true", CANARY_WEIGHT: self._annotation_weight(percent),
-                       CANARY_BY_HEADER: self.settings.canary_header}
-        if self.canary_pin:
-            annotations[CANARY_BY_HEADER_VALUE] = self.canary_pin
+        annotations = {CANARY: "true", CANARY_WEIGHT: self._annotation_weight(percent), **self._header_annotations()}
         if self.settings.canary_weight_total != 100:
             annotations[CANARY_WEIGHT_TOTAL] = str(self.settings.canary_weight_total)
+        return annotations
+
+    def _header_annotations(self) -> dict[str, str | None]:
+        """`canary-by-header` and its value: written with the fence too, so that a pin set or changed
+        since the canary Ingress was made is in force from the go-live's first write."""
+        annotations: dict[str, str | None] = {CANARY_BY_HEADER: self.settings.canary_header}
+        if self.canary_pin is not False:
+            annotations[CANARY_BY_HEADER_VALUE] = self.canary_pin or None
         return annotations
 
     def _create_canary(self, percent: int, fence: Fence | None) -> None:
@@ -336,10 +343,12 @@ class IngressNginxRouter(_FencedRouter):
         kept = {k: v for k, v in (metadata.get("annotations") or {}).items()
                 if not k.startswith((CANARY, GOLIVE)) and k != "kubectl.kubernetes.io/last-applied-configuration"}
         fenced = _fence_annotations(fence) if fence else {}
+        written = {**kept, **self._canary_annotations(percent), **fenced}
+        annotations = {k: v for k, v in written.items() if v is not None}
         body = {
             "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"name": self.canary_name, "namespace": self.namespace, "labels": metadata.get("labels") or {},
-                         "annotations": {**kept, **self._canary_annotations(percent), **fenced}},
+                         "annotations": annotations},
             "spec": spec,
         }
         # 409 here: another writer created it since we looked; `_update` reads it again.
@@ -355,7 +364,7 @@ class IngressNginxRouter(_FencedRouter):
     def _write_fence(self, canary: dict | None, fence: Fence) -> None:
         if canary is None:
             return self._create_canary(0, fence)
-        self._patch_annotations(canary, _fence_annotations(fence))
+        self._patch_annotations(canary, {**_fence_annotations(fence), **self._header_annotations()})
 
     def _write_weight(self, canary: dict | None, weight: int) -> None:
         if canary is None:

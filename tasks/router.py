@@ -32,11 +32,11 @@ def router_for(settings: RouterSettings, deadline: float | None = None) -> Traff
         return SandboxRouter(settings.control_url, deadline=Deadline(deadline))
     if settings.kind == "ingress-nginx":
         try:
-            pin = read_canary_pin(settings)
+            pin: str | bool | None = read_canary_pin(settings)
         except RouterError:
             # The preflight names an unreadable pin; a write (a rollback's above all) goes on and
             # leaves the value the canary Ingress already has.
-            pin = None
+            pin = False
         return IngressNginxRouter(settings.kubernetes, deadline=Deadline(deadline), canary_pin=pin)
     return GatewayApiRouter(settings.kubernetes, deadline=Deadline(deadline))
 

@@ -11,7 +11,9 @@ import uuid
 import httpx
 import pytest
 
+from golive.fencing import FenceHolder
 from sandbox.control import SandboxError
+from tasks.sandbox_router import SandboxRouter
 from tests.sandbox.helpers import wait_until
 
 pytestmark = pytest.mark.sandbox
@@ -63,11 +65,14 @@ def test_users_are_answered_by_stable_and_their_orders_reach_the_canary_only_on_
 
 def test_a_client_cannot_pass_for_a_copy(sandbox, canary_weight):
     sandbox.set_weight(0, mirror=True)
-    key = f"forged-{uuid.uuid4().hex}"
-    answer = httpx.post(f"{sandbox.router_url}/api/exec/order", json=ORDER, timeout=10,
-                        headers={"X-Idempotency-Key": key, "X-Golive-Shadow": "1", "X-Canary": "never"})
-    assert answer.json()["status"] == "accepted"  # a real order: the header was taken off on the way
-    assert _orders_by_track(sandbox, [key]) == {"stable": 1}
+    keys = {track: f"forged-{track}-{uuid.uuid4().hex}" for track in ("stable", "canary")}
+    pins = {"stable": "never", "canary": sandbox.canary_pin()}
+    for track, key in keys.items():
+        answer = httpx.post(f"{sandbox.router_url}/api/exec/order", json=ORDER, timeout=10,
+                            headers={"X-Idempotency-Key": key, "X-Golive-Shadow": "1", "X-Canary": pins[track]})
+        # A real order on either track: the header was taken off on the way.
+        assert (answer.json()["status"], answer.json()["track"]) == ("accepted", track)
+        assert _orders_by_track(sandbox, [key]) == {track: 1}
 
 
 def test_the_canary_fills_a_copy_on_paper_and_a_resent_key_conflicts_as_it_would_in_the_store(sandbox):
@@ -86,5 +91,6 @@ def test_the_mirror_is_refused_above_weight_0_and_any_later_write_turns_it_off(s
         sandbox.set_weight(5, mirror=True)
     sandbox.set_weight(0, mirror=True)
     assert sandbox.mirroring()
-    sandbox.set_weight(0)  # as a rollback writes it
+    rollback = SandboxRouter(sandbox.control_url)  # golive's own client, as a rollback writes weight 0
+    assert rollback.set_weight(0, rollback.take_generation(FenceHolder(kind="rollback", name="test")).generation) == 0
     assert not sandbox.mirroring()

@@ -117,6 +117,15 @@ def test_ingress_nginx_pins_the_canary_by_the_routers_value_only_and_a_rollback_
     annotations = kube_emulator.stored(INGRESSES, cluster["namespace"], "spark-canary")["metadata"]["annotations"]
     assert annotations[CANARY_BY_HEADER_VALUE] == "s3cret-pin"
 
+    pin_file.write_text("new-pin\n")  # changed since: in force from the next go-live's fence, before any weight
+    router_for(router_settings).take_generation(GO_LIVE)
+    annotations = kube_emulator.stored(INGRESSES, cluster["namespace"], "spark-canary")["metadata"]["annotations"]
+    assert annotations[CANARY_BY_HEADER_VALUE] == "new-pin"
+    unpinned = router_settings.model_copy(update={"canary_pin_file": None})  # no pin set: the value goes
+    router_for(unpinned).take_generation(GO_LIVE)
+    annotations = kube_emulator.stored(INGRESSES, cluster["namespace"], "spark-canary")["metadata"]["annotations"]
+    assert CANARY_BY_HEADER_VALUE not in annotations
+
 
 def test_ingress_nginx_weight_total_scales_the_annotation(kube_emulator, cluster):
     router = IngressNginxRouter(settings(cluster, canary_weight_total=1000))
