@@ -46,7 +46,7 @@ HOT_FRAME_MIN_SHARE = 0.10  # of the canary's self time, for a frame to be point
 GC_GROWTH_RATIO = 3.0  # canary's mean gen-2 pause over stable's
 GC_FREEZE_MIN_SHARE = 0.5  # of the canary's GC pause time spent in generation 2
 # Full collections are few (a handful a minute) and one can be stretched by the machine's other
-# work: a mean of fewer pauses than this says nothing (one 64-ms pause beside two of 11 ms was seen
+# work: a canary's mean of fewer pauses than this says nothing (one 64-ms pause beside two of 11 ms was seen
 # on a healthy canary on a busy machine).
 GC_MIN_PAUSES = 5
 TOP_GROWN = 10
@@ -231,8 +231,8 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
        signals and the frame ran on the asyncio loop's thread, the advice is to move it to an
        executor; otherwise to look at what changed in it.
     2. **Gen-2 pauses grew.** The canary's mean generation-2 pause is `GC_GROWTH_RATIO` times the
-       stable's or more, each a mean of at least `GC_MIN_PAUSES` pauses: named with the ratio (and
-       with rule 1's frame when there is one, since allocation in it is the first suspect).
+       stable's or more, the canary's a mean of at least `GC_MIN_PAUSES` pauses: named with the ratio
+       (and with rule 1's frame when there is one, since allocation in it is the first suspect).
     3. **Gen 2 dominates.** The decision stood on the GC signal and generation 2 takes at least
        `GC_FREEZE_MIN_SHARE` of the canary's GC pause time, over `GC_MIN_PAUSES` pauses or more:
        objects that live for the process' life are traced again at every full collection;
@@ -267,8 +267,10 @@ def recommend(view: dict, gc_pauses: dict | None = None, signals: list[str] = ()
                       "evidence": [f"{evidence.get('profile_diff', 'profile diff')}: grown[0]"]})
     gc_file = evidence.get("gc_pauses", "GC pauses")
     canary_gc, stable_gc = (gc_pauses or {}).get("canary") or {}, (gc_pauses or {}).get("stable") or {}
-    mean = lambda g: g["seconds"] / g["count"] if g and g.get("count", 0) >= GC_MIN_PAUSES else None  # noqa: E731
-    c2, s2 = mean(canary_gc.get("2")), mean(stable_gc.get("2"))
+    # The canary's mean must rest on GC_MIN_PAUSES; stable's on one: a stretched stable pause only
+    # lowers the ratio, and a healthy stable may collect generation 2 rarely.
+    mean = lambda g, least: g["seconds"] / g["count"] if g and g.get("count", 0) >= least else None  # noqa: E731
+    c2, s2 = mean(canary_gc.get("2"), GC_MIN_PAUSES), mean(stable_gc.get("2"), 1)
     if c2 is not None and s2 and c2 / s2 >= GC_GROWTH_RATIO:
         advice = f"gen-2 pauses grew {c2 / s2:.1f}x ({s2 * 1000:.2f} -> {c2 * 1000:.2f} ms mean)"
         if found:

@@ -27,9 +27,14 @@ pytestmark = pytest.mark.sandbox
 
 
 def _config(sandbox, signing_key: dict, tmp_path: Path) -> Path:
+    from sandbox.release_repo import create_release_repo
+
+    # A release repository of its own: another test of the run may have tagged v1.4.0 in the sandbox's.
+    repo = create_release_repo(tmp_path / "source", "1.4.0", "1.3.2")
     config = tmp_path / "golive.yaml"
     config.write_text(yaml.safe_dump(merge_settings(sandbox.golive_settings(), {"process": {
-        "evidence_root": str(tmp_path / "evidence"), "signing": signing_key, "blast_radius_seconds": 2}})))
+        "evidence_root": str(tmp_path / "evidence"), "signing": signing_key, "blast_radius_seconds": 2,
+        "git": {"repo": str(repo), "remote": "origin"}}})))
     return config
 
 

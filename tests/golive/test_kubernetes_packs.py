@@ -73,8 +73,15 @@ def test_the_policy_may_say_how_tracks_are_selected_and_a_signal_of_its_own_uses
     mine = {"stable": 'namespace="shop",canary=~""', "canary": 'namespace="shop",canary=~"shop-web-v2-.*"'}
     queue = {"kind": "gauge", "rule": "max", "threshold": 10,
              "value_query": "max(nginx_ingress_controller_nginx_process_connections{$track_selector})"}
-    settings = load_settings({"policy": {"signal_pack": "ingress-nginx", "track_selectors": mine,
-                                         "signals": {"conns": queue}}, "target": CLUSTER}, release="1.4.0")
+    policy = {"signal_pack": "ingress-nginx", "track_selectors": mine, "signals": {"conns": queue}}
+    # The traffic split counts all of the service's requests, which matchers per track do not say.
+    with pytest.raises(SettingsError, match=r"^policy.track_selectors: give prometheus.traffic_canary_query and "):
+        load_settings({"policy": policy, "target": CLUSTER}, release="1.4.0")
+    split = {"traffic_canary_query": 'sum(increase(nginx_ingress_controller_requests{namespace="shop",'
+                                     'canary=~"shop-web-v2-.*"}[$window]))',
+             "traffic_total_query": 'sum(increase(nginx_ingress_controller_requests{namespace="shop"}[$window]))'}
+    settings = load_settings({"policy": policy, "target": CLUSTER, "prometheus": split}, release="1.4.0")
+    assert settings.prometheus.traffic_canary_query == split["traffic_canary_query"]
     rendered = _rendered(settings, "canary")
     assert rendered["conns.value"] == f"max(nginx_ingress_controller_nginx_process_connections{{{mine['canary']}}})"
     assert rendered["http_5xx_pct.total"] == (
@@ -264,7 +271,10 @@ def test_ingress_nginx_pack_on_a_real_prometheus_has_both_tracks_and_judges_the_
     assert all('canary!=""' in q for q in window.queries["http_5xx_pct"]["canary"].values())
     assert all('canary=""' in q for q in window.queries["http_5xx_pct"]["stable"].values())
     verdict = judge(window.scenario)
-    assert verdict.decision == "rollback" and "breach:http_5xx_pct" in verdict.triggers, verdict.reason
+    # A breach; whether it is already called sustained (a rollback) or re-measured first (a hold)
+    # depends on how many of the 2-s intervals a busy machine's scrapes filled.
+    assert verdict.signals["http_5xx_pct"].verdict == "breach", verdict.reason
+    assert verdict.decision in ("rollback", "hold") and verdict.decision != "proceed"
     # Every request in its histogram's (25, 50] ms bucket: interpolated, the canary's p95 is 48.75 ms.
     assert verdict.signals["http_p95_ms"].canary == pytest.approx(48.75, abs=0.5)
     # The traffic split from the controller's counts: 25 of every 125 requests went to the canary.
@@ -279,3 +289,9 @@ def test_ingress_nginx_pack_on_a_real_prometheus_has_both_tracks_and_judges_the_
     assert ("FAIL  http_p95_ms: no such metric in Prometheus: nginx_ingress_controller_request_duration_second_bucket"
             " (a wrong name, or a target not scraped); no data on stable and canary") in captured.out.splitlines()
     assert captured.err == "golive: 1 of 2 signals cannot be judged: http_p95_ms\n"
+
+
+def test_matchers_for_a_pack_that_selects_by_the_track_label_are_refused_not_ignored():
+    with pytest.raises(SettingsError, match=r"^policy.track_selectors: the router pack selects a track by its track "):
+        load_settings({"policy": {"signal_pack": "router", "track_selectors": {"stable": 'a="1"', "canary": 'a="2"'}}},
+                      release="1.4.0")

@@ -143,6 +143,9 @@ def test_a_gc_mean_of_fewer_than_the_minimum_pauses_is_not_compared():
     enough = {track: {"2": {"seconds": g["2"]["seconds"] * GC_MIN_PAUSES, "count": GC_MIN_PAUSES}}
               for track, g in {"stable": {"2": {"seconds": 0.0113}}, "canary": {"2": {"seconds": 0.0638}}}.items()}
     assert [r["rule"] for r in recommend({"grown": []}, enough, [])] == ["gen2-pauses-grew"]
+    # A healthy stable collects generation 2 rarely: its two pauses are a baseline, the canary's 30 a finding.
+    rare_stable = {"stable": {"2": {"seconds": 0.02, "count": 2}}, "canary": {"2": {"seconds": 1.8, "count": 30}}}
+    assert [r["rule"] for r in recommend({"grown": []}, rare_stable, [])] == ["gen2-pauses-grew"]
 
 
 def test_nothing_above_noise_gives_no_advice():
