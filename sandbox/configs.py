@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sandbox.router_metrics import ACCESS_LOG, LOG_FORMAT
 
-__all__ = ["CANARY_PIN_FILE", "Ports", "canary_pin", "render_alertmanager", "render_nginx", "render_prometheus",
-           "write_atomic"]
+__all__ = ["CANARY_PIN_FILE", "Ports", "canary_pin", "read_canary_pin", "render_alertmanager", "render_nginx",
+           "render_prometheus", "write_atomic"]
 
 # In nginx's folder: the value of `X-Canary` that sends a request to the canary.
 CANARY_PIN_FILE = "canary_pin"
@@ -58,6 +58,11 @@ def canary_pin(folder: Path) -> str:
     path = folder / CANARY_PIN_FILE
     if not path.exists():
         write_atomic(path, secrets.token_urlsafe(18) + "\n", private=True)
+    return read_canary_pin(path)
+
+
+def read_canary_pin(path: Path) -> str:
+    """The pin a router made (`canary_pin`), checked as it was made."""
     pin = path.read_text().strip()
     if not _PIN.fullmatch(pin):
         raise ValueError(f"{path}: expected a canary pin of 16 to 64 letters, digits, - or _; remove the file "

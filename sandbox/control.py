@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from sandbox import processes
-from sandbox.configs import CANARY_PIN_FILE, Ports, write_atomic
+from sandbox.configs import CANARY_PIN_FILE, Ports, read_canary_pin, write_atomic
 from sandbox.release_repo import create_release_repo
 
 __all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "SandboxFolderError", "default_workdir"]
@@ -222,7 +222,7 @@ class Sandbox:
         return self.workdir / "nginx" / CANARY_PIN_FILE
 
     def canary_pin(self) -> str:
-        return self.canary_pin_file.read_text().strip()
+        return read_canary_pin(self.canary_pin_file)
 
     def urls(self) -> dict[str, str]:
         return {

@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 import httpx
 import websockets
 
+from sandbox.configs import read_canary_pin
+
 SYMBOLS = ("BTCUSD", "ETHUSD", "SOLUSD", "AAPL", "TSLA")
 KEYED_SHARE = 0.85
 RESEND_SHARE = 0.003  # keyed orders sent twice: the second must conflict
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     require_loopback(args.target)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the summary
-    pin = Path(args.canary_pin_file).read_text().strip() if args.canary_pin_file else "always"
+    pin = read_canary_pin(Path(args.canary_pin_file)) if args.canary_pin_file else "always"
     generator = LoadGenerator(args.target, args.rate, args.probe_rate, 0 if paths else args.ws_clients, args.seed,
                               paths, pin)
 
