@@ -7,7 +7,7 @@ different builds of the same code and their line numbers differ):
 
 - **self samples**: the samples in which the frame was at the top of a stack, running itself;
 - **self share**: self samples / the profile's samples (all threads; py-spy takes no sample of an
-  idle thread), the frame's share of the track's self time;
+  idle thread, and a sample whose top frame only waits is taken as idle), the frame's share of the track's self time;
 - **wall share**: self samples / the sampling ticks of the profile (seconds x rate), the share of
   wall time the frame ran.
 
@@ -52,6 +52,12 @@ GC_MIN_PAUSES = 5
 TOP_GROWN = 10
 # Frames of the asyncio loop itself: a frame with one of these under it ran on the loop's thread.
 _LOOP_FILES = ("asyncio/base_events.py", "asyncio/events.py", "uvloop")
+# Frames that, at the top of a stack, only wait (in C, below them) for work or I/O. py-spy leaves
+# out a thread it sees idle by the OS's account; on a saturated machine a thread woken but not yet
+# run reads as running, so a pool's idle workers showed as 31 % of a healthy canary's self time.
+# Such a sample is taken as idle here too.
+_WAITING_LEAVES = (("_worker", "concurrent/futures/thread.py"), ("wait", "/threading.py"),
+                   ("_wait_for_tstate_lock", "/threading.py"), ("get", "/queue.py"), ("select", "/selectors.py"))
 
 
 class ProfileError(ValueError):
@@ -108,6 +114,9 @@ def parse_speedscope(document: Any, track: str, seconds: float, rate_hz: float) 
         raise ProfileError("shared.frames: expected a list")
     keys = [_frame_key(f, f"shared.frames[{i}]") for i, f in enumerate(frames)]
     loop_frames = {i for i, f in enumerate(frames) if any(m in str(f.get("file", "")) for m in _LOOP_FILES)}
+    waiting = {i for i, f in enumerate(frames) if any(
+        f.get("name") == name and str(f.get("file", "")).replace("\\", "/").endswith(end)
+        for name, end in _WAITING_LEAVES)}
     profiles = document.get("profiles")
     if not isinstance(profiles, list):
         raise ProfileError("profiles: expected a list")
@@ -123,7 +132,7 @@ def parse_speedscope(document: Any, track: str, seconds: float, rate_hz: float) 
         for s, stack in enumerate(samples):
             if not isinstance(stack, list) or not all(type(i) is int and 0 <= i < len(keys) for i in stack):
                 raise ProfileError(f"profiles[{p}].samples[{s}]: expected frame indices into shared.frames")
-            if not stack:  # a thread caught with no Python frame: nothing of it ran
+            if not stack or stack[-1] in waiting:  # no Python frame, or one that only waits: idle
                 continue
             total += 1
             leaf = keys[stack[-1]]

@@ -45,6 +45,20 @@ def test_a_sample_with_no_python_frame_is_left_out():
     assert parse_speedscope(document, "canary", 1, 20).samples == 2
 
 
+def test_a_pool_worker_or_a_lock_waiting_at_the_top_of_its_stack_is_idle_not_self_time():
+    # Seen on a saturated machine: a healthy canary's idle executor threads read as running.
+    document = speedscope({(LOOP, QUOTE): 4})
+    waiting = [{"name": "_worker", "file": "/usr/lib/python3.11/concurrent/futures/thread.py", "line": 81},
+               {"name": "wait", "file": "/usr/lib/python3.11/threading.py", "line": 320},
+               {"name": "select", "file": "/usr/lib/python3.11/selectors.py", "line": 468}]
+    document["shared"]["frames"] = FRAMES + waiting
+    first = len(FRAMES)
+    document["profiles"][0]["samples"] += [[first], [first], [first, first + 1], [LOOP, first + 2]]
+    document["profiles"][0]["samples"].append([first + 1, QUOTE])  # waited, then ran: counted
+    p = parse_speedscope(document, "canary", 1, 20)
+    assert p.samples == 5 and p.self_samples == {"quote (app/service.py)": 5}
+
+
 @pytest.mark.parametrize(("document", "field"), [
     ([], "profile"),
     ({"profiles": []}, "shared.frames"),
