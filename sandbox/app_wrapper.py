@@ -18,7 +18,9 @@ a thin ASGI layer that adds what the sandbox asks of a track and nothing else:
   and the chaos drills work alike. A defect is injected here, never by editing the application.
   In a Starlette or FastAPI application the fault is added as its innermost middleware, between
   its own middleware (an exporter's) and its routes, where a defect of its handlers would be, so
-  its own metrics see it; around any other application it is outermost, seen by the router only.
+  its own metrics see it; an injected error is answered after the route is chosen and written into
+  the request as the application's router writes it (starlette-exporter counts only a request its
+  router routed). Around any other application it is outermost, seen by the router only.
 
 Metrics are the application's own (its `/metrics`) and the router's; where the application has
 no metrics there (an answer other than 200 in Prometheus' text format: a 404, a page of its own)
@@ -38,13 +40,13 @@ import sys
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from sandbox.faults import FAULTS, checked_faults
 from sandbox.service import serve_with_admin
 
 __all__ = ["AppFaults", "FaultInjector", "WrappedApp", "app_command", "load_app", "loadgen_args", "main",
-           "with_faults"]
+           "select_route", "with_faults"]
 
 WRAPPER_FAULTS = ("latency_ms", "error_rate")
 UNFAULTED_PATHS = ("/metrics", "/version", "/healthz")
@@ -92,10 +94,11 @@ def load_app(spec: str, factory: bool = False):
 
 
 class FaultInjector:
-    """ASGI middleware: the faults in force, on every HTTP request but UNFAULTED_PATHS."""
+    """ASGI middleware: the faults in force, on every HTTP request but UNFAULTED_PATHS. Given the
+    application's `router`, an injected error is the answer of the route that router would choose."""
 
-    def __init__(self, app, faults: AppFaults, rng: random.Random | None = None):
-        self.app, self.faults, self.random = app, faults, rng or random.Random()
+    def __init__(self, app, faults: AppFaults, rng: random.Random | None = None, router=None):
+        self.app, self.faults, self.random, self.router = app, faults, rng or random.Random(), router
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] not in UNFAULTED_PATHS:
@@ -103,8 +106,31 @@ class FaultInjector:
             if faults["latency_ms"]:
                 await asyncio.sleep(faults["latency_ms"] / 1000)
             if faults["error_rate"] and self.random.random() < faults["error_rate"]:
+                if self.router is not None:
+                    select_route(scope, self.router)
                 return await PlainTextResponse("injected fault: error_rate", status_code=500)(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+def select_route(scope, router) -> None:
+    """Writes into `scope` the route `router` would hand the request to (`router`, `route`, `endpoint`,
+    `path_params`), as Starlette's and FastAPI's routers do before a handler runs, without running it:
+    an exporter that reads them after the answer (starlette-exporter drops a request without them)
+    counts an injected error where a handler's would be. An unmatched request stays unrouted."""
+    scope.setdefault("router", router)
+    for route in router.routes:
+        match, child_scope = route.matches(scope)
+        if match is not Match.FULL:
+            continue
+        # FastAPI's included router matches without an endpoint; the route inside it that matches has one.
+        for inner in getattr(route, "effective_route_contexts", tuple)():
+            inner_match, inner_scope = inner.matches(scope)
+            if inner_match is Match.FULL:
+                route, child_scope = getattr(inner, "original_route", route), {**child_scope, **inner_scope}
+                break
+        scope["route"] = route
+        scope.update(child_scope)
+        return
 
 
 def with_faults(app, faults: AppFaults):
@@ -114,7 +140,7 @@ def with_faults(app, faults: AppFaults):
 
     middleware = getattr(app, "user_middleware", None)
     if isinstance(middleware, list) and getattr(app, "middleware_stack", "built") is None:
-        middleware.append(Middleware(FaultInjector, faults=faults))
+        middleware.append(Middleware(FaultInjector, faults=faults, router=getattr(app, "router", None)))
         return app
     return FaultInjector(app, faults)
 

@@ -1,5 +1,6 @@
 """The wrapper around a user's application: golive's two paths, an empty /metrics where it has none,
-and faults that sit inside a FastAPI app's own middleware, so its own metrics see them."""
+and faults that sit inside a FastAPI app's own middleware, so its own metrics see them; an injected
+error is routed first, so that an exporter which counts only routed requests (starlette-exporter) sees it."""
 
 from __future__ import annotations
 
@@ -53,6 +54,56 @@ async def test_faults_of_a_fastapi_app_sit_inside_its_instrumentation():
         assert (await client.get("/metrics")).status_code == 200  # never faulted
     failed = registry.get_sample_value("http_requests_total", {"handler": "/items", "method": "GET", "status": "5xx"})
     assert failed == 1  # the instrumentator counted the injected 500: the fault is inside it
+
+
+def _starlette_exporter_count(app_name: str, path: str, status: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"app_name": app_name, "method": "GET", "path": path, "status_code": status}
+    return REGISTRY.get_sample_value("starlette_requests_total", labels) or 0.0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["starlette", "fastapi-included-router"])
+async def test_an_injected_error_is_counted_by_starlette_exporter_under_its_route(kind):
+    from starlette_exporter import PrometheusMiddleware
+
+    # starlette-exporter keeps its metrics in the process' default registry: a name of this test's own.
+    app_name = f"wrapper-test-{kind}"
+    if kind == "starlette":
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def item(request):
+            return JSONResponse({"item_id": request.path_params["item_id"]})
+
+        api = Starlette(routes=[Route("/items/{item_id:int}", item)])
+        route = "/items/{item_id:int}"
+    else:
+        from fastapi import APIRouter, FastAPI
+
+        api, items = FastAPI(), APIRouter(prefix="/v1")
+
+        @items.get("/items/{item_id}")
+        async def item(item_id: int) -> dict:
+            return {"item_id": item_id}
+
+        api.include_router(items)
+        route = "/v1/items/{item_id}"
+    api.add_middleware(PrometheusMiddleware, app_name=app_name)
+    faults = AppFaults()
+    app = WrappedApp(with_faults(api, faults), "canary", "1.4.0")
+    path = route.replace("{item_id:int}", "7").replace("{item_id}", "7")
+    async with _client(app) as client:
+        assert (await client.get(path)).status_code == 200
+        faults.update({"error_rate": 1})
+        assert (await client.get(path)).status_code == 500
+        assert (await client.get(path)).text == "injected fault: error_rate"
+        assert (await client.get("/nowhere")).status_code == 500
+    assert _starlette_exporter_count(app_name, route, "200") == 1
+    assert _starlette_exporter_count(app_name, route, "500") == 2
+    assert _starlette_exporter_count(app_name, "/nowhere", "500") == 0  # unrouted, as a real 404 is
 
 
 def test_a_fault_of_another_kind_or_out_of_range_changes_nothing():
