@@ -12,9 +12,11 @@ names the pack a target starts from; `policy.signals` changes it (see golive.sig
 - `flask-exporter`: prometheus-flask-exporter's defaults (`flask_http_request_total` by `status`,
   `flask_http_request_duration_seconds`).
 - `starlette-exporter`: starlette-exporter's defaults (`starlette_requests_total` by
-  `status_code`, `starlette_request_duration_seconds`).
+  `status_code`, `starlette_request_duration_seconds`), its own `/metrics` left out (`path`).
 - `opentelemetry`: OpenTelemetry's `http.server.request.duration` through its Prometheus
-  exporter (`http_server_request_duration_seconds` by `http_response_status_code`).
+  exporter (`http_server_request_duration_seconds` by `http_response_status_code`), `/metrics`
+  left out by `http_route`: the FastAPI and Starlette instrumentations record the route, the bare
+  ASGI middleware none (give it `excluded_urls="/metrics"` so that it records no scrape).
 - `ingress-nginx`: the ingress-nginx controller's own metrics on Kubernetes
   (`nginx_ingress_controller_requests` by `status`, `nginx_ingress_controller_request_duration_seconds`).
 - `gateway-istio`: what Istio's gateway reports for a Gateway API route (`istio_requests_total` by
@@ -204,13 +206,14 @@ PACKS: dict[str, SignalPack] = {p.name: p for p in (
     http_pack("flask-exporter", "a Flask app instrumented by prometheus-flask-exporter",
               requests="flask_http_request_total", duration_bucket="flask_http_request_duration_seconds_bucket",
               status_label="status"),
+    # starlette-exporter and OpenTelemetry count Prometheus' scrapes of /metrics too, by their route.
     http_pack("starlette-exporter", "a Starlette or FastAPI app instrumented by starlette-exporter",
               requests="starlette_requests_total", duration_bucket="starlette_request_duration_seconds_bucket",
-              status_label="status_code"),
+              status_label="status_code", selector='path!="/metrics"'),
     http_pack("opentelemetry", "OpenTelemetry's HTTP server semantic conventions, exported to Prometheus",
               requests="http_server_request_duration_seconds_count",
               duration_bucket="http_server_request_duration_seconds_bucket",
-              status_label="http_response_status_code"),
+              status_label="http_response_status_code", selector='http_route!="/metrics"'),
     http_pack("ingress-nginx", "any HTTP service behind ingress-nginx: the controller's own request metrics",
               requests="nginx_ingress_controller_requests",
               duration_bucket="nginx_ingress_controller_request_duration_seconds_bucket",
