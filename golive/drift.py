@@ -1,0 +1,173 @@
+"""Consistency drift in the shadow stage: the live fill of an order (stable's) against the paper
+fill of the same order (the canary's, on the mirrored copy), matched by request id.
+
+Both services stamp a fill with the machine's monotonic clock in nanoseconds at the moment they
+decide it (both tracks run on one machine and share CLOCK_MONOTONIC); the router gives a user's
+order and its copy the same request id, which no client can set. For each matched pair
+
+    drift_ms = (paper.at_ns - live.at_ns) / 1e6      (positive: the paper fill came later)
+
+and the pair agrees when both decided alike: same symbol, side, quantity and status, and the same
+price where both priced the fill. The gate is the 99th percentile of |drift| under a threshold,
+once enough pairs are matched; a pair that disagrees is a breach on its own, however few there are.
+
+Quantiles are nearest-rank: the q-quantile of n values is the ceil(q * n)-th smallest. It is
+always a value that was seen, never interpolated down: below 100 pairs the p99 is the largest drift,
+so a small sample cannot hide its worst pair.
+
+Pure: the flow reads the fills (`tasks.service.read_fills`) and asks here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["FILL_FIELDS", "HISTOGRAM_EDGES_MS", "MAX_EXAMPLES", "checked_fills", "drift_verdict", "nearest_rank"]
+
+# Each bucket is [edge, next edge) of |drift| in ms; the last one has no upper end.
+HISTOGRAM_EDGES_MS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+MAX_EXAMPLES = 5
+# What two fills of one order must share to agree (the price only where both have one).
+_AGREEING_FIELDS = ("symbol", "side", "quantity", "status")
+FILL_FIELDS = ("request_id", "at_ns", "paper", "symbol", "side", "quantity", "price", "status")
+
+
+def nearest_rank(values: Sequence[float], q: float) -> float:
+    """The q-quantile of `values` (not empty) by the nearest-rank method: the ceil(q * n)-th smallest."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def _disagreement(live: Mapping[str, Any], paper: Mapping[str, Any]) -> str | None:
+    differing = [name for name in _AGREEING_FIELDS if live.get(name) != paper.get(name)]
+    if live.get("price") is not None and paper.get("price") is not None and live["price"] != paper["price"]:
+        differing.append("price")
+    if not differing:
+        return None
+    return ", ".join(f"{name} {live.get(name)!r} live vs {paper.get(name)!r} paper" for name in differing)
+
+
+def _by_request_id(fills: Sequence[Mapping[str, Any]], paper: bool, side: str) -> tuple[dict[str, Mapping], int]:
+    """The fills of one side by request id (the first of any id seen twice), and how many were left over."""
+    kept: dict[str, Mapping] = {}
+    extra = 0
+    for index, fill in enumerate(fills):
+        if not isinstance(fill, Mapping):
+            raise ValueError(f"{side}[{index}]: expected a fill object, got {type(fill).__name__}")
+        if fill.get("paper") is not paper:
+            continue
+        request_id, at_ns = fill.get("request_id"), fill.get("at_ns")
+        if not isinstance(request_id, str) or not request_id:
+            raise ValueError(f"{side}[{index}].request_id: expected a non-empty string, got {request_id!r}")
+        if isinstance(at_ns, bool) or not isinstance(at_ns, int):
+            raise ValueError(f"{side}[{index}].at_ns: expected whole nanoseconds, got {at_ns!r}")
+        if request_id in kept:
+            extra += 1
+        else:
+            kept[request_id] = fill
+    return kept, extra
+
+
+def _histogram(magnitudes: Sequence[float]) -> list[dict[str, float | int | None]]:
+    counts = [0] * len(HISTOGRAM_EDGES_MS)
+    for value in magnitudes:
+        counts[max(i for i, edge in enumerate(HISTOGRAM_EDGES_MS) if value >= edge)] += 1
+    uppers = [*HISTOGRAM_EDGES_MS[1:], None]
+    return [{"from_ms": low, "to_ms": high, "pairs": n} for low, high, n in zip(HISTOGRAM_EDGES_MS, uppers, counts)]
+
+
+def drift_verdict(live: Sequence[Mapping[str, Any]], paper: Sequence[Mapping[str, Any]], p99_max_ms: float,
+                  min_pairs: int) -> dict[str, Any]:
+    """The drift between live fills and the paper fills of the same orders, and its verdict.
+
+    Args:
+        live: stable's fills; only those with `paper` False are read.
+        paper: the canary's fills; only those with `paper` True are read.
+        p99_max_ms: the p99 of |drift| must stay under this.
+        min_pairs: matched pairs needed before the p99 is judged.
+
+    Returns:
+        `verdict`: "breach" when a matched pair disagrees, or with at least `min_pairs` pairs when
+        p99 |drift| >= `p99_max_ms`; "insufficient" below `min_pairs` pairs; "pass" else. With
+        `pairs`, `unmatched_live`, `unmatched_paper` (fills of one side without the other's, and
+        repeated ids), `disagree`, `p50_ms` (signed), `p99_abs_ms`, `max_abs_ms` (None without pairs),
+        `detail` (one line), `examples` (up to 5 pairs, disagreeing ones first, then the largest
+        |drift|) and `histogram` (pairs per bucket of |drift|, `HISTOGRAM_EDGES_MS`).
+
+    Raises:
+        ValueError: a threshold out of range or a fill without a request id or a whole `at_ns`,
+        one line naming it.
+    """
+    if isinstance(p99_max_ms, bool) or not isinstance(p99_max_ms, (int, float)) or not 0 < p99_max_ms < math.inf:
+        raise ValueError(f"p99_max_ms: expected a positive number of ms, got {p99_max_ms!r}")
+    if isinstance(min_pairs, bool) or not isinstance(min_pairs, int) or min_pairs < 1:
+        raise ValueError(f"min_pairs: expected a whole number >= 1, got {min_pairs!r}")
+    lives, extra_live = _by_request_id(live, False, "live")
+    papers, extra_paper = _by_request_id(paper, True, "paper")
+    matched = [request_id for request_id in lives if request_id in papers]
+    pairs = []
+    for request_id in matched:
+        drift_ms = (papers[request_id]["at_ns"] - lives[request_id]["at_ns"]) / 1e6
+        pairs.append({"request_id": request_id, "drift_ms": drift_ms,
+                      "disagreement": _disagreement(lives[request_id], papers[request_id]),
+                      "live": dict(lives[request_id]), "paper": dict(papers[request_id])})
+    magnitudes = [abs(pair["drift_ms"]) for pair in pairs]
+    disagreeing = [pair for pair in pairs if pair["disagreement"]]
+    p99 = nearest_rank(magnitudes, 0.99) if pairs else None
+    summary = {
+        "pairs": len(pairs),
+        "unmatched_live": len(lives) - len(pairs) + extra_live,
+        "unmatched_paper": len(papers) - len(pairs) + extra_paper,
+        "disagree": len(disagreeing),
+        "p50_ms": nearest_rank([pair["drift_ms"] for pair in pairs], 0.5) if pairs else None,
+        "p99_abs_ms": p99,
+        "max_abs_ms": max(magnitudes) if pairs else None,
+    }
+    if disagreeing:
+        first = disagreeing[0]
+        verdict = "breach"
+        detail = (f"{len(disagreeing)} of {len(pairs)} paper fills disagree with the live fill of the same order, "
+                  f"e.g. request {first['request_id']}: {first['disagreement']}")
+    elif len(pairs) < min_pairs:
+        verdict = "insufficient"
+        detail = f"{len(pairs)} matched pairs, fewer than the {min_pairs} needed to judge the drift"
+    elif p99 >= p99_max_ms:
+        verdict = "breach"
+        detail = f"p99 |drift| {p99:.3f} ms over {len(pairs)} pairs, at or over {p99_max_ms:g} ms"
+    else:
+        verdict = "pass"
+        detail = f"p99 |drift| {p99:.3f} ms over {len(pairs)} pairs, under {p99_max_ms:g} ms; all agree"
+    worst = sorted(pairs, key=lambda pair: (pair["disagreement"] is None, -abs(pair["drift_ms"])))
+    return {"verdict": verdict, **summary, "detail": detail, "examples": worst[:MAX_EXAMPLES],
+            "histogram": _histogram(magnitudes)}
+
+
+def checked_fills(answer: Any, where: str) -> dict[str, Any]:
+    """A service's answer to GET /__golive/fills, checked: `{"clock": "monotonic_ns", "now_ns":
+    int, "fills": [fill, ...]}`, each fill with `FILL_FIELDS`; ValueError, one line naming `where`
+    and the field, else."""
+    if not isinstance(answer, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(answer).__name__}")
+    if answer.get("clock") != "monotonic_ns":
+        raise ValueError(f"{where}: clock: expected 'monotonic_ns', got {answer.get('clock')!r}")
+    now_ns = answer.get("now_ns")
+    if isinstance(now_ns, bool) or not isinstance(now_ns, int):
+        raise ValueError(f"{where}: now_ns: expected whole nanoseconds, got {now_ns!r}")
+    fills = answer.get("fills")
+    if not isinstance(fills, list):
+        raise ValueError(f"{where}: fills: expected a list, got {type(fills).__name__}")
+    for index, fill in enumerate(fills):
+        if not isinstance(fill, dict):
+            raise ValueError(f"{where}: fills[{index}]: expected an object, got {type(fill).__name__}")
+        if missing := [name for name in FILL_FIELDS if name not in fill]:
+            raise ValueError(f"{where}: fills[{index}].{missing[0]}: missing")
+        at_ns, paper = fill["at_ns"], fill["paper"]
+        if isinstance(at_ns, bool) or not isinstance(at_ns, int):
+            raise ValueError(f"{where}: fills[{index}].at_ns: expected whole nanoseconds, got {at_ns!r}")
+        if not isinstance(paper, bool):
+            raise ValueError(f"{where}: fills[{index}].paper: expected true or false, got {paper!r}")
+        if not isinstance(fill["request_id"], str) or not fill["request_id"]:
+            raise ValueError(f"{where}: fills[{index}].request_id: expected a non-empty string")
+    return answer

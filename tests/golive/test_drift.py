@@ -1,0 +1,166 @@
+"""Consistency drift: live fills against the paper fills of the same orders, matched by request id."""
+
+from __future__ import annotations
+
+import pytest
+
+from golive.drift import checked_fills, drift_verdict, nearest_rank
+
+MS = 1_000_000
+
+
+def _fill(request_id: str, at_ms: float, paper: bool, **changes) -> dict:
+    return {"request_id": request_id, "at_ns": round(at_ms * MS), "paper": paper, "symbol": "ETHUSD", "side": "buy",
+            "quantity": 0.5, "price": 3100.0 if paper else None, "status": "filled", **changes}
+
+
+def _pairs(drifts_ms: list[float]) -> tuple[list[dict], list[dict]]:
+    live = [_fill(f"r{i}", 1000.0 * i, False) for i in range(len(drifts_ms))]
+    paper = [_fill(f"r{i}", 1000.0 * i + drift, True) for i, drift in enumerate(drifts_ms)]
+    return live, paper
+
+
+def test_nearest_rank_is_a_value_seen_and_the_largest_below_100_values():
+    assert nearest_rank([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert nearest_rank([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0  # the 2nd of 4
+    assert nearest_rank([float(i) for i in range(1, 51)], 0.99) == 50.0
+    assert nearest_rank([float(i) for i in range(1, 201)], 0.99) == 198.0
+    assert nearest_rank([7.0], 0.0) == 7.0
+
+
+def test_a_paper_fill_close_to_its_live_fill_passes():
+    live, paper = _pairs([0.3, -0.4, 1.2, 0.8] * 10)
+    verdict = drift_verdict(live, paper, p99_max_ms=5.0, min_pairs=20)
+    assert (verdict["verdict"], verdict["pairs"], verdict["disagree"]) == ("pass", 40, 0)
+    assert (verdict["unmatched_live"], verdict["unmatched_paper"]) == (0, 0)
+    assert verdict["p99_abs_ms"] == pytest.approx(1.2) and verdict["max_abs_ms"] == pytest.approx(1.2)
+    assert verdict["p50_ms"] == pytest.approx(0.3)  # signed: the 20th of 40
+    assert "1.200 ms over 40 pairs" in verdict["detail"]
+
+
+def test_paper_fills_8_ms_late_are_a_breach_and_the_worst_pairs_are_shown():
+    drifts = [8.0 + 0.01 * i for i in range(30)]
+    live, paper = _pairs(drifts)
+    verdict = drift_verdict(live, paper, p99_max_ms=5.0, min_pairs=20)
+    assert verdict["verdict"] == "breach" and verdict["p99_abs_ms"] == pytest.approx(8.29)
+    assert "at or over 5 ms" in verdict["detail"] and "\n" not in verdict["detail"]
+    examples = verdict["examples"]
+    assert [e["request_id"] for e in examples] == ["r29", "r28", "r27", "r26", "r25"]
+    assert examples[0]["drift_ms"] == pytest.approx(8.29)
+    assert examples[0]["live"]["paper"] is False and examples[0]["paper"]["paper"] is True
+
+
+def test_the_p99_at_exactly_the_threshold_is_a_breach_and_just_under_passes():
+    assert drift_verdict(*_pairs([5.0] * 20), p99_max_ms=5.0, min_pairs=20)["verdict"] == "breach"
+    assert drift_verdict(*_pairs([4.999] * 20), p99_max_ms=5.0, min_pairs=20)["verdict"] == "pass"
+
+
+def test_one_late_pair_in_a_small_sample_is_its_p99_but_one_in_200_is_not():
+    few = drift_verdict(*_pairs([0.5] * 49 + [30.0]), p99_max_ms=5.0, min_pairs=20)
+    assert (few["verdict"], few["p99_abs_ms"]) == ("breach", 30.0)
+    many = drift_verdict(*_pairs([0.5] * 199 + [30.0]), p99_max_ms=5.0, min_pairs=20)
+    assert (many["verdict"], many["p99_abs_ms"], many["max_abs_ms"]) == ("pass", 0.5, 30.0)
+
+
+def test_early_paper_fills_count_by_their_magnitude():
+    verdict = drift_verdict(*_pairs([-9.0] * 25), p99_max_ms=5.0, min_pairs=20)
+    assert (verdict["verdict"], verdict["p50_ms"], verdict["p99_abs_ms"]) == ("breach", -9.0, 9.0)
+
+
+def test_too_few_pairs_is_insufficient_whatever_the_drift():
+    verdict = drift_verdict(*_pairs([40.0] * 19), p99_max_ms=5.0, min_pairs=20)
+    assert (verdict["verdict"], verdict["pairs"]) == ("insufficient", 19)
+    assert "19 matched pairs" in verdict["detail"]
+    empty = drift_verdict([], [], p99_max_ms=5.0, min_pairs=1)
+    assert (empty["verdict"], empty["p50_ms"], empty["p99_abs_ms"], empty["max_abs_ms"]) == (
+        "insufficient", None, None, None)
+    assert sum(bucket["pairs"] for bucket in empty["histogram"]) == 0
+
+
+def test_a_pair_that_disagrees_is_a_breach_even_among_few_and_is_named():
+    live, paper = _pairs([0.2] * 3)
+    paper[1] = {**paper[1], "side": "sell"}
+    verdict = drift_verdict(live, paper, p99_max_ms=5.0, min_pairs=20)
+    assert (verdict["verdict"], verdict["disagree"]) == ("breach", 1)
+    assert "request r1: side 'buy' live vs 'sell' paper" in verdict["detail"]
+    assert verdict["examples"][0]["request_id"] == "r1"  # disagreeing pairs come first
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"status": "risk_blocked"}, "status"), ({"quantity": 0.25}, "quantity"), ({"symbol": "BTCUSD"}, "symbol"),
+])
+def test_each_field_of_a_decision_must_agree(change, named):
+    live, paper = _pairs([0.2] * 25)
+    paper[0] = {**paper[0], **change}
+    verdict = drift_verdict(live, paper, p99_max_ms=5.0, min_pairs=20)
+    assert verdict["verdict"] == "breach" and f"request r0: {named} " in verdict["detail"]
+
+
+def test_prices_are_compared_only_where_both_fills_have_one():
+    live, paper = _pairs([0.2] * 25)
+    assert drift_verdict(live, paper, 5.0, 20)["verdict"] == "pass"  # the live fill is not priced
+    live[3] = {**live[3], "price": 3100.0}
+    assert drift_verdict(live, paper, 5.0, 20)["verdict"] == "pass"
+    live[3] = {**live[3], "price": 3099.5}
+    assert "price 3099.5 live vs 3100.0 paper" in drift_verdict(live, paper, 5.0, 20)["detail"]
+
+
+def test_fills_are_matched_by_request_id_only_and_the_rest_is_counted_unmatched():
+    live, paper = _pairs([0.1] * 22)
+    live.append(_fill("only-live", 5.0, False))
+    paper += [_fill("only-paper", 5.0, True), _fill("r0", 900.0, True)]  # a repeated id: the first one counts
+    paper.reverse()  # order does not matter, ids do
+    verdict = drift_verdict(live, paper, 5.0, 20)
+    assert (verdict["pairs"], verdict["unmatched_live"], verdict["unmatched_paper"]) == (22, 1, 2)
+    assert verdict["verdict"] == "breach" and verdict["max_abs_ms"] == pytest.approx(900.0)
+
+
+def test_only_live_fills_of_stable_and_paper_fills_of_the_canary_are_read():
+    live, paper = _pairs([0.1] * 20)
+    canary_live = [{**fill, "at_ns": fill["at_ns"] + 50 * MS} for fill in live]  # the canary's own users
+    stable_paper = [{**fill, "at_ns": fill["at_ns"] - 50 * MS} for fill in paper]
+    verdict = drift_verdict(live + stable_paper, paper + canary_live, 5.0, 20)
+    assert (verdict["verdict"], verdict["pairs"], verdict["unmatched_live"], verdict["unmatched_paper"]) == (
+        "pass", 20, 0, 0)
+
+
+def test_the_histogram_counts_pairs_per_bucket_of_absolute_drift():
+    verdict = drift_verdict(*_pairs([0.0, 0.49, -0.5, 1.5, 4.99, 5.0, -12.0, 49.9, 50.0, 5000.0]), 5.0, 1)
+    counts = {(bucket["from_ms"], bucket["to_ms"]): bucket["pairs"] for bucket in verdict["histogram"]}
+    assert counts == {(0.0, 0.5): 2, (0.5, 1.0): 1, (1.0, 2.0): 1, (2.0, 5.0): 1, (5.0, 10.0): 1, (10.0, 20.0): 1,
+                      (20.0, 50.0): 1, (50.0, None): 2}
+
+
+@pytest.mark.parametrize("args, field", [
+    ((5.0, 0), "min_pairs"), ((0, 20), "p99_max_ms"), ((float("nan"), 20), "p99_max_ms"), ((True, 20), "p99_max_ms"),
+    ((5.0, 2.5), "min_pairs"),
+])
+def test_thresholds_out_of_range_are_refused_naming_them(args, field):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        drift_verdict([], [], *args)
+
+
+def test_a_fill_without_a_request_id_or_whole_nanoseconds_is_refused_naming_it():
+    live, paper = _pairs([0.1])
+    with pytest.raises(ValueError, match=r"^paper\[0\]\.at_ns: expected whole nanoseconds"):
+        drift_verdict(live, [{**paper[0], "at_ns": 1.5}], 5.0, 1)
+    with pytest.raises(ValueError, match=r"^live\[0\]\.request_id: "):
+        drift_verdict([{**live[0], "request_id": ""}], paper, 5.0, 1)
+
+
+def test_the_services_answer_is_checked_naming_the_field():
+    good = {"clock": "monotonic_ns", "now_ns": 10, "fills": [_fill("r", 0.001, True)]}
+    assert checked_fills(good, "stable") is good
+    for answer, message in [
+        ([], "stable: expected a JSON object, got list"),
+        ({**good, "clock": "wall"}, "stable: clock: expected 'monotonic_ns'"),
+        ({**good, "now_ns": "10"}, "stable: now_ns: expected whole nanoseconds"),
+        ({**good, "fills": {}}, "stable: fills: expected a list"),
+        ({**good, "fills": [5]}, r"stable: fills\[0\]: expected an object"),
+        ({**good, "fills": [{k: v for k, v in good["fills"][0].items() if k != "side"}]},
+         r"stable: fills\[0\]\.side: missing"),
+        ({**good, "fills": [{**good["fills"][0], "paper": 1}]}, r"stable: fills\[0\]\.paper: expected true or false"),
+        ({**good, "fills": [{**good["fills"][0], "at_ns": True}]}, r"stable: fills\[0\]\.at_ns: expected whole"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{message}"):
+            checked_fills(answer, "stable")
