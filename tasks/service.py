@@ -9,6 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prometheus_client.parser import text_string_to_metric_families
 
+from golive.drift import checked_fills
 from golive.models import RolloutObservation, ServiceCheck
 from golive.signals import DRILL_REQUESTS_METRIC, IDEMPOTENCY_CONFLICTS_METRIC, PROBE_MARK
 from tasks.http_client import shared_client
@@ -99,6 +100,32 @@ def read_gc_pauses(url: str, metric: str) -> dict[str, dict[str, float]] | None:
                 entry = pauses.setdefault(generation, {"seconds": 0.0, "count": 0.0})
                 entry[field] += sample.value
     return pauses
+
+
+@task(name="read the service's fills", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def read_fills(url: str, since_ns: int) -> dict:
+    """The order decisions, live and paper, the service at `url` kept (its newest 10,000) that are
+    newer than `since_ns` on its monotonic clock, from GET {url}/__golive/fills.
+
+    Returns:
+        `{"clock": "monotonic_ns", "now_ns": the service's clock now (the next read's since_ns),
+        "fills": [{request_id, at_ns, paper, symbol, side, quantity, price, status}, ...]}`, checked.
+
+    Raises:
+        ValueError: a `since_ns` that is not a whole number >= 0, or an answer of another shape.
+        RuntimeError: any answer but 200. Each one line; the task retries twice before it fails."""
+    if isinstance(since_ns, bool) or not isinstance(since_ns, int) or since_ns < 0:
+        raise ValueError(f"since_ns: expected a whole number of nanoseconds >= 0, got {since_ns!r}")
+    where = f"{url.rstrip('/')}/__golive/fills"
+    response = shared_client().get(where, params={"since_ns": str(since_ns)}, timeout=5)
+    if response.status_code != 200:
+        said = " ".join(response.text.split())[:200]
+        raise RuntimeError(f"{where}: HTTP {response.status_code}: {said}")
+    try:
+        answer = response.json()
+    except ValueError:
+        raise ValueError(f"{where}: expected a JSON object, got {response.text[:80]!r}") from None
+    return checked_fills(answer, where)
 
 
 @task(name="fetch the API contract", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
