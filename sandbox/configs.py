@@ -97,6 +97,12 @@ def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, m
     off every request the router proxies. The copies are subrequests, which the access log leaves
     out, so the router's counts stay the users'. The workers say whether they mirror in the
     `X-Golive-Mirror` header of /__golive/weight.
+
+    Every proxied request carries nginx's `$request_id` as `X-Request-Id`, a client's own
+    overwritten: a user's order and its mirrored copy carry the same one (a subrequest shares its
+    main request's variables), which is what the services match a live fill and its paper fill by,
+    and which no client can forge. The services' own `/__golive/` endpoints (their fills) are not
+    reachable through the router.
     """
     if not 0 <= weight <= 100:
         raise ValueError(f"weight: expected 0 to 100, got {weight}")
@@ -154,6 +160,10 @@ http {{
             add_header X-Golive-Mirror {"on" if mirror else "off"} always;
             return 200 "{weight}\\n";
         }}
+        location ^~ /__golive/ {{
+            access_log off;
+            return 404;
+        }}
         location / {{
             {"mirror /__golive/mirror;" if mirror else "mirror off;"}
             proxy_pass http://$spark_pool;
@@ -161,6 +171,7 @@ http {{
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header Host $host;
+            proxy_set_header X-Request-Id $request_id;
             proxy_set_header X-Golive-Shadow "";
             proxy_read_timeout 3600s;
         }}
@@ -171,6 +182,7 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
+            proxy_set_header X-Request-Id $request_id;
             proxy_set_header X-Golive-Shadow 1;
             proxy_connect_timeout 200ms;
             proxy_send_timeout 2s;
