@@ -52,6 +52,9 @@ FAULTS: dict[str, tuple[str, str, float, float]] = {
         "every API request burns this many ms of CPU on the event loop in spark_price_checksum_burn",
         "api_p95_ms", 0, 1_000,
     ),
+    "paper_fill_delay_ms": (
+        "every paper fill (a mirrored order's) is decided this many ms late", "consistency drift", 0, 10_000,
+    ),
 }
 
 
@@ -69,6 +72,7 @@ class Faults:
     gc_pressure: float = 0.0
     slow_db_ms: float = 0.0
     cpu_burn_ms: float = 0.0
+    paper_fill_delay_ms: float = 0.0
 
     def update(self, values: dict) -> None:
         """Validate every value first, then apply them all: a bad request changes nothing."""
