@@ -16,6 +16,7 @@ from shlex import quote
 
 from golive import layout
 from golive.settings import GoLiveSettings
+from golive.stage import stage_name
 from golive.validation import escape_line
 
 __all__ = [
@@ -299,7 +300,7 @@ def deployment_summary(release: str, stages: list[Mapping], elapsed_seconds: flo
     csp_viol=baseline+3%, event-loop p95=11.8ms, GC avg=4.9ms`."""
     from golive.closing import final_decision
 
-    path = "→".join(f"{s['stage']}%" for s in stages)
+    path = "→".join(stage_name(s["stage"]) for s in stages)
     holds = sum(s.get("holds", 0) for s in stages)
     rolled_back = any(s.get("outcome") == "rollback" for s in stages)
     minutes, _ = divmod(int(round(elapsed_seconds)), 60)

@@ -8,6 +8,7 @@ from fnmatch import fnmatch
 
 from golive import layout
 from golive.rollback_report import rollback_started_at
+from golive.stage import stage_name
 
 __all__ = ["final_decision", "not_live_because", "records_disagree", "release_oneliner", "rollbacks_since",
            "success_criteria", "transient_breaches"]
@@ -54,16 +55,16 @@ def release_oneliner(release: str, stages: Sequence[Mapping], elapsed_seconds: f
     """`v1.4.0 canary: 1%→5%→25%→50%→100% in 6m12s, holds=0, rollback=0; p95=~141ms, …`; the
     rollback count is every rollback recorded since the go-live started (`rollbacks`), a stage's own
     or another's, so the line never says 0 beside a rollback record."""
-    path = "→".join(f"{s['stage']}%" for s in stages)
+    path = "→".join(stage_name(s["stage"]) for s in stages)
     holds = sum(s.get("holds", 0) for s in stages)
     by_stage = any(s.get("outcome") == "rollback" for s in stages)
     count = max(len(rollbacks), int(by_stage))
     head = f"v{release} canary: {path} in {_duration(elapsed_seconds)}, holds={holds}, rollback={count}"
     if by_stage:
         last = stages[-1]
-        head += f" (at {last['stage']}%: {', '.join(last.get('triggers', [])) or 'rolled back'})"
+        head += f" (at {stage_name(last['stage'])}: {', '.join(last.get('triggers', [])) or 'rolled back'})"
     elif stages and stages[-1].get("outcome") == "superseded":
-        head += f" (superseded at {stages[-1]['stage']}%)"
+        head += f" (superseded at {stage_name(stages[-1]['stage'])})"
     elif rollbacks:
         head += " (rolled back by another while it ran)"
     final = final_decision(stages)
@@ -92,7 +93,7 @@ def transient_breaches(stages: Sequence[Mapping]) -> list[str]:
     """Breaches that a Hold re-measured green (`5%:api_p95_ms`): seen at a decision before the
     last of a stage that then proceeded. Reported, not held against the release."""
     return [
-        f"{s['stage']}%:{name}"
+        f"{stage_name(s['stage'])}:{name}"
         for s in stages if s.get("outcome") == "proceed"
         for d in s.get("decisions", [])[:-1] for name, v in d["signals"].items() if v.get("verdict") == "breach"
     ]
@@ -127,7 +128,8 @@ def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], complete
         "final_signals_green": {"ok": _green(final) or (bool(stages) and stages[-1]["stage"] in on_approval)},
         "weights_verified": {"ok": not unverified and bool(stages), "unverified_stages": unverified},
         "no_critical_alerts": {"ok": not any(s.get("critical_alerts") for s in stages),
-                               "fired": sorted({f"{s['stage']}%:{a}" for s in stages for a in s.get("critical_alerts", [])}),
+                               "fired": sorted({f"{stage_name(s['stage'])}:{a}" for s in stages
+                                                for a in s.get("critical_alerts", [])}),
                                "looks_unread": sum(s.get("alerts_unread", 0) for s in stages)},
         "evidence_complete": {"ok": completeness["ok"], "files": completeness["files"],
                               "minimum_files": completeness["minimum_files"], "missing": completeness["missing"]},

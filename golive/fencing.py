@@ -67,6 +67,7 @@ class TargetState(BaseModel):
 
     weight: int
     fence: Fence = Field(default_factory=Fence)
+    mirror: bool = False  # users' requests copied to the canary (the shadow stage, at weight 0)
 
 
 def write_refusal(fence: Fence, generation: int) -> str | None:

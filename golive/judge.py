@@ -123,7 +123,9 @@ class _Context:
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
         self.policy: JudgePolicy = scenario.policy
-        self.share = scenario.stage_percent / 100.0
+        # Each arm's share of the traffic it answers for: under a mirror both saw all of it.
+        self.share = 1.0 if scenario.mirrored else scenario.stage_percent / 100.0
+        self.baseline_share = 1.0 if scenario.mirrored else 1.0 - self.share
         self.minutes = scenario.interval_seconds / 60.0
 
 
@@ -131,7 +133,7 @@ def _points(sig: Signal, series: Series, ctx: _Context, arm: str) -> list[_Point
     """Per-interval levels of one arm, comparable across arms and with the threshold."""
     own = series.canary if arm == "canary" else series.baseline
     other = series.baseline if arm == "canary" else series.canary
-    share = ctx.share if arm == "canary" else 1.0 - ctx.share
+    share = ctx.share if arm == "canary" else ctx.baseline_share
     points: list[_Point | None] = []
     for obs, peer in zip(own, other):
         if obs.value is None or (sig.kind in ("ratio", "rate") and obs.total == 0):
@@ -143,7 +145,9 @@ def _points(sig: Signal, series: Series, ctx: _Context, arm: str) -> list[_Point
         elif sig.kind == "rate":
             # Per unit of the arm's own traffic, scaled to the whole system's traffic, so that a
             # 1 % canary is not green merely because it is small.
-            if counted:
+            if counted and ctx.scenario.mirrored:
+                system = obs.total  # a copy of the same requests: not two halves of the traffic
+            elif counted:
                 system = obs.total + peer.total if peer.total is not None else obs.total / max(share, 1e-9)
             else:
                 system = None
@@ -415,7 +419,7 @@ class _SignalJudge:
 
     @property
     def levels_incomparable(self) -> bool:
-        return self.ctx.share * 100 > self.policy.level_comparison_max_percent
+        return not self.ctx.scenario.mirrored and self.ctx.share * 100 > self.policy.level_comparison_max_percent
 
     def _too_little_traffic(self) -> str | None:
         """Why the canary's requests cannot tell yet (the `insufficient` detail), or None.
@@ -493,7 +497,7 @@ class _SignalJudge:
         trend = _trend([p for _, p in present], self.policy.breach_intervals)
 
         if sig.rule == "max_ratio_to_baseline" and baseline_level is None:
-            if self.ctx.share < 1.0:
+            if self.ctx.share < 1.0 or self.ctx.scenario.mirrored:
                 return make("deviation", "no stable data to compare with", canary_level, trend)
             relative_note = "no stable traffic at 100 %: relative rule not applicable"
         else:

@@ -28,7 +28,7 @@ __all__ = [
     "late_rollback_file", "preflight_check", "preflight_promql_files", "profile_diff", "profile_flamegraph",
     "profile_speedscope", "rollback_drill", "rollback_file", "rollout", "sbom",
     "sigstore_bundle", "snapshot", "snapshot_files", "stage_record", "traffic_share", "utc_stamp",
-    "weight_readback", "weight_set",
+    "weight_readback", "weight_set", "SHADOW_DRIFT", "SHADOW_DRIFT_PLOT", "shadow_look",
 ]
 
 # The ledger's own hash chain.
@@ -161,7 +161,7 @@ def artifact_completeness(point: str) -> str:
 # A canary stage.
 
 def _stage(percent: int | str) -> str:
-    return f"stage_{percent}"
+    return "shadow" if percent == 0 else f"stage_{percent}"
 
 
 def stage_record(percent: int) -> str:
@@ -181,7 +181,7 @@ def weight_set(percent: int | str) -> str:
     return f"weight_set_{_stage(percent)}.json"
 
 
-ALL_WEIGHT_SETS = weight_set("*")
+ALL_WEIGHT_SETS = "weight_set_*.json"  # the shadow stage's too
 
 
 def weight_readback(percent: int) -> str:
@@ -201,21 +201,21 @@ def judge_look_files(percent: int | str = "*") -> str:
     return f"judge_{_stage(percent)}_w*_i*.json"
 
 
-ALL_JUDGE_LOOKS = judge_look_files()
-_JUDGE_LOOK = re.compile(r"judge_stage_(\d+)_w(\d+)_i(\d+)\.json")
-_WEIGHT_SET = re.compile(r"weight_set_stage_(\d+)\.json")
+ALL_JUDGE_LOOKS = "judge_*_w*_i*.json"
+_JUDGE_LOOK = re.compile(r"judge_(?:stage_(\d+)|shadow)_w(\d+)_i(\d+)\.json")
+_WEIGHT_SET = re.compile(r"weight_set_(?:stage_(\d+)|shadow)\.json")
 
 
 def parse_judge_look(name: str) -> tuple[int, int, int] | None:
     """(percent, window, interval) of a `judge_look` name; None for any other name."""
     match = _JUDGE_LOOK.fullmatch(name)
-    return None if match is None else (int(match[1]), int(match[2]), int(match[3]))
+    return None if match is None else (int(match[1] or 0), int(match[2]), int(match[3]))
 
 
 def parse_weight_set(name: str) -> int | None:
     """The percent of a `weight_set` name; None for any other name."""
     match = _WEIGHT_SET.fullmatch(name)
-    return None if match is None else int(match[1])
+    return None if match is None else int(match[1] or 0)
 
 
 def signal_plot(percent: int, signal: str) -> str:
@@ -253,6 +253,16 @@ def snapshot(percent: int, hold: int | None = None) -> str:
 
 def snapshot_files(percent: int) -> str:
     return f"snapshot_{_stage(percent)}*.json"
+
+
+# The shadow stage's own (its other files are a stage's, named `shadow`).
+SHADOW_DRIFT = "shadow_drift.json"  # live vs paper fills matched, at the stage's end
+SHADOW_DRIFT_PLOT = "shadow_drift.png"
+
+
+def shadow_look(look: int) -> str:
+    """Stable's latency with the mirror and the fills' drift so far, at one look."""
+    return f"shadow_look_{look:02d}.json"
 
 
 # Rollback and closing.

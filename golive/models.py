@@ -31,6 +31,7 @@ class WeightReading(BaseModel):
     seconds: float = 0.0  # how long setting it took
     generation: int | None = None  # the generation the write carried
     fence: Fence | None = None  # the target's fence, as read with the weight
+    mirror: bool = False  # users' requests copied to the canary as shadow traffic
 
 
 class RolloutObservation(BaseModel):
@@ -103,6 +104,7 @@ class StageResult(BaseModel):
     critical_alerts: list[str] = Field(default_factory=list)  # the critical alerts seen firing during the stage
     alerts_unread: int = 0  # looks at which no alert source answered (not knowing is not "no alerts")
     profile: dict[str, Any] | None = None  # the stage's profiles, what grew and the advice (golive.profiles)
+    shadow: dict[str, Any] | None = None  # the shadow stage's drift and stable's latency with the mirror
 
 
 class RollbackReport(BaseModel):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["flamegraph_png", "png", "signal_png", "stage_decisions", "stage_frame"]
+__all__ = ["drift_png", "flamegraph_png", "png", "signal_png", "stage_decisions", "stage_frame"]
 
 
 def png(draw: Callable, xlabel: str, ylabel: str) -> bytes:
@@ -30,6 +30,21 @@ def png(draw: Callable, xlabel: str, ylabel: str) -> bytes:
     figure.savefig(buffer, format="png", metadata={"Software": None})
     plt.close(figure)
     return buffer.getvalue()
+
+
+def drift_png(histogram: list[dict], limit_ms: float, title: str) -> bytes:
+    """The shadow stage's matched fills per bucket of |drift| (`golive.drift`), the buckets at or
+    over the limit in red."""
+    labels = [f"{b['from_ms']:g}–{b['to_ms']:g}" if b["to_ms"] is not None else f"≥{b['from_ms']:g}"
+              for b in histogram]
+    over = [b["to_ms"] is None or b["to_ms"] > limit_ms for b in histogram]
+
+    def draw(axes) -> None:
+        axes.bar(labels, [b["pairs"] for b in histogram], color=["#c0392b" if o else "#2e86c1" for o in over],
+                 label=f"matched fills (red: |drift| reaching {limit_ms:g} ms)")
+        axes.set_title(title, fontsize=10)
+
+    return png(draw, "|paper fill − live fill| (ms)", "orders")
 
 
 def stage_frame(snapshots: list[dict], signal: str) -> pd.DataFrame:

@@ -39,6 +39,9 @@ class Scenario:
     signals: dict[str, Series]
     catalogue: tuple[Signal, ...] = CATALOGUE
     policy: JudgePolicy = field(default_factory=JudgePolicy)
+    # The shadow stage: the canary answers a copy of users' requests (stage_percent 0), so each
+    # track saw the whole traffic it was sent and the two serve the same load.
+    mirrored: bool = False
 
     @property
     def intervals(self) -> int:
@@ -49,7 +52,8 @@ class Scenario:
         that differs from the catalogue's default is written out, so a replay judges alike."""
         by_name = {s.name: s for s in self.catalogue}
         defaults = {s.name: s for s in CATALOGUE}
-        out = {"stage_percent": _plain(self.stage_percent), "interval_seconds": self.interval_seconds,
+        out = {"stage_percent": _plain(self.stage_percent), **({"mirrored": True} if self.mirrored else {}),
+               "interval_seconds": self.interval_seconds,
                "signals": {name: {arm: [_observation_dict(o, by_name[name]) for o in getattr(series, arm)]
                                   for arm in ("canary", "baseline")}
                            for name, series in self.signals.items()}}
@@ -192,14 +196,19 @@ def _apply_thresholds(raw: Any, catalogue: tuple[Signal, ...]) -> tuple[Signal, 
 def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scenario:
     """Validate a decoded JSON scenario (see docs/judge.md) into a `Scenario`."""
     raw = _mapping(raw, "scenario")
-    unknown = set(raw) - {"stage_percent", "interval_seconds", "signals", "thresholds", "policy"}
+    unknown = set(raw) - {"stage_percent", "mirrored", "interval_seconds", "signals", "thresholds", "policy"}
     if unknown:
         raise ScenarioError(f"{_name(sorted(unknown)[0])}: unknown field")
     for required in ("stage_percent", "interval_seconds", "signals"):
         if required not in raw:
             raise ScenarioError(f"{required}: required")
+    mirrored = raw.get("mirrored", False)
+    if not isinstance(mirrored, bool):
+        raise ScenarioError("mirrored: expected true or false")
     stage = _number(raw["stage_percent"], "stage_percent")
-    if not 0 < stage <= 100:
+    if mirrored and stage != 0:
+        raise ScenarioError("stage_percent: expected 0 for a mirrored (shadow) scenario: users stay on stable")
+    if not mirrored and not 0 < stage <= 100:
         raise ScenarioError("stage_percent: expected a number in (0, 100]")
     interval = _number(raw["interval_seconds"], "interval_seconds")
     if not 1 <= interval <= 86400:
@@ -212,7 +221,7 @@ def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scena
         if name not in by_name:
             raise ScenarioError(f"signals.{_name(name)}: unknown signal (known: {', '.join(by_name)})")
         signals[name] = _series(series, f"signals.{name}", by_name[name])
-    return Scenario(stage, interval, signals, catalogue, _policy(raw.get("policy", {})))
+    return Scenario(stage, interval, signals, catalogue, _policy(raw.get("policy", {})), mirrored)
 
 
 def _policy(raw: Any) -> JudgePolicy:

@@ -24,7 +24,7 @@ from golive.policy import JudgePolicy
 from golive.profiling_settings import ProfilingSettings
 from golive.signal_packs import DEFAULT_PACK, PACKS, ClusterNames, selected_by, track_selectors_problem
 from golive.signals import TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, signal_list
-from golive.stage import StagePlan
+from golive.stage import SHADOW_STAGE, StagePlan
 from golive.validation import check_service_url, check_tag_message, escape_line, parse_release
 
 # An address golive calls: http(s), and never with credentials in it (those live in Secret blocks).
@@ -213,6 +213,21 @@ class OperatorSettings(_Strict):
     war_room_channel: str = "#golive-war-room"
 
 
+class ShadowSettings(_Strict):
+    """The shadow stage before the first (`policy.shadow`): users stay on stable; their requests
+    that change nothing, and their orders (filled on paper), are copied to the canary, which is
+    judged on them before any user reaches it. It runs where the router can mirror (the sandbox's)."""
+
+    enabled: StrictBool = True
+    dwell_seconds: float | None = Field(None, gt=0, le=DAY, strict=True)  # default: policy.dwell_seconds
+    # Consistency drift: a live fill and the paper fill of the same order, p99 of |difference|.
+    drift_p99_max_ms: float = Field(5.0, gt=0, le=60_000, strict=True)
+    min_matched_fills: StrictInt = Field(20, ge=1, le=1_000_000)
+    # Stable's latency with the mirror on, over its level just before: past this, the mirror is
+    # slowing the users it copies, and the shadow stage rolls back (the mirror goes off with it).
+    primary_slowdown_max_ratio: float = Field(1.25, ge=1, le=100, strict=True)
+
+
 class PolicySettings(_Strict):
     """How the canary goes: stages and timings, the hold budget, the human gate, the judge's
     policy and signal overrides (the `policy` section; the canary policy block)."""
@@ -243,6 +258,7 @@ class PolicySettings(_Strict):
     track_selectors: dict[str, str] | None = None
     approve_each_stage: StrictBool = False
     approval_timeout_seconds: float = Field(3600.0, gt=0, le=WEEK, strict=True)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -306,13 +322,16 @@ class PolicySettings(_Strict):
         # Hold would end in another Hold until the budget rolls the release back.
         policy = self.judge_policy()
         minimum = max(policy.min_seconds, policy.min_intervals * self.interval_seconds)
-        for name in ("dwell_seconds", "final_dwell_seconds", "hold_seconds"):
-            if getattr(self, name) < minimum:
-                raise _FieldError(f"{name}: {getattr(self, name):g} s is shorter than the judge's minimum "
+        for name, seconds in (("dwell_seconds", self.dwell_seconds), ("final_dwell_seconds", self.final_dwell_seconds),
+                              ("hold_seconds", self.hold_seconds), ("shadow.dwell_seconds", self.shadow.dwell_seconds)):
+            if seconds is not None and seconds < minimum:
+                raise _FieldError(f"{name}: {seconds:g} s is shorter than the judge's minimum "
                                   f"observation ({minimum:g} s: judge.min_seconds, judge.min_intervals × interval)")
         return self
 
     def dwell_for(self, percent: int) -> float:
+        if percent == SHADOW_STAGE:
+            return self.shadow.dwell_seconds or self.dwell_seconds
         return self.final_dwell_seconds if percent == 100 else self.dwell_seconds
 
     def stage_plan(self, percent: int) -> StagePlan:
@@ -449,6 +468,16 @@ class GoLiveSettings(_Strict):
     @classmethod
     def _release_is_a_version(cls, release: str) -> str:
         return parse_release(release)
+
+    @property
+    def shadow_runs(self) -> bool:
+        """Whether the go-live begins with the shadow stage: asked for, and a router that mirrors."""
+        return self.policy.shadow.enabled and not self.target.router.on_kubernetes
+
+    @property
+    def planned_stages(self) -> tuple[int, ...]:
+        """The stages in order, the shadow stage (`SHADOW_STAGE`, weight 0 with the mirror) first when it runs."""
+        return ((SHADOW_STAGE,) if self.shadow_runs else ()) + tuple(self.policy.stages)
 
     @model_validator(mode="before")
     @classmethod

@@ -77,8 +77,9 @@ class Signal:
     # Signals computed from requests need a minimum of canary requests before they can be green.
     request_derived: bool = False
     role: Role | None = None
-    # Whether a mirror (shadow traffic, no user sees the answer) shows this signal: latency and
-    # errors of the mirrored requests do, a business count of real users' actions does not.
+    # Whether a mirror (shadow traffic, no user sees the answer) shows this signal: latency, errors
+    # and the decisions a paper fill makes as a live one would (risk, idempotency) do; what only a
+    # real browser sends (CSP reports, a websocket's messages) does not.
     mirror_visible: bool = False
     # Its total counts keyed requests (orders with an idempotency key), not all requests: the
     # policy's min_keyed_requests stands for min_requests.
@@ -153,6 +154,7 @@ CATALOGUE: tuple[Signal, ...] = (
         bad_query='sum(increase(spark_risk_blocks_total{track="$track"}[$window]))',
         total_query=_REQUESTS,
         request_derived=True,
+        mirror_visible=True,
     ),
     Signal(
         name="idempotency_conflict_pct",
@@ -169,6 +171,7 @@ CATALOGUE: tuple[Signal, ...] = (
         bad_query='sum(increase(spark_idempotency_conflicts_total{track="$track"}[$window]))',
         total_query='sum(increase(spark_idempotency_keyed_requests_total{track="$track"}[$window]))',
         request_derived=True,
+        mirror_visible=True,
         keyed=True,
     ),
     Signal(

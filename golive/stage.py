@@ -28,7 +28,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["StageMachine", "StagePlan", "Step"]
+__all__ = ["SHADOW_STAGE", "StageMachine", "StagePlan", "Step", "stage_name"]
+
+# The shadow stage, before the first: weight 0, users' requests copied to the canary.
+SHADOW_STAGE = 0
+
+
+def stage_name(percent: int) -> str:
+    """How a stage is named to people: "shadow", "5%"."""
+    return "shadow" if percent == SHADOW_STAGE else f"{percent}%"
 
 Action = Literal["continue", "proceed", "extend", "hold", "pause", "rollback"]
 InsufficientPolicy = Literal["pause", "rollback"]

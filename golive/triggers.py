@@ -12,7 +12,7 @@ from typing import Literal
 
 from golive.signals import CATALOGUE
 
-__all__ = ["STOPS", "TRIGGERS", "Trigger", "breach_trigger_id", "describe", "trigger"]
+__all__ = ["SHADOW_TRIGGERS", "STOPS", "TRIGGERS", "Trigger", "breach_trigger_id", "describe", "trigger"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,15 @@ STOPS: tuple[Trigger, ...] = (
     Trigger("success-criteria-unmet", "every stage proceeded but a success criterion still fails at 100 %", "flow"),
 )
 
-_BY_ID = {t.id: t for t in TRIGGERS + STOPS}
+# The shadow stage's own, beside the twenty: what only a mirror can show, before any user is on the canary.
+SHADOW_TRIGGERS: tuple[Trigger, ...] = (
+    Trigger("shadow-drift", "the paper fills drift from the live fills of the same orders (p99 over the policy's "
+                            "limit) or disagree with them", "flow"),
+    Trigger("shadow-slows-primary", "stable's latency with the mirror on is past the policy's ratio to its level "
+                                    "before it, for consecutive intervals", "flow"),
+)
+
+_BY_ID = {t.id: t for t in TRIGGERS + STOPS + SHADOW_TRIGGERS}
 
 
 def describe(triggers: list[str] | tuple[str, ...], signals: dict) -> str:

@@ -20,6 +20,7 @@ from datetime import datetime
 import pandas as pd
 
 from golive.signals import CATALOGUE, Signal
+from golive.stage import stage_name
 
 __all__ = [
     "COLUMNS", "VERDICT_WORDS", "WarRoomRow", "cell_summary", "cell_text", "channel_message", "columns",
@@ -114,7 +115,7 @@ class WarRoomRow(dict):
         `catalogue`'s (the signal list judged); without it, the verdict's own signals' (the
         judge gives every signal of its list a verdict), each under its runbook column or its
         name, or the runbook's eight when they are all of them (a rollback's row has no signals)."""
-        row = cls(Time=at.strftime("%H:%M:%S"), Stage=f"{stage}%", Decision=decision)
+        row = cls(Time=at.strftime("%H:%M:%S"), Stage=stage_name(stage), Decision=decision)
         if catalogue is not None:
             signal_columns = {s.name: s.column for s in catalogue}
         elif set(signals) - set(SIGNAL_COLUMNS):
@@ -254,7 +255,7 @@ def to_html(rows: Iterable[Mapping], title: str = "War room") -> str:
 
 def channel_message(release: str, decision: str, stage: int | None, reason: str, row: Mapping | None = None) -> str:
     """One short message for the war-room channel: what was decided, the table row, the reason."""
-    where = f" at {stage}%" if stage is not None else ""
+    where = f" at {stage_name(stage)}" if stage is not None else ""
     lines = [f"golive v{release}{where}: {decision.upper()}"]
     if row:
         lines.append(" | ".join(f"{c} {cell_summary(row, c, evidence=False)}" for c in columns([row]) if c in row))
