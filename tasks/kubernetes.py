@@ -209,6 +209,7 @@ class _FencedRouter(_KubernetesObjects):
     write it guards. Each router says how to read its object, its weight, and how to write them."""
 
     described: str  # "ingress shop/spark-canary": how every refusal names the object
+    mirrors = False  # no shadow stage on a cluster yet
 
     def _get(self) -> dict | None:
         """The object carrying the weight; None when there is none yet."""

@@ -19,7 +19,8 @@ from golive.models import WeightReading
 from golive.settings import RouterSettings
 from tasks.kubernetes import GatewayApiRouter, IngressNginxRouter
 from tasks.router_base import (
-    Deadline, RouterError, RouterFenced, RouterForbidden, TrafficRouter, read_canary_pin, retry_unless_refused,
+    Deadline, RouterError, RouterFenced, RouterForbidden, RouterRefused, TrafficRouter, read_canary_pin,
+    retry_unless_refused,
 )
 from tasks.sandbox_router import SandboxRouter
 
@@ -61,7 +62,8 @@ def take_generation(router: RouterSettings, holder: FenceHolder, if_generation: 
 
 @task(name="set the canary weight", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
       retry_condition_fn=retry_unless_refused)
-def set_weight(router: RouterSettings, weight: int, generation: int, deadline: float | None = None) -> WeightReading:
+def set_weight(router: RouterSettings, weight: int, generation: int, deadline: float | None = None,
+               mirror: bool = False) -> WeightReading:
     """Set the canary's share of traffic, as the holder of `generation`.
 
     Args:
@@ -69,14 +71,19 @@ def set_weight(router: RouterSettings, weight: int, generation: int, deadline: f
         weight: 0-100.
         generation: the fencing generation this writer took; the router refuses any but its newest.
         deadline: a `time.monotonic()` instant every request must end by.
+        mirror: at weight 0, copy users' requests to the canary (the shadow stage); any write
+            without it turns the mirror off. Refused by a router that cannot mirror.
 
     Returns:
         The weight the router reports in force once the change applied, and how long it took.
     """
     started = time.monotonic()
-    in_force = router_for(router, deadline).set_weight(weight, generation)
+    target = router_for(router, deadline)
+    if mirror and not getattr(target, "mirrors", False):
+        raise RouterRefused(f"{router.kind} router: no mirror (the shadow stage runs on the sandbox router)")
+    in_force = target.set_weight(weight, generation, mirror=True) if mirror else target.set_weight(weight, generation)
     return WeightReading(requested=weight, in_force=in_force, at=time.time(), generation=generation,
-                         seconds=round(time.monotonic() - started, 3))
+                         seconds=round(time.monotonic() - started, 3), mirror=mirror)
 
 
 @task(name="read back the weight in force", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
@@ -85,4 +92,4 @@ def read_weight(router: RouterSettings, deadline: float | None = None) -> Weight
     """The weight the router serves now and the fence beside it (from the router, never from
     golive's memory)."""
     state = router_for(router, deadline).read()
-    return WeightReading(in_force=state.weight, fence=state.fence, at=time.time())
+    return WeightReading(in_force=state.weight, fence=state.fence, at=time.time(), mirror=state.mirror)

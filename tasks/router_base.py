@@ -98,3 +98,6 @@ class TrafficRouter(Protocol):
     def take_generation(self, holder: FenceHolder, if_generation: int | None = None) -> Fence: ...
 
     def set_weight(self, weight: int, generation: int) -> int: ...
+
+    # Whether set_weight takes `mirror=True` (at weight 0: the shadow stage).
+    mirrors: bool

@@ -41,15 +41,19 @@ class SandboxRouter:
 
     def read(self) -> TargetState:
         body = self._call("GET", "/weight")
-        return TargetState(weight=_weight(body), fence=_fence(body.get("fence") or {}))
+        return TargetState(weight=_weight(body), fence=_fence(body.get("fence") or {}),
+                           mirror=body.get("mirror") is True)
 
     def take_generation(self, holder: FenceHolder, if_generation: int | None = None) -> Fence:
         body = self._call("POST", "/fence", json={"holder": holder.model_dump(mode="json", exclude={"at"}),
                                                   "if_generation": if_generation})
         return _fence(body)
 
-    def set_weight(self, weight: int, generation: int) -> int:
-        return _weight(self._call("PUT", "/weight", json={"weight": weight, "generation": generation}))
+    mirrors = True
+
+    def set_weight(self, weight: int, generation: int, mirror: bool = False) -> int:
+        return _weight(self._call("PUT", "/weight", json={"weight": weight, "generation": generation,
+                                                          **({"mirror": True} if mirror else {})}))
 
 
 def _weight(body: dict) -> int:
