@@ -25,9 +25,14 @@ from golive import layout
 from golive.profiles import profile_notes
 from golive.settings import merge_settings
 from golive.signals import readiness_queries
+from golive.stage import SHADOW_STAGE, stage_name
 from golive.warroom import COLUMNS, cell_text
 
-__all__ = ["DemoFault", "demo_settings", "parse_fault", "run_demo"]
+__all__ = ["DEMO_DRIFT_P99_MAX_MS", "DemoFault", "demo_settings", "parse_fault", "run_demo"]
+
+# A healthy canary's p99 |drift| on a two-CPU machine kept busy was seen up to 11 ms (its median
+# under 1 ms): the two services wait for a CPU for the same order. 8 ms late reached 24 under load.
+DEMO_DRIFT_P99_MAX_MS = 20.0
 
 # The file each flight-check phase ends with, and what the screen says while it runs.
 _FLIGHT_CHECK_PHASES = ((layout.PREFLIGHT, "preflight"), (layout.MICRO_BLAST_RADIUS, "micro blast radius"),
@@ -39,7 +44,7 @@ _FLIGHT_CHECK_PHASES = ((layout.PREFLIGHT, "preflight"), (layout.MICRO_BLAST_RAD
 class DemoFault:
     track: str
     values: dict[str, str]
-    at_stage: int | None  # None: from the start
+    at_stage: int | None  # None: from the start; SHADOW_STAGE: the shadow stage
 
 
 def parse_fault(text: str, at_stage: int | None) -> DemoFault:
@@ -62,13 +67,16 @@ def demo_settings(release: str, sandbox_settings: dict, stage_seconds: float, in
     budget of two holds, a five-second blast-radius drill (runbook: 30), and the judge's minimums
     scaled down to match. Seconds-long windows
     hold a few dozen requests a track, so a p95 swings far more than over the runbook's minutes:
-    the judge's point-estimate tolerance is widened from 25 % to 50 % to match."""
+    the judge's point-estimate tolerance is widened from 25 % to 50 % to match. Stable and
+    canary share the machine's CPUs with everything on it, so the shadow stage's drift limit is
+    `DEMO_DRIFT_P99_MAX_MS`, above a busy machine's scheduling (the runbook's 5 ms: benchmarks/)."""
     return merge_settings(sandbox_settings, {
         "release": release,
         "policy": {"dwell_seconds": stage_seconds, "final_dwell_seconds": stage_seconds, "interval_seconds": interval,
                    "hold_seconds": 3 * interval, "hold_budget_seconds": 6 * interval,
                    "judge": {"min_seconds": 3 * interval, "min_requests": 20, "min_keyed_requests": 5,
-                             "relative_tolerance": 0.5}},
+                             "relative_tolerance": 0.5},
+                   "shadow": {"drift_p99_max_ms": DEMO_DRIFT_P99_MAX_MS}},
         "process": {"evidence_root": evidence_root, "blast_radius_seconds": 5},
     })
 
@@ -101,19 +109,21 @@ class _Screen:
         mine = sorted((window, interval) for percent, window, interval in judged if percent == stage)
         window, done = mine[-1] if mine else (1, 0)
         policy = self.settings["policy"]
-        span = policy["dwell_seconds"] if window == 1 else policy["hold_seconds"]
+        dwell = (policy.get("shadow") or {}).get("dwell_seconds") if stage == SHADOW_STAGE else None
+        span = (dwell or policy["dwell_seconds"]) if window == 1 else policy["hold_seconds"]
         total = max(1, round(span / policy["interval_seconds"]))
         filled = min(done, total)
         label = "dwell" if window == 1 else f"hold {window - 1}"
         bar = "█" * (filled * 30 // total) + "░" * (30 - filled * 30 // total)
-        return Text(f"stage {stage:>3}%  {label:<7} {bar} {filled}/{total} intervals")
+        return Text(f"stage {stage_name(stage):>6}  {label:<7} {bar} {filled}/{total} intervals")
 
     def _maybe_inject(self) -> None:
         started = self._started_stages()
         for fault in list(self.faults):
             if fault.at_stage is None or fault.at_stage in started:
                 self.apply_fault(fault)
-                self.applied.append(f"{fault.track}: {fault.values} at {fault.at_stage or 'start'}")
+                at = "start" if fault.at_stage is None else stage_name(fault.at_stage)
+                self.applied.append(f"{fault.track}: {fault.values} at {at}")
                 self.faults.remove(fault)
 
     def render(self) -> Group:
@@ -144,7 +154,8 @@ def _profile_lines(folder: Path) -> list[str]:
     grew in the canary, the advice (never applied: a person reads it) and the profiles not taken.
     A stage whose profiles show nothing of these has no line."""
     lines = []
-    for record in sorted(folder.glob(layout.stage_record("*")), key=lambda p: p.stat().st_mtime):
+    records = [*folder.glob(layout.stage_record(SHADOW_STAGE)), *folder.glob(layout.stage_record("*"))]
+    for record in sorted(records, key=lambda p: p.stat().st_mtime):
         try:
             stage = json.loads(record.read_text())
             cuts = [(f"hold {i}", d["profile"]) for i, d in enumerate(stage.get("decisions") or [], 1)
@@ -194,7 +205,10 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
         if pyroscope_url:
             settings = merge_settings(settings, {"process": {"profiling": {"pyroscope_url": pyroscope_url}}})
         folder = Path(evidence_root) / f"v{release}"
-        console.print(f"sandbox up; go-live of v{release}: stages 1→5→25→50→100 %, {stage_seconds:g} s each, "
+        from golive.settings import load_settings
+
+        stages = "→".join(stage_name(p) for p in load_settings(settings).planned_stages)
+        console.print(f"sandbox up; go-live of v{release}: stages {stages}, {stage_seconds:g} s each, "
                       f"judged every {interval:g} s")
 
         def apply(fault: DemoFault) -> None:
@@ -203,7 +217,6 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
         screen = _Screen(folder, settings, faults, apply)
         from cli.interrupt import Interrupted, run_rolling_back_on_interrupt
         from flows.go_live import go_live
-        from golive.settings import load_settings
 
         try:
             with Live(screen.render(), console=console, refresh_per_second=2) as live:

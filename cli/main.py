@@ -146,7 +146,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--release", type=_release, default="1.4.0")
     p.add_argument("--fault", action="append", default=[], metavar="TRACK:NAME=VALUE",
                    help="break a track, e.g. canary:latency_ms=400 (repeatable)")
-    p.add_argument("--fault-at", type=int, metavar="STAGE", help="switch the faults on when this stage begins")
+    p.add_argument("--fault-at", type=_stage, metavar="STAGE",
+                   help="switch the faults on when this stage begins: a percentage, or shadow")
     p.add_argument("--stage-seconds", type=float, default=30.0, help="dwell of every stage (runbook: 900)")
     p.add_argument("--interval", type=float, default=5.0, help="judge every this many seconds (runbook: 60)")
     p.add_argument("--rate", type=float, default=50.0, help="user requests per second")
@@ -192,6 +193,17 @@ def _release(text: str) -> str:
         return parse_release(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _stage(text: str) -> int:
+    """`--fault-at`: `shadow` or a stage's percentage (1-100)."""
+    from golive.stage import SHADOW_STAGE
+
+    if text == "shadow":
+        return SHADOW_STAGE
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"expected shadow or a stage's percentage (1-100), got {text!r}")
+    return int(text)
 
 
 def _add_target_options(p: argparse.ArgumentParser, release_required: bool = False) -> None:

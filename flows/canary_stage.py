@@ -34,7 +34,7 @@ from golive.rollout import RolloutWatch
 from golive.scenario import Scenario
 from golive.settings import GoLiveSettings
 from golive.signals import by_role
-from golive.stage import StageMachine, Step
+from golive.stage import SHADOW_STAGE, StageMachine, Step, stage_name
 from golive.triggers import describe
 from golive.validation import error_line
 from golive.warroom import WarRoomRow
@@ -72,6 +72,7 @@ class _StageProfiles:
 
     def __init__(self, settings: GoLiveSettings, percent: int, folder: str, logger):
         self.settings, self.percent, self.folder, self.logger = settings, percent, folder, logger
+        self.name = stage_name(percent)
         self.config = settings.process.profiling
         catalogue = settings.policy.catalogue()
         latency = by_role(catalogue, "latency")
@@ -93,7 +94,7 @@ class _StageProfiles:
             try:
                 self.versions["stable"] = check_version.fn(target.stable_url).version or "unknown"
             except Exception as exc:
-                self.logger.warning("stage %s%%: stable's version unread: %s", self.percent, error_line(exc))
+                self.logger.warning("stage %s: stable's version unread: %s", self.name, error_line(exc))
                 self.versions["stable"] = "unknown"
         limit = profiler_time_limit(policy.stage_plan(self.percent).max_dwell_seconds, policy.hold_budget_seconds,
                                     policy.approval_timeout_seconds)
@@ -106,7 +107,7 @@ class _StageProfiles:
                                                                 f"{error_line(exc)}")
             self.samplings.append(sampling)
             if sampling.problem:
-                self.logger.warning("stage %s%%: %s", self.percent, sampling.problem)
+                self.logger.warning("stage %s: %s", self.name, sampling.problem)
         self.gc_before = self.gc_pauses()
 
     def gc_pauses(self) -> dict:
@@ -119,7 +120,7 @@ class _StageProfiles:
             try:
                 pauses[track] = read_gc_pauses.fn(url, self.config.gc_pause_metric)
             except Exception as exc:
-                self.logger.warning("stage %s%%: %s GC pauses unread: %s", self.percent, track, error_line(exc))
+                self.logger.warning("stage %s: %s GC pauses unread: %s", self.name, track, error_line(exc))
                 pauses[track] = None
         return pauses
 
@@ -149,7 +150,7 @@ class _StageProfiles:
         try:
             return self._write(taken, signals, triggers, hold, self.gc_before if gc_before is None else gc_before)
         except Exception as exc:
-            self.logger.warning("stage %s%%: the profiles could not be written: %s", self.percent, error_line(exc))
+            self.logger.warning("stage %s: the profiles could not be written: %s", self.name, error_line(exc))
             return {"error": error_line(exc)}
 
     def _write(self, taken: list[TakenProfile], signals: dict, triggers: list[str], hold: int | None,
@@ -172,7 +173,7 @@ class _StageProfiles:
             ledger.write_json(name, document)
             picture = layout.profile_flamegraph(self.percent, profile.track, hold)
             ledger.write_bytes(picture, plots.flamegraph_png(
-                parsed.stacks, f"{profile.track} at {self.percent}% ({parsed.samples} samples, "
+                parsed.stacks, f"{profile.track} at {self.name} ({parsed.samples} samples, "
                 f"{profile.rate_hz} Hz, {profile.seconds:.0f} s)"))
             summary["files"][profile.track] = [name, picture]
             profiles[profile.track] = (parsed, profile)
@@ -203,8 +204,8 @@ class _StageProfiles:
             for track, (parsed, taken) in profiles.items():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self.logger.warning("stage %s%%: %s profile not pushed: the %g s for Pyroscope are spent",
-                                        self.percent, track, PYROSCOPE_BUDGET_SECONDS)
+                    self.logger.warning("stage %s: %s profile not pushed: the %g s for Pyroscope are spent",
+                                        self.name, track, PYROSCOPE_BUDGET_SECONDS)
                     continue
                 tags = {"service": self.settings.target.service, "track": track, "stage": str(self.percent),
                         "version": self.versions.get(track, "unknown")}
@@ -212,7 +213,7 @@ class _StageProfiles:
                                      taken.ended_at, taken.rate_hz, min(PYROSCOPE_TIMEOUT_SECONDS, left),
                                      return_state=True)
                 if not state.is_completed():
-                    self.logger.warning("stage %s%%: %s profile not pushed: %s", self.percent, track, state.message)
+                    self.logger.warning("stage %s: %s profile not pushed: %s", self.name, track, state.message)
 
 
 def _sleep_until(at: float) -> None:
@@ -221,11 +222,12 @@ def _sleep_until(at: float) -> None:
         time.sleep(delay)
 
 
-class _StageRun:
+class StageRun:
     """One stage's moving parts: its settings, evidence folder, record, gate and fence."""
 
     def __init__(self, settings: GoLiveSettings, percent: int, generation: int):
         self.settings, self.percent, self.generation = settings, percent, generation
+        self.name = stage_name(percent)
         self.folder = ReleaseFolder.of(settings)
         self.logger = get_run_logger()
         self.gate = StageMachine(settings.policy.stage_plan(percent), started_at=time.time())
@@ -242,7 +244,7 @@ class _StageRun:
         self.profiles.start()
         if ended := self.raise_weight():
             return ended
-        self.logger.info("stage %s%%: weight in force, watching %d intervals of %gs", self.percent,
+        self.logger.info("stage %s: weight in force, watching %d intervals of %gs", self.name,
                          self.gate.intervals_in_window, self.settings.policy.interval_seconds)
         while True:
             tick = self.gate.next_tick
@@ -271,7 +273,7 @@ class _StageRun:
         The safety is the router's refusal of a fenced write; this only stops sooner."""
         reading = read_weight(self.settings.target.router, return_state=True)
         if not reading.is_completed():
-            self.logger.warning("stage %s%%: the router could not be read at this look: %s", self.percent,
+            self.logger.warning("stage %s: the router could not be read at this look: %s", self.name,
                                 reading.message)
             return None
         now = reading.result()
@@ -288,6 +290,8 @@ class _StageRun:
         judge and the gate."""
         if ended := self.superseded():
             return ended
+        if ended := self.checks_of_this_kind(tick):
+            return ended
         window = self.query_signals(tick)
         if window.answered and not self.result.share_ok and (ended := self.check_share(tick)):
             return ended
@@ -298,7 +302,7 @@ class _StageRun:
             "window": [self.gate.window_start, tick], "answered": window.answered, "verdict": verdict,
             "rollout": rollout.model_dump(mode="json") if rollout else None, "rollout_triggers": list(fired)})
         if fired:
-            self.logger.warning("stage %s%%: the canary's rollout is not fit: %s", self.percent,
+            self.logger.warning("stage %s: the canary's rollout is not fit: %s", self.name,
                                 "; ".join(fired.values()))
             return self.end("rollback", "; ".join(fired.values()), list(fired), verdict["signals"],
                             rollout.at if rollout else tick)
@@ -320,6 +324,11 @@ class _StageRun:
             return self.end("proceed", verdict["reason"])
         if step.action == "pause":
             return self.ask_when_inconclusive(step)
+        return None
+
+    def checks_of_this_kind(self, tick: float) -> StageResult | None:
+        """What a kind of stage looks at beside the signals (the shadow stage's drift and stable's
+        latency); None: nothing ends the stage."""
         return None
 
     def decide(self, step: Step, verdict: dict, window: SignalWindow, window_start: float, tick: float) -> None:
@@ -348,7 +357,7 @@ class _StageRun:
                                       "gate": step.reason, "triggers": list(step.triggers),
                                       "signals": verdict["signals"], "profile": profile})
         self.result.holds = self.gate.holds
-        self.logger.info("stage %s%%: %s (%s; %s)", self.percent, step.action.upper(), verdict["reason"], step.reason)
+        self.logger.info("stage %s: %s (%s; %s)", self.name, step.action.upper(), verdict["reason"], step.reason)
 
     def raise_weight(self) -> StageResult | None:
         deadline = Deadline.after(self.settings.policy.rollback_budget_seconds).at
@@ -382,14 +391,17 @@ class _StageRun:
 
     def query_signals(self, tick: float) -> SignalWindow:
         policy = self.settings.policy
-        start, interval = self.gate.window_start, policy.interval_seconds
-        state = query_signals(self.settings.prometheus, policy, self.percent, start, tick, return_state=True)
+        start, interval, mirrored = self.gate.window_start, policy.interval_seconds, self.percent == SHADOW_STAGE
+        state = query_signals(self.settings.prometheus, policy, self.percent, start, tick, mirrored=mirrored,
+                              return_state=True)
         if state.is_completed():
             return state.result()
-        self.logger.warning("stage %s%%: Prometheus did not answer for the interval ending %s", self.percent, tick)
+        self.logger.warning("stage %s: Prometheus did not answer for the interval ending %s", self.name,
+                            tick)
+        catalogue = tuple(s for s in policy.catalogue() if s.mirror_visible or not mirrored)
         return SignalWindow(stage_percent=self.percent, start=start, end=tick, interval_seconds=interval,
-                            answered=False, scenario=Scenario(self.percent, interval, {}, policy.catalogue(),
-                                                              policy.judge_policy()))
+                            answered=False, scenario=Scenario(self.percent, interval, {}, catalogue,
+                                                              policy.judge_policy(), mirrored))
 
     def critical_alerts(self) -> list[str] | None:
         """The service's critical alerts firing on the canary or the whole service (an alert of
@@ -398,7 +410,7 @@ class _StageRun:
         state = critical_alerts_firing(self.settings.prometheus, self.settings.target.service, return_state=True)
         if not state.is_completed():
             self.result.alerts_unread += 1
-            self.logger.warning("stage %s%%: no alert source answered: %s", self.percent, state.message)
+            self.logger.warning("stage %s: no alert source answered: %s", self.name, state.message)
             return None
         # An alert that began before this stage was checked at every interval of the stages before:
         # one still firing from before the go-live is the environment's (another run's leftover).
@@ -468,7 +480,7 @@ class _StageRun:
         if outcome == "rollback":
             rolled = roll_back(reason=f"{describe(list(triggers), signals or {})}: {reason}", stage=self.percent,
                                release=self.settings.release, settings=self.settings,
-                               triggered_by=f"canary-stage {self.percent}%", signals=signals,
+                               triggered_by=f"canary-stage {self.name}", signals=signals,
                                breach_detected_at=detected_at, triggers=list(triggers), generation=self.generation)
             ended = rollback_outcome(rolled)
             if ended == "LeftAlone":
@@ -479,7 +491,7 @@ class _StageRun:
                 record_file = report.evidence_file if isinstance(report, RollbackReport) else None
         if result.outcome == "superseded":
             result.superseded_by = superseded_by
-            self.logger.warning("stage %s%%: superseded, stopping without touching the target: %s", self.percent,
+            self.logger.warning("stage %s: superseded, stopping without touching the target: %s", self.name,
                                 superseded_by)
             add_war_room_row(str(self.folder), WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent,
                                                                        "Superseded", {}))
@@ -491,7 +503,7 @@ class _StageRun:
         if result.rollback:
             self.rollback_in_war_room(signals or {}, record_file)
         plot_stage(str(self.folder), self.percent)
-        self.folder.seal(f"canary-stage {self.percent}%")
+        self.folder.seal(f"canary-stage {self.name}")
         self.profiles.push()
         return result
 
@@ -508,13 +520,13 @@ class _StageRun:
                                               catalogue=self.settings.policy.catalogue())
                 add_war_room_row(str(self.folder), {**row, "profile": notes} if notes else row)
             elif notes:
-                update_war_room_row(str(self.folder), f"{self.percent}%", "Rollback", {"profile": notes})
+                update_war_room_row(str(self.folder), self.name, "Rollback", {"profile": notes})
             if notes and record_file:
                 append_text(str(self.folder), record_file,
                             render_profile_addendum(notes, (profile.get("files") or {}).get("diff"), time.time()))
         except Exception as exc:  # the traffic is safe at weight 0; a lost note must not roll back again
-            self.logger.warning("stage %s%%: the rollback's war-room row or profile note could not be written: %s",
-                                self.percent, error_line(exc))
+            self.logger.warning("stage %s: the rollback's war-room row or profile note could not be written: %s",
+                                self.name, error_line(exc))
 
 
 @flow(name="canary-stage", flow_run_name="stage {percent}%")
@@ -524,14 +536,20 @@ def canary_stage(settings: GoLiveSettings, percent: int, generation: int) -> Sta
     took; returns how it ended (proceed, rollback or superseded). An error rolls back
     (`orchestrator-error`) and ends the stage; a cancel or an interrupt rolls back (`cancelled`)
     before it goes on."""
-    stage = _StageRun(settings, percent, generation)
+    return run_to_its_end(StageRun(settings, percent, generation))
+
+
+def run_to_its_end(stage: StageRun) -> StageResult:
+    """Run a stage; an error rolls back (`orchestrator-error`) and ends it; a cancel or an interrupt
+    rolls back (`cancelled`) before it goes on."""
+    name = stage.name
     with clients_for_this_run():
         try:
             return stage.run()
         except Exception as exc:
-            stage.logger.exception("stage %s%%: the go-live failed; rolling back", percent)
+            stage.logger.exception("stage %s: the go-live failed; rolling back", name)
             return stage.end("rollback", f"the go-live failed: {error_line(exc)}", ["orchestrator-error"])
         except BaseException as exc:
-            stage.logger.error("stage %s%%: stopped (%s); rolling back", percent, error_line(exc))
+            stage.logger.error("stage %s: stopped (%s); rolling back", name, error_line(exc))
             stage.end("rollback", f"the run was stopped: {error_line(exc)}", ["cancelled"])
             raise

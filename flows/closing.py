@@ -51,7 +51,7 @@ def _evidence_problems(evidence: ReleaseFolder, signing: SigningSettings | None)
 
 def _refusal(settings: GoLiveSettings, evidence: ReleaseFolder, stages: list[dict]) -> str | None:
     criteria = evidence.read_json(layout.SUCCESS_CRITERIA) if evidence.has(layout.SUCCESS_CRITERIA) else None
-    return not_live_because(settings.release, settings.policy.stages, stages, criteria, list_evidence(evidence.path),
+    return not_live_because(settings.release, settings.planned_stages, stages, criteria, list_evidence(evidence.path),
                             _evidence_problems(evidence, settings.process.signing))
 
 
@@ -63,7 +63,7 @@ def closing(settings: GoLiveSettings, dry_run: bool = False) -> State:
     logger = get_run_logger()
     process = settings.process
     evidence = ReleaseFolder.of(settings)
-    stages = read_stage_records(evidence.path, list(settings.policy.stages))
+    stages = read_stage_records(evidence.path, list(settings.planned_stages))
     refusal = _refusal(settings, evidence, stages)
     if refusal:
         logger.error("%s; nothing tagged, no pull request touched", refusal)

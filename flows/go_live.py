@@ -1,8 +1,9 @@
 """go-live: a release from flight check to Live (or RolledBack), as the runbook reads.
 
 flight check (preflight, micro blast radius, release ritual, evidence complete for takeoff) →
-the traffic target taken (a fencing generation, `golive.fencing`) → stages 1 → 5 → 25 → 50 →
-100 % (`canary-stage`), every weight written with that generation → final snapshot, release
+the traffic target taken (a fencing generation, `golive.fencing`) → the shadow stage (users on
+stable, their requests mirrored to the canary: `shadow-stage`) where the router mirrors → stages
+1 → 5 → 25 → 50 → 100 % (`canary-stage`), every weight written with that generation → final snapshot, release
 one-liner, evidence complete at the end, success criteria (unmet at 100 %: rollback), war room,
 sealed manifest → at Live, `closing` (tag pushed, freeze lifted).
 
@@ -33,12 +34,14 @@ from golive.closing import final_decision, release_oneliner, rollbacks_since, su
 from golive.fencing import Fence, FenceHolder
 from golive.outcome import ENDINGS, Ending, ending_of
 from golive.settings import GoLiveSettings
+from golive.stage import SHADOW_STAGE, stage_name
 from golive.validation import error_line
 from golive.warroom import table_rows, to_markdown
 from blocks import settings_for_run
 from flows import subflows_without_heartbeats
 from flows.artifact_completeness import artifact_completeness
 from flows.canary_stage import canary_stage
+from flows.shadow_stage import shadow_stage
 from flows.closing import closing
 from flows.flight_check import flight_check
 from flows.rollback import ending_after, roll_back, rollback_outcome
@@ -146,10 +149,12 @@ def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool
                                          "lock_takeovers": takeovers})
     logger.info("took the traffic target %s: %s", cfg.target.router.target, fence.describe())
     try:
-        for percent in cfg.policy.stages:
-            if canary_stage(cfg, percent, fence.generation).outcome != "proceed":
+        for percent in cfg.planned_stages:
+            stage = shadow_stage(cfg, fence.generation) if percent == SHADOW_STAGE else canary_stage(
+                cfg, percent, fence.generation)
+            if stage.outcome != "proceed":
                 break
-        stages = read_stage_records(evidence.path, list(cfg.policy.stages))
+        stages = read_stage_records(evidence.path, list(cfg.planned_stages))
         ending, message, unmet = _end_of_stages(cfg, evidence, stages, started, fence)
     except Exception as exc:
         logger.exception("go-live failed; rolling back")
@@ -197,7 +202,7 @@ def _end_of_stages(cfg: GoLiveSettings, evidence: ReleaseFolder, stages: list[di
     oneliner = release_oneliner(release, stages, time.time() - started, rollbacks)
     evidence.record(layout.RELEASE_ONELINER, oneliner + "\n")
     complete = artifact_completeness(cfg, "end", [s["stage"] for s in stages])
-    criteria = success_criteria(cfg.policy.stages, stages, complete, rollbacks)
+    criteria = success_criteria(cfg.planned_stages, stages, complete, rollbacks)
     unmet = [name for name, c in criteria.items() if not c["ok"]]
     evidence.record(layout.SUCCESS_CRITERIA, {**criteria, "transient_breaches": transient_breaches(stages)})
     criteria_rollback = None
@@ -227,7 +232,7 @@ def _failed(ending: Ending, stages: list[dict], unmet: list[str], message: str) 
     if ending.name == "Superseded":
         return Failed(name=ending.name, message=f"{message}; traffic: {ending.traffic}")
     if last.get("outcome") == "rollback":
-        cause = f"rolled back at {last['stage']}%: {', '.join(last.get('triggers', []))}"
+        cause = f"rolled back at {stage_name(last['stage'])}: {', '.join(last.get('triggers', []))}"
     else:
         cause = f"success criteria not met: {', '.join(unmet)}"
     return Failed(name=ending.name, message=f"{cause}; traffic: {ending.traffic}; {message}")

@@ -13,6 +13,7 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from golive.stage import stage_name
 from golive.warroom import cell_text, columns
 from tasks.logs import run_logger
 
@@ -69,4 +70,4 @@ def publish_stage(release: str, percent: int, decision: str, reason: str, signal
     row = " | ".join(f"{c} {cell_text(c, war_room_row.get(c))}" for c in columns([war_room_row]))
     _publish("stage", lambda: create_table_artifact(
         table, key=_key(f"stage-{percent}-v{release}"),
-        description=f"v{release} stage {percent}%: {decision.upper()} ({reason}). War room: {row}"))
+        description=f"v{release} stage {stage_name(percent)}: {decision.upper()} ({reason}). War room: {row}"))

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from golive import layout
 from golive.evidence import EvidenceLedger
+from golive.stage import stage_name
 from golive.validation import error_line
 
 __all__ = ["plot_stage", "write_war_room_page"]
@@ -33,7 +34,7 @@ def plot_stage(folder: str, percent: int) -> list[str]:
             for name, limit in thresholds.items():
                 frame = plots.stage_frame(snapshots, name)
                 unit = _unit(signals.get(name, {}).get("rule", ""))
-                picture = plots.signal_png(frame, decisions, f"{name} at {percent}%: canary vs stable", unit,
+                picture = plots.signal_png(frame, decisions, f"{name} at {stage_name(percent)}: canary vs stable", unit,
                                            limit["rule"], limit["threshold"])
                 ledger.write_bytes(layout.signal_plot(percent, name), picture)
                 written.append(layout.signal_plot(percent, name))

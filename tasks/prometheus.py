@@ -147,7 +147,7 @@ def _all_series(prom: PrometheusConnect, promqls: dict[tuple, str], times: list[
 
 @task(name="query the signals", cache_policy=NO_CACHE)
 def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_percent: int, start: float,
-                  end: float) -> SignalWindow:
+                  end: float, mirrored: bool = False) -> SignalWindow:
     """The signals of both tracks for each whole interval in [start, end], as a judge scenario.
 
     Every range query of the window is asked at once (at most QUERIES_IN_FLIGHT in flight), and
@@ -159,6 +159,7 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
         prometheus: where Prometheus is.
         policy: the interval, the signal catalogue, the judge's policy.
         stage_percent: the canary's share of traffic in this window.
+        mirrored: the shadow stage (`stage_percent` 0): only the signals a mirror shows are asked.
         start, end: the window, Unix seconds.
 
     Returns:
@@ -170,7 +171,7 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
     interval = policy.interval_seconds
     count = int((end - start + 1e-6) // interval)
     times = [start + interval * (k + 1) for k in range(count)]
-    catalogue = policy.catalogue()
+    catalogue = tuple(s for s in policy.catalogue() if s.mirror_visible or not mirrored)
     queries: dict[str, dict[str, dict[str, str]]] = {}
     signals: dict[str, dict[str, list]] = {}
     if times:
@@ -197,8 +198,8 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
                 for track, resolved in tracks.items()
             }
     # Prometheus' numbers enter the judge here, checked as any judge input is.
-    measured = parse_scenario({"stage_percent": stage_percent, "interval_seconds": interval, "signals": signals},
-                              catalogue)
+    measured = parse_scenario({"stage_percent": stage_percent, "interval_seconds": interval, "signals": signals,
+                               **({"mirrored": True} if mirrored else {})}, catalogue)
     return SignalWindow(stage_percent=stage_percent, start=start, end=end, interval_seconds=interval,
                         timestamps=times, queries=queries, scenario=replace(measured, policy=policy.judge_policy()))
 
@@ -233,6 +234,16 @@ def observe_share(prometheus: PrometheusSettings, weight: int, tolerance_points:
     observed, tolerance, ok = share_verdict(weight, canary, everyone, tolerance_points)
     return ShareReading(weight=weight, canary_requests=canary, total_requests=everyone, observed_pct=observed,
                         tolerance_points=round(tolerance, 3), ok=ok, window_seconds=window)
+
+
+@task(name="read stable's level", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def stable_level(prometheus: PrometheusSettings, policy: PolicySettings, signal: str, start: float,
+                 end: float) -> float | None:
+    """One signal of stable over [start, end] as one number (its value query over that window):
+    the shadow stage's level of stable before the mirror; None without data."""
+    sig = next(s for s in policy.catalogue() if s.name == signal)
+    window = max(MIN_SHARE_WINDOW_SECONDS, math.floor(end - start))
+    return _value(_prometheus(prometheus), render_query(sig.value_query, "stable", window), end)
 
 
 def _answer(prom: PrometheusConnect, promql: str, at: float) -> Answer:

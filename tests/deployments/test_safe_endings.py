@@ -43,7 +43,8 @@ def go_live_at_25(prefect, deployed, sandbox, signing_key, github, tmp_path):
         settings = demo_settings(release, sandbox.golive_settings(), 600, 4, str(tmp_path / "evidence"))
         settings.pop("release")
         repo = create_release_repo(tmp_path / "release" / "spark", release, "1.3.2")
-        settings = merge_settings(settings, {"policy": {"stages": [25, 100], "signals": LATENCY_UNJUDGED}, "process": {
+        settings = merge_settings(settings, {"policy": {"stages": [25, 100], "signals": LATENCY_UNJUDGED,
+                                                        "shadow": {"enabled": False}}, "process": {
             "blast_radius_seconds": 2, "signing": {**signing_key, "sigstore": "off"}, "git": {"repo": str(repo)},
             "github": {"repository": github.repository, "api_url": github.url}}})
         config = tmp_path / "golive.yaml"

@@ -21,6 +21,7 @@ from cli.main import main
 from golive import layout
 from golive.fencing import FenceHolder
 from golive.signing import load_public_key
+from golive.stage import SHADOW_STAGE
 from golive.verify import verify_folder
 from tasks.sandbox_router import SandboxRouter
 from tests.flows.helpers import flow_settings
@@ -166,7 +167,9 @@ def test_ctrl_c_in_golive_demo_rolls_back_first_and_records_it(tmp_path):
                              "--stage-seconds", "30", "--interval", "5"], cwd=tmp_path, env=_serverless_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        _wait_for(lambda: (folder / layout.weight_set(1)).exists() or demo.poll() is not None, 300, "the demo at 1 %")
+        # The demo's first stage is the shadow stage: the canary answers users' copies from then on.
+        _wait_for(lambda: (folder / layout.weight_set(SHADOW_STAGE)).exists() or demo.poll() is not None, 300,
+                  "the demo's shadow stage")
         os.killpg(demo.pid, signal.SIGINT)  # as a terminal sends it: to the demo and its temporary Prefect server
         output, _ = demo.communicate(timeout=120)
     finally:
@@ -180,8 +183,8 @@ def test_ctrl_c_in_golive_demo_rolls_back_first_and_records_it(tmp_path):
     text = record.read_text()
     assert "outcome:        RolledBack" in text and "triggers:       cancelled" in text
     assert "reason:         interrupted (Ctrl-C)" in text
-    assert (folder / layout.stage_record(1)).exists(), output[-4000:]
-    stage = json.loads((folder / layout.stage_record(1)).read_text())  # the go-live saw the fence and stopped
+    assert (folder / layout.stage_record(SHADOW_STAGE)).exists(), output[-4000:]
+    stage = json.loads((folder / layout.stage_record(SHADOW_STAGE)).read_text())  # it saw the fence and stopped
     assert stage["outcome"] == "superseded"
     public = load_public_key((tmp_path / ".golive" / "keys" / "signing_key.pub.pem").read_bytes())
     assert verify_folder(folder, public).problems == []

@@ -17,7 +17,7 @@ from prefect.states import Completed
 
 import flows.canary_stage as canary_stage
 import tasks.profiler as profiler
-from flows.canary_stage import _StageProfiles, _StageRun
+from flows.canary_stage import _StageProfiles, StageRun
 from golive import layout
 from golive.evidence import EvidenceLedger
 from golive.models import RollbackReport, StageResult
@@ -65,8 +65,8 @@ def _settings(tmp_path, profiling: dict | None = None):
                                                           "profiling": profiling or {}}})
 
 
-def _stage(settings, percent: int = 25) -> _StageRun:
-    stage = object.__new__(_StageRun)
+def _stage(settings, percent: int = 25) -> StageRun:
+    stage = object.__new__(StageRun)
     stage.settings, stage.percent, stage.generation = settings, percent, 7
     stage.folder, stage.logger = _Folder(str(settings.process.evidence_root)), logging.getLogger("test")
     stage.result = StageResult(stage=percent, outcome="proceed", started_at=time.time(), ended_at=time.time(),
@@ -125,7 +125,7 @@ def _burning_summary(signals: list[str]) -> dict:
                                  "evidence": ["profile_stage_25_diff.json: grown[0]"]}]}
 
 
-def _stage_in(tmp_path, summary: dict, decided: bool) -> _StageRun:
+def _stage_in(tmp_path, summary: dict, decided: bool) -> StageRun:
     stage = _stage(_settings(tmp_path))
     stage.folder = ReleaseFolder(path=str(tmp_path))
     stage.result.profile = summary

@@ -1,0 +1,177 @@
+"""shadow-stage: the canary judged on a copy of users' requests, before any user reaches it.
+
+Stable's latency before the mirror → weight 0 with the router's mirror, with the go-live's fencing
+generation (users answered by stable; the canary answers copies, which are dropped, and fills
+orders on paper) → read back → each interval: what a canary stage looks at (the fence, the split:
+no user on the canary, the rollout, the alerts, the signals a mirror shows, judged as a mirrored
+scenario), and two checks only a mirror allows: stable not slowed by the mirror
+(`golive.shadow`), and the paper fills consistent with the live fills of the same orders
+(`golive.drift`). Either failing rolls back, which turns the mirror off with weight 0. Proceed
+turns the mirror off before the first stage raises the weight.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+
+from golive import layout, plots
+from golive.drift import drift_verdict
+from golive.evidence import EvidenceLedger
+from golive.models import StageResult
+from golive.settings import GoLiveSettings
+from golive.shadow import primary_slowed
+from golive.signals import by_role
+from golive.stage import SHADOW_STAGE
+from golive.validation import error_line
+from flows import subflows_without_heartbeats
+from flows.canary_stage import StageRun, run_to_its_end
+from tasks.prometheus import stable_level
+from tasks.router import RouterFenced, read_weight, set_weight
+from tasks.router_base import Deadline
+from tasks.service import read_fills
+
+# Stable's level before the mirror is read over this many intervals.
+BEFORE_INTERVALS = 3
+# Each read of the fills reaches back this far before the last one's clock: a fill is stamped when
+# decided and kept a moment later, so one stamped just before a read may appear only after it.
+FILLS_OVERLAP_NS = 1_000_000_000
+NO_FILLS_SINCE_NS = 2**62  # a clock no fill reaches: the answer is the clock alone
+
+
+class _ShadowRun(StageRun):
+    def __init__(self, settings: GoLiveSettings, generation: int):
+        super().__init__(settings, SHADOW_STAGE, generation)
+        self.shadow = settings.policy.shadow
+        self.latency = by_role(settings.policy.catalogue(), "latency")
+        self.stable_before: float | None = None
+        self.stable_during: list[float | None] = []
+        self.since_ns: dict[str, int] = {}
+        self.fills: dict[str, dict[str, dict]] = {"live": {}, "paper": {}}
+        self.drift: dict | None = None
+        self.looks = 0
+
+    def raise_weight(self) -> StageResult | None:
+        interval = self.settings.policy.interval_seconds
+        now = time.time()
+        if self.latency is not None:
+            before = stable_level(self.settings.prometheus, self.settings.policy, self.latency.name,
+                                  now - BEFORE_INTERVALS * interval, now, return_state=True)
+            self.stable_before = before.result() if before.is_completed() else None
+        if (clock := self.fills_clock()) is not None:
+            self.since_ns = {"live": clock, "paper": clock}
+        deadline = Deadline.after(self.settings.policy.rollback_budget_seconds).at
+        try:
+            change = set_weight(self.settings.target.router, 0, self.generation, deadline, mirror=True)
+        except RouterFenced as exc:
+            return self.end("superseded", f"the router refused the mirror: {exc}", superseded_by=exc.fence.describe())
+        self.folder.record(layout.weight_set(self.percent), change)
+        readback = read_weight(self.settings.target.router)
+        self.folder.record(layout.weight_readback(self.percent), readback)
+        self.result.weight_verified = readback.in_force == 0 and readback.mirror
+        if not self.result.weight_verified:
+            return self.end("rollback", f"asked for weight 0 with the mirror, router serves {readback.in_force} "
+                            f"with the mirror {'on' if readback.mirror else 'off'}", ["weight-not-applied"],
+                            detected_at=readback.at)
+        self.gate.start(readback.at)
+        return None
+
+    def fills_clock(self) -> int | None:
+        """The services' monotonic clock now (stable's; both tracks share the machine's), from
+        which fills are read; None when stable does not answer (the drift is then unread)."""
+        state = read_fills(self.settings.target.stable_url, NO_FILLS_SINCE_NS, return_state=True)
+        return state.result()["now_ns"] if state.is_completed() else None
+
+    def checks_of_this_kind(self, tick: float) -> StageResult | None:
+        """Stable's latency with the mirror on, and the drift of the paper fills; evidence each look."""
+        self.looks += 1
+        slowed = self.stable_slowed(tick)
+        self.drift = self.read_drift()
+        self.result.shadow = {"stable_latency": {"signal": self.latency.name if self.latency else None,
+                                                 "before": self.stable_before, "during": self.stable_during,
+                                                 "max_ratio": self.shadow.primary_slowdown_max_ratio},
+                              "drift": _without_lists(self.drift)}
+        self.folder.record(layout.shadow_look(self.looks), {"at": tick, **self.result.shadow,
+                                                            "drift": self.drift, "slowed": slowed})
+        if slowed:
+            return self.end("rollback", slowed, ["shadow-slows-primary"], detected_at=tick)
+        if self.drift and self.drift["verdict"] == "breach":
+            return self.end("rollback", f"consistency drift: {self.drift['detail']}", ["shadow-drift"],
+                            detected_at=tick)
+        return None
+
+    def stable_slowed(self, tick: float) -> str | None:
+        if self.latency is None:
+            return None
+        interval = self.settings.policy.interval_seconds
+        state = stable_level(self.settings.prometheus, self.settings.policy, self.latency.name, tick - interval, tick,
+                             return_state=True)
+        self.stable_during.append(state.result() if state.is_completed() else None)
+        judging = self.settings.policy.judge_policy()
+        return primary_slowed(self.stable_before, self.stable_during, self.shadow.primary_slowdown_max_ratio,
+                              judging.breach_intervals, judging.absolute_floor * self.latency.threshold)
+
+    def read_drift(self) -> dict | None:
+        """The live fills (stable's) and the paper fills (the canary's) since the mirror, matched;
+        None when the services' clock was not read before it."""
+        if not self.since_ns:
+            return None
+        target = self.settings.target
+        for kind, url, paper in (("live", target.stable_url, False), ("paper", target.canary_url, True)):
+            state = read_fills(url, self.since_ns[kind], return_state=True)
+            if not state.is_completed():
+                self.logger.warning("stage shadow: the %s fills were not read: %s", kind, state.message)
+                continue
+            answer = state.result()
+            self.since_ns[kind] = max(self.since_ns[kind], answer["now_ns"] - FILLS_OVERLAP_NS)
+            for fill in answer["fills"]:
+                if fill.get("paper") is paper:
+                    self.fills[kind][fill["request_id"]] = fill
+        return drift_verdict(list(self.fills["live"].values()), list(self.fills["paper"].values()),
+                             self.shadow.drift_p99_max_ms, self.shadow.min_matched_fills)
+
+    def end(self, outcome: str, reason: str, triggers: list[str] = (), signals: dict | None = None,
+            detected_at: float | None = None, superseded_by: str | None = None) -> StageResult:
+        if outcome == "proceed":
+            outcome, reason, superseded_by = self.mirror_off(reason)
+        if self.drift is not None:
+            self.record_drift()
+        return super().end(outcome, reason, triggers, signals, detected_at, superseded_by)
+
+    def record_drift(self) -> None:
+        """The drift at the stage's end: its numbers and its histogram (a picture that cannot be drawn
+        is a warning, never the stage's end)."""
+        self.folder.record(layout.SHADOW_DRIFT, self.drift)
+        try:
+            picture = plots.drift_png(self.drift["histogram"], self.shadow.drift_p99_max_ms,
+                                      f"shadow: {self.drift['detail']}")
+            EvidenceLedger(str(self.folder)).write_bytes(layout.SHADOW_DRIFT_PLOT, picture)
+        except Exception as exc:
+            self.logger.warning("stage shadow: the drift picture was not drawn: %s", error_line(exc))
+
+    def mirror_off(self, reason: str) -> tuple[str, str, str | None]:
+        """Weight 0 without the mirror, as this generation (the first stage's write would turn it
+        off too; a go-live stopped in between must not leave the canary answering copies)."""
+        deadline = Deadline.after(self.settings.policy.rollback_budget_seconds).at
+        try:
+            set_weight(self.settings.target.router, 0, self.generation, deadline)
+        except RouterFenced as exc:
+            return "superseded", f"the router refused the mirror's end: {exc}", exc.fence.describe()
+        except Exception as exc:
+            self.logger.warning("stage shadow: the mirror was not turned off (the next weight write does): %s",
+                                error_line(exc))
+        return "proceed", reason, None
+
+
+def _without_lists(drift: dict | None) -> dict | None:
+    return None if drift is None else {k: v for k, v in drift.items() if not isinstance(v, (list, dict))}
+
+
+@flow(name="shadow-stage", flow_run_name="shadow stage")
+@subflows_without_heartbeats
+def shadow_stage(settings: GoLiveSettings, generation: int) -> StageResult:
+    """Judge the canary on a copy of users' requests (weight 0 with the router's mirror), writing
+    with the fencing `generation` the go-live took; returns how it ended, as a stage does (stage
+    `SHADOW_STAGE`). An error or a cancel rolls back, which turns the mirror off."""
+    return run_to_its_end(_ShadowRun(settings, generation))

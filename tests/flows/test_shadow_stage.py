@@ -1,0 +1,75 @@
+"""The shadow stage on the real sandbox: the canary judged on mirrored users' requests before any
+user reaches it, its paper fills matched with the live ones, and a breach rolled back there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from golive import layout
+from golive.stage import SHADOW_STAGE
+from tests.flows.helpers import EvidenceWatcher, flow_settings, stage_started
+
+pytestmark = pytest.mark.sandbox
+
+
+def run_go_live(settings: dict):
+    from flows.go_live import go_live
+
+    return go_live(settings["release"], settings=settings, return_state=True)
+
+
+def users_on_the_canary(sandbox) -> float:
+    """The user requests the canary has answered (copies, probes and drills are counted apart)."""
+    text = httpx.get(f"{sandbox.service_url('canary')}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("spark_http_requests_total{") and 'source="user"' in line)
+
+
+def test_a_healthy_canary_passes_the_shadow_on_mirrored_traffic_then_goes_live(sandbox, canary_weight, signing_key,
+                                                                                tmp_path):
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100], shadow=True)
+    folder = tmp_path / "v1.4.0"
+    state = run_go_live(settings)
+
+    assert state.name == "Live", state.message
+    shadow = json.loads((folder / layout.stage_record(SHADOW_STAGE)).read_text())
+    assert (shadow["outcome"], shadow["weight_verified"], shadow["share_ok"]) == ("proceed", True, True)
+    judged = json.loads((folder / layout.snapshot(SHADOW_STAGE)).read_text())["verdict"]["signals"]
+    assert set(judged) == {"api_p95_ms", "http_5xx_pct", "risk_blocks_per_min", "idempotency_conflict_pct",
+                           "event_loop_p95_ms", "gc_pause_avg_ms"}  # what a mirror shows, nothing else
+    drift = json.loads((folder / layout.SHADOW_DRIFT).read_text())
+    assert drift["verdict"] == "pass" and drift["pairs"] >= 20, drift["detail"]
+    assert (folder / layout.SHADOW_DRIFT_PLOT).read_bytes().startswith(b"\x89PNG")
+    assert sorted(folder.glob("shadow_look_*.json"))
+    rows = json.loads((folder / layout.WAR_ROOM_JSON).read_text())
+    shadow_rows = [r for r in rows if r["Stage"] == "shadow"]  # a busy machine may hold it once first
+    assert shadow_rows[-1]["Decision"] == "Proceed" and rows[len(shadow_rows):][-1]["Stage"] == "100%"
+    assert shadow_rows[-1]["cspΔ"] is None and shadow_rows[-1]["p95"] is not None  # no browser's reports mirrored
+    assert "shadow→100%" in (folder / layout.RELEASE_ONELINER).read_text()
+    assert not sandbox.mirroring()  # the mirror ended with the stage
+
+
+@pytest.mark.parametrize(("fault", "triggers"), [
+    # A slow canary decides its paper fills late too: whichever shows first rolls back.
+    ({"latency_ms": 400}, ("breach:api_p95_ms", "shadow-drift")),
+    ({"paper_fill_delay_ms": 40}, ("shadow-drift",)),
+])
+def test_a_canary_breaching_in_the_shadow_is_rolled_back_before_any_user_reaches_it(
+        sandbox, canary_weight, signing_key, tmp_path, fault, triggers):
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100], shadow=True)
+    folder = tmp_path / "v1.4.0"
+    users_before = users_on_the_canary(sandbox)
+    with EvidenceWatcher(folder, stage_started(SHADOW_STAGE), lambda: sandbox.set_faults("canary", fault)):
+        state = run_go_live(settings)
+
+    assert state.name == "RolledBack" and any(t in state.message for t in triggers), state.message
+    assert "rolled back at shadow" in state.message
+    assert users_on_the_canary(sandbox) == users_before  # no user was answered by the canary
+    assert (sandbox.weight(), sandbox.mirroring()) == (0, False)
+    assert not (folder / layout.stage_record(100)).exists()
+    (record,) = Path(folder).glob(layout.ROLLBACKS)
+    assert "triggered by:   canary-stage shadow" in record.read_text()
