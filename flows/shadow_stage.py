@@ -95,9 +95,15 @@ class _ShadowRun(StageRun):
         self.folder.record(layout.shadow_look(self.looks), {"at": tick, **self.result.shadow,
                                                             "drift": self.drift, "slowed": slowed})
         if slowed:
-            return self.end("rollback", slowed, ["shadow-slows-primary"], detected_at=tick)
+            seen = {"stable_latency_with_mirror": {
+                "verdict": "breach", "baseline": self.stable_during[-1], "detail": slowed,
+                "rule": f"<= {self.shadow.primary_slowdown_max_ratio:g} x {self.stable_before:.4g} before the mirror"}}
+            return self.end("rollback", slowed, ["shadow-slows-primary"], seen, detected_at=tick)
         if self.drift and self.drift["verdict"] == "breach":
-            return self.end("rollback", f"consistency drift: {self.drift['detail']}", ["shadow-drift"],
+            seen = {"consistency_drift_p99_ms": {"verdict": "breach", "canary": self.drift["p99_abs_ms"],
+                                                 "rule": f"< {self.shadow.drift_p99_max_ms:g} ms",
+                                                 "detail": self.drift["detail"]}}
+            return self.end("rollback", f"consistency drift: {self.drift['detail']}", ["shadow-drift"], seen,
                             detected_at=tick)
         return None
 
