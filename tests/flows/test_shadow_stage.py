@@ -58,7 +58,7 @@ def test_a_canary_drifting_in_the_shadow_is_rolled_back_before_any_user_reaches_
     settings = flow_settings(sandbox, signing_key, tmp_path, [100], shadow=True)
     folder = tmp_path / "v1.4.0"
     users_before = users_on_the_canary(sandbox)
-    late = {"paper_fill_delay_ms": 40}  # twice the demo's drift limit
+    late = {"paper_fill_delay_ms": 8}  # the runbook's limit is 5 ms
     with EvidenceWatcher(folder, stage_started(SHADOW_STAGE), lambda: sandbox.set_faults("canary", late)):
         state = run_go_live(settings)
 

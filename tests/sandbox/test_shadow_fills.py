@@ -5,10 +5,9 @@ passes a healthy canary and holds back one whose paper fills come 8 ms late.
 
 The drift's tail is the machine's: both services wake for the same order at the same moment and
 wait for a CPU with every other process. On a shared two-CPU machine the p99 of a healthy canary
-was seen from 2.8 to 11 ms as other work came and went, its median within 0.7 ms. So a healthy
-canary is held to what a busy machine allows (the demo's limit, `DEMO_DRIFT_P99_MAX_MS`) and to
-a median near 0; the runbook's 5 ms on a quiet machine is measured in `benchmarks/`. A canary
-8 ms late breaches 5 ms on any machine: its median is 8 ms.
+was seen from 2.8 to 28 ms as other work came and went, its median within 0.7 ms: the gate
+counts only the pairs beyond the limit on one side more than on the other (`golive.drift`). A
+canary 8 ms late breaches 5 ms on any machine: its median is 8 ms.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from cli.demo import DEMO_DRIFT_P99_MAX_MS
 from golive.drift import drift_verdict
 from sandbox.service import FILLS_KEPT, Spark
 from tasks.service import read_fills
@@ -102,7 +100,7 @@ def test_each_mirrored_order_is_filled_live_on_stable_and_on_paper_on_the_canary
     assert all(fill["price"] > 0 for fill in paper) and all(fill["price"] is None for fill in live)
     assert (verdict["pairs"], verdict["disagree"]) == (ORDERS, 0), verdict["detail"]
     assert abs(verdict["p50_ms"]) < 1.0
-    assert drift_verdict(live, paper, DEMO_DRIFT_P99_MAX_MS, ORDERS)["verdict"] == "pass", verdict["detail"]
+    assert verdict["verdict"] == "pass", verdict["detail"]
     # The paper fills reached neither the store nor the outbox: every row is stable's.
     assert wait_until(lambda: _rows_by_track(sandbox, orders.values()) == {
         "orders": {"stable": ORDERS}, "outbox": {"stable": ORDERS}}, timeout=15)
