@@ -72,7 +72,6 @@ class _StageProfiles:
 
     def __init__(self, settings: GoLiveSettings, percent: int, folder: str, logger):
         self.settings, self.percent, self.folder, self.logger = settings, percent, folder, logger
-        self.name = stage_name(percent)
         self.config = settings.process.profiling
         catalogue = settings.policy.catalogue()
         latency = by_role(catalogue, "latency")
@@ -82,6 +81,10 @@ class _StageProfiles:
         self.versions = {"canary": settings.release}
         self.gc_before: dict = {}
         self.unpushed: list[dict] = []  # each cut's (and the end's) profiles, for Pyroscope after the stage
+
+    @property
+    def name(self) -> str:
+        return stage_name(self.percent)
 
     def start(self) -> None:
         """py-spy on both tracks. Whatever fails is that track's "not taken" line, never the stage's
@@ -207,7 +210,7 @@ class _StageProfiles:
                     self.logger.warning("stage %s: %s profile not pushed: the %g s for Pyroscope are spent",
                                         self.name, track, PYROSCOPE_BUDGET_SECONDS)
                     continue
-                tags = {"service": self.settings.target.service, "track": track, "stage": str(self.percent),
+                tags = {"service": self.settings.target.service, "track": track, "stage": self.name.rstrip("%"),
                         "version": self.versions.get(track, "unknown")}
                 state = push_profile(url, self.config.pyroscope_app, parsed, tags, taken.started_at,
                                      taken.ended_at, taken.rate_hz, min(PYROSCOPE_TIMEOUT_SECONDS, left),
@@ -227,7 +230,6 @@ class StageRun:
 
     def __init__(self, settings: GoLiveSettings, percent: int, generation: int):
         self.settings, self.percent, self.generation = settings, percent, generation
-        self.name = stage_name(percent)
         self.folder = ReleaseFolder.of(settings)
         self.logger = get_run_logger()
         self.gate = StageMachine(settings.policy.stage_plan(percent), started_at=time.time())
@@ -235,6 +237,10 @@ class StageRun:
                                   generation=generation)
         self.rollout = RolloutWatch(settings.release, settings.policy.readiness_failure_threshold)
         self.profiles = _StageProfiles(settings, percent, str(self.folder), self.logger)
+
+    @property
+    def name(self) -> str:
+        return stage_name(self.percent)
 
     def run(self) -> StageResult:
         if self.settings.policy.approve_each_stage and (ended := self.wait_for_approval()):

@@ -170,12 +170,13 @@ def not_live_because(release: str, planned: Sequence[int], stages: Sequence[Mapp
         return refused("no stage records: the go-live never moved traffic")
     last = stages[-1]
     if last.get("outcome") == "rollback":
-        return refused(f"rolled back at {last['stage']} % ({', '.join(last.get('triggers') or []) or 'no trigger named'})")
+        triggers = ", ".join(last.get("triggers") or []) or "no trigger named"
+        return refused(f"rolled back at {stage_name(last['stage'])} ({triggers})")
     proceeded = [s["stage"] for s in stages if s.get("outcome") == "proceed"]
     if proceeded != list(planned):
         missing = [p for p in planned if p not in proceeded]
-        return refused(f"stopped at {last['stage']} %: stage{'s' if len(missing) > 1 else ''} "
-                       f"{', '.join(f'{p} %' for p in missing)} never proceeded")
+        return refused(f"stopped at {stage_name(last['stage'])}: stage{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join(stage_name(p) for p in missing)} never proceeded")
     if criteria is None:
         return refused("no success criteria recorded: the go-live did not finish")
     unmet = [name for name, c in criteria.items() if isinstance(c, Mapping) and not c.get("ok", True)]

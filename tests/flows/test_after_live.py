@@ -262,7 +262,7 @@ def test_close_refuses_a_rolled_back_release_and_changes_nothing(
 
     assert main(["close", "--release", "1.4.0", "--config", str(config)]) == 1
     out = capsys.readouterr().out.strip().splitlines()
-    assert out == ["Refused: v1.4.0 is not Live: rolled back at 100 % (breach:api_p95_ms)"]
+    assert out == ["Refused: v1.4.0 is not Live: rolled back at 100% (breach:api_p95_ms)"]
     assert _remote_tag(settings["process"]["git"]["repo"], "v1.4.0") == ""
     assert subprocess.run(["git", "-C", settings["process"]["git"]["repo"], "rev-parse", "-q", "--verify", "refs/tags/v1.4.0"],
                           capture_output=True).returncode != 0  # nothing tagged, here or there

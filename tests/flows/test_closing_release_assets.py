@@ -74,7 +74,7 @@ def test_the_closing_attaches_the_release_files_once_and_they_verify_from_the_ou
     github.tags.add(f"v{RELEASE}")  # as the closing's push leaves it on GitHub
     key = SigningKey.from_file(signing_key["key_path"])
     _live(tmp_path / f"v{RELEASE}", key)
-    cfg = load_settings({"release": RELEASE, "policy": {"stages": [100]}, "process": {
+    cfg = load_settings({"release": RELEASE, "policy": {"stages": [100], "shadow": {"enabled": False}}, "process": {
         "evidence_root": str(tmp_path), "git": {"repo": _repo(tmp_path)},
         "signing": {**signing_key, "gpg_key": gpg.fingerprint},
         "github": {"repository": github.repository, "api_url": github.url, "release_assets": True}}})
@@ -128,7 +128,7 @@ def test_nothing_is_attached_without_a_tag_pushed_and_the_closing_says_why(githu
         subprocess.run(["git", "-C", repo, "tag", f"v{RELEASE}", "HEAD"], check=True)
         subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit",
                         "-q", "--allow-empty", "-m", "later"], check=True)
-    cfg = load_settings({"release": RELEASE, "policy": {"stages": [100]}, "process": {
+    cfg = load_settings({"release": RELEASE, "policy": {"stages": [100], "shadow": {"enabled": False}}, "process": {
         "evidence_root": str(tmp_path), "git": {"repo": repo}, "signing": signing_key,
         "github": {"repository": github.repository, "api_url": github.url, "release_assets": True}}})
     state = closing(cfg, return_state=True)

@@ -97,12 +97,12 @@ def test_no_stage_records_is_not_live():
 
 def test_a_rolled_back_release_is_refused_naming_where_and_why():
     assert _why([_stage(1), _stage(25, "rollback")], planned=LADDER) == (
-        "v1.4.0 is not Live: rolled back at 25 % (breach:api_p95_ms)")
+        "v1.4.0 is not Live: rolled back at 25% (breach:api_p95_ms)")
 
 
 def test_a_go_live_that_stopped_short_is_refused():
     assert _why([_stage(1), _stage(5)], planned=LADDER) == (
-        "v1.4.0 is not Live: stopped at 5 %: stages 25 %, 50 %, 100 % never proceeded")
+        "v1.4.0 is not Live: stopped at 5%: stages 25%, 50%, 100% never proceeded")
 
 
 def test_unrecorded_or_unmet_criteria_are_refused():
