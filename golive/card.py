@@ -112,7 +112,7 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
     when to roll back and whom to call."""
     policy, people = settings.policy, settings.process.operator
     escalation = " → ".join(_md(name) for name in people.escalation) or "(none set: process.operator.escalation)"
-    stages = " → ".join(f"{p}%" for p in policy.stages)
+    stages = " → ".join(stage_name(p) for p in settings.planned_stages)
     longest_wait = policy.stage_plan(policy.stages[0]).max_dwell_seconds
     lines = [
         f'<img src="{qr_image}" alt="QR: {layout.QUICK_START}" width="120" align="left">',
@@ -160,8 +160,8 @@ def quick_start(settings: GoLiveSettings, config: str = "golive.yaml") -> str:
     release, people, total = settings.release, settings.process.operator, 0.0
     config, evidence = quote(config), quote(str(settings.evidence_dir))
     timeline = []
-    for percent in settings.policy.stages:
-        timeline.append(f"| T+{total / 60:.0f} min | {percent} % | watch the war room; Hold re-measures, "
+    for percent in settings.planned_stages:
+        timeline.append(f"| T+{total / 60:.0f} min | {stage_name(percent)} | watch the war room; Hold re-measures, "
                         f"Rollback is automatic |")
         total += settings.policy.dwell_for(percent)
     lines = [

@@ -184,7 +184,11 @@ def test_the_ingress_rollback_by_hand_conflicts_with_a_writer_between_its_read_a
 def test_the_quick_start_is_minute_by_minute_for_this_target():
     text = card.quick_start(load_settings(SETTINGS, policy={"stages": [5, 100], "dwell_seconds": 600}))
     assert "| T+0 | start the go-live | `prefect deployment run go-live/v1.4.0 --watch` |" in text
-    assert "| T+0 min | 5 % |" in text and "| T+10 min | 100 % |" in text and "| T+40 min | Live |" in text
+    assert "| T+0 min | 5% |" in text and "| T+10 min | 100% |" in text and "| T+40 min | Live |" in text
+    assert "shadow" not in text  # no shadow stage on a cluster's router yet
+    sandbox = {"release": "1.4.0", "policy": {"stages": [5, 100], "dwell_seconds": 600}}
+    mirrored = card.quick_start(load_settings(sandbox))
+    assert "| T+0 min | shadow |" in mirrored and "| T+10 min | 5% |" in mirrored
 
 
 def _decoded(png_path) -> str:
