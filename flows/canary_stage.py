@@ -347,7 +347,8 @@ class StageRun:
             "profile": profile,
             "stage_percent": self.percent, "window": [window_start, tick], "decision": step.action,
             "reason": step.reason, "triggers": list(step.triggers), "verdict": verdict,
-            "thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in catalogue},
+            # The signals judged (the shadow stage's: those a mirror shows), each with its line.
+            "thresholds": {s.name: {"rule": s.rule, "threshold": s.threshold} for s in window.scenario.catalogue},
             "series": window.model_dump(mode="json"),
         })
         row = WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent, step.action.capitalize(),
