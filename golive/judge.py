@@ -21,7 +21,9 @@ Per signal, in order of precedence:
   threshold would not yet have shown an event with probability 1 - `min_traffic_alpha`
   (n p >= ln(1/alpha), p the per-request rate at the threshold: `_stats.requests_to_tell`), or
   values without request counts at a partial stage. Gauges and quantiles need intervals, not
-  events. The detail says how much was seen and how much the rule needs.
+  events. The detail says how much was seen and how much the rule needs. A signal the shadow
+  stage ended green on (`Scenario.shadow_proven`, shown there with the whole traffic) is not held
+  for requests at a stage at or below `shadow_credit_max_percent`: it is judged as gauges are.
 - **deviation**: the canary worse than stable (an e-process, so looking every interval stays
   honest). More than `critical_ratio` times worse, confidently, raises `critical-regression`.
 - **pass** otherwise.
@@ -421,8 +423,22 @@ class _SignalJudge:
     def levels_incomparable(self) -> bool:
         return not self.ctx.scenario.mirrored and self.ctx.share * 100 > self.policy.level_comparison_max_percent
 
+    @property
+    def shadow_credited(self) -> bool:
+        """The shadow stage ended green on this signal, shown there with the whole traffic, and
+        this stage is small enough (`shadow_credit_max_percent`) to take its word for the traffic."""
+        scenario = self.ctx.scenario
+        return (self.sig.name in scenario.shadow_proven and self.sig.mirror_visible and not scenario.mirrored
+                and scenario.stage_percent <= self.policy.shadow_credit_max_percent)
+
     def _too_little_traffic(self) -> str | None:
-        """Why the canary's requests cannot tell yet (the `insufficient` detail), or None.
+        """Why the canary's requests cannot tell yet (the `insufficient` detail), or None; None for a
+        signal the shadow stage proved (`shadow_credited`): it is judged as gauges are."""
+        shortfall = self._traffic_shortfall()
+        return None if shortfall and self.shadow_credited else shortfall
+
+    def _traffic_shortfall(self) -> str | None:
+        """Why the canary's requests cannot tell yet, shadow or not, or None.
 
         Count signals only: their counts carry the sample size. At a partial stage, values
         without counts say nothing of the requests behind them: insufficient, never a pass. With
@@ -544,6 +560,11 @@ class _SignalJudge:
             detail = f"inside {threshold_word}; no stable traffic to compare with"
         if relative_note:
             detail = relative_note
+        if self.shadow_credited:
+            shortfall = self._traffic_shortfall()
+            lacking = shortfall.split(": ", 1)[-1] if shortfall else None
+            detail += "; shown green in the shadow stage" + (f", which stands for the traffic this stage lacks: "
+                                                             f"{lacking}" if lacking else "")
         return make("pass", detail, canary_level, trend)
 
 

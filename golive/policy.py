@@ -45,6 +45,10 @@ class JudgePolicy:
     # Above this stage the canary carries more users than stable, so a level comparison would
     # measure the load: only thresholds and trends judge it there (stage 50 % compared at equal load).
     level_comparison_max_percent: float = 50.0
+    # A signal the shadow stage ended green on (shown there with the whole traffic) is not held for
+    # lack of requests at a stage at or below this percentage; its breach and comparison rules
+    # still judge it. 0: no credit.
+    shadow_credit_max_percent: float = 5.0
 
     # Patience.
     hold_budget_seconds: float = 1200.0
@@ -73,6 +77,6 @@ def _range(key: str) -> tuple[str, object]:
         return "a whole number >= 1", lambda v: v >= 1 and float(v).is_integer()
     if key in ("severe_factor", "count_null_ratio", "critical_ratio"):
         return "a ratio >= 1", lambda v: v >= 1
-    if key == "level_comparison_max_percent":
+    if key in ("level_comparison_max_percent", "shadow_credit_max_percent"):
         return "a percentage in [0, 100]", lambda v: 0 <= v <= 100
     return "a finite number >= 0", lambda v: v >= 0

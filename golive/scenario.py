@@ -42,6 +42,9 @@ class Scenario:
     # The shadow stage: the canary answers a copy of users' requests (stage_percent 0), so each
     # track saw the whole traffic it was sent and the two serve the same load.
     mirrored: bool = False
+    # The signals the shadow stage ended green on, shown there with the whole traffic: a small stage
+    # (policy.shadow_credit_max_percent) does not hold them for its own few requests.
+    shadow_proven: frozenset[str] = frozenset()
 
     @property
     def intervals(self) -> int:
@@ -61,6 +64,8 @@ class Scenario:
                       if s.name not in defaults or (s.rule, s.threshold) != (defaults[s.name].rule, defaults[s.name].threshold)}
         if thresholds:
             out["thresholds"] = thresholds
+        if self.shadow_proven:
+            out["shadow_proven"] = sorted(self.shadow_proven)
         # An unset option (None) is the policy's default, which an override cannot spell.
         out["policy"] = {key: value for key, value in asdict(self.policy).items() if value is not None}
         return out
@@ -196,7 +201,8 @@ def _apply_thresholds(raw: Any, catalogue: tuple[Signal, ...]) -> tuple[Signal, 
 def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scenario:
     """Validate a decoded JSON scenario (see docs/judge.md) into a `Scenario`."""
     raw = _mapping(raw, "scenario")
-    unknown = set(raw) - {"stage_percent", "mirrored", "interval_seconds", "signals", "thresholds", "policy"}
+    unknown = set(raw) - {"stage_percent", "mirrored", "interval_seconds", "signals", "thresholds", "policy",
+                          "shadow_proven"}
     if unknown:
         raise ScenarioError(f"{_name(sorted(unknown)[0])}: unknown field")
     for required in ("stage_percent", "interval_seconds", "signals"):
@@ -221,7 +227,24 @@ def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scena
         if name not in by_name:
             raise ScenarioError(f"signals.{_name(name)}: unknown signal (known: {', '.join(by_name)})")
         signals[name] = _series(series, f"signals.{name}", by_name[name])
-    return Scenario(stage, interval, signals, catalogue, _policy(raw.get("policy", {})), mirrored)
+    proven = _shadow_proven(raw.get("shadow_proven", []), by_name, mirrored)
+    return Scenario(stage, interval, signals, catalogue, _policy(raw.get("policy", {})), mirrored, proven)
+
+
+def _shadow_proven(raw: Any, by_name: dict[str, Signal], mirrored: bool) -> frozenset[str]:
+    """The names of the signals the shadow stage ended green on: each a signal a mirror shows."""
+    if not isinstance(raw, list):
+        raise ScenarioError("shadow_proven: expected a list of signal names")
+    if raw and mirrored:
+        raise ScenarioError("shadow_proven: not for a mirrored scenario (the shadow stage is what proves them)")
+    for i, name in enumerate(raw):
+        if not isinstance(name, str):
+            raise ScenarioError(f"shadow_proven[{i}]: expected a signal name")
+        if name not in by_name:
+            raise ScenarioError(f"shadow_proven[{i}]: unknown signal {_name(name)}")
+        if not by_name[name].mirror_visible:
+            raise ScenarioError(f"shadow_proven[{i}]: {name} is not shown by a mirror, so no shadow stage proves it")
+    return frozenset(raw)
 
 
 def _policy(raw: Any) -> JudgePolicy:
