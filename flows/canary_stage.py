@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
@@ -228,8 +229,9 @@ def _sleep_until(at: float) -> None:
 class StageRun:
     """One stage's moving parts: its settings, evidence folder, record, gate and fence."""
 
-    def __init__(self, settings: GoLiveSettings, percent: int, generation: int):
+    def __init__(self, settings: GoLiveSettings, percent: int, generation: int, shadow_proven: list[str] = ()):
         self.settings, self.percent, self.generation = settings, percent, generation
+        self.shadow_proven = frozenset(shadow_proven)  # what the shadow stage showed green (golive.judge)
         self.folder = ReleaseFolder.of(settings)
         self.logger = get_run_logger()
         self.gate = StageMachine(settings.policy.stage_plan(percent), started_at=time.time())
@@ -402,7 +404,10 @@ class StageRun:
         state = query_signals(self.settings.prometheus, policy, self.percent, start, tick, mirrored=mirrored,
                               return_state=True)
         if state.is_completed():
-            return state.result()
+            window = state.result()
+            if self.shadow_proven and not mirrored:
+                window.scenario = replace(window.scenario, shadow_proven=self.shadow_proven)
+            return window
         self.logger.warning("stage %s: Prometheus did not answer for the interval ending %s", self.name,
                             tick)
         catalogue = tuple(s for s in policy.catalogue() if s.mirror_visible or not mirrored)
@@ -538,12 +543,14 @@ class StageRun:
 
 @flow(name="canary-stage", flow_run_name="stage {percent}%")
 @subflows_without_heartbeats
-def canary_stage(settings: GoLiveSettings, percent: int, generation: int) -> StageResult:
+def canary_stage(settings: GoLiveSettings, percent: int, generation: int,
+                 shadow_proven: list[str] | None = None) -> StageResult:
     """Run one stage at `percent` % of traffic, writing with the fencing `generation` the go-live
-    took; returns how it ended (proceed, rollback or superseded). An error rolls back
-    (`orchestrator-error`) and ends the stage; a cancel or an interrupt rolls back (`cancelled`)
-    before it goes on."""
-    return run_to_its_end(StageRun(settings, percent, generation))
+    took; returns how it ended (proceed, rollback or superseded). `shadow_proven`: the signals the
+    shadow stage ended green on, which a small stage does not hold for its few requests
+    (`golive.judge`). An error rolls back (`orchestrator-error`) and ends the stage; a cancel or an
+    interrupt rolls back (`cancelled`) before it goes on."""
+    return run_to_its_end(StageRun(settings, percent, generation, shadow_proven or []))
 
 
 def run_to_its_end(stage: StageRun) -> StageResult:

@@ -149,9 +149,13 @@ def _take_live(cfg: GoLiveSettings, blocks: dict[str, str] | None, recover: bool
                                          "lock_takeovers": takeovers})
     logger.info("took the traffic target %s: %s", cfg.target.router.target, fence.describe())
     try:
+        proven: list[str] = []  # what the shadow stage showed green, for the small stages
         for percent in cfg.planned_stages:
-            stage = shadow_stage(cfg, fence.generation) if percent == SHADOW_STAGE else canary_stage(
-                cfg, percent, fence.generation)
+            if percent == SHADOW_STAGE:
+                stage = shadow_stage(cfg, fence.generation)
+                proven = (stage.shadow or {}).get("proven", [])
+            else:
+                stage = canary_stage(cfg, percent, fence.generation, proven)
             if stage.outcome != "proceed":
                 break
         stages = read_stage_records(evidence.path, list(cfg.planned_stages))

@@ -141,6 +141,9 @@ class _ShadowRun(StageRun):
             detected_at: float | None = None, superseded_by: str | None = None) -> StageResult:
         if outcome == "proceed":
             outcome, reason, superseded_by = self.mirror_off(reason)
+            last = self.result.decisions[-1]["signals"] if self.result.decisions else {}
+            self.result.shadow = {**(self.result.shadow or {}),
+                                  "proven": sorted(name for name, v in last.items() if v.get("verdict") == "pass")}
         if self.drift is not None:
             self.record_drift()
         return super().end(outcome, reason, triggers, signals, detected_at, superseded_by)
