@@ -41,6 +41,9 @@ NO_FILLS_SINCE_NS = 2**62  # a clock no fill reaches: the answer is the clock al
 
 
 class _ShadowRun(StageRun):
+    """A stage at weight 0 with the mirror: a stage's looks, with stable's latency and the fills'
+    drift beside them (`checks_of_this_kind`)."""
+
     def __init__(self, settings: GoLiveSettings, generation: int):
         super().__init__(settings, SHADOW_STAGE, generation)
         self.shadow = settings.policy.shadow
