@@ -46,6 +46,7 @@ from readme_section import write_section  # noqa: E402
 
 from golive.drift import drift_verdict  # noqa: E402
 from sandbox.control import Sandbox  # noqa: E402
+from sandbox.store import rows_by_track  # noqa: E402
 from tasks.service import read_fills  # noqa: E402
 
 P99_MAX_MS = 5.0
@@ -99,13 +100,7 @@ def _wait_until(check, timeout: float) -> bool:
 
 
 def _rows_by_track(sandbox: Sandbox, keys) -> dict[str, dict[str, int]]:
-    marks = ",".join("?" * len(keys))
-    with sqlite3.connect(f"file:{sandbox.workdir / 'spark.sqlite'}?mode=ro", uri=True) as db:
-        orders = db.execute(f"SELECT track, count(*) FROM orders WHERE idempotency_key IN ({marks}) GROUP BY track",
-                            list(keys)).fetchall()
-        outbox = db.execute("SELECT outbox.track, count(*) FROM outbox JOIN orders ON orders.id = outbox.order_id "
-                            f"WHERE orders.idempotency_key IN ({marks}) GROUP BY outbox.track", list(keys)).fetchall()
-    return {"orders": dict(orders), "outbox": dict(outbox)}
+    return rows_by_track(str(sandbox.workdir / "spark.sqlite"), keys)
 
 
 def _canary_rows_of_all_rounds(sandbox: Sandbox) -> dict[str, int]:

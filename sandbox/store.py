@@ -121,3 +121,16 @@ class OrderStore:
     def prune(self, older_than_s: float) -> None:
         cutoff = time.time() - older_than_s
         self._db.execute("DELETE FROM outbox WHERE track = ? AND published_at < ?", (self.track, cutoff))
+
+
+def rows_by_track(path: str, keys) -> dict[str, dict[str, int]]:
+    """The orders and outbox rows of the orders with these idempotency keys, counted per track
+    (read-only: what a shadow order must never have written on the canary's side)."""
+    keys = list(keys)
+    marks = ",".join("?" * len(keys))
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        orders = db.execute(f"SELECT track, count(*) FROM orders WHERE idempotency_key IN ({marks}) GROUP BY track",
+                            keys).fetchall()
+        outbox = db.execute("SELECT outbox.track, count(*) FROM outbox JOIN orders ON orders.id = outbox.order_id "
+                            f"WHERE orders.idempotency_key IN ({marks}) GROUP BY outbox.track", keys).fetchall()
+    return {"orders": dict(orders), "outbox": dict(outbox)}

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +24,7 @@ from starlette.requests import Request
 
 from golive.drift import drift_verdict
 from sandbox.service import FILLS_KEPT, Spark
+from sandbox.store import rows_by_track
 from tasks.service import read_fills
 from tests.sandbox.helpers import counter, wait_until
 
@@ -69,13 +69,7 @@ def _clock(sandbox) -> int:
 
 
 def _rows_by_track(sandbox, keys) -> dict[str, dict[str, int]]:
-    marks = ",".join("?" * len(keys))
-    with sqlite3.connect(f"file:{sandbox.workdir / 'spark.sqlite'}?mode=ro", uri=True) as db:
-        orders = db.execute(f"SELECT track, count(*) FROM orders WHERE idempotency_key IN ({marks}) GROUP BY track",
-                            list(keys)).fetchall()
-        outbox = db.execute("SELECT outbox.track, count(*) FROM outbox JOIN orders ON orders.id = outbox.order_id "
-                            f"WHERE orders.idempotency_key IN ({marks}) GROUP BY outbox.track", list(keys)).fetchall()
-    return {"orders": dict(orders), "outbox": dict(outbox)}
+    return rows_by_track(str(sandbox.workdir / "spark.sqlite"), keys)
 
 
 def _measure(sandbox) -> tuple[dict, list[dict], list[dict], dict[float, str]]:

@@ -4,7 +4,6 @@ on paper: nothing of them reaches the store or the outbox. No client can pass fo
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 
@@ -13,6 +12,7 @@ import pytest
 
 from golive.fencing import FenceHolder
 from sandbox.control import SandboxError
+from sandbox.store import rows_by_track
 from tasks.sandbox_router import SandboxRouter
 from tests.sandbox.helpers import wait_until
 
@@ -21,18 +21,11 @@ ORDER = {"symbol": "ETHUSD", "side": "buy", "quantity": 0.5}
 
 
 def _orders_by_track(sandbox, keys: list[str]) -> dict[str, int]:
-    with sqlite3.connect(f"file:{sandbox.workdir / 'spark.sqlite'}?mode=ro", uri=True) as db:
-        rows = db.execute(f"SELECT track, count(*) FROM orders WHERE idempotency_key IN ({','.join('?' * len(keys))})"
-                          " GROUP BY track", keys).fetchall()
-    return dict(rows)
+    return rows_by_track(str(sandbox.workdir / "spark.sqlite"), keys)["orders"]
 
 
 def _outbox_of(sandbox, keys: list[str]) -> dict[str, int]:
-    with sqlite3.connect(f"file:{sandbox.workdir / 'spark.sqlite'}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT outbox.track, count(*) FROM outbox JOIN orders ON orders.id = outbox.order_id "
-                          f"WHERE orders.idempotency_key IN ({','.join('?' * len(keys))}) GROUP BY outbox.track",
-                          keys).fetchall()
-    return dict(rows)
+    return rows_by_track(str(sandbox.workdir / "spark.sqlite"), keys)["outbox"]
 
 
 def _shadow_requests(sandbox, route: str = "/api/exec/order") -> float:
