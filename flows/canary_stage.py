@@ -410,9 +410,8 @@ class StageRun:
             return window
         self.logger.warning("stage %s: Prometheus did not answer for the interval ending %s", self.name,
                             tick)
-        catalogue = tuple(s for s in policy.catalogue() if s.mirror_visible or not mirrored)
         return SignalWindow(stage_percent=self.percent, start=start, end=tick, interval_seconds=interval,
-                            answered=False, scenario=Scenario(self.percent, interval, {}, catalogue,
+                            answered=False, scenario=Scenario(self.percent, interval, {}, policy.judged(mirrored),
                                                               policy.judge_policy(), mirrored))
 
     def critical_alerts(self) -> list[str] | None:

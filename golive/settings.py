@@ -344,6 +344,10 @@ class PolicySettings(_Strict):
     def judge_policy(self) -> JudgePolicy:
         return JudgePolicy.from_mapping({"hold_budget_seconds": self.hold_budget_seconds, **self.judge}, "judge")
 
+    def judged(self, mirrored: bool = False) -> tuple[Signal, ...]:
+        """The signals a stage judges: all of them, or under a mirror (the shadow stage) those a mirror shows."""
+        return tuple(s for s in self.catalogue() if s.mirror_visible or not mirrored)
+
     def catalogue(self) -> tuple[Signal, ...]:
         """The signals this go-live is judged on, in the pack's order then the added ones."""
         try:

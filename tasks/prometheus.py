@@ -171,7 +171,7 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
     interval = policy.interval_seconds
     count = int((end - start + 1e-6) // interval)
     times = [start + interval * (k + 1) for k in range(count)]
-    catalogue = tuple(s for s in policy.catalogue() if s.mirror_visible or not mirrored)
+    catalogue = policy.judged(mirrored)
     queries: dict[str, dict[str, dict[str, str]]] = {}
     signals: dict[str, dict[str, list]] = {}
     if times:
