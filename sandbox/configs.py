@@ -108,11 +108,13 @@ def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, m
         raise ValueError(f"weight: expected 0 to 100, got {weight}")
     if mirror and weight != 0:
         raise ValueError(f"mirror: only at weight 0 (users on stable, their copies to the canary), not {weight}")
+    # max_fails=0: nginx's passive check would send the canary's share to stable for 10 s after
+    # one failed connection (a keep-alive closed under load), so the split would lie about the weight.
     servers = []
     if weight < 100:
-        servers.append(f"server 127.0.0.1:{ports.stable} weight={100 - weight};")
+        servers.append(f"server 127.0.0.1:{ports.stable} weight={100 - weight} max_fails=0;")
     if weight > 0:
-        servers.append(f"server 127.0.0.1:{ports.canary} weight={weight};")
+        servers.append(f"server 127.0.0.1:{ports.canary} weight={weight} max_fails=0;")
     weighted = "\n        ".join(servers)
     temp = folder / "temp"
     (folder / "conf.d").mkdir(exist_ok=True)
