@@ -96,7 +96,9 @@ def test_the_pack_answers_for_both_tracks_on_the_real_exporter(spec, pack_name, 
             assert scrapes >= WINDOW  # the exporter does count them: both tracks, one a second each
             tolerance = scrapes / 2  # a split that counted them would be off by all of them
         else:
-            scrapes, tolerance = 0.0, 0.02 * routed + 2
+            # The app and the router are scraped at different moments of each second: a loaded
+            # machine puts a few percent of the window's requests on either side of the edges.
+            scrapes, tolerance = 0.0, 0.05 * routed + 2
         print(f"{pack_name}: split canary {canary:.0f} of {total:.0f}; router canary {routed_canary:.0f} "
               f"of {routed:.0f}, canary 5xx {routed_5xx:.0f}; scrapes {scrapes:.0f}")
         assert abs(total - (routed - unseen)) < tolerance
