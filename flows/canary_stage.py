@@ -339,6 +339,11 @@ class StageRun:
         latency); None: nothing ends the stage."""
         return None
 
+    def row_notes(self) -> dict[str, list[str]]:
+        """Lines a kind of stage adds under its war-room rows, by key (`golive.warroom`): the
+        shadow stage's checks; none for a canary stage."""
+        return {}
+
     def decide(self, step: Step, verdict: dict, window: SignalWindow, window_start: float, tick: float) -> None:
         """A decision is evidence: the snapshot, a war-room row, the stage's artifact."""
         catalogue = self.settings.policy.catalogue()
@@ -358,6 +363,7 @@ class StageRun:
                                       catalogue=catalogue)
         if notes := profile_notes(profile):
             row["profile"] = notes
+        row.update(self.row_notes())
         add_war_room_row(str(self.folder), row)
         if step.action != "pause":  # a pause is announced where it asks
             announce(self.settings, step.action, self.percent, f"{verdict['reason']}; {step.reason}", row)
@@ -529,6 +535,7 @@ class StageRun:
             if not decided:
                 row = WarRoomRow.from_verdict(datetime.now(timezone.utc), self.percent, "Rollback", signals,
                                               catalogue=self.settings.policy.catalogue())
+                row.update(self.row_notes())
                 add_war_room_row(str(self.folder), {**row, "profile": notes} if notes else row)
             elif notes:
                 update_war_room_row(str(self.folder), self.name, "Rollback", {"profile": notes})

@@ -21,7 +21,7 @@ from golive.drift import drift_verdict
 from golive.evidence import EvidenceLedger
 from golive.models import StageResult
 from golive.settings import GoLiveSettings
-from golive.shadow import primary_slowed
+from golive.shadow import primary_slowed, shadow_notes
 from golive.signals import by_role
 from golive.stage import SHADOW_STAGE
 from golive.validation import error_line
@@ -109,6 +109,11 @@ class _ShadowRun(StageRun):
             return self.end("rollback", f"consistency drift: {self.drift['detail']}", ["shadow-drift"], seen,
                             detected_at=tick)
         return None
+
+    def row_notes(self) -> dict[str, list[str]]:
+        """Under each shadow row: stable's latency with the mirror on and the drift so far."""
+        signal = self.latency.name if self.latency else None
+        return {"shadow": shadow_notes(signal, self.stable_before, self.stable_during, self.drift)}
 
     def stable_slowed(self, tick: float) -> str | None:
         if self.latency is None:

@@ -1,4 +1,5 @@
-"""The shadow stage's own check on stable: does the mirror slow the users it copies?
+"""The shadow stage's own check on stable: does the mirror slow the users it copies? And the
+lines the war room shows of the shadow stage's own checks at each of its decisions.
 
 Pure: the flow reads stable's latency level before the mirror and per interval with it on, and
 asks here. The consistency drift between live and paper fills is `golive.drift`'s.
@@ -6,9 +7,10 @@ asks here. The consistency drift between live and paper fills is `golive.drift`'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["primary_slowed"]
+__all__ = ["primary_slowed", "shadow_notes"]
 
 
 def primary_slowed(before: float | None, during: Sequence[float | None], max_ratio: float,
@@ -27,3 +29,24 @@ def primary_slowed(before: float | None, during: Sequence[float | None], max_rat
         return (f"stable with the mirror on: {levels} in the last {intervals} intervals, over "
                 f"{max_ratio:g} x its {before:.4g} before the mirror")
     return None
+
+
+def shadow_notes(signal: str | None, before: float | None, during: Sequence[float | None],
+                 drift: Mapping[str, Any] | None) -> list[str]:
+    """What the war room shows under a shadow decision, beside the signals: stable's `signal`
+    with the mirror on against before it, and the consistency drift's verdict (`golive.drift`)."""
+    notes = []
+    if signal is not None:
+        now = next((v for v in reversed(list(during)) if v is not None), None)
+        if now is None:
+            notes.append(f"stable's {signal} with the mirror on: not read yet")
+        elif before is None or before <= 0:
+            notes.append(f"stable's {signal} with the mirror on: {now:.4g} (not read before the mirror)")
+        else:
+            notes.append(f"stable's {signal} with the mirror on: {now:.4g}, {now / before:.2f} x its "
+                         f"{before:.4g} before the mirror")
+    if drift is None:
+        notes.append("consistency drift: not measured (the services' fills were not read)")
+    else:
+        notes.append(f"consistency drift: {drift['verdict']}: {drift['detail']}")
+    return notes

@@ -7,7 +7,9 @@ are the signal list's (each signal's `column`), in its order, named under `colum
 a table's columns are its rows'. Rows written before `columns` existed have the runbook's eight,
 and rows written before `cells` existed still render, value only. A Hold or Rollback whose signals
 were latency, event loop or GC carries, under `profile`, a few lines on what grew in the canary's
-profile (`golive.profiles.profile_notes`): the tables show them below the rows, the CSV does not.
+profile (`golive.profiles.profile_notes`), and a shadow decision, under `shadow`, the shadow
+stage's own checks (`golive.shadow.shadow_notes`): the tables show them below the rows, the CSV
+does not.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from golive.stage import stage_name
 
 __all__ = [
     "COLUMNS", "VERDICT_WORDS", "WarRoomRow", "cell_summary", "cell_text", "channel_message", "columns",
-    "profile_notes_of", "table_rows", "to_csv", "to_frame", "to_html", "to_markdown",
+    "notes_of", "table_rows", "to_csv", "to_frame", "to_html", "to_markdown",
 ]
 
 SIGNAL_COLUMNS = {s.name: s.column for s in CATALOGUE}
@@ -38,7 +40,10 @@ VERDICT_WORDS = ("pass", "within noise", "deviation", "breach", "insufficient", 
 _COLOURS = {"pass": "#d9f2d9", "within noise": "#eef7d4", "deviation": "#fff1c2", "breach": "#f8c9c4",
             "insufficient": "#e4e4f4", "no data": "#eeeeee"}
 _DECISION_COLOURS = {"Proceed": "#2e7d32", "Hold": "#b7860b", "Rollback": "#c62828", "Pause": "#5e35b1"}
-_NOT_COLUMNS = ("cells", "columns", "profile")
+_NOT_COLUMNS = ("cells", "columns", "profile", "shadow")
+# Lines a row may carry below the table, by key, under their heading.
+_NOTES = (("profile", "Profiles at these decisions (canary vs stable)"),
+          ("shadow", "The shadow stage's own checks at these decisions"))
 
 
 def _number(value) -> float | None:
@@ -177,10 +182,11 @@ def cell_summary(row: Mapping, column: str, evidence: bool = True) -> str:
     return f"{text} ({cell['evidence']})" if evidence else text
 
 
-def profile_notes_of(rows: Iterable[Mapping]) -> list[tuple[str, list[str]]]:
-    """The rows' profile lines, each with the decision it belongs to (`25% Hold at 10:03:01`)."""
-    return [(f"{row.get('Stage')} {row.get('Decision')} at {row.get('Time')}", [str(n) for n in row["profile"]])
-            for row in rows if row.get("profile")]
+def notes_of(rows: Iterable[Mapping], key: str) -> list[tuple[str, list[str]]]:
+    """The rows' lines under `key` (their profiles, or the shadow stage's own checks), each with
+    the decision it belongs to (`25% Hold at 10:03:01`)."""
+    return [(f"{row.get('Stage')} {row.get('Decision')} at {row.get('Time')}", [str(n) for n in row[key]])
+            for row in rows if row.get(key)]
 
 
 def _markdown_cell(text: str) -> str:
@@ -196,11 +202,11 @@ def to_markdown(rows: Iterable[Mapping]) -> str:
     if any(row.get("cells") for row in rows):
         lines += ["", "Each signal: the canary's value / its threshold, the judge's verdict "
                       "(pass, within noise, deviation, breach, insufficient, no data) and what it rests on."]
-    profiled = profile_notes_of(rows)
-    if profiled:
-        lines += ["", "Profiles at these decisions (canary vs stable):"]
-        for decision, notes in profiled:
-            lines += [f"- {decision}"] + [f"  - {' '.join(note.split())}" for note in notes]
+    for key, heading in _NOTES:
+        if noted := notes_of(rows, key):
+            lines += ["", f"{heading}:"]
+            for decision, notes in noted:
+                lines += [f"- {decision}"] + [f"  - {' '.join(note.split())}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -241,10 +247,12 @@ def to_html(rows: Iterable[Mapping], title: str = "War room") -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = " ".join(f'<span style="background:{c};padding:0 .4em">{html.escape(w)}</span>'
                       for w, c in _COLOURS.items())
-    profiled = "".join(f"<li>{html.escape(decision)}<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-                       + "</ul></li>" for decision, notes in profile_notes_of(rows))
-    if profiled:
-        profiled = f"<h2>Profiles at these decisions (canary vs stable)</h2><ul>{profiled}</ul>"
+    profiled = ""
+    for key, heading in _NOTES:
+        if noted := notes_of(rows, key):
+            items = "".join(f"<li>{html.escape(decision)}<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+                            + "</ul></li>" for decision, notes in noted)
+            profiled += f"<h2>{html.escape(heading)}</h2><ul>{items}</ul>"
     return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title><style>"
             "body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:13px}"
             "th,td{border:1px solid #bbb;padding:4px 6px;vertical-align:top;text-align:right}"

@@ -67,6 +67,9 @@ def test_a_healthy_canary_passes_the_shadow_on_mirrored_traffic_then_goes_live(s
     shadow_rows = [r for r in rows if r["Stage"] == "shadow"]  # a busy machine may hold it once first
     assert shadow_rows[-1]["Decision"] == "Proceed" and rows[-1]["Stage"] == "100%"
     assert shadow_rows[-1]["cspΔ"] is None and shadow_rows[-1]["p95"] is not None  # no browser's reports mirrored
+    latency, consistency = shadow_rows[-1]["shadow"]  # the stage's own checks, under its rows
+    assert latency.startswith("stable's api_p95_ms with the mirror on: ") and "before the mirror" in latency
+    assert consistency == f"consistency drift: pass: {drift['detail']}"
     assert "shadow→1%→100%" in (folder / layout.RELEASE_ONELINER).read_text()
     assert not sandbox.mirroring()  # the mirror ended with the stage
 
@@ -89,3 +92,6 @@ def test_a_canary_drifting_in_the_shadow_is_rolled_back_before_any_user_reaches_
     (record,) = Path(folder).glob(layout.ROLLBACKS)
     text = record.read_text()
     assert "triggered by:   canary-stage shadow" in text and "consistency_drift_p99_ms   breach" in text
+    rollback_row = json.loads((folder / layout.WAR_ROOM_JSON).read_text())[-1]
+    assert (rollback_row["Stage"], rollback_row["Decision"]) == ("shadow", "Rollback")
+    assert rollback_row["shadow"][-1].startswith("consistency drift: breach: ")

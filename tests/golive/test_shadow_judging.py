@@ -9,7 +9,7 @@ from golive import layout
 from golive.judge import judge
 from golive.scenario import ScenarioError, parse_scenario
 from golive.settings import GoLiveSettings, SettingsError, load_settings
-from golive.shadow import primary_slowed
+from golive.shadow import primary_slowed, shadow_notes
 from golive.signals import CATALOGUE
 from golive.stage import SHADOW_STAGE, stage_name
 from golive.triggers import TRIGGERS, trigger
@@ -97,6 +97,18 @@ def test_stable_slowed_past_the_ratio_in_each_of_the_last_intervals_is_named_wit
 ])
 def test_stable_is_not_called_slowed_without_the_evidence(before, during):
     assert primary_slowed(before, during, 1.25, 3, floor=10) is None
+
+
+def test_the_war_rooms_shadow_lines_say_stables_latency_against_before_and_the_drifts_verdict():
+    drift = {"verdict": "pass", "detail": "p99 |drift| 1.200 ms over 84 pairs, under 5 ms; all agree"}
+    assert shadow_notes("api_p95_ms", 130.0, [None, 143.0, None], drift) == [
+        "stable's api_p95_ms with the mirror on: 143, 1.10 x its 130 before the mirror",
+        "consistency drift: pass: p99 |drift| 1.200 ms over 84 pairs, under 5 ms; all agree"]
+    assert shadow_notes("api_p95_ms", None, [143.0], None) == [
+        "stable's api_p95_ms with the mirror on: 143 (not read before the mirror)",
+        "consistency drift: not measured (the services' fills were not read)"]
+    assert shadow_notes("api_p95_ms", 130.0, [None], None)[0] == "stable's api_p95_ms with the mirror on: not read yet"
+    assert shadow_notes(None, None, [], drift) == [f"consistency drift: pass: {drift['detail']}"]
 
 
 def test_the_shadow_stage_is_named_shadow_in_its_files_and_to_people():

@@ -79,6 +79,19 @@ def test_a_holds_profile_lines_follow_the_table_and_stay_out_of_the_csv():
     assert "burn" not in to_csv(rows) and list(warroom.to_frame(rows).columns) == COLUMNS
 
 
+def test_a_shadow_rows_own_checks_follow_the_table_under_their_heading_and_stay_out_of_the_csv():
+    shadow = {**_row(healthy(), "Hold"), "Stage": "shadow", "shadow": ["consistency drift: pass: 84 <pairs>"]}
+    rows = [shadow, {**_row(healthy(), "Hold"), "profile": ["grown in the canary: `burn`"]}]
+    markdown, page = warroom.to_markdown(rows), warroom.to_html(rows)
+    profiles, shadows = markdown.split("\n\nProfiles at these decisions (canary vs stable):\n")[1].split(
+        "\nThe shadow stage's own checks at these decisions:\n")
+    assert profiles == "- 25% Hold at 10:00:07\n  - grown in the canary: `burn`\n"
+    assert shadows == "- shadow Hold at 10:00:07\n  - consistency drift: pass: 84 <pairs>\n"
+    assert ("<h2>The shadow stage&#x27;s own checks at these decisions</h2><ul><li>shadow Hold at 10:00:07<ul>"
+            "<li>consistency drift: pass: 84 &lt;pairs&gt;</li>") in page
+    assert "drift" not in to_csv(rows) and list(warroom.to_frame(rows).columns) == COLUMNS
+
+
 def test_rows_written_before_cells_still_render():
     old = {"Time": "10:00:00", "Stage": "5%", "p95": 141.0, "cspΔ": 201.0, "Decision": "Proceed"}
     assert "| 10:00:00 | 5% | 141 | – | – | – | – | +201% | – | – | Proceed |" in warroom.to_markdown([old])
