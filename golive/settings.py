@@ -10,6 +10,7 @@ validated, with errors that name the field (`policy.dwell_seconds: …`).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
@@ -43,7 +44,7 @@ PathText = Annotated[str, AfterValidator(_check_path_text)]
 
 __all__ = [
     "SECTIONS", "FirstNightSettings", "GameDaySettings", "GitHubSettings", "GitSettings", "GoLiveSettings",
-    "KubernetesSettings", "OperatorSettings", "PolicySettings", "ProcessSettings", "PrometheusSettings",
+    "KubernetesSettings", "MirrorRoute", "OperatorSettings", "PolicySettings", "ProcessSettings", "PrometheusSettings",
     "RouterSettings", "SettingsError", "SigningSettings", "TargetSettings", "load_settings", "merge_settings",
     "settings_error",
 ]
@@ -106,6 +107,29 @@ class KubernetesSettings(_Strict):
         return self.canary_ingress or f"{self.ingress}-canary"
 
 
+class MirrorRoute(_Strict):
+    """Requests the shadow stage's mirror may copy: these methods on this path (exact, or a prefix
+    ending in `*`). Only routes whose copy changes nothing belong here: GET and HEAD, and the
+    routes the canary answers on paper for a copy (`X-Golive-Shadow: 1`)."""
+
+    methods: tuple[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], ...] = Field(min_length=1)
+    path: str = Field(max_length=200)
+
+    @field_validator("path")
+    @classmethod
+    def _path_the_router_can_write(cls, path: str) -> str:
+        # The router writes it into its configuration: nothing there may be read as configuration.
+        if not re.fullmatch(r"/[A-Za-z0-9._~/-]*\*?", path):
+            raise ValueError(f"expected / then letters, digits, . _ ~ - or / (a trailing * for a prefix), "
+                             f"got {escape_line(path)[:80]!r}")
+        return path
+
+
+# The sandbox's: any GET or HEAD, and the demo's orders, which its canary fills on paper.
+DEFAULT_MIRROR_ROUTES = (MirrorRoute(methods=("GET", "HEAD"), path="/*"),
+                         MirrorRoute(methods=("POST",), path="/api/exec/order"))
+
+
 class RouterSettings(_Strict):
     kind: Literal["sandbox", "ingress-nginx", "gateway-api"] = "sandbox"
     control_url: ServiceUrl = "http://127.0.0.1:18070"  # the sandbox router's control API
@@ -114,6 +138,8 @@ class RouterSettings(_Strict):
     # `canary-by-header-value`; the sandbox router makes one): only golive's drills know it. Without
     # it the value is `always`, which any client can send, reaching a canary even after a rollback.
     canary_pin_file: PathText | None = None
+    # The shadow stage's allow-list: what the mirror copies to the canary (the sandbox's router).
+    mirror_routes: tuple[MirrorRoute, ...] = Field(DEFAULT_MIRROR_ROUTES, min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _cluster_routers_name_their_cluster(self) -> RouterSettings:

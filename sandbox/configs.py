@@ -10,11 +10,18 @@ from pathlib import Path
 
 from sandbox.router_metrics import ACCESS_LOG, LOG_FORMAT
 
-__all__ = ["CANARY_PIN_FILE", "Ports", "canary_pin", "read_canary_pin", "render_alertmanager", "render_nginx",
-           "render_prometheus", "write_atomic"]
+__all__ = ["CANARY_PIN_FILE", "DEFAULT_MIRROR_ROUTES", "Ports", "canary_pin", "check_mirror_routes",
+           "read_canary_pin", "render_alertmanager", "render_nginx", "render_prometheus", "write_atomic"]
 
 # In nginx's folder: the value of `X-Canary` that sends a request to the canary.
 CANARY_PIN_FILE = "canary_pin"
+
+# What the mirror may copy unless told otherwise: any GET or HEAD, and the demo's orders, which
+# its canary fills on paper. A path is exact, or a prefix when it ends in `*`.
+DEFAULT_MIRROR_ROUTES = ((("GET", "HEAD"), "/*"), (("POST",), "/api/exec/order"))
+MIRROR_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# Letters, digits and `/ . _ ~ -` only: a path goes into nginx's configuration as a regex.
+_MIRROR_PATH = re.compile(r"/[A-Za-z0-9._~/-]*\*?")
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,37 @@ def read_canary_pin(path: Path) -> str:
     return pin
 
 
+def check_mirror_routes(routes) -> tuple[tuple[tuple[str, ...], str], ...]:
+    """Routes the mirror may copy, as `[{"methods": ["GET"], "path": "/quote*"}, ...]` (the control
+    API's) or as `DEFAULT_MIRROR_ROUTES` holds them; ValueError naming the entry otherwise."""
+    if not isinstance(routes, (list, tuple)) or not routes or len(routes) > 100:
+        raise ValueError(f"mirror_routes: expected 1 to 100 routes, got {str(routes)[:80]!r}")
+    checked = []
+    for i, route in enumerate(routes):
+        methods, path = (route.get("methods"), route.get("path")) if isinstance(route, dict) else (route + (None,))[:2]
+        if (not isinstance(methods, (list, tuple)) or not methods
+                or not all(isinstance(m, str) and m in MIRROR_METHODS for m in methods)):
+            raise ValueError(f"mirror_routes[{i}].methods: expected some of {', '.join(MIRROR_METHODS)}, "
+                             f"got {str(methods)[:80]!r}")
+        if not isinstance(path, str) or len(path) > 200 or not _MIRROR_PATH.fullmatch(path):
+            raise ValueError(f"mirror_routes[{i}].path: expected / and letters, digits, . _ ~ - / (a trailing * "
+                             f"for a prefix), got {str(path)[:80]!r}")
+        checked.append((tuple(dict.fromkeys(methods)), path))
+    return tuple(checked)
+
+
+def _mirrorable_entries(routes) -> str:
+    """The map's patterns over `$http_x_synthetic|$request_method|$request_uri|$http_upgrade`: a
+    user's request (no X-Synthetic), of a method and path allowed, that upgrades to nothing."""
+    entries = []
+    for methods, path in check_mirror_routes(routes):
+        uri = re.escape(path[:-1]) + "[^|]*" if path.endswith("*") else re.escape(path) + "(\\?[^|]*)?"
+        entries.append(f'"~^\\|({"|".join(methods)})\\|{uri}\\|$" 1;')
+    return "\n        ".join(entries)
+
+
 def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, mirror: bool = False,
-                 pin: str | None = None) -> str:
+                 pin: str | None = None, mirror_routes=DEFAULT_MIRROR_ROUTES) -> str:
     """nginx in front of both tracks, splitting like ingress-nginx's canary annotations.
 
     `canary-weight` is the `weighted` upstream (smooth weighted round-robin: exact shares);
@@ -89,7 +125,8 @@ def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, m
     `1` for golive's probes, `drill` for its drills): `sandbox.router_metrics` counts them.
 
     `mirror` (at weight 0 only: the shadow stage) copies each user request that cannot change
-    anything (GET and HEAD but websockets, and the orders the canary fills on paper) to the canary
+    anything (`mirror_routes`, by default GET and HEAD but websockets, and the orders the canary
+    fills on paper; websockets are never copied) to the canary
     with `X-Golive-Shadow: 1`, nginx's `mirror`: the user is answered by stable and the copy's answer
     is dropped. nginx holds the user's keep-alive connection until the copy ends, so a slow canary
     delays that connection's next request by up to the copy's 2-s read limit: the shadow stage
@@ -146,11 +183,10 @@ http {{
     }}
     map $http_x_canary $spark_pool {{ "~^{pin or canary_pin(folder)}$" canary; never stable; default weighted; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
-    # What a mirror may copy: a user's (no X-Synthetic) GET or HEAD that upgrades to nothing, or an order.
+    # What a mirror may copy: a user's (no X-Synthetic) request on an allowed route that upgrades to nothing.
     map "$http_x_synthetic|$request_method|$request_uri|$http_upgrade" $golive_mirrorable {{
         default 0;
-        "~^\\|(GET|HEAD)\\|[^|]*\\|$" 1;
-        "~^\\|POST\\|/api/exec/order(\\?[^|]*)?\\|$" 1;
+        {_mirrorable_entries(mirror_routes)}
     }}
     include {folder}/conf.d/*.conf;
 

@@ -479,14 +479,17 @@ class Sandbox:
         """The router's fencing generation and who took it (`{"generation": N, "holder": …}`)."""
         return self._control("GET", "/weight")["fence"]
 
-    def set_weight(self, weight: int, holder: str = "golive sandbox weight (by hand)", mirror: bool = False) -> int:
+    def set_weight(self, weight: int, holder: str = "golive sandbox weight (by hand)", mirror: bool = False,
+                   mirror_routes: list[dict] | None = None) -> int:
         """Set the canary weight as an operator: a new fencing generation first (so any go-live
         still writing is fenced off), then the weight; returns once every accepting router worker
         serves it. The router checks the value (0-100) and says what is wrong. `mirror` (at weight 0):
-        copy users' requests to the canary as shadow traffic (`sandbox.configs.render_nginx`)."""
+        copy users' requests to the canary as shadow traffic (`sandbox.configs.render_nginx`), those
+        of `mirror_routes` when given."""
         fence = self._control("POST", "/fence", json={"holder": {"kind": "operator", "name": holder}})
+        routes = {} if mirror_routes is None else {"mirror_routes": mirror_routes}
         return self._control("PUT", "/weight", json={"weight": weight, "generation": fence["generation"],
-                                                     "mirror": mirror})["weight"]
+                                                     "mirror": mirror, **routes})["weight"]
 
     def mirroring(self) -> bool:
         """Whether the router's workers copy users' requests to the canary."""

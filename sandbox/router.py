@@ -7,8 +7,9 @@ nginx configuration names the generation that wrote it. `POST /fence` takes the 
 (only while the newest is `if_generation`, when given); `PUT /weight` must carry the newest
 generation, or it is refused with 409 and the fence that stands. The check and the reload happen
 under one lock, so no write can slip between a newer writer's fence and its own write.
-`PUT /weight {"weight": 0, "mirror": true}` is the shadow stage's mirror (see `render_nginx`); a
-write without `mirror` turns it off, so a rollback's does.
+`PUT /weight {"weight": 0, "mirror": true}` is the shadow stage's mirror (see `render_nginx`), of
+the routes in `mirror_routes` (`[{"methods": ["GET"], "path": "/quote*"}]`; the sandbox's default
+without); a write without `mirror` turns it off, so a rollback's does.
 
 For the fault suite, the control API can be told to refuse the next writes or to answer them
 late (`POST /faults {"refuse": N, "delay_seconds": S}`, `DELETE /faults`). `GET /metrics` is every
@@ -30,7 +31,7 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sandbox import processes
-from sandbox.configs import Ports, canary_pin, render_nginx, write_atomic
+from sandbox.configs import DEFAULT_MIRROR_ROUTES, Ports, canary_pin, check_mirror_routes, render_nginx, write_atomic
 from sandbox.router_metrics import ACCESS_LOG, RouterMetrics
 
 
@@ -123,21 +124,27 @@ class NginxRouter:
     def weight(self) -> int:
         return self.in_force()[0]
 
-    def set_weight(self, weight: int, generation: int, timeout: float = 10.0, mirror: bool = False) -> int:
+    def set_weight(self, weight: int, generation: int, timeout: float = 10.0, mirror: bool = False,
+                   mirror_routes=None) -> int:
         """Write the weight (and the mirror: on only when asked, so that every other write, a
-        rollback's above all, turns it off) with the newest generation, and wait until it is in force."""
+        rollback's above all, turns it off; copying `mirror_routes`, `DEFAULT_MIRROR_ROUTES` unless
+        given) with the newest generation, and wait until it is in force."""
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
             raise RouterError(f"weight: expected a whole number from 0 to 100, got {weight!r}")
         if not isinstance(mirror, bool):
             raise RouterError(f"mirror: expected true or false, got {mirror!r}")
         if mirror and weight != 0:
             raise RouterError(f"mirror: expected only at weight 0 (the shadow stage), not at {weight}")
+        try:
+            routes = check_mirror_routes(DEFAULT_MIRROR_ROUTES if mirror_routes is None else mirror_routes)
+        except ValueError as exc:
+            raise RouterError(str(exc)) from None
         generation = _generation(generation, "generation")
         with self._lock:
             if generation != self.fence["generation"]:
                 older = "is fenced" if generation < self.fence["generation"] else "was never issued"
                 raise Fenced(f"generation {generation} {older}: the target is at {_describe(self.fence)}", self.fence)
-            config = render_nginx(self.folder, self.ports, weight, generation, mirror, self.pin)
+            config = render_nginx(self.folder, self.ports, weight, generation, mirror, self.pin, routes)
             write_atomic(self.folder / "nginx.conf", config, private=True)
             reloaded_at = processes.clock_ticks_now()
             result = subprocess.run(
@@ -234,7 +241,8 @@ def serve_control(router: NginxRouter, port: int) -> ThreadingHTTPServer:
             def change(body: dict) -> dict:
                 started = time.monotonic()
                 mirror = body.get("mirror", False)
-                weight = router.set_weight(body.get("weight"), body.get("generation"), mirror=mirror)
+                weight = router.set_weight(body.get("weight"), body.get("generation"), mirror=mirror,
+                                           mirror_routes=body.get("mirror_routes"))
                 return {"weight": weight, "mirror": mirror, "generation": body["generation"],
                         "seconds": round(time.monotonic() - started, 3)}
 

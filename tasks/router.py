@@ -30,7 +30,8 @@ __all__ = ["RouterError", "RouterFenced", "RouterForbidden", "read_weight", "rou
 
 def router_for(settings: RouterSettings, deadline: float | None = None) -> TrafficRouter:
     if settings.kind == "sandbox":
-        return SandboxRouter(settings.control_url, deadline=Deadline(deadline))
+        return SandboxRouter(settings.control_url, deadline=Deadline(deadline),
+                             mirror_routes=[route.model_dump(mode="json") for route in settings.mirror_routes])
     if settings.kind == "ingress-nginx":
         try:
             pin: str | bool | None = read_canary_pin(settings)

@@ -15,8 +15,10 @@ __all__ = ["SandboxRouter"]
 class SandboxRouter:
     """The sandbox's nginx, through `GET/PUT /weight` and `POST /fence` on its control port."""
 
-    def __init__(self, control_url: str, timeout: float = 20.0, deadline: Deadline | None = None):
+    def __init__(self, control_url: str, timeout: float = 20.0, deadline: Deadline | None = None,
+                 mirror_routes: list[dict] | None = None):
         self.control_url = control_url.rstrip("/")
+        self.mirror_routes = mirror_routes  # what a mirror copies; the router's own default when None
         self.timeout = timeout
         self.deadline = deadline or Deadline()
 
@@ -52,8 +54,9 @@ class SandboxRouter:
     mirrors = True
 
     def set_weight(self, weight: int, generation: int, mirror: bool = False) -> int:
+        mirrored = {"mirror": True, **({"mirror_routes": self.mirror_routes} if self.mirror_routes else {})}
         return _weight(self._call("PUT", "/weight", json={"weight": weight, "generation": generation,
-                                                          **({"mirror": True} if mirror else {})}))
+                                                          **(mirrored if mirror else {})}))
 
 
 def _weight(body: dict) -> int:

@@ -223,6 +223,11 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", "target": {"router": {"kind": "gateway-api"}}},
          "target.router: the gateway-api router needs `kubernetes` settings"),
         ({"release": ""}, "release: '' is not a SemVer 2.0 version"),
+        ({"release": "1.0.0", "target": {"router": {"mirror_routes": [{"methods": ["GET"], "path": "/a\n}"}]}}},
+         "target.router.mirror_routes.0.path: expected / then letters, digits"),
+        ({"release": "1.0.0", "target": {"router": {"mirror_routes": [{"methods": ["TRACE"], "path": "/a"}]}}},
+         "target.router.mirror_routes.0.methods.0: Input should be 'GET', 'HEAD'"),
+        ({"release": "1.0.0", "target": {"router": {"mirror_routes": []}}}, "target.router.mirror_routes: "),
     ],
 )
 def test_bad_settings_name_the_field_in_one_line(data, message):

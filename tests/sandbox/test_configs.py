@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from sandbox.configs import Ports, render_nginx
+from sandbox.configs import DEFAULT_MIRROR_ROUTES, Ports, check_mirror_routes, render_nginx
 
 
 @pytest.mark.parametrize("weight", [0, 100])
@@ -36,3 +38,33 @@ def test_nginx_keeps_the_services_own_endpoints_from_users(tmp_path):
     conf = render_nginx(tmp_path, Ports(), 50)
     assert "return 404;" in _location(conf, "^~ /__golive/")
     assert "location = /__golive/weight" in conf  # an exact location: nginx's own answer, before the prefix
+
+
+def _mirrorable(conf: str) -> str:
+    return conf[conf.index("$golive_mirrorable {"):conf.index("}", conf.index("$golive_mirrorable {"))]
+
+
+def test_the_mirror_copies_the_routes_it_is_given_exact_or_by_prefix(tmp_path):
+    routes = [{"methods": ["GET"], "path": "/api/quote/*"}, {"methods": ["POST", "PUT"], "path": "/api/exec/order"}]
+    mapped = _mirrorable(render_nginx(tmp_path, Ports(), 0, mirror=True, mirror_routes=check_mirror_routes(routes)))
+    assert mapped.count(" 1;") == 2 and "default 0;" in mapped
+    assert '"~^\\|(GET)\\|/api/quote/[^|]*\\|$" 1;' in mapped
+    assert '"~^\\|(POST|PUT)\\|/api/exec/order(\\?[^|]*)?\\|$" 1;' in mapped
+    assert check_mirror_routes(DEFAULT_MIRROR_ROUTES) == DEFAULT_MIRROR_ROUTES
+
+
+@pytest.mark.parametrize(("routes", "field"), [
+    ([{"methods": ["GET"], "path": '/x" 1; } server { listen 9; }'}], "mirror_routes[0].path"),
+    ([{"methods": ["GET"], "path": "/a\n"}], "mirror_routes[0].path"),
+    ([{"methods": ["GET"], "path": "/$host"}], "mirror_routes[0].path"),
+    ([{"methods": ["GET"], "path": "no-slash"}], "mirror_routes[0].path"),
+    ([{"methods": ["GET"], "path": "/a"}, {"methods": ["TRACE"], "path": "/b"}], "mirror_routes[1].methods"),
+    ([{"methods": "GET", "path": "/a"}], "mirror_routes[0].methods"),
+    ([{"methods": [], "path": "/a"}], "mirror_routes[0].methods"),
+    ([], "mirror_routes"),
+    ("GET /", "mirror_routes"),
+])
+def test_a_route_nginx_could_read_as_configuration_is_refused_in_one_line_naming_it(routes, field):
+    with pytest.raises(ValueError, match=r"^" + re.escape(field) + r": expected ") as refused:
+        check_mirror_routes(routes)
+    assert "\n" not in str(refused.value)

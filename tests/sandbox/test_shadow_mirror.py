@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from golive.fencing import FenceHolder
+from golive.settings import RouterSettings
 from sandbox.control import SandboxError
 from sandbox.store import rows_by_track
+from tasks.router import router_for
 from tasks.sandbox_router import SandboxRouter
 from tests.sandbox.helpers import wait_until
 
@@ -87,3 +89,22 @@ def test_the_mirror_is_refused_above_weight_0_and_any_later_write_turns_it_off(s
     rollback = SandboxRouter(sandbox.control_url)  # golive's own client, as a rollback writes weight 0
     assert rollback.set_weight(0, rollback.take_generation(FenceHolder(kind="rollback", name="test")).generation) == 0
     assert not sandbox.mirroring()
+
+
+def test_the_mirror_copies_only_the_routes_the_targets_settings_allow(sandbox, canary_weight):
+    allowed = RouterSettings(control_url=sandbox.control_url,
+                             mirror_routes=[{"methods": ["GET"], "path": "/api/quote/*"}])
+    router = router_for(allowed)  # golive's own client, as the shadow stage writes the mirror
+    assert router.set_weight(0, router.take_generation(FenceHolder(kind="go-live", name="test")).generation,
+                             mirror=True) == 0
+    assert sandbox.mirroring()
+    quotes, orders = _shadow_requests(sandbox, "/api/quote/{symbol}"), _shadow_requests(sandbox)
+    key = f"not-copied-{uuid.uuid4().hex}"
+    with httpx.Client(base_url=sandbox.router_url, timeout=10) as client:
+        assert client.get("/api/quote/ETHUSD").status_code == 200
+        assert client.post("/api/exec/order", json=ORDER, headers={"X-Idempotency-Key": key}).status_code == 201
+    assert wait_until(lambda: _shadow_requests(sandbox, "/api/quote/{symbol}") > quotes, timeout=10)
+    time.sleep(0.5)
+    assert _shadow_requests(sandbox) == orders  # the order route is not on this target's list
+    with pytest.raises(SandboxError, match=r"mirror_routes\[0\]\.path: expected "):
+        sandbox.set_weight(0, mirror=True, mirror_routes=[{"methods": ["GET"], "path": "/x; }"}])
