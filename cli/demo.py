@@ -161,6 +161,16 @@ def _profile_lines(folder: Path) -> list[str]:
     return lines
 
 
+def _shadow_lines(folder: Path) -> list[str]:
+    """The shadow stage's own checks at its last decision (the war room's `shadow` lines)."""
+    try:
+        rows = json.loads((folder / layout.WAR_ROOM_JSON).read_text())
+        last = [row for row in rows if row.get("Stage") == stage_name(SHADOW_STAGE) and row.get("shadow")][-1]
+    except (OSError, json.JSONDecodeError, AttributeError, TypeError, IndexError):
+        return []
+    return [f"shadow ({last.get('Decision')}): {note}" for note in last["shadow"]]
+
+
 def _verify_line(folder: Path) -> str:
     from golive.settings import SigningSettings
     from golive.signing import load_public_key
@@ -227,7 +237,7 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
         console.print(f"[{color}]{state.name}[/{color}]: {state.message}")
         if oneliner:
             console.print(oneliner)
-        for line in _profile_lines(folder):
+        for line in _shadow_lines(folder) + _profile_lines(folder):
             console.print(line, markup=False)
         console.print(f"evidence: {folder} ({files} files; {_verify_line(folder)})")
         return 0 if state.name == "Live" else 1
