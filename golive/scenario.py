@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from golive.policy import JudgePolicy
-from golive.signals import CATALOGUE, Signal
+from golive.signals import CATALOGUE, Signal, judged_signals
 from golive.validation import escape_line
 
 __all__ = ["Observation", "Scenario", "ScenarioError", "Series", "parse_scenario"]
@@ -222,13 +222,16 @@ def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scena
     if "thresholds" in raw:
         catalogue = _apply_thresholds(raw["thresholds"], catalogue)
     by_name = {s.name: s for s in catalogue}
+    judged = judged_signals(catalogue, mirrored)
     signals = {}
     for name, series in _mapping(raw["signals"], "signals").items():
+        if name in by_name and by_name[name] not in judged:
+            raise ScenarioError(f"signals.{_name(name)}: not shown by a mirror, so not judged in a mirrored scenario")
         if name not in by_name:
             raise ScenarioError(f"signals.{_name(name)}: unknown signal (known: {', '.join(by_name)})")
         signals[name] = _series(series, f"signals.{name}", by_name[name])
     proven = _shadow_proven(raw.get("shadow_proven", []), by_name, mirrored)
-    return Scenario(stage, interval, signals, catalogue, _policy(raw.get("policy", {})), mirrored, proven)
+    return Scenario(stage, interval, signals, judged, _policy(raw.get("policy", {})), mirrored, proven)
 
 
 def _shadow_proven(raw: Any, by_name: dict[str, Signal], mirrored: bool) -> frozenset[str]:

@@ -24,7 +24,7 @@ from golive.error_budget import BudgetSettings
 from golive.policy import JudgePolicy
 from golive.profiling_settings import ProfilingSettings
 from golive.signal_packs import DEFAULT_PACK, PACKS, ClusterNames, selected_by, track_selectors_problem
-from golive.signals import TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, signal_list
+from golive.signals import TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, judged_signals, signal_list
 from golive.stage import SHADOW_STAGE, StagePlan
 from golive.validation import check_service_url, check_tag_message, escape_line, parse_release
 
@@ -371,8 +371,8 @@ class PolicySettings(_Strict):
         return JudgePolicy.from_mapping({"hold_budget_seconds": self.hold_budget_seconds, **self.judge}, "judge")
 
     def judged(self, mirrored: bool = False) -> tuple[Signal, ...]:
-        """The signals a stage judges: all of them, or under a mirror (the shadow stage) those a mirror shows."""
-        return tuple(s for s in self.catalogue() if s.mirror_visible or not mirrored)
+        """The signals a stage judges (`golive.signals.judged_signals`)."""
+        return judged_signals(self.catalogue(), mirrored)
 
     def catalogue(self) -> tuple[Signal, ...]:
         """The signals this go-live is judged on, in the pack's order then the added ones."""

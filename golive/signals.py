@@ -41,6 +41,7 @@ __all__ = [
     "Signal",
     "by_role",
     "carried_selectors",
+    "judged_signals",
     "check_signal_list",
     "readiness_queries",
     "render_query",
@@ -470,3 +471,8 @@ def signal_list(catalogue: tuple[Signal, ...], spec: dict | list | tuple | None)
 def by_role(signals: tuple[Signal, ...], role: Role) -> Signal | None:
     """The signal of the list that plays `role`; None when none does (what needs it says so)."""
     return next((s for s in signals if s.role == role), None)
+
+
+def judged_signals(signals: tuple[Signal, ...], mirrored: bool) -> tuple[Signal, ...]:
+    """The signals a stage judges: all of them, or under a mirror (the shadow stage) those a mirror shows."""
+    return tuple(s for s in signals if s.mirror_visible or not mirrored)

@@ -47,6 +47,16 @@ def test_a_healthy_canary_under_the_mirror_proceeds_on_the_signals_a_mirror_show
     assert verdict.reason == "6/6 green over 10 intervals"
 
 
+def test_a_mirrored_scenario_file_is_judged_on_what_a_mirror_shows_whatever_catalogue_reads_it():
+    verdict = judge(parse_scenario(shadow_scenario()))  # as `golive judge` reads a file: the whole catalogue
+    assert verdict.decision == "proceed" and set(verdict.signals) == {s.name for s in MIRRORED}, verdict.reason
+    with_csp = shadow_scenario()
+    with_csp["signals"]["csp_violations_per_min"] = healthy(stage=0)["signals"]["csp_violations_per_min"]
+    with pytest.raises(ScenarioError, match=r"^signals\.csp_violations_per_min: not shown by a mirror, so not "
+                                            r"judged in a mirrored scenario$"):
+        parse_scenario(with_csp)
+
+
 def test_a_mirrored_scenario_is_read_back_as_written():
     assert parse_scenario(shadow_scenario(), MIRRORED).to_dict()["mirrored"] is True
     assert "mirrored" not in parse_scenario(healthy()).to_dict()
