@@ -84,7 +84,12 @@ def check_mirror_routes(routes) -> tuple[tuple[tuple[str, ...], str], ...]:
         raise ValueError(f"mirror_routes: expected 1 to 100 routes, got {str(routes)[:80]!r}")
     checked = []
     for i, route in enumerate(routes):
-        methods, path = (route.get("methods"), route.get("path")) if isinstance(route, dict) else (route + (None,))[:2]
+        if isinstance(route, dict):
+            methods, path = route.get("methods"), route.get("path")
+        elif isinstance(route, tuple) and len(route) == 2:
+            methods, path = route
+        else:
+            raise ValueError(f"mirror_routes[{i}]: expected methods and a path, got {str(route)[:80]!r}")
         if (not isinstance(methods, (list, tuple)) or not methods
                 or not all(isinstance(m, str) and m in MIRROR_METHODS for m in methods)):
             raise ValueError(f"mirror_routes[{i}].methods: expected some of {', '.join(MIRROR_METHODS)}, "

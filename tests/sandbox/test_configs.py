@@ -61,6 +61,8 @@ def test_the_mirror_copies_the_routes_it_is_given_exact_or_by_prefix(tmp_path):
     ([{"methods": ["GET"], "path": "/a"}, {"methods": ["TRACE"], "path": "/b"}], "mirror_routes[1].methods"),
     ([{"methods": "GET", "path": "/a"}], "mirror_routes[0].methods"),
     ([{"methods": [], "path": "/a"}], "mirror_routes[0].methods"),
+    ([["GET"], "/a"], "mirror_routes[0]"),
+    (["GET /a"], "mirror_routes[0]"),
     ([], "mirror_routes"),
     ("GET /", "mirror_routes"),
 ])
