@@ -59,6 +59,8 @@ MAX_DEPTH = 16
 MAX_VALUES = 10_000
 # The judge's overrides and the signals' thresholds: as the judge's scenarios, at most 10^12.
 MAX_NUMBER = 1e12
+# A Kubernetes name that is a DNS label (RFC 1123): a Service's, a namespace's.
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 
 
 def _known_pack(name: object) -> bool:
@@ -101,10 +103,48 @@ class KubernetesSettings(_Strict):
     container: str | None = None  # the canary container whose image tag is the release; default: the first
     scale_canary_to_zero: StrictBool = False  # on rollback, after the weight is 0
     request_timeout_seconds: float = Field(10.0, gt=0, le=600, strict=True)
+    # The shadow stage's mirror: a Service reaching the canary pods on a port where every request is
+    # shadow traffic (orders filled on paper), with no route from users. The routers cannot mark a
+    # copy with a header, so the port marks it. Without it a cluster router does not mirror.
+    shadow_service: str | None = Field(None, max_length=63)
+    shadow_port: StrictInt | None = Field(None, ge=1, le=65535)
+    cluster_domain: str = Field("cluster.local", max_length=253)  # the mirror's address: <service>.<ns>.svc.<this>
+
+    @field_validator("shadow_service")
+    @classmethod
+    def _service_name(cls, name: str | None) -> str | None:
+        # It becomes part of ingress-nginx's configuration: a Service's name and nothing else.
+        if name is not None and not re.fullmatch(DNS_LABEL, name):
+            raise ValueError(f"expected a Service's name (lower-case letters, digits and -), got {escape_line(name)[:80]!r}")
+        return name
+
+    @field_validator("cluster_domain")
+    @classmethod
+    def _domain_name(cls, domain: str) -> str:
+        if not re.fullmatch(rf"{DNS_LABEL}(\.{DNS_LABEL})*", domain):
+            raise ValueError(f"expected a DNS domain such as cluster.local, got {escape_line(domain)[:80]!r}")
+        return domain
+
+    @model_validator(mode="after")
+    def _shadow_service_reachable(self) -> KubernetesSettings:
+        if self.shadow_service is None:
+            return self
+        if self.shadow_port is None:
+            raise _FieldError("shadow_port: needed with shadow_service (the Service's port where every request "
+                              "is shadow traffic)")
+        if not re.fullmatch(DNS_LABEL, self.namespace):
+            raise _FieldError(f"namespace: expected a namespace's name to address shadow_service, "
+                              f"got {escape_line(self.namespace)[:80]!r}")
+        return self
 
     @property
     def canary_ingress_name(self) -> str:
         return self.canary_ingress or f"{self.ingress}-canary"
+
+    @property
+    def mirrors(self) -> bool:
+        """Whether the routers of this cluster can mirror (the shadow stage): a shadow Service is named."""
+        return self.shadow_service is not None
 
 
 class MirrorRoute(_Strict):
@@ -501,8 +541,10 @@ class GoLiveSettings(_Strict):
 
     @property
     def shadow_runs(self) -> bool:
-        """Whether the go-live begins with the shadow stage: asked for, and a router that mirrors."""
-        return self.policy.shadow.enabled and not self.target.router.on_kubernetes
+        """Whether the go-live begins with the shadow stage: asked for, and a router that mirrors (the
+        sandbox's, or a cluster's with `shadow_service`)."""
+        router = self.target.router
+        return self.policy.shadow.enabled and (not router.on_kubernetes or router.kubernetes.mirrors)
 
     @property
     def planned_stages(self) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ from golive.settings import (
     SigningSettings, load_settings,
 )
 from golive.signals import CATALOGUE, Signal
+from golive.stage import SHADOW_STAGE
 from tests.golive.hostile import FAST, json_values, text
 
 
@@ -33,6 +34,10 @@ def policy(**fields) -> dict:
 
 def process(**fields) -> dict:
     return {"process": fields}
+
+
+def cluster_router(kind: str = "gateway-api", **kubernetes) -> dict:
+    return {"target": {"router": {"kind": kind, "kubernetes": {"namespace": "shop", **kubernetes}}}}
 
 
 SEMVER = "is not a SemVer 2.0 version (MAJOR.MINOR.PATCH[-pre][+build])"
@@ -228,6 +233,18 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", "target": {"router": {"mirror_routes": [{"methods": ["TRACE"], "path": "/a"}]}}},
          "target.router.mirror_routes.0.methods.0: Input should be 'GET', 'HEAD'"),
         ({"release": "1.0.0", "target": {"router": {"mirror_routes": []}}}, "target.router.mirror_routes: "),
+        ({"release": "1.0.0", **cluster_router(shadow_service="spark-shadow")},
+         "target.router.kubernetes.shadow_port: needed with shadow_service"),
+        ({"release": "1.0.0", **cluster_router(shadow_service="spark-shadow", shadow_port="8081")},
+         "target.router.kubernetes.shadow_port: Input should be a valid integer"),
+        ({"release": "1.0.0", **cluster_router(shadow_service="spark-shadow", shadow_port=0)},
+         "target.router.kubernetes.shadow_port: Input should be greater than or equal to 1"),
+        ({"release": "1.0.0", **cluster_router(shadow_service="spark$request_uri;", shadow_port=8081)},
+         "target.router.kubernetes.shadow_service: expected a Service's name"),
+        ({"release": "1.0.0", **cluster_router(shadow_service="spark-shadow", shadow_port=8081, namespace="Shop_1")},
+         "target.router.kubernetes.namespace: expected a namespace's name to address shadow_service"),
+        ({"release": "1.0.0", **cluster_router(cluster_domain="cluster.local;")},
+         "target.router.kubernetes.cluster_domain: expected a DNS domain"),
     ],
 )
 def test_bad_settings_name_the_field_in_one_line(data, message):
@@ -235,6 +252,21 @@ def test_bad_settings_name_the_field_in_one_line(data, message):
         load_settings(data)
     assert message in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("kind", ["ingress-nginx", "gateway-api"])
+def test_a_cluster_router_runs_the_shadow_stage_only_with_a_shadow_service(kind):
+    without = load_settings({"release": "1.4.0", **cluster_router(kind)})
+    assert (without.shadow_runs, without.target.router.kubernetes.mirrors) == (False, False)
+    assert without.planned_stages == (1, 5, 25, 50, 100)
+
+    shadowed = load_settings({"release": "1.4.0", **cluster_router(kind, shadow_service="spark-shadow", shadow_port=8081)})
+    assert (shadowed.shadow_runs, shadowed.target.router.kubernetes.mirrors) == (True, True)
+    assert shadowed.planned_stages[:2] == (SHADOW_STAGE, 1)
+
+    switched_off = load_settings({"release": "1.4.0", "policy": {"shadow": {"enabled": False}},
+                                  **cluster_router(kind, shadow_service="spark-shadow", shadow_port=8081)})
+    assert switched_off.shadow_runs is False
 
 
 def test_settings_from_yaml_with_overrides(tmp_path):
