@@ -115,7 +115,8 @@ class KubernetesSettings(_Strict):
     def _service_name(cls, name: str | None) -> str | None:
         # It becomes part of ingress-nginx's configuration: a Service's name and nothing else.
         if name is not None and not re.fullmatch(DNS_LABEL, name):
-            raise ValueError(f"expected a Service's name (lower-case letters, digits and -), got {escape_line(name)[:80]!r}")
+            raise ValueError(f"expected a Service's name (lower-case letters, digits and -), "
+                             f"got {escape_line(name)[:80]!r}")
         return name
 
     @field_validator("cluster_domain")

@@ -15,6 +15,13 @@ timeouts are retried with backoff; a 403 stops at once with one line naming the 
 resource the role lacks; any other refusal is one line naming the call and its status. A router's
 `Deadline` bounds all of it: each request's timeout is cut to what is left of the budget, and no
 backoff or re-read starts that would end past it.
+
+The shadow stage's mirror (`KubernetesSettings.shadow_service`): neither router can mark a copy
+with a header, so copies go to a Service whose port takes every request as shadow traffic. Gateway
+API carries it as a `RequestMirror` filter on each rule that splits stable and canary, in the same
+write as the weight; ingress-nginx only reads `mirror-target` on the primary Ingress, so there it
+is a second object (see `IngressNginxRouter`). The mirror copies every request those rules or that
+Ingress route: `target.router.mirror_routes` narrows only the sandbox's mirror.
 """
 
 from __future__ import annotations
@@ -42,10 +49,12 @@ from golive.fencing import Fence, FenceHolder, TargetState, take_refusal, write_
 from golive.models import RolloutObservation
 from golive.rollout import image_tag
 from golive.settings import KubernetesSettings
+from golive.validation import escape_line
 from tasks.router_base import Deadline, RouterError, RouterFenced, RouterForbidden, RouterRefused, retry_unless_refused
 
-__all__ = ["FENCE_HOLDER", "GENERATION", "GatewayApiRouter", "IngressNginxRouter", "api_client",
-           "read_kubernetes_rollout", "scale_canary"]
+__all__ = ["FENCE_HOLDER", "GENERATION", "MIRROR_BACKEND", "MIRROR_GENERATION", "MIRROR_REQUEST_BODY",
+           "MIRROR_TARGET", "GatewayApiRouter", "IngressNginxRouter", "api_client", "read_kubernetes_rollout",
+           "scale_canary"]
 
 NGINX = "nginx.ingress.kubernetes.io/"
 CANARY, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, CANARY_BY_HEADER, CANARY_BY_HEADER_VALUE = (
@@ -53,6 +62,9 @@ CANARY, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, CANARY_BY_HEADER, CANARY_BY_HEADER_V
     f"{NGINX}canary-by-header-value")
 GOLIVE = "golive.dev/"
 GENERATION, FENCE_HOLDER = f"{GOLIVE}generation", f"{GOLIVE}fence-holder"
+MIRROR_TARGET, MIRROR_REQUEST_BODY = f"{NGINX}mirror-target", f"{NGINX}mirror-request-body"
+# Beside the mirror golive wrote: the generation that wrote it, and (Gateway API) the backend it copies to.
+MIRROR_GENERATION, MIRROR_BACKEND = f"{GOLIVE}mirror-generation", f"{GOLIVE}mirror-backend"
 GATEWAY_GROUP, GATEWAY_VERSION, HTTP_ROUTES = "gateway.networking.k8s.io", "v1", "httproutes"
 MERGE_PATCH = "application/merge-patch+json"
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -171,6 +183,19 @@ def _fence_annotations(fence: Fence) -> dict[str, str]:
             FENCE_HOLDER: json.dumps(holder, separators=(",", ":"), ensure_ascii=False)}
 
 
+def _annotations_of(obj: dict | None) -> dict:
+    return ((obj or {}).get("metadata") or {}).get("annotations") or {}
+
+
+def _mirror_generation(annotations: dict) -> int | None:
+    """The generation that wrote golive's mirror; None when golive's mirror is not there (0 when
+    its mark is unreadable: any writer may take such a mirror off)."""
+    written = annotations.get(MIRROR_GENERATION)
+    if written is None:
+        return None
+    return int(written) if isinstance(written, str) and re.fullmatch(r"[0-9]{1,18}", written) else 0
+
+
 def _resource_version(obj: dict, described: str) -> str:
     version = (obj.get("metadata") or {}).get("resourceVersion")
     if not version:
@@ -209,7 +234,11 @@ class _FencedRouter(_KubernetesObjects):
     write it guards. Each router says how to read its object, its weight, and how to write them."""
 
     described: str  # "ingress shop/spark-canary": how every refusal names the object
-    mirrors = False  # no shadow stage on a cluster yet
+
+    @property
+    def mirrors(self) -> bool:
+        """Whether `set_weight` takes `mirror=True`: a shadow Service is named to copy to."""
+        return self.settings.mirrors
 
     def _get(self) -> dict | None:
         """The object carrying the weight; None when there is none yet."""
@@ -221,16 +250,31 @@ class _FencedRouter(_KubernetesObjects):
     def _write_fence(self, obj: dict | None, fence: Fence) -> None:
         raise NotImplementedError
 
-    def _write_weight(self, obj: dict | None, weight: int) -> None:
+    def _write_weight(self, obj: dict | None, weight: int, mirror: bool, generation: int) -> None:
+        """Write the weight; a router that keeps the mirror on the same object writes it here too
+        (on with `mirror`, golive's off otherwise)."""
         raise NotImplementedError
 
+    def _mirror_of(self, obj: dict | None) -> bool:
+        """Whether golive's mirror copies users' requests now."""
+        raise NotImplementedError
+
+    def _after_weight(self, weight: int, generation: int, mirror: bool) -> None:
+        """What a write does once the weight is in: a mirror kept on another object is written there."""
+
     def _fence_of(self, obj: dict | None) -> Fence:
-        return _fence_from(((obj or {}).get("metadata") or {}).get("annotations") or {}, self.described)
+        return _fence_from(_annotations_of(obj), self.described)
+
+    def _shadow_backend(self) -> tuple[str, int]:
+        if self.settings.shadow_service is None or self.settings.shadow_port is None:
+            raise RouterRefused(f"{self.described}: mirror: no shadow Service to copy to "
+                                "(target.router.kubernetes.shadow_service)")
+        return self.settings.shadow_service, self.settings.shadow_port
 
     def read(self) -> TargetState:
-        """The weight in force and the fence beside it, from one read of the object."""
+        """The weight in force, the fence beside it and whether the mirror is on."""
         obj = self._get()
-        return TargetState(weight=self._weight_of(obj), fence=self._fence_of(obj))
+        return TargetState(weight=self._weight_of(obj), fence=self._fence_of(obj), mirror=self._mirror_of(obj))
 
     def read_weight(self) -> int:
         return self.read().weight
@@ -249,26 +293,50 @@ class _FencedRouter(_KubernetesObjects):
 
         return _update(f"take a new generation at {self.described}", attempt, self.deadline)
 
-    def set_weight(self, weight: int, generation: int) -> int:
+    def set_weight(self, weight: int, generation: int, mirror: bool = False) -> int:
         """Set the canary's share as the holder of `generation`; RouterFenced unless it is the
-        object's newest. Returns the weight read back once written."""
+        object's newest. `mirror` (at weight 0 only: the shadow stage) copies users' requests to
+        the shadow Service; any write without it takes golive's mirror off. Returns the weight
+        read back once written."""
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
             raise RouterRefused(f"{self.described}: the weight must be a whole number from 0 to 100, not {weight!r}")
+        if mirror and weight != 0:
+            raise RouterRefused(f"{self.described}: mirror: only at weight 0 (users on stable, their copies to the "
+                                f"canary), not {weight}")
+        if mirror:
+            self._shadow_backend()
 
         def attempt() -> None:
             obj = self._get()
             fence = self._fence_of(obj)
             if why := write_refusal(fence, generation):
                 raise RouterFenced(f"{self.described} refused the weight {weight}: {why}", fence)
-            self._write_weight(obj, weight)
+            self._write_weight(obj, weight, mirror, generation)
 
         _update(f"set the weight of {self.described}", attempt, self.deadline)
+        self._after_weight(weight, generation, mirror)
         return self.read().weight
 
 
 class IngressNginxRouter(_FencedRouter):
     """ingress-nginx: a canary Ingress beside the primary, weighted by `canary-weight`; the fence
-    is kept on the canary Ingress, which golive makes from the primary when it first takes it."""
+    is kept on the canary Ingress, which golive makes from the primary when it first takes it.
+
+    The mirror is `mirror-target` on the primary Ingress (ingress-nginx ignores it on a canary
+    Ingress), so it is not on the object that carries the fence, and no one write covers both. The
+    primary's mirror carries the generation that wrote it (`golive.dev/mirror-generation`). A mirror
+    write checks the fence on the canary Ingress (writing weight 0 there), patches the primary with
+    the resourceVersion it read, then reads the canary's fence again and takes its own mirror off
+    if it was fenced meanwhile. Any write without the mirror (a rollback's above all) takes golive's
+    mirror off the primary once it has passed the fence, unless a newer generation wrote it.
+
+    What is left: a writer paused (or killed) between its primary patch and its second fence read
+    leaves its mirror on until that read, or until the next write of any golive run, finds it. A
+    rollback that ran meanwhile has then set weight 0 and may have finished with copies of users'
+    requests still going to the shadow Service: users are answered by stable all along, the copies
+    are filled on paper, and the mirror can slow stable (ingress-nginx waits for the copy's
+    answer) for that long.
+    """
 
     def __init__(self, settings: KubernetesSettings, api: client.ApiClient | None = None,
                  deadline: Deadline | None = None, canary_pin: str | bool | None = None):
@@ -289,6 +357,53 @@ class IngressNginxRouter(_FencedRouter):
             return self._read(self.canary_name, passes=(404,))
         except ApiException:
             return None  # no canary Ingress: every request goes to the primary
+
+    def _mirror_of(self, canary: dict | None) -> bool:
+        annotations = _annotations_of(self._read(self.settings.ingress))
+        return _mirror_generation(annotations) is not None and MIRROR_TARGET in annotations
+
+    def _mirror_target(self) -> str:
+        service, port = self._shadow_backend()
+        return f"http://{service}.{self.namespace}.svc.{self.settings.cluster_domain}:{port}$request_uri"
+
+    def _patch_primary(self, primary: dict, annotations: dict[str, str | None]) -> None:
+        name = self.settings.ingress
+        patch = {"metadata": {"resourceVersion": _resource_version(primary, f"ingress {self.where(name)}"),
+                              "annotations": annotations}}
+        # 409: changed since we read it; `_update` reads it again.
+        self.call("patch", "ingresses", self.where(name), self.networking.patch_namespaced_ingress,
+                  name, self.namespace, patch, passes=(409,), _content_type=MERGE_PATCH)
+
+    def _mirror_on(self, generation: int) -> None:
+        primary = self._read(self.settings.ingress)
+        annotations = _annotations_of(primary)
+        written = _mirror_generation(annotations)
+        if written is None and annotations.get(MIRROR_TARGET):
+            raise RouterRefused(f"ingress {self.where(self.settings.ingress)}: mirror: it carries a {MIRROR_TARGET} "
+                                f"golive did not write ({escape_line(annotations[MIRROR_TARGET])[:80]})")
+        if written is not None and written > generation:
+            return  # a newer generation's mirror: the second fence read finds this writer fenced
+        self._patch_primary(primary, {MIRROR_TARGET: self._mirror_target(), MIRROR_REQUEST_BODY: "on",
+                                      MIRROR_GENERATION: str(generation)})
+
+    def _mirror_off(self, generation: int) -> None:
+        """Take golive's mirror off the primary, unless a newer generation than `generation` wrote it."""
+        primary = self._read(self.settings.ingress)
+        written = _mirror_generation(_annotations_of(primary))
+        if written is None or written > generation:
+            return
+        self._patch_primary(primary, {MIRROR_TARGET: None, MIRROR_REQUEST_BODY: None, MIRROR_GENERATION: None})
+
+    def _after_weight(self, weight: int, generation: int, mirror: bool) -> None:
+        primary = f"ingress {self.where(self.settings.ingress)}"
+        if not mirror:
+            _update(f"take the mirror off {primary}", lambda: self._mirror_off(generation), self.deadline)
+            return
+        _update(f"mirror at {primary}", lambda: self._mirror_on(generation), self.deadline)
+        fence = self._fence_of(self._get())
+        if why := write_refusal(fence, generation):
+            _update(f"take the mirror off {primary}", lambda: self._mirror_off(generation), self.deadline)
+            raise RouterFenced(f"{self.described} refused the mirror: {why}", fence)
 
     def _weight_of(self, canary: dict | None) -> int:
         if canary is None:
@@ -342,7 +457,8 @@ class IngressNginxRouter(_FencedRouter):
                               f"{self.settings.stable_service}: no canary can be made of it")
         metadata = primary.get("metadata", {})
         kept = {k: v for k, v in (metadata.get("annotations") or {}).items()
-                if not k.startswith((CANARY, GOLIVE)) and k != "kubectl.kubernetes.io/last-applied-configuration"}
+                if not k.startswith((CANARY, GOLIVE, f"{NGINX}mirror-"))
+                and k != "kubectl.kubernetes.io/last-applied-configuration"}
         fenced = _fence_annotations(fence) if fence else {}
         written = {**kept, **self._canary_annotations(percent), **fenced}
         annotations = {k: v for k, v in written.items() if v is not None}
@@ -367,7 +483,8 @@ class IngressNginxRouter(_FencedRouter):
             return self._create_canary(0, fence)
         self._patch_annotations(canary, {**_fence_annotations(fence), **self._header_annotations()})
 
-    def _write_weight(self, canary: dict | None, weight: int) -> None:
+    def _write_weight(self, canary: dict | None, weight: int, mirror: bool, generation: int) -> None:
+        # The mirror is the primary's: `_after_weight` writes it once this weight is in.
         if canary is None:
             return self._create_canary(weight, None)  # generation 0: nobody ever took the target
         annotations: dict[str, str | None] = {CANARY_WEIGHT_TOTAL: None, **self._canary_annotations(weight)}
@@ -390,13 +507,13 @@ class GatewayApiRouter(_FencedRouter):
         return self.call("get", "httproutes", self.where(self.name), self.custom.get_namespaced_custom_object,
                          GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, HTTP_ROUTES, self.name)
 
-    def _split(self, route: dict) -> list[tuple[dict, dict]]:
-        """(stable, canary) backendRefs of every rule that sends to both."""
+    def _split(self, route: dict) -> list[tuple[dict, dict, dict]]:
+        """(rule, stable, canary backendRefs) of every rule that sends to both."""
         pairs = []
         for rule in route.get("spec", {}).get("rules", []):
             refs = {ref.get("name"): ref for ref in rule.get("backendRefs", []) if ref.get("kind", "Service") == "Service"}
             if self.settings.stable_service in refs and self.settings.canary_service in refs:
-                pairs.append((refs[self.settings.stable_service], refs[self.settings.canary_service]))
+                pairs.append((rule, refs[self.settings.stable_service], refs[self.settings.canary_service]))
         if not pairs:
             raise RouterError(f"{self.described} has no rule sending to both "
                               f"{self.settings.stable_service} and {self.settings.canary_service}")
@@ -404,7 +521,7 @@ class GatewayApiRouter(_FencedRouter):
 
     def _weight_of(self, route: dict) -> int:
         shares = set()
-        for stable, canary in self._split(route):
+        for _rule, stable, canary in self._split(route):
             # An absent weight is 1 in Gateway API.
             stable_weight, canary_weight = int(stable.get("weight", 1)), int(canary.get("weight", 1))
             if stable_weight + canary_weight == 0:
@@ -423,10 +540,50 @@ class GatewayApiRouter(_FencedRouter):
     def _write_fence(self, route: dict, fence: Fence) -> None:
         self._patch(route, {"metadata": {"annotations": _fence_annotations(fence)}})
 
-    def _write_weight(self, route: dict, weight: int) -> None:
-        for stable, canary in self._split(route):
+    def _mirror_filter(self) -> dict:
+        service, port = self._shadow_backend()
+        return {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": service, "port": port}}}
+
+    def _golive_backends(self, route: dict) -> set[tuple[str, int]]:
+        """The backends golive mirrors to: the settings' shadow Service, and the one it wrote last
+        (settings may have changed since)."""
+        backends = set()
+        if self.settings.shadow_service and self.settings.shadow_port:
+            backends.add((self.settings.shadow_service, self.settings.shadow_port))
+        name, _, port = str(_annotations_of(route).get(MIRROR_BACKEND, "")).rpartition(":")
+        if name and port.isdigit():
+            backends.add((name, int(port)))
+        return backends
+
+    def _is_golive_mirror(self, rule_filter: dict, backends: set[tuple[str, int]]) -> bool:
+        if not isinstance(rule_filter, dict) or rule_filter.get("type") != "RequestMirror":
+            return False
+        ref = (rule_filter.get("requestMirror") or {}).get("backendRef") or {}
+        return (ref.get("group", "") == "" and ref.get("kind", "Service") == "Service"
+                and ref.get("namespace", self.namespace) == self.namespace
+                and (ref.get("name"), ref.get("port")) in backends)
+
+    def _mirror_of(self, route: dict) -> bool:
+        backends = self._golive_backends(route)
+        return any(self._is_golive_mirror(rule_filter, backends)
+                   for rule, _stable, _canary in self._split(route) for rule_filter in rule.get("filters") or [])
+
+    def _write_weight(self, route: dict, weight: int, mirror: bool, generation: int) -> None:
+        backends = self._golive_backends(route)
+        for rule, stable, canary in self._split(route):
             stable["weight"], canary["weight"] = 100 - weight, weight
-        self._patch(route, {"spec": {"rules": route["spec"]["rules"]}})
+            # Filters golive did not write stay as they are, in their order.
+            filters = [f for f in rule.get("filters") or [] if not self._is_golive_mirror(f, backends)]
+            if mirror:
+                filters.append(self._mirror_filter())
+            if filters:
+                rule["filters"] = filters
+            else:
+                rule.pop("filters", None)
+        service, port = self._shadow_backend() if mirror else (None, None)
+        marks = ({MIRROR_GENERATION: str(generation), MIRROR_BACKEND: f"{service}:{port}"} if mirror
+                 else {MIRROR_GENERATION: None, MIRROR_BACKEND: None})
+        self._patch(route, {"metadata": {"annotations": marks}, "spec": {"rules": route["spec"]["rules"]}})
 
 
 def _matches(labels: dict, selector: dict) -> bool:

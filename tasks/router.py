@@ -81,7 +81,8 @@ def set_weight(router: RouterSettings, weight: int, generation: int, deadline: f
     started = time.monotonic()
     target = router_for(router, deadline)
     if mirror and not getattr(target, "mirrors", False):
-        raise RouterRefused(f"{router.kind} router: no mirror (the shadow stage runs on the sandbox router)")
+        raise RouterRefused(f"{router.kind} router: no mirror without a shadow Service to copy to "
+                            "(target.router.kubernetes.shadow_service)")
     in_force = target.set_weight(weight, generation, mirror=True) if mirror else target.set_weight(weight, generation)
     return WeightReading(requested=weight, in_force=in_force, at=time.time(), generation=generation,
                          seconds=round(time.monotonic() - started, 3), mirror=mirror)

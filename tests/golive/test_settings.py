@@ -260,7 +260,8 @@ def test_a_cluster_router_runs_the_shadow_stage_only_with_a_shadow_service(kind)
     assert (without.shadow_runs, without.target.router.kubernetes.mirrors) == (False, False)
     assert without.planned_stages == (1, 5, 25, 50, 100)
 
-    shadowed = load_settings({"release": "1.4.0", **cluster_router(kind, shadow_service="spark-shadow", shadow_port=8081)})
+    shadowed = load_settings({"release": "1.4.0",
+                              **cluster_router(kind, shadow_service="spark-shadow", shadow_port=8081)})
     assert (shadowed.shadow_runs, shadowed.target.router.kubernetes.mirrors) == (True, True)
     assert shadowed.planned_stages[:2] == (SHADOW_STAGE, 1)
 
