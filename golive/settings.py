@@ -186,6 +186,9 @@ class RouterSettings(_Strict):
     def _cluster_routers_name_their_cluster(self) -> RouterSettings:
         if self.kind != "sandbox" and self.kubernetes is None:
             raise ValueError(f"the {self.kind} router needs `kubernetes` settings (namespace, objects, credentials)")
+        if self.kind != "sandbox" and self.mirror_routes != DEFAULT_MIRROR_ROUTES:
+            raise _FieldError(f"mirror_routes: the {self.kind} router's mirror copies every request its route "
+                              "sends to the shadow Service; only the sandbox's mirror is narrowed")
         return self
 
     @property
@@ -283,7 +286,8 @@ class OperatorSettings(_Strict):
 class ShadowSettings(_Strict):
     """The shadow stage before the first (`policy.shadow`): users stay on stable; their requests
     that change nothing, and their orders (filled on paper), are copied to the canary, which is
-    judged on them before any user reaches it. It runs where the router can mirror (the sandbox's)."""
+    judged on them before any user reaches it. It runs where the router can mirror: the sandbox's,
+    or a cluster router with `target.router.kubernetes.shadow_service`."""
 
     enabled: StrictBool = True
     dwell_seconds: float | None = Field(None, gt=0, le=DAY, strict=True)  # default: policy.dwell_seconds
