@@ -34,10 +34,13 @@ class Ports:
     prometheus: int = 19090
     control: int = 18070  # the router's control API (set / read the canary weight)
     alertmanager: int = 19093
+    secondary: int = 18083  # the stable version's second instance: the shadow stage's noise
+    secondary_admin: int = 18093
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 11, base + 12, base + 1010, base - 10, base + 1013)
+        return cls(base, base + 1, base + 2, base + 11, base + 12, base + 1010, base - 10, base + 1013,
+                   base + 3, base + 13)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -131,9 +134,11 @@ def render_nginx(folder: Path, ports: Ports, weight: int, generation: int = 0, m
 
     `mirror` (at weight 0 only: the shadow stage) copies each user request that cannot change
     anything (`mirror_routes`, by default GET and HEAD but websockets, and the orders the canary
-    fills on paper; websockets are never copied) to the canary
-    with `X-Golive-Shadow: 1`, nginx's `mirror`: the user is answered by stable and the copy's answer
-    is dropped. nginx holds the user's keep-alive connection until the copy ends, so a slow canary
+    fills on paper; websockets are never copied) to the canary, and to the stable version's
+    secondary (whose differences from stable are the noise the canary's are judged against),
+    with `X-Golive-Shadow: 1`, nginx's `mirror`: the user is answered by stable and the copies'
+    answers are dropped. No user request reaches the secondary any other way. nginx holds the
+    user's keep-alive connection until the copies end, so a slow canary (or secondary)
     delays that connection's next request by up to the copy's 2-s read limit: the shadow stage
     must watch stable's latency with the mirror on. No client can send that header: it is taken
     off every request the router proxies. The copies are subrequests, which the access log leaves
@@ -182,6 +187,7 @@ http {{
 
     upstream stable {{ server 127.0.0.1:{ports.stable}; keepalive 16; }}
     upstream canary {{ server 127.0.0.1:{ports.canary}; keepalive 16; }}
+    upstream secondary {{ server 127.0.0.1:{ports.secondary}; keepalive 16; }}
     upstream weighted {{
         {weighted}
         keepalive 32;
@@ -208,7 +214,7 @@ http {{
             return 404;
         }}
         location / {{
-            {"mirror /__golive/mirror;" if mirror else "mirror off;"}
+            {"mirror /__golive/mirror; mirror /__golive/mirror-secondary;" if mirror else "mirror off;"}
             proxy_pass http://$spark_pool;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
@@ -218,10 +224,19 @@ http {{
             proxy_set_header X-Golive-Shadow "";
             proxy_read_timeout 3600s;
         }}
-        location = /__golive/mirror {{
+{_mirror_location("/__golive/mirror", "canary")}
+{_mirror_location("/__golive/mirror-secondary", "secondary")}
+    }}
+}}
+"""
+
+
+def _mirror_location(path: str, upstream: str) -> str:
+    """An internal location that copies a mirrorable request to `upstream` as shadow traffic."""
+    return f"""        location = {path} {{
             internal;
             if ($golive_mirrorable = 0) {{ return 204; }}
-            proxy_pass http://canary$request_uri;
+            proxy_pass http://{upstream}$request_uri;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -230,15 +245,13 @@ http {{
             proxy_connect_timeout 200ms;
             proxy_send_timeout 2s;
             proxy_read_timeout 2s;
-        }}
-    }}
-}}
-"""
+        }}"""
 
 
 def render_prometheus(ports: Ports, rules_folder: Path) -> str:
     """Prometheus scraping both tracks and the router's request counts (its control API's
-    /metrics), evaluating every rule file in `rules_folder` (none is fine) and sending its alerts
+    /metrics; not the stable version's secondary, whose shadow traffic no signal judges), evaluating
+    every rule file in `rules_folder` (none is fine) and sending its alerts
     to the sandbox's Alertmanager. Each track's target is labelled with its `track`, so the
     metrics of an application that knows nothing of tracks carry one; the demo's own `track`
     label is kept as it is (`honor_labels`)."""

@@ -30,7 +30,9 @@ from sandbox.release_repo import create_release_repo
 __all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "SandboxFolderError", "default_workdir"]
 
 INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus prometheus-alertmanager nginx"
-TRACKS = ("stable", "canary")
+# The stable version's secondary answers only the shadow stage's mirror: the noise the canary's
+# response differences are measured against.
+TRACKS = ("stable", "canary", "secondary")
 # Where Debian puts the binaries, in case they are not on this user's PATH.
 _SBIN = ("/usr/sbin", "/usr/bin", "/sbin")
 
@@ -231,6 +233,7 @@ class Sandbox:
             "canary": self.service_url("canary"),
             "stable admin": self.admin_url("stable"),
             "canary admin": self.admin_url("canary"),
+            "secondary (shadow only)": self.service_url("secondary"),
             "prometheus": self.prometheus_url,
             "alertmanager": self.alertmanager_url,
             "router control": self.control_url,
@@ -549,7 +552,7 @@ def _answer(response: httpx.Response, who: str) -> dict:
 
 def _track(track: str) -> str:
     if track not in TRACKS:
-        raise SandboxError(f"track: expected stable or canary, got {track!r}")
+        raise SandboxError(f"track: expected {', '.join(TRACKS)}, got {track!r}")
     return track
 
 

@@ -55,6 +55,9 @@ FAULTS: dict[str, tuple[str, str, float, float]] = {
     "paper_fill_delay_ms": (
         "every paper fill (a mirrored order's) is decided this many ms late", "consistency drift", 0, 10_000,
     ),
+    "quote_skew_pct": (
+        "every quote's price is off the market's by this many percent", "shadow response differences", -50, 50,
+    ),
 }
 
 
@@ -73,6 +76,7 @@ class Faults:
     slow_db_ms: float = 0.0
     cpu_burn_ms: float = 0.0
     paper_fill_delay_ms: float = 0.0
+    quote_skew_pct: float = 0.0
 
     def update(self, values: dict) -> None:
         """Validate every value first, then apply them all: a bad request changes nothing."""

@@ -1,11 +1,13 @@
-"""spark: the sandbox's demo trading API, run once per track (stable and canary).
+"""spark: the sandbox's demo trading API, run once per track (stable and canary), and once more
+as the stable version's secondary, which the shadow stage's mirror alone reaches.
 
 Every golden signal is measured for real in this process: request latency and status codes by
 an ASGI middleware, websocket staleness from the tick feed, risk blocks and idempotency
 conflicts where orders are decided, CSP violations from the reports browsers post, event-loop
 lag and GC pauses per generation by `loopwatch` (the probes any asyncio service can import).
 Faults (see `faults.py`) are switched
-on an admin port that only loopback reaches.
+on an admin port that only loopback reaches. The answers to the requests the router sent, and
+the order decisions, are kept for the shadow stage (`/__golive/responses`, `/__golive/fills`).
 
     python -m sandbox.service --track canary --version 1.4.0 --port 18082 --admin-port 18092 --db spark.sqlite
 """
@@ -36,6 +38,7 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -53,6 +56,8 @@ CSP = "default-src 'self'; script-src 'self'; report-uri /csp-report"
 # Pages that pick up a third-party script (browser extensions inject them freely): the CSP baseline.
 THIRD_PARTY_SCRIPT_RATE = 0.2
 TICK_SECONDS = 0.5
+# How far a tick's price lies from its symbol's base, as a share (a standard deviation).
+MARKET_SIGMA = 0.001
 # The matching engine behind the API answers in ~50 ms (lognormal): p95 lands near 135 ms.
 DOWNSTREAM_MEDIAN_S = 0.05
 DOWNSTREAM_SIGMA = 0.6
@@ -66,11 +71,30 @@ FILLS_PATH = "/__golive/fills"
 # client's own is overwritten): what a live fill and the paper fill of the same order are matched by.
 REQUEST_ID_HEADER = "x-request-id"
 REQUEST_ID_MAX_CHARS = 128
+# The newest answers to requests the router sent (those carrying its request id), for the shadow
+# stage's response comparison (GET RESPONSES_PATH): a JSON body up to RESPONSE_JSON_MAX_BYTES is
+# kept whole, any other only by its size and digest.
+RESPONSES_KEPT = 10_000
+RESPONSES_PATH = "/__golive/responses"
+RESPONSE_JSON_MAX_BYTES = 16_384
+# The second instance of the stable version the shadow stage's mirror copies requests to beside
+# the canary (its noise is what the canary's differences are measured against): every request it
+# answers is shadow traffic, and it opens neither the store nor the outbox.
+SECONDARY_TRACK = "secondary"
+TRACKS = ("stable", "canary", SECONDARY_TRACK)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10)
-UNMEASURED_PATHS = {"/metrics", "/healthz", FILLS_PATH}
+UNMEASURED_PATHS = {"/metrics", "/healthz", FILLS_PATH, RESPONSES_PATH}
 
 disable_created_metrics()  # `*_created` series only double what Prometheus scrapes
+
+
+def market_price(symbol: str, at: float) -> float:
+    """The market's price of `symbol` in the feed's tick holding wall-clock time `at`: every instance
+    of the service reads one market, so two of them quote alike at the same moment (the shadow
+    stage's response comparison counts a price that differs, and a tick's edge is its only noise)."""
+    draw = random.Random(f"{symbol}|{int(at // TICK_SECONDS)}")
+    return round(SYMBOLS[symbol] * (1 + draw.gauss(0, MARKET_SIGMA)), 4)
 
 
 def route_of(path: str) -> str:
@@ -149,10 +173,11 @@ class Spark:
         self.lags: deque[tuple[float, float]] = deque()
         self.paper_keys: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
         self.fills: deque[dict] = deque(maxlen=FILLS_KEPT)
+        self.responses: deque[dict] = deque(maxlen=RESPONSES_KEPT)
+        self.shadow_only = track == SECONDARY_TRACK
         self.storing: dict[object, int] = {}  # live orders decided, at that time, while the store records them
         self.subscribers: set[asyncio.Queue] = set()
         self.last_tick = time.time()
-        self.prices = dict(SYMBOLS)
         # A busy service collects many times a second; this small one would not, at low
         # traffic, and "mean GC pause" would have no data. A small young generation collects
         # often (each pause microseconds), as a loaded runtime does.
@@ -165,11 +190,13 @@ class Spark:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app):
         loop = asyncio.get_running_loop()
-        self.store = await loop.run_in_executor(self.db_pool, OrderStore, self.db_path, self.track)
-        self.outbox_store = await loop.run_in_executor(self.outbox_pool, OrderStore, self.db_path, self.track)
+        if not self.shadow_only:
+            self.store = await loop.run_in_executor(self.db_pool, OrderStore, self.db_path, self.track)
+            self.outbox_store = await loop.run_in_executor(self.outbox_pool, OrderStore, self.db_path, self.track)
         gc.set_threshold(*self._gc_default)
         self.metrics.gc_probe.install()
-        for work in (self._feed, self.metrics.loop_probe.run, self._block_loop, self._gc_churn, self._drain_outbox):
+        works = [self._feed, self.metrics.loop_probe.run, self._block_loop, self._gc_churn]
+        for work in works if self.shadow_only else [*works, self._drain_outbox]:
             self._tasks.append(asyncio.create_task(work()))
         try:
             yield
@@ -178,20 +205,26 @@ class Spark:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self.metrics.gc_probe.remove()
-            self.db_pool.submit(self.store.close).result()
-            self.outbox_pool.submit(self.outbox_store.close).result()
+            if self.store is not None:
+                self.db_pool.submit(self.store.close).result()
+                self.outbox_pool.submit(self.outbox_store.close).result()
             self.db_pool.shutdown()
             self.outbox_pool.shutdown()
+
+    @staticmethod
+    def price_book() -> dict[str, float]:
+        """Every symbol's market price now."""
+        now = time.time()
+        return {symbol: market_price(symbol, now) for symbol in SYMBOLS}
 
     async def _feed(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             if self.faults.ws_stall:
                 continue
-            symbol = self.random.choice(list(self.prices))
-            self.prices[symbol] *= 1 + self.random.gauss(0, 0.0005)
+            symbol = self.random.choice(list(SYMBOLS))
             data_time = time.time() - self.faults.ws_lag_s  # a lagging upstream sends old prices
-            message = json.dumps({"symbol": symbol, "price": round(self.prices[symbol], 4), "ts": data_time})
+            message = json.dumps({"symbol": symbol, "price": market_price(symbol, data_time), "ts": data_time})
             for queue in list(self.subscribers):
                 with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(message)
@@ -255,7 +288,7 @@ class Spark:
         if self.faults.error_rate and self.random.random() < self.faults.error_rate:
             return JSONResponse({"error": "internal error"}, status_code=500)
         if self.faults.cpu_burn_ms:
-            spark_price_checksum_burn(self.prices, self.faults.cpu_burn_ms / 1000)
+            spark_price_checksum_burn(self.price_book(), self.faults.cpu_burn_ms / 1000)
         return None
 
     async def order(self, request: Request) -> Response:
@@ -280,11 +313,11 @@ class Spark:
             return _invalid("X-Idempotency-Key", "expected 1 to 128 characters")
         if key is not None:
             self.metrics.one(self.metrics.keyed).inc()
-        paper, quantity = is_shadow(request.headers), float(quantity)
+        paper, quantity = self.shadow_only or is_shadow(request.headers), float(quantity)
         if paper and self.faults.paper_fill_delay_ms:
             await asyncio.sleep(self.faults.paper_fill_delay_ms / 1000)
         fill = partial(self._record_fill, request_id, paper, symbol, side, quantity)
-        if quantity * self.prices[symbol] > RISK_NOTIONAL_LIMIT or (
+        if quantity * market_price(symbol, time.time()) > RISK_NOTIONAL_LIMIT or (
             self.faults.risk_block_rate and self.random.random() < self.faults.risk_block_rate
         ):
             self.metrics.one(self.metrics.risk_blocks).inc()
@@ -320,7 +353,7 @@ class Spark:
             self.paper_keys[key] = None
             if len(self.paper_keys) > PAPER_KEYS_KEPT:
                 del self.paper_keys[next(iter(self.paper_keys))]
-        price = round(self.prices[symbol], 4)
+        price = market_price(symbol, time.time())
         filled_at_ns = self._record_fill(request_id, True, symbol, side, quantity, "filled", price)
         return JSONResponse({"status": "paper_filled", "symbol": symbol, "side": side, "quantity": quantity,
                              "price": price, "filled_at_ns": filled_at_ns,
@@ -355,25 +388,46 @@ class Spark:
         """The kept order decisions newer than `since_ns` (exclusive), in the order they were
         recorded, with the service's clock now (or just before the oldest decision still being
         stored): the next read's `since_ns`."""
-        raw = request.query_params.get("since_ns", "0")
-        try:
-            since_ns = int(raw)
-        except ValueError:
-            since_ns = -1
-        if since_ns < 0:
-            return JSONResponse({"error": f"since_ns: expected a whole number of nanoseconds >= 0, got {raw[:40]!r}"},
-                                status_code=400)
+        since_ns = _since_ns(request)
+        if isinstance(since_ns, Response):
+            return since_ns
         now_ns = min([time.monotonic_ns(), *(at_ns - 1 for at_ns in self.storing.values())])
         return JSONResponse({"clock": "monotonic_ns", "now_ns": now_ns,
                              "fills": [fill for fill in self.fills if fill["at_ns"] > since_ns]})
+
+    def record_response(self, request_id: str, scope: dict, answer: _Answer) -> None:
+        """Keep the answer to a request the router sent (it carries the router's request id), timed
+        now on the machine's monotonic clock, for the shadow stage's response comparison."""
+        headers = dict(scope["headers"])
+        self.responses.append({
+            "request_id": request_id, "at_ns": time.monotonic_ns(), "method": scope["method"],
+            "path": scope["path"][:200], "route": route_of(scope["path"]), "status": answer.status,
+            "shadow": headers.get(SHADOW_HEADER.encode()) == b"1",  # a mirror's copy, on any track
+            "content_type": answer.content_type, "bytes": answer.size,
+            "sha256": answer.digest.hexdigest(), "json": answer.json_body(),
+        })
+
+    async def responses_endpoint(self, request: Request) -> Response:
+        """The kept answers newer than `since_ns` (exclusive), oldest first, with the service's
+        clock now: the next read's `since_ns` (an answer is timed when it is kept, so none older
+        than that clock can be kept later)."""
+        since_ns = _since_ns(request)
+        if isinstance(since_ns, Response):
+            return since_ns
+        now_ns = time.monotonic_ns()
+        return JSONResponse({"clock": "monotonic_ns", "now_ns": now_ns, "track": self.track,
+                             "responses": [answer for answer in self.responses if answer["at_ns"] > since_ns]})
 
     async def quote(self, request: Request) -> Response:
         if failed := await self._downstream(request_id_of(request.headers)):
             return failed
         symbol = request.path_params["symbol"]
-        if symbol not in self.prices:
+        if symbol not in SYMBOLS:
             return JSONResponse({"error": "unknown symbol", "symbol": symbol}, status_code=404)
-        return JSONResponse({"symbol": symbol, "price": round(self.prices[symbol], 4)})
+        price = market_price(symbol, time.time())
+        if self.faults.quote_skew_pct:
+            price = round(price * (1 + self.faults.quote_skew_pct / 100), 4)
+        return JSONResponse({"symbol": symbol, "price": price})
 
     async def outbox_lag(self, request: Request) -> Response:
         try:
@@ -382,7 +436,8 @@ class Spark:
             window = -1.0
         if not 0 < window <= LAG_WINDOW_SECONDS:
             return _invalid("window_s", f"expected seconds in (0, {LAG_WINDOW_SECONDS:g}]")
-        pending = await asyncio.get_running_loop().run_in_executor(self.outbox_pool, self.outbox_store.pending_ages)
+        pending = [] if self.outbox_store is None else await asyncio.get_running_loop().run_in_executor(
+            self.outbox_pool, self.outbox_store.pending_ages)
         since = time.time() - window
         samples = sorted([lag for at, lag in self.lags if at >= since] + pending)
 
@@ -479,6 +534,7 @@ class Spark:
             Route("/healthz", self.healthz),
             Route("/metrics", self.metrics_endpoint),
             Route(FILLS_PATH, self.fills_endpoint, methods=["GET"]),
+            Route(RESPONSES_PATH, self.responses_endpoint, methods=["GET"]),
             WebSocketRoute("/ws", self.ws),
         ]
         app = Starlette(routes=routes, lifespan=self.lifespan)
@@ -504,8 +560,53 @@ def spark_price_checksum_burn(prices: dict[str, float], seconds: float) -> str:
     return digest.hexdigest()
 
 
+def _since_ns(request: Request) -> int | Response:
+    """The `since_ns` a reader of a ring asks from (0 when it names none), or the 400 answer to it."""
+    raw = request.query_params.get("since_ns", "0")
+    try:
+        since_ns = int(raw)
+    except ValueError:
+        since_ns = -1
+    if since_ns < 0:
+        return JSONResponse({"error": f"since_ns: expected a whole number of nanoseconds >= 0, got {raw[:40]!r}"},
+                            status_code=400)
+    return since_ns
+
+
 def _invalid(field: str, error: str) -> Response:
     return JSONResponse({"detail": [{"field": field, "error": error}]}, status_code=422)
+
+
+class _Answer:
+    """A response as it is sent: its status, content type, size and digest, and its body while it
+    is no longer than a JSON body is kept."""
+
+    def __init__(self):
+        self.status, self.content_type, self.size, self.complete = 0, "", 0, False
+        self.digest = hashlib.sha256()
+        self.head = bytearray()
+
+    def take(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            headers = dict(message.get("headers", []))
+            self.content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip()[:100]
+        elif message["type"] == "http.response.body":
+            chunk = message.get("body", b"")
+            self.size += len(chunk)
+            self.digest.update(chunk)
+            if self.size <= RESPONSE_JSON_MAX_BYTES:
+                self.head += chunk
+            self.complete = not message.get("more_body", False)
+
+    def json_body(self) -> object | None:
+        """The body parsed, when it is JSON and short enough to keep; None otherwise."""
+        if self.content_type != "application/json" or self.size > RESPONSE_JSON_MAX_BYTES or not self.head:
+            return None
+        try:
+            return json.loads(self.head)
+        except (ValueError, RecursionError):
+            return None
 
 
 class _Instrumented:
@@ -523,20 +624,26 @@ class _Instrumented:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = 500
+        headers = dict(scope["headers"])
+        request_id = request_id_of(Headers(scope=scope))
+        answer = _Answer() if request_id else None
 
         async def send_with_identity(message):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), *self.identity]}
+            if answer is not None:
+                answer.take(message)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_identity)
         finally:
+            if answer is not None and answer.complete:
+                self.spark.record_response(request_id, scope, answer)
             m = self.spark.metrics
             route = route_of(scope["path"])
-            headers = dict(scope["headers"])
             source = "shadow" if headers.get(SHADOW_HEADER.encode()) == b"1" else _SOURCES.get(
                 headers.get(b"x-synthetic"), "user")
             m.duration.labels(**m.labels, route=route).observe(time.perf_counter() - started)
@@ -571,12 +678,13 @@ async def serve_with_admin(app, admin_app, host: str, port: int, admin_port: int
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="spark demo service (one track)")
-    parser.add_argument("--track", choices=("stable", "canary"), required=True)
+    parser.add_argument("--track", choices=TRACKS, required=True,
+                        help=f"{SECONDARY_TRACK}: the stable version's second instance, shadow traffic only")
     parser.add_argument("--version", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--admin-port", type=int, required=True)
-    parser.add_argument("--db", required=True, help="SQLite file shared by both tracks")
+    parser.add_argument("--db", required=True, help="SQLite file shared by both tracks (the secondary opens none)")
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
     spark = Spark(args.track, args.version, args.db, args.seed)

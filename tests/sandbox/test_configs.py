@@ -70,3 +70,26 @@ def test_a_route_nginx_could_read_as_configuration_is_refused_in_one_line_naming
     with pytest.raises(ValueError, match=r"^" + re.escape(field) + r": expected ") as refused:
         check_mirror_routes(routes)
     assert "\n" not in str(refused.value)
+
+
+def test_the_mirror_copies_to_the_canary_and_to_stables_secondary_as_shadow_traffic(tmp_path):
+    ports = Ports.from_base(28080)
+    conf = render_nginx(tmp_path, ports, 0, mirror=True)
+    assert "mirror /__golive/mirror; mirror /__golive/mirror-secondary;" in _location(conf, "/")
+    assert f"upstream secondary {{ server 127.0.0.1:{ports.secondary};" in conf
+    for location, upstream in (("= /__golive/mirror", "canary"), ("= /__golive/mirror-secondary", "secondary")):
+        copy = _location(conf, location)
+        assert "internal;" in copy and "if ($golive_mirrorable = 0) { return 204; }" in copy
+        assert f"proxy_pass http://{upstream}$request_uri;" in copy
+        assert "proxy_set_header X-Golive-Shadow 1;" in copy and "proxy_set_header X-Request-Id $request_id;" in copy
+    # Only the mirror's locations name the secondary: no user request is routed to it.
+    outside = conf.replace(_location(conf, "= /__golive/mirror-secondary"), "")
+    assert outside.count("http://secondary") == 0 and str(ports.secondary) not in conf.split("upstream weighted")[1]
+    off = render_nginx(tmp_path, ports, 0)
+    assert "mirror off;" in _location(off, "/") and "mirror /__golive/mirror-secondary" not in off
+
+
+def test_every_part_of_the_sandbox_has_a_port_of_its_own():
+    for ports in (Ports(), Ports.from_base(28080)):
+        assert len(set(ports.as_dict().values())) == len(ports.as_dict())
+    assert (Ports.from_base(28080).secondary, Ports.from_base(28080).secondary_admin) == (28083, 28093)
