@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prometheus_client.parser import text_string_to_metric_families
 
 from golive.drift import checked_fills
+from golive.response_diff import checked_responses
 from golive.models import RolloutObservation, ServiceCheck
 from golive.signals import DRILL_REQUESTS_METRIC, IDEMPOTENCY_CONFLICTS_METRIC, PROBE_MARK
 from tasks.http_client import shared_client
@@ -114,18 +115,38 @@ def read_fills(url: str, since_ns: int) -> dict:
     Raises:
         ValueError: a `since_ns` that is not a whole number >= 0, or an answer of another shape.
         RuntimeError: any answer but 200. Each one line; the task retries twice before it fails."""
+    return checked_fills(_read_ring(url, "/__golive/fills", since_ns), f"{url.rstrip('/')}/__golive/fills")
+
+
+@task(name="read the service's responses", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def read_responses(url: str, since_ns: int) -> dict:
+    """The answers the service at `url` gave to the requests the router sent (its newest 10,000)
+    that are newer than `since_ns` on its monotonic clock, from GET {url}/__golive/responses.
+
+    Returns:
+        `{"clock": "monotonic_ns", "now_ns": the service's clock now (the next read's since_ns),
+        "responses": [{request_id, at_ns, method, path, route, status, shadow, content_type, bytes,
+        sha256, json}, ...]}`, checked.
+
+    Raises:
+        ValueError: a `since_ns` that is not a whole number >= 0, or an answer of another shape.
+        RuntimeError: any answer but 200. Each one line; the task retries twice before it fails."""
+    return checked_responses(_read_ring(url, "/__golive/responses", since_ns), f"{url.rstrip('/')}/__golive/responses")
+
+
+def _read_ring(url: str, path: str, since_ns: int) -> object:
+    """The JSON a service's ring at `path` answers for `since_ns`; ValueError or RuntimeError, one line."""
     if isinstance(since_ns, bool) or not isinstance(since_ns, int) or since_ns < 0:
         raise ValueError(f"since_ns: expected a whole number of nanoseconds >= 0, got {since_ns!r}")
-    where = f"{url.rstrip('/')}/__golive/fills"
+    where = f"{url.rstrip('/')}{path}"
     response = shared_client().get(where, params={"since_ns": str(since_ns)}, timeout=5)
     if response.status_code != 200:
         said = " ".join(response.text.split())[:200]
         raise RuntimeError(f"{where}: HTTP {response.status_code}: {said}")
     try:
-        answer = response.json()
+        return response.json()
     except ValueError:
         raise ValueError(f"{where}: expected a JSON object, got {response.text[:80]!r}") from None
-    return checked_fills(answer, where)
 
 
 @task(name="fetch the API contract", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
