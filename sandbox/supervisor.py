@@ -26,7 +26,7 @@ from sandbox.app_wrapper import app_command, loadgen_args
 from sandbox.router import NginxRouter, load_fence, serve_control
 from sandbox.store import create_database
 
-STOP_ORDER = ("loadgen", "router", "canary", "stable", "prometheus", "alertmanager")
+STOP_ORDER = ("loadgen", "router", "canary", "secondary", "stable", "prometheus", "alertmanager")
 
 
 class Supervisor:
@@ -105,11 +105,18 @@ class Supervisor:
                 cmd += ["--seed", str(cfg["seed"] + (track == "canary"))]
             cmd = app_command(cfg, py, track, version, port, admin) or cmd  # a user's app in the demo's place
             self._spawn(track, cmd, port)
+        if not cfg.get("app"):  # a user's application knows no shadow traffic: only the demo has a secondary
+            cmd = [py, "-m", "sandbox.service", "--track", "secondary", "--version", cfg["stable_version"],
+                   "--port", str(ports.secondary), "--admin-port", str(ports.secondary_admin), "--db", str(db)]
+            if cfg.get("seed") is not None:
+                cmd += ["--seed", str(cfg["seed"] + 2)]
+            self._spawn("secondary", cmd, ports.secondary)
         self._spawn("router", [
             cfg["binaries"]["nginx"], "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"),
             "-e", str(nginx_dir / "error.log"),
         ], ports.router)
-        self._wait_listening([ports.stable, ports.canary, ports.router], timeout=20)
+        self._wait_listening([ports.stable, ports.canary, ports.router]
+                             + ([] if cfg.get("app") else [ports.secondary]), timeout=20)
         router = NginxRouter(nginx_dir, ports, cfg["binaries"]["nginx"], self.children["router"].pid)
         self.control = serve_control(router, ports.control)
         self.meta["control"] = {"pid": os.getpid(), "ticks": processes.start_ticks(os.getpid()),
