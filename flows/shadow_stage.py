@@ -4,10 +4,12 @@ Stable's latency before the mirror → weight 0 with the router's mirror, with t
 generation (users answered by stable; the canary answers copies, which are dropped, and fills
 orders on paper) → read back → each interval: what a canary stage looks at (the fence, the split:
 no user on the canary, the rollout, the alerts, the signals a mirror shows, judged as a mirrored
-scenario), and two checks only a mirror allows: stable not slowed by the mirror
-(`golive.shadow`), and the paper fills consistent with the live fills of the same orders
-(`golive.drift`). Either failing rolls back, which turns the mirror off with weight 0. Proceed
-turns the mirror off before the first stage raises the weight.
+scenario), and the checks only a mirror allows: stable not slowed by the mirror
+(`golive.shadow`), the paper fills consistent with the live fills of the same orders
+(`golive.drift`) and, where the target has a secondary (a second stable instance the copies go
+to too), the canary's answers no more different from stable's than the secondary's are
+(`golive.response_diff`). Any failing rolls back, which turns the mirror off with weight 0.
+Proceed turns the mirror off before the first stage raises the weight.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from prefect import flow
 
 from golive import layout, plots
 from golive.drift import drift_verdict
+from golive.response_diff import compare_responses
 from golive.evidence import EvidenceLedger
 from golive.models import StageResult
 from golive.settings import GoLiveSettings
@@ -30,7 +33,7 @@ from flows.canary_stage import StageRun, run_to_its_end
 from tasks.prometheus import stable_level
 from tasks.router import RouterFenced, read_weight, set_weight
 from tasks.router_base import Deadline
-from tasks.service import read_fills
+from tasks.service import read_fills, read_responses
 
 # Stable's level before the mirror is read over this many intervals.
 BEFORE_INTERVALS = 3
@@ -38,6 +41,8 @@ BEFORE_INTERVALS = 3
 # decided and kept a moment later, so one stamped just before a read may appear only after it.
 FILLS_OVERLAP_NS = 1_000_000_000
 NO_FILLS_SINCE_NS = 2**62  # a clock no fill reaches: the answer is the clock alone
+# The answers kept per service for the response comparison, the newest: a long stage's memory stays bounded.
+RESPONSES_KEPT = 20_000
 
 
 class _ShadowRun(StageRun):
@@ -53,6 +58,9 @@ class _ShadowRun(StageRun):
         self.since_ns: dict[str, int] = {}
         self.fills: dict[str, dict[str, dict]] = {"live": {}, "paper": {}}
         self.drift: dict | None = None
+        self.answers: dict[str, dict[str, dict]] = {"primary": {}, "secondary": {}, "candidate": {}}
+        self.answers_since: dict[str, int] = {}
+        self.response_diff: dict | None = None
         self.looks = 0
 
     def raise_weight(self) -> StageResult | None:
@@ -64,6 +72,7 @@ class _ShadowRun(StageRun):
             self.stable_before = before.result() if before.is_completed() else None
         if (clock := self.fills_clock()) is not None:
             self.since_ns = {"live": clock, "paper": clock}
+            self.answers_since = dict.fromkeys(self.answers, clock)
         deadline = Deadline.after(self.settings.policy.rollback_budget_seconds).at
         try:
             change = set_weight(self.settings.target.router, 0, self.generation, deadline, mirror=True)
@@ -91,12 +100,15 @@ class _ShadowRun(StageRun):
         self.looks += 1
         slowed = self.stable_slowed(tick)
         self.drift = self.read_drift()
+        self.response_diff = self.read_response_diff()
+        differ = (self.response_diff or {}).get("findings")
         self.result.shadow = {"stable_latency": {"signal": self.latency.name if self.latency else None,
                                                  "before": self.stable_before, "during": self.stable_during,
                                                  "max_ratio": self.shadow.primary_slowdown_max_ratio},
-                              "drift": _without_lists(self.drift)}
-        self.folder.record(layout.shadow_look(self.looks), {"at": tick, **self.result.shadow,
-                                                            "drift": self.drift, "slowed": slowed})
+                              "drift": _without_lists(self.drift),
+                              "response_diff": _without_lists(self.response_diff)}
+        self.folder.record(layout.shadow_look(self.looks), {"at": tick, **self.result.shadow, "drift": self.drift,
+                                                            "response_diff": self.response_diff, "slowed": slowed})
         if slowed:
             seen = {"stable_latency_with_mirror": {
                 "verdict": "breach", "baseline": self.stable_during[-1], "detail": slowed,
@@ -108,12 +120,22 @@ class _ShadowRun(StageRun):
                                                  "detail": self.drift["detail"]}}
             return self.end("rollback", f"consistency drift: {self.drift['detail']}", ["shadow-drift"], seen,
                             detected_at=tick)
+        if differ:
+            seen = {"response_difference_pct": {
+                "verdict": "breach", "canary": differ[0]["raw_pct"], "baseline": differ[0]["noise_pct"],
+                "rule": f"<= noise + {self.shadow.response_margin_pct:g} points",
+                "detail": self.response_diff["summary"]}}
+            return self.end("rollback", f"response difference: {self.response_diff['summary']}",
+                            ["shadow-response-difference"], seen, detected_at=tick)
         return None
 
     def row_notes(self) -> dict[str, list[str]]:
-        """Under each shadow row: stable's latency with the mirror on and the drift so far."""
+        """Under each shadow row: stable's latency with the mirror on, the drift and the answers' difference so far."""
         signal = self.latency.name if self.latency else None
-        return {"shadow": shadow_notes(signal, self.stable_before, self.stable_during, self.drift)}
+        notes = shadow_notes(signal, self.stable_before, self.stable_during, self.drift)
+        if self.response_diff is not None:
+            notes.append(f"response difference: {self.response_diff['summary']}")
+        return {"shadow": notes}
 
     def stable_slowed(self, tick: float) -> str | None:
         if self.latency is None:
@@ -145,6 +167,28 @@ class _ShadowRun(StageRun):
         return drift_verdict(list(self.fills["live"].values()), list(self.fills["paper"].values()),
                              self.shadow.drift_p99_max_ms, self.shadow.min_matched_fills)
 
+    def read_response_diff(self) -> dict | None:
+        """Stable's answers to users, its secondary's and the canary's to the same requests' copies,
+        compared (`golive.response_diff`); None without a secondary or the services' clock."""
+        target, shadow = self.settings.target, self.shadow
+        if target.secondary_url is None or not self.answers_since:
+            return None
+        for side, url in (("primary", target.stable_url), ("secondary", target.secondary_url),
+                          ("candidate", target.canary_url)):
+            state = read_responses(url, self.answers_since[side], return_state=True)
+            if not state.is_completed():
+                self.logger.warning("stage shadow: the %s's answers were not read: %s", side, state.message)
+                continue
+            answer, kept = state.result(), self.answers[side]
+            self.answers_since[side] = max(self.answers_since[side], answer["now_ns"] - FILLS_OVERLAP_NS)
+            kept.update((response["request_id"], response) for response in answer["responses"])
+            for oldest in list(kept)[:max(0, len(kept) - RESPONSES_KEPT)]:
+                del kept[oldest]
+        report = compare_responses(*(list(self.answers[side].values()) for side in self.answers),
+                                   margin_pct=shadow.response_margin_pct, min_pairs=shadow.response_min_pairs,
+                                   alpha=shadow.response_alpha, ignored_fields=shadow.response_ignored_fields)
+        return report.as_dict()
+
     def end(self, outcome: str, reason: str, triggers: list[str] = (), signals: dict | None = None,
             detected_at: float | None = None, superseded_by: str | None = None) -> StageResult:
         if outcome == "proceed":
@@ -154,6 +198,8 @@ class _ShadowRun(StageRun):
                                   "proven": sorted(name for name, v in last.items() if v.get("verdict") == "pass")}
         if self.drift is not None:
             self.record_drift()
+        if self.response_diff is not None:
+            self.folder.record(layout.SHADOW_RESPONSE_DIFF, self.response_diff)
         return super().end(outcome, reason, triggers, signals, detected_at, superseded_by)
 
     def record_drift(self) -> None:

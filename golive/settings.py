@@ -297,6 +297,16 @@ class ShadowSettings(_Strict):
     # Stable's latency with the mirror on, over its level just before: past this, the mirror is
     # slowing the users it copies, and the shadow stage rolls back (the mirror goes off with it).
     primary_slowdown_max_ratio: float = Field(1.25, ge=1, le=100, strict=True)
+    # Response difference (`golive.response_diff`, with `target.secondary_url`): a route's field on
+    # which the canary differs from stable more often than stable's secondary does, by more than
+    # this many points, over at least `response_min_pairs` requests, beyond chance at
+    # `response_alpha` (small: it is asked at every look, of every field).
+    response_margin_pct: float = Field(1.0, ge=0, lt=100, strict=True)
+    response_min_pairs: StrictInt = Field(50, ge=1, le=1_000_000)
+    response_alpha: float = Field(0.001, gt=0, lt=1, strict=True)
+    # Fields always different by design (the version a service names), by path or own name.
+    response_ignored_fields: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
+        ("version", "sha256"), max_length=100)
 
 
 class PolicySettings(_Strict):
@@ -491,6 +501,9 @@ class TargetSettings(_Strict):
     canary_url: ServiceUrl = "http://127.0.0.1:18082"
     stable_url: ServiceUrl = "http://127.0.0.1:18081"
     canary_admin_url: ServiceUrl | None = None  # the sandbox's fault switch, for chaos drills
+    # A second instance of the stable version, sent the mirror's copies too: the noise the shadow
+    # stage's response-difference check measures the canary against (none: the check is not made).
+    secondary_url: ServiceUrl | None = None
     # The micro blast radius drill: the demo's mix (None), or GET requests to these paths of any
     # service (a 5xx or no answer is unexpected), stable's share counted by the sandbox router.
     drill_paths: tuple[Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=512)], ...] | None = Field(

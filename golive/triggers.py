@@ -83,6 +83,9 @@ STOPS: tuple[Trigger, ...] = (
 SHADOW_TRIGGERS: tuple[Trigger, ...] = (
     Trigger("shadow-drift", "the paper fills drift from the live fills of the same orders (p99 over the policy's "
                             "limit) or disagree with them", "flow"),
+    Trigger("shadow-response-difference", "the canary's answers to the mirror's copies differ from stable's "
+            "on a route's field more often than a second stable instance's do (policy.shadow.response_margin_pct)",
+            "flow"),
     Trigger("shadow-slows-primary", "stable's latency with the mirror on is past the policy's ratio to its level "
                                     "before it, for consecutive intervals", "flow"),
 )

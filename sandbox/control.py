@@ -251,6 +251,7 @@ class Sandbox:
                 "canary_url": self.service_url("canary"),
                 "stable_url": self.service_url("stable"),
                 "canary_admin_url": self.admin_url("canary"),
+                **({} if self.config.get("app") else {"secondary_url": self.service_url("secondary")}),
             },
             "process": {"git": {"repo": str(self.workdir / "spark"), "remote": "origin"}},
         }

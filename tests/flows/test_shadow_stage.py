@@ -62,14 +62,17 @@ def test_a_healthy_canary_passes_the_shadow_on_mirrored_traffic_then_goes_live(s
     drift = json.loads((folder / layout.SHADOW_DRIFT).read_text())
     assert drift["verdict"] == "pass" and drift["pairs"] >= 20, drift["detail"]
     assert (folder / layout.SHADOW_DRIFT_PLOT).read_bytes().startswith(b"\x89PNG")
+    answers = json.loads((folder / layout.SHADOW_RESPONSE_DIFF).read_text())
+    assert answers["passed"] and answers["compared_by_route"] and not answers["findings"], answers["summary"]
     assert sorted(folder.glob("shadow_look_*.json"))
     rows = json.loads((folder / layout.WAR_ROOM_JSON).read_text())
     shadow_rows = [r for r in rows if r["Stage"] == "shadow"]  # a busy machine may hold it once first
     assert shadow_rows[-1]["Decision"] == "Proceed" and rows[-1]["Stage"] == "100%"
     assert shadow_rows[-1]["cspΔ"] is None and shadow_rows[-1]["p95"] is not None  # no browser's reports mirrored
-    latency, consistency = shadow_rows[-1]["shadow"]  # the stage's own checks, under its rows
+    latency, consistency, difference = shadow_rows[-1]["shadow"]  # the stage's own checks, under its rows
     assert latency.startswith("stable's api_p95_ms with the mirror on: ") and "before the mirror" in latency
     assert consistency == f"consistency drift: pass: {drift['detail']}"
+    assert difference == f"response difference: {answers['summary']}"
     assert "shadow→1%→100%" in (folder / layout.RELEASE_ONELINER).read_text()
     assert not sandbox.mirroring()  # the mirror ended with the stage
 
@@ -94,4 +97,25 @@ def test_a_canary_drifting_in_the_shadow_is_rolled_back_before_any_user_reaches_
     assert "triggered by:   canary-stage shadow" in text and "consistency_drift_p99_ms   breach" in text
     rollback_row = json.loads((folder / layout.WAR_ROOM_JSON).read_text())[-1]
     assert (rollback_row["Stage"], rollback_row["Decision"]) == ("shadow", "Rollback")
-    assert rollback_row["shadow"][-1].startswith("consistency drift: breach: ")
+    assert any(line.startswith("consistency drift: breach: ") for line in rollback_row["shadow"])
+
+
+def test_a_canary_whose_quotes_differ_from_stables_beyond_the_secondarys_noise_is_rolled_back_in_the_shadow(
+        sandbox, canary_weight, signing_key, tmp_path):
+    settings = flow_settings(sandbox, signing_key, tmp_path, [100], shadow=True)
+    folder = tmp_path / "v1.4.0"
+    canary_weight(0)
+    users_before = users_on_the_canary_settled(sandbox)
+    skewed = {"quote_skew_pct": 10}
+    with EvidenceWatcher(folder, stage_started(SHADOW_STAGE), lambda: sandbox.set_faults("canary", skewed)):
+        state = run_go_live(settings)
+
+    assert state.name == "RolledBack" and "shadow-response-difference" in state.message, state.message
+    assert users_on_the_canary(sandbox) == users_before
+    assert (sandbox.weight(), sandbox.mirroring()) == (0, False)
+    answers = json.loads((folder / layout.SHADOW_RESPONSE_DIFF).read_text())
+    finding = answers["findings"][0]
+    assert (finding["route"], finding["field"]) == ("GET /api/quote/{symbol}", "body.price"), finding
+    assert finding["raw_pct"] > finding["noise_pct"] + 1 and finding["examples"]
+    (record,) = Path(folder).glob(layout.ROLLBACKS)
+    assert "response_difference_pct" in record.read_text()
