@@ -77,20 +77,27 @@ def test_a_healthy_canary_passes_the_shadow_on_mirrored_traffic_then_goes_live(s
     assert not sandbox.mirroring()  # the mirror ended with the stage
 
 
-def test_a_canary_drifting_in_the_shadow_is_rolled_back_before_any_user_reaches_it(
-        sandbox, canary_weight, signing_key, tmp_path):
+def rolled_back_in_the_shadow(sandbox, canary_weight, signing_key, tmp_path, faults: dict, trigger: str) -> Path:
+    """A go-live whose canary gets `faults` once the shadow stage starts: rolled back there on
+    `trigger`, no user answered by the canary, weight 0 without the mirror. Its evidence folder."""
     settings = flow_settings(sandbox, signing_key, tmp_path, [100], shadow=True)
     folder = tmp_path / "v1.4.0"
     canary_weight(0)
     users_before = users_on_the_canary_settled(sandbox)
-    late = {"paper_fill_delay_ms": 8}  # the runbook's limit is 5 ms
-    with EvidenceWatcher(folder, stage_started(SHADOW_STAGE), lambda: sandbox.set_faults("canary", late)):
+    with EvidenceWatcher(folder, stage_started(SHADOW_STAGE), lambda: sandbox.set_faults("canary", faults)):
         state = run_go_live(settings)
 
-    assert state.name == "RolledBack" and "shadow-drift" in state.message, state.message
+    assert state.name == "RolledBack" and trigger in state.message, state.message
     assert "rolled back at shadow" in state.message
     assert users_on_the_canary(sandbox) == users_before  # no user was answered by the canary
     assert (sandbox.weight(), sandbox.mirroring()) == (0, False)
+    return folder
+
+
+def test_a_canary_drifting_in_the_shadow_is_rolled_back_before_any_user_reaches_it(
+        sandbox, canary_weight, signing_key, tmp_path):
+    late = {"paper_fill_delay_ms": 8}  # the runbook's limit is 5 ms
+    folder = rolled_back_in_the_shadow(sandbox, canary_weight, signing_key, tmp_path, late, "shadow-drift")
     assert not (folder / layout.stage_record(100)).exists()
     (record,) = Path(folder).glob(layout.ROLLBACKS)
     text = record.read_text()
@@ -102,17 +109,8 @@ def test_a_canary_drifting_in_the_shadow_is_rolled_back_before_any_user_reaches_
 
 def test_a_canary_whose_quotes_differ_from_stables_beyond_the_secondarys_noise_is_rolled_back_in_the_shadow(
         sandbox, canary_weight, signing_key, tmp_path):
-    settings = flow_settings(sandbox, signing_key, tmp_path, [100], shadow=True)
-    folder = tmp_path / "v1.4.0"
-    canary_weight(0)
-    users_before = users_on_the_canary_settled(sandbox)
-    skewed = {"quote_skew_pct": 10}
-    with EvidenceWatcher(folder, stage_started(SHADOW_STAGE), lambda: sandbox.set_faults("canary", skewed)):
-        state = run_go_live(settings)
-
-    assert state.name == "RolledBack" and "shadow-response-difference" in state.message, state.message
-    assert users_on_the_canary(sandbox) == users_before
-    assert (sandbox.weight(), sandbox.mirroring()) == (0, False)
+    folder = rolled_back_in_the_shadow(sandbox, canary_weight, signing_key, tmp_path, {"quote_skew_pct": 10},
+                                       "shadow-response-difference")
     answers = json.loads((folder / layout.SHADOW_RESPONSE_DIFF).read_text())
     finding = answers["findings"][0]
     assert (finding["route"], finding["field"]) == ("GET /api/quote/{symbol}", "body.price"), finding
