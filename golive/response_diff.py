@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from golive.validation import REDACTED, names_a_secret
+
 __all__ = ["RESPONSE_FIELDS", "FieldDiff", "Finding", "ResponseDiffReport", "binomial_sf", "checked_responses",
            "compare_responses", "flatten_response"]
 
@@ -223,7 +225,10 @@ def _ignored(path: str, ignored: Sequence[str]) -> bool:
     return path in ignored or name in ignored
 
 
-def _shown(value: Any) -> Any:
+def _shown(value: Any, path: str) -> Any:
+    """A value as the evidence shows it: cut short, and masked under a field that names a secret."""
+    if names_a_secret(path.rsplit(".", 1)[-1]) and value is not ABSENT:
+        return REDACTED
     if value is ABSENT or isinstance(value, (int, float, bool)) or value is None:
         return value
     text = value if isinstance(value, str) else repr(value)
@@ -280,8 +285,8 @@ def compare_responses(
                 raw[key] += 1
                 kept = examples.setdefault(key, [])
                 if len(kept) < EXAMPLES_KEPT:
-                    kept.append({"request_id": request_id, "primary": _shown(value),
-                                 "candidate": _shown(c_fields.get(path, ABSENT))})
+                    kept.append({"request_id": request_id, "primary": _shown(value, path),
+                                 "candidate": _shown(c_fields.get(path, ABSENT), path)})
 
     diffs, findings = [], []
     for key in sorted(raw):

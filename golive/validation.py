@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "MAX_RELEASE_LENGTH", "REDACTED", "TAG_MESSAGE_FIELDS", "check_output_path", "check_service_url",
-    "check_tag_message", "error_line", "escape_line", "one_line", "parse_release", "redacted", "without_credentials",
-    "without_credentials_in", "write_whole",
+    "check_tag_message", "error_line", "escape_line", "names_a_secret", "one_line", "parse_release", "redacted",
+    "without_credentials", "without_credentials_in", "write_whole",
 ]
 
 # The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
@@ -163,7 +163,7 @@ _REFERENCE_WORDS = frozenset({"block", "env", "file", "path", "name"})
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 
 
-def _names_a_secret(key: object) -> bool:
+def names_a_secret(key: object) -> bool:
     words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(key)).lower()) if w]
     if not words or words[-1] in _REFERENCE_WORDS:
         return False
@@ -181,7 +181,7 @@ def redacted(data: object) -> object:
     secret, authorization, api_key) masked whole. Keys that name where a secret is kept
     (`*_block`, `*_env`, `*_file`, `*_path`) keep their value. A new object; `data` is untouched."""
     if isinstance(data, dict):
-        return {key: REDACTED if _names_a_secret(key) and value not in (None, "") else redacted(value)
+        return {key: REDACTED if names_a_secret(key) and value not in (None, "") else redacted(value)
                 for key, value in data.items()}
     if isinstance(data, (list, tuple)):
         return type(data)(redacted(item) for item in data)

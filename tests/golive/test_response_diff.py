@@ -60,6 +60,20 @@ def test_a_difference_beyond_the_noise_is_a_finding_with_the_primarys_and_the_ca
     assert evidence["findings"][0]["field"] == "body.price" and evidence["passed"] is False
 
 
+def test_a_findings_examples_keep_no_secret_a_response_carries():
+    primary, secondary, candidate = _three(
+        100,
+        lambda i: {"body": {"session_token": f"live-{i}", "note": "a"}},
+        lambda i: {"body": {"session_token": f"live-{i}", "note": "a"}},
+        lambda i: {"body": {"session_token": f"canary-{i}", "note": "b"}},
+    )
+    report = compare_responses(primary, secondary, candidate)
+    examples = {f.diff.field: f.examples[0] for f in report.findings}
+    assert examples["body.session_token"] == {"request_id": "req-0", "primary": "***", "candidate": "***"}
+    assert examples["body.note"] == {"request_id": "req-0", "primary": "a", "candidate": "b"}
+    assert "live-" not in json.dumps(report.as_dict()) and "canary-" not in json.dumps(report.as_dict())
+
+
 def test_a_rate_just_above_the_noise_by_less_than_the_margin_is_no_finding():
     primary, secondary, candidate = _three(
         1000,
