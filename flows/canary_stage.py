@@ -185,7 +185,7 @@ class _StageProfiles:
         summary["signals"] = stood_on
         diff_name = layout.profile_diff(self.percent, hold)
         if len(profiles) == 2:
-            view = diff_profiles(profiles["canary"][0], profiles["stable"][0])
+            view = diff_profiles(profiles["canary"][0], profiles["stable"][0], stage_percent=self.percent)
             gc_after = self.gc_pauses()
             gc = {track: gc_pause_delta(gc_before.get(track), gc_after.get(track)) for track in gc_after} or None
             summary["diff"] = {k: view[k] for k in ("comparable", "reason", "grown")}

@@ -155,9 +155,10 @@ def _z(a_hits: int, a_n: float, b_hits: int, b_n: float) -> float:
     return (a_hits / a_n - b_hits / b_n) / spread if spread else 0.0
 
 
-def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN) -> dict:
+def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN, stage_percent: float = 50) -> dict:
     """The differential view canary vs stable: every frame's self share in both, and the frames
-    that grew (see the module's docstring for the rule), most grown first.
+    that grew (see the module's docstring for the rule), most grown first. At 100 % stable serves
+    no user: every frame that answers users grows in both shares, and nothing is compared.
 
     Returns:
         `{"comparable", "reason", "samples", "grown": [...], "top_canary", "top_stable"}`; a grown
@@ -171,6 +172,9 @@ def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN) -> dic
         [f"stable sampled under {MIN_SAMPLES} ticks"] if stable.ticks < MIN_SAMPLES else [])
     if few:
         view.update(comparable=False, reason=f"too few samples to compare ({', '.join(few)})")
+        return view
+    if stage_percent >= 100:
+        view.update(comparable=False, reason="stable serves no user at 100 %: nothing to compare the canary with")
         return view
     grown = []
     for frame, hits in canary.self_samples.items():

@@ -110,6 +110,16 @@ def test_an_almost_idle_stable_still_shows_what_the_canary_burns():
     assert view["comparable"] and view["grown"][0]["frame"] == "burn (app/service.py)"
 
 
+def test_at_100_percent_stable_serves_no_user_and_nothing_is_compared():
+    # What answers users runs only on the canary at 100 %: every such frame would read as grown.
+    canary = profile("canary", {(LOOP, HANDLE, QUOTE): 150, (LOOP, HANDLE, ENCODE): 50})
+    stable = profile("stable", {(LOOP,): 30})
+    assert diff_profiles(canary, stable, stage_percent=50)["grown"]
+    view = diff_profiles(canary, stable, stage_percent=100)
+    assert not view["comparable"] and view["grown"] == [] and "stable serves no user at 100 %" in view["reason"]
+    assert recommend(view) == []
+
+
 def test_profiled_triggers_are_the_latency_loop_and_gc_signals_the_decision_stood_on():
     profiled = {"api_p95_ms", "event_loop_p95_ms", "gc_pause_avg_ms"}
     signals = {"api_p95_ms": {"verdict": "deviation"}, "http_5xx_pct": {"verdict": "breach"},
