@@ -423,7 +423,8 @@ class IngressNginxRouter(_FencedRouter):
     def _annotation_weight(self, percent: int) -> str:
         total = self.settings.canary_weight_total
         if percent * total % 100:
-            raise RouterError(f"target.router.kubernetes.canary_weight_total: {percent}% of {total} is not a whole weight")
+            raise RouterError(f"target.router.kubernetes.canary_weight_total: {percent}% of {total} "
+                              "is not a whole weight")
         return str(percent * total // 100)
 
     def _canary_annotations(self, percent: int) -> dict[str, str]:
@@ -444,7 +445,8 @@ class IngressNginxRouter(_FencedRouter):
         # As Flagger does: a copy of the primary, backends swapped to the canary Service.
         primary = self._read(self.settings.ingress)
         spec = copy.deepcopy(primary.get("spec", {}))
-        backends = [path.get("backend", {}) for rule in spec.get("rules", []) for path in rule.get("http", {}).get("paths", [])]
+        backends = [path.get("backend", {}) for rule in spec.get("rules", [])
+                    for path in rule.get("http", {}).get("paths", [])]
         backends.append(spec.get("defaultBackend") or {})
         swapped = 0
         for backend in backends:
@@ -511,7 +513,8 @@ class GatewayApiRouter(_FencedRouter):
         """(rule, stable, canary backendRefs) of every rule that sends to both."""
         pairs = []
         for rule in route.get("spec", {}).get("rules", []):
-            refs = {ref.get("name"): ref for ref in rule.get("backendRefs", []) if ref.get("kind", "Service") == "Service"}
+            refs = {ref.get("name"): ref for ref in rule.get("backendRefs", [])
+                    if ref.get("kind", "Service") == "Service"}
             if self.settings.stable_service in refs and self.settings.canary_service in refs:
                 pairs.append((rule, refs[self.settings.stable_service], refs[self.settings.canary_service]))
         if not pairs:

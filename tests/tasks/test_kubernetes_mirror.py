@@ -5,6 +5,8 @@ split rules; every check reads the emulator's stored objects, not golive's memor
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from golive.fencing import FenceHolder
@@ -291,3 +293,40 @@ def test_a_rollback_without_the_shadow_service_still_takes_golives_mirror_off(ku
 
     assert not stored_mirror(kube_emulator, router_class, namespace)
     assert rollback.read().mirror is False
+
+
+def test_gateway_api_knows_its_filter_as_the_api_server_stores_it(kube_emulator, cluster):
+    """The HTTPRoute CRD defaults a backendRef's group to "" and kind to Service: the filter read
+    back in that form is still golive's, reported on and taken off by the next write."""
+    namespace = cluster["namespace"]
+    router = GatewayApiRouter(settings(cluster))
+    taken = router.take_generation(GO_LIVE)
+    router.set_weight(0, taken.generation, mirror=True)
+    rules = route(kube_emulator, namespace)["spec"]["rules"]
+    defaulted = {"group": "", "kind": "Service", "name": "spark-shadow", "port": 8081}
+    rules[1]["filters"] = [{"type": "RequestMirror", "requestMirror": {"backendRef": defaulted}}]
+    kube_emulator.patch(HTTP_ROUTES, namespace, "spark", {"spec": {"rules": rules}})
+
+    assert router.read().mirror is True
+    router.set_weight(1, taken.generation)
+
+    assert "filters" not in split_rule(kube_emulator, namespace)
+    assert router.read().mirror is False
+
+
+# ingress-nginx validates `mirror-target` as a server name and `mirror-request-body` as on/off
+# (its annotation validation): a value outside these characters makes it reject the primary Ingress.
+NGINX_SERVER_NAME = re.compile(r"[/\-._~a-zA-Z0-9:^$\[\](){}*+?|&=\\]*")
+
+
+@pytest.mark.parametrize("cluster_domain", ["cluster.local", "k8s.shop.example"])
+def test_ingress_nginx_mirror_passes_ingress_nginxs_annotation_validation(kube_emulator, cluster, cluster_domain):
+    namespace = cluster["namespace"]
+    router = IngressNginxRouter(settings(cluster, cluster_domain=cluster_domain))
+    router.set_weight(0, router.take_generation(GO_LIVE).generation, mirror=True)
+
+    annotations = primary_annotations(kube_emulator, namespace)
+    target = annotations[MIRROR_TARGET]
+    assert target == f"http://spark-shadow.{namespace}.svc.{cluster_domain}:8081$request_uri"
+    assert NGINX_SERVER_NAME.fullmatch(target)
+    assert annotations[MIRROR_REQUEST_BODY] in ("on", "off")
