@@ -329,7 +329,7 @@ class StageRun:
         if step.action == "rollback":
             return self.end("rollback", step.reason, list(step.triggers), verdict["signals"], tick)
         if step.action == "proceed":
-            return self.end("proceed", verdict["reason"])
+            return self.end("proceed", step.reason if step.deferred else verdict["reason"])
         if step.action == "pause":
             return self.ask_when_inconclusive(step)
         return None
@@ -370,6 +370,8 @@ class StageRun:
         publish_stage(self.settings.release, self.percent, step.action, verdict["reason"], verdict["signals"], row)
         self.result.decisions.append({"at": tick, "decision": step.action, "reason": verdict["reason"],
                                       "gate": step.reason, "triggers": list(step.triggers),
+                                      **({"deferred": list(step.deferred), "deferred_to": self.gate.plan.defers_to}
+                                         if step.deferred else {}),
                                       "signals": verdict["signals"], "profile": profile})
         self.result.holds = self.gate.holds
         self.logger.info("stage %s: %s (%s; %s)", self.name, step.action.upper(), verdict["reason"], step.reason)

@@ -135,7 +135,9 @@ def card_markdown(settings: GoLiveSettings, qr_image: str = layout.OPERATOR_CARD
         f"{stages}; each {_minutes(policy.dwell_seconds)} (100 %: {_minutes(policy.final_dwell_seconds)}), "
         f"judged every {_minutes(policy.interval_seconds)}; a Hold re-measures {_minutes(policy.hold_seconds)}, "
         f"up to {_minutes(policy.hold_budget_seconds)} a stage; too little traffic: "
-        f"{policy.on_insufficient_traffic} after {_minutes(longest_wait)}.",
+        + (f"judged at the next stage up to {policy.defer_insufficient_up_to_percent} %, past it "
+           if policy.defer_insufficient_up_to_percent else "")
+        + f"{policy.on_insufficient_traffic} after {_minutes(longest_wait)}.",
         "",
         f"## The {len(policy.catalogue())} thresholds",
         "",

@@ -105,17 +105,30 @@ def _green(decision: Mapping | None) -> bool:
             and all(v.get("verdict") == "pass" for v in decision["signals"].values()))
 
 
+def _left_to_a_later_stage(decision: Mapping | None, proceeded: Sequence[int]) -> bool:
+    """The stage proceeded with its only open signals short of traffic, left to a later stage that
+    judged them and proceeded too (`golive.stage`'s rule 4)."""
+    if decision is None or decision.get("decision") != "proceed" or decision.get("deferred_to") not in proceeded:
+        return False
+    open_signals = {name for name, v in decision["signals"].items() if v.get("verdict") != "pass"}
+    return bool(open_signals) and open_signals <= set(decision.get("deferred", ())) and all(
+        decision["signals"][name].get("verdict") == "insufficient" for name in open_signals)
+
+
 def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], completeness: Mapping,
                      rollbacks: Sequence[str] = ()) -> dict[str, dict]:
     """Each criterion with its result and the facts behind it; `completeness` is the evidence
     check at the end (golive.completeness), `rollbacks` the rollback records since the go-live
     started (`rollbacks_since`). As the runbook says, "8/8 signals pass at each stage" is judged
     on each stage's final Proceed; a stage that proceeded on a person's word after too little
-    traffic to tell is named as such."""
+    traffic to tell is named as such, and so is one that left its signals short of traffic to the
+    next stage, which proceeded."""
     proceeded = [s for s in stages if s.get("outcome") == "proceed"]
     on_approval = [s["stage"] for s in proceeded if s.get("decisions") and s["decisions"][-1]["decision"] == "pause"]
-    not_green = [s["stage"] for s in proceeded
-                 if s["stage"] not in on_approval and not _green((s.get("decisions") or [None])[-1])]
+    passed_on = [s["stage"] for s in proceeded
+                 if _left_to_a_later_stage((s.get("decisions") or [None])[-1], [p["stage"] for p in proceeded])]
+    not_green = [s["stage"] for s in proceeded if s["stage"] not in on_approval and s["stage"] not in passed_on
+                 and not _green((s.get("decisions") or [None])[-1])]
     unverified = [s["stage"] for s in stages if not (s.get("weight_verified") and s.get("share_ok"))]
     final = final_decision(stages)
     return {
@@ -124,7 +137,8 @@ def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], complete
         "no_rollback": {"ok": not rollbacks and not any(s.get("outcome") in ("rollback", "superseded") for s in stages),
                         "records": list(rollbacks)},
         "each_stage_green_at_proceed": {"ok": not not_green and bool(proceeded), "not_green": not_green,
-                                        "proceeded_on_approval": on_approval},
+                                        "proceeded_on_approval": on_approval,
+                                        "left_to_a_later_stage": passed_on},
         "final_signals_green": {"ok": _green(final) or (bool(stages) and stages[-1]["stage"] in on_approval)},
         "weights_verified": {"ok": not unverified and bool(stages), "unverified_stages": unverified},
         "no_critical_alerts": {"ok": not any(s.get("critical_alerts") for s in stages),

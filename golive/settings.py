@@ -25,7 +25,7 @@ from golive.policy import JudgePolicy
 from golive.profiling_settings import ProfilingSettings
 from golive.signal_packs import DEFAULT_PACK, PACKS, ClusterNames, selected_by, track_selectors_problem
 from golive.signals import TRAFFIC_CANARY_QUERY, TRAFFIC_TOTAL_QUERY, Signal, judged_signals, signal_list
-from golive.stage import SHADOW_STAGE, StagePlan
+from golive.stage import SHADOW_STAGE, StagePlan, deferral_stage
 from golive.validation import check_service_url, check_tag_message, escape_line, parse_release
 
 # An address golive calls: http(s), and never with credentials in it (those live in Secret blocks).
@@ -322,6 +322,9 @@ class PolicySettings(_Strict):
     # A stage short of traffic waits this long; default 2× dwell.
     max_dwell_seconds: float | None = Field(None, gt=0, le=WEEK, strict=True)
     on_insufficient_traffic: Literal["pause", "rollback"] = "pause"  # then: ask a person, or roll back
+    # … unless the next stage is at most this percent: it judges what this one lacked the traffic
+    # for, at once (`golive.stage.deferral_stage`); 0: every stage waits and asks.
+    defer_insufficient_up_to_percent: StrictInt = Field(5, ge=0, le=100)
     # A rollback keeps trying to reach weight 0 this long.
     rollback_budget_seconds: float = Field(60.0, gt=0, le=3600, strict=True)
     weight_tolerance_points: float = Field(2.0, ge=0, le=100, strict=True)  # observed split vs weight, beyond noise
@@ -420,7 +423,8 @@ class PolicySettings(_Strict):
         return StagePlan(percent=percent, interval_seconds=self.interval_seconds, dwell_seconds=dwell,
                          max_dwell_seconds=max(dwell, self.max_dwell_seconds or 2 * dwell),
                          hold_seconds=self.hold_seconds, hold_budget_seconds=self.hold_budget_seconds,
-                         on_insufficient_traffic=self.on_insufficient_traffic)
+                         on_insufficient_traffic=self.on_insufficient_traffic,
+                         defers_to=deferral_stage(percent, self.stages, self.defer_insufficient_up_to_percent))
 
     def judge_policy(self) -> JudgePolicy:
         return JudgePolicy.from_mapping({"hold_budget_seconds": self.hold_budget_seconds, **self.judge}, "judge")

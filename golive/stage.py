@@ -9,10 +9,13 @@ what the returned step says. The rules, in order:
 3. Complete, every signal green and every source answered (Prometheus, the alert source, the observed
    traffic split: not knowing whether a critical alert fires is not "no alert"): **proceed**.
 4. Complete, and the only thing missing is traffic (every signal that is not green is
-   `insufficient`): **extend** the window. The intervals seen are kept, so the evidence
-   accumulates, and every further look may proceed. Once the stage has lasted its maximum dwell
-   it is **inconclusive**: by policy a person is asked (**pause**) or the canary rolls back.
-   Too little traffic never proceeds and never rolls back on its own.
+   `insufficient`): when the next stage is small enough to judge them (`StagePlan.defers_to`,
+   `deferral_stage`), **proceed** and leave those signals to it: it judges them on its own,
+   larger share of the users, as it judges every signal. Otherwise **extend** the window. The
+   intervals seen are kept, so the evidence accumulates, and every further look may proceed.
+   Once the stage has lasted its maximum dwell it is **inconclusive**: by policy a person is
+   asked (**pause**) or the canary rolls back. Too little traffic never passes a signal and never
+   rolls back on its own.
 5. Complete otherwise (a deviation, no data, a source silent): **hold**, a fresh window of
    `hold_seconds`, as the runbook re-measures; once the holds would overrun the stage's hold
    budget, roll back (`hold-budget-exhausted`, or `metrics-unreachable` when a source gave no
@@ -28,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["SHADOW_STAGE", "StageMachine", "StagePlan", "Step", "stage_name"]
+__all__ = ["SHADOW_STAGE", "StageMachine", "StagePlan", "Step", "deferral_stage", "stage_name"]
 
 # The shadow stage, before the first: weight 0, users' requests copied to the canary.
 SHADOW_STAGE = 0
@@ -37,6 +40,14 @@ SHADOW_STAGE = 0
 def stage_name(percent: int) -> str:
     """How a stage is named to people: "shadow", "5%"."""
     return "shadow" if percent == SHADOW_STAGE else f"{percent}%"
+
+
+def deferral_stage(percent: int, stages: Sequence[int], up_to_percent: int) -> int | None:
+    """The stage that judges what stage `percent` saw too little traffic to tell: the next of
+    `stages` when it is at most `up_to_percent` (a 1 % stage's thin signals go to 5 %, not to 25 %);
+    None: there the stage extends and then asks a person."""
+    later = [s for s in stages if s > percent]
+    return later[0] if later and later[0] <= up_to_percent else None
 
 Action = Literal["continue", "proceed", "extend", "hold", "pause", "rollback"]
 InsufficientPolicy = Literal["pause", "rollback"]
@@ -54,6 +65,7 @@ class StagePlan:
     hold_seconds: float
     hold_budget_seconds: float
     on_insufficient_traffic: InsufficientPolicy = "pause"
+    defers_to: int | None = None  # the stage that judges this one's signals short of traffic
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class Step:
     action: Action
     reason: str = ""
     triggers: tuple[str, ...] = ()
+    deferred: tuple[str, ...] = ()  # a proceed's signals left to the next stage for lack of traffic
 
 
 def only_traffic_missing(decision: str, verdicts: Mapping[str, str]) -> bool:
@@ -109,7 +122,7 @@ class StageMachine:
         if decision == "proceed" and answered:
             return Step("proceed", f"{len(verdicts)}/{len(verdicts)} green over the window")
         if answered and only_traffic_missing(decision, verdicts):
-            return self._too_little_traffic(at)
+            return self._too_little_traffic(at, verdicts)
         return self._hold(at, answered)
 
     def waited_for_approval(self, seconds: float) -> Step:
@@ -121,7 +134,12 @@ class StageMachine:
         self.holds += 1
         return Step("hold", f"no answer yet; asked again (waited {self.held_seconds:g} s)")
 
-    def _too_little_traffic(self, at: float) -> Step:
+    def _too_little_traffic(self, at: float, verdicts: Mapping[str, str]) -> Step:
+        if self.plan.defers_to is not None:
+            thin = tuple(name for name, v in verdicts.items() if v == "insufficient")
+            return Step("proceed", f"{len(verdicts) - len(thin)}/{len(verdicts)} green; too little traffic here "
+                                   f"to tell {', '.join(thin)}: judged at {stage_name(self.plan.defers_to)}",
+                        deferred=thin)
         lasted = at - self.started_at
         if lasted + _EPSILON < self.plan.max_dwell_seconds:
             self.extended = True

@@ -58,13 +58,35 @@ def test_a_breach_held_and_remeasured_green_does_not_fail_the_release():
 def test_a_stage_that_proceeded_short_of_eight_green_fails_its_criterion():
     seven = _stage(25, "proceed", {"decision": "proceed", "signals": _signals(gc_pause_avg_ms="nodata")})
     unmet = success_criteria(LADDER, [_stage(1), _stage(5), seven, _stage(50), _stage(100)], COMPLETE)
-    assert unmet["each_stage_green_at_proceed"] == {"ok": False, "not_green": [25], "proceeded_on_approval": []}
+    assert unmet["each_stage_green_at_proceed"] == {"ok": False, "not_green": [25], "proceeded_on_approval": [],
+                                                 "left_to_a_later_stage": []}
 
 
 def test_a_stage_a_person_proceeded_when_inconclusive_is_named_not_failed():
     approved = _stage(1, "proceed", {"decision": "pause", "signals": _signals(http_5xx_pct="insufficient")})
     met = success_criteria(LADDER, [approved, *(_stage(p) for p in (5, 25, 50, 100))], COMPLETE)
-    assert met["each_stage_green_at_proceed"] == {"ok": True, "not_green": [], "proceeded_on_approval": [1]}
+    assert met["each_stage_green_at_proceed"] == {"ok": True, "not_green": [], "proceeded_on_approval": [1],
+                                               "left_to_a_later_stage": []}
+
+
+def _left_to_5(**verdicts):
+    return _stage(1, "proceed", {"decision": "proceed", "signals": _signals(**verdicts),
+                                 "deferred": ["csp_violations_per_min"], "deferred_to": 5})
+
+
+def test_a_stage_that_left_its_thin_signals_to_the_next_is_named_not_failed():
+    stages = [_left_to_5(csp_violations_per_min="insufficient"), *(_stage(p) for p in (5, 25, 50, 100))]
+    met = success_criteria(LADDER, stages, COMPLETE)
+    assert met["each_stage_green_at_proceed"] == {"ok": True, "not_green": [], "proceeded_on_approval": [],
+                                               "left_to_a_later_stage": [1]}
+
+
+def test_a_deferral_counts_only_for_thin_signals_the_next_stage_judged():
+    worse = _left_to_5(csp_violations_per_min="insufficient", api_p95_ms="deviation")
+    never_judged = [_left_to_5(csp_violations_per_min="insufficient")]
+    assert success_criteria(LADDER, [worse, *(_stage(p) for p in (5, 25, 50, 100))],
+                            COMPLETE)["each_stage_green_at_proceed"]["not_green"] == [1]
+    assert success_criteria(LADDER, never_judged, COMPLETE)["each_stage_green_at_proceed"]["not_green"] == [1]
 
 
 def test_a_rollback_and_missing_evidence_fail_their_criteria():

@@ -206,6 +206,9 @@ def test_settings_default_to_the_runbook():
     assert (s.policy.dwell_for(25), s.policy.dwell_for(100), s.policy.interval_seconds,
             s.policy.hold_seconds) == (900, 1800, 60, 600)
     assert str(s.evidence_dir) == "evidence/v1.4.0"
+    assert [s.policy.stage_plan(p).defers_to for p in (SHADOW_STAGE, 1, 5, 25)] == [1, 5, None, None]
+    asked = load_settings({"release": "1.4.0", **policy(defer_insufficient_up_to_percent=0)})
+    assert asked.policy.stage_plan(1).defers_to is None
 
 
 @pytest.mark.parametrize(
@@ -223,6 +226,8 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", **policy(hold_seconds=100)},
          "policy.hold_seconds: 100 s is shorter than the judge's minimum"),
         ({"release": "1.0.0", **policy(judge={"patience": 1})}, "policy.judge.patience: unknown policy field"),
+        ({"release": "1.0.0", **policy(defer_insufficient_up_to_percent=True)},
+         "policy.defer_insufficient_up_to_percent: Input should be a valid integer"),
         ({"release": "1.0.0", **policy(signals={"latency": {"threshold": 3}})},
          "policy.signals.latency: unknown signal"),
         ({"release": "1.0.0", "target": {"router": {"kind": "gateway-api"}}},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from golive.signals import SIGNAL_NAMES
-from golive.stage import StageMachine, StagePlan
+from golive.stage import StageMachine, StagePlan, deferral_stage
 
 GREEN = {name: "pass" for name in SIGNAL_NAMES}
 THIN = {**GREEN, "http_5xx_pct": "insufficient", "risk_blocks_per_min": "insufficient"}
@@ -65,6 +65,25 @@ def test_at_the_maximum_dwell_an_inconclusive_stage_rolls_back_when_the_policy_s
     m = machine(on_insufficient_traffic="rollback")
     last = [look(m, "hold", THIN) for _ in range(10)][-1]
     assert (last.action, last.triggers) == ("rollback", ("hold-budget-exhausted",))
+
+
+def test_thin_signals_go_to_a_next_stage_small_enough_to_judge_them_at_the_dwell():
+    m = machine(percent=1, defers_to=5)
+    steps = [look(m, "hold", THIN) for _ in range(5)]
+    assert [s.action for s in steps] == ["continue"] * 4 + ["proceed"]
+    assert steps[-1].deferred == ("http_5xx_pct", "risk_blocks_per_min")
+    assert steps[-1].reason == "6/8 green; too little traffic here to tell http_5xx_pct, risk_blocks_per_min: judged at 5%"
+
+
+def test_a_deviation_beside_thin_signals_is_not_deferred():
+    m = machine(percent=1, defers_to=5)
+    assert [look(m, "hold", WORSE_AND_THIN).action for _ in range(5)][-1] == "hold"
+
+
+def test_the_next_stage_judges_thin_signals_only_up_to_the_policys_percent():
+    ladder = (1, 5, 25, 50, 100)
+    assert [deferral_stage(p, ladder, 5) for p in (0, 1, 5, 25, 100)] == [1, 5, None, None, None]
+    assert deferral_stage(1, (1, 100), 5) is None and deferral_stage(1, ladder, 0) is None
 
 
 def test_a_deviation_holds_and_remeasures_a_fresh_window_of_hold_seconds():
