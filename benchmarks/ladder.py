@@ -5,7 +5,8 @@
 Each rollout is one release of a service with a given traffic (300, 1,000, 3,000 or 10,000
 requests a minute), walked through every stage by `golive.stage.StageMachine` with the runbook's
 timings (dwell 15 min, 30 at 100 %, a judgement every 60 s, a Hold re-measures 10 min within a
-20-minute budget, at most 2x the dwell for lack of traffic, then a person is asked). Every
+20-minute budget; at 1 % too little traffic to tell leaves those signals to 5 %, from 5 % on the
+window extends to at most 2x the dwell, then a person is asked). Every
 minute the judge sees the stage's window so far, generated as in `scenarios.py` (diurnal drift
 shared by both arms, per-request latency, overdispersed counts, warm-up noise, scrape gaps).
 A pause is answered at once by a person who approves (what they are shown is that only traffic
@@ -51,7 +52,8 @@ from scenarios import _BREACHES, _DEVIATIONS, Arm, _interval  # noqa: E402
 from golive.judge import judge  # noqa: E402
 from golive.scenario import Observation, Scenario, Series  # noqa: E402
 from golive.signals import CATALOGUE  # noqa: E402
-from golive.stage import SHADOW_STAGE, StageMachine, StagePlan, stage_name  # noqa: E402
+from golive.settings import PolicySettings  # noqa: E402
+from golive.stage import SHADOW_STAGE, StageMachine, StagePlan, deferral_stage, stage_name  # noqa: E402
 
 STAGES = (1, 5, 25, 50, 100)
 MIRRORED = tuple(s for s in CATALOGUE if s.mirror_visible)
@@ -61,12 +63,14 @@ CLASSES = ("healthy", "breach", "deviation")
 INTERVAL = 60.0
 DWELL, FINAL_DWELL = 900.0, 1800.0
 HOLD, HOLD_BUDGET = 600.0, 1200.0
+DEFER_UP_TO = PolicySettings().defer_insufficient_up_to_percent
 
 
-def plan(percent: int) -> StagePlan:
+def plan(percent: int, defer_up_to: int = DEFER_UP_TO) -> StagePlan:
     dwell = FINAL_DWELL if percent == 100 else DWELL
     return StagePlan(percent=percent, interval_seconds=INTERVAL, dwell_seconds=dwell, max_dwell_seconds=2 * dwell,
-                     hold_seconds=HOLD, hold_budget_seconds=HOLD_BUDGET, on_insufficient_traffic="pause")
+                     hold_seconds=HOLD, hold_budget_seconds=HOLD_BUDGET, on_insufficient_traffic="pause",
+                     defers_to=deferral_stage(percent, (SHADOW_STAGE, *STAGES), defer_up_to))
 
 
 @dataclass
@@ -89,6 +93,7 @@ class Outcome:
     reached_full: bool = False
     holds: int = 0
     pauses: int = 0
+    deferrals: int = 0  # stages that left signals short of traffic to the next
     paused: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)  # stage, signals held for traffic
     flagged: bool = False  # held or rolled back for something other than traffic
     proven: frozenset[str] = frozenset()  # the signals the shadow stage ended green on
@@ -197,6 +202,7 @@ def walk(rel: Release, gate_name: str, shadow: bool = True) -> Outcome:
         if step.action == "rollback":
             out.ending, out.stopped_at, out.reason, out.flagged = "rollback", percent, ",".join(step.triggers), True
             break
+        out.deferrals += bool(step.deferred)
         if step.action == "pause":
             out.pauses += 1  # a person approves at once
             out.paused.append((percent, tuple(name for name, word in verdicts.items() if word == "insufficient")))
@@ -251,6 +257,8 @@ def summarise(results: dict[str, list[Outcome]], shadow: bool) -> dict[str, str]
         "healthy: pauses per rollout, a person asked (mean)": f"{np.mean([o.pauses for o in healthy]):.2f}",
         "healthy: pauses per rollout by stage": _by_stage(healthy),
         "healthy: Live without asking a person (no pause)": _pct(sum(o.pauses == 0 for o in live), len(healthy)),
+        "healthy: stages that left signals short of traffic to the next (per rollout)":
+            f"{np.mean([o.deferrals for o in healthy]):.2f}",
         "healthy: holds per rollout (mean)": f"{np.mean([o.holds for o in healthy]):.2f}",
         "healthy: minutes to Live (median, p95)": f"{_q([o.minutes for o in live], 0.5, '{:.0f}')}, "
                                                   f"{_q([o.minutes for o in live], 0.95, '{:.0f}')}",

@@ -72,7 +72,8 @@ def test_thin_signals_go_to_a_next_stage_small_enough_to_judge_them_at_the_dwell
     steps = [look(m, "hold", THIN) for _ in range(5)]
     assert [s.action for s in steps] == ["continue"] * 4 + ["proceed"]
     assert steps[-1].deferred == ("http_5xx_pct", "risk_blocks_per_min")
-    assert steps[-1].reason == "6/8 green; too little traffic here to tell http_5xx_pct, risk_blocks_per_min: judged at 5%"
+    assert steps[-1].reason == ("6/8 green; too little traffic here to tell http_5xx_pct, risk_blocks_per_min: "
+                                "judged at 5%")
 
 
 def test_a_deviation_beside_thin_signals_is_not_deferred():
