@@ -491,6 +491,8 @@ class PrometheusSettings(_Strict):
     ca_file: PathText | None = None  # the CA bundle that signed it, when not a public one
     auth_secret_block: str | None = None  # a Prefect Secret: a bearer token or {username, password}
     alertmanager_url: ServiceUrl | None = None  # its firing critical alerts for the service roll the canary back
+    # golive's own series (the shadow stage's drift, response difference and mirror) for the dashboard.
+    pushgateway_url: ServiceUrl | None = None
     traffic_canary_query: str = TRAFFIC_CANARY_QUERY
     traffic_total_query: str = TRAFFIC_TOTAL_QUERY
 

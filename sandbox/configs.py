@@ -36,11 +36,12 @@ class Ports:
     alertmanager: int = 19093
     secondary: int = 18083  # the stable version's second instance: the shadow stage's noise
     secondary_admin: int = 18093
+    pushgateway: int = 19091  # golive's own series (the shadow stage's), pushed as a batch job's
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
         return cls(base, base + 1, base + 2, base + 11, base + 12, base + 1010, base - 10, base + 1013,
-                   base + 3, base + 13)
+                   base + 3, base + 13, base + 1011)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -249,8 +250,9 @@ def _mirror_location(path: str, upstream: str) -> str:
 
 
 def render_prometheus(ports: Ports, rules_folder: Path) -> str:
-    """Prometheus scraping both tracks and the router's request counts (its control API's
-    /metrics; not the stable version's secondary, whose shadow traffic no signal judges), evaluating
+    """Prometheus scraping both tracks, the router's request counts (its control API's /metrics;
+    not the stable version's secondary, whose shadow traffic no signal judges) and the Pushgateway
+    golive pushes its own series to (with the labels pushed: `honor_labels`), evaluating
     every rule file in `rules_folder` (none is fine) and sending its alerts
     to the sandbox's Alertmanager. Each track's target is labelled with its `track`, so the
     metrics of an application that knows nothing of tracks carry one; the demo's own `track`
@@ -277,6 +279,10 @@ scrape_configs:
   - job_name: router
     static_configs:
       - targets: ["127.0.0.1:{ports.control}"]
+  - job_name: pushgateway
+    honor_labels: true
+    static_configs:
+      - targets: ["127.0.0.1:{ports.pushgateway}"]
 """
 
 

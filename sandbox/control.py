@@ -29,7 +29,8 @@ from sandbox.release_repo import create_release_repo
 
 __all__ = ["INSTALL_HINT", "Sandbox", "SandboxError", "SandboxFolderError", "default_workdir"]
 
-INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus prometheus-alertmanager nginx"
+INSTALL_HINT = ("apt-get install -y --no-install-recommends prometheus prometheus-alertmanager "
+                "prometheus-pushgateway nginx")
 # The stable version's secondary answers only the shadow stage's mirror: the noise the canary's
 # response differences are measured against.
 TRACKS = ("stable", "canary", "secondary")
@@ -212,6 +213,10 @@ class Sandbox:
     def alertmanager_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.alertmanager}"
 
+    @property
+    def pushgateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.pushgateway}"
+
     def service_url(self, track: str) -> str:
         return f"http://127.0.0.1:{getattr(self.ports, _track(track))}"
 
@@ -236,6 +241,7 @@ class Sandbox:
             "secondary (shadow only)": self.service_url("secondary"),
             "prometheus": self.prometheus_url,
             "alertmanager": self.alertmanager_url,
+            "pushgateway": self.pushgateway_url,
             "router control": self.control_url,
         }
 
@@ -243,7 +249,8 @@ class Sandbox:
         """How golive reaches this sandbox: the fields of its settings' sections that name
         addresses (`prometheus`, `target`) and the release repository (`process`)."""
         return {
-            "prometheus": {"url": self.prometheus_url, "alertmanager_url": self.alertmanager_url},
+            "prometheus": {"url": self.prometheus_url, "alertmanager_url": self.alertmanager_url,
+                           "pushgateway_url": self.pushgateway_url},
             "target": {
                 "router": {"kind": "sandbox", "control_url": self.control_url,
                            "canary_pin_file": str(self.canary_pin_file)},
@@ -287,7 +294,8 @@ class Sandbox:
         sandbox = cls(workdir)
         say = progress or (lambda _msg: None)
         binaries = {"prometheus": _binary("prometheus"), "nginx": _binary("nginx"),
-                    "alertmanager": _binary("prometheus-alertmanager")}
+                    "alertmanager": _binary("prometheus-alertmanager"),
+                    "pushgateway": _binary("prometheus-pushgateway")}
         if sandbox._supervisor_alive():
             state = sandbox._state()
             raise SandboxError(

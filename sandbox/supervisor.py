@@ -26,7 +26,7 @@ from sandbox.app_wrapper import app_command, loadgen_args
 from sandbox.router import NginxRouter, load_fence, serve_control
 from sandbox.store import create_database
 
-STOP_ORDER = ("loadgen", "router", "canary", "secondary", "stable", "prometheus", "alertmanager")
+STOP_ORDER = ("loadgen", "router", "canary", "secondary", "stable", "prometheus", "pushgateway", "alertmanager")
 
 
 class Supervisor:
@@ -90,6 +90,9 @@ class Supervisor:
             f"--storage.path={alertmanager_dir / 'data'}", f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
             "--cluster.listen-address=", "--log.level=warn",  # one instance: no gossip port to claim
         ], ports.alertmanager)
+        self._spawn("pushgateway", [
+            cfg["binaries"]["pushgateway"], f"--web.listen-address=127.0.0.1:{ports.pushgateway}", "--log.level=warn",
+        ], ports.pushgateway)
         self._spawn("prometheus", [
             cfg["binaries"]["prometheus"], f"--config.file={prom_dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={prom_dir / 'data'}", f"--web.listen-address=127.0.0.1:{ports.prometheus}",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what golive needs on a fresh machine: Debian's prometheus, alertmanager, nginx and GnuPG (and chromium and
-# zbar-tools, which the UI and operator-card tests use), a project venv,
-# and golive itself with its test extras. Safe to run again: it skips what is already there.
+# Installs what golive needs on a fresh machine: Debian's prometheus, alertmanager, pushgateway, nginx and GnuPG (and
+# chromium and zbar-tools, which the UI and operator-card tests use), a project venv, and golive itself with its
+# test extras. Safe to run again: it skips what is already there.
 # PostgreSQL (for `golive server up --database postgresql`) only when asked: --with-postgres or GOLIVE_POSTGRES=1.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +15,8 @@ done
 
 # Each Debian package with the binary that proves it is installed.
 missing=()
-for pair in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager nginx:nginx chromium:chromium \
+for pair in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
+        prometheus-pushgateway:prometheus-pushgateway nginx:nginx chromium:chromium \
         zbar-tools:zbarimg gnupg:gpg; do
     package="${pair%%:*}" bin="${pair#*:}"
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/usr/bin/$bin" ] || missing+=("$package")

@@ -14,6 +14,6 @@ def test_missing_binary_says_how_to_install_it(monkeypatch, tmp_path):
         control.Sandbox.up(tmp_path / "sb")
     assert str(exc.value) == (
         "prometheus is not installed; install it with: apt-get install -y --no-install-recommends prometheus "
-        "prometheus-alertmanager nginx"
+        "prometheus-alertmanager prometheus-pushgateway nginx"
     )
     assert not (tmp_path / "sb").exists()  # nothing half-written

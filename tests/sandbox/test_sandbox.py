@@ -28,8 +28,8 @@ FAULT_FOR = {
 def test_every_signal_is_answered_for_both_tracks(sandbox):
     # `up` already waited for this (within its 45 s budget); it must still hold.
     assert sandbox.queries_missing(readiness_queries()) == []
-    assert {c.name for c in sandbox.status() if c.healthy} == {"prometheus", "alertmanager", "stable", "canary",
-                                                               "secondary", "router", "control", "loadgen"}
+    assert {c.name for c in sandbox.status() if c.healthy} == {
+        "prometheus", "alertmanager", "pushgateway", "stable", "canary", "secondary", "router", "control", "loadgen"}
 
 
 async def _versions(url: str, n: int) -> None:
