@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import time
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     board = build_dashboard(settings.policy.catalogue(), options,
                             traffic_canary_query=settings.prometheus.traffic_canary_query,
                             traffic_total_query=settings.prometheus.traffic_total_query,
-                            freeze_below_budget=settings.process.first_night.freeze_below_budget)
+                            freeze_below_budget=settings.process.first_night.freeze_below_budget,
+                            shadow=settings.policy.shadow, interval_seconds=settings.policy.interval_seconds)
     # The panels are drawn before anything is written: an answer Prometheus gets wrong leaves no file.
     drawn = _drawn(board.build(), prometheus, options.service, args.minutes) if png else None
     _write(out, dashboard_json(board))
@@ -220,13 +222,17 @@ def _draw_panels(axes, panels: list, prometheus_url: str, service: str, minutes:
                 continue
             for target in panel.targets:
                 for labels, times, values in _range(client, substitute(target.expr, service), start, end, 5):
-                    legend = (target.legend_format or "").replace("{{track}}", str(labels.get("track", "")))
+                    legend = re.sub(r"\{\{(\w+)\}\}", lambda m: str(labels.get(m.group(1), "")),
+                                    target.legend_format or "")
                     ax.plot([(t - end) / 60 for t in times], values, label=legend, linewidth=1.2)
             for step in _steps(panel):
                 ax.axhline(step.value, color=step.color if step.color != "orange" else "darkorange",
                            linestyle="--", linewidth=1)
             ax.set_xlabel("minutes", fontsize=7)
-            ax.legend(fontsize=7, loc="upper left")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, loc="upper left")
+            else:
+                ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
 

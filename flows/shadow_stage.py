@@ -24,13 +24,14 @@ from golive.response_diff import compare_responses
 from golive.evidence import EvidenceLedger
 from golive.models import StageResult
 from golive.settings import GoLiveSettings
-from golive.shadow import primary_slowed, shadow_notes
+from golive.shadow import SHADOW_SERIES, primary_slowed, shadow_notes, shadow_series
 from golive.signals import by_role
 from golive.stage import SHADOW_STAGE
 from golive.validation import error_line
 from flows import subflows_without_heartbeats
 from flows.canary_stage import StageRun, run_to_its_end
 from tasks.prometheus import stable_level
+from tasks.pushgateway import delete_series, push_series
 from tasks.router import RouterFenced, read_weight, set_weight
 from tasks.router_base import Deadline
 from tasks.service import read_fills, read_responses
@@ -87,6 +88,7 @@ class _ShadowRun(StageRun):
                             f"with the mirror {'on' if readback.mirror else 'off'}", ["weight-not-applied"],
                             detected_at=readback.at)
         self.gate.start(readback.at)
+        self.push_series()
         return None
 
     def fills_clock(self) -> int | None:
@@ -109,6 +111,7 @@ class _ShadowRun(StageRun):
                               "response_diff": _without_lists(self.response_diff)}
         self.folder.record(layout.shadow_look(self.looks), {"at": tick, **self.result.shadow, "drift": self.drift,
                                                             "response_diff": self.response_diff, "slowed": slowed})
+        self.push_series()
         if slowed:
             seen = {"stable_latency_with_mirror": {
                 "verdict": "breach", "baseline": self.stable_during[-1], "detail": slowed,
@@ -128,6 +131,23 @@ class _ShadowRun(StageRun):
             return self.end("rollback", f"response difference: {self.response_diff['summary']}",
                             ["shadow-response-difference"], seen, detected_at=tick)
         return None
+
+    def push_series(self, mirror_on: bool = True) -> None:
+        """The shadow stage's numbers for the dashboard, at `prometheus.pushgateway_url` when set
+        (`golive.shadow.shadow_series`); once the mirror is off, taken away. A push that fails is a
+        warning: the gate reads its numbers itself."""
+        url, target = self.settings.prometheus.pushgateway_url, self.settings.target
+        if url is None:
+            return
+        try:
+            if mirror_on:
+                push_series(url, target.service, self.settings.release, shadow_series(self.drift, self.response_diff),
+                            SHADOW_SERIES)
+            else:
+                delete_series(url, target.service, self.settings.release)
+        except Exception as exc:
+            self.logger.warning("stage shadow: the dashboard's series were not %s: %s",
+                                "pushed" if mirror_on else "taken away", error_line(exc))
 
     def row_notes(self) -> dict[str, list[str]]:
         """Under each shadow row: stable's latency with the mirror on, the drift and the answers' difference so far."""
@@ -200,6 +220,7 @@ class _ShadowRun(StageRun):
             self.record_drift()
         if self.response_diff is not None:
             self.folder.record(layout.SHADOW_RESPONSE_DIFF, self.response_diff)
+        self.push_series(mirror_on=False)
         return super().end(outcome, reason, triggers, signals, detected_at, superseded_by)
 
     def record_drift(self) -> None:

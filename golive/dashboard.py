@@ -1,6 +1,6 @@
 """The operator's Grafana dashboard, built with Grafana's own SDK from the judge's catalogue.
 
-Every panel reads the series `golive rules` records (`golive:<signal>:<window>`), so the
+Every signal's panel reads the series `golive rules` records (`golive:<signal>:<window>`), so the
 dashboard, the alerts and the judge see the same numbers, and every threshold comes from the
 settings in force: change one there and the panel's line moves with it.
 
@@ -9,8 +9,11 @@ against stable, each with its threshold line
 (the relative rule draws the stable line times its factor); the canary's weight as the users'
 requests show it; the runbook's panel 11 (event-loop lag p95, steps 30 / 50 ms) and panel 12 (GC
 pause mean, steps 15 / 20 ms) as gauges; the error budget left and its burn rate over 1 h, 6 h and
-24 h. Annotations: golive's decisions (Grafana annotations tagged `golive` and the service) and
-the critical alerts that fired. Variables: the data source, the service and the tracks.
+24 h; the shadow stage's own checks, from the series golive pushes while its mirror is on
+(`golive.shadow.SHADOW_SERIES`, read only while fresh: a go-live that died leaves its last push
+behind): the drift of paper against live fills, the canary's answers differing beyond stable's
+secondary, and stable's latency with the mirror on and off. Annotations: golive's decisions
+(Grafana annotations tagged `golive` and the service) and the critical alerts that fired. Variables: the data source, the service and the tracks.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from golive.error_budget_panel import exhaustion_panel
 from golive.rules import RuleOptions, duration, error_ratio_series, signal_series
-from golive.signals import Signal, render_query
+from golive.settings import ShadowSettings
+from golive.signals import Signal, by_role, render_query
 
 __all__ = ["PanelQuery", "build_dashboard", "dashboard_json", "panel_queries"]
 
@@ -114,6 +118,38 @@ def _burn_panel(options: RuleOptions) -> timeseries.Panel:
     return panel
 
 
+def _pushed(series: str, fresh_seconds: float) -> str:
+    """A series golive pushes, for the service, only while its group was pushed within `fresh_seconds`."""
+    return (f"{series}{{{SERVICE}}} and on(job, service, release) "
+            f"(time() - push_time_seconds{{{SERVICE}}} < {fresh_seconds:g})")
+
+
+def _shadow_panels(catalogue: tuple[Signal, ...], shadow: ShadowSettings, window: str,
+                   fresh_seconds: float) -> list[timeseries.Panel]:
+    def limit_line(panel: timeseries.Panel, limit: float) -> timeseries.Panel:
+        return (panel.thresholds(_thresholds((None, "green"), (limit, "red")))
+                .thresholds_style(GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)))
+
+    drift = (timeseries.Panel().title(f"Shadow: drift p99, paper against live fills (< {shadow.drift_p99_max_ms:g} ms)")
+             .unit("ms").min(0).height(8).span(8).datasource(DATASOURCE)
+             .with_target(_query(_pushed("golive_shadow_drift_p99_ms", fresh_seconds), "{{release}}", "A")))
+    differ = (timeseries.Panel().title(f"Shadow: answers differing beyond the secondary's "
+                                       f"(<= {shadow.response_margin_pct:g} points)")
+              .unit("percent").min(0).height(8).span(8).datasource(DATASOURCE)
+              .with_target(_query(_pushed("golive_shadow_response_difference_points", fresh_seconds),
+                                  "{{release}}", "A")))
+    panels = [limit_line(drift, shadow.drift_p99_max_ms), limit_line(differ, shadow.response_margin_pct)]
+    latency = by_role(catalogue, "latency")
+    if latency is not None:
+        stable = f'{signal_series(latency.name, window)}{{{SERVICE},track="stable"}}'
+        mirror_on = f"on(service) (({_pushed('golive_shadow_mirror_on', fresh_seconds)}) == 1)"
+        panels.append(timeseries.Panel().title(f"Shadow: stable's {latency.title}, mirror on / off")
+                      .unit(_UNITS.get(latency.unit, "short")).min(0).height(8).span(8).datasource(DATASOURCE)
+                      .with_target(_query(f"{stable} and {mirror_on}", "mirror on", "A"))
+                      .with_target(_query(f"{stable} unless {mirror_on}", "mirror off", "B")))
+    return panels
+
+
 def _seconds(window: str) -> float:
     sizes = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     return float(window[:-1]) * sizes[window[-1]]
@@ -149,8 +185,10 @@ def _annotations() -> list:
 
 def build_dashboard(catalogue: tuple[Signal, ...], options: RuleOptions | None = None, *,
                     traffic_canary_query: str, traffic_total_query: str,
-                    freeze_below_budget: float = 0.10) -> db.Dashboard:
-    """The dashboard's builder (call `.build()` for the model); `options` as for `golive rules`."""
+                    freeze_below_budget: float = 0.10, shadow: ShadowSettings | None = None,
+                    interval_seconds: float = 60.0) -> db.Dashboard:
+    """The dashboard's builder (call `.build()` for the model); `options` as for `golive rules`;
+    `shadow`: the shadow stage's row, its pushes fresh for three `interval_seconds` (none when off)."""
     options = options or RuleOptions()
     window = options.window
     board = (db.Dashboard(f"golive: {options.service} go-live").uid(f"golive-{options.service}")
@@ -165,8 +203,13 @@ def build_dashboard(catalogue: tuple[Signal, ...], options: RuleOptions | None =
         if sig.name in RUNBOOK_GAUGES:
             board = board.with_panel(_runbook_gauge(sig, window))
     board = board.with_row(db.Row("Error budget"))
-    return (board.with_panel(_budget_gauge(options, freeze_below_budget))
-            .with_panel(exhaustion_panel(options, DATASOURCE)).with_panel(_burn_panel(options)))
+    board = (board.with_panel(_budget_gauge(options, freeze_below_budget))
+             .with_panel(exhaustion_panel(options, DATASOURCE)).with_panel(_burn_panel(options)))
+    if shadow is not None and shadow.enabled:
+        board = board.with_row(db.Row("The shadow stage (golive's pushed series)"))
+        for panel in _shadow_panels(catalogue, shadow, window, 3 * interval_seconds):
+            board = board.with_panel(panel)
+    return board
 
 
 def dashboard_json(board: db.Dashboard) -> str:

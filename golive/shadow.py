@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["primary_slowed", "shadow_notes"]
+__all__ = ["SHADOW_SERIES", "primary_slowed", "shadow_notes", "shadow_series"]
+
+# What the shadow stage pushes for the dashboard (`tasks.pushgateway`), each with its help text.
+SHADOW_SERIES = {
+    "golive_shadow_mirror_on": "1 while golive's shadow stage has users' requests copied to the canary",
+    "golive_shadow_drift_p99_ms": "p99 of |paper fill - live fill| of the same orders, ms, since the mirror",
+    "golive_shadow_drift_pairs": "Orders filled both live (stable) and on paper (the canary) since the mirror",
+    "golive_shadow_response_difference_points": "The most a route's field of the canary's answers differs from "
+                                                "stable's beyond what the secondary's does, in percentage points",
+    "golive_shadow_response_pairs": "Requests answered by stable, its secondary and the canary, compared",
+}
 
 
 def primary_slowed(before: float | None, during: Sequence[float | None], max_ratio: float,
@@ -50,3 +60,20 @@ def shadow_notes(signal: str | None, before: float | None, during: Sequence[floa
     else:
         notes.append(f"consistency drift: {drift['verdict']}: {drift['detail']}")
     return notes
+
+
+def shadow_series(drift: Mapping[str, Any] | None, response_diff: Mapping[str, Any] | None) -> dict[str, float]:
+    """The shadow stage's numbers as the gauges of `SHADOW_SERIES`, from the drift (`golive.drift`)
+    and the response comparison's evidence (`golive.response_diff`); what was not measured is left
+    out, never zero: an empty panel says "not measured", a zero says "no difference"."""
+    values = {"golive_shadow_mirror_on": 1.0}
+    if drift is not None:
+        values["golive_shadow_drift_pairs"] = float(drift["pairs"])
+        if drift.get("p99_abs_ms") is not None:
+            values["golive_shadow_drift_p99_ms"] = float(drift["p99_abs_ms"])
+    compared = sum((response_diff or {}).get("compared_by_route", {}).values())
+    if compared:
+        excess = [f["raw_pct"] - f["noise_pct"] for f in response_diff.get("fields", ())]
+        values["golive_shadow_response_pairs"] = float(compared)
+        values["golive_shadow_response_difference_points"] = max([0.0, *excess])
+    return values

@@ -4,6 +4,7 @@ user reaches it, its paper fills matched with the live ones, and a breach rolled
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def test_a_healthy_canary_passes_the_shadow_on_mirrored_traffic_then_goes_live(s
     settings = flow_settings(sandbox, signing_key, tmp_path, [1, 100], shadow=True)
     no_critical_alert_held(settings)
     folder = tmp_path / "v1.4.0"
+    started = time.time()
     state = run_go_live(settings)
 
     assert state.name == "Live", state.message
@@ -90,6 +92,17 @@ def test_a_healthy_canary_passes_the_shadow_on_mirrored_traffic_then_goes_live(s
     assert difference == f"response difference: {answers['summary']}"
     assert "shadow→1%→100%" in (folder / layout.RELEASE_ONELINER).read_text()
     assert not sandbox.mirroring()  # the mirror ended with the stage
+    # The dashboard's shadow row: pushed while the mirror was on, scraped by Prometheus, taken away after.
+    group, since = 'service="spark",release="1.4.0",job="golive"', f"{math.ceil(time.time() - started)}s"
+    pairs = pushed_values(sandbox, f"max_over_time(golive_shadow_drift_pairs{{{group}}}[{since}])")
+    assert pairs and max(pairs) > 0
+    assert pushed_values(sandbox, f"max_over_time(golive_shadow_mirror_on{{{group}}}[{since}])") == [1.0]
+    assert "golive_shadow_mirror_on" not in httpx.get(f"{sandbox.pushgateway_url}/metrics", timeout=5).text
+
+
+def pushed_values(sandbox, query: str) -> list[float]:
+    answer = httpx.get(f"{sandbox.prometheus_url}/api/v1/query", params={"query": query}, timeout=10).json()
+    return [float(r["value"][1]) for r in answer["data"]["result"]]
 
 
 def rolled_back_in_the_shadow(sandbox, canary_weight, signing_key, tmp_path, faults: dict, trigger: str) -> Path:

@@ -18,7 +18,9 @@ from golive.dashboard import build_dashboard, dashboard_json, panel_queries
 from golive.error_budget_panel import TITLE as EXHAUSTION_TITLE
 from golive.rules import build_rules, options_for, render_rules
 from golive.settings import load_settings
+from golive.shadow import SHADOW_SERIES, shadow_series
 from golive.signals import CATALOGUE
+from tasks.pushgateway import delete_series, push_series
 
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "golive-spark.json"
 
@@ -27,7 +29,9 @@ def _dashboard(settings) -> str:
     return dashboard_json(build_dashboard(settings.policy.catalogue(), options_for(settings),
                                           traffic_canary_query=settings.prometheus.traffic_canary_query,
                                           traffic_total_query=settings.prometheus.traffic_total_query,
-                                          freeze_below_budget=settings.process.first_night.freeze_below_budget))
+                                          freeze_below_budget=settings.process.first_night.freeze_below_budget,
+                                          shadow=settings.policy.shadow,
+                                          interval_seconds=settings.policy.interval_seconds))
 
 
 def _load(text: str) -> Dashboard:
@@ -49,7 +53,7 @@ def test_the_dashboard_loads_back_through_the_sdk_with_every_panel():
     assert [v.name for v in model.templating.list_val] == ["datasource", "service", "track"]
     assert [a.name for a in model.annotations.list_val] == ["golive decisions", "critical alerts"]
     titles = [p.title for p in model.panels if getattr(p, "targets", None)]
-    assert len(titles) == 8 + 1 + 2 + 3
+    assert len(titles) == 8 + 1 + 2 + 3 + 3
     for sig in CATALOGUE:
         panel = _panel(model, sig.title + " (")
         assert {t.legend_format for t in panel.targets} >= {"{{track}}"}
@@ -59,6 +63,15 @@ def test_the_dashboard_loads_back_through_the_sdk_with_every_panel():
     assert _steps(_panel(model, "Panel 12")) == [(None, "green"), (15, "yellow"), (20, "red")]
     assert [t.legend_format for t in _panel(model, "Burn rate").targets] == ["1 h {{track}}", "6 h {{track}}",
                                                                              "24 h {{track}}"]
+    assert _steps(_panel(model, "Shadow: drift p99")) == [(None, "green"), (5, "red")]
+    assert _steps(_panel(model, "Shadow: answers differing")) == [(None, "green"), (1, "red")]
+    assert [t.legend_format for t in _panel(model, "Shadow: stable's API latency p95").targets] == [
+        "mirror on", "mirror off"]
+
+
+def test_without_the_shadow_stage_the_dashboard_has_no_shadow_row():
+    model = _load(_dashboard(load_settings({"release": "1.4.0", "policy": {"shadow": {"enabled": False}}})))
+    assert not [p for p in model.panels if p.title.startswith("Shadow")]
 
 
 def test_a_threshold_changed_in_settings_changes_the_panel():
@@ -95,16 +108,12 @@ def _answers(prometheus_url: str, expr: str) -> list[dict]:
     return [r for r in response.json()["data"]["result"] if r["value"][1] not in ("NaN", "+Inf", "-Inf")]
 
 
-@pytest.mark.sandbox
-def test_every_panel_query_answers_for_both_tracks_in_the_sandbox(sandbox, canary_weight, recorded, tmp_path):
-    canary_weight(10)
-    model = _load(_dashboard(recorded))
-    queries = panel_queries(model)
-    deadline = time.monotonic() + 30
+def _unanswered(prometheus_url: str, queries, deadline: float) -> list[str]:
+    """The queries (panel [legend]: tracks seen) still not answered as their panel needs at `deadline`."""
     while True:
         missing = []
         for query in queries:
-            answers = _answers(sandbox.prometheus_url, substitute(query.expr, "spark"))
+            answers = _answers(prometheus_url, substitute(query.expr, "spark"))
             tracks = {r["metric"].get("track") for r in answers}
             if query.panel == EXHAUSTION_TITLE:
                 continue  # accepted by Prometheus; a track without a sample burns nothing ("never at this rate")
@@ -113,9 +122,28 @@ def test_every_panel_query_answers_for_both_tracks_in_the_sandbox(sandbox, canar
             if not answers or ('track=~"$track"' in query.expr and tracks != {"stable", "canary"}):
                 missing.append(f"{query.panel} [{query.legend}]: {sorted(map(str, tracks))}")
         if not missing or time.monotonic() > deadline:
-            break
+            return missing
         time.sleep(1)
-    assert not missing, missing
+
+
+@pytest.mark.sandbox
+def test_every_panel_query_answers_for_both_tracks_in_the_sandbox(sandbox, canary_weight, recorded, tmp_path):
+    canary_weight(10)
+    model = _load(_dashboard(recorded))
+    queries = panel_queries(model)
+    # The shadow stage's row reads what a go-live pushes while its mirror is on: pushed here as it does.
+    url = recorded.prometheus.pushgateway_url
+    push_series(url, "spark", "0.0.1", shadow_series({"pairs": 40, "p99_abs_ms": 1.5},
+                                                     {"compared_by_route": {"GET /quote": 60}, "fields": []}),
+                SHADOW_SERIES)
+    try:
+        mirror_off = [q for q in queries if q.legend == "mirror off"]
+        missing = _unanswered(sandbox.prometheus_url, [q for q in queries if q not in mirror_off],
+                              time.monotonic() + 30)
+        assert not missing, missing
+    finally:
+        delete_series(url, "spark", "0.0.1")
+    assert mirror_off and not _unanswered(sandbox.prometheus_url, mirror_off, time.monotonic() + 30)
     annotation = next(a for a in model.annotations.list_val if a.name == "critical alerts")
     _answers(sandbox.prometheus_url, substitute(annotation.expr, "spark"))  # accepted, empty or not
 

@@ -9,7 +9,7 @@ from golive import layout
 from golive.judge import judge
 from golive.scenario import ScenarioError, parse_scenario
 from golive.settings import GoLiveSettings, SettingsError, load_settings
-from golive.shadow import primary_slowed, shadow_notes
+from golive.shadow import SHADOW_SERIES, primary_slowed, shadow_notes, shadow_series
 from golive.signals import CATALOGUE
 from golive.stage import SHADOW_STAGE, stage_name
 from golive.triggers import TRIGGERS, trigger
@@ -161,3 +161,18 @@ def test_its_dwell_defaults_to_a_stages_and_can_be_its_own():
 def test_a_wrong_shadow_setting_is_refused_naming_its_field(shadow, message):
     with pytest.raises(SettingsError, match=message):
         _settings(**shadow)
+
+
+def test_the_dashboards_shadow_series_leave_out_what_was_not_measured():
+    assert shadow_series(None, None) == {"golive_shadow_mirror_on": 1.0}
+    too_few = {"pairs": 3, "p99_abs_ms": None}
+    assert shadow_series(too_few, {"compared_by_route": {}, "fields": []}) == {
+        "golive_shadow_mirror_on": 1.0, "golive_shadow_drift_pairs": 3.0}
+    fields = [{"raw_pct": 12.5, "noise_pct": 2.0}, {"raw_pct": 1.0, "noise_pct": 3.0}]
+    series = shadow_series({"pairs": 40, "p99_abs_ms": 1.5},
+                           {"compared_by_route": {"GET /quote": 60}, "fields": fields})
+    assert (series["golive_shadow_drift_p99_ms"], series["golive_shadow_response_pairs"],
+            series["golive_shadow_response_difference_points"]) == (1.5, 60.0, 10.5)
+    assert set(series) <= set(SHADOW_SERIES)
+    alike = shadow_series(None, {"compared_by_route": {"GET /quote": 60}, "fields": fields[1:]})
+    assert alike["golive_shadow_response_difference_points"] == 0.0  # the secondary differs more: no excess
