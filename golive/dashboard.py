@@ -13,7 +13,8 @@ pause mean, steps 15 / 20 ms) as gauges; the error budget left and its burn rate
 (`golive.shadow.SHADOW_SERIES`, read only while fresh: a go-live that died leaves its last push
 behind): the drift of paper against live fills, the canary's answers differing beyond stable's
 secondary, and stable's latency with the mirror on and off. Annotations: golive's decisions
-(Grafana annotations tagged `golive` and the service) and the critical alerts that fired. Variables: the data source, the service and the tracks.
+(Grafana annotations tagged `golive` and the service) and the critical alerts that fired.
+Variables: the data source, the service and the tracks.
 """
 
 from __future__ import annotations
