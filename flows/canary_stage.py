@@ -363,6 +363,8 @@ class StageRun:
                                       catalogue=catalogue)
         if notes := profile_notes(profile):
             row["profile"] = notes
+        if step.deferred:
+            row["gate"] = [step.reason]
         row.update(self.row_notes())
         add_war_room_row(str(self.folder), row)
         if step.action != "pause":  # a pause is announced where it asks

@@ -40,10 +40,11 @@ VERDICT_WORDS = ("pass", "within noise", "deviation", "breach", "insufficient", 
 _COLOURS = {"pass": "#d9f2d9", "within noise": "#eef7d4", "deviation": "#fff1c2", "breach": "#f8c9c4",
             "insufficient": "#e4e4f4", "no data": "#eeeeee"}
 _DECISION_COLOURS = {"Proceed": "#2e7d32", "Hold": "#b7860b", "Rollback": "#c62828", "Pause": "#5e35b1"}
-_NOT_COLUMNS = ("cells", "columns", "profile", "shadow")
+_NOT_COLUMNS = ("cells", "columns", "profile", "shadow", "gate")
 # Lines a row may carry below the table, by key, under their heading.
 _NOTES = (("profile", "Profiles at these decisions (canary vs stable)"),
-          ("shadow", "The shadow stage's own checks at these decisions"))
+          ("shadow", "The shadow stage's own checks at these decisions"),
+          ("gate", "Signals left to a later stage for lack of traffic"))
 
 
 def _number(value) -> float | None:
@@ -183,7 +184,8 @@ def cell_summary(row: Mapping, column: str, evidence: bool = True) -> str:
 
 
 def notes_of(rows: Iterable[Mapping], key: str) -> list[tuple[str, list[str]]]:
-    """The rows' lines under `key` (their profiles, or the shadow stage's own checks), each with
+    """The rows' lines under `key` (their profiles, the shadow stage's own checks, or the signals
+    the gate left to a later stage), each with
     the decision it belongs to (`25% Hold at 10:03:01`)."""
     return [(f"{row.get('Stage')} {row.get('Decision')} at {row.get('Time')}", [str(n) for n in row[key]])
             for row in rows if row.get(key)]

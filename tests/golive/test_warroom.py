@@ -92,6 +92,17 @@ def test_a_shadow_rows_own_checks_follow_the_table_under_their_heading_and_stay_
     assert "drift" not in to_csv(rows) and list(warroom.to_frame(rows).columns) == COLUMNS
 
 
+def test_signals_left_to_a_later_stage_are_said_under_the_table_and_stay_out_of_the_csv():
+    left = {**_row(healthy(), "Proceed"), "Stage": "1%",
+            "gate": ["7/8 green; too little traffic here to tell csp_violations_per_min: judged at 5%"]}
+    markdown, page = warroom.to_markdown([left]), warroom.to_html([left])
+    assert markdown.split("\n\nSignals left to a later stage for lack of traffic:\n")[1] == (
+        "- 1% Proceed at 10:00:07\n  - 7/8 green; too little traffic here to tell csp_violations_per_min: "
+        "judged at 5%\n")
+    assert "<h2>Signals left to a later stage for lack of traffic</h2>" in page
+    assert "judged at" not in to_csv([left]) and list(warroom.to_frame([left]).columns) == COLUMNS
+
+
 def test_rows_written_before_cells_still_render():
     old = {"Time": "10:00:00", "Stage": "5%", "p95": 141.0, "cspΔ": 201.0, "Decision": "Proceed"}
     assert "| 10:00:00 | 5% | 141 | – | – | – | – | +201% | – | – | Proceed |" in warroom.to_markdown([old])
