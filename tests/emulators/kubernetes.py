@@ -23,6 +23,8 @@ from kmock import KubernetesEmulator, Server, resource
 from kmock._internal.enums import action as Action
 from kmock._internal.k8s import KubernetesError
 
+from tasks.kubernetes import MIRROR_TARGET
+
 INGRESSES = resource("networking.k8s.io", "v1", "ingresses")
 HTTP_ROUTES = resource("gateway.networking.k8s.io", "v1", "httproutes")
 DEPLOYMENTS = resource("apps", "v1", "deployments")
@@ -209,20 +211,31 @@ def seed_release(emulator: RunningEmulator, namespace: str) -> dict[str, dict]:
 
 class IngressControllerStandIn:
     """What ingress-nginx's controller does in a cluster, for the sandbox: watch the canary
-    Ingress the emulator stores and put its weight into the sandbox's nginx, which serves users."""
+    Ingress the emulator stores and put its weight into the sandbox's nginx, which serves users;
+    and while the primary Ingress carries a `mirror-target`, have nginx copy users' requests to the
+    canary. The sandbox's copies go to the canary's own port marked as shadow traffic, where a
+    cluster's go to the shadow Service's port, on which every request is shadow traffic."""
 
-    def __init__(self, emulator: RunningEmulator, namespace: str, apply_weight, name: str = "spark-canary"):
+    def __init__(self, emulator: RunningEmulator, namespace: str, apply_weight, name: str = "spark-canary",
+                 primary: str = "spark"):
         self.emulator, self.namespace, self.name, self.apply_weight = emulator, namespace, name, apply_weight
-        self.applied: list[int] = []
+        self.primary = primary
+        self.applied: list[int] = []  # each weight put into nginx …
+        self.mirrored: list[bool] = []  # … and whether with the mirror
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._reconcile, name="ingress-controller-stand-in", daemon=True)
 
+    def _mirror_target(self) -> bool:
+        primary = self.emulator.stored(INGRESSES, self.namespace, self.primary) or {}
+        return MIRROR_TARGET in (primary.get("metadata", {}).get("annotations") or {})
+
     def _reconcile(self) -> None:
         while not self._stop.wait(0.1):
-            weight = self.emulator.canary_weight(self.namespace, self.name) or 0
-            if not self.applied or self.applied[-1] != weight:
-                self.apply_weight(weight)
+            weight, mirror = self.emulator.canary_weight(self.namespace, self.name) or 0, self._mirror_target()
+            if not self.applied or (self.applied[-1], self.mirrored[-1]) != (weight, mirror):
+                self.apply_weight(weight, mirror=mirror)
                 self.applied.append(weight)
+                self.mirrored.append(mirror)
 
     def __enter__(self) -> IngressControllerStandIn:
         self._thread.start()
