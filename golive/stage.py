@@ -49,6 +49,7 @@ def deferral_stage(percent: int, stages: Sequence[int], up_to_percent: int) -> i
     later = [s for s in stages if s > percent]
     return later[0] if later and later[0] <= up_to_percent else None
 
+
 Action = Literal["continue", "proceed", "extend", "hold", "pause", "rollback"]
 InsufficientPolicy = Literal["pause", "rollback"]
 
