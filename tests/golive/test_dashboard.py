@@ -141,9 +141,10 @@ def test_every_panel_query_answers_for_both_tracks_in_the_sandbox(sandbox, canar
         missing = _unanswered(sandbox.prometheus_url, [q for q in queries if q not in mirror_off],
                               time.monotonic() + 30)
         assert not missing, missing
+        assert mirror_off and not _answers(sandbox.prometheus_url, substitute(mirror_off[0].expr, "spark"))
     finally:
         delete_series(url, "spark", "0.0.1")
-    assert mirror_off and not _unanswered(sandbox.prometheus_url, mirror_off, time.monotonic() + 30)
+    assert not _unanswered(sandbox.prometheus_url, mirror_off, time.monotonic() + 30)
     annotation = next(a for a in model.annotations.list_val if a.name == "critical alerts")
     _answers(sandbox.prometheus_url, substitute(annotation.expr, "spark"))  # accepted, empty or not
 
