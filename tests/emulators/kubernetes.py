@@ -225,13 +225,15 @@ class IngressControllerStandIn:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._reconcile, name="ingress-controller-stand-in", daemon=True)
 
-    def _mirror_target(self) -> bool:
+    def state(self) -> tuple[int, bool]:
+        """The canary weight the cluster's objects ask for, and whether they ask for the mirror."""
         primary = self.emulator.stored(INGRESSES, self.namespace, self.primary) or {}
-        return MIRROR_TARGET in (primary.get("metadata", {}).get("annotations") or {})
+        mirror = MIRROR_TARGET in (primary.get("metadata", {}).get("annotations") or {})
+        return self.emulator.canary_weight(self.namespace, self.name) or 0, mirror
 
     def _reconcile(self) -> None:
         while not self._stop.wait(0.1):
-            weight, mirror = self.emulator.canary_weight(self.namespace, self.name) or 0, self._mirror_target()
+            weight, mirror = self.state()
             if not self.applied or (self.applied[-1], self.mirrored[-1]) != (weight, mirror):
                 self.apply_weight(weight, mirror=mirror)
                 self.applied.append(weight)
@@ -244,3 +246,21 @@ class IngressControllerStandIn:
     def __exit__(self, *_exc) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+class GatewayControllerStandIn(IngressControllerStandIn):
+    """The same for a Gateway API controller: the HTTPRoute's rule that splits stable and canary
+    gives the weight, and a `RequestMirror` filter on it the mirror."""
+
+    def __init__(self, emulator: RunningEmulator, namespace: str, apply_weight, route: str = "spark"):
+        super().__init__(emulator, namespace, apply_weight)
+        self.route = route
+
+    def state(self) -> tuple[int, bool]:
+        route = self.emulator.stored(HTTP_ROUTES, self.namespace, self.route) or {}
+        for rule in route.get("spec", {}).get("rules", []):
+            weights = {ref.get("name"): int(ref.get("weight", 1)) for ref in rule.get("backendRefs", [])}
+            if {"spark-stable", "spark-canary"} <= set(weights) and sum(weights.values()):
+                mirror = any(f.get("type") == "RequestMirror" for f in rule.get("filters") or [])
+                return round(100 * weights["spark-canary"] / sum(weights.values())), mirror
+        return 0, False
