@@ -66,11 +66,11 @@ HOLD, HOLD_BUDGET = 600.0, 1200.0
 DEFER_UP_TO = PolicySettings().defer_insufficient_up_to_percent
 
 
-def plan(percent: int, defer_up_to: int = DEFER_UP_TO) -> StagePlan:
+def plan(percent: int) -> StagePlan:
     dwell = FINAL_DWELL if percent == 100 else DWELL
     return StagePlan(percent=percent, interval_seconds=INTERVAL, dwell_seconds=dwell, max_dwell_seconds=2 * dwell,
                      hold_seconds=HOLD, hold_budget_seconds=HOLD_BUDGET, on_insufficient_traffic="pause",
-                     defers_to=deferral_stage(percent, (SHADOW_STAGE, *STAGES), defer_up_to))
+                     defers_to=deferral_stage(percent, (SHADOW_STAGE, *STAGES), DEFER_UP_TO))
 
 
 @dataclass

@@ -124,16 +124,17 @@ def success_criteria(planned: Sequence[int], stages: Sequence[Mapping], complete
     traffic to tell is named as such, and so is one that left its signals short of traffic to the
     next stage, which proceeded."""
     proceeded = [s for s in stages if s.get("outcome") == "proceed"]
+    proceeded_stages = [s["stage"] for s in proceeded]
     on_approval = [s["stage"] for s in proceeded if s.get("decisions") and s["decisions"][-1]["decision"] == "pause"]
     passed_on = [s["stage"] for s in proceeded
-                 if _left_to_a_later_stage((s.get("decisions") or [None])[-1], [p["stage"] for p in proceeded])]
+                 if _left_to_a_later_stage((s.get("decisions") or [None])[-1], proceeded_stages)]
     not_green = [s["stage"] for s in proceeded if s["stage"] not in on_approval and s["stage"] not in passed_on
                  and not _green((s.get("decisions") or [None])[-1])]
     unverified = [s["stage"] for s in stages if not (s.get("weight_verified") and s.get("share_ok"))]
     final = final_decision(stages)
     return {
-        "all_stages_proceeded": {"ok": [s["stage"] for s in proceeded] == list(planned), "planned": list(planned),
-                                 "proceeded": [s["stage"] for s in proceeded]},
+        "all_stages_proceeded": {"ok": proceeded_stages == list(planned), "planned": list(planned),
+                                 "proceeded": proceeded_stages},
         "no_rollback": {"ok": not rollbacks and not any(s.get("outcome") in ("rollback", "superseded") for s in stages),
                         "records": list(rollbacks)},
         "each_stage_green_at_proceed": {"ok": not not_green and bool(proceeded), "not_green": not_green,
