@@ -10,6 +10,7 @@ missing profile is evidence not taken, never a reason to stop a release.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ _RUNNING: dict[int, subprocess.Popen] = {}
 # Those already told to stop: a second SIGINT is not sent.
 _TOLD: set[int] = set()
 _LOCK = threading.Lock()
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class ProfileSampling(BaseModel):
@@ -160,7 +162,8 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
                 [executable, "record", "--pid", str(found), "--rate", str(rate_hz), "--nonblocking",
                  "--format", "speedscope", "--output", str(output),
                  *(["--duration", str(max_seconds)] if max_seconds else [])],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_ends_with_this_process if sys.platform == "linux" else None)
     except OSError as exc:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -182,6 +185,13 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
     with _LOCK:
         _RUNNING[process.pid] = process
     return sampling
+
+
+def _ends_with_this_process() -> None:
+    """preexec_fn: the kernel kills py-spy when the thread that started it ends (a stage's tasks
+    run in its flow's thread), so that a go-live killed mid-stage leaves no profiler sampling the
+    service until its time limit, which counts the hold budget and the approval wait."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _refusal(log: str, pid: int) -> str:

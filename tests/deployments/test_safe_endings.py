@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -80,6 +81,26 @@ def _free_go_live_locks(env: dict) -> None:
         for limit in prefect.read_global_concurrency_limits(limit=200):
             if limit.name.startswith("go-live-"):
                 prefect.delete_global_concurrency_limit_by_name(limit.name)
+
+
+def _py_spy_children(pid: int) -> list[int]:
+    """The py-spy processes `pid` started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"PPid:\t{pid}\n" in (entry / "status").read_text() \
+                    and b"py-spy" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()  # a zombie has ended
+    except OSError:
+        return False
 
 
 def _trigger_rollback(env: dict, dead_run: str, timeout: float):
@@ -163,9 +184,13 @@ def test_a_second_run_is_refused_and_a_killed_go_live_ends_at_weight_zero(prefec
     assert "is already being" in refused.state.message and run_id in refused.state.message
     assert sandbox.weight() == 25  # the refused run touched nothing
 
-    os.kill(flow_run_pid(_read(prefect, run_id)), signal.SIGKILL)
+    pid = flow_run_pid(_read(prefect, run_id))
+    wait_for(lambda: len(_py_spy_children(pid)) == 2, 30, "the stage's profilers of stable and canary")
+    profilers = _py_spy_children(pid)
+    os.kill(pid, signal.SIGKILL)
     seconds = wait_for(lambda: sandbox.weight() == 0, KILL_TO_ZERO_BOUND, "weight 0 after the kill")
     print(f"\nprocess killed → weight 0: {seconds:.1f} s")
+    assert not [p for p in profilers if _running(p)]  # none left sampling the services
     assert wait(prefect, run_id, final, timeout=120).state.is_crashed()
     rolled = _trigger_rollback(prefect, run_id, 120)
     assert rolled.state.is_completed(), rolled.state.message
