@@ -171,7 +171,11 @@ def test_ctrl_c_in_golive_demo_rolls_back_first_and_records_it(tmp_path):
         _wait_for(lambda: (folder / layout.weight_set(SHADOW_STAGE)).exists() or demo.poll() is not None, 300,
                   "the demo's shadow stage")
         os.killpg(demo.pid, signal.SIGINT)  # as a terminal sends it: to the demo and its temporary Prefect server
-        output, _ = demo.communicate(timeout=120)
+        try:
+            output, _ = demo.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            pytest.fail("the demo did not end within 120 s of Ctrl-C:\n" + demo.communicate()[0][-4000:])
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
