@@ -57,7 +57,7 @@ class _ShadowRun(StageRun):
         self.stable_before: float | None = None
         self.stable_during: list[float | None] = []
         self.since_ns: dict[str, int] = {}
-        self.fills: dict[str, dict[str, dict]] = {"live": {}, "paper": {}}
+        self.fills: dict[str, dict[str, dict]] = {"live": {}, "paper": {}, "reference": {}}
         self.drift: dict | None = None
         self.answers: dict[str, dict[str, dict]] = {"primary": {}, "secondary": {}, "candidate": {}}
         self.answers_since: dict[str, int] = {}
@@ -72,7 +72,7 @@ class _ShadowRun(StageRun):
                                   now - BEFORE_INTERVALS * interval, now, return_state=True)
             self.stable_before = before.result() if before.is_completed() else None
         if (clock := self.fills_clock()) is not None:
-            self.since_ns = {"live": clock, "paper": clock}
+            self.since_ns = dict.fromkeys(self.fills, clock)
             self.answers_since = dict.fromkeys(self.answers, clock)
         deadline = Deadline.after(self.settings.policy.rollback_budget_seconds).at
         try:
@@ -169,12 +169,15 @@ class _ShadowRun(StageRun):
                               judging.breach_intervals, judging.absolute_floor * self.latency.threshold)
 
     def read_drift(self) -> dict | None:
-        """The live fills (stable's) and the paper fills (the canary's) since the mirror, matched;
-        None when the services' clock was not read before it."""
+        """The live fills (stable's) and the paper fills (the canary's, and the secondary's where the
+        target has one) since the mirror, matched; None when the services' clock was not read before it."""
         if not self.since_ns:
             return None
         target = self.settings.target
-        for kind, url, paper in (("live", target.stable_url, False), ("paper", target.canary_url, True)):
+        sides = [("live", target.stable_url, False), ("paper", target.canary_url, True)]
+        if target.secondary_url is not None:
+            sides.append(("reference", target.secondary_url, True))
+        for kind, url, paper in sides:
             state = read_fills(url, self.since_ns[kind], return_state=True)
             if not state.is_completed():
                 self.logger.warning("stage shadow: the %s fills were not read: %s", kind, state.message)
@@ -185,7 +188,8 @@ class _ShadowRun(StageRun):
                 if fill.get("paper") is paper:
                     self.fills[kind][fill["request_id"]] = fill
         return drift_verdict(list(self.fills["live"].values()), list(self.fills["paper"].values()),
-                             self.shadow.drift_p99_max_ms, self.shadow.min_matched_fills)
+                             self.shadow.drift_p99_max_ms, self.shadow.min_matched_fills,
+                             list(self.fills["reference"].values()) if target.secondary_url is not None else None)
 
     def read_response_diff(self) -> dict | None:
         """Stable's answers to users, its secondary's and the canary's to the same requests' copies,

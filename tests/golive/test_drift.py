@@ -79,6 +79,37 @@ def test_a_canary_late_by_a_little_on_a_busy_machine_passes_and_by_the_limit_doe
     assert "124 paper fills that late against 4 the other way" in late["detail"]
 
 
+def _secondary(live: list[dict], drifts_ms: list[float]) -> list[dict]:
+    """The secondary's paper fills of the same orders, `drifts_ms` after the live fills."""
+    return [_fill(fill["request_id"], fill["at_ns"] / MS + drift, True) for fill, drift in zip(live, drifts_ms)]
+
+
+def test_copies_late_by_the_mirrors_path_are_not_the_canarys_drift_where_the_secondary_was_as_late():
+    # Seen on a saturated machine: the copies of 18 orders in 159 reached both instances 5 ms or more late.
+    path = [0.9] * 141 + [12.0] * 18
+    live, paper = _pairs(path)
+    alone = drift_verdict(live, paper, 5.0, 20)
+    assert (alone["verdict"], alone["against"], alone["late_beyond"]) == ("breach", "live", 18)
+    verdict = drift_verdict(live, paper, 5.0, 20, _secondary(live, [d + 0.2 for d in path]))
+    assert (verdict["verdict"], verdict["against"], verdict["reference_pairs"]) == ("pass", "secondary", 159)
+    assert verdict["p99_abs_ms"] == pytest.approx(12.0)  # the runbook's number is still live against paper
+    assert "0 late and 0 early (than the secondary's paper fill of the same order)" in verdict["detail"]
+
+
+def test_a_canary_late_against_the_secondarys_fills_of_the_same_orders_is_a_breach():
+    live, paper = _pairs([8.0] * 40)
+    verdict = drift_verdict(live, paper, 5.0, 20, _secondary(live, [0.5] * 40))
+    assert (verdict["verdict"], verdict["against"], verdict["late_beyond"]) == ("breach", "secondary", 40)
+    assert "40 paper fills that late (than the secondary's paper fill of the same order)" in verdict["detail"]
+
+
+def test_a_secondary_that_filled_too_few_of_the_orders_leaves_the_gate_on_the_live_fills():
+    live, paper = _pairs([8.0] * 40)
+    verdict = drift_verdict(live, paper, 5.0, 20, _secondary(live[:19], [8.0] * 19))
+    assert (verdict["verdict"], verdict["against"], verdict["reference_pairs"]) == ("breach", "live", 19)
+    assert drift_verdict(live, paper, 5.0, 20, [])["against"] == "live"
+
+
 def test_a_few_late_pairs_in_a_row_are_not_yet_beyond_chance_many_are():
     # The sign test is sequential (anytime-valid): the stage looks at every interval.
     assert drift_verdict(*_pairs([0.4] * 200 + [12.0] * 5), 5.0, 20)["verdict"] == "pass"
