@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +19,7 @@ from cli.demo import demo_settings
 from cli.deployments import SILENCE_SECONDS, SILENT_RUNS_AUTOMATION
 from golive import layout
 from golive.settings import merge_settings
+from sandbox.processes import alive, children, start_ticks, title
 from sandbox.release_repo import create_release_repo
 from tests.deployments._prefect import UUID, approve, client, final, flow_run_pid, paused_stage, run, wait, wait_for
 
@@ -85,22 +85,7 @@ def _free_go_live_locks(env: dict) -> None:
 
 def _py_spy_children(pid: int) -> list[int]:
     """The py-spy processes `pid` started."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and f"PPid:\t{pid}\n" in (entry / "status").read_text() \
-                    and b"py-spy" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()  # a zombie has ended
-    except OSError:
-        return False
+    return [child for child in children(pid) if "py-spy" in title(child)]
 
 
 def _trigger_rollback(env: dict, dead_run: str, timeout: float):
@@ -186,11 +171,11 @@ def test_a_second_run_is_refused_and_a_killed_go_live_ends_at_weight_zero(prefec
 
     pid = flow_run_pid(_read(prefect, run_id))
     wait_for(lambda: len(_py_spy_children(pid)) == 2, 30, "the stage's profilers of stable and canary")
-    profilers = _py_spy_children(pid)
+    profilers = {child: start_ticks(child) for child in _py_spy_children(pid)}
     os.kill(pid, signal.SIGKILL)
     seconds = wait_for(lambda: sandbox.weight() == 0, KILL_TO_ZERO_BOUND, "weight 0 after the kill")
     print(f"\nprocess killed → weight 0: {seconds:.1f} s")
-    assert not [p for p in profilers if _running(p)]  # none left sampling the services
+    assert not [p for p, ticks in profilers.items() if alive(p, ticks)]  # none left sampling the services
     assert wait(prefect, run_id, final, timeout=120).state.is_crashed()
     rolled = _trigger_rollback(prefect, run_id, 120)
     assert rolled.state.is_completed(), rolled.state.message
