@@ -189,7 +189,7 @@ class _ShadowRun(StageRun):
                     self.fills[kind][fill["request_id"]] = fill
         return drift_verdict(list(self.fills["live"].values()), list(self.fills["paper"].values()),
                              self.shadow.drift_p99_max_ms, self.shadow.min_matched_fills,
-                             list(self.fills["reference"].values()) if target.secondary_url is not None else None)
+                             list(self.fills["reference"].values()))
 
     def read_response_diff(self) -> dict | None:
         """Stable's answers to users, its secondary's and the canary's to the same requests' copies,
