@@ -3,7 +3,9 @@ users' requests beside stable (the primary, which answered the user) and a secon
 stable version (the secondary). A field whose value differs between primary and secondary is noise
 (a timestamp, an id, a price that moved); a route's field is a finding only when the candidate
 differs from the primary there more often than the secondary does, by more than a margin, on
-enough requests and beyond chance.
+enough requests and beyond chance: both rates are measured on the same requests, so chance is
+judged on the requests where exactly one of the two differed (McNemar's exact test), and the noise
+rate's own sampling error counts as much as the candidate's.
 
 Pure: the answers come in as the services keep them (`sandbox.service`'s `/__golive/responses`,
 read by `tasks.service.read_responses`), the report goes out as a JSON-ready object.
@@ -118,13 +120,16 @@ def binomial_sf(successes: int, trials: int, p: float) -> float:
 @dataclass(frozen=True)
 class FieldDiff:
     """One route's field over the requests all three answered: how often the candidate differed
-    from the primary (raw) and how often the secondary did (noise)."""
+    from the primary (raw), how often the secondary did (noise), and on how many requests only the
+    candidate did (`raw_only`) or only the secondary (`noise_only`)."""
 
     route: str
     field: str
     pairs: int
     raw: int
     noise: int
+    raw_only: int
+    noise_only: int
     p_value: float
 
     @property
@@ -137,7 +142,7 @@ class FieldDiff:
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "field": self.field, "pairs": self.pairs, "raw": self.raw,
-                "noise": self.noise, "raw_pct": round(self.raw_pct, 3), "noise_pct": round(self.noise_pct, 3),
+                "noise": self.noise, "raw_only": self.raw_only, "noise_only": self.noise_only, "raw_pct": round(self.raw_pct, 3), "noise_pct": round(self.noise_pct, 3),
                 "p_value": self.p_value}
 
 
@@ -249,8 +254,9 @@ def compare_responses(
     the candidate's to the mirror's copies) and count, per route (method and route) and field, the
     requests where the candidate's value differs from the primary's (raw) and where the
     secondary's does (noise). A finding: at least `min_pairs` requests on the route, a raw rate
-    above the noise rate by more than `margin_pct` points, and a raw count that a rate of noise +
-    margin would reach with probability below `alpha` (a one-sided binomial test)."""
+    above the noise rate by more than `margin_pct` points, and, of the requests where only one of
+    the two differed, a share the candidate's that an even split would reach with probability below
+    `alpha` (McNemar's exact test, one-sided)."""
     if not 0 <= margin_pct < 100:
         raise ValueError(f"margin_pct: expected percentage points in [0, 100), got {margin_pct!r}")
     if isinstance(min_pairs, bool) or not isinstance(min_pairs, int) or min_pairs < 1:
@@ -265,6 +271,8 @@ def compare_responses(
     routes: dict[str, int] = {}
     raw: dict[tuple[str, str], int] = {}
     noise: dict[tuple[str, str], int] = {}
+    raw_only: dict[tuple[str, str], int] = {}
+    noise_only: dict[tuple[str, str], int] = {}
     examples: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for request_id, first in primary_by_id.items():
         second, third = secondary_by_id.get(request_id), candidate_by_id.get(request_id)
@@ -277,12 +285,12 @@ def compare_responses(
             if _ignored(path, ignored_fields):
                 continue
             key, value = (route, path), p_fields.get(path, ABSENT)
-            raw.setdefault(key, 0)
-            noise.setdefault(key, 0)
-            if s_fields.get(path, ABSENT) != value:
-                noise[key] += 1
-            if c_fields.get(path, ABSENT) != value:
-                raw[key] += 1
+            noise_differs, raw_differs = s_fields.get(path, ABSENT) != value, c_fields.get(path, ABSENT) != value
+            noise[key] = noise.get(key, 0) + noise_differs
+            raw[key] = raw.get(key, 0) + raw_differs
+            raw_only[key] = raw_only.get(key, 0) + (raw_differs and not noise_differs)
+            noise_only[key] = noise_only.get(key, 0) + (noise_differs and not raw_differs)
+            if raw_differs:
                 kept = examples.setdefault(key, [])
                 if len(kept) < EXAMPLES_KEPT:
                     kept.append({"request_id": request_id, "primary": _shown(value, path),
@@ -292,8 +300,9 @@ def compare_responses(
     for key in sorted(raw):
         route, path = key
         pairs = routes[route]
-        null_rate = min(1.0, noise[key] / pairs + margin_pct / 100)
-        diff = FieldDiff(route, path, pairs, raw[key], noise[key], binomial_sf(raw[key], pairs, null_rate))
+        discordant = raw_only[key] + noise_only[key]
+        diff = FieldDiff(route, path, pairs, raw[key], noise[key], raw_only[key], noise_only[key],
+                         binomial_sf(raw_only[key], discordant, 0.5))
         diffs.append(diff)
         if pairs >= min_pairs and diff.raw_pct - diff.noise_pct > margin_pct and diff.p_value < alpha:
             findings.append(Finding(diff, tuple(examples.get(key, ()))))
