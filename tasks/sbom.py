@@ -10,12 +10,15 @@ document's sha256.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from importlib.metadata import distributions, version
 from pathlib import Path
 
@@ -79,6 +82,13 @@ def described(interpreter: str) -> Path:
     if remembered.exists():
         return remembered
     remembered.parent.mkdir(parents=True, exist_ok=True)
+    with _made_once(remembered):
+        if remembered.exists():  # made by another process while this one waited
+            return remembered
+        return _describe(interpreter, remembered)
+
+
+def _describe(interpreter: str, remembered: Path) -> Path:
     handle, partial = tempfile.mkstemp(prefix=f".{remembered.name}.", suffix=".partial", dir=remembered.parent)
     os.close(handle)
     done = subprocess.run(
@@ -107,12 +117,27 @@ def validate_remembered(text: str) -> tuple[str | None, str]:
     marker = _validated_marker(hashlib.sha256(text.encode()).hexdigest())
     if marker.exists():
         return None, "validated earlier (same sha256)"
-    error = validate_sbom(text)
-    if error is not None:
-        return error, error
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
+    with _made_once(marker):
+        if marker.exists():
+            return None, "validated earlier (same sha256)"
+        error = validate_sbom(text)
+        if error is not None:
+            return error, error
+        marker.touch()
     return None, "validated"
+
+
+@contextlib.contextmanager
+def _made_once(path: Path) -> Iterator[None]:
+    """Held while `path` is made: go-lives starting together on one machine make a slow document
+    (or its validation) once, the others wait for it and take it."""
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def describe_project(project: Path, interpreter: str = sys.executable, env: dict | None = None) -> dict:

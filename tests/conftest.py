@@ -4,6 +4,7 @@ itself if the run dies), stopped at the end whatever happened. Started only when
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,14 @@ from golive.signals import readiness_queries
 from sandbox.control import Sandbox
 
 pytest_plugins = ["tests.prefect_harness"]
+
+
+def pytest_configure(config) -> None:
+    """One SBOM cache for the whole run, whatever folder a go-live runs in (a demo in a test's
+    folder, the README's commands in a checkout of their own): describing and validating the
+    environment costs some 30 CPU seconds, and a new cache pays them again. The tests of the
+    cache itself (`tests/tasks/test_sbom.py`, the flight check's reproducible SBOM) use their own."""
+    os.environ.setdefault("GOLIVE_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".golive" / "cache"))
 
 
 @pytest.hookimpl(optionalhook=True)

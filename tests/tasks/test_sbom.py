@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from golive import layout
-from tasks.sbom import described, environment_fingerprint, make_sbom
+from tasks.sbom import described, environment_fingerprint, make_sbom, validate_remembered
 
 
 def _add_distribution(venv, name: str, version: str, kind: str = "dist-info") -> None:
@@ -53,3 +55,31 @@ def test_an_environment_that_cannot_be_asked_is_one_line_naming_the_setting(tmp_
     monkeypatch.setenv("GOLIVE_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(RuntimeError, match=r"^process\.sbom_environment: cannot ask .*nowhere "):
         make_sbom.fn(str(tmp_path / "evidence"), "1.4.0", str(tmp_path / "nowhere"))
+
+
+def test_go_lives_starting_together_describe_and_validate_an_environment_once(tmp_path, monkeypatch):
+    import tasks.sbom
+
+    monkeypatch.setenv("GOLIVE_CACHE_DIR", str(tmp_path / "cache"))
+    venv = tmp_path / "release-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    made, checked = [], []
+
+    def slow_describe(interpreter, remembered):
+        made.append(interpreter)
+        time.sleep(0.5)  # long enough for the other go-lives to ask meanwhile
+        remembered.write_text('{"bomFormat": "CycloneDX"}')
+        return remembered
+
+    def slow_validate(text):
+        checked.append(text)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(tasks.sbom, "_describe", slow_describe)
+    monkeypatch.setattr(tasks.sbom, "validate_sbom", slow_validate)
+    with ThreadPoolExecutor(3) as pool:
+        paths = list(pool.map(lambda _: described(str(venv / "bin" / "python")), range(3)))
+        validations = list(pool.map(lambda _: validate_remembered(paths[0].read_text()), range(3)))
+    assert len(set(paths)) == 1 and len(made) == 1
+    assert len(checked) == 1 and sorted(how for _, how in validations) == [
+        "validated", "validated earlier (same sha256)", "validated earlier (same sha256)"]
