@@ -82,6 +82,25 @@ def _latency_only_no_go(folder: Path) -> str | None:
     return "; ".join(failed) if failed and all("p95" in reason for reason in failed) else None
 
 
+def _latency_only_rollback(folder: Path) -> str | None:
+    """The stage the go-live rolled back at, when the judge found nothing but API latency off in
+    any of its looks (the machine too busy for the sandbox's p95 to stay under 200 ms), else None."""
+    from golive.warroom import SIGNAL_COLUMNS
+
+    try:
+        rows = json.loads((folder / layout.WAR_ROOM_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    rolled_back = [row for row in rows if row.get("Decision") == "Rollback"]
+    if not rolled_back:
+        return None
+    stage = rolled_back[-1].get("Stage")
+    off = {column for row in rows if row.get("Stage") == stage for column, cell in (row.get("cells") or {}).items()
+           if cell.get("verdict") not in ("pass", "within noise", "insufficient", "no data")}
+    latency = SIGNAL_COLUMNS["api_p95_ms"]
+    return f"rolled back at {stage} on {latency} alone" if off == {latency} else None
+
+
 def _ended_runs(env: dict) -> str:
     """Each run's name, state and message: why a command that watched a run failed."""
     with _client(env) as client:
@@ -121,6 +140,9 @@ def readme_run(prefect_stack, prefect, sandbox, tmp_path_factory) -> ReadmeRun:
     if done.returncode != 0 and (failed := _latency_only_no_go(folder)):
         sandbox.set_weight(0)
         pytest.xfail(f"the README's commands ran; the flight check found this machine too busy: {failed}")
+    if done.returncode != 0 and (failed := _latency_only_rollback(folder)):
+        sandbox.set_weight(0)
+        pytest.xfail(f"the README's commands ran; this machine was too busy for the healthy canary: {failed}")
     assert done.returncode == 0, f"{_ended_runs(prefect)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     # The first night follows the go-live on the server, an hour a run; the folder is whole once
     # the last hour has ended the night.
