@@ -5,14 +5,18 @@ land anywhere (between two stages, in the flight check). On Ctrl-C the main thre
 `rollback` flow for the generation the go-live took (`flows.go_live.IN_THIS_PROCESS`): it
 takes a newer one at the router, which fences the go-live's thread off whatever it is doing, and
 writes weight 0. It then waits for that thread to notice and record its ending, for at most
-`grace_seconds` (a second Ctrl-C stops waiting).
+`grace_seconds` (a second Ctrl-C stops waiting). Ctrl-C is caught by a handler that counts it,
+never raised into whatever the main thread is doing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 from golive.settings import GoLiveSettings
 
@@ -43,21 +47,39 @@ def run_rolling_back_on_interrupt(settings: GoLiveSettings, run: Callable[[], ob
 
     # With this thread's context: Prefect's settings (the server to use) live in a context variable.
     threading.Thread(target=contextvars.copy_context().run, args=(target,), name="go-live", daemon=True).start()
-    try:
-        while not ended.wait(0.5):
+    with _ctrl_c_counted() as presses:
+        while not presses and not ended.wait(0.5):
             tick()
+        if presses:
+            rolled = _roll_back(settings, say)
+            say(f"waiting up to {grace_seconds:g} s for the go-live to stop (Ctrl-C again to stop waiting)")
+            deadline = time.monotonic() + grace_seconds
+            while len(presses) < 2 and time.monotonic() < deadline and not ended.wait(0.2):
+                pass
+            raise Interrupted(rolled)
         tick()
-    except KeyboardInterrupt:
-        rolled = _roll_back(settings, say)
-        say(f"waiting up to {grace_seconds:g} s for the go-live to stop (Ctrl-C again to stop waiting)")
-        try:
-            ended.wait(grace_seconds)
-        except KeyboardInterrupt:
-            pass
-        raise Interrupted(rolled) from None
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+@contextlib.contextmanager
+def _ctrl_c_counted() -> Iterator[list[float]]:
+    """Ctrl-C counted (the moment of each press), not raised, while the go-live runs: a
+    KeyboardInterrupt raised wherever the main thread happens to be (inside the screen's refresh,
+    between a lock's acquire and its `with`) can leave a lock held that the rollback's first line
+    then waits on forever, and the go-live runs on. The rollback itself is not cut short by a
+    second press either. Off the main thread no handler can be set, and no Ctrl-C arrives."""
+    presses: list[float] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda _signum, _frame: presses.append(time.monotonic()))
+    except ValueError:
+        previous = None
+    try:
+        yield presses
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _roll_back(settings: GoLiveSettings, say: Callable[[str], None]) -> str:
