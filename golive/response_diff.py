@@ -142,7 +142,8 @@ class FieldDiff:
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "field": self.field, "pairs": self.pairs, "raw": self.raw,
-                "noise": self.noise, "raw_only": self.raw_only, "noise_only": self.noise_only, "raw_pct": round(self.raw_pct, 3), "noise_pct": round(self.noise_pct, 3),
+                "noise": self.noise, "raw_only": self.raw_only, "noise_only": self.noise_only,
+                "raw_pct": round(self.raw_pct, 3), "noise_pct": round(self.noise_pct, 3),
                 "p_value": self.p_value}
 
 
