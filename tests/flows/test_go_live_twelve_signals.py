@@ -59,7 +59,7 @@ def test_a_go_live_judged_on_twelve_signals_goes_live_and_counts_twelve(sandbox,
     assert rows[-1]["columns"] == COLUMNS
     assert (folder / layout.WAR_ROOM_MD).read_text().splitlines()[0] == (
         f"| Time | Stage | {' | '.join(COLUMNS)} | Decision |")
-    assert (folder / layout.RELEASE_ONELINER).read_text().strip().endswith("12/12 green")
+    assert "; 12/12 green" in (folder / layout.RELEASE_ONELINER).read_text()  # then any transient breach held
     criteria = json.loads((folder / layout.SUCCESS_CRITERIA).read_text())
     assert criteria["each_stage_green_at_proceed"]["ok"] and criteria["final_signals_green"]["ok"]
     preflight = json.loads((folder / layout.preflight_check("signal_data")).read_text())
