@@ -4,8 +4,8 @@
 
 One sandbox (its own folder, free loopback ports, stopped at the end whatever happens) with
 golive's recording rules loaded, and a temporary Prefect server. A go-live of the demo release
-runs shadow → 1 % → 25 % → 100 % (30-s stages judged every 5 s); when 25 % begins the canary gets 300 ms
-of added latency, and the go-live rolls back by itself. Then the dashboard of the sandbox's
+runs shadow → 1 % → 25 % → 100 % (30-s stages judged every 5 s); when 25 % begins the canary
+gets 300 ms of added latency, and the go-live rolls back by itself. Then the dashboard of the sandbox's
 settings is drawn from its Prometheus with the dashboard's own queries over the go-live's
 minutes (`golive dashboard --png`): the shadow row shows what the shadow stage pushed while the
 mirror was on, the signals the 1 % and 25 % stages and the rollback.
@@ -47,13 +47,13 @@ def main() -> int:
     from cli.demo import demo_settings
     from cli.observability_commands import render_png
     from golive import layout
-    from golive.dashboard import build_dashboard
+    from golive.dashboard import dashboard_for
     from golive.rules import build_rules, options_for, render_rules
     from golive.settings import load_settings, merge_settings
     from golive.signals import readiness_queries
+    from golive.signing import generate_key
     from sandbox.control import Sandbox
     from sandbox.release_repo import create_release_repo
-    from golive.signing import generate_key
 
     sandbox = Sandbox.up(scratch / "sandbox", release="1.4.0", probe_rate=5, free_ports=True, owner_pid=os.getpid(),
                          ready_queries=readiness_queries())
@@ -93,12 +93,7 @@ def main() -> int:
         print(f"go-live: {state.name}: {state.message}")
         time.sleep(2 * INTERVAL)  # the rollback's last samples scraped and recorded
         minutes = (time.time() - started) / 60 + 0.5
-        board = build_dashboard(cfg.policy.catalogue(), options_for(cfg),
-                                traffic_canary_query=cfg.prometheus.traffic_canary_query,
-                                traffic_total_query=cfg.prometheus.traffic_total_query,
-                                freeze_below_budget=cfg.process.first_night.freeze_below_budget,
-                                shadow=cfg.policy.shadow, interval_seconds=cfg.policy.interval_seconds)
-        render_png(board.build(), sandbox.prometheus_url, args.out, cfg.target.service, minutes=minutes)
+        render_png(dashboard_for(cfg).build(), sandbox.prometheus_url, args.out, cfg.target.service, minutes=minutes)
         print(f"the panels over the last {minutes:.1f} minutes: {args.out}")
         return 0 if state.name == "RolledBack" else 1
     finally:

@@ -93,18 +93,14 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from golive.dashboard import build_dashboard, dashboard_json
+    from golive.dashboard import dashboard_for, dashboard_json
 
     out, png = _output("--out", args.out), _output("--png", args.png)
     _check_numbers(args)
     settings = _settings(args)
     options = _options(args, settings)
     prometheus = _prometheus(args.prometheus or settings.prometheus.url)
-    board = build_dashboard(settings.policy.catalogue(), options,
-                            traffic_canary_query=settings.prometheus.traffic_canary_query,
-                            traffic_total_query=settings.prometheus.traffic_total_query,
-                            freeze_below_budget=settings.process.first_night.freeze_below_budget,
-                            shadow=settings.policy.shadow, interval_seconds=settings.policy.interval_seconds)
+    board = dashboard_for(settings, options)
     # The panels are drawn before anything is written: an answer Prometheus gets wrong leaves no file.
     drawn = _drawn(board.build(), prometheus, options.service, args.minutes) if png else None
     _write(out, dashboard_json(board))

@@ -35,8 +35,8 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from golive.error_budget_panel import exhaustion_panel
-from golive.rules import RuleOptions, duration, error_ratio_series, signal_series
-from golive.settings import ShadowSettings
+from golive.rules import RuleOptions, duration, error_ratio_series, options_for, signal_series
+from golive.settings import GoLiveSettings, ShadowSettings
 from golive.signals import Signal, by_role, render_query
 
 __all__ = ["PanelQuery", "build_dashboard", "dashboard_json", "panel_queries"]
@@ -182,6 +182,16 @@ def _annotations() -> list:
         db.AnnotationQuery().name("critical alerts").datasource(DATASOURCE).enable(True).icon_color("red")
         .expr(f'ALERTS{{alertstate="firing",severity="critical",{SERVICE}}}'),
     ]
+
+
+def dashboard_for(settings: GoLiveSettings, options: RuleOptions | None = None) -> db.Dashboard:
+    """`build_dashboard` for the settings in force: their signals, traffic queries, budget freeze
+    line, shadow stage and interval; `options` default to the settings' own (`options_for`)."""
+    return build_dashboard(settings.policy.catalogue(), options or options_for(settings),
+                           traffic_canary_query=settings.prometheus.traffic_canary_query,
+                           traffic_total_query=settings.prometheus.traffic_total_query,
+                           freeze_below_budget=settings.process.first_night.freeze_below_budget,
+                           shadow=settings.policy.shadow, interval_seconds=settings.policy.interval_seconds)
 
 
 def build_dashboard(catalogue: tuple[Signal, ...], options: RuleOptions | None = None, *,

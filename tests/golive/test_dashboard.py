@@ -14,7 +14,7 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from cli.observability_commands import render_png, substitute
-from golive.dashboard import build_dashboard, dashboard_json, panel_queries
+from golive.dashboard import dashboard_for, dashboard_json, panel_queries
 from golive.error_budget_panel import TITLE as EXHAUSTION_TITLE
 from golive.rules import build_rules, options_for, render_rules
 from golive.settings import load_settings
@@ -26,12 +26,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "golive-s
 
 
 def _dashboard(settings) -> str:
-    return dashboard_json(build_dashboard(settings.policy.catalogue(), options_for(settings),
-                                          traffic_canary_query=settings.prometheus.traffic_canary_query,
-                                          traffic_total_query=settings.prometheus.traffic_total_query,
-                                          freeze_below_budget=settings.process.first_night.freeze_below_budget,
-                                          shadow=settings.policy.shadow,
-                                          interval_seconds=settings.policy.interval_seconds))
+    return dashboard_json(dashboard_for(settings))
 
 
 def _load(text: str) -> Dashboard:
