@@ -17,13 +17,14 @@ import httpx
 import pytest
 
 from golive.response_diff import compare_responses
+from golive.settings import ShadowSettings
 from sandbox.store import rows_by_track
 from tasks.service import read_fills, read_responses
 from tests.sandbox.helpers import counter, wait_until
 
 pytestmark = pytest.mark.sandbox
 WINDOW_SECONDS = 12.0
-IGNORED_FIELDS = ("version", "sha256")
+POLICY = ShadowSettings()  # the go-live's own thresholds: the tests judge as the shadow stage does
 QUOTES = "GET /api/quote/{symbol}"
 ORDER = {"symbol": "ETHUSD", "side": "buy", "quantity": 0.25}
 
@@ -44,8 +45,9 @@ def _compare_a_window(sandbox) -> tuple:
     time.sleep(WINDOW_SECONDS)
     time.sleep(2.5)  # the copies of the window's last requests are answered within their 2-s limit
     primary, secondary, candidate = (_answers(sandbox, track, since_ns) for track in ("stable", "secondary", "canary"))
-    return compare_responses(primary, secondary, candidate, margin_pct=1.0, min_pairs=50,
-                             ignored_fields=IGNORED_FIELDS), primary, secondary
+    return compare_responses(primary, secondary, candidate, margin_pct=POLICY.response_margin_pct,
+                             min_pairs=POLICY.response_min_pairs, alpha=POLICY.response_alpha,
+                             ignored_fields=POLICY.response_ignored_fields), primary, secondary
 
 
 def test_a_healthy_canary_differs_from_stable_no_more_than_stables_secondary_does(sandbox, canary_weight):
