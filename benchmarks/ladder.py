@@ -14,7 +14,8 @@ is missing); the count of pauses says how often one was asked.
 
 The shadow stage comes first, as the go-live runs it where the router mirrors: users stay on
 stable and the canary answers a copy of all their requests (both arms see the whole traffic),
-judged as a mirrored scenario (weight 0) on the signals a mirror shows, through the same gate
+judged as a mirrored scenario (weight 0) on the signals a mirror shows, and on CSP from the
+browser check's page loads (`BROWSER_PAGES_PER_MINUTE` on each track), through the same gate
 (dwell, holds, extension, pause). A rollback there exposes no user. The signals it ends green on
 are passed to the later stages as `shadow_proven`, which the judge credits at 1 % and 5 %
 (`JudgePolicy.shadow_credit_max_percent`). The shadow stage's own checks (stable slowed by the
@@ -47,17 +48,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comparators import kayenta_judge, static_judge  # noqa: E402
 from readme_section import write_section  # noqa: E402
-from scenarios import _BREACHES, _DEVIATIONS, Arm, _interval  # noqa: E402
+from scenarios import _BREACHES, _DEVIATIONS, Arm, _counts, _interval  # noqa: E402
 
 from golive.judge import judge  # noqa: E402
 from golive.scenario import Observation, Scenario, Series  # noqa: E402
-from golive.signals import CATALOGUE  # noqa: E402
-from golive.settings import PolicySettings  # noqa: E402
+from golive.signals import CATALOGUE, judged_signals  # noqa: E402
+from golive.settings import PolicySettings, ShadowSettings  # noqa: E402
 from golive.stage import SHADOW_STAGE, StageMachine, StagePlan, deferral_stage, stage_name  # noqa: E402
 
 STAGES = (1, 5, 25, 50, 100)
-MIRRORED = tuple(s for s in CATALOGUE if s.mirror_visible)
-MIRROR_SHOWS = frozenset(s.name for s in MIRRORED)
+# What the shadow stage judges: what the mirror shows, and what its browser check shows (CSP).
+SHADOW_JUDGED = judged_signals(CATALOGUE, mirrored=True, browser=True)
+MIRROR_SHOWS = frozenset(s.name for s in CATALOGUE if s.mirror_visible)
+BROWSER_SHOWS = frozenset(s.name for s in CATALOGUE if s.browser_visible)
+SHADOW_SHOWS = MIRROR_SHOWS | BROWSER_SHOWS
+# The browser check's page loads a minute on each track (the default), and the model's page: one
+# request in 20 is a page load (a page and the API calls it makes), so that the catalogue's CSP
+# rate per request (1 in 100) is one report every five pages, as the sandbox's page gives.
+BROWSER_PAGES_PER_MINUTE = ShadowSettings().browser_pages_per_minute
+PAGES_PER_REQUEST = 0.05
 RATES = (300, 1000, 3000, 10000)
 CLASSES = ("healthy", "breach", "deviation")
 INTERVAL = 60.0
@@ -123,7 +132,7 @@ def golive_gate(window: list[dict], percent: int,
     signals = {name: Series(tuple(_observation(i[name]["canary"]) for i in window),
                             tuple(_observation(i[name]["baseline"]) for i in window)) for name in window[0]}
     if percent == SHADOW_STAGE:
-        scenario = Scenario(0.0, INTERVAL, signals, MIRRORED, mirrored=True)
+        scenario = Scenario(0.0, INTERVAL, signals, SHADOW_JUDGED, mirrored=True, browser=True)
     else:
         scenario = Scenario(float(percent), INTERVAL, signals, shadow_proven=proven)
     verdict = judge(scenario)
@@ -154,11 +163,19 @@ GATES = {
 def mirrored_interval(rng: np.random.Generator, canary: Arm, stable: Arm, requests: int, drift: float,
                       minute: int) -> dict:
     """One minute of the shadow stage: both arms answer the same `requests` (stable the users',
-    the canary a copy), each measured on its own; only what a mirror shows is kept."""
+    the canary a copy), each measured on its own, of which what a mirror shows is kept; and the
+    browser check's page loads of each arm, with the CSP reports they cause."""
     arms = _interval(rng, {"canary": canary}, {"canary": requests}, drift, minute)
     for name, baseline in _interval(rng, {"baseline": stable}, {"baseline": requests}, drift, minute).items():
         arms[name].update(baseline)
-    return {name: obs for name, obs in arms.items() if name in MIRROR_SHOWS}
+    shown = {name: obs for name, obs in arms.items() if name in MIRROR_SHOWS}
+    pages = BROWSER_PAGES_PER_MINUTE * INTERVAL / 60
+    reports = {arm: _counts(rng, pages, behaviour.csp_rate / PAGES_PER_REQUEST)
+               for arm, behaviour in (("canary", canary), ("baseline", stable))}
+    shown["csp_violations_per_min"] = {arm: {"value": None} if rng.random() < 0.03 else  # a scrape gap
+                                       {"value": bad / (INTERVAL / 60), "bad": bad, "total": pages}
+                                       for arm, bad in reports.items()}
+    return shown
 
 
 def walk(rel: Release, gate_name: str, shadow: bool = True) -> Outcome:
@@ -246,8 +263,8 @@ def summarise(results: dict[str, list[Outcome]], shadow: bool) -> dict[str, str]
     stopped = Counter(o.stopped_at for o in breach if o.ending == "rollback")
     stopped_text = ", ".join(f"{_stage(s)}: {100 * stopped[s] / len(breach):.0f}"
                              for s in (SHADOW_STAGE, *STAGES) if stopped[s]) or "–"
-    shown = [o for o in breach if o.signal in MIRROR_SHOWS]
-    unseen = [o for o in breach if o.signal not in MIRROR_SHOWS]
+    shown = [o for o in breach if o.signal in SHADOW_SHOWS]
+    unseen = [o for o in breach if o.signal not in SHADOW_SHOWS]
     in_shadow = [o for o in breach if o.ending == "rollback" and o.stopped_at == SHADOW_STAGE]
     return {
         "healthy: Live without a rollback": _pct(len(live), len(healthy)),
@@ -266,11 +283,11 @@ def summarise(results: dict[str, list[Outcome]], shadow: bool) -> dict[str, str]
         "breach: stopped at stage (% of breaches)": stopped_text,
         "breach: caught in the shadow, no user exposed": _pct(len(in_shadow), len(breach)) if shadow else "–",
         "breach: exposure, full-traffic minutes (median, p95)": _exposure(breach),
-        "breach a mirror shows: caught in the shadow (of how many)": (
+        "breach the shadow shows (mirror, browser): caught in the shadow (of how many)": (
             f"{_pct(sum(o in in_shadow for o in shown), len(shown))} (of {len(shown)})" if shadow else "–"),
-        "breach a mirror shows: exposure (median, p95; max)": (
+        "breach the shadow shows (mirror, browser): exposure (median, p95; max)": (
             f"{_exposure(shown)}; {_q([o.exposure for o in shown], 1.0)}"),
-        "breach a mirror cannot show (CSP, websocket): exposure (median, p95)": _exposure(unseen),
+        "breach the shadow cannot show (websocket): exposure (median, p95)": _exposure(unseen),
         "breach: pauses per rollout (mean)": f"{np.mean([o.pauses for o in breach]):.2f}",
         "deviation: flagged (held or rolled back)": _pct(sum(o.flagged for o in deviation), len(deviation)),
         "deviation: reached Live unflagged": _pct(sum(o.ending == "live" and not o.flagged for o in deviation),

@@ -60,14 +60,16 @@ def parse_fault(text: str, at_stage: int | None) -> DemoFault:
 def demo_settings(release: str, sandbox_settings: dict, stage_seconds: float, interval: float,
                   evidence_root: str) -> dict:
     """Compressed runbook timings: every stage `stage_seconds`, holds of three intervals, a hold
-    budget of two holds, a five-second blast-radius drill (runbook: 30), and the judge's minimums
-    scaled down to match. Seconds-long windows
+    budget of two holds, a five-second blast-radius drill (runbook: 30), the shadow stage's
+    browser loading a page a second on each track (by default 12 a minute), and the
+    judge's minimums scaled down to match. Seconds-long windows
     hold a few dozen requests a track, so a p95 swings far more than over the runbook's minutes:
     the judge's point-estimate tolerance is widened from 25 % to 50 % to match."""
     return merge_settings(sandbox_settings, {
         "release": release,
         "policy": {"dwell_seconds": stage_seconds, "final_dwell_seconds": stage_seconds, "interval_seconds": interval,
                    "hold_seconds": 3 * interval, "hold_budget_seconds": 6 * interval,
+                   "shadow": {"browser_pages_per_minute": 60.0},
                    "judge": {"min_seconds": 3 * interval, "min_requests": 20, "min_keyed_requests": 5,
                              "relative_tolerance": 0.5}},
         "process": {"evidence_root": evidence_root, "blast_radius_seconds": 5},

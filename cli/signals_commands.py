@@ -70,6 +70,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         extras = [f"role {sig.role}"] if sig.role else []
         extras += ["request-derived"] if sig.request_derived else []
         extras += ["a mirror shows it"] if sig.mirror_visible else []
+        extras += ["the shadow stage's browser shows it"] if sig.browser_visible else []
         print(f"{sig.name}: {sig.kind}, {sig.rule_text()}" + (f" ({', '.join(extras)})" if extras else ""))
     return 0
 

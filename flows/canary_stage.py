@@ -339,6 +339,10 @@ class StageRun:
         latency); None: nothing ends the stage."""
         return None
 
+    def browser_checked(self) -> bool:
+        """The shadow stage's browser check is loading the tracks' pages (a canary stage has none)."""
+        return False
+
     def row_notes(self) -> dict[str, list[str]]:
         """Lines a kind of stage adds under its war-room rows, by key (`golive.warroom`): the
         shadow stage's checks; none for a canary stage."""
@@ -411,8 +415,9 @@ class StageRun:
     def query_signals(self, tick: float) -> SignalWindow:
         policy = self.settings.policy
         start, interval, mirrored = self.gate.window_start, policy.interval_seconds, self.percent == SHADOW_STAGE
+        browser = mirrored and self.browser_checked()
         state = query_signals(self.settings.prometheus, policy, self.percent, start, tick, mirrored=mirrored,
-                              return_state=True)
+                              browser=browser, return_state=True)
         if state.is_completed():
             window = state.result()
             if self.shadow_proven and not mirrored:
@@ -421,8 +426,9 @@ class StageRun:
         self.logger.warning("stage %s: Prometheus did not answer for the interval ending %s", self.name,
                             tick)
         return SignalWindow(stage_percent=self.percent, start=start, end=tick, interval_seconds=interval,
-                            answered=False, scenario=Scenario(self.percent, interval, {}, policy.judged(mirrored),
-                                                              policy.judge_policy(), mirrored))
+                            answered=False, scenario=Scenario(self.percent, interval, {},
+                                                              policy.judged(mirrored, browser),
+                                                              policy.judge_policy(), mirrored, browser))
 
     def critical_alerts(self) -> list[str] | None:
         """The service's critical alerts firing on the canary or the whole service (an alert of

@@ -8,7 +8,9 @@ scenario), and the checks only a mirror allows: stable not slowed by the mirror
 (`golive.shadow`), the paper fills consistent with the live fills of the same orders
 (`golive.drift`) and, where the target has a secondary (a second stable instance the copies go
 to too), the canary's answers no more different from stable's than the secondary's are
-(`golive.response_diff`). Any failing rolls back, which turns the mirror off with weight 0.
+(`golive.response_diff`). Where the target names pages a browser renders, a headless browser
+loads them on both tracks (`tasks.browser`): what only a browser shows (CSP reports) is judged on
+its page loads. Any failing rolls back, which turns the mirror off with weight 0.
 Proceed turns the mirror off before the first stage raises the weight.
 """
 
@@ -30,6 +32,7 @@ from golive.stage import SHADOW_STAGE
 from golive.validation import error_line
 from flows import subflows_without_heartbeats
 from flows.canary_stage import StageRun, run_to_its_end
+from tasks.browser import BrowserCheck, start_browser_check, stop_browser_check
 from tasks.prometheus import stable_level
 from tasks.pushgateway import delete_series, push_series
 from tasks.router import RouterFenced, read_weight, set_weight
@@ -62,6 +65,7 @@ class _ShadowRun(StageRun):
         self.answers: dict[str, dict[str, dict]] = {"primary": {}, "secondary": {}, "candidate": {}}
         self.answers_since: dict[str, int] = {}
         self.response_diff: dict | None = None
+        self.browser: BrowserCheck | None = None
         self.looks = 0
 
     def raise_weight(self) -> StageResult | None:
@@ -87,9 +91,26 @@ class _ShadowRun(StageRun):
             return self.end("rollback", f"asked for weight 0 with the mirror, router serves {readback.in_force} "
                             f"with the mirror {'on' if readback.mirror else 'off'}", ["weight-not-applied"],
                             detected_at=readback.at)
+        self.start_browser_check()
         self.gate.start(readback.at)
         self.push_series()
         return None
+
+    def start_browser_check(self) -> None:
+        """A headless browser loading the target's pages on both tracks (`tasks.browser`), where
+        the target names pages: what only a browser shows (CSP reports) is then judged here too."""
+        target = self.settings.target
+        if not target.browser_pages:
+            return
+        self.browser = start_browser_check({"stable": target.stable_url, "canary": target.canary_url},
+                                           target.browser_pages, self.shadow.browser_pages_per_minute,
+                                           self.shadow.chromium)
+        if self.browser.problem:
+            self.logger.warning("stage shadow: %s; what only a browser shows waits for users' browsers",
+                                self.browser.problem)
+
+    def browser_checked(self) -> bool:
+        return self.browser is not None and self.browser.problem is None
 
     def fills_clock(self) -> int | None:
         """The services' monotonic clock now (stable's; both tracks share the machine's), from
@@ -224,6 +245,8 @@ class _ShadowRun(StageRun):
             self.record_drift()
         if self.response_diff is not None:
             self.folder.record(layout.SHADOW_RESPONSE_DIFF, self.response_diff)
+        if self.browser is not None:
+            self.folder.record(layout.SHADOW_BROWSER, stop_browser_check(self.browser).model_dump())
         self.push_series(mirror_on=False)
         return super().end(outcome, reason, triggers, signals, detected_at, superseded_by)
 

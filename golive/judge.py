@@ -428,7 +428,7 @@ class _SignalJudge:
         """The shadow stage ended green on this signal, shown there with the whole traffic, and
         this stage is small enough (`shadow_credit_max_percent`) to take its word for the traffic."""
         scenario = self.ctx.scenario
-        return (self.sig.name in scenario.shadow_proven and self.sig.mirror_visible and not scenario.mirrored
+        return (self.sig.name in scenario.shadow_proven and self.sig.shadow_visible and not scenario.mirrored
                 and scenario.stage_percent <= self.policy.shadow_credit_max_percent)
 
     def _too_little_traffic(self) -> str | None:

@@ -28,7 +28,8 @@ __all__ = [
     "late_rollback_file", "preflight_check", "preflight_promql_files", "profile_diff", "profile_flamegraph",
     "profile_speedscope", "rollback_drill", "rollback_file", "rollout", "sbom",
     "sigstore_bundle", "snapshot", "snapshot_files", "stage_record", "traffic_share", "utc_stamp",
-    "weight_readback", "weight_set", "SHADOW_DRIFT", "SHADOW_DRIFT_PLOT", "SHADOW_RESPONSE_DIFF", "shadow_look",
+    "weight_readback", "weight_set", "SHADOW_BROWSER", "SHADOW_DRIFT", "SHADOW_DRIFT_PLOT", "SHADOW_RESPONSE_DIFF",
+    "shadow_look",
 ]
 
 # The ledger's own hash chain.
@@ -259,6 +260,7 @@ def snapshot_files(percent: int) -> str:
 SHADOW_DRIFT = "shadow_drift.json"  # live vs paper fills matched, at the stage's end
 SHADOW_DRIFT_PLOT = "shadow_drift.png"
 SHADOW_RESPONSE_DIFF = "shadow_response_diff.json"  # the canary's answers vs stable's and its secondary's
+SHADOW_BROWSER = "shadow_browser.json"  # the browser check: its page loads per track, and any failure
 
 
 def shadow_look(look: int) -> str:

@@ -42,6 +42,9 @@ class Scenario:
     # The shadow stage: the canary answers a copy of users' requests (stage_percent 0), so each
     # track saw the whole traffic it was sent and the two serve the same load.
     mirrored: bool = False
+    # Under the mirror, the shadow stage's browser check ran: the signals it shows are judged too,
+    # on its page loads (`Signal.in_browser`).
+    browser: bool = False
     # The signals the shadow stage ended green on, shown there with the whole traffic: a small stage
     # (policy.shadow_credit_max_percent) does not hold them for its own few requests.
     shadow_proven: frozenset[str] = frozenset()
@@ -56,6 +59,7 @@ class Scenario:
         by_name = {s.name: s for s in self.catalogue}
         defaults = {s.name: s for s in CATALOGUE}
         out = {"stage_percent": _plain(self.stage_percent), **({"mirrored": True} if self.mirrored else {}),
+               **({"browser": True} if self.browser else {}),
                "interval_seconds": self.interval_seconds,
                "signals": {name: {arm: [_observation_dict(o, by_name[name]) for o in getattr(series, arm)]
                                   for arm in ("canary", "baseline")}
@@ -148,8 +152,9 @@ def _observation(raw: Any, sig: Signal) -> Observation:
         total = _checked(raw.get("total"), nullable=True, minimum=0)
     except _Invalid as exc:
         raise _Invalid(f".{field_name}: {exc}") from None
-    # Counts are events among requests: each request is blocked, conflicts or is reported once.
-    if sig.kind in ("ratio", "rate") and bad is not None and total is not None and bad > total:
+    # A ratio's events are requests that failed: never more than the requests. A rate's events are
+    # counted per unit of traffic, and one unit may cause several (a page that breaks its policy twice).
+    if sig.kind == "ratio" and bad is not None and total is not None and bad > total:
         raise _Invalid(f".bad: {bad:g} events among {total:g} requests (bad > total)")
     return Observation(value, bad, total)
 
@@ -201,8 +206,8 @@ def _apply_thresholds(raw: Any, catalogue: tuple[Signal, ...]) -> tuple[Signal, 
 def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scenario:
     """Validate a decoded JSON scenario (see docs/judge.md) into a `Scenario`."""
     raw = _mapping(raw, "scenario")
-    unknown = set(raw) - {"stage_percent", "mirrored", "interval_seconds", "signals", "thresholds", "policy",
-                          "shadow_proven"}
+    unknown = set(raw) - {"stage_percent", "mirrored", "browser", "interval_seconds", "signals", "thresholds",
+                          "policy", "shadow_proven"}
     if unknown:
         raise ScenarioError(f"{_name(sorted(unknown)[0])}: unknown field")
     for required in ("stage_percent", "interval_seconds", "signals"):
@@ -211,6 +216,11 @@ def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scena
     mirrored = raw.get("mirrored", False)
     if not isinstance(mirrored, bool):
         raise ScenarioError("mirrored: expected true or false")
+    browser = raw.get("browser", False)
+    if not isinstance(browser, bool):
+        raise ScenarioError("browser: expected true or false")
+    if browser and not mirrored:
+        raise ScenarioError("browser: the browser check runs in the shadow stage only (a mirrored scenario)")
     stage = _number(raw["stage_percent"], "stage_percent")
     if mirrored and stage != 0:
         raise ScenarioError("stage_percent: expected 0 for a mirrored (shadow) scenario: users stay on stable")
@@ -222,20 +232,22 @@ def parse_scenario(raw: Any, catalogue: tuple[Signal, ...] = CATALOGUE) -> Scena
     if "thresholds" in raw:
         catalogue = _apply_thresholds(raw["thresholds"], catalogue)
     by_name = {s.name: s for s in catalogue}
-    judged = judged_signals(catalogue, mirrored)
+    judged = judged_signals(catalogue, mirrored, browser)
+    judged_names = {s.name for s in judged}
     signals = {}
     for name, series in _mapping(raw["signals"], "signals").items():
-        if name in by_name and by_name[name] not in judged:
-            raise ScenarioError(f"signals.{_name(name)}: not shown by a mirror, so not judged in a mirrored scenario")
+        if name in by_name and name not in judged_names:
+            raise ScenarioError(f"signals.{_name(name)}: not shown by a mirror"
+                                f"{' or the browser check' if browser else ''}, so not judged in a mirrored scenario")
         if name not in by_name:
             raise ScenarioError(f"signals.{_name(name)}: unknown signal (known: {', '.join(by_name)})")
         signals[name] = _series(series, f"signals.{name}", by_name[name])
     proven = _shadow_proven(raw.get("shadow_proven", []), by_name, mirrored)
-    return Scenario(stage, interval, signals, judged, _policy(raw.get("policy", {})), mirrored, proven)
+    return Scenario(stage, interval, signals, judged, _policy(raw.get("policy", {})), mirrored, browser, proven)
 
 
 def _shadow_proven(raw: Any, by_name: dict[str, Signal], mirrored: bool) -> frozenset[str]:
-    """The names of the signals the shadow stage ended green on: each a signal a mirror shows."""
+    """The names of the signals the shadow stage ended green on: each a signal it can show."""
     if not isinstance(raw, list):
         raise ScenarioError("shadow_proven: expected a list of signal names")
     if raw and mirrored:
@@ -245,8 +257,9 @@ def _shadow_proven(raw: Any, by_name: dict[str, Signal], mirrored: bool) -> froz
             raise ScenarioError(f"shadow_proven[{i}]: expected a signal name")
         if name not in by_name:
             raise ScenarioError(f"shadow_proven[{i}]: unknown signal {_name(name)}")
-        if not by_name[name].mirror_visible:
-            raise ScenarioError(f"shadow_proven[{i}]: {name} is not shown by a mirror, so no shadow stage proves it")
+        if not by_name[name].shadow_visible:
+            raise ScenarioError(f"shadow_proven[{i}]: {name} is not shown by a mirror or the browser check, "
+                                "so no shadow stage proves it")
     return frozenset(raw)
 
 

@@ -307,6 +307,10 @@ class ShadowSettings(_Strict):
     # Fields always different by design (the version a service names), by path or own name.
     response_ignored_fields: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
         ("version", "sha256"), max_length=100)
+    # The browser check (`target.browser_pages`): page loads a minute on each track, and the
+    # Chromium it runs headless (a name on the PATH or a path).
+    browser_pages_per_minute: float = Field(12.0, gt=0, le=600, strict=True)
+    chromium: str = Field("chromium", min_length=1, max_length=4096)
 
 
 class PolicySettings(_Strict):
@@ -429,9 +433,9 @@ class PolicySettings(_Strict):
     def judge_policy(self) -> JudgePolicy:
         return JudgePolicy.from_mapping({"hold_budget_seconds": self.hold_budget_seconds, **self.judge}, "judge")
 
-    def judged(self, mirrored: bool = False) -> tuple[Signal, ...]:
+    def judged(self, mirrored: bool = False, browser: bool = False) -> tuple[Signal, ...]:
         """The signals a stage judges (`golive.signals.judged_signals`)."""
-        return judged_signals(self.catalogue(), mirrored)
+        return judged_signals(self.catalogue(), mirrored, browser)
 
     def catalogue(self) -> tuple[Signal, ...]:
         """The signals this go-live is judged on, in the pack's order then the added ones."""
@@ -514,6 +518,11 @@ class TargetSettings(_Strict):
     # service (a 5xx or no answer is unexpected), stable's share counted by the sandbox router.
     drill_paths: tuple[Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=512)], ...] | None = Field(
         None, min_length=1, max_length=64)
+    # The service's pages a browser renders (their CSP reports are signals): in the shadow stage a
+    # real headless browser loads them on both tracks (`policy.shadow.browser_pages_per_minute`);
+    # none: CSP reports wait for users' browsers at the first stages.
+    browser_pages: tuple[Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=512)], ...] = Field(
+        (), max_length=20)
 
     @model_validator(mode="after")
     def _paths_drill_counted_by_the_router(self) -> TargetSettings:

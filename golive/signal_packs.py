@@ -260,7 +260,8 @@ def selected_by(signals: tuple[Signal, ...], selectors: Mapping[str, str] | None
     if selectors is None:
         return signals
     pair = {track: selectors[track] for track in TRACKS}
-    return tuple(replace(sig, value_query=with_track_selectors(sig.value_query, pair),
-                         bad_query=sig.bad_query and with_track_selectors(sig.bad_query, pair),
-                         total_query=sig.total_query and with_track_selectors(sig.total_query, pair))
+    queries = ("value_query", "bad_query", "total_query", "browser_value_query", "browser_bad_query",
+               "browser_total_query")
+    return tuple(replace(sig, **{name: getattr(sig, name) and with_track_selectors(getattr(sig, name), pair)
+                                 for name in queries})
                  for sig in signals)

@@ -80,15 +80,38 @@ class Signal:
     role: Role | None = None
     # Whether a mirror (shadow traffic, no user sees the answer) shows this signal: latency, errors
     # and the decisions a paper fill makes as a live one would (risk, idempotency) do; what only a
-    # real browser sends (CSP reports, a websocket's messages) does not.
+    # real browser sends (CSP reports, a websocket's messages) does not (the shadow stage's browser
+    # check can show some: the `browser_*` queries below).
     mirror_visible: bool = False
     # Its total counts keyed requests (orders with an idempotency key), not all requests: the
     # policy's min_keyed_requests stands for min_requests.
     keyed: bool = False
+    # The signal as the shadow stage's browser check shows it (a real browser loading each track's
+    # pages, its requests named `golive-browser-check` in their User-Agent, which the services
+    # count as `source="browser"`): the same three queries, counting only
+    # what that browser caused. A signal with all three is judged in the shadow stage while the
+    # check runs, in this form (`in_browser`).
+    browser_value_query: str | None = None
+    browser_bad_query: str | None = None
+    browser_total_query: str | None = None
 
     @property
     def has_counts(self) -> bool:
         return self.bad_query is not None and self.total_query is not None
+
+    @property
+    def browser_visible(self) -> bool:
+        return None not in (self.browser_value_query, self.browser_bad_query, self.browser_total_query)
+
+    @property
+    def shadow_visible(self) -> bool:
+        """The shadow stage can show it: through the mirror, or through its browser check."""
+        return self.mirror_visible or self.browser_visible
+
+    def in_browser(self) -> Signal:
+        """The signal read from the browser check's traffic alone (the shadow stage's form)."""
+        return replace(self, value_query=self.browser_value_query, bad_query=self.browser_bad_query,
+                       total_query=self.browser_total_query, mirror_visible=True)
 
     def rule_text(self) -> str:
         if self.rule == "max":
@@ -187,6 +210,11 @@ CATALOGUE: tuple[Signal, ...] = (
         bad_query='sum(increase(spark_csp_violations_total{track="$track"}[$window]))',
         total_query=_REQUESTS,
         request_derived=True,
+        # In the shadow stage: the reports the browser check's page loads caused, per page load.
+        browser_value_query='60 * sum(rate(spark_csp_violations_total{track="$track",source="browser"}[$window]))',
+        browser_bad_query='sum(increase(spark_csp_violations_total{track="$track",source="browser"}[$window]))',
+        browser_total_query=(
+            'sum(increase(spark_http_requests_total{track="$track",route="/app",source="browser"}[$window]))'),
     ),
     Signal(
         name="event_loop_p95_ms",
@@ -301,6 +329,7 @@ _SIGNAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 # What a signal new to the list must say; the rest has defaults (title and column: its name).
 _REQUIRED = ("kind", "rule", "threshold", "value_query")
 _NEW_DEFAULTS = {"unit": ""}
+_BROWSER_QUERIES = ("browser_value_query", "browser_bad_query", "browser_total_query")
 # Written into the alert rules' Go-template annotations: one `{{` there makes Prometheus refuse the
 # whole rules file, every alert in it lost.
 _TEMPLATE_FREE = ("title", "column", "unit")
@@ -321,7 +350,8 @@ def _field_problem(field: str, value: object) -> str | None:
         return f"expected true or false, got {value!r}"
     elif field == "name" and not (isinstance(value, str) and _SIGNAL_NAME.fullmatch(value)):
         return f"expected a name of letters, digits and _, got {value!r}"
-    elif field in ("bad_query", "total_query") and not (value is None or (isinstance(value, str) and value.strip())):
+    elif field in ("bad_query", "total_query", *_BROWSER_QUERIES) and not (
+            value is None or (isinstance(value, str) and value.strip())):
         return f"expected a PromQL query or null, got {value!r}"
     elif field in ("title", "column", "unit", "value_query") and not isinstance(value, str):
         return f"expected text, got {value!r}"
@@ -418,7 +448,8 @@ def check_signal_list(signals: tuple[Signal, ...]) -> None:
     empty list; a name or a war-room column twice; a signal without a query; a ratio, or a
     request-derived rate, without the counts behind it (bad_query and total_query: without them
     no stage short of 100 % can tell); bad_query without total_query; the relative rule with a
-    factor of 0; a role that is not a ratio with counts (errors) or that two signals claim."""
+    factor of 0; some of the browser check's queries without the others; a role that is not a ratio
+    with counts (errors) or that two signals claim."""
     if not signals:
         raise ValueError(": an empty list: nothing to judge a go-live on")
     seen_names: set[str] = set()
@@ -440,6 +471,11 @@ def check_signal_list(signals: tuple[Signal, ...]) -> None:
                              "needs bad_query and total_query (the events and the requests they are counted among)")
         if sig.rule == "max_ratio_to_baseline" and sig.threshold <= 0:
             raise ValueError(f"{sig.name}.threshold: the relative rule needs a factor > 0, got {sig.threshold:g}")
+        browser = [getattr(sig, name) is not None for name in _BROWSER_QUERIES]
+        if any(browser) and not all(browser):
+            missing = _BROWSER_QUERIES[browser.index(False)]
+            raise ValueError(f"{sig.name}.{missing}: the browser check's three queries are given together "
+                             "or not at all")
         if sig.role is not None:
             if sig.role in roles:
                 raise ValueError(f"{sig.name}.role: {sig.role!r} is already {roles[sig.role]}'s role")
@@ -473,6 +509,10 @@ def by_role(signals: tuple[Signal, ...], role: Role) -> Signal | None:
     return next((s for s in signals if s.role == role), None)
 
 
-def judged_signals(signals: tuple[Signal, ...], mirrored: bool) -> tuple[Signal, ...]:
-    """The signals a stage judges: all of them, or under a mirror (the shadow stage) those a mirror shows."""
-    return tuple(s for s in signals if s.mirror_visible or not mirrored)
+def judged_signals(signals: tuple[Signal, ...], mirrored: bool, browser: bool = False) -> tuple[Signal, ...]:
+    """The signals a stage judges: all of them, or under a mirror (the shadow stage) those a mirror
+    shows, and, while its browser check runs (`browser`), those the browser shows, in that form."""
+    if not mirrored:
+        return signals
+    return tuple(s if s.mirror_visible else s.in_browser() for s in signals
+                 if s.mirror_visible or (browser and s.browser_visible))

@@ -258,7 +258,9 @@ class Sandbox:
                 "canary_url": self.service_url("canary"),
                 "stable_url": self.service_url("stable"),
                 "canary_admin_url": self.admin_url("canary"),
-                **({} if self.config.get("app") else {"secondary_url": self.service_url("secondary")}),
+                # The demo's secondary (the response difference's noise) and its page a browser renders.
+                **({} if self.config.get("app") else {"secondary_url": self.service_url("secondary"),
+                                                      "browser_pages": ["/app"]}),
             },
             "process": {"git": {"repo": str(self.workdir / "spark"), "remote": "origin"}},
         }

@@ -106,10 +106,25 @@ def route_of(path: str) -> str:
 
 
 # `X-Synthetic: 1` marks the load generator's probes, `X-Synthetic: drill` a golive drill's traffic.
+# The shadow stage's browser check names itself in its User-Agent, which the browser sends on every
+# request (its page's extra headers are not sent with a favicon, nor with a report posted late).
 _SOURCES = {b"1": "synthetic", b"drill": "drill"}
+BROWSER_CHECK_AGENT = b"golive-browser-check"
+
 # Set by the router on the copy of a user's request it mirrors to the canary (and taken off every
 # request a client sends): the request is shadow traffic, answered and dropped, never acted upon.
 SHADOW_HEADER = "x-golive-shadow"
+
+
+def request_source(headers: dict[bytes, bytes]) -> str:
+    """Who sent a request: shadow (the router's copy), synthetic, drill, browser or user."""
+    if headers.get(SHADOW_HEADER.encode()) == b"1":
+        return "shadow"
+    if BROWSER_CHECK_AGENT in headers.get(b"user-agent", b""):
+        return "browser"
+    return _SOURCES.get(headers.get(b"x-synthetic"), "user")
+
+
 # The idempotency keys a shadow order was paper-filled with, newest last: enough for a resend to
 # conflict as it would in the store, bounded so that a long shadow stage holds no more.
 PAPER_KEYS_KEPT = 50_000
@@ -143,15 +158,18 @@ class Metrics:
         self.conflicts = Counter(
             "spark_idempotency_conflicts", "Orders refused because their key was used", ["track", "version"], registry=r
         )
-        self.csp = Counter("spark_csp_violations", "CSP violation reports received", ["track", "version"], registry=r)
+        self.csp = Counter("spark_csp_violations", "CSP violation reports received, by who sent them (user or browser)",
+                           ["track", "version", "source"], registry=r)
         self.ws_age = Gauge("spark_ws_last_message_age_seconds", "Age of the data in the newest websocket tick", ["track", "version"], registry=r)
         self.loop_probe, self.gc_probe = instrument(r, prefix="spark_", labels=self.labels, interval=LOOP_PROBE_SECONDS)
         self.outbox_lag = Histogram(
             "spark_outbox_lag_seconds", "Order to outbox publication", ["track", "version"],
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=r,
         )
-        for counter in (self.risk_blocks, self.keyed, self.conflicts, self.csp):
+        for counter in (self.risk_blocks, self.keyed, self.conflicts):
             counter.labels(**self.labels)  # the series exists from the start: 0, not "no data"
+        for source in ("user", "browser"):
+            self.csp.labels(**self.labels, source=source)
 
     def one(self, metric):
         return metric.labels(**self.labels)
@@ -465,7 +483,8 @@ class Spark:
             report = None
         if not isinstance(report, dict) or "violated-directive" not in report:
             return JSONResponse({"error": "expected a csp-report with violated-directive"}, status_code=400)
-        self.metrics.one(self.metrics.csp).inc()
+        source = "browser" if request_source(dict(request.headers.raw)) == "browser" else "user"
+        self.metrics.csp.labels(**self.metrics.labels, source=source).inc()
         return Response(status_code=204)
 
     async def version_info(self, _request: Request) -> Response:
@@ -644,8 +663,7 @@ class _Instrumented:
                 self.spark.record_response(request_id, scope, answer)
             m = self.spark.metrics
             route = route_of(scope["path"])
-            source = "shadow" if headers.get(SHADOW_HEADER.encode()) == b"1" else _SOURCES.get(
-                headers.get(b"x-synthetic"), "user")
+            source = request_source(headers)
             m.duration.labels(**m.labels, route=route).observe(time.perf_counter() - started)
             m.requests.labels(**m.labels, route=route, code=str(status), source=source).inc()
 

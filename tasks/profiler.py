@@ -26,8 +26,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-__all__ = ["ProfileSampling", "TakenProfile", "discard_scratch", "find_service_pid", "py_spy_executable",
-           "start_profiling", "stop_profiling", "tell_to_stop"]
+__all__ = ["ProfileSampling", "TakenProfile", "discard_scratch", "ends_with_this_thread", "find_service_pid",
+           "py_spy_executable", "start_profiling", "stop_profiling", "tell_to_stop"]
 
 # How long py-spy may take to attach (or to refuse) before the stage goes on without it.
 ATTACH_SECONDS = 5.0
@@ -163,7 +163,7 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
                  "--format", "speedscope", "--output", str(output),
                  *(["--duration", str(max_seconds)] if max_seconds else [])],
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_ends_with_this_process if sys.platform == "linux" else None)
+                preexec_fn=ends_with_this_thread if sys.platform == "linux" else None)
     except OSError as exc:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -187,10 +187,11 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
     return sampling
 
 
-def _ends_with_this_process() -> None:
-    """preexec_fn: the kernel kills py-spy when the thread that started it ends (a stage's tasks
-    run in its flow's thread), so that a go-live killed mid-stage leaves no profiler sampling the
-    service until its time limit, which counts the hold budget and the approval wait."""
+def ends_with_this_thread() -> None:
+    """preexec_fn: the kernel kills the child (py-spy, the browser check's browser) when the thread
+    that started it ends (a stage's tasks run in its flow's thread), so that a go-live killed
+    mid-stage leaves no profiler sampling the service until its time limit, which counts the hold
+    budget and the approval wait, and no browser loading pages."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 

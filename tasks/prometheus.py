@@ -147,7 +147,7 @@ def _all_series(prom: PrometheusConnect, promqls: dict[tuple, str], times: list[
 
 @task(name="query the signals", cache_policy=NO_CACHE)
 def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_percent: int, start: float,
-                  end: float, mirrored: bool = False) -> SignalWindow:
+                  end: float, mirrored: bool = False, browser: bool = False) -> SignalWindow:
     """The signals of both tracks for each whole interval in [start, end], as a judge scenario.
 
     Every range query of the window is asked at once (at most QUERIES_IN_FLIGHT in flight), and
@@ -160,6 +160,7 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
         policy: the interval, the signal catalogue, the judge's policy.
         stage_percent: the canary's share of traffic in this window.
         mirrored: the shadow stage (`stage_percent` 0): only the signals a mirror shows are asked.
+        browser: the shadow stage's browser check ran: the signals it shows are asked too, in that form.
         start, end: the window, Unix seconds.
 
     Returns:
@@ -171,7 +172,7 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
     interval = policy.interval_seconds
     count = int((end - start + 1e-6) // interval)
     times = [start + interval * (k + 1) for k in range(count)]
-    catalogue = policy.judged(mirrored)
+    catalogue = policy.judged(mirrored, browser)
     queries: dict[str, dict[str, dict[str, str]]] = {}
     signals: dict[str, dict[str, list]] = {}
     if times:
@@ -199,7 +200,8 @@ def query_signals(prometheus: PrometheusSettings, policy: PolicySettings, stage_
             }
     # Prometheus' numbers enter the judge here, checked as any judge input is.
     measured = parse_scenario({"stage_percent": stage_percent, "interval_seconds": interval, "signals": signals,
-                               **({"mirrored": True} if mirrored else {})}, catalogue)
+                               **({"mirrored": True} if mirrored else {}),
+                               **({"browser": True} if mirrored and browser else {})}, catalogue)
     return SignalWindow(stage_percent=stage_percent, start=start, end=end, interval_seconds=interval,
                         timestamps=times, queries=queries, scenario=replace(measured, policy=policy.judge_policy()))
 

@@ -12,12 +12,13 @@ from golive import layout
 
 
 def flow_settings(sandbox, signing_key: dict, evidence_root: Path, stages: list[int], interval: float = 3.0,
-                  profiling: bool = False, shadow: bool = False, **sections: dict) -> dict:
+                  profiling: bool = False, shadow: bool = False, browser: bool = False, **sections: dict) -> dict:
     """The demo's compressed timings on the sandbox: stages and holds of three intervals, a
     two-second blast-radius drill, the test run's signing key, and a release repository of the
     test's own (a Live go-live tags it); `sections` change fields of theirs (`policy={...}`).
-    The stages' profiles and the shadow stage (both on by default for users) only where a test
-    asks for them: a test of something else need not pay py-spy at every stage, nor a stage more."""
+    The stages' profiles, the shadow stage and its browser check (all on by default for users)
+    only where a test asks for them: a test of something else need not pay py-spy at every
+    stage, a stage more, nor a browser."""
     from cli.demo import demo_settings
     from golive.settings import merge_settings
     from sandbox.release_repo import create_release_repo
@@ -28,6 +29,7 @@ def flow_settings(sandbox, signing_key: dict, evidence_root: Path, stages: list[
         "policy": {"stages": stages, "shadow": {**settings["policy"].get("shadow", {}), "enabled": shadow}},
         "process": {"blast_radius_seconds": 2, "signing": signing_key, "git": {"repo": str(repo), "remote": "origin"},
                     "profiling": {"enabled": profiling}},
+        "target": {"browser_pages": settings["target"].get("browser_pages", []) if browser else []},
     }, sections)
 
 

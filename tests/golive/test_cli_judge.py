@@ -107,9 +107,9 @@ HOSTILE = [
      "signals.api_p95_ms.canary[0].value: expected a number >= 0 or null, got -5"),
     ('{"stage_percent": 5, "interval_seconds": 60, "signals": {}, "policy": {"min_seconds": NaN}}',
      "policy.min_seconds: expected a finite number >= 0, got nan"),
-    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"risk_blocks_per_min": '
+    ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"http_5xx_pct": '
      '{"canary": [{"value": 1, "bad": 9, "total": 2}], "baseline": [{"value": 0}]}}}',
-     "signals.risk_blocks_per_min.canary[0].bad: 9 events among 2 requests (bad > total)"),
+     "signals.http_5xx_pct.canary[0].bad: 9 events among 2 requests (bad > total)"),
     ('{"stage_percent": 5, "interval_seconds": 60, "signals": {"http_5xx_pct": '
      '{"canary": [{"value": 1, "bad": 1e308, "total": 1e308}], "baseline": [{"value": 0}]}}}',
      "signals.http_5xx_pct.canary[0].bad: expected a number of at most 1e+12, got 1e+308"),

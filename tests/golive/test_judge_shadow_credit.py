@@ -10,6 +10,7 @@ import pytest
 from golive.judge import judge
 from golive.policy import JudgePolicy
 from golive.scenario import ScenarioError, parse_scenario
+from golive.signals import CATALOGUE
 from tests.golive.builders import healthy
 
 # The signals a healthy shadow stage ends green on (every signal a mirror shows).
@@ -70,11 +71,23 @@ def test_only_the_proven_signals_are_credited():
     assert verdict.decision == "hold"
 
 
-def test_a_signal_no_mirror_shows_is_not_credited_even_when_named():
-    scenario = small_service()
-    counts(scenario, "csp_violations_per_min", "baseline", 9.9, 990)  # 1 in 100: 273 requests needed
-    verdict = run(scenario, PROVEN | {"csp_violations_per_min"})
-    assert verdict.signals["csp_violations_per_min"].verdict == "insufficient"
+def thin_csp() -> dict:
+    """Stable reports CSP violations on 1 request in 100: 273 canary requests needed, 100 served."""
+    return counts(small_service(), "csp_violations_per_min", "baseline", 9.9, 990)
+
+
+def test_csp_shown_green_by_the_shadow_stages_browser_check_is_credited():
+    verdict = run(thin_csp(), PROVEN | {"csp_violations_per_min"})
+    assert verdict.signals["csp_violations_per_min"].verdict == "pass"
+    assert "shown green in the shadow stage" in verdict.signals["csp_violations_per_min"].detail
+    assert run(thin_csp()).signals["csp_violations_per_min"].verdict == "insufficient"
+
+
+def test_a_signal_the_shadow_cannot_show_is_not_credited_even_when_named():
+    no_browser = tuple(replace(s, browser_value_query=None, browser_bad_query=None, browser_total_query=None)
+                       for s in CATALOGUE)
+    scenario = replace(parse_scenario(thin_csp(), no_browser), shadow_proven=PROVEN | {"csp_violations_per_min"})
+    assert judge(scenario).signals["csp_violations_per_min"].verdict == "insufficient"
 
 
 def test_a_proven_signal_that_breaches_still_rolls_back():
@@ -128,8 +141,8 @@ def test_the_credit_limit_is_a_percentage():
     ([3], "shadow_proven[0]: expected a signal name"),
     (["http_5xx_pct", "latency"], "shadow_proven[1]: unknown signal latency"),
     (["bad\nname"], "shadow_proven[0]: unknown signal bad\\nname"),
-    (["csp_violations_per_min"],
-     "shadow_proven[0]: csp_violations_per_min is not shown by a mirror, so no shadow stage proves it"),
+    (["ws_staleness_s"],
+     "shadow_proven[0]: ws_staleness_s is not shown by a mirror or the browser check, so no shadow stage proves it"),
 ])
 def test_a_bad_shadow_proven_is_one_line_naming_the_field(proven, error):
     with pytest.raises(ScenarioError) as caught:

@@ -32,9 +32,8 @@ ROWS = [
     (_obs("http_5xx_pct", bad=-1), "signals.http_5xx_pct.canary[0].bad: expected a number >= 0 or null, got -1"),
     (_obs("http_5xx_pct", "baseline", total=-3), "signals.http_5xx_pct.baseline[0].total: expected a number >= 0 or null, got -3"),
     (_obs("http_5xx_pct", bad=20, total=10), "signals.http_5xx_pct.canary[0].bad: 20 events among 10 requests (bad > total)"),
-    (_obs("risk_blocks_per_min", bad=5, total=3), "signals.risk_blocks_per_min.canary[0].bad: 5 events among 3 requests (bad > total)"),
-    (_obs("csp_violations_per_min", "baseline", 2, bad=9, total=4),
-     "signals.csp_violations_per_min.baseline[2].bad: 9 events among 4 requests (bad > total)"),
+    (_obs("idempotency_conflict_pct", "baseline", 2, bad=9, total=4),
+     "signals.idempotency_conflict_pct.baseline[2].bad: 9 events among 4 requests (bad > total)"),
     (_obs("gc_pause_avg_ms", colour="red"), "signals.gc_pause_avg_ms.canary[0].colour: unknown field"),
     (lambda s: s["signals"]["gc_pause_avg_ms"]["canary"][0].pop("value"), "signals.gc_pause_avg_ms.canary[0].value: required (null for no data)"),
     (lambda s: s["signals"]["api_p95_ms"].update(canary="x"), "signals.api_p95_ms.canary: expected a list of observations"),
@@ -81,6 +80,12 @@ def test_a_bad_scenario_is_one_line_naming_the_field(mutate, error):
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(scenario)
     assert str(caught.value) == error
+
+
+def test_a_rates_events_may_outnumber_its_units_a_ratios_may_not():
+    scenario = healthy()
+    _obs("csp_violations_per_min", "canary", 0, value=9.0, bad=9, total=4)(scenario)  # pages breaking it twice
+    assert parse_scenario(scenario).signals["csp_violations_per_min"].canary[0].bad == 9
 
 
 def test_nan_values_and_counts_are_no_data():

@@ -10,7 +10,7 @@ from golive.judge import judge
 from golive.scenario import ScenarioError, parse_scenario
 from golive.settings import GoLiveSettings, SettingsError, load_settings
 from golive.shadow import SHADOW_SERIES, primary_slowed, shadow_notes, shadow_series
-from golive.signals import CATALOGUE
+from golive.signals import CATALOGUE, judged_signals
 from golive.stage import SHADOW_STAGE, stage_name
 from golive.triggers import TRIGGERS, trigger
 from tests.golive.builders import healthy, set_counts, set_values
@@ -60,6 +60,44 @@ def test_a_mirrored_scenario_file_is_judged_on_what_a_mirror_shows_whatever_cata
 def test_a_mirrored_scenario_is_read_back_as_written():
     assert parse_scenario(shadow_scenario(), MIRRORED).to_dict()["mirrored"] is True
     assert "mirrored" not in parse_scenario(healthy()).to_dict()
+
+
+def browsed_scenario() -> dict:
+    """The shadow stage with its browser check: CSP on the browser's page loads of each track too."""
+    scenario = shadow_scenario()
+    scenario["browser"] = True
+    scenario["signals"]["csp_violations_per_min"] = healthy(stage=0)["signals"]["csp_violations_per_min"]
+    return scenario
+
+
+def test_with_the_browser_check_csp_is_judged_in_the_shadow_on_the_browsers_queries():
+    parsed = parse_scenario(browsed_scenario())
+    csp = next(s for s in parsed.catalogue if s.name == "csp_violations_per_min")
+    assert 'source="browser"' in csp.bad_query and 'route="/app",source="browser"' in csp.total_query
+    assert judge(parsed).decision == "proceed"
+    assert parsed.to_dict()["browser"] is True and parse_scenario(parsed.to_dict()) == parsed
+    assert "csp_violations_per_min" not in {s.name for s in judged_signals(CATALOGUE, mirrored=True)}
+    assert "ws_staleness_s" not in {s.name for s in judged_signals(CATALOGUE, mirrored=True, browser=True)}
+
+
+def test_a_canary_whose_pages_break_its_policy_is_rolled_back_in_the_shadow_by_the_browsers_reports():
+    scenario = browsed_scenario()
+    for obs in scenario["signals"]["csp_violations_per_min"]["canary"]:
+        obs.update(bad=obs["total"], value=obs["total"])  # a violation on every page the browser loaded
+    verdict = judge(parse_scenario(scenario))
+    assert verdict.decision == "rollback" and "breach:csp_violations_per_min" in verdict.triggers, verdict.reason
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"browser": "yes"}, "browser: expected true or false"),
+    ({"browser": True, "mirrored": False, "stage_percent": 1},
+     "browser: the browser check runs in the shadow stage only (a mirrored scenario)"),
+])
+def test_the_browser_flag_is_a_boolean_of_a_mirrored_scenario(changes, message):
+    scenario = browsed_scenario()
+    scenario.update(changes)
+    with pytest.raises(ScenarioError, match="^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
+        parse_scenario(scenario)
 
 
 @pytest.mark.parametrize(("changes", "message"), [
