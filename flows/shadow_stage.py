@@ -245,10 +245,12 @@ class _ShadowRun(StageRun):
             self.record_drift()
         if self.response_diff is not None:
             self.folder.record(layout.SHADOW_RESPONSE_DIFF, self.response_diff)
-        if self.browser is not None:
-            self.folder.record(layout.SHADOW_BROWSER, stop_browser_check(self.browser).model_dump())
         self.push_series(mirror_on=False)
-        return super().end(outcome, reason, triggers, signals, detected_at, superseded_by)
+        try:
+            return super().end(outcome, reason, triggers, signals, detected_at, superseded_by)
+        finally:  # after the rollback: a page that hangs never delays weight 0
+            if self.browser is not None:
+                self.folder.record(layout.SHADOW_BROWSER, stop_browser_check(self.browser).model_dump())
 
     def record_drift(self) -> None:
         """The drift at the stage's end: its numbers and its histogram (a picture that cannot be drawn

@@ -99,7 +99,7 @@ class _Loader(threading.Thread):
         pause = 60.0 / (self.per_minute * len(self.pages))
         next_at = time.monotonic()
         while not self.stopping.wait(max(0.0, next_at - time.monotonic())):
-            next_at += pause
+            next_at = max(next_at + pause, time.monotonic())  # late loads are not made up in a burst
             track, url = next(turns)
             try:
                 failure = self._load(url)
