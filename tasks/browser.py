@@ -17,6 +17,7 @@ without it: the signals only a browser shows are then left to users' browsers at
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -149,18 +150,30 @@ class _Loader(threading.Thread):
             self.tab.close()
         except (WebSocketException, OSError):
             pass
-        _end(self.process)
-        shutil.rmtree(self.profile_dir, ignore_errors=True)
+        _end(self.process, self.profile_dir)
 
 
-def _end(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _end(process: subprocess.Popen, profile_dir: str) -> None:
+    """End the browser and every process it started (its process group: renderers, the network
+    service still write into the profile after the browser itself exits), then remove the profile."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _group_alive(process):
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        deadline = time.monotonic() + STOP_SECONDS
+        while _group_alive(process) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    shutil.rmtree(profile_dir, ignore_errors=True)
+
+
+def _group_alive(process: subprocess.Popen) -> bool:
+    process.poll()  # reaps the browser itself once it exits
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _devtools_address(process: subprocess.Popen, profile_dir: str) -> str | None:
@@ -203,6 +216,7 @@ def start_browser_check(urls: dict[str, str], paths: tuple[str, ...], per_minute
     try:
         process = subprocess.Popen([executable, *flags, "about:blank"], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   process_group=0,  # its own group, so that it is ended whole
                                    preexec_fn=ends_with_this_thread if sys.platform == "linux" else None)
     except OSError as exc:
         shutil.rmtree(profile_dir, ignore_errors=True)
@@ -220,8 +234,7 @@ def start_browser_check(urls: dict[str, str], paths: tuple[str, ...], per_minute
         loader = _Loader(process, profile_dir, connect(tab_url, max_size=None, open_timeout=5), pages, per_minute)
         loader.prepare()
     except (OSError, httpx.HTTPError, WebSocketException, StopIteration, ValueError, KeyError) as exc:
-        _end(process)
-        shutil.rmtree(profile_dir, ignore_errors=True)
+        _end(process, profile_dir)
         started.problem = f"no browser: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         return started
     loader.start()
