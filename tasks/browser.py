@@ -95,8 +95,8 @@ class _Loader(threading.Thread):
         self._calls = 0
 
     def run(self) -> None:
-        turns = cycle([(track, urls[index]) for index in range(len(next(iter(self.pages.values()))))
-                       for track, urls in self.pages.items()])  # each page on each track in turn
+        turns = cycle([(track, url) for same_page in zip(*self.pages.values())  # each page on each track in turn
+                       for track, url in zip(self.pages, same_page)])
         pause = 60.0 / (self.per_minute * len(self.pages))
         next_at = time.monotonic()
         while not self.stopping.wait(max(0.0, next_at - time.monotonic())):
@@ -247,8 +247,7 @@ def start_browser_check(urls: dict[str, str], paths: tuple[str, ...], per_minute
 @task(name="stop the browser check", cache_policy=NO_CACHE)
 def stop_browser_check(check: BrowserCheck) -> BrowserCheckReport:
     """Stop the browser and say what it loaded."""
-    report = BrowserCheckReport(browser=check.browser, pages=check.pages, per_minute=check.per_minute,
-                                problem=check.problem)
+    report = BrowserCheckReport(**check.model_dump(include=set(BrowserCheckReport.model_fields)))
     with _LOCK:
         loader = _RUNNING.pop(check.browser_pid, None) if check.browser_pid is not None else None
     if loader is None:
