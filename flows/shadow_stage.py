@@ -98,12 +98,17 @@ class _ShadowRun(StageRun):
 
     def start_browser_check(self) -> None:
         """A headless browser loading the target's pages on both tracks (`tasks.browser`), where
-        the target names pages: what only a browser shows (CSP reports) is then judged here too."""
+        the target names pages: what only a browser shows (CSP reports) is then judged here too.
+        The secondary, where there is one, gets the same loads: it is the reference the canary's
+        paper fills and answers are compared with, and a reference the browser spared would be the
+        quieter of the two on a busy machine."""
         target = self.settings.target
         if not target.browser_pages:
             return
-        self.browser = start_browser_check({"stable": target.stable_url, "canary": target.canary_url},
-                                           target.browser_pages, self.shadow.browser_pages_per_minute,
+        tracks = {"stable": target.stable_url, "canary": target.canary_url}
+        if target.secondary_url is not None:
+            tracks["secondary"] = target.secondary_url
+        self.browser = start_browser_check(tracks, target.browser_pages, self.shadow.browser_pages_per_minute,
                                            self.shadow.chromium)
         if self.browser.problem:
             self.logger.warning("stage shadow: %s; what only a browser shows waits for users' browsers",

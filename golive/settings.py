@@ -519,7 +519,7 @@ class TargetSettings(_Strict):
     drill_paths: tuple[Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=512)], ...] | None = Field(
         None, min_length=1, max_length=64)
     # The service's pages a browser renders (their CSP reports are signals): in the shadow stage a
-    # real headless browser loads them on both tracks (`policy.shadow.browser_pages_per_minute`);
+    # real headless browser loads them on both tracks and the secondary (`policy.shadow.browser_pages_per_minute`);
     # none: CSP reports wait for users' browsers at the first stages.
     browser_pages: tuple[Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=512)], ...] = Field(
         (), max_length=20)

@@ -74,7 +74,7 @@ def test_a_healthy_canary_passes_the_shadow_on_mirrored_traffic_then_goes_live(s
                            "event_loop_p95_ms", "gc_pause_avg_ms",  # what a mirror shows
                            "csp_violations_per_min"}  # and the browser check, nothing else (no websocket)
     browser = json.loads((folder / layout.SHADOW_BROWSER).read_text())
-    assert browser["problem"] is None and browser["failed"] == {"stable": 0, "canary": 0}, browser
+    assert browser["problem"] is None and browser["failed"] == {"stable": 0, "canary": 0, "secondary": 0}, browser
     assert min(browser["loaded"].values()) > 0 and browser["browser"]
     # What the shadow showed green, the 1 % stage does not hold for its few requests.
     proven = shadow["shadow"]["proven"]
@@ -144,17 +144,20 @@ def test_a_canary_drifting_in_the_shadow_is_rolled_back_before_any_user_reaches_
 def test_a_canary_whose_page_breaks_its_own_csp_is_rolled_back_in_the_shadow_on_the_browsers_reports(
         sandbox, canary_weight, signing_key, tmp_path):
     inline = {"csp_inline_rate": 1}  # every canary page carries an inline script its policy forbids
-    # Without the secondary: the page's new bytes would be a response difference first, as they should.
-    # Four pages a second on each track over six 3-s intervals: 3-s counts of a dozen pages are
-    # noisy, and the judge weighs stable's own spread (a shadow before 100 % alone asks a person for
-    # what it cannot tell; the runbook's 15 minutes at 12 pages a minute can).
+    # Without the secondary: the page's new bytes would be a response difference first, as they
+    # should, and this test is about what the browser reports. Without it the drift has no
+    # reference for the mirror's own path either, which a busy machine shows as drift: its limit is
+    # out of the way. Four pages a second on each track over six 3-s intervals: 3-s counts of a
+    # dozen pages are noisy, and the judge weighs stable's own spread (a shadow before 100 % alone
+    # asks a person for what it cannot tell; the runbook's 15 minutes at 12 pages a minute can).
     folder = rolled_back_in_the_shadow(sandbox, canary_weight, signing_key, tmp_path, inline,
                                        "breach:csp_violations_per_min", browser=True,
                                        target={"secondary_url": None},
-                                       policy={"shadow": {"browser_pages_per_minute": 240.0, "dwell_seconds": 18.0}})
+                                       policy={"shadow": {"browser_pages_per_minute": 240.0, "dwell_seconds": 18.0,
+                                                          "drift_p99_max_ms": 1000.0}})
     assert not (folder / layout.SHADOW_RESPONSE_DIFF).exists()
     browser = json.loads((folder / layout.SHADOW_BROWSER).read_text())
-    assert browser["problem"] is None and browser["loaded"]["canary"] > 0, browser
+    assert browser["problem"] is None and min(browser["loaded"].values()) > 0, browser
     (record,) = Path(folder).glob(layout.ROLLBACKS)
     assert "csp_violations_per_min     breach" in record.read_text()
 
