@@ -69,6 +69,7 @@ class Round:
     canary_rows: dict[str, int] = field(default_factory=dict)  # table → the canary's rows of this round's orders
     stable_rows: dict[str, int] = field(default_factory=dict)
     load_average: float = 0.0
+    seconds: float = 0.0  # from the first order's live fill to the last's: the sign test votes once a second
 
 
 def _clock(sandbox: Sandbox) -> int:
@@ -126,6 +127,8 @@ def measure_round(sandbox: Sandbox, one: Round, orders_per_round: int) -> Round:
             print(f"  the {track} filled fewer than {len(orders)} copies within 30 s; judged on what it filled",
                   flush=True)
     live, paper = _fills_of(sandbox, "stable", since_ns, orders), _fills_of(sandbox, "canary", since_ns, orders)
+    times = [fill["at_ns"] for fill in live]
+    one.seconds = (max(times) - min(times)) / 1e9 if times else 0.0
     one.verdict = drift_verdict(live, paper, p99_max_ms=P99_MAX_MS, min_pairs=MIN_PAIRS,
                                 reference=_fills_of(sandbox, "secondary", since_ns, orders))
     expected = len(orders)
@@ -138,7 +141,8 @@ def measure_round(sandbox: Sandbox, one: Round, orders_per_round: int) -> Round:
     v = one.verdict
     print(f"  busy {one.busy} delay {one.delay_ms:g} ms round {one.index + 1}: {v['verdict']}, {v['pairs']} pairs, "
           f"p50 {v['p50_ms']:.3f} ms, p99 |drift| {v['p99_abs_ms']:.3f} ms, late/early beyond "
-          f"{v['late_beyond']}/{v['early_beyond']} against the {v['against']}, canary rows {one.canary_rows}, "
+          f"{v['late_beyond']}/{v['early_beyond']} against the {v['against']} in "
+          f"{v['late_seconds']}/{v['early_seconds']} of {one.seconds:.1f} s, canary rows {one.canary_rows}, "
           f"load average {one.load_average:.2f}", flush=True)
     return one
 
@@ -192,6 +196,9 @@ def summarize(rounds: list[Round], busy: int, delay_ms: float) -> dict:
         "p50_median": statistics.median(p50s), "p50_worst": max(p50s, key=abs),
         "p99_median": statistics.median(p99s), "p99_worst": max(p99s),
         "late": sum(v["late_beyond"] for v in verdicts), "early": sum(v["early_beyond"] for v in verdicts),
+        "late_seconds": sum(v["late_seconds"] for v in verdicts),
+        "early_seconds": sum(v["early_seconds"] for v in verdicts),
+        "round_seconds": statistics.median(r.seconds for r in mine),
         "canary_rows": sum(sum(r.canary_rows.values()) for r in mine),
         "stable_rows": {table: sum(r.stable_rows[table] for r in mine) for table in ("orders", "outbox")},
         "load_average": (min(r.load_average for r in mine), max(r.load_average for r in mine)),
@@ -219,15 +226,18 @@ def section(rounds: list[Round], busy_settings: list[int], delays: list[float], 
              "",
              "| machine | canary's paper fills late by | rounds passed / breached (insufficient) | target | "
              "p50 drift, signed (ms): median of rounds (worst) | p99 \\|drift\\| (ms): median of rounds (worst) | "
-             "pairs beyond 5 ms against the secondary: late / early (summed) | pairs (unmatched, disagreeing) | "
-             "canary's rows in orders + outbox (stable's) | load average in its rounds |",
-             "|---|---:|---|---|---|---|---|---|---|---|"]
+             "pairs beyond 5 ms against the secondary: late / early (summed) | "
+             "seconds of orders with more of them late / early (summed) | a round's orders, seconds (median) | "
+             "pairs (unmatched, disagreeing) | canary's rows in orders + outbox (stable's) | "
+             "load average in its rounds |",
+             "|---|---:|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         machine = "quiet" if s["busy"] == 0 else f"busy ({s['busy']} spinning)"
         lines.append(
             f"| {machine} | {s['delay_ms']:g} ms | {s['pass']} / {s['breach']} ({s['insufficient']}) | "
             f"{_target_text(s)} | {s['p50_median']:.2f} ({s['p50_worst']:.2f}) | "
             f"{s['p99_median']:.2f} ({s['p99_worst']:.2f}) | {s['late']:,} / {s['early']:,} | "
+            f"{s['late_seconds']:,} / {s['early_seconds']:,} | {s['round_seconds']:.1f} | "
             f"{s['pairs']:,} ({s['unmatched']}, {s['disagree']}) | "
             f"{s['canary_rows']} ({s['stable_rows']['orders']:,} + {s['stable_rows']['outbox']:,}) | "
             f"{s['load_average'][0]:.2f}–{s['load_average'][1]:.2f} |")

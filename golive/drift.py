@@ -17,10 +17,19 @@ at 28 ms, its median at 0.3 ms, its worst pairs on both sides (stable's fill 43 
 canary's 18 ms late). A machine delays either side; a canary's own lateness (or haste) delays one.
 So the pairs beyond the limit are counted per side, and the gate fails when the side with more
 still has more than 1 % of all pairs beyond the limit after the other side's count is taken off as
-the machine's, and the imbalance is beyond chance: a sequential sign test on the pairs beyond the
-limit in the order they were filled (`_stats.sign_log_evalue`, anytime-valid, so the stage may
-look at every interval), at `DRIFT_ALPHA` split between the two sides. A canary 8 ms late puts
-every pair on one side; a healthy one on a busy machine, a few on both.
+the machine's, and the imbalance is beyond chance: a sequential sign test (`_stats.sign_log_evalue`,
+anytime-valid, so the stage may look at every interval), at `DRIFT_ALPHA` split between the two
+sides. A canary 8 ms late puts every pair on one side; a healthy one on a busy machine, a few on both.
+
+The test's votes are seconds, not pairs. A busy machine favours one process for a stretch (the one
+not sharing a CPU with other work): with a process spinning and a browser loading pages, a healthy
+canary's pairs beyond the limit went 19 to 1 one way over five seconds and 1 to 17 the other way a
+minute later, and a sign test on the pairs themselves called 2 % to 19 % of the twenty-second
+stages cut from such runs drift, against the 1 % it allows (`benchmarks/shadow_drift_regimes.py`).
+Each second of orders (by the live fill's time) with pairs beyond the limit is one vote, for the
+side with more of them (a tie, none), and that side must be the one with more pairs: none of those
+stages was drift then. A canary late on every order votes every second, so eleven seconds of
+orders tell it at `DRIFT_ALPHA`.
 
 The copy also travels a path the user's order does not (the router's mirror), and on a saturated
 machine that path alone made a healthy canary's paper fills late more often than early (18 pairs
@@ -49,6 +58,7 @@ __all__ = ["FILL_FIELDS", "HISTOGRAM_EDGES_MS", "MAX_EXAMPLES", "checked_fills",
 HISTOGRAM_EDGES_MS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 MAX_EXAMPLES = 5
 DRIFT_ALPHA = 0.01  # of calling the machine's scheduling noise a canary's drift, both sides together
+VOTE_NS = 1_000_000_000  # one vote of the sign test: the pairs beyond the limit of one second of orders
 BEYOND_SHARE = 0.01  # the share of pairs at the limit or beyond a p99 allows
 # What the sides of the pairs beyond the limit are counted against, as the detail says it.
 _THAN = {"live": "", "secondary": " (than the secondary's paper fill of the same order)"}
@@ -93,6 +103,17 @@ def _by_request_id(fills: Sequence[Mapping[str, Any]], paper: bool, side: str) -
     return kept, extra
 
 
+def _votes_by_second(beyond: Sequence[tuple[int, float]]) -> list[bool]:
+    """The sign test's votes, in time order: for each second of orders (`VOTE_NS`, by the live
+    fill's time) with pairs beyond the limit, True when more of them were late, False when more
+    were early; a second with as many each way casts none."""
+    by_second: dict[int, int] = {}
+    for at_ns, drift_ms in beyond:
+        second = at_ns // VOTE_NS
+        by_second[second] = by_second.get(second, 0) + (1 if drift_ms > 0 else -1)
+    return [lead > 0 for _, lead in sorted(by_second.items()) if lead]
+
+
 def _histogram(magnitudes: Sequence[float]) -> list[dict[str, float | int | None]]:
     counts = [0] * len(HISTOGRAM_EDGES_MS)
     for value in magnitudes:
@@ -121,9 +142,11 @@ def drift_verdict(live: Sequence[Mapping[str, Any]], paper: Sequence[Mapping[str
         `pairs`, `unmatched_live`, `unmatched_paper` (fills of one side without the other's, and
         repeated ids), `disagree`, `p50_ms` (signed), `p99_abs_ms`, `max_abs_ms` (None without pairs),
         `late_beyond` and `early_beyond` (the pairs at or over the limit on each side, against
-        what `against` names), `reference_pairs` (orders the secondary filled too), `detail` (one
-        line), `examples` (up to 5 pairs, disagreeing ones first, then the largest |drift|) and
-        `histogram` (pairs per bucket of |drift|, `HISTOGRAM_EDGES_MS`).
+        what `against` names), `late_seconds` and `early_seconds` (the sign test's votes: seconds
+        of orders with more of those pairs late, or early), `reference_pairs` (orders the
+        secondary filled too), `detail` (one line), `examples` (up to 5 pairs, disagreeing ones
+        first, then the largest |drift|) and `histogram` (pairs per bucket of |drift|,
+        `HISTOGRAM_EDGES_MS`).
 
     Raises:
         ValueError: a threshold out of range or a fill without a request id or a whole `at_ns`,
@@ -150,13 +173,15 @@ def drift_verdict(live: Sequence[Mapping[str, Any]], paper: Sequence[Mapping[str
     referenced = [pair for pair in in_order if pair["request_id"] in references]
     against = "secondary" if len(referenced) >= min_pairs else "live"
     if against == "secondary":
-        judged = [(pair["paper"]["at_ns"] - references[pair["request_id"]]["at_ns"]) / 1e6 for pair in referenced]
+        judged = [(pair, (pair["paper"]["at_ns"] - references[pair["request_id"]]["at_ns"]) / 1e6)
+                  for pair in referenced]
     else:
-        judged = [pair["drift_ms"] for pair in in_order]
-    beyond = [d for d in judged if abs(d) >= p99_max_ms]
-    late, early = sum(d > 0 for d in beyond), sum(d < 0 for d in beyond)
-    one_sided = max(sign_log_evalue(d > 0 for d in beyond), sign_log_evalue(d < 0 for d in beyond)) \
-        >= math.log(2 / DRIFT_ALPHA)
+        judged = [(pair, pair["drift_ms"]) for pair in in_order]
+    beyond = [(pair["live"]["at_ns"], d) for pair, d in judged if abs(d) >= p99_max_ms]
+    late, early = sum(d > 0 for _, d in beyond), sum(d < 0 for _, d in beyond)
+    votes = _votes_by_second(beyond)
+    # The side with more pairs must win the seconds too, beyond chance (either side could have been it).
+    one_sided = sign_log_evalue(vote is (late > early) for vote in votes) >= math.log(2 / DRIFT_ALPHA)
     summary = {
         "pairs": len(pairs),
         "unmatched_live": len(lives) - len(pairs) + extra_live,
@@ -165,7 +190,9 @@ def drift_verdict(live: Sequence[Mapping[str, Any]], paper: Sequence[Mapping[str
         "p50_ms": nearest_rank([pair["drift_ms"] for pair in pairs], 0.5) if pairs else None,
         "p99_abs_ms": p99,
         "max_abs_ms": max(magnitudes) if pairs else None,
-        "late_beyond": late, "early_beyond": early, "against": against, "reference_pairs": len(referenced),
+        "late_beyond": late, "early_beyond": early,
+        "late_seconds": sum(votes), "early_seconds": len(votes) - sum(votes),
+        "against": against, "reference_pairs": len(referenced),
     }
     if disagreeing:
         first = disagreeing[0]
@@ -177,10 +204,11 @@ def drift_verdict(live: Sequence[Mapping[str, Any]], paper: Sequence[Mapping[str
         detail = f"{len(pairs)} matched pairs, fewer than the {min_pairs} needed to judge the drift"
     elif p99 >= p99_max_ms and abs(late - early) > BEYOND_SHARE * len(judged) and one_sided:
         verdict = "breach"
-        side = "late" if late > early else "early"
+        side, other = ("late", "early") if late > early else ("early", "late")
         detail = (f"p99 |drift| {p99:.3f} ms over {len(pairs)} pairs, at or over {p99_max_ms:g} ms: {max(late, early)} "
-                  f"paper fills that {side}{_THAN[against]} against {min(late, early)} the other way, beyond the "
-                  f"machine's noise")
+                  f"paper fills that {side}{_THAN[against]} against {min(late, early)} the other way, {side} in "
+                  f"{summary[side + '_seconds']} seconds of orders against {summary[other + '_seconds']}: beyond "
+                  f"the machine's noise")
     else:
         verdict = "pass"
         where = (f"under {p99_max_ms:g} ms" if p99 < p99_max_ms else f"at or over {p99_max_ms:g} ms, but "

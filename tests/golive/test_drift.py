@@ -71,6 +71,39 @@ def test_a_busy_machine_delaying_either_side_is_not_the_canarys_drift():
     assert verdict["verdict"] == "pass"
 
 
+def test_a_busy_machine_favouring_one_side_for_seconds_at_a_time_is_not_the_canarys_drift():
+    # Seen with a process spinning and a browser loading pages: four seconds with many pairs
+    # beyond the limit one way, four with a few the other way, and again.
+    live, paper = [], []
+    for second in range(40):
+        beyond = [12.0] * 4 if (second // 4) % 2 == 0 else [-12.0]
+        for k, drift in enumerate(beyond + [0.4] * (20 - len(beyond))):  # 20 orders a second
+            at_ms = 1000.0 * second + 50.0 * k
+            live.append(_fill(f"s{second}-{k}", at_ms, False))
+            paper.append(_fill(f"s{second}-{k}", at_ms + drift, True))
+    verdict = drift_verdict(live, paper, 5.0, 20)
+    assert (verdict["late_beyond"], verdict["early_beyond"]) == (80, 20)
+    assert (verdict["verdict"], verdict["late_seconds"], verdict["early_seconds"]) == ("pass", 20, 20)
+    # The same pairs a second apart each are as many votes, and the canary's drift.
+    one_a_second = drift_verdict(*_pairs([(p["at_ns"] - q["at_ns"]) / MS for p, q in zip(paper, live)]), 5.0, 20)
+    assert (one_a_second["verdict"], one_a_second["late_seconds"], one_a_second["early_seconds"]) == ("breach", 80, 20)
+    assert "late in 80 seconds of orders against 20" in one_a_second["detail"]
+
+
+def test_the_side_with_more_pairs_beyond_the_limit_must_win_the_seconds_too():
+    # 60 late pairs in two seconds, 20 early ones a second each: neither side is the canary's.
+    live, paper = [], []
+    for second in range(22):
+        beyond = [12.0] * 30 if second in (5, 15) else [-12.0]
+        for k, drift in enumerate(beyond + [0.4] * (40 - len(beyond))):
+            at_ms = 1000.0 * second + 25.0 * k
+            live.append(_fill(f"s{second}-{k}", at_ms, False))
+            paper.append(_fill(f"s{second}-{k}", at_ms + drift, True))
+    verdict = drift_verdict(live, paper, 5.0, 20)
+    assert (verdict["late_beyond"], verdict["early_beyond"]) == (60, 20)
+    assert (verdict["verdict"], verdict["late_seconds"], verdict["early_seconds"]) == ("pass", 2, 20)
+
+
 def test_a_canary_late_by_a_little_on_a_busy_machine_passes_and_by_the_limit_does_not():
     noise = [28.0, -43.0, 17.5, -16.7, -11.6, 9.0, -7.5, 6.0]
     assert drift_verdict(*_pairs([2.3] * 120 + noise), 5.0, 20)["verdict"] == "pass"
