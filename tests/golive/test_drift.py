@@ -71,16 +71,22 @@ def test_a_busy_machine_delaying_either_side_is_not_the_canarys_drift():
     assert verdict["verdict"] == "pass"
 
 
+def _seconds_of_orders(beyond_by_second: list[list[float]], per_second: int) -> tuple[list[dict], list[dict]]:
+    """`per_second` orders a second, evenly spaced: in second i the first drift by
+    `beyond_by_second[i]`, the rest by 0.4 ms."""
+    live, paper = [], []
+    for second, beyond in enumerate(beyond_by_second):
+        for k, drift in enumerate(beyond + [0.4] * (per_second - len(beyond))):
+            at_ms = 1000.0 * second + 1000.0 / per_second * k
+            live.append(_fill(f"s{second}-{k}", at_ms, False))
+            paper.append(_fill(f"s{second}-{k}", at_ms + drift, True))
+    return live, paper
+
+
 def test_a_busy_machine_favouring_one_side_for_seconds_at_a_time_is_not_the_canarys_drift():
     # Seen with a process spinning and a browser loading pages: four seconds with many pairs
     # beyond the limit one way, four with a few the other way, and again.
-    live, paper = [], []
-    for second in range(40):
-        beyond = [12.0] * 4 if (second // 4) % 2 == 0 else [-12.0]
-        for k, drift in enumerate(beyond + [0.4] * (20 - len(beyond))):  # 20 orders a second
-            at_ms = 1000.0 * second + 50.0 * k
-            live.append(_fill(f"s{second}-{k}", at_ms, False))
-            paper.append(_fill(f"s{second}-{k}", at_ms + drift, True))
+    live, paper = _seconds_of_orders([[12.0] * 4 if (s // 4) % 2 == 0 else [-12.0] for s in range(40)], 20)
     verdict = drift_verdict(live, paper, 5.0, 20)
     assert (verdict["late_beyond"], verdict["early_beyond"]) == (80, 20)
     assert (verdict["verdict"], verdict["late_seconds"], verdict["early_seconds"]) == ("pass", 20, 20)
@@ -92,14 +98,8 @@ def test_a_busy_machine_favouring_one_side_for_seconds_at_a_time_is_not_the_cana
 
 def test_the_side_with_more_pairs_beyond_the_limit_must_win_the_seconds_too():
     # 60 late pairs in two seconds, 20 early ones a second each: neither side is the canary's.
-    live, paper = [], []
-    for second in range(22):
-        beyond = [12.0] * 30 if second in (5, 15) else [-12.0]
-        for k, drift in enumerate(beyond + [0.4] * (40 - len(beyond))):
-            at_ms = 1000.0 * second + 25.0 * k
-            live.append(_fill(f"s{second}-{k}", at_ms, False))
-            paper.append(_fill(f"s{second}-{k}", at_ms + drift, True))
-    verdict = drift_verdict(live, paper, 5.0, 20)
+    verdict = drift_verdict(*_seconds_of_orders([[12.0] * 30 if s in (5, 15) else [-12.0] for s in range(22)], 40),
+                            5.0, 20)
     assert (verdict["late_beyond"], verdict["early_beyond"]) == (60, 20)
     assert (verdict["verdict"], verdict["late_seconds"], verdict["early_seconds"]) == ("pass", 2, 20)
 
