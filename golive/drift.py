@@ -212,7 +212,8 @@ def drift_verdict(live: Sequence[Mapping[str, Any]], paper: Sequence[Mapping[str
     else:
         verdict = "pass"
         where = (f"under {p99_max_ms:g} ms" if p99 < p99_max_ms else f"at or over {p99_max_ms:g} ms, but "
-                 f"{late} late and {early} early{_THAN[against]}: no side beyond the machine's noise")
+                 f"{late} late and {early} early{_THAN[against]}, in {summary['late_seconds']} and "
+                 f"{summary['early_seconds']} seconds of orders: no side beyond the machine's noise")
         detail = f"p99 |drift| {p99:.3f} ms over {len(pairs)} pairs, {where}; all agree"
     worst = sorted(pairs, key=lambda pair: (pair["disagreement"] is None, -abs(pair["drift_ms"])))
     return {"verdict": verdict, **summary, "detail": detail, "examples": worst[:MAX_EXAMPLES],
