@@ -48,6 +48,7 @@ from readme_section import write_section  # noqa: E402
 
 from golive.drift import drift_verdict  # noqa: E402
 from sandbox.control import Sandbox  # noqa: E402
+from sandbox.processes import die_with_parent  # noqa: E402
 from sandbox.store import rows_by_track  # noqa: E402
 from tasks.service import read_fills  # noqa: E402
 
@@ -148,7 +149,8 @@ def measure_round(sandbox: Sandbox, one: Round, orders_per_round: int) -> Round:
 
 
 def _start_spinners(count: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=die_with_parent)
+            for _ in range(count)]
 
 
 def _stop_spinners(spinners: list[subprocess.Popen]) -> None:

@@ -265,7 +265,8 @@ class _ShadowRun(StageRun):
             d, limit = self.drift, self.shadow.drift_p99_max_ms
             p99 = "–" if d["p99_abs_ms"] is None else f"{d['p99_abs_ms']:.1f} ms"
             picture = plots.drift_png(d["histogram"], limit, f"shadow drift: {d['verdict']} ({d['pairs']} pairs, p99 "
-                                      f"{p99}; {d['late_beyond']} late, {d['early_beyond']} early at {limit:g} ms+)")
+                                      f"{p99}; {d['late_beyond']} late, {d['early_beyond']} early at {limit:g} ms+, "
+                                      f"in {d['late_seconds']} and {d['early_seconds']} s of orders)")
             EvidenceLedger(str(self.folder)).write_bytes(layout.SHADOW_DRIFT_PLOT, picture)
         except Exception as exc:
             self.logger.warning("stage shadow: the drift picture was not drawn: %s", error_line(exc))
