@@ -148,12 +148,13 @@ def measure_round(sandbox: Sandbox, one: Round, orders_per_round: int) -> Round:
     return one
 
 
-def _start_spinners(count: int) -> list[subprocess.Popen]:
+def start_spinners(count: int) -> list[subprocess.Popen]:
+    """`count` processes spinning on a CPU each, killed by the kernel if this process dies."""
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=die_with_parent)
             for _ in range(count)]
 
 
-def _stop_spinners(spinners: list[subprocess.Popen]) -> None:
+def stop_spinners(spinners: list[subprocess.Popen]) -> None:
     for spinner in spinners:
         spinner.terminate()
     for spinner in spinners:
@@ -165,13 +166,13 @@ def _stop_spinners(spinners: list[subprocess.Popen]) -> None:
 
 
 def measure(sandbox: Sandbox, busy: int, delays: list[float], rounds: int, orders: int) -> list[Round]:
-    spinners = _start_spinners(busy)
+    spinners = start_spinners(busy)
     try:
         time.sleep(2 if busy else 0)  # the spinners have started and taken their CPUs
         return [measure_round(sandbox, Round(busy, delay, index), orders)
                 for index in range(rounds) for delay in delays]
     finally:
-        _stop_spinners(spinners)
+        stop_spinners(spinners)
         sandbox.clear_faults("canary")
 
 

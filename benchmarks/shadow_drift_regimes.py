@@ -35,11 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from readme_section import write_section  # noqa: E402
+from shadow_drift import start_spinners, stop_spinners  # noqa: E402
 
 from golive._stats import sign_log_evalue  # noqa: E402
 from golive.drift import BEYOND_SHARE, DRIFT_ALPHA, drift_verdict, nearest_rank  # noqa: E402
 from sandbox.control import Sandbox  # noqa: E402
-from sandbox.processes import die_with_parent  # noqa: E402
 from tasks.browser import start_browser_check, stop_browser_check  # noqa: E402
 
 P99_MAX_MS = 5.0
@@ -162,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         spinners: list[subprocess.Popen] = []
         try:
             sandbox.set_weight(0, holder=HOLDER, mirror=True)
-            for _ in range(args.busy):
-                spinners.append(subprocess.Popen([sys.executable, "-c", "while True: pass"],
-                                                 preexec_fn=die_with_parent))
+            spinners = start_spinners(args.busy)
             check = start_browser_check.fn({track: sandbox.service_url(track) for _, track, _ in SIDES}, ("/app",),
                                            PAGES_PER_MINUTE)
             if check.problem:
@@ -174,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 loaded = stop_browser_check.fn(check).loaded
         finally:
-            for spinner in spinners:
-                spinner.kill()
-                spinner.wait()
+            stop_spinners(spinners)
             sandbox.down()
     load_after = os.getloadavg()[0]
     result = judge_windows(fills, args.window, args.look)
