@@ -52,6 +52,7 @@ from dataclasses import dataclass, replace
 
 from golive.signals import (
     CATALOGUE,
+    QUERIES,
     TRACK_SELECTOR,
     TRACKS,
     TRAFFIC_CANARY_QUERY,
@@ -260,8 +261,6 @@ def selected_by(signals: tuple[Signal, ...], selectors: Mapping[str, str] | None
     if selectors is None:
         return signals
     pair = {track: selectors[track] for track in TRACKS}
-    queries = ("value_query", "bad_query", "total_query", "browser_value_query", "browser_bad_query",
-               "browser_total_query")
     return tuple(replace(sig, **{name: getattr(sig, name) and with_track_selectors(getattr(sig, name), pair)
-                                 for name in queries})
+                                 for name in QUERIES})
                  for sig in signals)

@@ -24,7 +24,9 @@ from string import Template
 from typing import Literal, get_args
 
 __all__ = [
+    "BROWSER_QUERIES",
     "CATALOGUE",
+    "QUERIES",
     "DRILL_MARK",
     "DRILL_REQUESTS_METRIC",
     "IDEMPOTENCY_CONFLICTS_METRIC",
@@ -61,6 +63,11 @@ ROLES: tuple[str, ...] = get_args(Role)
 # Classic histograms give no quantile without `sum by (le)`; a ratio whose numerator has no series
 # yet (no 5xx ever served) must read 0, not "no data", hence `or vector(0)` on numerators only.
 _REQUESTS = 'sum(increase(spark_http_requests_total{track="$track"}[$window]))'
+
+
+# A signal's PromQL fields: its own, and its form in the shadow stage's browser check (all or none).
+BROWSER_QUERIES = ("browser_value_query", "browser_bad_query", "browser_total_query")
+QUERIES = ("value_query", "bad_query", "total_query", *BROWSER_QUERIES)
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,7 @@ class Signal:
 
     @property
     def browser_visible(self) -> bool:
-        return None not in (self.browser_value_query, self.browser_bad_query, self.browser_total_query)
+        return all(getattr(self, name) is not None for name in BROWSER_QUERIES)
 
     @property
     def shadow_visible(self) -> bool:
@@ -329,7 +336,6 @@ _SIGNAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 # What a signal new to the list must say; the rest has defaults (title and column: its name).
 _REQUIRED = ("kind", "rule", "threshold", "value_query")
 _NEW_DEFAULTS = {"unit": ""}
-_BROWSER_QUERIES = ("browser_value_query", "browser_bad_query", "browser_total_query")
 # Written into the alert rules' Go-template annotations: one `{{` there makes Prometheus refuse the
 # whole rules file, every alert in it lost.
 _TEMPLATE_FREE = ("title", "column", "unit")
@@ -350,7 +356,7 @@ def _field_problem(field: str, value: object) -> str | None:
         return f"expected true or false, got {value!r}"
     elif field == "name" and not (isinstance(value, str) and _SIGNAL_NAME.fullmatch(value)):
         return f"expected a name of letters, digits and _, got {value!r}"
-    elif field in ("bad_query", "total_query", *_BROWSER_QUERIES) and not (
+    elif field in ("bad_query", "total_query", *BROWSER_QUERIES) and not (
             value is None or (isinstance(value, str) and value.strip())):
         return f"expected a PromQL query or null, got {value!r}"
     elif field in ("title", "column", "unit", "value_query") and not isinstance(value, str):
@@ -471,9 +477,9 @@ def check_signal_list(signals: tuple[Signal, ...]) -> None:
                              "needs bad_query and total_query (the events and the requests they are counted among)")
         if sig.rule == "max_ratio_to_baseline" and sig.threshold <= 0:
             raise ValueError(f"{sig.name}.threshold: the relative rule needs a factor > 0, got {sig.threshold:g}")
-        browser = [getattr(sig, name) is not None for name in _BROWSER_QUERIES]
+        browser = [getattr(sig, name) is not None for name in BROWSER_QUERIES]
         if any(browser) and not all(browser):
-            missing = _BROWSER_QUERIES[browser.index(False)]
+            missing = BROWSER_QUERIES[browser.index(False)]
             raise ValueError(f"{sig.name}.{missing}: the browser check's three queries are given together "
                              "or not at all")
         if sig.role is not None:
