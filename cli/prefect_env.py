@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 import tomllib
+from contextlib import closing
 from pathlib import Path
 
-__all__ = ["ServerError", "configure_prefect", "start_server", "stop_server", "use_a_server_of_its_own",
-           "wait_until_healthy"]
+from golive.cache import cache_dir
+
+__all__ = ["ServerError", "ServerStart", "configure_prefect", "keep_as_template", "seed_database",
+           "start_a_server_of_its_own", "start_server", "stop_server", "use_a_server_of_its_own", "wait_until_healthy"]
 
 STARTUP_SECONDS = 120.0
 
@@ -41,43 +46,148 @@ def use_a_server_of_its_own() -> str | None:
     process and those it starts, so call this before Prefect is imported (it reads its settings
     once). The server stops at exit, after Prefect has sent what it still holds, or with this
     process if it dies. Returns its API URL, or None where a server is configured."""
+    return start_a_server_of_its_own().ready()
+
+
+class ServerStart:
+    """A temporary server on its way up: started at once, in the calling thread (it dies with that
+    thread), so that other work can go on while it boots; `ready()` waits for it. `name_it`: its
+    URL becomes PREFECT_API_URL once it answers."""
+
+    def __init__(self, home: Path | None, name_it: bool = False):
+        self.home, self.name_it, self.server, self.api_url, self.answered = home, name_it, None, None, False
+        if home is not None:
+            self.seeded = seed_database(home)
+            self.server, self.api_url = _spawn_server(home)
+
+    def ready(self) -> str | None:
+        """The server's API URL once it answers (None: none was started). ServerError when it
+        cannot start."""
+        if self.server is None or self.answered:
+            return self.api_url
+        try:
+            _wait_for_server(self.home, self.server, self.api_url)
+        except ServerError:
+            if not self.seeded:
+                raise
+            # A template this server would not start on: made again, from nothing.
+            _forget_database(self.home)
+            if (template := _database_template()) is not None:
+                template.unlink(missing_ok=True)
+            self.seeded = False
+            self.server, self.api_url = _spawn_server(self.home)
+            _wait_for_server(self.home, self.server, self.api_url)
+        self.answered = True
+        if self.seeded is False:
+            keep_as_template(self.home)
+        if self.name_it:
+            os.environ["PREFECT_API_URL"] = self.api_url
+        return self.api_url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            stop_server(self.server)
+
+
+def start_a_server_of_its_own() -> ServerStart:
+    """`use_a_server_of_its_own`, without waiting: the server boots while the caller goes on;
+    `ready()` waits and names it."""
     if _server_configured():
-        return None
-    server, api_url = start_server(Path(os.environ["PREFECT_HOME"]))
+        return ServerStart(None)
+    starting = ServerStart(Path(os.environ["PREFECT_HOME"]), name_it=True)
     # Registered before Prefect registers its own exit handlers, so run after them.
-    atexit.register(stop_server, server)
-    os.environ["PREFECT_API_URL"] = api_url
-    return api_url
+    atexit.register(starting.stop)
+    return starting
 
 
 def start_server(home: Path) -> tuple[subprocess.Popen, str]:
     """Prefect's temporary server (its database in `home`, no UI) on a free loopback port, in a
     session of its own and ending with this process; the app asks again what SQLite refused as
-    busy (`cli.prefect_server_app`). Returns the server and its API URL once it answers; its
-    output goes to `home`/server.log. ServerError when it cannot start."""
+    busy (`cli.prefect_server_app`). A new database starts as a copy of the template of this
+    Prefect version (`seed_database`); a server that will not start on it starts again on a
+    database of its own making, and that one becomes the template. Returns the server and its
+    API URL once it answers; its output goes to `home`/server.log. ServerError when it cannot
+    start."""
+    starting = ServerStart(home)
+    starting.ready()
+    return starting.server, starting.api_url
+
+
+def _spawn_server(home: Path) -> tuple[subprocess.Popen, str]:
     from sandbox.processes import die_with_parent, free_ports
 
     port = free_ports(1)[0]
-    log = home / "server.log"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
            "PREFECT__SERVER_FINAL": "1"}
-    with log.open("ab") as out:
+    with (home / "server.log").open("ab") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parent.parent),
              "--factory", "cli.prefect_server_app:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             preexec_fn=die_with_parent)
-    api_url = f"http://127.0.0.1:{port}/api"
+    return server, f"http://127.0.0.1:{port}/api"
+
+
+def _wait_for_server(home: Path, server: subprocess.Popen, api_url: str) -> None:
     try:
         started = wait_until_healthy(api_url, server, STARTUP_SECONDS)
     except ServerError:
         stop_server(server)
         raise
     if not started:
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        tail = (home / "server.log").read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
         raise ServerError(f"the temporary Prefect server stopped as it started: {tail[0]}")
-    return server, api_url
+
+
+def _forget_database(home: Path) -> None:
+    for name in ("prefect.db", "prefect.db-wal", "prefect.db-shm"):
+        (home / name).unlink(missing_ok=True)
+
+
+def _database_template() -> Path | None:
+    """The migrated, empty database the temporary servers of this Prefect version start from; None
+    where Prefect's database is not its default SQLite file (a configured URL)."""
+    if os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL") or os.environ.get(
+            "PREFECT_API_DATABASE_CONNECTION_URL"):
+        return None
+    from importlib.metadata import version
+
+    return cache_dir() / "prefect-database" / f"prefect-{version('prefect')}.db"
+
+
+def seed_database(home: Path) -> bool | None:
+    """A new temporary server's database, copied from the template when there is one: migrating an
+    empty SQLite file takes about half of the server's start. True: seeded; False: the server will
+    make its database from nothing; None: the home already has one, or Prefect's is not SQLite."""
+    template, database = _database_template(), home / "prefect.db"
+    if template is None or database.exists():
+        return None
+    try:
+        partial = home / "prefect.db.seeding"
+        shutil.copyfile(template, partial)
+        os.replace(partial, database)
+        return True
+    except OSError:
+        return False
+
+
+def keep_as_template(home: Path) -> None:
+    """Once a server has migrated a database from nothing (and registered Prefect's block types,
+    before it answered): a consistent copy as the template, with no row of a session of its own."""
+    template = _database_template()
+    if template is None:
+        return
+    partial = template.with_name(f".{template.name}.{os.getpid()}")
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(home / "prefect.db")) as source, closing(sqlite3.connect(partial)) as copy:
+            source.backup(copy)
+            copy.execute("DELETE FROM configuration WHERE key = 'TELEMETRY_SESSION'")
+            copy.commit()
+        os.replace(partial, template)
+    except (OSError, sqlite3.Error):
+        partial.unlink(missing_ok=True)  # a cache: the next fresh server tries again
 
 
 def _server_configured() -> bool:

@@ -29,18 +29,15 @@ from golive import layout
 from golive.attest import (
     Edge, normal_name, project_sbom, requires_dist, runtime_closure, unmet_requirements, without_secrets,
 )
+from golive.cache import cache_dir
 from golive.evidence import EvidenceLedger, sha256_file
 from golive.models import SbomResult
 
 SPEC_VERSION = "1.6"
 
 
-def _cache() -> Path:
-    return Path(os.environ.get("GOLIVE_CACHE_DIR", ".golive/cache"))
-
-
 def _validated_marker(digest: str) -> Path:
-    return _cache() / "sbom-valid" / digest
+    return cache_dir() / "sbom-valid" / digest
 
 
 _METADATA = ("*.dist-info", "*.egg-info", "*.egg")  # what importlib.metadata, and so cyclonedx-py, reads
@@ -78,7 +75,7 @@ def _interpreter(environment: str | None) -> str:
 def described(interpreter: str) -> Path:
     """The remembered cyclonedx-py document of the environment, made now when its fingerprint
     is new."""
-    remembered = _cache() / "sbom" / f"{environment_fingerprint(interpreter)}.json"
+    remembered = cache_dir() / "sbom" / f"{environment_fingerprint(interpreter)}.json"
     if remembered.exists():
         return remembered
     remembered.parent.mkdir(parents=True, exist_ok=True)
