@@ -186,7 +186,7 @@ def _verify_line(folder: Path) -> str:
 
 def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interval: float, rate: float,
              evidence_root: str, console: Console | None = None, pyroscope_url: str | None = None) -> int:
-    from cli.prefect_env import configure_prefect, use_a_server_of_its_own
+    from cli.prefect_env import configure_prefect, start_a_server_of_its_own
 
     # The demo's Prefect database lives and dies with the demo, as its sandbox does: a demo that
     # was killed leaves no run "Running" and no lock taken for the next one to be refused by.
@@ -196,16 +196,19 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
     configure_prefect(prefect_home)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the screen tells the story
     console = console or Console(width=None if Console().is_terminal else 120)
-    with console.status("starting a temporary Prefect server …"):
-        use_a_server_of_its_own()
     from sandbox.control import Sandbox, default_workdir
 
     _ensure_signing_key(console)
-    with console.status("starting the sandbox (Prometheus, nginx, stable and canary, load) …"):
+    # The server boots while the sandbox does: neither needs the other until the go-live.
+    server = start_a_server_of_its_own()
+    with console.status("starting the sandbox (Prometheus, nginx, stable and canary, load) and a temporary "
+                        "Prefect server …"):
         sandbox = Sandbox.up(default_workdir().with_name(default_workdir().name + "-demo"), release=release,
                              rate=rate, probe_rate=5, free_ports=True, owner_pid=os.getpid(),
                              ready_queries=readiness_queries())
     try:
+        with console.status("waiting for the temporary Prefect server …"):
+            server.ready()
         settings = demo_settings(release, sandbox.golive_settings(), stage_seconds, interval, evidence_root)
         if pyroscope_url:
             settings = merge_settings(settings, {"process": {"profiling": {"pyroscope_url": pyroscope_url}}})
