@@ -219,14 +219,18 @@ def _add_target_options(p: argparse.ArgumentParser, release_required: bool = Fal
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from cli.prefect_env import configure_prefect
+    from cli.prefect_env import configure_prefect, server_configured
 
     configure_prefect()
     settings = _target_settings(args, release=args.release)
-    from flows.rollback import roll_back, rollback_outcome
+    from flows.rollback import roll_back, roll_back_without_the_server, rollback_outcome
 
-    state = roll_back(reason=args.reason, stage=args.stage, dry_run=args.dry_run, release=args.release,
-                      settings=settings, triggered_by=f"golive rollback ({os.environ.get('USER', 'operator')})")
+    # With no server configured, Prefect would first start a temporary one (16 s to weight 0
+    # instead of 1 on two cores) that stops with this command, its run unseen: the traffic
+    # does not wait for it.
+    run = roll_back if server_configured() else roll_back_without_the_server
+    state = run(reason=args.reason, stage=args.stage, dry_run=args.dry_run, release=args.release,
+                settings=settings, triggered_by=f"golive rollback ({os.environ.get('USER', 'operator')})")
     ended = rollback_outcome(state)
     if state.is_completed():
         report = state.result()

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from golive.cache import cache_dir
 
-__all__ = ["ServerError", "ServerStart", "configure_prefect", "keep_as_template", "seed_database",
-           "start_a_server_of_its_own", "start_server", "stop_server", "use_a_server_of_its_own", "wait_until_healthy"]
+__all__ = ["ServerError", "ServerStart", "configure_prefect", "keep_as_template", "seed_database", "server_configured",
+           "start_a_server_of_its_own", "start_server", "stop_server", "use_a_server_of_its_own",
+           "wait_until_healthy"]
 
 STARTUP_SECONDS = 120.0
 
@@ -92,7 +93,7 @@ class ServerStart:
 def start_a_server_of_its_own() -> ServerStart:
     """`use_a_server_of_its_own`, without waiting: the server boots while the caller goes on;
     `ready()` waits and names it."""
-    if _server_configured():
+    if server_configured():
         return ServerStart(None)
     starting = ServerStart(Path(os.environ["PREFECT_HOME"]), name_it=True)
     # Registered before Prefect registers its own exit handlers, so run after them.
@@ -190,7 +191,8 @@ def keep_as_template(home: Path) -> None:
         partial.unlink(missing_ok=True)  # a cache: the next fresh server tries again
 
 
-def _server_configured() -> bool:
+def server_configured() -> bool:
+    """A Prefect API to use is named (in Prefect's settings, the environment or the active profile)."""
     if "prefect" in sys.modules:  # its settings are read: ask them (a test harness sets them in a context)
         from prefect.settings import get_current_settings
 

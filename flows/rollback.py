@@ -273,6 +273,13 @@ def roll_back(**parameters) -> State:
         return rollback(**parameters, return_state=True)
     except Exception as exc:  # noqa: BLE001 - any failure to start the flow; its own failures are states
         run_logger().error("rollback: the flow could not start (%s); rolling back without it", error_line(exc))
+    return roll_back_without_the_server(**parameters)
+
+
+def roll_back_without_the_server(**parameters) -> State:
+    """The rollback's steps in this process, with no Prefect run to record them (the record in the
+    evidence is the same): where the API does not answer, and for `golive rollback` where no
+    server is configured."""
     token = _WITHOUT_THE_SERVER.set(FlowRunContext.get() is None)  # inside a run, tasks need no server
     try:
         ended = rollback.fn(**parameters)

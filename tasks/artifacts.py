@@ -7,6 +7,7 @@ each is published at most once, and a failure is logged, never raised.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 from prefect import task
@@ -26,7 +27,11 @@ def _key(text: str) -> str:
 def _publish(what: str, create: Callable[[], object]) -> bool:
     """`create()` an artifact; False (logged) when the API would not take it."""
     try:
-        create()
+        with warnings.catch_warnings():
+            # Outside a run (`golive rollback` with no server to record it) Prefect calls such an
+            # artifact deprecated; it is stored all the same, and the warning tells an operator nothing.
+            warnings.simplefilter("ignore", FutureWarning)
+            create()
         return True
     except Exception as exc:  # noqa: BLE001 - a copy for the UI; the evidence on disk is the record
         run_logger().warning("the %s artifact was not published (the Prefect API: %s); the evidence folder has it",

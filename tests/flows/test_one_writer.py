@@ -149,6 +149,28 @@ def test_golive_rollback_still_rolls_back_when_the_prefect_server_does_not_answe
     assert verify_folder(record.parent, load_public_key(Path(signing_key["public_key_path"]).read_bytes())).ok
 
 
+def test_golive_rollback_with_no_server_configured_moves_the_traffic_without_a_prefect_run(
+        sandbox, canary_weight, signing_key, tmp_path):
+    """Prefect would start a temporary server for the rollback's run first, and stop it with the
+    command: the traffic does not wait for it."""
+    canary_weight(25)
+    config = tmp_path / "golive.yaml"
+    config.write_text(yaml.safe_dump({**sandbox.golive_settings(), "process": {
+        "evidence_root": str(tmp_path / "evidence"), "signing": signing_key}}))
+    done = subprocess.run([sys.executable, "-m", "cli.main", "rollback", "--release", "1.4.0", "--reason", "by hand",
+                           "--config", str(config)], cwd=ROOT, env=_serverless_env(tmp_path), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert sandbox.weight() == 0
+    assert "the flow could not start" not in done.stdout + done.stderr  # not the fallback of a failed run
+    (record,) = (tmp_path / "evidence" / "v1.4.0").glob(layout.ROLLBACKS)
+    text = record.read_text()
+    assert "outcome:        RolledBack" in text
+    fence = next(line for line in text.splitlines() if line.startswith("fence:"))
+    assert "golive rollback" in fence and "flow run" not in fence, fence
+    assert verify_folder(record.parent, load_public_key(Path(signing_key["public_key_path"]).read_bytes())).ok
+
+
 def _serverless_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PYTHONPATH=str(ROOT))
