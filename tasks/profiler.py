@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 __all__ = ["ProfileSampling", "TakenProfile", "discard_scratch", "ends_with_this_thread", "find_service_pid",
-           "py_spy_executable", "start_profiling", "stop_profiling", "tell_to_stop"]
+           "py_spy_executable", "start_profiling", "stop_profiling", "sweep_scratch_of_dead_go_lives", "tell_to_stop"]
 
 # How long py-spy may take to attach (or to refuse) before the stage goes on without it.
 ATTACH_SECONDS = 5.0
@@ -43,6 +43,7 @@ _RUNNING: dict[int, subprocess.Popen] = {}
 _TOLD: set[int] = set()
 _LOCK = threading.Lock()
 _PR_SET_PDEATHSIG = 1  # prctl(2)
+_SCRATCH_PREFIX = "golive-profile-"
 
 
 class ProfileSampling(BaseModel):
@@ -155,7 +156,8 @@ def start_profiling(track: str, url: str, pid: int | None, rate_hz: int, py_spy:
                                problem=f"{track}: py-spy not installed ({py_spy}): pip install py-spy")
     scratch = None
     try:
-        scratch = Path(tempfile.mkdtemp(prefix=f"golive-profile-{track}-"))
+        sweep_scratch_of_dead_go_lives()
+        scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{track}-{os.getpid()}-"))
         output, log = scratch / "speedscope", scratch / "py-spy.log"
         with open(log, "wb") as log_file:
             process = subprocess.Popen(
@@ -268,3 +270,26 @@ def discard_scratch(taken: TakenProfile) -> None:
     """Remove py-spy's scratch folder once its file is in the evidence (or there is none)."""
     if taken.scratch:
         shutil.rmtree(taken.scratch, ignore_errors=True)
+
+
+def sweep_scratch_of_dead_go_lives(where: Path | None = None) -> list[Path]:
+    """Remove the scratch folders (`golive-profile-<track>-<pid>-…`) of go-live processes that are
+    gone: killed mid-stage, they could not remove them, and their py-spy died with them
+    (`ends_with_this_thread`). Returns the folders removed."""
+    removed = []
+    for folder in Path(where or tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*-*-*"):
+        pid = folder.name.removeprefix(_SCRATCH_PREFIX).split("-")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -218,12 +219,28 @@ def test_a_py_spy_that_cannot_be_executed_is_a_problem_not_an_error(tmp_path):
     not_a_program = tmp_path / "py-spy"
     not_a_program.write_bytes(b"\x00\x01 not an executable")
     not_a_program.chmod(0o755)
-    scratches = set(Path(tempfile.gettempdir()).glob("golive-profile-canary-*"))
+    ours = f"golive-profile-canary-{os.getpid()}-*"
+    scratches = set(Path(tempfile.gettempdir()).glob(ours))
 
     sampling = profiler.start_profiling.fn("canary", "http://127.0.0.1:1", 4242, 20, str(not_a_program), 60)
 
     assert sampling.profiler_pid is None and sampling.problem.startswith("canary: py-spy could not be started: ")
-    assert set(Path(tempfile.gettempdir()).glob("golive-profile-canary-*")) == scratches  # its scratch removed
+    assert set(Path(tempfile.gettempdir()).glob(ours)) == scratches  # its scratch removed
+
+
+def test_the_scratch_of_a_go_live_that_died_is_swept_and_a_running_ones_kept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = tmp_path / f"golive-profile-canary-{dead.pid}-abc123"
+    running = tmp_path / f"golive-profile-stable-{os.getppid()}-def456"
+    mine = tmp_path / f"golive-profile-canary-{os.getpid()}-ghi789"
+    unnamed = tmp_path / "golive-profile-canary-xyz"  # made before folders carried their go-live's pid
+    for folder in (gone, running, mine, unnamed):
+        folder.mkdir()
+        (folder / "py-spy.log").write_text("py-spy> Sampling process 20 times a second")
+
+    assert profiler.sweep_scratch_of_dead_go_lives(tmp_path) == [gone]
+    assert not gone.exists() and running.exists() and mine.exists() and unnamed.exists()
 
 
 def test_the_profilers_own_limit_covers_the_stage_with_its_holds_and_approval_and_is_capped():
