@@ -196,7 +196,7 @@ def _release(text: str) -> str:
 
 
 def _stage(text: str) -> int:
-    """`--fault-at`: `shadow` or a stage's percentage (1-100)."""
+    """`--fault-at` (and `rollback --stage`): `shadow` or a stage's percentage (1-100)."""
     from golive.stage import SHADOW_STAGE
 
     if text == "shadow":
@@ -276,15 +276,19 @@ def _add_go_live(sub: argparse._SubParsersAction) -> None:
 def _add_rollback(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rollback", help="all traffic back to stable, verified and recorded")
     p.add_argument("--reason", required=True)
-    p.add_argument("--stage", type=int, default=0, help="the stage the release was at, 0 to 100 (for the record)")
+    p.add_argument("--stage", help="the stage the release was at, shadow or 1-100 (for the record)")
     p.add_argument("--dry-run", action="store_true", help="say every step, change nothing")
     _add_target_options(p, release_required=True)
     p.set_defaults(func=cmd_rollback, check=_check_rollback)
 
 
 def _check_rollback(args: argparse.Namespace) -> None:
-    if not 0 <= args.stage <= 100:
-        raise UsageError(f"--stage: expected the percentage the release was at, 0 to 100, got {args.stage}")
+    if args.stage is not None:
+        try:
+            args.stage = _stage(args.stage)
+        except argparse.ArgumentTypeError:
+            raise UsageError(f"--stage: expected shadow or the percentage the release was at, 1 to 100, "
+                             f"got {escape_line(args.stage)}") from None
 
 
 def cmd_flight_check(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from golive.fencing import Fence, FenceHolder, leave_alone_because
 from golive.models import RollbackReport
 from golive.rollback_report import render_rollback, rollback_file_name
 from golive.settings import GoLiveSettings, RouterSettings, SettingsError
+from golive.stage import stage_name
 from golive.validation import error_line, parse_release
 from golive.warroom import WarRoomRow
 from blocks import settings_for_run
@@ -54,7 +55,11 @@ def _run_name() -> str:
     params = flow_run.parameters
     settings = params.get("settings")
     release = params.get("release") or getattr(settings, "release", None) or (settings or {}).get("release")
-    return f"rollback v{release} at {params.get('stage', 0)}%" if release else f"rollback at {params.get('stage', 0)}%"
+    return _named(f"rollback v{release}" if release else "rollback", params.get("stage"))
+
+
+def _named(run: str, stage: int | None) -> str:
+    return run if stage is None else f"{run} at {stage_name(stage)}"
 
 
 # Set while the rollback's steps run with no Prefect run to record them (`roll_back` when the API
@@ -147,7 +152,7 @@ def _weight_to_zero(router: RouterSettings, fence: Fence, deadline: float, steps
     return after
 
 
-def _settings_of(release: str | None, config: str | None, blocks: dict[str, str] | None, stage: int,
+def _settings_of(release: str | None, config: str | None, blocks: dict[str, str] | None, stage: int | None,
                  crashed_run: str | None) -> GoLiveSettings:
     settings = None
     if crashed_run:
@@ -162,14 +167,14 @@ def _settings_of(release: str | None, config: str | None, blocks: dict[str, str]
         except ValueError as exc:
             raise SettingsError(f"release: not given, and the canary's /version answer is no release: {exc}") from None
         if flow_run.id:
-            rename_flow_run(flow_run.id, f"rollback v{cfg.release} at {stage}%")
+            rename_flow_run(flow_run.id, _named(f"rollback v{cfg.release}", stage))
     return cfg
 
 
 @flow(name="rollback", flow_run_name=_run_name)
 def rollback(
     reason: str,
-    stage: int = 0,
+    stage: int | None = None,
     dry_run: bool = False,
     release: str | None = None,
     config: str | None = None,
@@ -194,7 +199,7 @@ def rollback(
     listed = _step(list_evidence, str(settings.evidence_dir)) if crashed_run else None
     moved = [p for name in listed.result() if (p := layout.parse_weight_set(name)) is not None] \
         if listed is not None and listed.is_completed() else []
-    stage = stage or max(moved, default=0)
+    stage = stage if stage is not None else max(moved, default=None)
     router = settings.target.router
     started = time.time()
     deadline = Deadline.after(settings.policy.rollback_budget_seconds).at

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from golive import layout
 from golive.models import RollbackReport
+from golive.stage import stage_name
 from golive.validation import escape_line
 
 __all__ = ["render_profile_addendum", "render_rollback", "rollback_file_name", "rollback_started_at"]
@@ -45,7 +46,7 @@ def render_rollback(report: RollbackReport, release: str, at: float, signals: di
         f"outcome:        {report.outcome}" + (f" ({e(report.left_alone)})" if report.left_alone else ""),
         f"reason:         {e(report.reason)}",
         f"triggers:       {', '.join(e(t) for t in report.triggers) or 'none named'}",
-        f"stage:          {report.stage}%",
+        f"stage:          {'not given' if report.stage is None else stage_name(report.stage)}",
         f"triggered by:   {e(report.triggered_by)}",
         f"weight before:  {'not read' if report.weight_before is None else report.weight_before}",
         f"weight after:   {'unverified (the router could not be read)' if report.weight_after is None else report.weight_after}",

@@ -37,8 +37,10 @@ __all__ = ["SHADOW_STAGE", "StageMachine", "StagePlan", "Step", "deferral_stage"
 SHADOW_STAGE = 0
 
 
-def stage_name(percent: int) -> str:
-    """How a stage is named to people: "shadow", "5%"."""
+def stage_name(percent: int | None) -> str:
+    """How a stage is named to people: "shadow", "5%"; "–" when not known (a rollback by hand)."""
+    if percent is None:
+        return "–"
     return "shadow" if percent == SHADOW_STAGE else f"{percent}%"
 
 

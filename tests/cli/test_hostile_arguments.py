@@ -55,9 +55,11 @@ def test_an_explicit_evidence_root_keeps_the_other_process_overrides(tmp_path, c
     (["server", "up", "--port", "70000"], "--port: expected a port from 1 to 65535, got 70000"),
     (["server", "up", "--port", "0"], "--port: expected a port from 1 to 65535, got 0"),
     (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "-3", "--dry-run"],
-     "--stage: expected the percentage the release was at, 0 to 100, got -3"),
+     "--stage: expected shadow or the percentage the release was at, 1 to 100, got -3"),
     (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "250", "--dry-run"],
-     "--stage: expected the percentage the release was at, 0 to 100, got 250"),
+     "--stage: expected shadow or the percentage the release was at, 1 to 100, got 250"),
+    (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "0", "--dry-run"],
+     "--stage: expected shadow or the percentage the release was at, 1 to 100, got 0"),
 ])
 def test_a_number_that_makes_no_sense_is_refused_before_anything_starts(tmp_path, capsys, monkeypatch, argv, error):
     from cli.stack import Stack

@@ -93,7 +93,7 @@ def test_a_go_live_frozen_at_5_and_rolled_back_wakes_superseded_and_moves_nothin
 
     assert go_live.returncode == 1, (output + logs)[-3000:]
     ending = [line for line in output.splitlines() if line.startswith(("Live:", "Superseded:", "RolledBack:"))]
-    assert ending and ending[-1].startswith("Superseded: fenced off at 5 %: generation"), output[-3000:]
+    assert ending and ending[-1].startswith("Superseded: fenced off at 5%: generation"), output[-3000:]
     stage = json.loads((folder / layout.stage_record(5)).read_text())
     assert stage["outcome"] == "superseded" and "rollback v1.4.0 (golive rollback" in stage["superseded_by"]
     assert not (folder / layout.stage_record(25)).exists() and not (folder / layout.git_tag()).exists()

@@ -138,6 +138,7 @@ def test_a_canary_drifting_in_the_shadow_is_rolled_back_before_any_user_reaches_
     (record,) = Path(folder).glob(layout.ROLLBACKS)
     text = record.read_text()
     assert "triggered by:   canary-stage shadow" in text and "consistency_drift_p99_ms   breach" in text
+    assert "stage:          shadow" in text
     rollback_row = json.loads((folder / layout.WAR_ROOM_JSON).read_text())[-1]
     assert (rollback_row["Stage"], rollback_row["Decision"]) == ("shadow", "Rollback")
     assert any(line.startswith("consistency drift: breach: ") for line in rollback_row["shadow"])

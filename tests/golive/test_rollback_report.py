@@ -53,6 +53,14 @@ def test_a_backslash_is_escaped_so_an_escape_cannot_be_faked():
     assert "reason:         a\\\\nb" in text
 
 
+def test_the_stage_is_named_as_people_name_it_and_a_rollback_by_hand_that_did_not_say_has_none():
+    assert _lines_starting(render_rollback(_report(), "1.4.0", AT, None), "stage:") == ["stage:          5%"]
+    assert _lines_starting(render_rollback(_report(stage=0, weight_before=None), "1.4.0", AT, None),
+                           "stage:") == ["stage:          shadow"]
+    assert _lines_starting(render_rollback(_report(stage=None, weight_before=None), "1.4.0", AT, None),
+                           "stage:") == ["stage:          not given"]
+
+
 def test_two_rollbacks_in_one_second_get_two_files():
     first, second = rollback_file_name(AT, False), rollback_file_name(AT + 0.5, False)
     assert first != second
