@@ -37,7 +37,6 @@ Every go-live gets a release repository and the signing key of the benchmark's o
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import re
