@@ -164,12 +164,13 @@ def seed_database(home: Path) -> bool | None:
     template, database = _database_template(), home / "prefect.db"
     if template is None or database.exists():
         return None
+    partial = home / "prefect.db.seeding"
     try:
-        partial = home / "prefect.db.seeding"
         shutil.copyfile(template, partial)
         os.replace(partial, database)
         return True
-    except OSError:
+    except OSError:  # none yet (or unreadable): this server makes the database, and the template
+        partial.unlink(missing_ok=True)
         return False
 
 
