@@ -98,7 +98,10 @@ def test_a_canary_far_over_its_threshold_fires_a_critical_alert_the_task_reports
     assert latency_alerts() == []
     sandbox.set_faults("canary", {"latency_ms": 600})
     try:
-        fired = _wait_for(latency_alerts, timeout=40)
+        # Alone it shows within about 5 s; in whole runs on two busy cores it has taken about 30 s
+        # at times, and once over 40 (the cause not found: the window, `for` and the evaluation
+        # add up to 5 s).
+        fired = _wait_for(latency_alerts, timeout=90)
         assert [(a.name, a.track, a.severity) for a in fired] == [(CRITICAL_ALERT, "canary", "critical")]
         assert "API latency p95" in fired[0].summary and fired[0].since
         assert any(a.signal == "api_p95_ms" for a in critical_alerts_firing.fn(via_prometheus, "spark"))
