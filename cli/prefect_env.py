@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -26,6 +27,9 @@ __all__ = ["ServerError", "ServerStart", "configure_prefect", "keep_as_template"
            "wait_until_healthy"]
 
 STARTUP_SECONDS = 120.0
+# How SQLAlchemy reports a database file SQLite cannot use (not a database, malformed, an
+# unknown migration) in the server's log.
+_DATABASE_REFUSED = re.compile(r"DatabaseError|file is not a database|malformed|Can't locate revision")
 
 
 class ServerError(Exception):
@@ -59,6 +63,7 @@ class ServerStart:
         self.home, self.name_it, self.server, self.api_url, self.answered = home, name_it, None, None, False
         if home is not None:
             self.seeded = seed_database(home)
+            self.log_from = _log_size(home)
             self.server, self.api_url = _spawn_server(home)
 
     def ready(self) -> str | None:
@@ -66,18 +71,24 @@ class ServerStart:
         cannot start."""
         if self.server is None or self.answered:
             return self.api_url
-        try:
-            _wait_for_server(self.home, self.server, self.api_url)
-        except ServerError:
-            if not self.seeded:
-                raise
-            # A template this server would not start on: made again, from nothing.
-            _forget_database(self.home)
-            if (template := _database_template()) is not None:
-                template.unlink(missing_ok=True)
-            self.seeded = False
-            self.server, self.api_url = _spawn_server(self.home)
-            _wait_for_server(self.home, self.server, self.api_url)
+        for attempt in range(3):
+            try:
+                _wait_for_server(self.home, self.server, self.api_url)
+                break
+            except ServerError:
+                said, last = _said_since(self.home, self.log_from), attempt == 2
+                if not last and self.seeded and _DATABASE_REFUSED.search(said):
+                    # A template this server would not start on: made again, from nothing.
+                    _forget_database(self.home)
+                    if (template := _database_template()) is not None:
+                        template.unlink(missing_ok=True)
+                    self.seeded = False
+                elif last or "address already in use" not in said.lower():
+                    raise
+                # Else its port, free when chosen, was taken before it bound it (the demo starts
+                # the sandbox meanwhile): again, on another.
+                self.log_from = _log_size(self.home)
+                self.server, self.api_url = _spawn_server(self.home)
         self.answered = True
         if self.seeded is False:
             keep_as_template(self.home)
@@ -141,6 +152,23 @@ def _wait_for_server(home: Path, server: subprocess.Popen, api_url: str) -> None
         raise ServerError(f"the temporary Prefect server stopped as it started: {tail[0]}")
 
 
+def _log_size(home: Path) -> int:
+    try:
+        return (home / "server.log").stat().st_size
+    except OSError:
+        return 0
+
+
+def _said_since(home: Path, offset: int) -> str:
+    """What the server wrote to its log since `offset`."""
+    try:
+        with (home / "server.log").open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _forget_database(home: Path) -> None:
     for name in ("prefect.db", "prefect.db-wal", "prefect.db-shm"):
         (home / name).unlink(missing_ok=True)
@@ -164,14 +192,19 @@ def seed_database(home: Path) -> bool | None:
     template, database = _database_template(), home / "prefect.db"
     if template is None or database.exists():
         return None
-    partial = home / "prefect.db.seeding"
+    partial = home / f".prefect.db.seeding.{os.getpid()}"
     try:
         shutil.copyfile(template, partial)
-        os.replace(partial, database)
+        for stale in ("prefect.db-wal", "prefect.db-shm"):  # a removed database's: SQLite would apply them
+            (home / stale).unlink(missing_ok=True)
+        os.link(partial, database)  # never over a database another process made meanwhile
         return True
+    except FileExistsError:
+        return None
     except OSError:  # none yet (or unreadable): this server makes the database, and the template
-        partial.unlink(missing_ok=True)
         return False
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def keep_as_template(home: Path) -> None:
@@ -183,13 +216,20 @@ def keep_as_template(home: Path) -> None:
     partial = template.with_name(f".{template.name}.{os.getpid()}")
     try:
         template.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(home / "prefect.db")) as source, closing(sqlite3.connect(partial)) as copy:
+        # Read-only: a server whose database is configured elsewhere made no file here to copy.
+        with closing(sqlite3.connect(f"file:{home / 'prefect.db'}?mode=ro", uri=True)) as source, \
+                closing(sqlite3.connect(partial)) as copy:
             source.backup(copy)
-            copy.execute("DELETE FROM configuration WHERE key = 'TELEMETRY_SESSION'")
-            copy.commit()
+            tables = {name for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "alembic_version" not in tables:
+                raise sqlite3.DatabaseError("not a migrated Prefect database")
+            if "configuration" in tables:
+                copy.execute("DELETE FROM configuration WHERE key = 'TELEMETRY_SESSION'")
+                copy.commit()
         os.replace(partial, template)
     except (OSError, sqlite3.Error):
-        partial.unlink(missing_ok=True)  # a cache: the next fresh server tries again
+        for name in (partial.name, f"{partial.name}-wal", f"{partial.name}-shm"):  # a cache: the next
+            partial.with_name(name).unlink(missing_ok=True)  # server from nothing tries again
 
 
 def server_configured() -> bool:
