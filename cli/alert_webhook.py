@@ -27,7 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from golive.alert_webhook import WebhookRefused, acting_alerts, alerts_of_holder, go_live_to_end, rollback_reason
-from golive.settings import GoLiveSettings, SettingsError, load_settings
+from golive.settings import SettingsError, load_settings
+from golive.stage import SHADOW_STAGE
 from golive.validation import error_line, escape_line
 
 __all__ = ["AlertReceiver", "add_parsers"]
@@ -184,18 +185,26 @@ class AlertReceiver:
             except SettingsError as exc:
                 return self._done({"action": "none", "why": f"release {release!r}: {exc}"})
             reason = rollback_reason(alerts)
-            state = roll_back(reason=reason, stage=reading.in_force, release=release, settings=cfg,
+            state = roll_back(reason=reason, stage=_stage_of(reading), release=release, settings=cfg,
                               triggered_by="alertmanager", triggers=["critical-alert"], generation=generation,
                               breach_detected_at=_started(alerts))
             outcome = {"action": "rollback", "release": release, "generation": generation,
                        "outcome": rollback_outcome(state), "reason": reason}
-        announce(cfg, "critical-alert", reading.in_force, reason, details={"rollback": outcome["outcome"]})
+        announce(cfg, "critical-alert", _stage_of(reading), reason, details={"rollback": outcome["outcome"]})
         return self._done(outcome)
 
     def _done(self, outcome: dict) -> dict:
         self.outcomes.append(outcome)
         logger.warning("alert webhook: %s", outcome)
         return outcome
+
+
+def _stage_of(reading) -> int | None:
+    """The stage the router's reading shows: its weight, the shadow stage's while it mirrors at 0,
+    none at 0 without a mirror."""
+    if reading.in_force == 0:
+        return SHADOW_STAGE if reading.mirror else None
+    return reading.in_force
 
 
 def cmd_alert_webhook(args: argparse.Namespace) -> int:

@@ -226,7 +226,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from flows.rollback import roll_back, roll_back_without_the_server, rollback_outcome
 
     # With no server configured, Prefect would first start a temporary one (16 s to weight 0
-    # instead of 1 on two cores) that stops with this command, its run unseen: the traffic
+    # instead of about 3 on two cores) that stops with this command, its run unseen: the traffic
     # does not wait for it.
     run = roll_back if server_configured() else roll_back_without_the_server
     state = run(reason=args.reason, stage=args.stage, dry_run=args.dry_run, release=args.release,

@@ -184,7 +184,8 @@ def _superseded_by(cfg: GoLiveSettings, fence: Fence, stages: list[dict], rollba
     """Why this run no longer holds the release, from its records and the target's fence; None
     while it does. A rollback recorded since the run started, by anyone, means it is not Live."""
     if stages and stages[-1].get("outcome") == "superseded":
-        return f"fenced off at {stage_name(stages[-1]['stage'])}: {stages[-1].get('superseded_by') or 'by a newer writer'}"
+        last = stages[-1]
+        return f"fenced off at {stage_name(last['stage'])}: {last.get('superseded_by') or 'by a newer writer'}"
     if rollbacks:
         return f"rolled back while it ran ({', '.join(rollbacks)})"
     now = read_weight(cfg.target.router, return_state=True)

@@ -62,8 +62,8 @@ def _named(run: str, stage: int | None) -> str:
     return run if stage is None else f"{run} at {stage_name(stage)}"
 
 
-# Set while the rollback's steps run with no Prefect run to record them (`roll_back` when the API
-# does not answer and no flow is running): each step is then its task's function, called directly.
+# Set while the rollback's steps run with no Prefect run to record them (`roll_back_without_the_server`:
+# the API does not answer, or `golive rollback` has no server): each step is its task's function, called directly.
 _WITHOUT_THE_SERVER = contextvars.ContextVar("golive_rollback_without_the_server", default=False)
 
 

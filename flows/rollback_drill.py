@@ -25,7 +25,7 @@ def rollback_drill(settings: GoLiveSettings, folder: str) -> dict:
     before = read_weight(settings.target.router).in_force
     timings["read the weight"] = time.monotonic() - started
     started = time.monotonic()
-    report = rollback(reason="rollback drill (dry run)", stage=before, dry_run=True, settings=settings,
+    report = rollback(reason="rollback drill (dry run)", stage=before or None, dry_run=True, settings=settings,
                       triggered_by="rollback drill", evidence_folder=folder)
     timings["rollback, dry run"] = time.monotonic() - started
     started = time.monotonic()

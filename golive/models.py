@@ -109,7 +109,7 @@ class StageResult(BaseModel):
 
 class RollbackReport(BaseModel):
     reason: str
-    stage: int | None  # None: not known (a rollback by hand that did not say)
+    stage: int | None  # None: not known (a rollback by hand that did not say, a drill at weight 0)
     triggered_by: str
     dry_run: bool
     steps: list[str]

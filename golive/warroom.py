@@ -113,7 +113,7 @@ class WarRoomRow(dict):
     judge's word on each signal under `cells`."""
 
     @classmethod
-    def from_verdict(cls, at: datetime, stage: int, decision: str, signals: Mapping[str, Mapping],
+    def from_verdict(cls, at: datetime, stage: int | None, decision: str, signals: Mapping[str, Mapping],
                      series: Mapping[str, Mapping] | None = None,
                      catalogue: Iterable[Signal] | None = None) -> WarRoomRow:
         """`signals` is the judge's verdict per signal; `series` (the judged scenario's signals,
