@@ -19,6 +19,12 @@ from golive.warroom import cell_text, columns
 from tasks.logs import run_logger
 
 
+# Outside a run (`golive rollback` with no server to record it) Prefect calls an artifact
+# deprecated; it is stored all the same, and the warning tells an operator nothing.
+warnings.filterwarnings("ignore", message="Artifact creation outside of a flow or task run is deprecated",
+                        category=FutureWarning)
+
+
 def _key(text: str) -> str:
     # Artifact keys: lowercase letters, digits and dashes.
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
@@ -27,11 +33,7 @@ def _key(text: str) -> str:
 def _publish(what: str, create: Callable[[], object]) -> bool:
     """`create()` an artifact; False (logged) when the API would not take it."""
     try:
-        with warnings.catch_warnings():
-            # Outside a run (`golive rollback` with no server to record it) Prefect calls such an
-            # artifact deprecated; it is stored all the same, and the warning tells an operator nothing.
-            warnings.simplefilter("ignore", FutureWarning)
-            create()
+        create()
         return True
     except Exception as exc:  # noqa: BLE001 - a copy for the UI; the evidence on disk is the record
         run_logger().warning("the %s artifact was not published (the Prefect API: %s); the evidence folder has it",
