@@ -117,9 +117,9 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
     session of its own and ending with this process; the app asks again what SQLite refused as
     busy (`cli.prefect_server_app`). A new database starts as a copy of the template of this
     Prefect version (`seed_database`); a server that will not start on it starts again on a
-    database of its own making, and that one becomes the template. Returns the server and its
-    API URL once it answers; its output goes to `home`/server.log. ServerError when it cannot
-    start."""
+    database of its own making, and that one becomes the template; one whose port was taken
+    before it bound it starts again on another. Returns the server and its API URL once it
+    answers; its output goes to `home`/server.log. ServerError when it cannot start."""
     starting = ServerStart(home)
     starting.ready()
     return starting.server, starting.api_url
