@@ -118,3 +118,13 @@ def test_sigterm_stops_the_webhook_like_ctrl_c(tmp_path):
             process.wait()
     assert process.returncode == 0, err
     assert "stopping" in out and "Traceback" not in err and TOKEN not in out + err
+
+
+def test_the_stage_a_rollback_records_is_the_routers_weight_the_shadow_while_it_mirrors_at_0_else_none():
+    from cli.alert_webhook import _stage_of
+    from golive.models import WeightReading
+    from golive.stage import SHADOW_STAGE
+
+    assert _stage_of(WeightReading(in_force=25, at=0.0)) == 25
+    assert _stage_of(WeightReading(in_force=0, at=0.0, mirror=True)) == SHADOW_STAGE
+    assert _stage_of(WeightReading(in_force=0, at=0.0)) is None

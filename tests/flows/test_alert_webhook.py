@@ -114,3 +114,4 @@ def test_a_critical_alert_rolls_the_canary_back_once(sandbox, canary_weight, sig
     assert len(rollbacks) == 1
     assert "critical-alert from Alertmanager: GoLiveSignalFarOverThreshold (api_p95_ms, canary)" in \
         rollbacks[0].read_text()
+    assert "stage:          5%" in rollbacks[0].read_text()
