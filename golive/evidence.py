@@ -22,7 +22,8 @@ from golive.signing import SigningKey
 
 __all__ = [
     "LINK_PAYLOAD_TYPE", "MANIFEST", "MANIFEST_LOCK", "EvidenceLedger", "EvidenceLockError", "MalformedManifest",
-    "Survey", "chain_links", "latest_hashes", "link_head", "read_regular", "scratch_problem", "sha256_file",
+    "Survey", "chain_links", "latest_hashes", "link_head", "pid_alive", "read_regular", "scratch_problem",
+    "sha256_file",
 ]
 
 MANIFEST = layout.MANIFEST
@@ -147,7 +148,8 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """A process of this id runs on this host (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -327,7 +329,7 @@ class EvidenceLedger:
         age = time.time() - info.st_mtime
         holder = self._holder(lock)
         gone = (holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int)
-                and not _pid_alive(holder["pid"]))
+                and not pid_alive(holder["pid"]))
         # A holder names itself right after creating the file: nameless for seconds, it never will.
         nameless = not holder and age > 5.0
         if not gone and not nameless and age < STALE_LOCK_SECONDS:

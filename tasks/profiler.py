@@ -26,6 +26,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from golive.evidence import pid_alive
+
 __all__ = ["ProfileSampling", "TakenProfile", "discard_scratch", "ends_with_this_thread", "find_service_pid",
            "py_spy_executable", "start_profiling", "stop_profiling", "sweep_scratch_of_dead_go_lives", "tell_to_stop"]
 
@@ -279,17 +281,7 @@ def sweep_scratch_of_dead_go_lives(where: Path | None = None) -> list[Path]:
     removed = []
     for folder in Path(where or tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*-*-*"):
         pid = folder.name.removeprefix(_SCRATCH_PREFIX).split("-")[1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
