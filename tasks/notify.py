@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from golive import layout
 from golive.settings import GoLiveSettings
-from golive.validation import error_line
+from golive.validation import REDACTED, error_line, without_credentials_in
 from golive.warroom import channel_message
 
 __all__ = ["ALERTING_EVENTS", "EVENTS", "SEND_TIMEOUT_SECONDS", "announce", "event_name", "release_resource"]
@@ -99,6 +100,7 @@ def _send(block_name: str, subject: str, body: str) -> str | None:
     outcome: dict[str, str | None] = {}
 
     def send() -> None:
+        block = None
         try:
             from prefect.blocks.core import Block
 
@@ -107,7 +109,7 @@ def _send(block_name: str, subject: str, body: str) -> str | None:
                 block.notify(body=body, subject=subject)
             outcome["error"] = None
         except Exception as exc:
-            outcome["error"] = error_line(exc)
+            outcome["error"] = _failure_line(exc, block)
 
     worker = threading.Thread(target=send, name="golive-notify", daemon=True)
     worker.start()
@@ -115,6 +117,39 @@ def _send(block_name: str, subject: str, body: str) -> str | None:
     if "error" not in outcome:
         return f"no answer within {SEND_TIMEOUT_SECONDS:g} s"
     return outcome["error"]
+
+
+def _failure_line(exc: Exception, block: object) -> str:
+    """The failure as one line without the block's secrets. A webhook's URL is built from them (a
+    Slack URL is one), and the HTTP library quotes the URL it failed on: the answer's status is
+    said instead."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        answer = exc.response
+        return f"HTTPStatusError: the channel answered HTTP {answer.status_code} {answer.reason_phrase}".rstrip()
+    line = error_line(exc)
+    for secret in _secret_values(block):
+        line = line.replace(secret, REDACTED).replace(quote(secret, safe=""), REDACTED)
+    return without_credentials_in(line)
+
+
+def _secret_values(block: object) -> list[str]:
+    """The values of a notification block's secret fields (a SecretStr, a SecretDict's strings)."""
+    found: list[str] = []
+
+    def collect(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, str) and value:
+            found.append(value)
+
+    for name in type(block).model_fields if block is not None else ():
+        value = getattr(block, name, None)
+        if hasattr(value, "get_secret_value"):
+            collect(value.get_secret_value())
+    return sorted(found, key=len, reverse=True)  # a secret inside another is masked after it
 
 
 def _record_failure(settings: GoLiveSettings, decision: str, stage: int | None, message: str, failure: str,

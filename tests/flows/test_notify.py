@@ -57,11 +57,11 @@ def receiver():
     running.close()
 
 
-def _webhook_block(name: str, url: str) -> str:
+def _webhook_block(name: str, url: str, secrets: dict | None = None) -> str:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
-    CustomWebhookNotificationBlock(name=name, url=url, json_data={"text": "{{body}}", "title": "{{subject}}"}) \
-        .save(name, overwrite=True)
+    CustomWebhookNotificationBlock(name=name, url=url, json_data={"text": "{{body}}", "title": "{{subject}}"},
+                                   secrets=secrets or {}).save(name, overwrite=True)
     return f"custom-webhook/{name}"
 
 
@@ -127,16 +127,22 @@ def _failures(tmp_path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob(layout.NOTIFICATION_FAILURES))]
 
 
-def test_a_refused_message_is_recorded_and_the_decision_goes_on(tmp_path):
+def test_a_refused_message_is_recorded_and_the_decision_goes_on_without_the_webhooks_secrets(tmp_path, caplog):
     refusing = Receiver(status=500)
+    secrets = {"channel": "T0-B0-s3cretpath", "token": "s3cret t0ken/+"}  # the URL is made of them
     try:
-        settings = _settings(tmp_path, _webhook_block("war-room-down", refusing.url))
+        block = _webhook_block("war-room-down", refusing.url + "/{{channel}}?token={{token}}", secrets)
+        settings = _settings(tmp_path, block)
         assert _decide(settings, "rollback", 25, "rollback: api_p95_ms-breach", ROW) == "announced"
     finally:
         refusing.close()
+    assert refusing.got[0]["path"].startswith("/hook/T0-B0-s3cretpath?token=")  # the secrets were sent
     (failure,) = _failures(tmp_path)
     assert failure["decision"] == "rollback" and failure["stage"] == 25
-    assert "500" in failure["error"] and failure["message"].startswith("golive v1.4.0 at 25%: ROLLBACK")
+    assert failure["error"] == "HTTPStatusError: the channel answered HTTP 500 Internal Server Error"
+    assert failure["message"].startswith("golive v1.4.0 at 25%: ROLLBACK")
+    logged = [r.getMessage() for r in caplog.records if "war room" in r.getMessage()]
+    assert logged and not [line for line in logged if "s3cret" in line]
 
 
 def test_a_missing_block_or_a_silent_channel_is_recorded(tmp_path, monkeypatch):
@@ -176,3 +182,14 @@ def test_the_automation_tells_the_channel_of_a_rollback(tmp_path, receiver, caps
     (got,) = receiver.got
     assert got["json"]["title"] == "golive v1.4.0: golive.stage.rollback"
     assert got["json"]["text"].startswith("golive v1.4.0 at 50%: ROLLBACK")
+
+
+def test_a_failure_that_quotes_the_webhooks_url_says_it_without_the_secrets():
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    block = CustomWebhookNotificationBlock(name="n", url="https://hooks.example/{{channel}}?token={{token}}",
+                                           secrets={"channel": "T0-B0-s3cretpath", "token": "s3cret t0ken/+"})
+    said = notify._failure_line(RuntimeError(
+        "gave up on https://user:pw@hooks.example/T0-B0-s3cretpath?token=s3cret%20t0ken%2F%2B"), block)
+    assert said == "RuntimeError: gave up on https://hooks.example/***?token=***"
+    assert notify._failure_line(ValueError("no such block"), None) == "ValueError: no such block"
