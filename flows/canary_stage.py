@@ -215,7 +215,7 @@ class _StageProfiles:
                         "version": self.versions.get(track, "unknown")}
                 state = push_profile(url, self.config.pyroscope_app, parsed, tags, taken.started_at,
                                      taken.ended_at, taken.rate_hz, min(PYROSCOPE_TIMEOUT_SECONDS, left),
-                                     return_state=True)
+                                     self.config.pyroscope_auth_secret_block, return_state=True)
                 if not state.is_completed():
                     self.logger.warning("stage %s: %s profile not pushed: %s", self.name, track, state.message)
 

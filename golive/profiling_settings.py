@@ -30,6 +30,8 @@ class ProfilingSettings(BaseModel):
     # Grafana Pyroscope's HTTP ingest (POST {url}/ingest); None: profiles stay in the evidence only.
     pyroscope_url: Annotated[str, AfterValidator(check_service_url)] | None = None
     pyroscope_app: str = Field("golive", pattern=r"^[A-Za-z0-9_.-]+$")  # `<app>.cpu{service=…,track=…,…}`
+    # A Prefect Secret for a Pyroscope that asks for one: a bearer token or {username, password}.
+    pyroscope_auth_secret_block: str | None = None
     # The services' GC pause histogram with a `generation` label (`loopwatch`), read from each
     # track's /metrics at the profile's start and end for the GC advice; None: not read.
     gc_pause_metric: str | None = Field("spark_gc_pause_seconds", pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")

@@ -11,11 +11,11 @@ import re
 import string
 import unicodedata
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 __all__ = [
     "MAX_RELEASE_LENGTH", "REDACTED", "TAG_MESSAGE_FIELDS", "check_output_path", "check_service_url",
-    "check_tag_message", "error_line", "escape_line", "names_a_secret", "one_line", "parse_release", "redacted",
+    "check_tag_message", "error_line", "escape_line", "http_auth", "names_a_secret", "one_line", "parse_release", "redacted",
     "without_credentials", "without_credentials_in", "write_whole",
 ]
 
@@ -151,12 +151,28 @@ def check_service_url(url: str) -> str:
         raise ValueError("expected an http:// or https:// URL with a host")
     if "@" in parts.netloc:
         raise ValueError("credentials in the URL are refused: name a Secret block instead")
+    if any(names_a_secret(key) or key.lower() in _QUERY_SECRET_WORDS for key, _ in parse_qsl(parts.query, True)):
+        raise ValueError("a secret in the URL's query is refused: name a Secret block instead")
     return url
+
+
+def http_auth(secret: object, where: str) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """Headers and a basic-auth pair from a Secret block's value: a bearer token (a string or
+    {"token": …}), or {"username": …, "password": …} for basic auth. ValueError naming `where` (the
+    setting and its block), never the value."""
+    if isinstance(secret, dict) and {"username", "password"} <= secret.keys():
+        return {}, (str(secret["username"]), str(secret["password"]))
+    token = secret.get("token") if isinstance(secret, dict) else secret
+    if isinstance(token, str) and token.strip() and "\n" not in token.strip():
+        return {"Authorization": f"Bearer {token.strip()}"}, None
+    raise ValueError(f"{where}: expected a bearer token, {{\"token\": …}} or {{\"username\": …, \"password\": …}}")
 
 
 REDACTED = "***"
 _SECRET_WORDS = frozenset({"token", "password", "passphrase", "secret", "authorization", "apikey", "private_key",
-                           "api_key"})
+                           "api_key", "passwd", "pwd", "jwt", "otp", "cookie", "credential", "session_id"})
+# Query parameters that carry a credential beside the words above (`?key=`, `?sig=`, `?auth=`).
+_QUERY_SECRET_WORDS = frozenset({"key", "auth", "sig", "signature"})
 # A key ending in one of these names where a secret is kept (a block, a variable), not the secret.
 _REFERENCE_WORDS = frozenset({"block", "env", "file", "path", "name"})
 # scheme://userinfo@ in free text; the userinfo may hold an unencoded `@`, never a `/`, `?`, `#` or space.
@@ -167,6 +183,7 @@ def names_a_secret(key: object) -> bool:
     words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(key)).lower()) if w]
     if not words or words[-1] in _REFERENCE_WORDS:
         return False
+    words = [w[:-1] if w.endswith("s") and w[:-1] in _SECRET_WORDS | {"key"} else w for w in words]  # tokens, api_keys
     pairs = {f"{a}_{b}" for a, b in zip(words, words[1:])}
     return bool(_SECRET_WORDS & (set(words) | pairs))
 
@@ -178,7 +195,7 @@ def _masked_urls(text: str) -> str:
 def redacted(data: object) -> object:
     """`data` (settings, a record, a message) safe to write or show: every URL's user and password
     masked as `***`, and every value under a key that names a secret (token, password, passphrase,
-    secret, authorization, api_key) masked whole. Keys that name where a secret is kept
+    secret, authorization, api_key, jwt, cookie, credential, session_id, otp; plurals too) masked whole. Keys that name where a secret is kept
     (`*_block`, `*_env`, `*_file`, `*_path`) keep their value. A new object; `data` is untouched."""
     if isinstance(data, dict):
         return {key: REDACTED if names_a_secret(key) and value not in (None, "") else redacted(value)

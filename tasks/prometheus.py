@@ -22,7 +22,9 @@ from golive.scenario import parse_scenario
 from golive.settings import PolicySettings, PrometheusSettings
 from golive.signal_check import Answer, ManySeries, check_signals, signal_queries, signals_check
 from golive.signals import TRACKS, Signal, by_role, render_query
+from golive.validation import http_auth
 from tasks.http_client import run_client
+from tasks.secret_blocks import read_secret
 from tasks.logs import run_logger
 
 # Prometheus' answer for "no value" (an empty ratio): never a zero.
@@ -44,22 +46,16 @@ class PrometheusAuthError(ValueError):
 
 
 def prometheus_auth(secret: object, block: str) -> tuple[dict[str, str], tuple[str, str] | None]:
-    """Headers and a basic-auth pair from a Secret block's value: a bearer token (a string or
-    {"token": …}), or {"username": …, "password": …} for basic auth."""
-    if isinstance(secret, dict) and {"username", "password"} <= secret.keys():
-        return {}, (str(secret["username"]), str(secret["password"]))
-    token = secret.get("token") if isinstance(secret, dict) else secret
-    if isinstance(token, str) and token.strip() and "\n" not in token.strip():
-        return {"Authorization": f"Bearer {token.strip()}"}, None
-    raise PrometheusAuthError(f"prometheus.auth_secret_block {block!r}: expected a bearer token, "
-                              f"{{\"token\": …}} or {{\"username\": …, \"password\": …}}")
+    """Headers and a basic-auth pair from the Secret block's value (`golive.validation.http_auth`)."""
+    try:
+        return http_auth(secret, f"prometheus.auth_secret_block {block!r}")
+    except ValueError as exc:
+        raise PrometheusAuthError(str(exc)) from None
 
 
 def _load_secret(block: str) -> object:
-    from prefect.blocks.system import Secret
-
     try:
-        return Secret.load(block).get()
+        return read_secret(block)
     except ValueError as exc:
         raise PrometheusAuthError(f"prometheus.auth_secret_block {block!r}: {exc}") from None
 

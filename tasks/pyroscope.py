@@ -19,8 +19,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive.profiles import Profile, folded, pyroscope_name
-from golive.validation import REDACTED, without_credentials, without_credentials_in
+from golive.validation import http_auth, without_credentials, without_credentials_in
 from tasks.http_client import shared_client
+from tasks.secret_blocks import read_secret
 
 __all__ = ["PyroscopeError", "push_profile"]
 
@@ -30,20 +31,23 @@ class PyroscopeError(RuntimeError):
 
 
 def _shown(url: str) -> str:
-    """`url` as said in a message: no credentials and no query (a `?token=` is one)."""
+    """`url` as said in a message: no credentials and no query."""
     return urlunsplit(urlsplit(without_credentials(url))._replace(query="", fragment=""))
 
 
-def _masked(text: str, secrets: list[str]) -> str:
-    """`text` (the HTTP library's or the server's words) without any of `secrets` or URL credentials."""
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return without_credentials_in(text)
+def _credentials(block: str | None) -> tuple[dict[str, str], tuple[str, str] | None]:
+    if block is None:
+        return {}, None
+    where = f"process.profiling.pyroscope_auth_secret_block {block!r}"
+    try:
+        return http_auth(read_secret(block), where)
+    except ValueError as exc:
+        raise PyroscopeError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
 
 
 @task(name="push a profile to Pyroscope", cache_policy=NO_CACHE)
 def push_profile(url: str, app: str, profile: Profile, tags: dict[str, str], started_at: float, ended_at: float,
-                 rate_hz: int, timeout: float = 10.0) -> str:
+                 rate_hz: int, timeout: float = 10.0, auth_secret_block: str | None = None) -> str:
     """Push one track's profile of a stage, once (no retry: the stage gives its pushes one budget).
 
     Args:
@@ -55,22 +59,25 @@ def push_profile(url: str, app: str, profile: Profile, tags: dict[str, str], sta
         ended_at: when it ended.
         rate_hz: the sampling rate.
         timeout: seconds the push may take.
+        auth_secret_block: the Prefect Secret it authenticates with, read here
+            (`process.profiling.pyroscope_auth_secret_block`).
 
     Returns:
         The `name` it was pushed under."""
     name = pyroscope_name(app, tags)
     base = urlsplit(url)
-    own = parse_qsl(base.query)  # the URL's own query (a token, a tenant) goes with every push
+    own = parse_qsl(base.query)  # the URL's own query (a tenant) goes with every push
     ingest = urlunsplit(base._replace(path=f"{base.path.rstrip('/')}/ingest", query="", fragment=""))
     params = {**dict(own), "name": name, "from": int(started_at), "until": max(int(ended_at), int(started_at) + 1),
               "format": "folded", "sampleRate": rate_hz, "spyName": "pyspy", "units": "samples"}
-    shown, secrets = _shown(url), [value for _, value in own if value]
+    headers, auth = _credentials(auth_secret_block)
+    shown = _shown(url)
     try:
-        response = shared_client().post(ingest, params=params, content=folded(profile).encode(),
-                                        headers={"Content-Type": "text/plain"}, timeout=timeout)
+        response = shared_client().post(ingest, params=params, content=folded(profile).encode(), auth=auth,
+                                        headers={"Content-Type": "text/plain", **headers}, timeout=timeout)
     except httpx.HTTPError as exc:
-        raise PyroscopeError(f"Pyroscope at {shown} did not answer: {_masked(str(exc), secrets)}") from None
+        raise PyroscopeError(f"Pyroscope at {shown} did not answer: {without_credentials_in(str(exc))}") from None
     if response.status_code >= 300:
         raise PyroscopeError(f"Pyroscope at {shown} refused the profile {name}: HTTP {response.status_code} "
-                             f"{_masked(response.text[:200], secrets)!r}")
+                             f"{without_credentials_in(response.text[:200])!r}")
     return name

@@ -52,6 +52,16 @@ def test_redacted_masks_url_credentials_and_values_under_secret_keys_only():
     assert settings["github"]["token"] == "ghp_SECRET"  # a copy
 
 
+def test_a_key_names_a_secret_in_the_plural_and_by_its_common_short_names_too():
+    from golive.validation import names_a_secret
+
+    for key in ("tokens", "api_keys", "apiKeys", "passwords", "secrets", "jwt", "sessionId", "cookies", "passwd",
+                "pwd", "otp_code", "credentials"):
+        assert names_a_secret(key), key
+    for key in ("credentials_block", "token_env", "keys", "session", "tokenizer", "stopwords", "monkey"):
+        assert not names_a_secret(key), key
+
+
 def test_credentials_are_taken_out_of_every_url_a_message_quotes():
     from golive.validation import without_credentials_in
 

@@ -77,7 +77,7 @@ class _IngestReceiver(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         ok = parts.path == "/ingest" and all(k in query for k in ("name", "from", "until"))
         if ok:
-            self.received.append((query, body))
+            self.received.append(({**query, "Authorization": self.headers.get("Authorization")}, body))
         self.send_response(200 if ok else 400)
         self.end_headers()
 
@@ -121,20 +121,40 @@ def test_a_refused_push_is_one_line_naming_the_server(pyroscope):
         push_profile.fn(url + "/wrong", "golive", parse_speedscope(document, "canary", 1, 1), {}, 1.0, 2.0, 1)
 
 
-def test_a_token_in_pyroscopes_url_goes_with_the_push_and_never_into_its_error(pyroscope):
+def test_pyroscopes_credentials_come_from_a_secret_block_and_never_into_an_error(pyroscope, monkeypatch):
+    from tasks import pyroscope as pushing
+
     url, received = pyroscope
-    document = {"shared": {"frames": [{"name": "main"}]}, "profiles": [{"samples": [[0]]}]}
-    profile = parse_speedscope(document, "canary", 1, 1)
+    secrets = {"pyro-token": "s3cret-t0ken", "pyro-login": {"username": "u", "password": "s3cret-pw"}, "empty": ""}
+    monkeypatch.setattr(pushing, "read_secret", secrets.__getitem__)
+    profile = parse_speedscope({"shared": {"frames": [{"name": "main"}]}, "profiles": [{"samples": [[0]]}]},
+                               "canary", 1, 1)
     with clients_for_this_run():
-        push_profile.fn(f"{url}/?token=s3cret-t0ken", "golive", profile, {}, 1.0, 2.0, 1)
+        push_profile.fn(url, "golive", profile, {}, 1.0, 2.0, 1, auth_secret_block="pyro-token")
+        push_profile.fn(url, "golive", profile, {}, 1.0, 2.0, 1, auth_secret_block="pyro-login")
         with pytest.raises(PyroscopeError) as refused:
-            push_profile.fn(f"{url}/wrong?token=s3cret-t0ken", "golive", profile, {}, 1.0, 2.0, 1)
-        with pytest.raises(PyroscopeError) as unanswered:
-            push_profile.fn("http://127.0.0.1:1/?token=s3cret-t0ken", "golive", profile, {}, 1.0, 2.0, 1, 2.0)
-    assert received[0][0]["token"] == "s3cret-t0ken" and received[0][0]["name"] == "golive.cpu{}"
+            push_profile.fn(f"{url}/wrong", "golive", profile, {}, 1.0, 2.0, 1, auth_secret_block="pyro-token")
+        with pytest.raises(PyroscopeError) as unusable:
+            push_profile.fn(url, "golive", profile, {}, 1.0, 2.0, 1, auth_secret_block="empty")
+    assert [q["Authorization"] for q, _ in received] == ["Bearer s3cret-t0ken", "Basic dTpzM2NyZXQtcHc="]
+    assert "token" not in received[0][0]
     assert str(refused.value).startswith(f"Pyroscope at {url}/wrong refused the profile golive.cpu{{}}: HTTP 400")
-    assert str(unanswered.value).startswith("Pyroscope at http://127.0.0.1:1/ did not answer: ")
-    assert "s3cret" not in str(refused.value) + str(unanswered.value)
+    assert str(unusable.value).startswith("process.profiling.pyroscope_auth_secret_block 'empty': expected a bearer")
+    assert "s3cret" not in str(refused.value) + str(unusable.value)
+
+
+def test_a_secret_in_a_service_urls_query_is_refused_in_one_line_without_the_url():
+    from golive.settings import SettingsError, load_settings
+
+    for url in ("https://pyroscope.example/?token=s3cret", "https://p.example/?api_key=s3cret",
+                "https://p.example/?sig=s3cret&tenant=a"):
+        with pytest.raises(SettingsError) as refused:
+            load_settings({"release": "1.4.0", "process": {"profiling": {"pyroscope_url": url}}})
+        assert "process.profiling.pyroscope_url" in str(refused.value) and "query" in str(refused.value)
+        assert "s3cret" not in str(refused.value) and "\n" not in str(refused.value)
+    tenant = load_settings({"release": "1.4.0",
+                            "process": {"profiling": {"pyroscope_url": "https://p.example/?tenant=team-a"}}})
+    assert tenant.process.profiling.pyroscope_url == "https://p.example/?tenant=team-a"
 
 
 def test_ptrace_refused_is_said_in_one_line():
