@@ -237,10 +237,19 @@ class GitHubSettings(_Strict):
     repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")  # owner/name
     api_url: ServiceUrl = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
     credentials_block: str | None = None  # a prefect-github GitHubCredentials block …
-    token_env: str = "GITHUB_TOKEN"  # … or the environment variable holding the token
+    # … or the environment variable holding the token: its name ends in TOKEN, so that a run's
+    # parameters cannot send another of the worker's secrets (a passphrase, a cloud key) to api_url.
+    token_env: str = "GITHUB_TOKEN"
     freeze_label: str = "hold-for-canary"
     max_wait_seconds: float = Field(300.0, ge=0, le=3600, strict=True)  # the longest rate-limit wait golive sits out
     release_assets: StrictBool = False  # the closing attaches the release's SBOM, provenance, checksums to its release
+
+    @field_validator("token_env")
+    @classmethod
+    def _a_token_variable(cls, name: str) -> str:
+        if not re.fullmatch(r"(?:[A-Za-z_][A-Za-z0-9_]*_)?TOKEN", name):
+            raise ValueError("expected the name of an environment variable ending in _TOKEN, such as GITHUB_TOKEN")
+        return name
 
 
 class FirstNightSettings(_Strict):
