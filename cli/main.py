@@ -416,8 +416,15 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def _check_server(args: argparse.Namespace) -> None:
+    from cli.stack import StackError, asyncpg_url
+
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port: expected a port from 1 to 65535, got {args.port}")
+    if args.database not in ("sqlite", "postgresql"):
+        try:
+            asyncpg_url(args.database)
+        except StackError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def cmd_blocks_apply(args: argparse.Namespace) -> int:

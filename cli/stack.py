@@ -25,6 +25,7 @@ from pathlib import Path
 
 from cli.deployments import HEARTBEAT_SECONDS, install_safety_net
 from cli.prefect_env import ServerError, wait_until_healthy
+from golive.validation import without_credentials
 from sandbox import processes
 
 __all__ = ["POOL", "LocalPostgres", "Stack", "StackError", "asyncpg_url"]
@@ -43,7 +44,8 @@ def asyncpg_url(url: str) -> str:
     """A PostgreSQL URL in the form Prefect's server connects with (the asyncpg driver)."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
-        raise StackError(f"--database: expected sqlite, postgresql or a postgresql:// URL, got {url!r}")
+        raise StackError(f"--database: expected sqlite, postgresql or a postgresql:// URL, "
+                         f"got {without_credentials(url)!r}")
     return f"postgresql+asyncpg://{rest}"
 
 

@@ -54,6 +54,8 @@ def test_an_explicit_evidence_root_keeps_the_other_process_overrides(tmp_path, c
 @pytest.mark.parametrize(("argv", "error"), [
     (["server", "up", "--port", "70000"], "--port: expected a port from 1 to 65535, got 70000"),
     (["server", "up", "--port", "0"], "--port: expected a port from 1 to 65535, got 0"),
+    (["server", "up", "--database", "postgress://golive:s3cret@db.example/prefect"],  # its password is not echoed
+     "--database: expected sqlite, postgresql or a postgresql:// URL, got 'postgress://db.example/prefect'"),
     (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "-3", "--dry-run"],
      "--stage: expected shadow or the percentage the release was at, 1 to 100, got -3"),
     (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "250", "--dry-run"],
