@@ -39,8 +39,9 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from golive import layout
 from golive.models import Check
@@ -86,16 +87,23 @@ class Override(BaseModel):
     at: float
 
 
+# A time in the record: Unix seconds up to the year 5138, the furthest any clock here can show.
+_RECORDED_TIME = Field(None, ge=0, le=1e11)
+
+
 class Freeze(BaseModel):
     """The freeze as recorded: on or off, since when, why, and how long the budget has been back."""
 
-    frozen: bool = False
-    since: float | None = None  # when it froze (or lifted, when not frozen)
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    frozen: StrictBool = False
+    since: float | None = _RECORDED_TIME  # when it froze (or lifted, when not frozen)
     reason: str = ""
     remaining: float | None = None  # the budget's share left at the last step
     line: float = 0.10
-    above_since: float | None = None  # frozen, and above the line since then
-    exhaustion_seconds: dict[str, float | None] = Field(default_factory=dict)  # per burn window ("1h")
+    above_since: float | None = _RECORDED_TIME  # frozen, and above the line since then
+    # Per burn window ("1h"); at most as far off as a recorded time.
+    exhaustion_seconds: dict[str, Annotated[float, Field(ge=0, le=1e11)] | None] = Field(default_factory=dict)
     pull_requests: list[int] = Field(default_factory=list)  # labelled by the freeze
 
 
@@ -199,8 +207,15 @@ def budget_folder(evidence_root: str | Path, policy: BudgetSettings) -> Path:
 
 
 def _read(path: Path) -> dict | None:
-    if not path.is_file():
+    """The record at `path` as a JSON object; None when it was never written. ValueError in one
+    line when something else stands there (a folder, a file where its folder should be)."""
+    present = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
+    if present is not path:
+        if present is not None and not present.is_dir():
+            raise ValueError(f"{present.name}: not a folder; the freeze cannot be known")
         return None
+    if not path.is_file():
+        raise ValueError(f"{path.name}: not a file; the freeze cannot be known")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
@@ -214,7 +229,14 @@ def read_freeze(folder: Path) -> Freeze | None:
     """The freeze as recorded; None when no freeze was ever recorded. ValueError when the record is
     unreadable (never taken as "not frozen")."""
     data = _read(folder / FREEZE_STATE)
-    return None if data is None else Freeze.model_validate(data)
+    if data is None:
+        return None
+    try:
+        return Freeze.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(part) for part in err["loc"])[:80]
+        raise ValueError(f"{FREEZE_STATE}: {field}: {err['msg']}; the freeze cannot be known") from None
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -125,6 +125,34 @@ def test_an_unreadable_freeze_is_an_error_not_a_thaw(tmp_path):
         read_freeze(tmp_path)
 
 
+@pytest.mark.parametrize(("record", "error"), [
+    ('{"frozen": "x"}', "frozen: Input should be a valid boolean"),
+    ('{"frozen": true, "since": 1e300}', "since: Input should be less than or equal to"),
+    ('{"frozen": true, "since": NaN}', "since: Input should be a finite number"),
+    ('{"frozen": true, "exhaustion_seconds": {"1h": 1e300}}', "exhaustion_seconds.1h: Input should be less than"),
+])
+def test_a_freeze_recorded_wrong_is_one_line_and_never_a_thaw(tmp_path, record, error):
+    (tmp_path / "freeze.json").write_text(record)
+    with pytest.raises(ValueError, match=rf"^freeze\.json: {error}.*; the freeze cannot be known$"):
+        read_freeze(tmp_path)
+    assert budget_check(None, None, "1.5.0").ok  # what a thaw would have read
+
+
+def test_something_else_where_the_freeze_is_kept_is_never_a_thaw(tmp_path):
+    (tmp_path / "freeze.json").mkdir()
+    with pytest.raises(ValueError, match=r"^freeze\.json: not a file; the freeze cannot be known$"):
+        read_freeze(tmp_path)
+    (tmp_path / "evidence").write_text("a file where the evidence root should be")
+    with pytest.raises(ValueError, match=r"^evidence: not a folder; the freeze cannot be known$"):
+        read_freeze(tmp_path / "evidence" / "error-budget")
+    dangling = tmp_path / "dangling"
+    dangling.mkdir()
+    (dangling / "freeze.json").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"^freeze\.json: not a file; the freeze cannot be known$"):
+        read_freeze(dangling)
+    assert read_freeze(tmp_path / "never-written") is None
+
+
 def test_the_budget_folder_stays_in_the_evidence_root(tmp_path):
     root = tmp_path / "evidence"
     root.mkdir()
