@@ -70,8 +70,9 @@ def test_a_canary_whose_quotes_are_skewed_is_found_on_the_quote_price(sandbox, c
     assert [(f.diff.route, f.diff.field) for f in report.findings] == [(QUOTES, "body.price")], report.summary()
     finding = report.findings[0]
     assert finding.diff.raw_pct > 90 and finding.diff.noise_pct < 10
-    example = finding.examples[0]
-    assert example["candidate"] == pytest.approx(example["primary"] * 1.01, rel=1e-4)
+    # The skew itself, but for a copy answered in the market's next tick (its edge is the noise).
+    skewed = [e for e in finding.examples if e["candidate"] == pytest.approx(e["primary"] * 1.01, rel=1e-4)]
+    assert len(skewed) * 2 > len(finding.examples), finding.examples
     assert report.as_dict()["findings"][0]["examples"] == list(finding.examples)
 
 
