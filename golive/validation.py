@@ -75,6 +75,9 @@ def parse_release(text: str) -> str:
     return version
 
 
+MAX_TAG_WIDTH = 200
+
+
 def check_tag_message(template: str) -> str:
     """`template` when it formats with the closing's fields only ({green}, {total}, {release})."""
     try:
@@ -86,6 +89,8 @@ def check_tag_message(template: str) -> str:
             continue
         if field not in TAG_MESSAGE_FIELDS:
             raise ValueError(f"{{{field}}} is not a field of the message (use {{green}}, {{total}}, {{release}})")
+        if any(int(number) > MAX_TAG_WIDTH for number in re.findall(r"\d+", spec or "")):
+            raise ValueError(f"{{{field}}}: a width or precision over {MAX_TAG_WIDTH} (a tag's subject is one line)")
         if spec or conversion:
             sample = {"green": 8, "total": 8, "release": "1.4.0"}
             try:

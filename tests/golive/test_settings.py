@@ -109,6 +109,8 @@ ROWS = [
     (process(tag_message="{nope}"),
      "process.tag_message: {nope} is not a field of the message (use {green}, {total}, {release})"),
     (process(tag_message="Canary {green"), "process.tag_message: 'Canary {green': expected '}' before end of string"),
+    (process(tag_message="{green:>99999999999}"),
+     "process.tag_message: {green}: a width or precision over 200 (a tag's subject is one line)"),
     (process(tag_message="{release:d}"),
      "process.tag_message: {release}: Unknown format code 'd' for object of type 'str'"),
     # numbers and switches given as such: a string or a bool is not read as a number, nor a number as a switch
