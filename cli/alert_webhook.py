@@ -211,6 +211,10 @@ def cmd_alert_webhook(args: argparse.Namespace) -> int:
     import signal
     import sys
 
+    if not 0 <= args.port <= 65535:
+        print(f"golive alert-webhook: --port: expected a port from 0 (any free one) to 65535, got {args.port}",
+              file=sys.stderr)
+        return 2
     try:
         settings = load_settings(args.config or {}, release="0.0.0-alert-webhook")
         receiver = AlertReceiver(settings.model_dump(mode="json"), token=read_token(args.token_file),

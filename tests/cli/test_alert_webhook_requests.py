@@ -71,6 +71,16 @@ def test_the_token_comes_from_a_file_or_the_environment_and_is_required(tmp_path
         AlertReceiver({"process": {"evidence_root": str(tmp_path)}}, token="")
 
 
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_one_line(tmp_path, capsys, port):
+    from cli.main import main
+
+    (tmp_path / "token").write_text("t\n")
+    assert main(["alert-webhook", "--token-file", str(tmp_path / "token"), "--port", port]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"golive alert-webhook: --port: expected a port from 0 (any free one) to 65535, got {port}\n"
+
+
 def test_stopping_waits_for_a_rollback_under_way_and_starts_none(receiver):
     import json
     import threading
