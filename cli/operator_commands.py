@@ -33,13 +33,13 @@ def write_card(settings, out: Path, link: str | None = None, config: str = "goli
     from golive import card
     from golive.validation import write_whole
 
-    out.mkdir(parents=True, exist_ok=True)
     quick_start = out / layout.QUICK_START
-    write_whole(quick_start, card.quick_start(settings, config))
     if link is None and settings.process.github is not None:
         link = f"https://github.com/{settings.process.github.repository}/blob/HEAD/{layout.QUICK_START}"
     link = link or quick_start.resolve().as_uri()
-    png, svg = card.qr_code(link)
+    png, svg = card.qr_code(link)  # a link too long for one is refused before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    write_whole(quick_start, card.quick_start(settings, config))
     markdown = card.card_markdown(settings, layout.OPERATOR_CARD_QR_PNG, config)
     files = {layout.OPERATOR_CARD: markdown, layout.OPERATOR_CARD_HTML: card.card_html(markdown, svg, settings.release),
              layout.OPERATOR_CARD_QR_SVG: svg}
@@ -74,6 +74,8 @@ def cmd_card(args: argparse.Namespace) -> int:
         written = write_card(settings, out, args.link, args.config or "golive.yaml")
     except OSError as exc:
         raise _Exit(f"--out {escape_line(out)}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise _Exit(f"--link: {exc}") from None
     print(f"operator card v{settings.release}: QR code links to {escape_line(written.pop('link'))}")
     for path in written.values():
         print(f"  {escape_line(path)}")

@@ -195,12 +195,16 @@ def quick_start(settings: GoLiveSettings, config: str = "golive.yaml") -> str:
 
 
 def qr_code(link: str) -> tuple[bytes, str]:
-    """The QR code of `link` as PNG bytes and SVG text."""
+    """The QR code of `link` as PNG bytes and SVG text; ValueError in one line when the link is
+    too long for one (a QR code holds about 2,300 characters at this error correction)."""
     import io
 
     import segno
 
-    code = segno.make(link, error="m", micro=False)
+    try:
+        code = segno.make(link, error="m", micro=False)
+    except segno.DataOverflowError:
+        raise ValueError(f"{len(link)} characters are too many for a QR code; give a shorter link") from None
     png, svg = io.BytesIO(), io.BytesIO()
     code.save(png, kind="png", scale=6, border=2)
     code.save(svg, kind="svg", scale=6, border=2, xmldecl=False, svgclass=None, lineclass=None)

@@ -90,6 +90,14 @@ def test_a_bad_card_folder_is_one_line_and_nothing_written(tmp_path, capsys, cas
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_a_link_too_long_for_a_qr_code_is_one_line_and_nothing_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    link = "https://docs.example/" + "a" * 5000
+    assert main(["card", "--release", "1.4.0", "--link", link]) == 2
+    assert capsys.readouterr().err == "golive: --link: 5021 characters are too many for a QR code; give a shorter link\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", ["rules", "dashboard"])
 @pytest.mark.parametrize(("option", "value", "error"), [
     ("--window", "1e308", "--window: expected seconds in (0, 86400], got 1e+308"),
