@@ -338,11 +338,12 @@ def cmd_budget_override(args: argparse.Namespace) -> int:
 
     settings = _budget_settings(args)
     folder = _budget_folder(settings)
-    folder.mkdir(parents=True, exist_ok=True)
     try:
         override = record_override(folder, settings.release, args.who, args.why, time.time())
     except ValueError as exc:
         raise _Refused(f"--{exc}" if str(exc).split(":")[0] in ("who", "why", "release") else str(exc)) from None
+    except OSError as exc:
+        raise _Refused(f"{_shown(folder)}: {exc.strerror}") from None
     print(f"override recorded for v{override.release} by {_shown(override.who)}: "
           f"{_shown(folder / layout.budget_override(override.release))}")
     return 0

@@ -272,7 +272,11 @@ def record_override(folder: Path, release: str, who: str, why: str, at: float) -
     for field, value in (("who", who), ("why", why)):
         if not (value or "").strip():
             raise ValueError(f"{field}: an override names who decided and why; {field} is empty")
-    override = Override(release=release, who=who.strip(), why=why.strip(), at=at)
+    try:
+        override = Override(release=release, who=who.strip(), why=why.strip(), at=at)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValueError(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
     _write_json(folder / layout.budget_override(release), override.model_dump())
     return override
 

@@ -26,8 +26,22 @@ def test_override_is_recorded_and_refused_without_who(tmp_path, capsys):
                  "--who", " ", "--why", "hotfix"]) == 2
     assert capsys.readouterr().err.strip() == ("golive budget override: --who: an override names who decided "
                                                "and why; who is empty")
-    assert not (tmp_path / "error-budget" / "override_1.5.0.json").exists()
+    assert list(tmp_path.iterdir()) == []  # nothing half-written, not even its folder
+    assert main(["budget", "override", "--evidence-root", str(tmp_path), "--release", "1.5.0",
+                 "--who", "me", "--why", "w" * 2001]) == 2
+    assert capsys.readouterr().err == "golive budget override: --why: String should have at most 2000 characters\n"
+    assert list(tmp_path.iterdir()) == []
     assert main(["budget", "override", "--evidence-root", str(tmp_path), "--release", "1.5.0",
                  "--who", "Ayşe", "--why", "hotfix"]) == 0
     recorded = json.loads((tmp_path / "error-budget" / "override_1.5.0.json").read_text())
     assert (recorded["release"], recorded["who"], recorded["why"]) == ("1.5.0", "Ayşe", "hotfix")
+
+
+def test_a_file_where_the_evidence_root_should_be_is_one_line(tmp_path, capsys):
+    (tmp_path / "evidence").write_text("x")
+    assert main(["budget", "override", "--evidence-root", str(tmp_path / "evidence"), "--release", "1.5.0",
+                 "--who", "me", "--why", "hotfix"]) == 2
+    folder = tmp_path / "evidence" / "error-budget"
+    assert capsys.readouterr().err == f"golive budget override: {folder}: Not a directory\n"
+    assert main(["budget", "status", "--evidence-root", str(tmp_path / "evidence")]) == 2
+    assert capsys.readouterr().err == "golive budget status: evidence: not a folder; the freeze cannot be known\n"
