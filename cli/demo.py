@@ -27,6 +27,7 @@ from golive.settings import merge_settings
 from golive.signals import readiness_queries
 from golive.stage import SHADOW_STAGE, stage_name
 from golive.warroom import COLUMNS, cell_text
+from sandbox.faults import FAULTS, FaultError, checked_faults
 
 __all__ = ["DemoFault", "demo_settings", "parse_fault", "run_demo"]
 
@@ -54,11 +55,15 @@ def parse_fault(text: str, at_stage: int | None) -> DemoFault:
         if not eq or not name:
             raise ValueError(f"--fault: expected NAME=VALUE, got {item!r}")
         values[name] = value
+    try:
+        checked_faults(values, tuple(FAULTS), "unknown fault")
+    except FaultError as exc:
+        raise ValueError(f"--fault: {exc}") from None
     return DemoFault(track, values, at_stage)
 
 
 def demo_settings(release: str, sandbox_settings: dict, stage_seconds: float, interval: float,
-                  evidence_root: str) -> dict:
+                  evidence_root: str, pyroscope_url: str | None = None) -> dict:
     """Compressed runbook timings: every stage `stage_seconds`, holds of three intervals, a hold
     budget of two holds, a five-second blast-radius drill (runbook: 30), the shadow stage's
     browser loading a page a second on each track (by default 12 a minute), and the
@@ -72,7 +77,8 @@ def demo_settings(release: str, sandbox_settings: dict, stage_seconds: float, in
                    "shadow": {"browser_pages_per_minute": 60.0},
                    "judge": {"min_seconds": 3 * interval, "min_requests": 20, "min_keyed_requests": 5,
                              "relative_tolerance": 0.5}},
-        "process": {"evidence_root": evidence_root, "blast_radius_seconds": 5},
+        "process": {"evidence_root": evidence_root, "blast_radius_seconds": 5,
+                    **({"profiling": {"pyroscope_url": pyroscope_url}} if pyroscope_url else {})},
     })
 
 
@@ -198,7 +204,6 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
     console = console or Console(width=None if Console().is_terminal else 120)
     from sandbox.control import Sandbox, default_workdir
 
-    _ensure_signing_key(console)
     # The server boots while the sandbox does: neither needs the other until the go-live.
     server = start_a_server_of_its_own()
     with console.status("starting the sandbox (Prometheus, nginx, stable and canary, load) and a temporary "
@@ -207,11 +212,11 @@ def run_demo(release: str, faults: list[DemoFault], stage_seconds: float, interv
                              rate=rate, probe_rate=5, free_ports=True, owner_pid=os.getpid(),
                              ready_queries=readiness_queries())
     try:
+        _ensure_signing_key(console)
         with console.status("waiting for the temporary Prefect server …"):
             server.ready()
-        settings = demo_settings(release, sandbox.golive_settings(), stage_seconds, interval, evidence_root)
-        if pyroscope_url:
-            settings = merge_settings(settings, {"process": {"profiling": {"pyroscope_url": pyroscope_url}}})
+        settings = demo_settings(release, sandbox.golive_settings(), stage_seconds, interval, evidence_root,
+                                 pyroscope_url)
         folder = Path(evidence_root) / f"v{release}"
         from golive.settings import load_settings
 

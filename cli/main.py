@@ -137,8 +137,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"--rate: expected {unit} in (0, {most:g}], got {args.rate:g}")
     if args.stage_seconds < 3 * args.interval:
         raise UsageError("--stage-seconds: at least three intervals (--interval) per stage")
-    return run_demo(args.release, faults, args.stage_seconds, args.interval, args.rate, args.evidence_root,
-                    pyroscope_url=args.pyroscope)
+    from cli.demo import demo_settings
+    from golive.settings import SettingsError, load_settings
+    from sandbox.control import SandboxError
+
+    try:  # the demo's settings but the sandbox's ports, checked before anything starts
+        load_settings(demo_settings(args.release, {}, args.stage_seconds, args.interval, args.evidence_root,
+                                    args.pyroscope))
+    except SettingsError as exc:
+        raise UsageError(str(exc).replace("process.evidence_root", "--evidence-root")
+                         .replace("process.profiling.pyroscope_url", "--pyroscope")) from None
+    try:
+        return run_demo(args.release, faults, args.stage_seconds, args.interval, args.rate, args.evidence_root,
+                        pyroscope_url=args.pyroscope)
+    except SandboxError as exc:
+        print(f"golive demo: {exc}", file=sys.stderr)
+        return 1
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:

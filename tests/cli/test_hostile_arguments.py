@@ -83,6 +83,11 @@ def test_a_number_that_makes_no_sense_is_refused_before_anything_starts(tmp_path
     ("--rate", "5000", "--rate: expected requests a second in (0, 1000], got 5000"),
     ("--interval", "-1", "--interval: expected seconds in (0, 86400], got -1"),
     ("--stage-seconds", "inf", "--stage-seconds: expected seconds in (0, 86400], got inf"),
+    ("--fault", "canary:nope=1", "--fault: nope: unknown fault (known: latency_ms, error_rate, ws_stall"),
+    ("--fault", "canary:latency_ms=abc", "--fault: latency_ms: expected a number, got 'abc'"),
+    ("--fault", "canary:error_rate=2", "--fault: error_rate: expected a number in [0, 1], got 2"),
+    ("--pyroscope", "notaurl", "--pyroscope: expected an http:// or https:// URL with a host"),
+    ("--evidence-root", "", "--evidence-root: String should have at least 1 character"),
 ])
 def test_a_demo_of_timings_or_load_that_make_no_sense_is_refused_before_anything_starts(
         tmp_path, capsys, monkeypatch, option, value, error):
@@ -95,7 +100,7 @@ def test_a_demo_of_timings_or_load_that_make_no_sense_is_refused_before_anything
     monkeypatch.chdir(tmp_path)
     assert main(["demo", option, value]) == 2
     captured = capsys.readouterr()
-    assert (captured.out, captured.err) == ("", f"golive: {error}\n")
+    assert captured.out == "" and captured.err.startswith(f"golive: {error}") and captured.err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -140,3 +145,17 @@ def test_a_path_given_on_the_command_line_is_echoed_on_one_line(tmp_path, capsys
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and not any(line.startswith("key id:      forged") for line in lines)
     assert lines[0].startswith(f"added go-live/v9.9.9 to {tmp_path}/x\\nkey id:      forged/prefect.yaml; ")
+
+
+def test_a_sandbox_that_cannot_start_for_the_demo_is_one_line(tmp_path, capsys, monkeypatch):
+    import cli.demo
+    from sandbox.control import SandboxError
+
+    def refused(*args, **kwargs):
+        raise SandboxError("a sandbox already runs in /tmp/golive-sandbox-demo; stop it with `golive sandbox down`")
+
+    monkeypatch.setattr(cli.demo, "run_demo", refused)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 1
+    assert capsys.readouterr().err == ("golive demo: a sandbox already runs in /tmp/golive-sandbox-demo; "
+                                       "stop it with `golive sandbox down`\n")
