@@ -60,6 +60,9 @@ def _check_numbers(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if value is not None and not (math.isfinite(value) and 0 < value <= most):
             raise _Exit(f"--{name.replace('_', '-')}: expected seconds in (0, {most:g}], got {value:g}")
+    stage_seconds, interval = getattr(args, "stage_seconds", None), getattr(args, "interval", None)
+    if stage_seconds is not None and interval is not None and stage_seconds < 3 * interval:
+        raise _Exit("--stage-seconds: at least three intervals (--interval) per stage")
     base = getattr(args, "port_base", None)
     if base is not None and not PORT_BASES[0] <= base <= PORT_BASES[1]:
         raise _Exit(f"--port-base: expected a port from {PORT_BASES[0]} to {PORT_BASES[1]} (the sandbox's ports run "
@@ -120,8 +123,6 @@ def sandbox_config(sandbox, stage_seconds: float, interval: float) -> dict:
 def _config_text(sandbox, args: argparse.Namespace) -> str:
     import yaml
 
-    if args.stage_seconds < 3 * args.interval:
-        raise _Exit("--stage-seconds: at least three intervals (--interval) per stage")
     header = (f"{CONFIG_MARK} the sandbox in {_shown(sandbox.workdir)}, stages of {args.stage_seconds:g} s judged "
               f"every {args.interval:g} s.\n# Rewritten by `golive sandbox up`; `golive blocks apply` saves it as "
               "blocks.\n")

@@ -53,6 +53,7 @@ def test_the_sandbox_config_is_the_four_sections_of_the_settings(tmp_path):
     (["config", "--interval", "0"], "--interval: expected seconds in (0, 86400], got 0"),
     (["config", "--interval", "-4", "--stage-seconds", "-30"],
      "--stage-seconds: expected seconds in (0, 86400], got -30"),
+    (["up", "--interval", "5"], "--stage-seconds: at least three intervals (--interval) per stage"),
 ])
 def test_a_number_that_makes_no_sense_is_one_line_and_nothing_starts(tmp_path, capsys, monkeypatch, argv, error):
     from sandbox.control import Sandbox
