@@ -87,7 +87,7 @@ class _Strict(BaseModel):
 class KubernetesSettings(_Strict):
     """Where the release runs in a cluster and which objects carry its traffic split."""
 
-    namespace: str = Field("default", min_length=1)
+    namespace: str = "default"
     credentials_block: str | None = None  # a `golive kubernetes cluster` block …
     kubeconfig: PathText | None = None  # … or this kubeconfig file (default: $KUBECONFIG, ~/.kube/config) …
     context: str | None = None
@@ -109,6 +109,23 @@ class KubernetesSettings(_Strict):
     shadow_service: str | None = Field(None, max_length=63)
     shadow_port: StrictInt | None = Field(None, ge=1, le=65535)
     cluster_domain: str = Field("cluster.local", max_length=253)  # the mirror's address: <service>.<ns>.svc.<this>
+
+    @field_validator("namespace", "stable_service", "canary_service", "container")
+    @classmethod
+    def _label(cls, name: str | None) -> str | None:
+        # Used in the API's paths and in objects golive writes: a DNS label, as Kubernetes names them.
+        if name is not None and not re.fullmatch(DNS_LABEL, name):
+            raise ValueError(f"expected a Kubernetes name (lower-case letters, digits and -, at most 63), "
+                             f"got {escape_line(name)[:80]!r}")
+        return name
+
+    @field_validator("ingress", "canary_ingress", "http_route", "canary_deployment")
+    @classmethod
+    def _object_name(cls, name: str | None) -> str | None:
+        if name is not None and not (len(name) <= 253 and re.fullmatch(rf"{DNS_LABEL}(\.{DNS_LABEL})*", name)):
+            raise ValueError(f"expected a Kubernetes object's name (lower-case letters, digits, - and .), "
+                             f"got {escape_line(name)[:80]!r}")
+        return name
 
     @field_validator("shadow_service")
     @classmethod
@@ -133,9 +150,6 @@ class KubernetesSettings(_Strict):
         if self.shadow_port is None:
             raise _FieldError("shadow_port: needed with shadow_service (the Service's port where every request "
                               "is shadow traffic)")
-        if not re.fullmatch(DNS_LABEL, self.namespace):
-            raise _FieldError(f"namespace: expected a namespace's name to address shadow_service, "
-                              f"got {escape_line(self.namespace)[:80]!r}")
         return self
 
     @property
@@ -231,6 +245,14 @@ class SigningSettings(_Strict):
 class GitSettings(_Strict):
     repo: PathText | None = "."  # the release's source work tree; None: no repository to check or tag
     remote: str = "origin"
+
+    @field_validator("remote")
+    @classmethod
+    def _a_remotes_name(cls, name: str) -> str:
+        # Never an option of git's: `--upload-pack=…` would run a command.
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,99}", name):
+            raise ValueError(f"expected a git remote's name such as origin, got {escape_line(name)[:80]!r}")
+        return name
 
 
 class GitHubSettings(_Strict):

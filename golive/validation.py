@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 __all__ = [
     "MAX_RELEASE_LENGTH", "REDACTED", "TAG_MESSAGE_FIELDS", "check_output_path", "check_service_url",
-    "check_tag_message", "error_line", "escape_line", "http_auth", "names_a_secret", "one_line", "parse_release", "redacted",
-    "without_credentials", "without_credentials_in", "write_whole",
+    "check_tag_message", "error_line", "escape_line", "http_auth", "names_a_secret", "one_line", "parse_release",
+    "redacted", "without_credentials", "without_credentials_in", "write_whole",
 ]
 
 # The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
@@ -156,6 +156,12 @@ def check_service_url(url: str) -> str:
         raise ValueError("expected an http:// or https:// URL with a host")
     if "@" in parts.netloc:
         raise ValueError("credentials in the URL are refused: name a Secret block instead")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ValueError("expected the URL's port to be a number from 1 to 65535")
     if any(names_a_secret(key) or key.lower() in _QUERY_SECRET_WORDS for key, _ in parse_qsl(parts.query, True)):
         raise ValueError("a secret in the URL's query is refused: name a Secret block instead")
     return url
@@ -170,7 +176,8 @@ def http_auth(secret: object, where: str) -> tuple[dict[str, str], tuple[str, st
     token = secret.get("token") if isinstance(secret, dict) else secret
     if isinstance(token, str) and token.strip() and "\n" not in token.strip():
         return {"Authorization": f"Bearer {token.strip()}"}, None
-    raise ValueError(f"{where}: expected a bearer token, {{\"token\": …}} or {{\"username\": …, \"password\": …}}")
+    raise ValueError(f"{where}: expected a bearer token, {{\"token\": …}} "
+                     f"or {{\"username\": …, \"password\": …}}")
 
 
 REDACTED = "***"
@@ -200,8 +207,9 @@ def _masked_urls(text: str) -> str:
 def redacted(data: object) -> object:
     """`data` (settings, a record, a message) safe to write or show: every URL's user and password
     masked as `***`, and every value under a key that names a secret (token, password, passphrase,
-    secret, authorization, api_key, jwt, cookie, credential, session_id, otp; plurals too) masked whole. Keys that name where a secret is kept
-    (`*_block`, `*_env`, `*_file`, `*_path`) keep their value. A new object; `data` is untouched."""
+    secret, authorization, api_key, jwt, cookie, credential, session_id, otp; plurals too) masked
+    whole. Keys that name where a secret is kept (`*_block`, `*_env`, `*_file`, `*_path`) keep their
+    value. A new object; `data` is untouched."""
     if isinstance(data, dict):
         return {key: REDACTED if names_a_secret(key) and value not in (None, "") else redacted(value)
                 for key, value in data.items()}

@@ -104,6 +104,12 @@ ROWS = [
     # addresses: never with credentials
     ({"prometheus": {"url": "https://u:p@prometheus.internal"}},
      "prometheus.url: credentials in the URL are refused: name a Secret block instead"),
+    ({"prometheus": {"url": "http://prometheus:99999"}},
+     "prometheus.url: expected the URL's port to be a number from 1 to 65535"),
+    ({"target": {"traffic_url": "http://router:abc/"}},
+     "target.traffic_url: expected the URL's port to be a number from 1 to 65535"),
+    (process(git={"remote": "--upload-pack=touch x"}),
+     "process.git.remote: expected a git remote's name such as origin, got '--upload-pack=touch x'"),
     ({"target": {"canary_url": "ftp://canary"}}, "target.canary_url: expected an http:// or https:// URL with a host"),
     # the closing's tag message, checked at load rather than at the closing
     (process(tag_message="{nope}"),
@@ -271,7 +277,13 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", **cluster_router(shadow_service="spark$request_uri;", shadow_port=8081)},
          "target.router.kubernetes.shadow_service: expected a Service's name"),
         ({"release": "1.0.0", **cluster_router(shadow_service="spark-shadow", shadow_port=8081, namespace="Shop_1")},
-         "target.router.kubernetes.namespace: expected a namespace's name to address shadow_service"),
+         "target.router.kubernetes.namespace: expected a Kubernetes name (lower-case letters, digits and -, "
+         "at most 63), got 'Shop_1'"),
+        ({"release": "1.0.0", **cluster_router(ingress="", canary_deployment="../x")},
+         "target.router.kubernetes.ingress: expected a Kubernetes object's name"),
+        ({"release": "1.0.0", **cluster_router(canary_deployment="../x")},
+         "target.router.kubernetes.canary_deployment: expected a Kubernetes object's name (lower-case letters, digits, "
+         "- and .), got '../x'"),
         ({"release": "1.0.0", **cluster_router(cluster_domain="cluster.local;")},
          "target.router.kubernetes.cluster_domain: expected a DNS domain"),
     ],
