@@ -118,7 +118,11 @@ def cmd_attest(args: argparse.Namespace) -> int:
     from cli.prefect_env import configure_prefect
 
     project, out = Path(args.project), Path(args.out)
-    if not (project / "pyproject.toml").is_file():
+    try:
+        has_pyproject = (project / "pyproject.toml").is_file()
+    except OSError as exc:  # a name too long, a loop of links
+        raise _Refused(f"--project: {escape_line(project)[:120]}: {exc.strerror}") from None
+    if not has_pyproject:
         raise _Refused(f"--project: {escape_line(project)} has no pyproject.toml")
     key = _signing_key(args.key)
     from tasks.gpg import GPG_KEY_ENV

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cli.prefect_env import ServerError
 from golive import layout
-from golive.validation import escape_line
+from golive.validation import check_output_path, escape_line
 
 __all__ = ["main"]
 
@@ -607,12 +607,17 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
+    from golive.settings import SigningSettings
     from golive.signing import SigningError, SigningKey, generate_key
 
     try:
+        if Path(args.dir) != Path(SigningSettings().key_path).parent:  # the default is made with its parents
+            check_output_path(args.dir, folder=True)
         private_path, public_path = generate_key(args.dir)
-    except SigningError as exc:
-        raise UsageError(str(exc)) from None
+    except (SigningError, ValueError) as exc:
+        raise UsageError(f"--dir {exc}" if isinstance(exc, ValueError) else str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--dir {escape_line(args.dir)[:120]}: {exc.strerror}") from None
     print(f"private key: {escape_line(private_path)} (mode 0600; keep it out of git and evidence)")
     print(f"public key:  {escape_line(public_path)}")
     print(f"key id:      {SigningKey.from_file(private_path).keyid}")

@@ -209,13 +209,16 @@ def budget_folder(evidence_root: str | Path, policy: BudgetSettings) -> Path:
 def _read(path: Path) -> dict | None:
     """The record at `path` as a JSON object; None when it was never written. ValueError in one
     line when something else stands there (a folder, a file where its folder should be)."""
-    present = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
-    if present is not path:
-        if present is not None and not present.is_dir():
-            raise ValueError(f"{present.name}: not a folder; the freeze cannot be known")
-        return None
-    if not path.is_file():
-        raise ValueError(f"{path.name}: not a file; the freeze cannot be known")
+    try:
+        present = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
+        if present is not path:
+            if present is not None and not present.is_dir():
+                raise ValueError(f"{present.name}: not a folder; the freeze cannot be known")
+            return None
+        if not path.is_file():
+            raise ValueError(f"{path.name}: not a file; the freeze cannot be known")
+    except OSError as exc:  # a name too long, a loop of links
+        raise ValueError(f"{path.name}: {exc.strerror}; the freeze cannot be known") from None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:

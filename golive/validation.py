@@ -106,6 +106,13 @@ def check_output_path(path: str | os.PathLike, folder: bool = False) -> Path:
     otherwise, before anything is written; a missing parent is not made (a typo would make a tree)."""
     target = Path(path)
     shown = escape_line(target)
+    try:
+        return _checked_output_path(target, shown, folder)
+    except OSError as exc:  # a name too long, a loop of links: the system's words for it
+        raise ValueError(f"{shown[:120]}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _checked_output_path(target: Path, shown: str, folder: bool) -> Path:
     parent = target.parent
     if not parent.is_dir():
         reason = "does not exist" if not parent.exists() else "is not a folder"

@@ -159,3 +159,24 @@ def test_a_sandbox_that_cannot_start_for_the_demo_is_one_line(tmp_path, capsys, 
     assert main(["demo"]) == 1
     assert capsys.readouterr().err == ("golive demo: a sandbox already runs in /tmp/golive-sandbox-demo; "
                                        "stop it with `golive sandbox down`\n")
+
+
+TOO_LONG = "x" * 300  # a file name longer than the system's 255 bytes: its calls raise, they do not answer False
+
+
+@pytest.mark.parametrize("argv", [
+    ["keys", "init", "--dir", TOO_LONG],
+    ["keys", "init", "--dir", "missing/keys"],  # a missing parent is not made: a typo would make a tree
+    ["rules", "--out", TOO_LONG],
+    ["card", "--release", "1.4.0", "--out", TOO_LONG],
+    ["budget", "status", "--evidence-root", TOO_LONG],
+    ["budget", "override", "--release", "1.5.0", "--who", "me", "--why", "x", "--evidence-root", TOO_LONG],
+    ["attest", "--project", TOO_LONG],
+])
+def test_a_path_the_system_refuses_is_one_line_and_nothing_written(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert "File name too long" in captured.err or "missing does not exist" in captured.err
+    assert list(tmp_path.iterdir()) == []
