@@ -235,8 +235,8 @@ def _add_target_options(p: argparse.ArgumentParser, release_required: bool = Fal
 def cmd_rollback(args: argparse.Namespace) -> int:
     from cli.prefect_env import configure_prefect, server_configured
 
-    configure_prefect()
     settings = _target_settings(args, release=args.release)
+    configure_prefect()
     from flows.rollback import roll_back, roll_back_without_the_server, rollback_outcome
 
     # With no server configured, Prefect would first start a temporary one (16 s to weight 0
@@ -262,8 +262,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_go_live(args: argparse.Namespace) -> int:
     from cli.prefect_env import configure_prefect, use_a_server_of_its_own
 
-    configure_prefect()
     settings = _target_settings(args, release=args.release)
+    configure_prefect()
     use_a_server_of_its_own()
     from cli.interrupt import Interrupted, run_rolling_back_on_interrupt
     from flows.go_live import go_live
@@ -492,8 +492,14 @@ def cmd_blocks_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    from uuid import UUID
+
     from cli.prefect_env import configure_prefect
 
+    try:
+        UUID(args.run_id)
+    except ValueError:
+        raise UsageError(f"run_id: expected a flow run's id (a UUID), got {escape_line(args.run_id)[:80]!r}") from None
     configure_prefect()
     from tasks.approval import resume_stage
 

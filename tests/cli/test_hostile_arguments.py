@@ -180,3 +180,18 @@ def test_a_path_the_system_refuses_is_one_line_and_nothing_written(tmp_path, cap
     assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert "File name too long" in captured.err or "missing does not exist" in captured.err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    (["approve", "not-a-uuid", "--approver", "me"], "run_id: expected a flow run's id (a UUID), got 'not-a-uuid'"),
+    (["rollback", "--release", "1.4.0", "--reason", "x", "--config", "bad.yaml"],
+     "policy.stages: Input should be a valid tuple"),
+    (["go-live", "--release", "1.4.0", "--config", "bad.yaml"], "policy.stages: Input should be a valid tuple"),
+])
+def test_a_command_for_prefect_refuses_its_input_before_making_prefects_home(tmp_path, capsys, monkeypatch, argv,
+                                                                               error):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("policy: {stages: 5}\n")
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"golive: {error}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no .golive/prefect
