@@ -81,7 +81,9 @@ class _Strict(BaseModel):
     # Every number finite: an infinite dwell or budget waits forever, a NaN compares false everywhere.
     # Numbers and switches are given as such (each Field says strict): "900" or true is not a
     # duration, 1 or "yes" not a switch.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # No text is empty: an empty block name, query, path or label is a mistake that would surface
+    # mid go-live as a strange error; a field that may be absent is None.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_min_length=1)
 
 
 class KubernetesSettings(_Strict):
@@ -286,7 +288,8 @@ class FirstNightSettings(_Strict):
 
 
 class GameDaySettings(_Strict):
-    folder: str = "game-day"  # under process.evidence_root, a folder a day: game-day/<YYYYMMDD>
+    # Under process.evidence_root, a folder a day: game-day/<YYYYMMDD> (its own check names an empty one).
+    folder: str = Field("game-day", min_length=0)
     burst_requests: int = Field(100, ge=2, le=100_000, strict=True)
     burst_parallel: int = Field(10, ge=1, le=100, strict=True)
     outbox_window_seconds: float = Field(60.0, gt=0, le=DAY, strict=True)
@@ -592,7 +595,9 @@ class ProcessSettings(_Strict):
 class GoLiveSettings(_Strict):
     """The release and the four sections, each the settings one block holds."""
 
-    release: str  # a SemVer 2.0 version: it names the evidence folder, the git tag, the deployment
+    # A SemVer 2.0 version: it names the evidence folder, the git tag, the deployment (its own check
+    # names an empty one).
+    release: str = Field(min_length=0)
     policy: PolicySettings = PolicySettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     target: TargetSettings = TargetSettings()

@@ -279,8 +279,11 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", **cluster_router(shadow_service="spark-shadow", shadow_port=8081, namespace="Shop_1")},
          "target.router.kubernetes.namespace: expected a Kubernetes name (lower-case letters, digits and -, "
          "at most 63), got 'Shop_1'"),
-        ({"release": "1.0.0", **cluster_router(ingress="", canary_deployment="../x")},
+        ({"release": "1.0.0", **cluster_router(ingress="Spark_1")},
          "target.router.kubernetes.ingress: expected a Kubernetes object's name"),
+        ({"release": "1.0.0", "prometheus": {"traffic_total_query": ""}},
+         "prometheus.traffic_total_query: String should have at least 1 character"),
+        ({"release": "1.0.0", "process": {"notify_block": ""}}, "process.notify_block: String should have at least"),
         ({"release": "1.0.0", **cluster_router(canary_deployment="../x")},
          "target.router.kubernetes.canary_deployment: expected a Kubernetes object's name (lower-case letters, digits, "
          "- and .), got '../x'"),
