@@ -236,6 +236,13 @@ class SigningSettings(_Strict):
     required: StrictBool = True  # a key that fails stops the seal; false: the link is written unsigned
     gpg_key: str | None = None  # a GnuPG key (fingerprint or user id) signing the release's SHA256SUMS
 
+    @field_validator("key_path", "public_key_path")
+    @classmethod
+    def _a_file(cls, path: str | None) -> str | None:
+        if path is not None and (path.endswith(("/", "/.", "/..")) or Path(path).name in ("", ".", "..")):
+            raise ValueError(f"expected a key file's path, got {escape_line(path)[:80]!r}")
+        return path
+
     @property
     def public_path(self) -> Path:
         if self.public_key_path:

@@ -284,6 +284,10 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", "prometheus": {"traffic_total_query": ""}},
          "prometheus.traffic_total_query: String should have at least 1 character"),
         ({"release": "1.0.0", "process": {"notify_block": ""}}, "process.notify_block: String should have at least"),
+        ({"release": "1.0.0", "process": {"signing": {"key_path": "/"}}},
+         "process.signing.key_path: expected a key file's path, got '/'"),
+        ({"release": "1.0.0", "process": {"signing": {"key_path": "keys/"}}},
+         "process.signing.key_path: expected a key file's path, got 'keys/'"),
         ({"release": "1.0.0", **cluster_router(canary_deployment="../x")},
          "target.router.kubernetes.canary_deployment: expected a Kubernetes object's name (lower-case letters, digits, "
          "- and .), got '../x'"),
