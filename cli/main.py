@@ -309,8 +309,11 @@ def cmd_flight_check(args: argparse.Namespace) -> int:
     from golive.evidence import EvidenceLedger
     from cli.prefect_env import configure_prefect
 
-    settings = _target_settings(args, release=args.release,
-                                process={"blast_radius_seconds": args.blast_radius_seconds})
+    try:
+        settings = _target_settings(args, release=args.release,
+                                    process={"blast_radius_seconds": args.blast_radius_seconds})
+    except UsageError as exc:  # the option, as the user gave it
+        raise UsageError(str(exc).replace("process.blast_radius_seconds", "--blast-radius-seconds")) from None
     configure_prefect()
     from flows.flight_check import flight_check
     from tasks.prefect_api import GoLiveLocked, go_live_lock

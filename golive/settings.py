@@ -693,12 +693,17 @@ def merge_settings(base: dict, *changes: dict) -> dict:
     return merged
 
 
+# The type pydantic names inside a field's place (`dict[constrained-str,nullable[…]]`, `[key]`): no setting.
+_TYPE_TAG = re.compile(r"[a-z-]*\[.*\]")
+
+
 def settings_error(exc: ValidationError, section: str | None = None) -> SettingsError:
     """A validation error of the settings, or of their `section` alone, as one line naming the
     field (`policy.stages: the last stage must be 100`)."""
     err = exc.errors()[0]
     message = err["msg"].removeprefix("Value error, ")
-    where = ([section] if section else []) + [_field_name(p) for p in err["loc"]]
+    fields = [_field_name(part) for part in err["loc"] if not _TYPE_TAG.fullmatch(str(part))]
+    where = ([section] if section else []) + fields
     if isinstance(err.get("ctx", {}).get("error"), _FieldError):
         field, message = message.split(": ", 1)
         where.append(field)

@@ -195,3 +195,11 @@ def test_a_command_for_prefect_refuses_its_input_before_making_prefects_home(tmp
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith(f"golive: {error}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no .golive/prefect
+
+
+def test_the_flight_checks_drill_length_is_named_as_its_option(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "golive.yaml").write_text("policy: {}\n")
+    assert main(["flight-check", "--release", "1.4.0", "--config", "golive.yaml", "--blast-radius-seconds", "-1"]) == 2
+    assert capsys.readouterr().err == "golive: --blast-radius-seconds: Input should be greater than 0\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["golive.yaml"]

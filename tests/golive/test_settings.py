@@ -284,6 +284,8 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", "prometheus": {"traffic_total_query": ""}},
          "prometheus.traffic_total_query: String should have at least 1 character"),
         ({"release": "1.0.0", "process": {"notify_block": ""}}, "process.notify_block: String should have at least"),
+        ({"release": "1.0.0", "policy": {"signals": None}}, "policy.signals: Input should be a valid dictionary"),
+        ({"release": "1.0.0", "policy": {"signals": {1: {}}}}, "policy.signals.1: Input should be a valid string"),
         ({"release": "1.0.0", "process": {"signing": {"key_path": "/"}}},
          "process.signing.key_path: expected a key file's path, got '/'"),
         ({"release": "1.0.0", "process": {"signing": {"key_path": "keys/"}}},
