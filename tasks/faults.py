@@ -3,14 +3,15 @@ and on a real system the team's own chaos command."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import time
 
-import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from golive.validation import without_environment_secrets
 from tasks.http_client import shared_client
 
 
@@ -30,12 +31,15 @@ def switch_faults_off(admin_url: str) -> dict:
 
 @task(name="run the chaos command", cache_policy=NO_CACHE)
 def run_command(command: str, timeout_seconds: float = 1800) -> dict:
-    """Run `command` (no shell); its exit code, the tail of its output, how long it took."""
+    """Run `command` (no shell); its exit code, the tail of its output, how long it took. The
+    command gets this process's environment (a team's chaos tool may need its credentials); what
+    it prints of a secret variable's value (`set -x`, `env`) is masked in the record."""
     started = time.monotonic()
     try:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=timeout_seconds)
-        code, output = done.returncode, (done.stdout + done.stderr)[-4000:]
+        code, output = done.returncode, done.stdout + done.stderr
     except (OSError, subprocess.TimeoutExpired) as exc:
         code, output = None, str(exc)
-    return {"command": command, "exit_code": code, "output_tail": output,
+    output = without_environment_secrets(output, os.environ)
+    return {"command": command, "exit_code": code, "output_tail": output[-4000:],
             "seconds": round(time.monotonic() - started, 2)}
