@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from golive import layout
 from golive.models import Check
-from golive.validation import write_whole
+from golive.validation import escape_line, write_whole
 
 __all__ = ["FREEZE_STATE", "BudgetSettings", "Freeze", "Override", "budget_check", "budget_folder",
            "exhaustion_seconds", "freeze_reason", "freeze_step", "read_freeze", "read_override", "record_change",
@@ -53,6 +53,7 @@ __all__ = ["FREEZE_STATE", "BudgetSettings", "Freeze", "Override", "budget_check
 
 FREEZE_STATE = layout.BUDGET_FREEZE
 HOUR = 3600.0
+_A_CENTURY = 100 * 365.25 * 24 * HOUR
 
 
 class BudgetSettings(BaseModel):
@@ -84,7 +85,7 @@ class Override(BaseModel):
     release: str
     who: str = Field(min_length=1, max_length=200)
     why: str = Field(min_length=1, max_length=2000)
-    at: float
+    at: float = Field(ge=0, le=1e11)  # Unix seconds (NaN and the far future refused)
 
 
 # A time in the record: Unix seconds up to the year 5138, the furthest any clock here can show.
@@ -94,7 +95,7 @@ _RECORDED_TIME = Field(None, ge=0, le=1e11)
 class Freeze(BaseModel):
     """The freeze as recorded: on or off, since when, why, and how long the budget has been back."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid")  # the writer writes every field; a misspelt one is no record of it
 
     frozen: StrictBool = False
     since: float | None = _RECORDED_TIME  # when it froze (or lifted, when not frozen)
@@ -102,15 +103,15 @@ class Freeze(BaseModel):
     remaining: float | None = None  # the budget's share left at the last step
     line: float = 0.10
     above_since: float | None = _RECORDED_TIME  # frozen, and above the line since then
-    # Per burn window ("1h"); at most as far off as a recorded time.
-    exhaustion_seconds: dict[str, Annotated[float, Field(ge=0, le=1e11)] | None] = Field(default_factory=dict)
+    # Per burn window ("1h"); a slow burn puts it centuries away, so no bound but 0.
+    exhaustion_seconds: dict[str, Annotated[float, Field(ge=0)] | None] = Field(default_factory=dict)
     pull_requests: list[int] = Field(default_factory=list)  # labelled by the freeze
 
 
 def exhaustion_seconds(remaining: float | None, burn: float | None, period_hours: float) -> float | None:
     """Seconds until the budget is spent at `burn`: remaining × period ÷ burn; 0 once it is
     spent; None while nothing burns or nothing is known."""
-    if remaining is None or burn is None or not math.isfinite(burn):
+    if remaining is None or burn is None or not (math.isfinite(burn) and math.isfinite(remaining)):
         return None
     if remaining <= 0:
         return 0.0
@@ -123,6 +124,8 @@ def spoken_duration(seconds: float | None) -> str:
     """`5 h 40 m`, `2 d 3 h`, `12 m`; `never at this rate` for None."""
     if seconds is None:
         return "never at this rate"
+    if not seconds < _A_CENTURY:  # infinite too
+        return "over 100 years"
     minutes = int(seconds // 60)
     days, hours, minutes = minutes // 1440, minutes % 1440 // 60, minutes % 60
     if days:
@@ -206,40 +209,48 @@ def budget_folder(evidence_root: str | Path, policy: BudgetSettings) -> Path:
     return folder
 
 
-def _read(path: Path) -> dict | None:
+def _read(path: Path, what: str = "the freeze") -> dict | None:
     """The record at `path` as a JSON object; None when it was never written. ValueError in one
-    line when something else stands there (a folder, a file where its folder should be)."""
+    line, saying that `what` cannot be known, when it cannot be read or something else stands
+    there (a folder, a file where its folder should be)."""
+    unknown = f"{what} cannot be known"
     try:
         present = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
         if present is not path:
             if present is not None and not present.is_dir():
-                raise ValueError(f"{present.name}: not a folder; the freeze cannot be known")
+                raise ValueError(f"{escape_line(present.name)}: not a folder; {unknown}")
             return None
         if not path.is_file():
-            raise ValueError(f"{path.name}: not a file; the freeze cannot be known")
+            raise ValueError(f"{escape_line(path.name)}: not a file; {unknown}")
     except OSError as exc:  # a name too long, a loop of links
-        raise ValueError(f"{path.name}: {exc.strerror}; the freeze cannot be known") from None
+        raise ValueError(f"{escape_line(path.name)[:80]}: {exc.strerror}; {unknown}") from None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
-        raise ValueError(f"{path.name}: unreadable ({type(exc).__name__}); the freeze cannot be known") from None
+        raise ValueError(f"{path.name}: unreadable ({type(exc).__name__}); {unknown}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path.name}: not a JSON object; the freeze cannot be known")
+        raise ValueError(f"{path.name}: not a JSON object; {unknown}")
     return data
+
+
+def _validated(model: type[BaseModel], data: dict, name: str, what: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(escape_line(part) for part in err["loc"])[:80]
+        raise ValueError(f"{name}: {field}: {err['msg']}; {what} cannot be known") from None
 
 
 def read_freeze(folder: Path) -> Freeze | None:
     """The freeze as recorded; None when no freeze was ever recorded. ValueError when the record is
-    unreadable (never taken as "not frozen")."""
+    unreadable, or says nothing of `frozen` (never taken as "not frozen")."""
     data = _read(folder / FREEZE_STATE)
     if data is None:
         return None
-    try:
-        return Freeze.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(part) for part in err["loc"])[:80]
-        raise ValueError(f"{FREEZE_STATE}: {field}: {err['msg']}; the freeze cannot be known") from None
+    if "frozen" not in data:
+        raise ValueError(f"{FREEZE_STATE}: frozen: missing; the freeze cannot be known")
+    return _validated(Freeze, data, FREEZE_STATE, "the freeze")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -287,5 +298,6 @@ def record_override(folder: Path, release: str, who: str, why: str, at: float) -
 def read_override(folder: Path, release: str) -> Override | None:
     if not _RELEASE_NAME.match(release or ""):
         return None
-    data = _read(folder / layout.budget_override(release))
-    return None if data is None else Override.model_validate(data)
+    name = layout.budget_override(release)
+    data = _read(folder / name, "the override")
+    return None if data is None else _validated(Override, data, name, "the override")

@@ -128,14 +128,38 @@ def test_an_unreadable_freeze_is_an_error_not_a_thaw(tmp_path):
 @pytest.mark.parametrize(("record", "error"), [
     ('{"frozen": "x"}', "frozen: Input should be a valid boolean"),
     ('{"frozen": true, "since": 1e300}', "since: Input should be less than or equal to"),
-    ('{"frozen": true, "since": NaN}', "since: Input should be a finite number"),
-    ('{"frozen": true, "exhaustion_seconds": {"1h": 1e300}}', "exhaustion_seconds.1h: Input should be less than"),
+    ('{"frozen": true, "since": NaN}', "since: Input should be less than or equal to"),  # NaN compares false
+    ('{"frozen": true, "exhaustion_seconds": {"1h": -5}}', "exhaustion_seconds.1h: Input should be greater than"),
+    ('{"frozen": true, "exhaustion_seconds": {"a\\nb": -1}}', r"exhaustion_seconds.a\\nb: Input should be greater"),
+    ('{}', "frozen: missing"),
+    ('{"Frozen": true}', "frozen: missing"),
+    ('{"frozen": false, "Frozen": true}', "Frozen: Extra inputs are not permitted"),
 ])
 def test_a_freeze_recorded_wrong_is_one_line_and_never_a_thaw(tmp_path, record, error):
     (tmp_path / "freeze.json").write_text(record)
     with pytest.raises(ValueError, match=rf"^freeze\.json: {error}.*; the freeze cannot be known$"):
         read_freeze(tmp_path)
     assert budget_check(None, None, "1.5.0").ok  # what a thaw would have read
+
+
+def test_a_budget_that_burns_slowly_is_recorded_and_read_back_frozen_or_not(tmp_path):
+    folder = tmp_path / "error-budget"
+    centuries = exhaustion_seconds(0.99, 1e-6, 8784)  # a 366-day objective, next to nothing burning
+    state, _ = freeze_step(Freeze(), 0.99, {"1h": centuries}, 1_800_000_000, LINE, POLICY)
+    record_change(folder, state, None)
+    assert read_freeze(folder) == state and spoken_duration(centuries) == "over 100 years"
+    below, change = freeze_step(state, 0.05, {"1h": exhaustion_seconds(0.05, 1e-9, 8784)}, 1_800_000_100, LINE,
+                                POLICY)
+    record_change(folder, below, change)
+    assert change == "freeze" and read_freeze(folder).frozen
+    assert exhaustion_seconds(float("nan"), 1.0, 720) is None and spoken_duration(float("inf")) == "over 100 years"
+
+
+def test_an_override_recorded_wrong_is_one_line(tmp_path):
+    (tmp_path / "override_1.5.0.json").write_text('{"release": "1.5.0", "who": "", "why": "x", "at": NaN}')
+    with pytest.raises(ValueError, match=r"^override_1\.5\.0\.json: who: String should have at least 1 character; "
+                                         r"the override cannot be known$"):
+        read_override(tmp_path, "1.5.0")
 
 
 def test_something_else_where_the_freeze_is_kept_is_never_a_thaw(tmp_path):
