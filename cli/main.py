@@ -620,7 +620,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     from golive.signing import SigningError, SigningKey, generate_key
 
     try:
-        if Path(args.dir) != Path(SigningSettings().key_path).parent:  # the default is made with its parents
+        if Path(args.dir).absolute() != Path(SigningSettings().key_path).parent.absolute():  # made with its parents
             check_output_path(args.dir, folder=True)
         private_path, public_path = generate_key(args.dir)
     except (SigningError, ValueError) as exc:

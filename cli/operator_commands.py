@@ -74,8 +74,9 @@ def cmd_card(args: argparse.Namespace) -> int:
         written = write_card(settings, out, args.link, args.config or "golive.yaml")
     except OSError as exc:
         raise _Exit(f"--out {escape_line(out)}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise _Exit(f"--link: {exc}") from None
+    except ValueError as exc:  # a link too long for a QR code: the one given, or the quick start's path
+        raise _Exit(f"--link: {exc}" if args.link
+                    else f"the quick start's link: {exc}; give a shorter --link") from None
     print(f"operator card v{settings.release}: QR code links to {escape_line(written.pop('link'))}")
     for path in written.values():
         print(f"  {escape_line(path)}")

@@ -14,6 +14,7 @@ import json
 import glob
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,6 @@ from pathlib import Path
 
 from cli.deployments import HEARTBEAT_SECONDS, install_safety_net
 from cli.prefect_env import ServerError, wait_until_healthy
-from golive.validation import without_credentials
 from sandbox import processes
 
 __all__ = ["POOL", "LocalPostgres", "Stack", "StackError", "asyncpg_url"]
@@ -44,8 +44,10 @@ def asyncpg_url(url: str) -> str:
     """A PostgreSQL URL in the form Prefect's server connects with (the asyncpg driver)."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
-        raise StackError(f"--database: expected sqlite, postgresql or a postgresql:// URL, "
-                         f"got {without_credentials(url)!r}")
+        # Never the URL, which may hold a password: its scheme, when it is one.
+        is_scheme = sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,19}", scheme)
+        shown = f"a {scheme!r} URL" if is_scheme else "something else"
+        raise StackError(f"--database: expected sqlite, postgresql or a postgresql:// URL, got {shown}")
     return f"postgresql+asyncpg://{rest}"
 
 

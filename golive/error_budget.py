@@ -60,7 +60,7 @@ class BudgetSettings(BaseModel):
     """`process.budget`: the freeze policy and the predictive alerts' horizons."""
 
     # As the other sections: no unknown keys, numbers finite and given as numbers.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_min_length=1)  # no empty text
 
     track: str = Field("canary", pattern=r"^[A-Za-z0-9_.:-]+$")  # the track whose budget is the service's
     freeze_label: str = Field("error-budget-freeze", min_length=1, max_length=50)  # on open pull requests

@@ -19,7 +19,7 @@ class ProfilingSettings(BaseModel):
     """py-spy samples the stable and the canary process through each stage (non-blocking: the
     service is never paused); the profiles, their difference and the advice go to the evidence."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_min_length=1)  # no empty text
 
     enabled: StrictBool = True
     rate_hz: int = Field(20, ge=1, le=200, strict=True)  # samples a second: modest, the cost is in the README

@@ -268,8 +268,8 @@ class GitHubSettings(_Strict):
     repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")  # owner/name
     api_url: ServiceUrl = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
     credentials_block: str | None = None  # a prefect-github GitHubCredentials block …
-    # … or the environment variable holding the token: its name ends in TOKEN, so that a run's
-    # parameters cannot send another of the worker's secrets (a passphrase, a cloud key) to api_url.
+    # … or the environment variable holding the token: named for a GitHub token, so that a run's
+    # parameters cannot send another of the worker's secrets (a passphrase, a cloud or CI token) to api_url.
     token_env: str = "GITHUB_TOKEN"
     freeze_label: str = "hold-for-canary"
     max_wait_seconds: float = Field(300.0, ge=0, le=3600, strict=True)  # the longest rate-limit wait golive sits out
@@ -278,8 +278,9 @@ class GitHubSettings(_Strict):
     @field_validator("token_env")
     @classmethod
     def _a_token_variable(cls, name: str) -> str:
-        if not re.fullmatch(r"(?:[A-Za-z_][A-Za-z0-9_]*_)?TOKEN", name):
-            raise ValueError("expected the name of an environment variable ending in _TOKEN, such as GITHUB_TOKEN")
+        if not re.fullmatch(r"(?:[A-Z0-9_]*GITHUB[A-Z0-9_]*|GH(?:_[A-Z0-9_]+)?)_(?:TOKEN|PAT)", name):
+            raise ValueError("expected the name of a variable holding a GitHub token: GITHUB_TOKEN, GH_TOKEN, "
+                             "or another *GITHUB*_TOKEN or GH_*_TOKEN")
         return name
 
 
@@ -694,7 +695,8 @@ def merge_settings(base: dict, *changes: dict) -> dict:
 
 
 # The type pydantic names inside a field's place (`dict[constrained-str,nullable[…]]`, `[key]`): no setting.
-_TYPE_TAG = re.compile(r"[a-z-]*\[.*\]")
+_TYPE_TAG = re.compile(r"(?:dict|list|tuple|set|frozenset|nullable|union|tagged-union|function-(?:after|before|wrap|plain)"
+                       r"|lax-or-strict|json-or-python|chain)\[.*\]|\[key\]")
 
 
 def settings_error(exc: ValidationError, section: str | None = None) -> SettingsError:

@@ -170,8 +170,9 @@ def check_service_url(url: str) -> str:
         port = 0
     if port == 0 or (port is None and parts.netloc.endswith(":")):
         raise ValueError("expected the URL's port to be a number from 1 to 65535")
-    if any(names_a_secret(key) or key.lower() in _QUERY_SECRET_WORDS for key, _ in parse_qsl(parts.query, True)):
-        raise ValueError("a secret in the URL's query is refused: name a Secret block instead")
+    parameters = [parts.query, parts.fragment, *parts.path.split(";")[1:]]  # ?a=1, #a=1, /p;a=1
+    if any(_names_a_credential(key) for text in parameters for key, _ in parse_qsl(text, True)):
+        raise ValueError("a secret in the URL's query or parameters is refused: name a Secret block instead")
     return url
 
 
@@ -188,6 +189,12 @@ def http_auth(secret: object, where: str) -> tuple[dict[str, str], tuple[str, st
                      f"or {{\"username\": …, \"password\": …}}")
 
 
+def _names_a_credential(key: str) -> bool:
+    """A URL parameter's name that carries a credential: one that names a secret, or any of whose
+    words does (X-Amz-Signature, subscription-key, access_key, sig)."""
+    return names_a_secret(key) or bool(_QUERY_SECRET_WORDS & set(_words(key)))
+
+
 REDACTED = "***"
 _SECRET_WORDS = frozenset({"token", "password", "passphrase", "secret", "authorization", "apikey", "private_key",
                            "api_key", "passwd", "pwd", "jwt", "otp", "cookie", "credential", "session_id"})
@@ -199,8 +206,13 @@ _REFERENCE_WORDS = frozenset({"block", "env", "file", "path", "name"})
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 
 
+def _words(key: object) -> list[str]:
+    """`apiKey`, `api-key`, `API_KEY` → ["api", "key"]."""
+    return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(key)).lower()) if w]
+
+
 def names_a_secret(key: object) -> bool:
-    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(key)).lower()) if w]
+    words = _words(key)
     if not words or words[-1] in _REFERENCE_WORDS:
         return False
     words = [w[:-1] if w.endswith("s") and w[:-1] in _SECRET_WORDS | {"key"} else w for w in words]  # tokens, api_keys

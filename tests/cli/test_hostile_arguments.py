@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from cli.main import _target_settings, build_parser, main
+from sandbox.faults import FAULTS
 
 
 @pytest.fixture
@@ -55,7 +56,9 @@ def test_an_explicit_evidence_root_keeps_the_other_process_overrides(tmp_path, c
     (["server", "up", "--port", "70000"], "--port: expected a port from 1 to 65535, got 70000"),
     (["server", "up", "--port", "0"], "--port: expected a port from 1 to 65535, got 0"),
     (["server", "up", "--database", "postgress://golive:s3cret@db.example/prefect"],  # its password is not echoed
-     "--database: expected sqlite, postgresql or a postgresql:// URL, got 'postgress://db.example/prefect'"),
+     "--database: expected sqlite, postgresql or a postgresql:// URL, got a 'postgress' URL"),
+    (["server", "up", "--database", "postgres:/golive:s3cret@db.example/prefect?password=s3cret"],
+     "--database: expected sqlite, postgresql or a postgresql:// URL, got something else"),
     (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "-3", "--dry-run"],
      "--stage: expected shadow or the percentage the release was at, 1 to 100, got -3"),
     (["rollback", "--release", "1.4.0", "--reason", "drill", "--stage", "250", "--dry-run"],
@@ -83,7 +86,7 @@ def test_a_number_that_makes_no_sense_is_refused_before_anything_starts(tmp_path
     ("--rate", "5000", "--rate: expected requests a second in (0, 1000], got 5000"),
     ("--interval", "-1", "--interval: expected seconds in (0, 86400], got -1"),
     ("--stage-seconds", "inf", "--stage-seconds: expected seconds in (0, 86400], got inf"),
-    ("--fault", "canary:nope=1", "--fault: nope: unknown fault (known: latency_ms, error_rate, ws_stall"),
+    ("--fault", "canary:nope=1", f"--fault: nope: unknown fault (known: {', '.join(FAULTS)})"),
     ("--fault", "canary:latency_ms=abc", "--fault: latency_ms: expected a number, got 'abc'"),
     ("--fault", "canary:error_rate=2", "--fault: error_rate: expected a number in [0, 1], got 2"),
     ("--pyroscope", "notaurl", "--pyroscope: expected an http:// or https:// URL with a host"),
@@ -100,7 +103,7 @@ def test_a_demo_of_timings_or_load_that_make_no_sense_is_refused_before_anything
     monkeypatch.chdir(tmp_path)
     assert main(["demo", option, value]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.startswith(f"golive: {error}") and captured.err.count("\n") == 1
+    assert (captured.out, captured.err) == ("", f"golive: {error}\n")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -147,38 +150,52 @@ def test_a_path_given_on_the_command_line_is_echoed_on_one_line(tmp_path, capsys
     assert lines[0].startswith(f"added go-live/v9.9.9 to {tmp_path}/x\\nkey id:      forged/prefect.yaml; ")
 
 
-def test_a_sandbox_that_cannot_start_for_the_demo_is_one_line(tmp_path, capsys, monkeypatch):
-    import cli.demo
-    from sandbox.control import SandboxError
+def test_a_sandbox_that_cannot_start_for_the_demo_is_one_line_and_makes_no_key(tmp_path, capsys, monkeypatch):
+    import cli.prefect_env
+    from sandbox.control import Sandbox, SandboxError
+
+    class NoServer:
+        stopped = False
+
+        def ready(self):
+            raise AssertionError("the server was waited for though the sandbox did not start")
+
+        def stop(self):
+            NoServer.stopped = True
 
     def refused(*args, **kwargs):
         raise SandboxError("a sandbox already runs in /tmp/golive-sandbox-demo; stop it with `golive sandbox down`")
 
-    monkeypatch.setattr(cli.demo, "run_demo", refused)
+    monkeypatch.setattr(cli.prefect_env, "start_a_server_of_its_own", NoServer)
+    monkeypatch.setattr(Sandbox, "up", refused)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))  # the demo's own is set only if unset
+    monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")  # as the demo sets it; put back after
     monkeypatch.chdir(tmp_path)
     assert main(["demo"]) == 1
     assert capsys.readouterr().err == ("golive demo: a sandbox already runs in /tmp/golive-sandbox-demo; "
                                        "stop it with `golive sandbox down`\n")
+    assert not (tmp_path / ".golive").exists()  # no signing key made for a demo that never ran
 
 
 TOO_LONG = "x" * 300  # a file name longer than the system's 255 bytes: its calls raise, they do not answer False
 
 
-@pytest.mark.parametrize("argv", [
-    ["keys", "init", "--dir", TOO_LONG],
-    ["keys", "init", "--dir", "missing/keys"],  # a missing parent is not made: a typo would make a tree
-    ["rules", "--out", TOO_LONG],
-    ["card", "--release", "1.4.0", "--out", TOO_LONG],
-    ["budget", "status", "--evidence-root", TOO_LONG],
-    ["budget", "override", "--release", "1.5.0", "--who", "me", "--why", "x", "--evidence-root", TOO_LONG],
-    ["attest", "--project", TOO_LONG],
+@pytest.mark.parametrize(("argv", "error"), [
+    (["keys", "init", "--dir", TOO_LONG], f"golive: --dir {TOO_LONG[:120]}: File name too long"),
+    # a missing parent is not made: a typo would make a tree
+    (["keys", "init", "--dir", "missing/keys"], "golive: --dir missing/keys: missing does not exist"),
+    (["rules", "--out", TOO_LONG], f"golive rules: --out {TOO_LONG[:120]}: File name too long"),
+    (["card", "--release", "1.4.0", "--out", TOO_LONG], f"golive: --out {TOO_LONG[:120]}: File name too long"),
+    (["budget", "status", "--evidence-root", TOO_LONG],
+     "golive budget status: freeze.json: File name too long; the freeze cannot be known"),
+    (["budget", "override", "--release", "1.5.0", "--who", "me", "--why", "x", "--evidence-root", TOO_LONG],
+     f"golive budget override: {TOO_LONG}/error-budget: File name too long"),
+    (["attest", "--project", TOO_LONG], f"golive: --project: {TOO_LONG[:120]}: File name too long"),
 ])
-def test_a_path_the_system_refuses_is_one_line_and_nothing_written(tmp_path, capsys, monkeypatch, argv):
+def test_a_path_the_system_refuses_is_one_line_and_nothing_written(tmp_path, capsys, monkeypatch, argv, error):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
-    assert "File name too long" in captured.err or "missing does not exist" in captured.err
+    assert capsys.readouterr() == ("", f"{error}\n")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -201,13 +201,15 @@ def test_a_release_folder_that_is_a_link_out_of_the_evidence_root_is_refused(tmp
         load_settings({"release": "1.4.0", **process(evidence_root=str(root))})
 
 
-def test_the_github_token_is_read_only_from_a_variable_named_for_a_token():
+def test_the_github_token_is_read_only_from_a_variable_named_for_one():
     github = {"repository": "owner/name"}
-    assert load_settings({"release": "1.4.0", **process(github={**github, "token_env": "GH_TOKEN"})}) \
-        .process.github.token_env == "GH_TOKEN"
-    for name in ("GOLIVE_GPG_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "PREFECT_API_KEY", "TOKENS"):
-        with pytest.raises(SettingsError, match=r"^process\.github\.token_env: expected the name of an environment "
-                                                r"variable ending in _TOKEN"):
+    for name in ("GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_PAT", "RELEASE_GITHUB_TOKEN"):
+        assert load_settings({"release": "1.4.0", **process(github={**github, "token_env": name})}) \
+            .process.github.token_env == name
+    for name in ("GOLIVE_GPG_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "PREFECT_API_KEY", "TOKENS", "VAULT_TOKEN",
+                 "AWS_SESSION_TOKEN", "CI_JOB_TOKEN", "ACTIONS_RUNTIME_TOKEN"):
+        with pytest.raises(SettingsError, match=r"^process\.github\.token_env: expected the name of a variable "
+                                                r"holding a GitHub token"):
             load_settings({"release": "1.4.0", **process(github={**github, "token_env": name})})
 
 

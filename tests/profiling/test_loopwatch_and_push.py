@@ -136,18 +136,23 @@ def test_pyroscopes_credentials_come_from_a_secret_block_and_never_into_an_error
             push_profile.fn(f"{url}/wrong", "golive", profile, {}, 1.0, 2.0, 1, auth_secret_block="pyro-token")
         with pytest.raises(PyroscopeError) as unusable:
             push_profile.fn(url, "golive", profile, {}, 1.0, 2.0, 1, auth_secret_block="empty")
+        with pytest.raises(PyroscopeError) as unanswered:
+            push_profile.fn("http://127.0.0.1:1/?tenant=a", "golive", profile, {}, 1.0, 2.0, 1, 2.0, "pyro-login")
     assert [q["Authorization"] for q, _ in received] == ["Bearer s3cret-t0ken", "Basic dTpzM2NyZXQtcHc="]
     assert "token" not in received[0][0]
     assert str(refused.value).startswith(f"Pyroscope at {url}/wrong refused the profile golive.cpu{{}}: HTTP 400")
     assert str(unusable.value).startswith("process.profiling.pyroscope_auth_secret_block 'empty': expected a bearer")
-    assert "s3cret" not in str(refused.value) + str(unusable.value)
+    assert str(unanswered.value).startswith("Pyroscope at http://127.0.0.1:1/ did not answer: ")
+    assert "s3cret" not in str(refused.value) + str(unusable.value) + str(unanswered.value)
 
 
 def test_a_secret_in_a_service_urls_query_is_refused_in_one_line_without_the_url():
     from golive.settings import SettingsError, load_settings
 
     for url in ("https://pyroscope.example/?token=s3cret", "https://p.example/?api_key=s3cret",
-                "https://p.example/?sig=s3cret&tenant=a"):
+                "https://p.example/?sig=s3cret&tenant=a", "https://p.example/?X-Amz-Signature=s3cret",
+                "https://p.example/?subscription-key=s3cret", "https://p.example/#token=s3cret",
+                "https://p.example/ingest;token=s3cret"):
         with pytest.raises(SettingsError) as refused:
             load_settings({"release": "1.4.0", "process": {"profiling": {"pyroscope_url": url}}})
         assert "process.profiling.pyroscope_url" in str(refused.value) and "query" in str(refused.value)
