@@ -695,8 +695,8 @@ def merge_settings(base: dict, *changes: dict) -> dict:
 
 
 # The type pydantic names inside a field's place (`dict[constrained-str,nullable[…]]`, `[key]`): no setting.
-_TYPE_TAG = re.compile(r"(?:dict|list|tuple|set|frozenset|nullable|union|tagged-union|function-(?:after|before|wrap|plain)"
-                       r"|lax-or-strict|json-or-python|chain)\[.*\]|\[key\]")
+_TYPE_TAG = re.compile(r"(?:dict|list|tuple|set|frozenset|nullable|union|tagged-union|chain|lax-or-strict"
+                       r"|json-or-python|function-(?:after|before|wrap|plain))\[.*\]|\[key\]")
 
 
 def settings_error(exc: ValidationError, section: str | None = None) -> SettingsError:
