@@ -292,8 +292,8 @@ def _taken(tmp_path, track: str) -> TakenProfile:
 def _pushes_recorded(monkeypatch, seconds_each: float = 0.0) -> list:
     pushes = []
 
-    def push_profile(url, app, profile, tags, started_at, ended_at, rate_hz, timeout, return_state):
-        pushes.append((tags["track"], tags["stage"], timeout))
+    def push_profile(url, app, profile, tags, started_at, ended_at, rate_hz, timeout, auth_secret_block, return_state):
+        pushes.append((tags["track"], tags["stage"], timeout, auth_secret_block))
         time.sleep(seconds_each)
         return Completed(data="pushed")
 
@@ -303,15 +303,16 @@ def _pushes_recorded(monkeypatch, seconds_each: float = 0.0) -> list:
 
 def test_a_holds_profiles_go_to_pyroscope_only_once_the_stage_has_ended(tmp_path, monkeypatch):
     pushes = _pushes_recorded(monkeypatch)
-    profiles = _stage(_settings(tmp_path, {"pyroscope_url": "http://127.0.0.1:1", "gc_pause_metric": None})).profiles
+    profiles = _stage(_settings(tmp_path, {"pyroscope_url": "http://127.0.0.1:1", "gc_pause_metric": None,
+                                           "pyroscope_auth_secret_block": "pyroscope-login"})).profiles
 
     record = profiles.write([_taken(tmp_path, "stable"), _taken(tmp_path, "canary")],
                             {"event_loop_p95_ms": {"verdict": "breach"}}, ["breach:event_loop_p95_ms"], hold=1)
 
     assert record["files"]["diff"] and pushes == []
     profiles.push()
-    assert pushes == [("stable", "25", canary_stage.PYROSCOPE_TIMEOUT_SECONDS),
-                      ("canary", "25", canary_stage.PYROSCOPE_TIMEOUT_SECONDS)]
+    assert pushes == [("stable", "25", canary_stage.PYROSCOPE_TIMEOUT_SECONDS, "pyroscope-login"),
+                      ("canary", "25", canary_stage.PYROSCOPE_TIMEOUT_SECONDS, "pyroscope-login")]
     profiles.push()
     assert len(pushes) == 2  # each profile once
 
@@ -326,5 +327,5 @@ def test_the_pushes_of_a_stage_stop_at_their_budget(tmp_path, monkeypatch, caplo
     with caplog.at_level(logging.WARNING):
         profiles.push()
 
-    assert [track for track, _, _ in pushes] == ["stable"] and pushes[0][2] <= 0.2
+    assert [push[0] for push in pushes] == ["stable"] and pushes[0][2] <= 0.2 and pushes[0][3] is None
     assert caplog.text.count("profile not pushed: the 0.2 s for Pyroscope are spent") == 3
