@@ -112,10 +112,11 @@ class KubernetesSettings(_Strict):
     shadow_port: StrictInt | None = Field(None, ge=1, le=65535)
     cluster_domain: str = Field("cluster.local", max_length=253)  # the mirror's address: <service>.<ns>.svc.<this>
 
-    @field_validator("namespace", "stable_service", "canary_service", "container")
+    @field_validator("namespace", "stable_service", "canary_service", "container", "shadow_service")
     @classmethod
     def _label(cls, name: str | None) -> str | None:
-        # Used in the API's paths and in objects golive writes: a DNS label, as Kubernetes names them.
+        # Used in the API's paths and in objects golive writes (shadow_service in ingress-nginx's
+        # configuration too): a DNS label, as Kubernetes names them, and nothing else.
         if name is not None and not re.fullmatch(DNS_LABEL, name):
             raise ValueError(f"expected a Kubernetes name (lower-case letters, digits and -, at most 63), "
                              f"got {escape_line(name)[:80]!r}")
@@ -126,15 +127,6 @@ class KubernetesSettings(_Strict):
     def _object_name(cls, name: str | None) -> str | None:
         if name is not None and not (len(name) <= 253 and re.fullmatch(rf"{DNS_LABEL}(\.{DNS_LABEL})*", name)):
             raise ValueError(f"expected a Kubernetes object's name (lower-case letters, digits, - and .), "
-                             f"got {escape_line(name)[:80]!r}")
-        return name
-
-    @field_validator("shadow_service")
-    @classmethod
-    def _service_name(cls, name: str | None) -> str | None:
-        # It becomes part of ingress-nginx's configuration: a Service's name and nothing else.
-        if name is not None and not re.fullmatch(DNS_LABEL, name):
-            raise ValueError(f"expected a Service's name (lower-case letters, digits and -), "
                              f"got {escape_line(name)[:80]!r}")
         return name
 

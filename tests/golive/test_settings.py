@@ -277,7 +277,8 @@ def test_settings_default_to_the_runbook():
         ({"release": "1.0.0", **cluster_router(shadow_service="spark-shadow", shadow_port=0)},
          "target.router.kubernetes.shadow_port: Input should be greater than or equal to 1"),
         ({"release": "1.0.0", **cluster_router(shadow_service="spark$request_uri;", shadow_port=8081)},
-         "target.router.kubernetes.shadow_service: expected a Service's name"),
+         "target.router.kubernetes.shadow_service: expected a Kubernetes name (lower-case letters, digits and -, "
+         "at most 63)"),
         ({"release": "1.0.0", **cluster_router(shadow_service="spark-shadow", shadow_port=8081, namespace="Shop_1")},
          "target.router.kubernetes.namespace: expected a Kubernetes name (lower-case letters, digits and -, "
          "at most 63), got 'Shop_1'"),
