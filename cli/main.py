@@ -623,8 +623,10 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
         if Path(args.dir).absolute() != Path(SigningSettings().key_path).parent.absolute():  # made with its parents
             check_output_path(args.dir, folder=True)
         private_path, public_path = generate_key(args.dir)
-    except (SigningError, ValueError) as exc:
-        raise UsageError(f"--dir {exc}" if isinstance(exc, ValueError) else str(exc)) from None
+    except SigningError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # check_output_path's
+        raise UsageError(f"--dir {exc}") from None
     except OSError as exc:
         raise UsageError(f"--dir {escape_line(args.dir)[:120]}: {exc.strerror}") from None
     print(f"private key: {escape_line(private_path)} (mode 0600; keep it out of git and evidence)")

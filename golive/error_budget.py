@@ -233,13 +233,17 @@ def _read(path: Path, what: str = "the freeze") -> dict | None:
     return data
 
 
+def _first_error(exc: ValidationError) -> str:
+    """`field: what is wrong`, on one line."""
+    err = exc.errors()[0]
+    return f"{'.'.join(escape_line(part) for part in err['loc'])[:80]}: {err['msg']}"
+
+
 def _validated(model: type[BaseModel], data: dict, name: str, what: str) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(escape_line(part) for part in err["loc"])[:80]
-        raise ValueError(f"{name}: {field}: {err['msg']}; {what} cannot be known") from None
+        raise ValueError(f"{name}: {_first_error(exc)}; {what} cannot be known") from None
 
 
 def read_freeze(folder: Path) -> Freeze | None:
@@ -289,8 +293,7 @@ def record_override(folder: Path, release: str, who: str, why: str, at: float) -
     try:
         override = Override(release=release, who=who.strip(), why=why.strip(), at=at)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValueError(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+        raise ValueError(_first_error(exc)) from None
     _write_json(folder / layout.budget_override(release), override.model_dump())
     return override
 
