@@ -710,7 +710,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check = getattr(args, "check", None)
         if check:
             check(args)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a reader gone away is caught, not in Python's exit
+        return code
     except UsageError as exc:
         print(f"golive: {exc}", file=sys.stderr)
         return 2
@@ -720,6 +722,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("golive: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`golive … | head`): nothing left to say, to no one
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit must not fail
+        return 141
 
 
 if __name__ == "__main__":

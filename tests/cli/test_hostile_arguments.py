@@ -220,3 +220,17 @@ def test_the_flight_checks_drill_length_is_named_as_its_option(tmp_path, capsys,
     assert main(["flight-check", "--release", "1.4.0", "--config", "golive.yaml", "--blast-radius-seconds", "-1"]) == 2
     assert capsys.readouterr().err == "golive: --blast-radius-seconds: Input should be greater than 0\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["golive.yaml"]
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`golive signals list | head -1`: no BrokenPipeError traceback, the shell's 141."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    golive = Path(sys.executable).with_name("golive")
+    listing = subprocess.Popen([str(golive), "signals", "list"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    listing.stdout.close()  # before it writes a line
+    said = listing.stderr.read()
+    assert listing.wait(timeout=60) == 141 and said == b""
