@@ -72,6 +72,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def _sandbox(args: argparse.Namespace):
     from sandbox.control import Sandbox
 
+    if args.workdir and Path(args.workdir).exists() and not Path(args.workdir).is_dir():
+        raise _Exit(f"--workdir {_shown(args.workdir)}: not a folder")
     return Sandbox(Path(args.workdir) if args.workdir else None)
 
 

@@ -102,3 +102,10 @@ def test_the_settings_file_replaces_a_link_instead_of_writing_through_it(tmp_pat
         assert said == (f"{link} exists and is not the sandbox's: left alone "
                         "(`golive sandbox config --out FILE` writes one)")
         assert link.is_symlink()
+
+
+@pytest.mark.parametrize("action", ["status", "down", "config"])
+def test_a_workdir_that_is_a_file_is_one_line(tmp_path, capsys, action):
+    (tmp_path / "a-file").write_text("x")
+    assert main(["sandbox", "--workdir", str(tmp_path / "a-file"), action]) == 2
+    assert capsys.readouterr() == ("", f"golive sandbox: --workdir {tmp_path / 'a-file'}: not a folder\n")
