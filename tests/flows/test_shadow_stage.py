@@ -153,11 +153,14 @@ def test_a_canary_whose_page_breaks_its_own_csp_is_rolled_back_in_the_shadow_on_
     # out of the way. Four pages a second on each track over six 3-s intervals: 3-s counts of a
     # dozen pages are noisy, and the judge weighs stable's own spread (a shadow before 100 % alone
     # asks a person for what it cannot tell; the runbook's 15 minutes at 12 pages a minute can).
+    # The browser's four pages a second share two cores with stable: on a busy machine that slows
+    # stable past the mirror's limit, which is this test's own load, not the mirror's: out of the way too.
     folder = rolled_back_in_the_shadow(sandbox, canary_weight, signing_key, tmp_path, inline,
                                        "breach:csp_violations_per_min", browser=True,
                                        target={"secondary_url": None},
                                        policy={"shadow": {"browser_pages_per_minute": 240.0, "dwell_seconds": 18.0,
-                                                          "drift_p99_max_ms": 1000.0}})
+                                                          "drift_p99_max_ms": 1000.0,
+                                                          "primary_slowdown_max_ratio": 100.0}})
     assert not (folder / layout.SHADOW_RESPONSE_DIFF).exists()
     browser = json.loads((folder / layout.SHADOW_BROWSER).read_text())
     assert browser["problem"] is None and min(browser["loaded"].values()) > 0, browser

@@ -67,8 +67,12 @@ def test_a_canary_whose_quotes_are_skewed_is_found_on_the_quote_price(sandbox, c
     sandbox.set_weight(0, mirror=True)
     report, _, _ = _compare_a_window(sandbox)
     print(report.summary())
-    assert [(f.diff.route, f.diff.field) for f in report.findings] == [(QUOTES, "body.price")], report.summary()
-    finding = report.findings[0]
+    # The skew is found on the quote's price and nowhere else on its route. The page's bytes vary
+    # with each instance's own draw of a third-party script, a difference the healthy test above
+    # finds within the secondary's noise; on a busy machine one window can land past it.
+    found = {(f.diff.route, f.diff.field): f for f in report.findings}
+    assert [key for key in found if key[0] == QUOTES] == [(QUOTES, "body.price")], report.summary()
+    finding = found[(QUOTES, "body.price")]
     assert finding.diff.raw_pct > 90 and finding.diff.noise_pct < 10
     # The skew itself, but for a copy answered in the market's next tick (its edge is the noise).
     skewed = [e for e in finding.examples if e["candidate"] == pytest.approx(e["primary"] * 1.01, rel=1e-4)]
