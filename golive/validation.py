@@ -10,14 +10,15 @@ import os
 import re
 import string
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 __all__ = [
     "MAX_RELEASE_LENGTH", "REDACTED", "TAG_MESSAGE_FIELDS", "check_output_path", "check_service_url",
     "check_tag_message", "error_line", "escape_line", "http_auth", "names_a_secret", "one_line", "parse_release",
-    "redacted", "without_credentials", "without_credentials_in", "without_environment_secrets", "write_whole",
+    "redacted", "without_credentials", "without_credentials_in", "without_environment_secrets",
+    "without_secrets", "write_whole",
 ]
 
 # The grammar of semver.org, in ASCII only (`\d` would also match other scripts' digits).
@@ -240,14 +241,18 @@ def redacted(data: object) -> object:
     return data
 
 
+def without_secrets(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each of `secrets` masked, as written and as a URL quotes it (longest first, so a
+    secret inside another is masked after it), and URL credentials taken out."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED).replace(quote(secret, safe=""), REDACTED)
+    return without_credentials_in(text)
+
+
 def without_environment_secrets(text: str, environ: Mapping[str, str]) -> str:
     """`text` (a command's output) with the value of every variable of `environ` whose name names a
     secret (GITHUB_TOKEN, GOLIVE_GPG_PASSPHRASE, …) masked, and URL credentials taken out."""
-    values = sorted((value for name, value in environ.items() if names_a_secret(name) and len(value) >= 6),
-                    key=len, reverse=True)
-    for value in values:
-        text = text.replace(value, REDACTED)
-    return without_credentials_in(text)
+    return without_secrets(text, (value for name, value in environ.items() if names_a_secret(name) and len(value) >= 6))
 
 
 def without_credentials_in(text: str) -> str:

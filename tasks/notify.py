@@ -14,11 +14,10 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from golive import layout
 from golive.settings import GoLiveSettings
-from golive.validation import REDACTED, error_line, without_credentials_in
+from golive.validation import error_line, without_secrets
 from golive.warroom import channel_message
 
 __all__ = ["ALERTING_EVENTS", "EVENTS", "SEND_TIMEOUT_SECONDS", "announce", "event_name", "release_resource"]
@@ -128,10 +127,7 @@ def _failure_line(exc: Exception, block: object) -> str:
     if isinstance(exc, httpx.HTTPStatusError):
         answer = exc.response
         return f"HTTPStatusError: the channel answered HTTP {answer.status_code} {answer.reason_phrase}".rstrip()
-    line = error_line(exc)
-    for secret in _secret_values(block):
-        line = line.replace(secret, REDACTED).replace(quote(secret, safe=""), REDACTED)
-    return without_credentials_in(line)
+    return without_secrets(error_line(exc), _secret_values(block))
 
 
 def _secret_values(block: object) -> list[str]:
@@ -149,7 +145,7 @@ def _secret_values(block: object) -> list[str]:
         value = getattr(block, name, None)
         if hasattr(value, "get_secret_value"):
             collect(value.get_secret_value())
-    return sorted(found, key=len, reverse=True)  # a secret inside another is masked after it
+    return found
 
 
 def _record_failure(settings: GoLiveSettings, decision: str, stage: int | None, message: str, failure: str,
