@@ -18,7 +18,12 @@ its little time in the event loop's own timers. So a frame counts as grown only 
 shares grew, each significantly (a two-proportion z-test, z >= `GROWTH_Z`, on the samples as
 Bernoulli trials at a fixed rate), and its self share by at least `GROWTH_MIN_POINTS`. A frame
 the canary runs more because of its code grows in both; one it runs more because of the traffic
-mix does not grow in wall share. Below `MIN_SAMPLES` canary samples (or a stable sampled for
+mix does not grow in wall share. Samples are not independent trials while a thread stalls: in a long
+GC pause, or kept from a CPU on a busy machine (which py-spy sees as running), it repeats one stack
+for as long as the stall lasts. So each frame's longest run of one unchanging stack, up to
+`STALL_SECONDS` of samples, counts once in the z-tests. (On a busy machine, a healthy canary's
+scrape of /metrics, in none of stable's samples, "grew" 18 points at 100 Hz: what one stall of
+about 0.1 s gives a profile of some 50 samples.) Below `MIN_SAMPLES` canary samples (or a stable sampled for
 fewer ticks) there is no comparison: the view says so rather than rank noise.
 
 Recommendations are rules over that view and the GC pauses per generation, in order; each names
@@ -34,7 +39,7 @@ from typing import Any
 
 __all__ = [
     "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GC_MIN_PAUSES", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE",
-    "MIN_SAMPLES", "Profile", "ProfileError", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope",
+    "MIN_SAMPLES", "Profile", "ProfileError", "STALL_SECONDS", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope",
     "profile_notes", "profiled_triggers", "PROFILER_LIMIT_CAP_SECONDS", "profiler_time_limit", "pyroscope_name",
     "recommend",
 ]
@@ -49,6 +54,7 @@ GC_FREEZE_MIN_SHARE = 0.5  # of the canary's GC pause time spent in generation 2
 # work: a canary's mean of fewer pauses than this says nothing (one 64-ms pause beside two of 11 ms was seen
 # on a healthy canary on a busy machine).
 GC_MIN_PAUSES = 5
+STALL_SECONDS = 0.5  # the longest stall forgiven once per frame; a thread stuck longer is its code
 TOP_GROWN = 10
 # Frames of the asyncio loop itself: a frame with one of these under it ran on the loop's thread.
 _LOOP_FILES = ("asyncio/base_events.py", "asyncio/events.py", "uvloop")
@@ -75,6 +81,8 @@ class Profile:
     callers: dict[str, dict[str, int]]  # frame -> the frames it was called from, with samples
     on_loop: dict[str, int]  # frame -> self samples with the asyncio loop under it
     stacks: dict[tuple[str, ...], int] = field(repr=False)  # root first, for the flamegraph
+    # frame -> its longest run of one unchanging stack, up to STALL_SECONDS: what one stall gave it
+    stall_samples: dict[str, int] = field(default_factory=dict)
 
     def self_share(self, frame: str) -> float:
         return self.self_samples.get(frame, 0) / self.samples if self.samples else 0.0
@@ -124,18 +132,25 @@ def parse_speedscope(document: Any, track: str, seconds: float, rate_hz: float) 
     self_samples: Counter = Counter()
     on_loop: Counter = Counter()
     callers: dict[str, Counter] = {}
+    stall_samples: dict[str, int] = {}
+    longest_stall = max(1, round(rate_hz * STALL_SECONDS))
     total = 0
     for p, profile in enumerate(profiles):
         samples = profile.get("samples") if isinstance(profile, dict) else None
         if not isinstance(samples, list):
             raise ProfileError(f"profiles[{p}].samples: expected a list of stacks")
+        previous, run = None, 0
         for s, stack in enumerate(samples):
             if not isinstance(stack, list) or not all(type(i) is int and 0 <= i < len(keys) for i in stack):
                 raise ProfileError(f"profiles[{p}].samples[{s}]: expected frame indices into shared.frames")
             if not stack or stack[-1] in waiting:  # no Python frame, or one that only waits: idle
+                previous = None
                 continue
             total += 1
             leaf = keys[stack[-1]]
+            run = run + 1 if stack == previous else 1  # frame indices carry the line: a stall's stack is exact
+            previous = stack
+            stall_samples[leaf] = max(stall_samples.get(leaf, 0), min(run, longest_stall))
             self_samples[leaf] += 1
             stacks[tuple(keys[i] for i in stack)] += 1
             if len(stack) > 1:
@@ -143,7 +158,8 @@ def parse_speedscope(document: Any, track: str, seconds: float, rate_hz: float) 
             if loop_frames.intersection(stack[:-1]):
                 on_loop[leaf] += 1
     return Profile(track=track, samples=total, ticks=max(0.0, seconds) * rate_hz, self_samples=dict(self_samples),
-                   callers={k: dict(v) for k, v in callers.items()}, on_loop=dict(on_loop), stacks=dict(stacks))
+                   callers={k: dict(v) for k, v in callers.items()}, on_loop=dict(on_loop), stacks=dict(stacks),
+                   stall_samples=stall_samples)
 
 
 def _z(a_hits: int, a_n: float, b_hits: int, b_n: float) -> float:
@@ -162,8 +178,9 @@ def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN, stage_
 
     Returns:
         `{"comparable", "reason", "samples", "grown": [...], "top_canary", "top_stable"}`; a grown
-        frame has its shares, points grown, ratio, z scores, its caller in the canary and the share
-        of its samples that ran on the asyncio loop's thread."""
+        frame has its shares, points grown, ratio, z scores, the samples of its longest stall (counted
+        once in the z scores), its caller in the canary and the share of its samples that ran on
+        the asyncio loop's thread."""
     view = {"comparable": True, "reason": "", "samples": {"canary": canary.samples, "stable": stable.samples},
             "grown": [], "top_canary": canary.top(), "top_stable": stable.top()}
     # The canary needs samples to rank; the stable only needs to have been sampled long enough: a
@@ -180,8 +197,10 @@ def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN, stage_
     for frame, hits in canary.self_samples.items():
         base = stable.self_samples.get(frame, 0)
         points = 100 * (canary.self_share(frame) - stable.self_share(frame))
-        z_self = _z(hits, canary.samples, base, stable.samples)
-        z_wall = _z(hits, max(canary.ticks, canary.samples), base, max(stable.ticks, stable.samples))
+        repeats = canary.stall_samples.get(frame, 1) - 1  # one stall's samples count as one
+        z_self = _z(hits - repeats, canary.samples - repeats, base, stable.samples)
+        z_wall = _z(hits - repeats, max(canary.ticks, canary.samples) - repeats, base,
+                    max(stable.ticks, stable.samples))
         if points < GROWTH_MIN_POINTS or z_self < GROWTH_Z or z_wall < GROWTH_Z:
             continue
         caller = max((canary.callers.get(frame) or {"": 0}).items(), key=lambda kv: kv[1])[0] or None
@@ -193,7 +212,7 @@ def diff_profiles(canary: Profile, stable: Profile, top: int = TOP_GROWN, stage_
             "stable_wall_share": round(stable.wall_share(frame), 4),
             "points": round(points, 2),
             "ratio": round(canary.self_share(frame) / stable.self_share(frame), 2) if base else None,
-            "z_self": round(z_self, 2), "z_wall": round(z_wall, 2),
+            "z_self": round(z_self, 2), "z_wall": round(z_wall, 2), "stall_samples": repeats + 1,
             "on_loop_share": round(canary.on_loop.get(frame, 0) / hits, 4),
         })
     grown.sort(key=lambda g: -g["points"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from golive.profiles import (
-    GC_MIN_PAUSES, MIN_SAMPLES, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope, profile_notes,
+    GC_MIN_PAUSES, MIN_SAMPLES, STALL_SECONDS, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope, profile_notes,
     profiled_triggers, pyroscope_name, recommend,
 )
 
@@ -20,14 +20,17 @@ FRAMES = [
 LOOP, HANDLE, QUOTE, BURN, ENCODE, WORKER = range(6)
 
 
-def speedscope(stacks: dict[tuple[int, ...], int]) -> dict:
-    samples = [list(stack) for stack, n in stacks.items() for _ in range(n)]
+def speedscope(stacks: dict[tuple[int, ...], int], stalls: tuple[tuple[tuple[int, ...], int], ...] = ()) -> dict:
+    """Samples as a sampler takes them: each stack's spread evenly over the time sampled; then each
+    stall, one stack repeated n times in a row."""
+    spread = sorted(((i + 0.5) / n, order, stack) for order, (stack, n) in enumerate(stacks.items()) for i in range(n))
+    samples = [list(stack) for *_, stack in spread] + [list(stack) for stack, n in stalls for _ in range(n)]
     return {"shared": {"frames": FRAMES},
             "profiles": [{"type": "sampled", "samples": samples, "weights": [0.05] * len(samples)}]}
 
 
-def profile(track: str, stacks: dict, seconds: float = 10.0, rate: float = 20.0):
-    return parse_speedscope(speedscope(stacks), track, seconds, rate)
+def profile(track: str, stacks: dict, seconds: float = 10.0, rate: float = 20.0, stalls=()):
+    return parse_speedscope(speedscope(stacks, stalls), track, seconds, rate)
 
 
 def test_self_samples_are_the_top_of_each_stack_and_lines_are_left_out():
@@ -95,6 +98,28 @@ def test_a_small_difference_is_noise():
     stable = profile("stable", {(LOOP, HANDLE, QUOTE): 100, (LOOP, HANDLE, ENCODE): 100})
     canary = profile("canary", {(LOOP, HANDLE, QUOTE): 108, (LOOP, HANDLE, ENCODE): 92})
     assert diff_profiles(canary, stable)["grown"] == []
+
+
+def test_one_stall_counts_once_so_a_healthy_canary_stalled_in_one_frame_has_not_grown():
+    # Seen at 100 Hz on a busy machine: a healthy canary stalled once in its scrape of /metrics,
+    # samples of one unchanging stack on top of its 50, the stable none in that frame.
+    healthy = {(LOOP, HANDLE, QUOTE): 30, (LOOP, HANDLE): 20}
+    stable = profile("stable", healthy, seconds=8, rate=100)
+    stalled = profile("canary", healthy, seconds=8, rate=100, stalls=(((LOOP, ENCODE), 12),))
+    assert stalled.stall_samples["encode (app/json.py)"] == 12 and stalled.self_share("encode (app/json.py)") > 0.15
+    assert diff_profiles(stalled, stable)["grown"] == []
+    # The same 12 samples spread through the sampling are 12 events: the frame grew.
+    spread = profile("canary", {**healthy, (LOOP, ENCODE): 12}, seconds=8, rate=100)
+    (grown,) = diff_profiles(spread, stable)["grown"]
+    assert grown["frame"] == "encode (app/json.py)" and grown["stall_samples"] == 1
+
+
+def test_a_thread_stuck_longer_than_a_stall_is_its_code_and_grows():
+    healthy = {(LOOP, HANDLE, QUOTE): 30, (LOOP, HANDLE): 20}
+    stuck = profile("canary", healthy, seconds=8, rate=100, stalls=(((LOOP, BURN), 200),))
+    assert stuck.stall_samples["burn (app/service.py)"] == 100 * STALL_SECONDS
+    (grown,) = diff_profiles(stuck, profile("stable", healthy, seconds=8, rate=100))["grown"]
+    assert grown["frame"] == "burn (app/service.py)" and grown["stall_samples"] == 100 * STALL_SECONDS
 
 
 def test_too_few_samples_are_not_compared():
