@@ -22,10 +22,9 @@ from golive.scenario import parse_scenario
 from golive.settings import PolicySettings, PrometheusSettings
 from golive.signal_check import Answer, ManySeries, check_signals, signal_queries, signals_check
 from golive.signals import TRACKS, Signal, by_role, render_query
-from golive.validation import http_auth
 from tasks.http_client import run_client
-from tasks.secret_blocks import read_secret
 from tasks.logs import run_logger
+from tasks.secret_blocks import block_credentials
 
 # Prometheus' answer for "no value" (an empty ratio): never a zero.
 _NO_VALUE = {"NaN", "+Inf", "-Inf"}
@@ -45,22 +44,7 @@ class PrometheusAuthError(ValueError):
     names the block, never its value."""
 
 
-def prometheus_auth(secret: object, block: str) -> tuple[dict[str, str], tuple[str, str] | None]:
-    """Headers and a basic-auth pair from the Secret block's value (`golive.validation.http_auth`)."""
-    try:
-        return http_auth(secret, f"prometheus.auth_secret_block {block!r}")
-    except ValueError as exc:
-        raise PrometheusAuthError(str(exc)) from None
-
-
-def _load_secret(block: str) -> object:
-    try:
-        return read_secret(block)
-    except ValueError as exc:
-        raise PrometheusAuthError(f"prometheus.auth_secret_block {block!r}: {exc}") from None
-
-
-def _client(prometheus: PrometheusSettings, load_secret=_load_secret) -> PrometheusConnect:
+def _client(prometheus: PrometheusSettings) -> PrometheusConnect:
     """A client that checks Prometheus' certificate (against its ca_file when given) and
     authenticates from the Secret block, if one is named; it keeps a connection for each query of
     a look in flight."""
@@ -72,8 +56,10 @@ def _client(prometheus: PrometheusSettings, load_secret=_load_secret) -> Prometh
     session.verify = (prometheus.ca_file or True) if prometheus.tls_verify else False
     headers, auth = {}, None
     if prometheus.auth_secret_block:
-        block = prometheus.auth_secret_block
-        headers, auth = prometheus_auth(load_secret(block), block)
+        try:
+            headers, auth = block_credentials("prometheus.auth_secret_block", prometheus.auth_secret_block)
+        except ValueError as exc:
+            raise PrometheusAuthError(str(exc)) from None
     client = PrometheusConnect(url=prometheus.url, headers=headers or None, auth=auth, session=session,
                                timeout=10, retry=retry)
     session.mount(client.url, HTTPAdapter(max_retries=retry, pool_maxsize=QUERIES_IN_FLIGHT))

@@ -19,9 +19,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from golive.profiles import Profile, folded, pyroscope_name
-from golive.validation import http_auth, without_credentials, without_credentials_in
+from golive.validation import without_credentials, without_credentials_in
 from tasks.http_client import shared_client
-from tasks.secret_blocks import read_secret
+from tasks.secret_blocks import block_credentials
 
 __all__ = ["PyroscopeError", "push_profile"]
 
@@ -33,16 +33,6 @@ class PyroscopeError(RuntimeError):
 def _shown(url: str) -> str:
     """`url` as said in a message: no credentials and no query."""
     return urlunsplit(urlsplit(without_credentials(url))._replace(query="", fragment=""))
-
-
-def _credentials(block: str | None) -> tuple[dict[str, str], tuple[str, str] | None]:
-    if block is None:
-        return {}, None
-    where = f"process.profiling.pyroscope_auth_secret_block {block!r}"
-    try:
-        return http_auth(read_secret(block), where)
-    except ValueError as exc:
-        raise PyroscopeError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
 
 
 @task(name="push a profile to Pyroscope", cache_policy=NO_CACHE)
@@ -70,7 +60,12 @@ def push_profile(url: str, app: str, profile: Profile, tags: dict[str, str], sta
     ingest = urlunsplit(base._replace(path=f"{base.path.rstrip('/')}/ingest", query="", fragment=""))
     params = {**dict(own), "name": name, "from": int(started_at), "until": max(int(ended_at), int(started_at) + 1),
               "format": "folded", "sampleRate": rate_hz, "spyName": "pyspy", "units": "samples"}
-    headers, auth = _credentials(auth_secret_block)
+    headers, auth = {}, None
+    if auth_secret_block is not None:
+        try:
+            headers, auth = block_credentials("process.profiling.pyroscope_auth_secret_block", auth_secret_block)
+        except ValueError as exc:
+            raise PyroscopeError(str(exc)) from None
     shown = _shown(url)
     try:
         response = shared_client().post(ingest, params=params, content=folded(profile).encode(), auth=auth,

@@ -15,15 +15,14 @@ from golive.models import Check
 from golive.preflight import signing_key_check
 from golive.settings import SigningSettings
 from golive.signing import IN_TOTO_PAYLOAD_TYPE, SigningError, SigningKey, verify_envelope
+from tasks.secret_blocks import read_secret
 
 
 def load_signing_key(signing: SigningSettings) -> SigningKey:
     """The private key from the Secret block when one is named, else from key_path."""
     if signing.secret_block:
-        from prefect.blocks.system import Secret
-
         try:
-            pem = Secret.load(signing.secret_block).get()
+            pem = read_secret(signing.secret_block)
         except ValueError as exc:
             raise SigningError(f"process.signing.secret_block: {exc}") from None
         return SigningKey.from_pem(str(pem).encode(), f"Secret block {signing.secret_block!r}")

@@ -122,11 +122,11 @@ def test_a_refused_push_is_one_line_naming_the_server(pyroscope):
 
 
 def test_pyroscopes_credentials_come_from_a_secret_block_and_never_into_an_error(pyroscope, monkeypatch):
-    from tasks import pyroscope as pushing
+    from tasks import secret_blocks
 
     url, received = pyroscope
     secrets = {"pyro-token": "s3cret-t0ken", "pyro-login": {"username": "u", "password": "s3cret-pw"}, "empty": ""}
-    monkeypatch.setattr(pushing, "read_secret", secrets.__getitem__)
+    monkeypatch.setattr(secret_blocks, "read_secret", secrets.__getitem__)
     profile = parse_speedscope({"shared": {"frames": [{"name": "main"}]}, "profiles": [{"samples": [[0]]}]},
                                "canary", 1, 1)
     with clients_for_this_run():

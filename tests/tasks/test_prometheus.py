@@ -20,9 +20,10 @@ from golive.models import SignalWindow
 from golive.scenario import Scenario
 from golive.settings import PolicySettings, PrometheusSettings, SettingsError, load_settings
 from sandbox.processes import free_ports
+from tasks import secret_blocks
 from tasks.prometheus import (QUERIES_IN_FLIGHT, PrometheusAuthError, PrometheusTimeout, _client, check_promql,
-                              check_scrape_targets, check_traffic, look_timeout, observe_share, prometheus_auth,
-                              query_signals)
+                              check_scrape_targets, check_traffic, look_timeout, observe_share, query_signals)
+from tasks.secret_blocks import block_credentials
 
 INTERVAL = 5.0
 
@@ -38,16 +39,27 @@ def test_tls_is_verified_by_default_and_against_the_ca_file_when_given():
     ({"token": "s3cr3t-token"}, {"Authorization": "Bearer s3cr3t-token"}, None),
     ({"username": "golive", "password": "pw"}, {}, ("golive", "pw")),
 ])
-def test_credentials_come_from_the_secret_block(secret, headers, auth):
-    assert prometheus_auth(secret, "prom") == (headers, auth)
+def test_credentials_come_from_the_secret_block(secret, headers, auth, monkeypatch):
+    monkeypatch.setattr(secret_blocks, "read_secret", {"prom": secret}.__getitem__)
+    assert block_credentials("prometheus.auth_secret_block", "prom") == (headers, auth)
 
 
 @pytest.mark.parametrize("secret", ["", {"user": "x"}, 5, "two\nlines"])
-def test_an_unusable_secret_names_the_block_never_the_value(secret):
+def test_an_unusable_secret_names_the_block_never_the_value(secret, monkeypatch):
+    monkeypatch.setattr(secret_blocks, "read_secret", {"prom": secret}.__getitem__)
     with pytest.raises(PrometheusAuthError) as exc:
-        prometheus_auth(secret, "prom")
+        _client(PrometheusSettings(auth_secret_block="prom"))
     assert str(exc.value).startswith("prometheus.auth_secret_block 'prom': expected a bearer token")
     assert "two" not in str(exc.value)
+
+
+def test_a_missing_secret_block_is_one_line_naming_the_setting_and_the_block(monkeypatch):
+    def missing(block):
+        raise ValueError(f"Unable to find block document named {block} for block type secret")
+
+    monkeypatch.setattr(secret_blocks, "read_secret", missing)
+    with pytest.raises(PrometheusAuthError, match=r"^prometheus.auth_secret_block 'prom': Unable to find block"):
+        _client(PrometheusSettings(auth_secret_block="prom"))
 
 
 @pytest.mark.parametrize("path", ["prometheus.url", "prometheus.alertmanager_url", "target.canary_url",
@@ -69,7 +81,8 @@ def test_a_github_api_url_with_a_token_is_refused():
             "github": {"repository": "spark/trading", "api_url": "https://ghp_x@api.github.com"}}})
 
 
-def test_the_secret_reaches_prometheus_as_a_header_not_in_the_url():
+def test_the_secret_reaches_prometheus_as_a_header_not_in_the_url(monkeypatch):
+    monkeypatch.setattr(secret_blocks, "read_secret", {"prom": {"username": "golive", "password": "pw"}}.__getitem__)
     seen = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -89,7 +102,7 @@ def test_the_secret_reaches_prometheus_as_a_header_not_in_the_url():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         prometheus = PrometheusSettings(url=f"http://127.0.0.1:{port}", auth_secret_block="prom")
-        _client(prometheus, load_secret=lambda block: {"username": "golive", "password": "pw"}).custom_query("up")
+        _client(prometheus).custom_query("up")
     finally:
         server.shutdown()
     [(path, authorization)] = seen
