@@ -69,12 +69,13 @@ def demo_settings(release: str, sandbox_settings: dict, stage_seconds: float, in
     browser loading a page a second on each track (by default 12 a minute), and the
     judge's minimums scaled down to match. Seconds-long windows
     hold a few dozen requests a track, so a p95 swings far more than over the runbook's minutes:
-    the judge's point-estimate tolerance is widened from 25 % to 50 % to match."""
+    the judge's point-estimate tolerance is widened from 25 % to 50 % to match, and so is the shadow
+    stage's limit on stable's latency with the mirror on against before it (1.25 x to 1.5 x)."""
     return merge_settings(sandbox_settings, {
         "release": release,
         "policy": {"dwell_seconds": stage_seconds, "final_dwell_seconds": stage_seconds, "interval_seconds": interval,
                    "hold_seconds": 3 * interval, "hold_budget_seconds": 6 * interval,
-                   "shadow": {"browser_pages_per_minute": 60.0},
+                   "shadow": {"browser_pages_per_minute": 60.0, "primary_slowdown_max_ratio": 1.5},
                    "judge": {"min_seconds": 3 * interval, "min_requests": 20, "min_keyed_requests": 5,
                              "relative_tolerance": 0.5}},
         "process": {"evidence_root": evidence_root, "blast_radius_seconds": 5,
