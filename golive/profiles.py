@@ -23,8 +23,8 @@ GC pause, or kept from a CPU on a busy machine (which py-spy sees as running), i
 for as long as the stall lasts. So each frame's longest run of one unchanging stack, up to
 `STALL_SECONDS` of samples, counts once in the z-tests. (On a busy machine, a healthy canary's
 scrape of /metrics, in none of stable's samples, "grew" 18 points at 100 Hz: what one stall of
-about 0.1 s gives a profile of some 50 samples.) Below `MIN_SAMPLES` canary samples (or a stable sampled for
-fewer ticks) there is no comparison: the view says so rather than rank noise.
+about 0.1 s gives a profile of some 50 samples.) Below `MIN_SAMPLES` canary samples (or a
+stable sampled for fewer ticks) there is no comparison: the view says so rather than rank noise.
 
 Recommendations are rules over that view and the GC pauses per generation, in order; each names
 the evidence it read. They advise a person and change nothing.
@@ -39,9 +39,9 @@ from typing import Any
 
 __all__ = [
     "GC_FREEZE_MIN_SHARE", "GC_GROWTH_RATIO", "GC_MIN_PAUSES", "GROWTH_MIN_POINTS", "GROWTH_Z", "HOT_FRAME_MIN_SHARE",
-    "MIN_SAMPLES", "Profile", "ProfileError", "STALL_SECONDS", "diff_profiles", "folded", "gc_pause_delta", "parse_speedscope",
-    "profile_notes", "profiled_triggers", "PROFILER_LIMIT_CAP_SECONDS", "profiler_time_limit", "pyroscope_name",
-    "recommend",
+    "MIN_SAMPLES", "Profile", "ProfileError", "STALL_SECONDS", "diff_profiles", "folded", "gc_pause_delta",
+    "parse_speedscope", "profile_notes", "profiled_triggers", "PROFILER_LIMIT_CAP_SECONDS", "profiler_time_limit",
+    "pyroscope_name", "recommend",
 ]
 
 MIN_SAMPLES = 20

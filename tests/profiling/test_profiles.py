@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from golive.profiles import (
-    GC_MIN_PAUSES, MIN_SAMPLES, STALL_SECONDS, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope, profile_notes,
-    profiled_triggers, pyroscope_name, recommend,
+    GC_MIN_PAUSES, MIN_SAMPLES, STALL_SECONDS, ProfileError, diff_profiles, folded, gc_pause_delta, parse_speedscope,
+    profile_notes, profiled_triggers, pyroscope_name, recommend,
 )
 
 FRAMES = [
